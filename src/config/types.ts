@@ -1,0 +1,116 @@
+/**
+ * The validated configuration, as the rest of the daemon sees it: keys as in the YAML
+ * file (snake_case), durations already in ms, sizes in bytes, secrets already resolved
+ * (`*_file` read, `${ENV}` substituted), defaults applied, deeply frozen.
+ * src/config/schema.ts must produce exactly this shape (checked at compile time there).
+ */
+
+export interface Config {
+  readonly log: { readonly level: string };
+  /** The embedded broker; absent = none. */
+  readonly broker?: BrokerConfig;
+  readonly mqtt: readonly MqttSourceConfig[];
+  readonly rules: readonly RuleConfig[];
+  readonly outputs: readonly OutputConfig[];
+  readonly dead_letter: DeadLetterConfig;
+  readonly limits: LimitsConfig;
+  readonly shutdown_timeout: number;
+}
+
+export interface BrokerConfig {
+  readonly host: string;   // default 127.0.0.1
+  readonly port: number;   // default 1883; 0 = any free port
+}
+
+export interface MqttSourceConfig {
+  readonly id: string;
+  readonly url: string;                 // mqtt://, mqtts://, ws://, wss://
+  readonly protocol_version: 4 | 5;     // default 4 (3.1.1)
+  readonly client_id: string;           // default `edgeflux-<hostname>-<id>`
+  readonly clean: boolean;              // default false (persistent session)
+  readonly session_expiry: number;      // ms; MQTT 5 only; default 1 day
+  readonly keepalive: number;           // ms; default 30 s
+  readonly connect_timeout: number;     // ms; default 10 s
+  readonly reconnect: { readonly initial: number; readonly max: number };  // ms; default 1 s .. 60 s
+  readonly username?: string;
+  readonly password?: string;           // resolved from password / password_file / ${ENV}
+  readonly tls?: {
+    readonly ca?: string;               // PEM contents, read from ca_file
+    readonly cert?: string;             // from cert_file
+    readonly key?: string;              // from key_file
+    readonly reject_unauthorized: boolean;  // default true
+  };
+  /** Default: each rule's topic filter at QoS 1. */
+  readonly subscriptions: readonly { readonly topic: string; readonly qos: 0 | 1 | 2 }[];
+}
+
+export type PayloadFormat = 'json' | 'number' | 'line_protocol';
+export type TimeUnit = 's' | 'ms' | 'us' | 'ns' | 'iso';
+
+export interface RuleConfig {
+  /** Topic template: MQTT levels, `+`, trailing `#`, and `{name}` levels that capture. */
+  readonly topic: string;
+  readonly format: PayloadFormat;
+  /** Measurement name or template using `{name}` captures; default: the `{measurement}` capture, else the format's own (line protocol) or error. */
+  readonly measurement?: string;
+  /** Static tags added to every reading; values may use `{name}` captures. */
+  readonly tags: Readonly<Record<string, string>>;
+  /** Captured topic levels NOT to turn into tags. */
+  readonly drop_tags: readonly string[];
+  readonly json: JsonOptions;
+  readonly number: { readonly field?: string };  // field name or `{capture}`; default the `{field}` capture, else "value"
+}
+
+export interface JsonOptions {
+  /** Only these fields (after flattening and renaming); empty = all. */
+  readonly fields: readonly string[];
+  readonly rename: Readonly<Record<string, string>>;
+  /** Flattening separator for nested objects; default "_". */
+  readonly separator: string;
+  /** Fields written as InfluxDB integers (others numbers are floats). */
+  readonly integers: readonly string[];
+  /** Payload keys whose values become tags instead of fields (strings/numbers). */
+  readonly tag_keys: readonly string[];
+  /** Payload key holding the event time (dotted path allowed); absent = arrival time. */
+  readonly time_key?: string;
+  readonly time_unit: TimeUnit;        // default ms
+  /** What to do with string values: keep as string fields (default) or drop them. */
+  readonly strings: 'keep' | 'drop';
+}
+
+export interface OutputBase {
+  readonly id: string;
+  readonly url: string;
+  readonly timeout: number;                 // ms per request; default 10 s
+  readonly gzip: boolean;                   // default false
+  readonly batch: { readonly max_points: number; readonly max_age: number };  // default 5000, 1000 ms
+  readonly max_pending: number;             // bytes held in memory; default 64 MiB
+  readonly retry: { readonly initial: number; readonly max: number };  // ms; default 1 s .. 60 s
+  readonly concurrency: number;             // requests in flight; default 1
+}
+
+export interface InfluxV1OutputConfig extends OutputBase {
+  readonly type: 'influxdb_v1';
+  readonly database: string;
+  readonly retention_policy?: string;
+  readonly username?: string;
+  readonly password?: string;
+}
+
+export interface InfluxV2OutputConfig extends OutputBase {
+  readonly type: 'influxdb_v2';
+  readonly org: string;
+  readonly bucket: string;
+  readonly token?: string;
+}
+
+export type OutputConfig = InfluxV1OutputConfig | InfluxV2OutputConfig;
+
+export interface DeadLetterConfig {
+  readonly path: string;        // default ./edgeflux-dead-letter.jsonl (relative to the config file's dir)
+  readonly max_bytes: number;   // default 10 MiB; the file rotates to `<path>.1` beyond it
+}
+
+export interface LimitsConfig {
+  readonly max_payload: number;  // bytes; default 256 KiB
+}

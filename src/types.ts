@@ -1,0 +1,76 @@
+/**
+ * The data types that flow through edgeflux, from a source's bytes to an output's
+ * line protocol. See ../shared/DESIGN.md, "The way data flows".
+ */
+
+/**
+ * A field value. Its JavaScript type fixes its InfluxDB type, so a field never flips:
+ * `number` → float, `bigint` → integer (`i` suffix), `boolean` → boolean, `string` → string.
+ * Decoders produce `bigint` only for fields a rule/profile declares integer.
+ */
+export type FieldValue = number | bigint | boolean | string;
+
+/** One message as it arrived from the outside, before decoding. */
+export interface RawMessage {
+  /** Id of the source that received it (an `mqtt[].id`, `broker`, a serial port id). */
+  readonly sourceId: string;
+  /** MQTT topic, or the serial port's id for serial sources. */
+  readonly topic: string;
+  readonly payload: Buffer;
+  /** Arrival time, ns since the epoch (unique and increasing within a process: see clock.ts). */
+  readonly receivedAt: bigint;
+  /**
+   * Tells the source that this message is safe (decoded and handed on, or journaled once
+   * the journal exists), so it may acknowledge it (MQTT PUBACK) and read the next one.
+   * Must be called exactly once per message, also when the message was rejected.
+   */
+  readonly ack: () => void;
+}
+
+/** A typed reading, ready for the pipeline and the sink. */
+export interface Reading {
+  readonly measurement: string;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly fields: Readonly<Record<string, FieldValue>>;
+  /** Event time, ns since the epoch. */
+  readonly time: bigint;
+}
+
+/** Why a message could not be decoded; counted by `reason` and kept in the dead-letter file. */
+export type DecodeReason =
+  | 'no_rule'
+  | 'empty_payload'
+  | 'payload_too_large'
+  | 'invalid_utf8'
+  | 'invalid_json'
+  | 'not_an_object'
+  | 'invalid_number'
+  | 'invalid_line_protocol'
+  | 'wrong_type'
+  | 'invalid_timestamp'
+  | 'no_fields';
+
+/** A decoding failure as a value (bad input is data, not an exception). */
+export interface DecodeError {
+  readonly kind: 'decode_error';
+  readonly reason: DecodeReason;
+  /** Human-readable detail naming the place (key, line, offset). */
+  readonly message: string;
+}
+
+export function decodeError(reason: DecodeReason, message: string): DecodeError {
+  return { kind: 'decode_error', reason, message };
+}
+
+export function isDecodeError(x: unknown): x is DecodeError {
+  return typeof x === 'object' && x !== null && (x as { kind?: unknown }).kind === 'decode_error';
+}
+
+/** A decoder turns one raw message into readings, or says why it cannot. Pure. */
+export type Decoder = (msg: RawMessage, tagsFromTopic: Readonly<Record<string, string>>) => Reading[] | DecodeError;
+
+/** Connection state of a source, for logs, health and metrics. */
+export interface SourceStatus {
+  readonly state: 'connecting' | 'up' | 'down' | 'closed';
+  readonly lastError?: string;
+}
