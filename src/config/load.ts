@@ -1,0 +1,235 @@
+/**
+ * Loading the config file: YAML → `${ENV}` substitution → schema (defaults, units,
+ * `*_file` secrets) → a deeply frozen `Config`, or the list of EVERY problem found, each
+ * with file:line:column and the dotted key (`outputs[0].batch.max_age`).
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { z } from 'zod';
+import { configJsonSchema, createConfigSchema } from './schema.js';
+import { substituteEnv, type Path, type PathIssue } from './secrets.js';
+import type { Config } from './types.js';
+
+export interface ConfigIssue {
+  readonly file: string;
+  /** 1-based; 0 when the problem is the file itself (unreadable). */
+  readonly line: number;
+  readonly column: number;
+  /** Dotted path such as `outputs[0].batch.max_age`; empty for the whole file. */
+  readonly key: string;
+  readonly message: string;
+}
+
+export type LoadResult = { readonly ok: true; readonly config: Config } | { readonly ok: false; readonly errors: readonly ConfigIssue[] };
+
+const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+const READ_TIMEOUT_MS = 5000;
+
+/** `edgeflux.yaml:12:5 outputs[0].batch.max_age: invalid duration "1x" (use e.g. ...)` */
+export function formatIssue(i: ConfigIssue): string {
+  const place = i.line > 0 ? `${i.file}:${i.line}:${i.column}` : i.file;
+  return i.key ? `${place} ${i.key}: ${i.message}` : `${place}: ${i.message}`;
+}
+
+/** Reads and validates a config file. `env` defaults to `process.env`. */
+export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadResult> {
+  let text: string;
+  try {
+    const st = await stat(path);
+    if (st.isFile() && st.size > MAX_CONFIG_BYTES) throw Object.assign(new Error(), { code: 'E2BIG' });
+    text = await readFile(path, { encoding: 'utf8', signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'E2BIG' ? `larger than ${MAX_CONFIG_BYTES} bytes` : code === 'ABORT_ERR' ? 'timed out' : (code ?? 'read failed');
+    return { ok: false, errors: [{ file: path, line: 0, column: 0, key: '', message: `cannot read the config file: ${why}` }] };
+  }
+  return parseConfigText(text, path, env);
+}
+
+/**
+ * Validates config text. `file` names it in issues; `baseDir` (default: `file`'s directory)
+ * anchors relative paths (`*_file`, `dead_letter.path`).
+ */
+export async function parseConfigText(
+  text: string,
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+  baseDir: string = dirname(resolve(file)),
+): Promise<LoadResult> {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true });
+  const at = (offset: number, key = '') => {
+    const p = lineCounter.linePos(offset);
+    return { file, line: p.line, column: p.col, key };
+  };
+  // YAML messages may quote source text (which may hold a secret): keep only the description.
+  const yamlIssues = [...doc.errors, ...doc.warnings].map((e) => ({ ...at(e.pos[0]), message: e.message.replace(/:\s*".*$/s, '') }));
+  if (yamlIssues.length) return { ok: false, errors: sortIssues(yamlIssues) };
+
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    return { ok: false, errors: [{ ...at(0), message: (err as Error).message }] };
+  }
+  if (raw === null || raw === undefined) return { ok: false, errors: [{ ...at(0), message: 'the config file is empty' }] };
+  const substituted = substituteEnv(raw, env);
+  const schema = createConfigSchema({ baseDir, hostname: hostname() });
+  const parsed = await schema.safeParseAsync(substituted.value, { error: zodMessage });
+
+  const issues: PathIssue[] = [...substituted.issues];
+  if (!parsed.success) {
+    for (const zi of parsed.error.issues) {
+      // A value whose ${ENV} failed also fails the schema: report the cause only.
+      if (substituted.issues.some((e) => startsWith(zi.path, e.path))) continue;
+      issues.push(...splitIssue(zi, substituted.value));
+    }
+  }
+  if (issues.length) {
+    return { ok: false, errors: sortIssues(issues.map((i) => ({ ...locate(doc, i.path, at), message: i.message }))) };
+  }
+  if (!parsed.success) throw new Error('unreachable: schema failed without issues');
+  return { ok: true, config: freeze(parsed.data) as Config };
+}
+
+/** Unknown keys come as one issue per object: report each at its own key, with a suggestion. */
+function splitIssue(zi: z.core.$ZodIssue, input: unknown): PathIssue[] {
+  const path = zi.path.filter((s): s is string | number => typeof s !== 'symbol');
+  if (zi.code !== 'unrecognized_keys') return [{ path, message: zi.message }];
+  const known = knownKeys(path, input);
+  return zi.keys.map((k) => {
+    const near = closest(k, known);
+    return { path: [...path, k], message: `unknown key "${k}"${near ? ` (did you mean "${near}"?)` : ''}` };
+  });
+}
+
+/** Messages for schema issues. Never quotes the input: it may be a secret. */
+function zodMessage(iss: z.core.$ZodRawIssue): string | undefined {
+  switch (iss.code) {
+    case 'invalid_type':
+      if (iss.input === undefined) return 'required';
+      return `expected ${iss.expected === 'int' ? 'an integer' : kindName(iss.expected)}, got ${kindOf(iss.input)}`;
+    case 'too_small':
+    case 'too_big': {
+      const small = iss.code === 'too_small';
+      const bound = Number(small ? iss.minimum : iss.maximum);
+      if (iss.origin === 'array') return `needs at ${small ? 'least' : 'most'} ${bound} entr${bound === 1 ? 'y' : 'ies'}`;
+      if (iss.origin === 'string') return small && bound === 1 ? 'must not be empty' : `must have at ${small ? 'least' : 'most'} ${bound} characters`;
+      return `must be ${small ? '>' : '<'}${iss.inclusive ? '=' : ''} ${bound}`;
+    }
+    case 'invalid_value':
+      return `expected one of: ${iss.values.map((v) => String(v)).join(', ')}`;
+    case 'invalid_union': {
+      const options = (iss as { options?: unknown[] }).options;
+      if (Array.isArray(options)) return `must be one of: ${options.join(', ')}`;
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+function kindName(expected: string): string {
+  return expected === 'object' ? 'a mapping' : expected === 'array' ? 'a list' : `a ${expected}`;
+}
+
+function kindOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  return typeof v === 'object' ? 'a mapping' : `a ${typeof v}`;
+}
+
+/** Position of the deepest node of `path` that exists: the key itself, or its nearest parent. */
+function locate(doc: Document, path: Path, at: (offset: number, key: string) => Omit<ConfigIssue, 'message'>) {
+  let node: unknown = doc.contents;
+  let offset = (doc.contents as Node | null)?.range?.[0] ?? 0;
+  for (const seg of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
+      if (!pair) break;
+      offset = (pair.key as Node).range?.[0] ?? offset;
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number' && node.items[seg]) {
+      offset = (node.items[seg] as Node).range?.[0] ?? offset;
+      node = node.items[seg];
+    } else {
+      break;
+    }
+  }
+  return at(offset, keyOf(path));
+}
+
+/** `outputs[0].batch.max_age`; keys that are not identifiers in brackets: `tags["a.b"]`. */
+export function keyOf(path: Path): string {
+  let s = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') s += `[${seg}]`;
+    else if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(seg)) s += s ? `.${seg}` : seg;
+    else s += `[${JSON.stringify(seg)}]`;
+  }
+  return s;
+}
+
+function sortIssues(list: ConfigIssue[]): ConfigIssue[] {
+  return list.map((x, i) => [x, i] as const).sort(([a, i], [b, j]) => a.line - b.line || a.column - b.column || i - j).map(([x]) => x);
+}
+
+function startsWith(path: readonly PropertyKey[], prefix: Path): boolean {
+  return prefix.length <= path.length && prefix.every((s, i) => s === path[i]);
+}
+
+let jsonSchemaCache: object | undefined;
+
+/** Keys the JSON Schema allows at `path` (for "did you mean"). */
+function knownKeys(path: Path, input: unknown): string[] {
+  type S = { properties?: Record<string, S>; items?: S; oneOf?: S[]; anyOf?: S[]; const?: unknown };
+  const branch = (s: S | undefined, v: unknown): S | undefined => {
+    const options = s?.oneOf ?? s?.anyOf;
+    if (!options) return s;
+    const type = (v as { type?: unknown } | null)?.type;
+    return options.find((o) => o.properties?.type?.const === type) ?? options.find((o) => o.properties);
+  };
+  let s = branch((jsonSchemaCache ??= configJsonSchema()) as S, input);
+  let v = input;
+  for (const seg of path) {
+    s = typeof seg === 'number' ? s?.items : s?.properties?.[seg];
+    v = (v as Record<string | number, unknown> | null)?.[seg];
+    s = branch(s, v);
+  }
+  return Object.keys(s?.properties ?? {});
+}
+
+function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDist = Math.max(2, Math.floor(word.length / 3)) + 1;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDist) [best, bestDist] = [c, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min((prev[j] as number) + 1, (cur[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length] as number;
+}
+
+/** Deep-freezes plain data, dropping keys whose value is undefined. */
+function freeze<T>(v: T): T {
+  if (Array.isArray(v)) return Object.freeze(v.map(freeze)) as T;
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = freeze(x);
+    return Object.freeze(out) as T;
+  }
+  return v;
+}
