@@ -1,0 +1,299 @@
+/**
+ * JSON object payloads → one reading.
+ *
+ * - Nested objects are flattened with `separator` (`{"a":{"b":1}}` → `a_b`); arrays are
+ *   flattened with their index (`{"v":[1,2]}` → `v_0`, `v_1`). Deeper than 32 levels is
+ *   `wrong_type`. Empty field names (a top-level `""` key) are skipped.
+ * - `rename` maps flattened names to new names; `fields`, `integers` and `tag_keys` use
+ *   the names after flattening and renaming. `null` values are skipped.
+ * - Numbers are floats, except fields listed in `integers`: those must be integral and
+ *   within int64 (exact even beyond 2^53, read from the payload text), else `wrong_type`;
+ *   a boolean or string for an integer field is `wrong_type` too. Non-finite numbers
+ *   (`1e400`) are `wrong_type`.
+ * - `tag_keys`: those values (string, number or boolean; empty strings skipped) become
+ *   tags. Topic captures and the rule's static tags win over payload tags with the same
+ *   key: the topic is what the broker authenticates, so a device cannot relabel itself.
+ * - `time_key` (a literal top-level key first, else a dotted path, e.g. `meta.ts`) gives
+ *   the event time: see `toNs`. It is not written as a field. Absent or null → arrival time.
+ */
+import type { JsonOptions, TimeUnit } from '../config/types.js';
+import { decodeError, type DecodeError, type FieldValue, type Reading } from '../types.js';
+import type { DecodeContext } from './rules.js';
+
+export type JsonDecoder = (text: string, ctx: DecodeContext & { readonly measurement: string }) => Reading[] | DecodeError;
+
+const MAX_DEPTH = 32;
+const INT64_MIN = -9223372036854775808n;
+const INT64_MAX = 9223372036854775807n;
+/** The timestamps InfluxDB accepts, in ns. */
+export const TIME_MIN_NS = -9223372036854775806n;
+export const TIME_MAX_NS = 9223372036854775806n;
+
+interface Compiled {
+  readonly sep: string;
+  readonly rename: ReadonlyMap<string, string>;
+  readonly only: ReadonlySet<string> | undefined;
+  readonly integers: ReadonlySet<string>;
+  readonly tagKeys: ReadonlySet<string>;
+  readonly keepStrings: boolean;
+  readonly timeKey: string | undefined;
+  readonly timePath: readonly string[];
+  readonly timeFlat: string;
+  readonly unit: TimeUnit;
+}
+
+/** Walk state for one message. */
+interface Walk {
+  readonly fields: Record<string, FieldValue>;
+  tags: Record<string, string> | undefined;
+  /** Integer fields beyond 2^53: [final name, flattened name]; fixed from the text. */
+  unsafe: [string, string][] | undefined;
+  skip: string | undefined;
+  count: number;
+}
+
+export function createJsonDecoder(opts: JsonOptions): JsonDecoder {
+  const c: Compiled = {
+    sep: opts.separator,
+    rename: new Map(Object.entries(opts.rename)),
+    only: opts.fields.length > 0 ? new Set(opts.fields) : undefined,
+    integers: new Set(opts.integers),
+    tagKeys: new Set(opts.tag_keys),
+    keepStrings: opts.strings !== 'drop',
+    timeKey: opts.time_key,
+    timePath: opts.time_key?.split('.') ?? [],
+    timeFlat: opts.time_key?.split('.').join(opts.separator) ?? '',
+    unit: opts.time_unit,
+  };
+  return (text, ctx) => decode(c, text, ctx);
+}
+
+/** One-off convenience (compiles the options on every call; the hot path keeps a `JsonDecoder`). */
+export function decodeJson(text: string, opts: JsonOptions, ctx: DecodeContext & { readonly measurement: string }): Reading[] | DecodeError {
+  return createJsonDecoder(opts)(text, ctx);
+}
+
+function decode(c: Compiled, text: string, ctx: DecodeContext & { readonly measurement: string }): Reading[] | DecodeError {
+  let obj: unknown;
+  try {
+    obj = JSON.parse(text);
+  } catch (e) {
+    const m = (e as Error).message;
+    const at = /at position (\d+)/.exec(m)?.[1] ?? (m.includes('end of JSON') ? String(text.length) : undefined);
+    return decodeError('invalid_json', `${at === undefined ? '' : `at position ${at}: `}${m.length > 200 ? m.slice(0, 200) + '…' : m}`);
+  }
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
+    return decodeError('not_an_object', `expected a JSON object, got ${obj === null ? 'null' : Array.isArray(obj) ? 'an array' : typeof obj}`);
+  }
+  const root = obj as Record<string, unknown>;
+  let time = ctx.receivedAt;
+  const w: Walk = { fields: {}, tags: undefined, unsafe: undefined, skip: undefined, count: 0 };
+  if (c.timeKey !== undefined) {
+    let v: unknown;
+    if (Object.hasOwn(root, c.timeKey)) {
+      v = root[c.timeKey];
+      w.skip = c.timeKey;
+    } else {
+      v = root;
+      for (const p of c.timePath) v = typeof v === 'object' && v !== null && Object.hasOwn(v, p) ? (v as Record<string, unknown>)[p] : undefined;
+      w.skip = c.timeFlat;
+    }
+    if (v !== undefined && v !== null) {
+      const t = toNs(v, c.unit, () => exactNumberLiterals(text, '.').get(c.timeKey as string));
+      if (typeof t === 'string') return decodeError('invalid_timestamp', `time key "${c.timeKey}": ${t}`);
+      time = t;
+    }
+  }
+  const err = walk(c, root, undefined, 0, w);
+  if (err !== undefined) return err;
+  if (w.unsafe !== undefined) {
+    const exact = exactNumberLiterals(text, c.sep);
+    for (const [name, flat] of w.unsafe) {
+      const lit = exact.get(flat);
+      const v = lit !== undefined && /^-?\d+$/.test(lit) ? BigInt(lit) : BigInt(w.fields[name] as number);
+      if (v < INT64_MIN || v > INT64_MAX) return decodeError('wrong_type', `integer field "${name}": ${lit ?? v} is outside the int64 range`);
+      setProp(w.fields, name, v);
+    }
+  }
+  if (w.count === 0) return decodeError('no_fields', 'no fields left after selection (null values, dropped strings, tags and time are not fields)');
+  const tags = w.tags === undefined ? ctx.tags : { ...w.tags, ...ctx.tags };
+  return [{ measurement: ctx.measurement, tags, fields: w.fields, time }];
+}
+
+function walk(c: Compiled, obj: object, prefix: string | undefined, depth: number, w: Walk): DecodeError | undefined {
+  if (depth >= MAX_DEPTH) return decodeError('wrong_type', `"${prefix}": nested deeper than ${MAX_DEPTH} levels`);
+  const arr = Array.isArray(obj);
+  const keys = arr ? undefined : Object.keys(obj);
+  const n = arr ? (obj as unknown[]).length : (keys as string[]).length;
+  for (let i = 0; i < n; i++) {
+    const key = arr ? String(i) : (keys as string[])[i] as string;
+    const v = (obj as Record<string, unknown>)[key];
+    if (v === null || v === undefined) continue;
+    const flat = prefix === undefined ? key : prefix + c.sep + key;
+    if (typeof v === 'object') {
+      const err = walk(c, v, flat, depth + 1, w);
+      if (err !== undefined) return err;
+      continue;
+    }
+    if (flat === w.skip || flat === '') continue;
+    const name = c.rename.get(flat) ?? flat;
+    if (c.tagKeys.has(name)) {
+      const s = typeof v === 'string' ? v : String(v);
+      if (s !== '') setProp((w.tags ??= {}), name, s);
+      continue;
+    }
+    if (c.only !== undefined && !c.only.has(name)) continue;
+    let f: FieldValue;
+    if (c.integers.has(name)) {
+      if (typeof v !== 'number') return decodeError('wrong_type', `integer field "${name}": got ${typeof v}`);
+      if (!Number.isInteger(v)) return decodeError('wrong_type', `integer field "${name}": ${v} is not an integer`);
+      if (!Number.isSafeInteger(v)) (w.unsafe ??= []).push([name, flat]);
+      f = Number.isSafeInteger(v) ? BigInt(v) : v;
+    } else if (typeof v === 'number') {
+      if (!Number.isFinite(v)) return decodeError('wrong_type', `field "${name}": number out of range`);
+      f = v;
+    } else if (typeof v === 'boolean') {
+      f = v;
+    } else if (typeof v === 'string') {
+      if (!c.keepStrings) continue;
+      f = v;
+    } else {
+      continue;
+    }
+    if (!Object.hasOwn(w.fields, name)) w.count++;
+    setProp(w.fields, name, f);
+  }
+  return undefined;
+}
+
+/** Assigns an own property, also for the key `__proto__` (which `o[k] = v` would not create). */
+export function setProp<T>(o: Record<string, T>, k: string, v: T): void {
+  if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
+}
+
+const UNIT_SHIFT: Record<Exclude<TimeUnit, 'iso'>, number> = { s: 9, ms: 6, us: 3, ns: 0 };
+const DECIMAL_RE = /^\s*([-+])?(\d*)(?:\.(\d*))?(?:[eE]([-+]?\d+))?\s*$/;
+
+/**
+ * A timestamp value → ns since the epoch, or the reason it is not one. Numeric units take
+ * a JSON number (fractions allowed, e.g. 1700000000.5 s; digits below 1 ns are truncated)
+ * or a string holding a decimal number. `iso` takes an ISO 8601 string (see `parseIsoNs`).
+ * `exact` supplies the literal text of an integer beyond 2^53 (ns timestamps), read from the payload.
+ */
+export function toNs(v: unknown, unit: TimeUnit, exact?: () => string | undefined): bigint | string {
+  if (unit === 'iso') {
+    if (typeof v !== 'string') return `expected an ISO 8601 string, got ${typeof v}`;
+    return parseIsoNs(v) ?? `"${v.length > 40 ? v.slice(0, 40) + '…' : v}" is not an ISO 8601 date-time (e.g. 2024-05-01T12:00:00.5+02:00)`;
+  }
+  let text: string;
+  if (typeof v === 'number') {
+    // A double shows at most 17 significant digits; beyond 15 the payload may have held
+    // more than JSON.parse kept (ns integers, long fractions of seconds): read its text.
+    text = String(v);
+    if (significantDigits(text) > 15) text = exact?.() ?? text;
+  } else if (typeof v === 'string') text = v;
+  else return `expected a number in ${unit}, got ${typeof v}`;
+  const ns = decimalToNs(text, UNIT_SHIFT[unit]);
+  return ns ?? `${text.length > 40 ? text.slice(0, 40) + '…' : text} ${unit} is not a number within the range InfluxDB accepts (years 1677–2262)`;
+}
+
+function significantDigits(num: string): number {
+  const e = num.search(/[eE]/);
+  return (e === -1 ? num : num.slice(0, e)).replace(/[-+.]/g, '').replace(/^0+/, '').length;
+}
+
+/** A decimal number text times 10^shift, truncated to an integer; null when malformed or out of range. */
+export function decimalToNs(text: string, shift: number): bigint | null {
+  const m = DECIMAL_RE.exec(text);
+  if (m === null) return null;
+  const int = m[2] ?? '';
+  const frac = m[3] ?? '';
+  if (int === '' && frac === '') return null;
+  let digits = (int + frac).replace(/^0+/, '');
+  if (digits === '') return 0n;
+  const exp = (m[4] === undefined ? 0 : Number(m[4])) + shift - frac.length;
+  if (digits.length + exp > 20) return null;
+  let ns: bigint;
+  if (exp >= 0) ns = BigInt(digits) * 10n ** BigInt(exp);
+  else {
+    digits = digits.slice(0, Math.max(0, digits.length + exp));
+    ns = digits === '' ? 0n : BigInt(digits);
+  }
+  if (m[1] === '-') ns = -ns;
+  return ns < TIME_MIN_NS || ns > TIME_MAX_NS ? null : ns;
+}
+
+const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?(?:([Zz])|([-+])(\d{2})(?::?(\d{2}))?)?$/;
+
+/**
+ * ISO 8601 extended format → ns: `2024-05-01`, `2024-05-01T12:00`, `...:30`, `...:30.123456789`
+ * (digits past ns truncated), then `Z`, `±hh:mm`, `±hhmm` or `±hh`. Without an offset the
+ * time is taken as UTC. A space may replace `T`. Out-of-range parts (month 13, Feb 30,
+ * second 60) and the basic format (`20240501T120000Z`) are rejected.
+ */
+export function parseIsoNs(s: string): bigint | null {
+  const m = ISO_RE.exec(s);
+  if (m === null) return null;
+  const y = Number(m[1]), mo = Number(m[2]), d = Number(m[3]);
+  const h = Number(m[4] ?? 0), mi = Number(m[5] ?? 0), sec = Number(m[6] ?? 0);
+  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h > 23 || mi > 59 || sec > 59) return null;
+  let off = 0;
+  if (m[9] !== undefined) {
+    const oh = Number(m[10]), om = Number(m[11] ?? 0);
+    if (oh > 23 || om > 59) return null;
+    off = (oh * 60 + om) * 60 * (m[9] === '-' ? -1 : 1);
+  }
+  const secs = daysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off;
+  const frac = (m[7] ?? '').slice(0, 9).padEnd(9, '0');
+  const ns = BigInt(secs) * 1_000_000_000n + BigInt(frac);
+  return ns < TIME_MIN_NS || ns > TIME_MAX_NS ? null : ns;
+}
+
+function daysInMonth(y: number, m: number): number {
+  return m === 2 ? ((y % 4 === 0 && y % 100 !== 0) || y % 400 === 0 ? 29 : 28) : m === 4 || m === 6 || m === 9 || m === 11 ? 30 : 31;
+}
+
+/** Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
+function daysFromCivil(y: number, m: number, d: number): number {
+  const yy = m <= 2 ? y - 1 : y;
+  const era = Math.floor(yy / 400);
+  const yoe = yy - era * 400;
+  const doy = Math.floor((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5) + d - 1;
+  return era * 146097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719468;
+}
+
+interface Frame { readonly name: string | undefined; readonly arr: boolean; idx: number; key: string | undefined }
+
+/**
+ * The literal text of every number with more than 15 significant digits in a JSON
+ * document that JSON.parse already accepted, by flattened name (`sep`-joined path):
+ * JSON.parse rounds such numbers to the nearest double. Only run when one is needed exactly.
+ */
+export function exactNumberLiterals(text: string, sep: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const stack: Frame[] = [];
+  const child = (f: Frame): string => (f.name === undefined ? '' : f.name + sep) + (f.arr ? String(f.idx) : (f.key ?? ''));
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i] as string;
+    const top = stack[stack.length - 1];
+    if (ch === '{' || ch === '[') stack.push({ name: top === undefined ? undefined : child(top), arr: ch === '[', idx: 0, key: undefined });
+    else if (ch === '}' || ch === ']') stack.pop();
+    else if (ch === ',') {
+      if (top?.arr) top.idx++;
+      else if (top) top.key = undefined;
+    } else if (ch === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (top !== undefined && !top.arr && top.key === undefined) top.key = JSON.parse(text.slice(i, j + 1)) as string;
+      i = j;
+    } else if (ch === '-' || (ch >= '0' && ch <= '9')) {
+      let j = i + 1;
+      while (j < text.length && /[0-9.eE+-]/.test(text[j] as string)) j++;
+      const lit = text.slice(i, j);
+      if (top !== undefined && lit.length > 15 && significantDigits(lit) > 15) out.set(child(top), lit);
+      i = j - 1;
+    }
+  }
+  return out;
+}
