@@ -1,0 +1,137 @@
+import { Observable, type Subscriber } from 'rxjs';
+import type { RawMessage, SourceStatus } from '../types.js';
+
+export type { RawMessage, SourceStatus } from '../types.js';
+
+/**
+ * Something that brings messages in from the outside (an MQTT broker connection, the
+ * embedded broker, a serial port) and owns that connection's life.
+ *
+ * Flow control is the ack: a source hands out a message and does not acknowledge it
+ * (MQTT PUBACK/PUBREC) before `msg.ack()` is called; until then it reads no further
+ * input from that connection, so a slow consumer holds data at the sender, not in
+ * our heap.
+ */
+export interface Source {
+  readonly id: string;
+  /**
+   * Hot: `start()`/`stop()` own the connection, not the subscription. One subscriber at
+   * a time (a second one gets an error). Messages that arrive while nobody is
+   * subscribed are held, unacknowledged (which stops further reading), and delivered to
+   * the next subscriber. `stop()` completes the current subscriber; a later subscriber
+   * waits for the next `start()`. Subscribe before `start()` so nothing waits.
+   */
+  messages(): Observable<RawMessage>;
+  /** Current state first, then every change. */
+  readonly status$: Observable<SourceStatus>;
+  /** Resolves once the source is up, or, for remote brokers, once the first attempt failed (it keeps retrying). */
+  start(): Promise<void>;
+  /** Closes everything within a bounded time and frees every timer and listener. Unacked messages are not acknowledged. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The single-subscriber hot stream behind `Source.messages()`: hands messages to the
+ * current subscriber, holds them (in arrival order) while there is none.
+ * The held list stays small because an unacked message stops the source reading.
+ */
+export class MessageOutlet {
+  private subscriber: Subscriber<RawMessage> | undefined;
+  private held: RawMessage[] = [];
+
+  constructor(private readonly sourceId: string) {}
+
+  readonly messages$ = new Observable<RawMessage>((sub) => {
+    if (this.subscriber) {
+      sub.error(new Error(`source ${this.sourceId}: messages() already has a subscriber`));
+      return;
+    }
+    this.subscriber = sub;
+    this.drain();
+    return () => {
+      if (this.subscriber === sub) this.subscriber = undefined;
+    };
+  });
+
+  /** Hands one message on (the hot path: no allocation beyond the caller's). */
+  push(msg: RawMessage): void {
+    const sub = this.subscriber;
+    if (sub !== undefined && this.held.length === 0) sub.next(msg);
+    else {
+      this.held.push(msg);
+      this.drain();
+    }
+  }
+
+  /** Messages waiting for a subscriber. */
+  get heldCount(): number {
+    return this.held.length;
+  }
+
+  /** Completes the current subscriber and forgets held messages (they stay unacknowledged). */
+  complete(): void {
+    this.held = [];
+    const sub = this.subscriber;
+    this.subscriber = undefined;
+    sub?.complete();
+  }
+
+  private drain(): void {
+    while (this.held.length > 0) {
+      const sub = this.subscriber;
+      if (sub === undefined || sub.closed) return;
+      sub.next(this.held.shift()!);
+    }
+  }
+}
+
+/**
+ * Capped exponential backoff with jitter: attempt n (0-based) waits a random time in
+ * [d/2, d] where d = min(max, initial · 2^n). Half the delay is fixed so that a
+ * failing peer is never hammered; the other half spreads reconnecting clients apart.
+ */
+export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random: () => number = Math.random): number {
+  const d = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
+  return Math.round(d / 2 + random() * (d / 2));
+}
+
+/** One pending retry at a time, on `setTimeout`; `reset()` after a success, `cancel()` on stop. */
+export class RetryTimer {
+  private attempt = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly initialMs: number,
+    private readonly maxMs: number,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  /** Schedules `fn` after the next backoff delay (replacing a pending one); returns the delay. */
+  schedule(fn: () => void): number {
+    this.cancel();
+    const delay = backoffDelay(this.attempt++, this.initialMs, this.maxMs, this.random);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      fn();
+    }, delay);
+    return delay;
+  }
+
+  get pending(): boolean {
+    return this.timer !== undefined;
+  }
+
+  /** Failed attempts since the last reset. */
+  get attempts(): number {
+    return this.attempt;
+  }
+
+  reset(): void {
+    this.attempt = 0;
+  }
+
+  cancel(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

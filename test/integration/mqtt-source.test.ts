@@ -1,0 +1,340 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import mqtt, { type MqttClient } from 'mqtt';
+import { firstValueFrom, filter } from 'rxjs';
+import { MqttSource } from '../../src/sources/mqtt-source.js';
+import type { MqttSourceConfig } from '../../src/config/types.js';
+import type { RawMessage } from '../../src/types.js';
+import { execFile } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { createLogger, silentLogger, type Logger } from '../../src/observe/logger.js';
+import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
+import { tempDir, waitFor } from '../helpers/net.js';
+
+let broker: Mosquitto;
+const cleanups: (() => Promise<unknown>)[] = [];
+
+beforeEach(async () => {
+  broker = await startMosquitto();
+  cleanups.push(() => broker.stop());
+});
+
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function config(over: Partial<MqttSourceConfig> = {}): MqttSourceConfig {
+  return {
+    id: 'ext',
+    url: broker.url,
+    protocol_version: 4,
+    client_id: `edgeflux-test-${randomUUID().slice(0, 8)}`,
+    clean: false,
+    session_expiry: 3_600_000,
+    keepalive: 30_000,
+    connect_timeout: 5_000,
+    reconnect: { initial: 50, max: 500 },
+    subscriptions: [{ topic: 'sensors/#', qos: 1 }],
+    ...over,
+  };
+}
+
+function source(cfg: MqttSourceConfig, logger: Logger = silentLogger()): MqttSource {
+  const s = new MqttSource({ config: cfg, logger });
+  cleanups.push(() => s.stop());
+  return s;
+}
+
+/** Subscribes to the source; acks each message at once unless `autoAck` is false. */
+function collect(src: MqttSource, autoAck = true): RawMessage[] {
+  const got: RawMessage[] = [];
+  const sub = src.messages().subscribe((m) => {
+    got.push(m);
+    if (autoAck) m.ack();
+  });
+  cleanups.push(async () => sub.unsubscribe());
+  return got;
+}
+
+async function publisher(protocolVersion: 4 | 5): Promise<MqttClient> {
+  const c = await mqtt.connectAsync(broker.url, { protocolVersion, reconnectPeriod: 0, clientId: `pub-${randomUUID().slice(0, 8)}` });
+  cleanups.push(() => c.endAsync(true));
+  return c;
+}
+
+const texts = (msgs: RawMessage[]) => msgs.map((m) => m.payload.toString());
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.each([4, 5] as const)('MqttSource on mosquitto, MQTT protocol version %i', (v) => {
+  it('emits each publish with its topic, payload, source id and increasing arrival time', async () => {
+    const src = source(config({ protocol_version: v }));
+    const got = collect(src);
+    await src.start();
+    const pub = await publisher(v);
+    for (let i = 0; i < 5; i++) await pub.publishAsync(`sensors/kitchen/th${i}/climate`, `{"t":${i}}`, { qos: 1 });
+    await waitFor(() => got.length === 5, 5000, '5 messages');
+    expect(got.map((m) => m.topic)).toEqual([0, 1, 2, 3, 4].map((i) => `sensors/kitchen/th${i}/climate`));
+    expect(texts(got)).toEqual([0, 1, 2, 3, 4].map((i) => `{"t":${i}}`));
+    expect(got.every((m) => m.sourceId === 'ext' && Buffer.isBuffer(m.payload))).toBe(true);
+    for (let i = 1; i < got.length; i++) expect(got[i]!.receivedAt > got[i - 1]!.receivedAt).toBe(true);
+  });
+
+  it('holds the PUBACK until ack(): nothing further is read, and an unacked message is redelivered', async () => {
+    const cfg = config({ protocol_version: v });
+    const src1 = source(cfg);
+    const got1 = collect(src1, false);
+    await src1.start();
+    const pub = await publisher(v);
+    for (const p of ['a', 'b', 'c']) await pub.publishAsync('sensors/x', p, { qos: 1 });
+    await waitFor(() => got1.length >= 1, 5000, 'first message');
+    await sleep(300);
+    // One at a time: without the ack of "a", "b" is not even read.
+    expect(texts(got1)).toEqual(['a']);
+    got1[0]!.ack();
+    await waitFor(() => got1.length === 2, 5000, 'second message after ack');
+    expect(texts(got1)).toEqual(['a', 'b']);
+    await src1.stop(); // "b" was never acked
+    got1[1]!.ack(); // after stop: does nothing, throws nothing
+
+    // Same client id: the broker still holds "b" (no PUBACK reached it) and "c".
+    const src2 = source(cfg);
+    const got2 = collect(src2);
+    await src2.start();
+    await waitFor(() => got2.length === 2, 5000, 'redelivery');
+    expect(texts(got2)).toEqual(['b', 'c']);
+    await src2.stop();
+
+    // Everything acked now: a third session gets nothing old.
+    const src3 = source(cfg);
+    const got3 = collect(src3);
+    await src3.start();
+    await pub.publishAsync('sensors/x', 'd', { qos: 1 });
+    await waitFor(() => got3.length >= 1, 5000, 'fresh message');
+    await sleep(100);
+    expect(texts(got3)).toEqual(['d']);
+  });
+
+  it('persistent session: QoS 1 messages published while the source is stopped arrive when it starts again', async () => {
+    const cfg = config({ protocol_version: v });
+    const src1 = source(cfg);
+    collect(src1);
+    await src1.start();
+    expect(src1.subscriptions).toEqual([{ topic: 'sensors/#', qos: 1 }]);
+    await src1.stop();
+
+    const pub = await publisher(v);
+    for (let i = 0; i < 20; i++) await pub.publishAsync(`sensors/offline/${i}`, String(i), { qos: 1 });
+
+    const src2 = source(cfg);
+    const got = collect(src2);
+    await src2.start();
+    await waitFor(() => got.length === 20, 5000, '20 queued messages');
+    expect(texts(got)).toEqual(Array.from({ length: 20 }, (_, i) => String(i)));
+  });
+
+  it('QoS 2: delivered exactly once; PUBREC held until ack, so an unacked message comes again', async () => {
+    const cfg = config({ protocol_version: v, subscriptions: [{ topic: 'q2/#', qos: 2 }] });
+    const src1 = source(cfg);
+    const got1 = collect(src1, false);
+    await src1.start();
+    const pub = await publisher(v);
+    await pub.publishAsync('q2/a', 'one', { qos: 2 });
+    await pub.publishAsync('q2/a', 'two', { qos: 2 });
+    await waitFor(() => got1.length >= 1, 5000, 'first QoS 2 message');
+    got1[0]!.ack();
+    await waitFor(() => got1.length === 2, 5000, 'second QoS 2 message');
+    await sleep(200);
+    expect(texts(got1)).toEqual(['one', 'two']);
+    await src1.stop(); // "two" unacked: no PUBREC was sent
+
+    const src2 = source(cfg);
+    const got2 = collect(src2);
+    await src2.start();
+    await waitFor(() => got2.length >= 1, 5000, 'QoS 2 redelivery');
+    await pub.publishAsync('q2/a', 'three', { qos: 2 });
+    await waitFor(() => got2.length >= 2, 5000, 'third');
+    await sleep(200);
+    expect(texts(got2)).toEqual(['two', 'three']);
+  });
+
+  it('$share subscription: two sources split one stream, every message exactly once', async () => {
+    const share = [{ topic: '$share/edgeflux/sensors/#', qos: 1 as const }];
+    const a = source(config({ id: 'a', protocol_version: v, subscriptions: share }));
+    const b = source(config({ id: 'b', protocol_version: v, subscriptions: share }));
+    const gotA = collect(a);
+    const gotB = collect(b);
+    await Promise.all([a.start(), b.start()]);
+    const pub = await publisher(v);
+    const n = 400;
+    for (let i = 0; i < n; i++) pub.publish(`sensors/s${i % 7}/v`, String(i), { qos: 1 });
+    await waitFor(() => gotA.length + gotB.length >= n, 10_000, `${n} messages across both`);
+    await sleep(200);
+    const all = [...texts(gotA), ...texts(gotB)];
+    expect(all.length).toBe(n);
+    expect(new Set(all).size).toBe(n);
+    expect(gotA.length).toBeGreaterThan(0);
+    expect(gotB.length).toBeGreaterThan(0);
+    // The topic is the real publish topic, not the shared filter.
+    expect(gotA[0]!.topic).toMatch(/^sensors\/s\d\/v$/);
+    expect(gotA.every((m) => m.sourceId === 'a') && gotB.every((m) => m.sourceId === 'b')).toBe(true);
+  });
+
+  it('reconnects after the broker restarts on the same port and subscribes again (no session on the new broker)', async () => {
+    const src = source(config({ protocol_version: v }));
+    const got = collect(src);
+    const states: string[] = [];
+    const sub = src.status$.subscribe((s) => states.push(s.state));
+    cleanups.push(async () => sub.unsubscribe());
+    await src.start();
+    expect(states.at(-1)).toBe('up');
+
+    const port = broker.port;
+    await broker.stop();
+    await waitFor(() => states.at(-1) === 'down' || states.at(-1) === 'connecting', 5000, 'down');
+    broker = await startMosquitto({ port });
+    cleanups.push(() => broker.stop());
+    await firstValueFrom(src.status$.pipe(filter((s) => s.state === 'up')));
+
+    const pub = await publisher(v);
+    // The SUBACK may trail the CONNACK a little: publish probes until one arrives.
+    let i = 0;
+    await waitFor(async () => {
+      await pub.publishAsync('sensors/after-restart', String(i++), { qos: 1 });
+      return got.length > 0;
+    }, 10_000, 'a message after the restart');
+    expect(got[0]!.topic).toBe('sensors/after-restart');
+    expect(states).toContain('down');
+  });
+});
+
+describe('MqttSource start and stop', () => {
+  it('start() resolves while the broker is unreachable, reports down, keeps retrying, and connects once it is there', async () => {
+    const port = broker.port;
+    await broker.stop();
+    const src = source(config({ reconnect: { initial: 50, max: 200 } }));
+    const got = collect(src);
+    await src.start();
+    const down = await firstValueFrom(src.status$);
+    expect(down.state).toMatch(/down|connecting/);
+    broker = await startMosquitto({ port });
+    cleanups.push(() => broker.stop());
+    await firstValueFrom(src.status$.pipe(filter((s) => s.state === 'up')));
+    const pub = await publisher(4);
+    let i = 0;
+    await waitFor(async () => {
+      await pub.publishAsync('sensors/late', String(i++), { qos: 1 });
+      return got.length > 0;
+    }, 10_000, 'message once the broker is up');
+    expect(got[0]!.topic).toBe('sensors/late');
+  });
+
+  it('retries on the capped backoff schedule (virtual time), logs one warn line, and stop() frees every timer', async () => {
+    await broker.stop(); // nothing listens on the port now: each attempt is refused at once
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const lines: string[] = [];
+      const logger = createLogger({ level: 'debug', destination: { write: (l: string) => void lines.push(l) } });
+      const src = new MqttSource({ config: config({ reconnect: { initial: 1000, max: 4000 } }), logger, random: () => 1 });
+      const states: string[] = [];
+      const sub = src.status$.subscribe((s) => states.push(s.state));
+      const attempts = () => states.filter((s) => s === 'connecting').length;
+      const ioUntil = async (cond: () => boolean) => {
+        const t0 = performance.now();
+        while (!cond()) {
+          if (performance.now() - t0 > 5000) throw new Error(`timed out; states ${states.join(',')}`);
+          await new Promise((r) => setImmediate(r));
+        }
+      };
+      await src.start(); // resolves on the first refusal
+      expect(states.slice(-2)).toEqual(['connecting', 'down']);
+      for (const delay of [1000, 2000, 4000, 4000, 4000]) {
+        const before = attempts();
+        await vi.advanceTimersByTimeAsync(delay - 1);
+        expect(attempts()).toBe(before);
+        await vi.advanceTimersByTimeAsync(1);
+        expect(attempts()).toBe(before + 1);
+        await ioUntil(() => states.at(-1) === 'down');
+      }
+      const warns = lines.map((l) => JSON.parse(l) as { level: number }).filter((l) => l.level === 40);
+      expect(warns.length).toBe(1);
+      await src.stop();
+      sub.unsubscribe();
+      expect(states.at(-1)).toBe('closed');
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('stop() completes messages(), reports closed, and is bounded', async () => {
+    const src = source(config());
+    let completed = false;
+    const sub = src.messages().subscribe({ complete: () => (completed = true) });
+    cleanups.push(async () => sub.unsubscribe());
+    await src.start();
+    const t0 = Date.now();
+    await src.stop();
+    expect(Date.now() - t0).toBeLessThan(2500);
+    expect(completed).toBe(true);
+    expect((await firstValueFrom(src.status$)).state).toBe('closed');
+  });
+});
+
+const run = promisify(execFile);
+
+/** A throwaway CA, a server certificate for 127.0.0.1 and a client certificate (EC keys: fast). */
+async function makeCerts(dir: string): Promise<void> {
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  await run('openssl', ['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=edgeflux test CA'], { cwd: dir });
+  for (const [name, cn] of [['server', '127.0.0.1'], ['client', 'edgeflux']] as const) {
+    await run('openssl', ['req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`], { cwd: dir });
+    await run('openssl', ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '1',
+      ...(name === 'server' ? ['-extfile', 'san.cnf'] : [])], { cwd: dir });
+  }
+}
+
+describe('MqttSource with TLS (CA, client certificate) and username/password', () => {
+  it('connects over mqtts with mutual TLS and credentials; a wrong password leaves it down, retrying, and is never logged', async () => {
+    const dir = await tempDir('edgeflux-tls-');
+    cleanups.push(() => dir.cleanup());
+    await run('chmod', ['755', dir.path]); // mosquitto reads its files as its own user
+    await writeFile(join(dir.path, 'san.cnf'), 'subjectAltName=IP:127.0.0.1\n');
+    await makeCerts(dir.path);
+    await run('mosquitto_passwd', ['-b', '-c', join(dir.path, 'passwd'), 'sensor', 's3cret-pw']);
+    await run('chmod', ['644', ...['ca.crt', 'server.crt', 'server.key', 'passwd'].map((f) => join(dir.path, f))]);
+    const tls = await startMosquitto({
+      extraConfig: [
+        `cafile ${join(dir.path, 'ca.crt')}`, `certfile ${join(dir.path, 'server.crt')}`, `keyfile ${join(dir.path, 'server.key')}`,
+        'require_certificate true', 'allow_anonymous false', `password_file ${join(dir.path, 'passwd')}`,
+      ],
+    });
+    cleanups.push(() => tls.stop());
+    const pem = (f: string) => readFile(join(dir.path, f), 'utf8');
+    const tlsCfg = { ca: await pem('ca.crt'), cert: await pem('client.crt'), key: await pem('client.key'), reject_unauthorized: true };
+    const url = `mqtts://127.0.0.1:${tls.port}`;
+
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'debug', destination: { write: (l: string) => void lines.push(l) } });
+    const bad = source(config({ url, protocol_version: 5, tls: tlsCfg, username: 'sensor', password: 'wrong-pw-42', reconnect: { initial: 50, max: 100 } }), logger);
+    await bad.start(); // resolves although refused
+    const st = await firstValueFrom(bad.status$);
+    expect(st.state).toMatch(/down|connecting/);
+    await waitFor(() => lines.some((l) => /Not authorized|Bad User Name or Password/i.test(l)), 5000, 'refusal logged');
+    await bad.stop();
+    expect(lines.join('\n')).not.toContain('wrong-pw-42');
+
+    const good = source(config({ url, protocol_version: 5, tls: tlsCfg, username: 'sensor', password: 's3cret-pw' }), logger);
+    const got = collect(good);
+    await good.start();
+    expect((await firstValueFrom(good.status$)).state).toBe('up');
+    const pub = await mqtt.connectAsync(url, { ...tlsCfg, rejectUnauthorized: true, username: 'sensor', password: 's3cret-pw', reconnectPeriod: 0 });
+    cleanups.push(() => pub.endAsync(true));
+    await pub.publishAsync('sensors/tls', 'secure', { qos: 1 });
+    await waitFor(() => got.length === 1, 5000, 'message over TLS');
+    expect(got[0]!.payload.toString()).toBe('secure');
+    expect(lines.join('\n')).not.toContain('s3cret-pw');
+    if (process.env.SHOW_LOGS) console.info(lines.join(''));
+  });
+});
