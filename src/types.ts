@@ -48,7 +48,9 @@ export type DecodeReason =
   | 'invalid_line_protocol'
   | 'wrong_type'
   | 'invalid_timestamp'
-  | 'no_fields';
+  | 'no_fields'
+  /** A decoder threw: a bug in edgeflux, not bad input; counted apart so it is seen. */
+  | 'internal_error';
 
 /** A decoding failure as a value (bad input is data, not an exception). */
 export interface DecodeError {

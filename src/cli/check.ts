@@ -1,0 +1,17 @@
+import { loadConfig, formatIssue } from '../config/load.js';
+
+/** Validates a config file; prints every error with file:line:column key, or a summary. */
+export async function checkCommand(path: string): Promise<number> {
+  const res = await loadConfig(path);
+  if (!res.ok) {
+    for (const issue of res.errors) process.stderr.write(`${formatIssue(issue)}\n`);
+    process.stderr.write(`${res.errors.length} error${res.errors.length === 1 ? '' : 's'} in ${path}\n`);
+    return 2;
+  }
+  const c = res.config;
+  const sources = [...(c.broker ? [`broker ${c.broker.host}:${c.broker.port}`] : []), ...c.mqtt.map((m) => `mqtt ${m.id}`)];
+  process.stdout.write(
+    `${path}: ok — sources: ${sources.join(', ')}; rules: ${c.rules.length}; outputs: ${c.outputs.map((o) => `${o.id} (${o.type})`).join(', ')}\n`,
+  );
+  return 0;
+}

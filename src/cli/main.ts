@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { runCommand } from './run.js';
+import { checkCommand } from './check.js';
+import { schemaCommand } from './schema.js';
+
+const USAGE = `edgeflux — IoT sensor ingestion daemon (MQTT in, InfluxDB out)
+
+Usage:
+  edgeflux run --config FILE       run the daemon
+  edgeflux check --config FILE     validate a config; prints every error with file:line:key
+  edgeflux schema [--out FILE]     print the config's JSON Schema (for editor completion)
+  edgeflux --version
+
+Exit codes: 0 ok; 1 runtime failure; 2 invalid config or usage; 3 stopped with unwritten readings.
+`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      out: { type: 'string', short: 'o' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  });
+  if (values.version) {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  const cmd = positionals[0];
+  if (values.help || cmd === undefined || cmd === 'help') {
+    process.stdout.write(USAGE);
+    return values.help || cmd === 'help' ? 0 : 2;
+  }
+  switch (cmd) {
+    case 'run':
+    case 'check':
+      if (!values.config) {
+        process.stderr.write(`edgeflux ${cmd}: --config FILE is required\n`);
+        return 2;
+      }
+      return cmd === 'run' ? runCommand(values.config) : checkCommand(values.config);
+    case 'schema':
+      return schemaCommand(values.out);
+    default:
+      process.stderr.write(`edgeflux: unknown command "${cmd}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Everything was closed; if a stray handle would keep the process alive, do not hang
+    // (systemd would kill us after TimeoutStopSec and call it a failure).
+    setTimeout(() => process.exit(code), 2000).unref();
+  },
+  (err: unknown) => {
+    process.stderr.write(`edgeflux: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = err instanceof TypeError && /parseArgs|option/i.test(String(err)) ? 2 : 1;
+  },
+);
