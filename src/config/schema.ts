@@ -6,7 +6,8 @@
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { compileTopicTemplate, compileValueTemplate, filterCovers, isTemplateError } from '../devices/topic-template.js';
+import { compileTopicTemplate, compileValueTemplate, isTemplateError } from '../devices/topic-template.js';
+import { checkRules, RuleSet } from '../devices/rules.js';
 import { notBoth, secretFields as secret, type ReadSecretOptions } from './secrets.js';
 import type { Config } from './types.js';
 import { durationField as duration, sizeField as size } from './units.js';
@@ -248,9 +249,13 @@ export function createConfigSchema(sctx: SchemaContext) {
       shutdown_timeout: duration('10s', 'Time allowed on SIGTERM to flush pending batches.', 1),
     })
     .superRefine(crossChecks, { when: () => true })
+    .superRefine((c, ctx) => {
+      // What the rule set itself refuses (e.g. a rule that an earlier one always shadows),
+      // reported here with its place instead of as a failure at start.
+      for (const p of checkRules(c.rules, c.limits)) ctx.addIssue({ code: 'custom', message: p.message, path: [...p.path] });
+    })
     .transform((c) => {
-      const filters = defaultFilters(c.rules.map((r) => r.topic));
-      const subscriptions = filters.map((topic) => ({ topic, qos: 1 as const }));
+      const subscriptions = new RuleSet(c.rules, c.limits).filters().map((topic) => ({ topic, qos: 1 as const }));
       return { ...c, mqtt: c.mqtt.map((m) => ({ ...m, subscriptions: m.subscriptions ?? subscriptions })) };
     })
     .describe('edgeflux configuration. Any string value may use ${ENV} or ${ENV:-default}.');
@@ -309,15 +314,6 @@ function crossChecks(c: Record<string, unknown>, ctx: Ctx): void {
   }
 }
 
-/** The rules' topic filters, without those another one already covers. */
-function defaultFilters(topics: readonly string[]): string[] {
-  const filter = (t: string) => {
-    const c = compileTopicTemplate(t);
-    return isTemplateError(c) ? t : c.filter;
-  };
-  const all = [...new Set(topics.map(filter))];
-  return all.filter((f, i) => !all.some((g, j) => j !== i && filterCovers(g, f) && (!filterCovers(f, g) || j < i)));
-}
 
 /**
  * The JSON Schema (draft-07) of the config file for editors (e.g. the YAML language server):

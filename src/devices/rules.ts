@@ -18,7 +18,7 @@ import { decodeError, type DecodeError, type RawMessage, type Reading } from '..
 import { createJsonDecoder, setProp, type JsonDecoder } from './decode-json.js';
 import { decodeLineProtocol } from './decode-line-protocol.js';
 import { decodeNumber } from './decode-number.js';
-import { compileTopicTemplate, compileValueTemplate, filterCovers, isTemplateError, type TopicTemplate } from './topic-template.js';
+import { compileTopicTemplate, compileValueTemplate, coveringFilters, filterCovers, isTemplateError, type TopicTemplate } from './topic-template.js';
 
 /** What a rule hands to a decoder besides the payload text. */
 export interface DecodeContext {
@@ -84,10 +84,7 @@ export class RuleSet {
     if (problems.length > 0) throw new RuleSetError(problems);
     this.rules = compileAll(rules, []);
     this.maxPayload = limits.max_payload;
-    const all = [...new Set(this.rules.map((r) => r.tpl.filter))];
-    // Overlapping subscriptions make brokers deliver a message once per matching filter:
-    // keep only the filters no other filter covers.
-    this.subscriptions = all.filter((f, i) => !all.some((g, j) => j !== i && filterCovers(g, f) && (!filterCovers(f, g) || j < i)));
+    this.subscriptions = coveringFilters(this.rules.map((r) => r.tpl.filter));
   }
 
   /** The MQTT subscription filters that cover every rule, without overlaps. */

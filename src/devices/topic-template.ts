@@ -206,3 +206,13 @@ export function filterCovers(a: string, b: string): boolean {
   // `a` ends here; `b` must end too, or continue with `#` alone only if `a` had it.
   return lb.length === la.length;
 }
+
+/**
+ * The filters of `filters` that no other one covers (duplicates kept once, first wins).
+ * Overlapping subscriptions make a broker deliver a message once per matching filter,
+ * which would store it twice.
+ */
+export function coveringFilters(filters: readonly string[]): string[] {
+  const all = [...new Set(filters)];
+  return all.filter((f, i) => !all.some((g, j) => j !== i && filterCovers(g, f) && (!filterCovers(f, g) || j < i)));
+}

@@ -145,8 +145,8 @@ mqtt:
   - id: site
     url: mqtt://broker.lan:1883
 rules:
-  - { topic: "sensors/{location}/{device}/{measurement}", format: json }
   - { topic: "sensors/{location}/{device}/climate", format: json, measurement: climate }
+  - { topic: "sensors/{location}/{device}/{measurement}", format: json }
   - { topic: "plain/{device}/{field}", format: number, measurement: plain }
   - { topic: "lp/#", format: line_protocol }
 ${OUTPUT}`);
@@ -281,6 +281,16 @@ ${RULES}${OUTPUT}  - id: local
     expect(brief(await errorsOf(`${RULES}${OUTPUT}`))).toEqual([
       '1:1 : no source: configure broker (the embedded broker) or at least one mqtt entry',
     ]);
+  });
+
+  it('a rule that an earlier rule always shadows, at its topic', async () => {
+    const errors = await errorsOf(`
+broker: {}
+rules:
+  - { topic: "sensors/#", format: json, measurement: m }
+  - { topic: "sensors/{device}/x", format: json, measurement: m }
+${OUTPUT}`);
+    expect(errors.map(formatIssue)).toEqual([expect.stringMatching(/^edgeflux\.yaml:5:7 rules\[1\]\.topic: never used: rules\[0\]/)]);
   });
 
   it('an invalid topic template, and references to captures the topic lacks', async () => {
