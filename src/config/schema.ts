@@ -249,10 +249,14 @@ export function createConfigSchema(sctx: SchemaContext) {
       shutdown_timeout: duration('10s', 'Time allowed on SIGTERM to flush pending batches.', 1),
     })
     .superRefine(crossChecks, { when: () => true })
-    .superRefine((c, ctx) => {
+    .check((payload) => {
       // What the rule set itself refuses (e.g. a rule that an earlier one always shadows),
-      // reported here with its place instead of as a failure at start.
-      for (const p of checkRules(c.rules, c.limits)) ctx.addIssue({ code: 'custom', message: p.message, path: [...p.path] });
+      // reported here with its place instead of as a failure at start; only once the
+      // rest is valid, so that a problem found above is not reported twice.
+      if (payload.issues.length > 0) return;
+      for (const p of checkRules(payload.value.rules, payload.value.limits)) {
+        payload.issues.push({ code: 'custom', message: p.message, path: [...p.path], input: payload.value });
+      }
     })
     .transform((c) => {
       const subscriptions = new RuleSet(c.rules, c.limits).filters().map((topic) => ({ topic, qos: 1 as const }));

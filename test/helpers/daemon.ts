@@ -1,0 +1,53 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import mqtt, { type MqttClient } from 'mqtt';
+import { parseConfigText, formatIssue } from '../../src/config/load.js';
+import { Daemon } from '../../src/daemon.js';
+import type { Config } from '../../src/config/types.js';
+
+/** Log lines captured from a daemon (parsed pino JSON). */
+export interface CapturedLog {
+  readonly lines: Record<string, unknown>[];
+  readonly text: () => string;
+}
+
+/** Parses a YAML config the way `edgeflux run` does (failing the test on any error). */
+export async function configFrom(yaml: string, baseDir: string, env: NodeJS.ProcessEnv = {}): Promise<Config> {
+  const r = await parseConfigText(yaml, 'test.yaml', env, baseDir);
+  if (!r.ok) throw new Error(`config errors:\n${r.errors.map(formatIssue).join('\n')}`);
+  return r.config;
+}
+
+/** Starts a daemon in process from a YAML config, capturing its logs. */
+export async function startDaemon(yaml: string, baseDir: string): Promise<{ daemon: Daemon; log: CapturedLog }> {
+  const lines: Record<string, unknown>[] = [];
+  const dest = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const logger = pino({ level: 'info' }, dest);
+  const daemon = new Daemon({ config: await configFrom(yaml, baseDir), logger });
+  await daemon.start();
+  return { daemon, log: { lines, text: () => lines.map((l) => JSON.stringify(l)).join('\n') } };
+}
+
+/** An mqtt.js client connected to 127.0.0.1:port (MQTT 3.1.1 unless told). */
+export async function publisher(port: number, opts: mqtt.IClientOptions = {}): Promise<MqttClient> {
+  return mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
+}
+
+/** Publishes every message with `qos` and resolves when the broker acknowledged them all. */
+export function publishAll(client: MqttClient, msgs: readonly { topic: string; payload: string | Buffer }[], qos: 0 | 1 = 1): Promise<void> {
+  let left = msgs.length;
+  if (left === 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    for (const m of msgs) {
+      client.publish(m.topic, m.payload, { qos }, (err) => {
+        if (err) reject(err);
+        else if (--left === 0) resolve();
+      });
+    }
+  });
+}

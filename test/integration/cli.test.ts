@@ -1,0 +1,106 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startInfluxd, type Influxd } from '../helpers/influxd.js';
+import { freePort, tempDir, waitFor } from '../helpers/net.js';
+
+// The command line as a user runs it: a real process, real mosquitto_pub, real influxd.
+
+const run = promisify(execFile);
+const CLI = ['--import', 'tsx', join(import.meta.dirname, '../../src/cli/main.ts')];
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, [...CLI, ...args], { timeout: 30_000 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+let influx: Influxd;
+let dir: { path: string; cleanup: () => Promise<void> };
+const children: ChildProcess[] = [];
+beforeAll(async () => {
+  [influx, dir] = await Promise.all([startInfluxd(), tempDir()]);
+});
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  await influx?.stop();
+  await dir?.cleanup();
+});
+
+describe('edgeflux check', () => {
+  it('accepts the shipped example config', async () => {
+    const r = await cli(['check', '--config', join(import.meta.dirname, '../../examples/edgeflux.yaml')]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/edgeflux\.yaml: ok — sources: broker 127\.0\.0\.1:1883; rules: 3; outputs: local \(influxdb_v1\)/);
+  });
+
+  it('lists every error with file:line:column and key, exit 2', async () => {
+    const file = join(dir.path, 'bad.yaml');
+    await writeFile(file, 'broker:\n  prot: 1883\nrules:\n  - topic: "a/{x"\n    format: json\noutputs: []\n');
+    const r = await cli(['check', '--config', file]);
+    expect(r.code).toBe(2);
+    const lines = r.stderr.trim().split('\n').filter((l) => l.includes('bad.yaml'));
+    expect(lines).toEqual([
+      expect.stringMatching(/bad\.yaml:2:3 broker\.prot: unknown key "prot" \(did you mean "port"\?\)$/),
+      expect.stringMatching(/bad\.yaml:4:5 rules\[0\]\.topic: invalid topic template/),
+      expect.stringMatching(/bad\.yaml:6:1 outputs: at least one output is required$/),
+      '3 errors in ' + file,
+    ]);
+  });
+
+  it('usage errors exit 2', async () => {
+    expect((await cli(['check'])).code).toBe(2);
+    expect((await cli(['frobnicate'])).code).toBe(2);
+  });
+});
+
+describe('edgeflux run', () => {
+  it('the quick start: mosquitto_pub → the point in InfluxDB; SIGTERM flushes and exits 0', async () => {
+    await influx.createDatabase('sensors');
+    const port = await freePort();
+    const file = join(dir.path, 'run.yaml');
+    await writeFile(
+      file,
+      `broker: { host: 127.0.0.1, port: ${port} }
+rules:
+  - topic: "sensors/{location}/{device}/{measurement}"
+    format: json
+outputs:
+  - { id: local, type: influxdb_v1, url: "${influx.url}", database: sensors, batch: { max_age: 5s } }
+dead_letter: { path: ./dead.jsonl }
+`,
+    );
+    const child = spawn(process.execPath, [...CLI, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await waitFor(() => out.includes('edgeflux started'), 20_000, 'edgeflux started');
+
+    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-q', '1', '-t', 'sensors/kitchen/th1/climate', '-m', '{"temperature":21.5,"humidity":40}'], { timeout: 10_000 });
+    // The batch age is 5 s: the point is written by the flush on SIGTERM, not by the timer.
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const csv = await influx.queryCsv('SELECT temperature, humidity, device, location FROM climate', 'sensors');
+    expect(csv.trim().split('\n')[1]).toMatch(/^climate,,\d+,21\.5,40,th1,kitchen$/);
+    expect(out).toContain('every accepted reading was written');
+    // Logs are JSON lines (no TTY).
+    for (const l of out.trim().split('\n')) expect(() => JSON.parse(l) as unknown).not.toThrow();
+  });
+
+  it('refuses to start on an invalid config, exit 2, naming the place', async () => {
+    const file = join(dir.path, 'invalid.yaml');
+    await writeFile(file, 'broker: {}\nrules: []\noutputs: []\n');
+    const r = await cli(['run', '--config', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/invalid\.yaml:2:1 rules: at least one rule is required/);
+    expect(r.stderr).toContain('not started');
+  });
+});
