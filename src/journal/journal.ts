@@ -1,0 +1,85 @@
+/**
+ * The write-ahead journal: the one place where accepted messages wait. See DESIGN.md,
+ * "Delivery guarantees".
+ *
+ * What is journaled is the RAW message (source, topic, payload, arrival time), appended
+ * before the source acknowledges it. Decoding and the pipeline run after the journal, per
+ * output, from that output's own cursor; because the arrival time is journaled, a replay
+ * decodes to exactly the same points (same series, same timestamps), which InfluxDB
+ * overwrites in place.
+ *
+ * Two implementations share this contract (and one contract test suite):
+ * - FileJournal (`durable` mode): append-only segment files, each record length-prefixed
+ *   and checksummed, written to the OS with write(2) before `append` returns (safe against
+ *   kill -9), fsynced per the sync policy; cursors in a small embedded database.
+ * - MemoryJournal (`memory` mode): a bounded RAM ring; nothing survives a crash.
+ */
+
+/** One journaled message. `seq` increases by one per record, from 0, forever. */
+export interface JournalRecord {
+  readonly seq: number;
+  readonly sourceId: string;
+  readonly topic: string;
+  readonly payload: Buffer;
+  /** Arrival time, ns since the epoch (as stamped by the source). */
+  readonly receivedAt: bigint;
+}
+
+export type JournalEntry = Omit<JournalRecord, 'seq'>;
+
+/** What `open()` found. */
+export interface RecoveryReport {
+  /** Records found intact. */
+  readonly records: number;
+  /** Damaged records skipped (checksum mismatch, torn tail), each counted. */
+  readonly damaged: number;
+  /** Bytes cut from a torn tail. */
+  readonly truncatedBytes: number;
+  readonly headSeq: number;
+  readonly oldestSeq: number;
+}
+
+export interface JournalStats {
+  readonly bytes: number;
+  readonly segments: number;
+  /** The oldest seq still stored. */
+  readonly oldestSeq: number;
+  /** The seq the next append gets. */
+  readonly headSeq: number;
+  /** Records dropped by the quota policy, in total. */
+  readonly dropped: number;
+}
+
+/** The outcome of an append: its seq, or why it was refused (policy `block` at quota). */
+export type AppendResult = number | 'full';
+
+export interface Journal {
+  /** Opens (recovering after a crash) and resolves what it found. Call once before anything else. */
+  open(): Promise<RecoveryReport>;
+  /**
+   * Appends one record; synchronous and cheap (this is on every message's ack path).
+   * When it returns a seq, the record is in the OS (FileJournal) and survives kill -9.
+   * Returns 'full' when the quota is reached under policy `block` (the caller stops
+   * acking; the broker keeps the data). Under `drop-oldest` it never returns 'full'.
+   */
+  append(entry: JournalEntry): AppendResult;
+  /**
+   * Up to `maxRecords` records from `fromSeq` on (fewer at the head; an empty array when
+   * `fromSeq` is the head). If `fromSeq` was dropped by the quota, reading starts at the
+   * oldest stored record: compare the first record's seq with `fromSeq` to count the gap.
+   */
+  read(fromSeq: number, maxRecords: number): Promise<JournalRecord[]>;
+  /** Calls `listener` after appends (possibly coalesced); returns the unsubscribe. */
+  onAppend(listener: () => void): () => void;
+  /** Registers a consumer (an output); its cursor starts at the oldest stored record when new. */
+  addConsumer(id: string): void;
+  /** Consumers no longer configured are removed, so they stop holding segments. */
+  removeConsumer(id: string): void;
+  /** Every record with seq < `seq` is done for this consumer. Persisted soon (FileJournal: within its flush interval). */
+  commit(consumerId: string, seq: number): void;
+  /** The consumer's committed position (the next seq it needs). */
+  cursor(consumerId: string): number;
+  stats(): JournalStats;
+  /** Flushes cursors and data (fsync), closes files. */
+  close(): Promise<void>;
+}
