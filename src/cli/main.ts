@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { runCommand } from './run.js';
 import { checkCommand } from './check.js';
 import { schemaCommand } from './schema.js';
+import { passwdCommand } from './passwd.js';
 
 const USAGE = `edgeflux — IoT sensor ingestion daemon (MQTT in, InfluxDB out)
 
@@ -11,6 +12,8 @@ Usage:
   edgeflux run --config FILE       run the daemon
   edgeflux check --config FILE     validate a config; prints every error with file:line:key
   edgeflux schema [--out FILE]     print the config's JSON Schema (for editor completion)
+  edgeflux passwd USER --file F    set USER's password in the embedded broker's password file
+                                   (read from standard input; stored as a salted scrypt hash)
   edgeflux --version
 
 Exit codes: 0 ok; 1 runtime failure; 2 invalid config or usage; 3 stopped with unwritten readings.
@@ -28,6 +31,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       config: { type: 'string', short: 'c' },
       out: { type: 'string', short: 'o' },
+      file: { type: 'string', short: 'f' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -51,6 +55,8 @@ async function main(argv: string[]): Promise<number> {
       return cmd === 'run' ? runCommand(values.config) : checkCommand(values.config);
     case 'schema':
       return schemaCommand(values.out);
+    case 'passwd':
+      return passwdCommand(positionals[1], values.file);
     default:
       process.stderr.write(`edgeflux: unknown command "${cmd}"\n\n${USAGE}`);
       return 2;

@@ -1,4 +1,6 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { Duplex } from 'node:stream';
 import { BehaviorSubject, type Observable } from 'rxjs';
 import { Aedes, type AedesOptions, type Client, type PublishPacket } from 'aedes';
 import type { BrokerConfig } from '../config/types.js';
@@ -6,6 +8,45 @@ import type { Logger } from '../observe/logger.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { RawMessage, SourceStatus } from '../types.js';
 import { MessageOutlet, type Source } from './source.js';
+import { Counters } from '../observe/counters.js';
+import { BrokerGate, isLoopbackAddress, type BrokerSecurity, type ClientIdentity } from './broker/security.js';
+import { PacketGuard } from './broker/packet-guard.js';
+
+/** Input limits of the embedded broker; exceeding one refuses or disconnects, counted. */
+export interface BrokerLimits {
+  /** Largest MQTT packet (≈ payload + topic); larger ones end the connection before being buffered. */
+  readonly maxPacketBytes: number;
+  readonly maxConnections: number;
+  readonly maxTopicLength: number;
+  readonly maxTopicLevels: number;
+  /**
+   * Publishes per second per client (burst: one second's worth); beyond it the client is
+   * disconnected. 0 = no limit (the default: one gateway client, e.g. a Zigbee bridge, may
+   * speak for hundreds of devices; memory stays bounded anyway, since unacked publishes
+   * stop the broker from reading that client).
+   */
+  readonly maxRatePerClient: number;
+}
+
+export const DEFAULT_BROKER_LIMITS: BrokerLimits = {
+  // Above the decoder's own payload limit (limits.max_payload, default 256 KiB), so that a
+  // merely large payload is dead-lettered with its reason; only absurd packets cost the connection.
+  maxPacketBytes: 1024 * 1024,
+  maxConnections: 1000,
+  maxTopicLength: 256,
+  maxTopicLevels: 16,
+  maxRatePerClient: 0,
+};
+
+export interface BrokerTls {
+  readonly host: string;
+  readonly port: number;
+  readonly cert: string;
+  readonly key: string;
+  readonly ca?: string;
+  /** Ask for client certificates; `required` refuses a client without a valid one. */
+  readonly clientCerts: 'none' | 'optional' | 'required';
+}
 
 export interface EmbeddedBrokerOptions {
   readonly config: BrokerConfig;
@@ -13,11 +54,14 @@ export interface EmbeddedBrokerOptions {
   readonly clock?: Clock;
   /** The `sourceId` of its messages; default "broker". */
   readonly id?: string;
-  /**
-   * Authentication and subscribe ACLs: the hook the auth issue plugs into (aedes'
-   * own hook shapes). Absent = anonymous, which warns unless bound to loopback.
-   */
-  readonly auth?: Pick<AedesOptions, 'authenticate' | 'authorizeSubscribe'>;
+  /** Users, anonymous policy and ACLs. Absent: anyone may connect (warned unless bound to loopback). */
+  readonly security?: BrokerSecurity;
+  readonly limits?: Partial<BrokerLimits>;
+  /** Plain TCP listener on config.host:config.port; default true. */
+  readonly plaintext?: boolean;
+  /** TLS listener. */
+  readonly tls?: BrokerTls;
+  readonly counters?: Counters;
   /** Bound on `stop()`; default 2 s. */
   readonly stopTimeoutMs?: number;
 }
@@ -44,7 +88,13 @@ export class EmbeddedBroker implements Source {
   private readonly outlet: MessageOutlet;
   private readonly status = new BehaviorSubject<SourceStatus>({ state: 'closed' });
   private broker: Aedes | undefined;
-  private server: Server | undefined;
+  private servers: Server[] = [];
+  private readonly limits: BrokerLimits;
+  private readonly counters: Counters;
+  private gate: BrokerGate | undefined;
+  private readonly identities = new WeakMap<object, ClientIdentity>();
+  private readonly buckets = new WeakMap<Client, { tokens: number; at: number }>();
+  private tlsPort: number | undefined;
   private readonly sockets = new Set<Socket>();
   private boundPort: number | undefined;
   /** Bumped on stop: acks after that do nothing. */
@@ -55,6 +105,13 @@ export class EmbeddedBroker implements Source {
     this.log = opts.logger;
     this.clock = opts.clock ?? systemClock();
     this.outlet = new MessageOutlet(this.id);
+    this.limits = { ...DEFAULT_BROKER_LIMITS, ...opts.limits };
+    this.counters = opts.counters ?? new Counters();
+  }
+
+  /** The TLS listener's bound port, when it runs. */
+  get tlsListenPort(): number | undefined {
+    return this.tlsPort;
   }
 
   /** The port actually bound (useful with `port: 0`); throws before `start()`. */
@@ -80,8 +137,13 @@ export class EmbeddedBroker implements Source {
     if (this.broker) throw new Error(`embedded broker ${this.id}: already started`);
     const { host, port } = this.opts.config;
     this.status.next({ state: 'connecting' });
+    const security = this.opts.security;
+    const gate = security ? new BrokerGate(security, (c) => this.identify(c), this.log, this.counters) : undefined;
+    this.gate = gate;
+    const hooks: Partial<AedesOptions> = gate ? { authenticate: gate.authenticate, authorizeSubscribe: gate.authorizeSubscribe } : {};
     const broker = await Aedes.createBroker({
-      ...this.opts.auth,
+      ...hooks,
+      maxTopicLevels: Math.min(100, this.limits.maxTopicLevels),
       authorizePublish: (client, packet, callback) => this.onPublish(client, packet, callback),
     });
     this.broker = broker;
@@ -90,12 +152,36 @@ export class EmbeddedBroker implements Source {
     broker.on('client', (client) => this.log.debug({ clientId: client.id }, 'broker: client connected'));
     broker.on('clientDisconnect', (client) => this.log.debug({ clientId: client.id }, 'broker: client disconnected'));
 
-    const server = createServer((socket) => {
-      this.sockets.add(socket);
-      socket.once('close', () => this.sockets.delete(socket));
-      broker.handle(socket);
-    });
-    this.server = server;
+    try {
+      if (this.opts.plaintext ?? true) {
+        const server = createServer((socket) => this.accept(socket, socket));
+        this.boundPort = await this.listen(server, host, port, 'mqtt');
+      }
+      const tls = this.opts.tls;
+      if (tls) {
+        const server = createTlsServer(
+          { cert: tls.cert, key: tls.key, ...(tls.ca !== undefined && { ca: tls.ca }), requestCert: tls.clientCerts !== 'none', rejectUnauthorized: tls.clientCerts === 'required' },
+          (socket) => this.accept(socket, socket, certUser(socket)),
+        );
+        this.tlsPort = await this.listen(server, tls.host, tls.port, 'mqtts');
+      }
+    } catch (err) {
+      await this.stop();
+      this.status.next({ state: 'down', lastError: (err as Error).message });
+      throw err;
+    }
+    this.status.next({ state: 'up' });
+    const anonymousReach = security === undefined ? 'always' : security.anonymous;
+    const exposed = [...(this.opts.plaintext ?? true ? [host] : []), ...(this.opts.tls ? [this.opts.tls.host] : [])].filter((h) => !isLoopback(h));
+    if (anonymousReach === 'always' && exposed.length > 0) {
+      this.log.warn({ host: exposed[0] }, `embedded broker accepts anonymous clients on ${exposed[0]}: anyone who can reach this address may publish; bind 127.0.0.1 or configure broker.users`);
+    }
+  }
+
+  private async listen(server: Server, host: string, port: number, scheme: string): Promise<number> {
+    server.maxConnections = this.limits.maxConnections;
+    server.on('drop', (d) => this.gate?.refuse('too_many_connections', { address: d?.remoteAddress }, 'broker: connection refused: too many connections') ?? this.counters.inc('broker_refused', { reason: 'too_many_connections' }));
+    this.servers.push(server);
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -105,28 +191,53 @@ export class EmbeddedBroker implements Source {
         });
       });
     } catch (err) {
-      await this.stop();
-      this.status.next({ state: 'down', lastError: (err as Error).message });
       throw new Error(`embedded broker: cannot listen on ${host}:${port}: ${(err as Error).message}`, { cause: err });
     }
     server.on('error', (err) => this.log.error({ err }, 'broker: server error'));
-    this.boundPort = (server.address() as AddressInfo).port;
-    this.status.next({ state: 'up' });
-    this.log.info({ host, port: this.boundPort }, `embedded broker listening on ${host}:${this.boundPort}`);
-    if (!this.opts.auth?.authenticate && !isLoopback(host)) {
-      this.log.warn({ host }, `embedded broker accepts anonymous clients on ${host}: anyone who can reach this address may publish; bind 127.0.0.1 or enable authentication`);
+    const bound = (server.address() as AddressInfo).port;
+    this.log.info({ host, port: bound }, `embedded broker listening on ${scheme}://${host}:${bound}`);
+    return bound;
+  }
+
+  /** Hands a connection to aedes through the packet-size guard, remembering who it is. */
+  private accept(socket: Socket, raw: Socket | TLSSocket, certUser?: string): void {
+    const broker = this.broker;
+    if (!broker) return void socket.destroy();
+    this.sockets.add(raw);
+    raw.once('close', () => this.sockets.delete(raw));
+    const guard = new PacketGuard(this.limits.maxPacketBytes, (declared) =>
+      this.refuse('payload_too_large', { address: raw.remoteAddress, bytes: declared }, `broker: packet of ${declared} bytes refused (limit ${this.limits.maxPacketBytes})`),
+    );
+    guard.on('error', () => raw.destroy());
+    const conn = Duplex.from({ readable: raw.pipe(guard), writable: raw });
+    conn.on('error', () => raw.destroy());
+    raw.on('error', () => conn.destroy());
+    this.identities.set(conn, { address: raw.remoteAddress ?? 'unknown', ...(certUser !== undefined && { certUser }) });
+    broker.handle(conn);
+  }
+
+  private identify(client: Client): ClientIdentity {
+    return this.identities.get(client.conn) ?? { address: 'unknown' };
+  }
+
+  private refuse(reason: Parameters<BrokerGate['refuse']>[0], details: Record<string, unknown>, message: string): void {
+    if (this.gate) this.gate.refuse(reason, details, message);
+    else {
+      this.counters.inc('broker_refused', { reason });
+      this.log.warn({ ...details, reason }, message);
     }
   }
 
   async stop(): Promise<void> {
-    const { broker, server } = this;
+    const { broker, servers } = this;
     if (!broker) return;
     this.broker = undefined;
-    this.server = undefined;
+    this.servers = [];
     this.boundPort = undefined;
+    this.tlsPort = undefined;
     this.gen++;
     const timeoutMs = this.opts.stopTimeoutMs ?? 2000;
-    const serverClosed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    const serverClosed = Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     const brokerClosed = new Promise<void>((resolve) => broker.close(() => resolve()));
     // Clients mid-handshake are not yet known to aedes; end their sockets too.
     for (const s of this.sockets) s.destroy();
@@ -142,11 +253,49 @@ export class EmbeddedBroker implements Source {
     this.log.info('embedded broker stopped');
   }
 
+  /** Why this client may not publish this now (counted and logged), or undefined. */
+  private publishRefusal(client: Client, topic: string, payloadBytes: number): string | undefined {
+    const l = this.limits;
+    const who = { clientId: client.id, username: this.gate?.username(client), address: this.identify(client).address, topic: topic.slice(0, 200) };
+    let reason: Parameters<BrokerGate['refuse']>[0] | undefined;
+    if (topic.length > l.maxTopicLength) reason = 'topic_too_long';
+    else if (payloadBytes > l.maxPacketBytes) reason = 'payload_too_large';
+    else if (!this.takeToken(client)) reason = 'rate_exceeded';
+    else if (this.gate && !this.gate.canPublish(client, topic)) reason = 'publish_denied';
+    if (reason === undefined) return undefined;
+    this.refuse(reason, who, `broker: publish refused (${reason}) from client ${client.id}; disconnecting it`);
+    return reason;
+  }
+
+  /** Token bucket per client: `maxRatePerClient` per second, burst of one second. */
+  private takeToken(client: Client): boolean {
+    const rate = this.limits.maxRatePerClient;
+    if (rate <= 0) return true;
+    const now = this.clock.nowMs();
+    let b = this.buckets.get(client);
+    if (!b) {
+      b = { tokens: rate, at: now };
+      this.buckets.set(client, b);
+    }
+    b.tokens = Math.min(rate, b.tokens + ((now - b.at) * rate) / 1000);
+    b.at = now;
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
   /** The hot path: aedes' hook before PUBACK; calls back when the consumer acks. */
-  private onPublish(_client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void {
+  private onPublish(client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void {
     const topic = packet.topic;
     if (topic.startsWith('$SYS')) {
       callback(new Error('$SYS topics are reserved'));
+      return;
+    }
+    const denied = client === null ? undefined : this.publishRefusal(client, topic, packet.payload.length);
+    if (denied !== undefined) {
+      // aedes closes a client whose publish is refused: MQTT 3.1.1 has no negative PUBACK,
+      // and acking would make the sensor believe its reading was taken.
+      callback(new Error(denied));
       return;
     }
     const gen = this.gen;
@@ -164,6 +313,12 @@ export class EmbeddedBroker implements Source {
       },
     });
   }
+}
+
+function certUser(socket: TLSSocket): string | undefined {
+  if (!socket.authorized) return undefined;
+  const cn = socket.getPeerCertificate()?.subject?.CN;
+  return typeof cn === 'string' && cn !== '' ? cn : undefined;
 }
 
 function isLoopback(host: string): boolean {

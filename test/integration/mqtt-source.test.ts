@@ -6,10 +6,11 @@ import { MqttSource } from '../../src/sources/mqtt-source.js';
 import type { MqttSourceConfig } from '../../src/config/types.js';
 import type { RawMessage } from '../../src/types.js';
 import { execFile } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createLogger, silentLogger, type Logger } from '../../src/observe/logger.js';
+import { makeCerts } from '../helpers/certs.js';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { tempDir, waitFor } from '../helpers/net.js';
 
@@ -284,23 +285,11 @@ describe('MqttSource start and stop', () => {
 
 const run = promisify(execFile);
 
-/** A throwaway CA, a server certificate for 127.0.0.1 and a client certificate (EC keys: fast). */
-async function makeCerts(dir: string): Promise<void> {
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  await run('openssl', ['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=edgeflux test CA'], { cwd: dir });
-  for (const [name, cn] of [['server', '127.0.0.1'], ['client', 'edgeflux']] as const) {
-    await run('openssl', ['req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`], { cwd: dir });
-    await run('openssl', ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '1',
-      ...(name === 'server' ? ['-extfile', 'san.cnf'] : [])], { cwd: dir });
-  }
-}
-
 describe('MqttSource with TLS (CA, client certificate) and username/password', () => {
   it('connects over mqtts with mutual TLS and credentials; a wrong password leaves it down, retrying, and is never logged', async () => {
     const dir = await tempDir('edgeflux-tls-');
     cleanups.push(() => dir.cleanup());
     await run('chmod', ['755', dir.path]); // mosquitto reads its files as its own user
-    await writeFile(join(dir.path, 'san.cnf'), 'subjectAltName=IP:127.0.0.1\n');
     await makeCerts(dir.path);
     await run('mosquitto_passwd', ['-b', '-c', join(dir.path, 'passwd'), 'sensor', 's3cret-pw']);
     await run('chmod', ['644', ...['ca.crt', 'server.crt', 'server.key', 'passwd'].map((f) => join(dir.path, f))]);

@@ -1,0 +1,60 @@
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { hashPassword, setPasswordEntry } from '../sources/broker/passwords.js';
+
+/** Reads one line from stdin; on a TTY it asks `prompt` and does not echo what is typed. */
+async function readSecretLine(prompt: string): Promise<string> {
+  const tty = process.stdin.isTTY === true;
+  const rl = createInterface({ input: process.stdin, output: tty ? process.stderr : undefined, terminal: tty });
+  if (tty) {
+    process.stderr.write(prompt);
+    // Replace the echo of each typed character with nothing.
+    (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = () => {};
+  }
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      rl.once('line', resolve);
+      rl.once('close', () => reject(new Error('no password given on standard input')));
+    });
+    if (tty) process.stderr.write('\n');
+    return line;
+  } finally {
+    rl.close();
+  }
+}
+
+/**
+ * `edgeflux passwd USER --file FILE`: sets USER's password in the embedded broker's
+ * password file (created with mode 0600 when missing), as a salted scrypt hash. The
+ * password is read from standard input (asked twice, without echo, on a terminal).
+ */
+export async function passwdCommand(username: string | undefined, file: string | undefined): Promise<number> {
+  if (!username || !file) {
+    process.stderr.write('usage: edgeflux passwd USER --file PASSWORD_FILE  (the password is read from standard input)\n');
+    return 2;
+  }
+  const password = await readSecretLine(`password for ${username}: `);
+  if (process.stdin.isTTY === true) {
+    const again = await readSecretLine('again: ');
+    if (again !== password) {
+      process.stderr.write('edgeflux passwd: the passwords differ; nothing changed\n');
+      return 1;
+    }
+  }
+  if (password.length < 8) {
+    process.stderr.write('edgeflux passwd: use at least 8 characters\n');
+    return 1;
+  }
+  let text = '';
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  const next = setPasswordEntry(text, username, await hashPassword(password));
+  const tmp = `${file}.tmp-${process.pid}`;
+  await writeFile(tmp, next, { mode: 0o600 });
+  await rename(tmp, file);
+  process.stderr.write(`edgeflux passwd: ${text.includes(`${username}:`) ? 'updated' : 'added'} ${username} in ${file}\n`);
+  return 0;
+}
