@@ -1,0 +1,130 @@
+/**
+ * The consumers of a FileJournal and their cursors (the next seq each needs). Moves are
+ * in memory at once and saved to the CursorStore every `flushMs` and on close, never
+ * beyond `syncedHead()` (what the data files have fsynced): after a crash a cursor may be
+ * slightly behind, never ahead of the data. Cursors found in the store wait, without
+ * holding any segment, until their consumer is added again.
+ */
+import type { Logger } from '../observe/logger.js';
+import { RateLimiter } from '../observe/rate-limit.js';
+import type { CursorStore } from './cursor-store.js';
+
+export class ConsumerCursors {
+  private readonly active = new Map<string, number>();
+  private stored = new Map<string, number>();
+  private readonly removed = new Set<string>();
+  private dirty = false;
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private readonly errorLimit = new RateLimiter(60_000);
+
+  constructor(
+    private readonly store: CursorStore,
+    private readonly flushMs: number,
+    private readonly logger: Logger,
+    private readonly syncedHead: () => number,
+  ) {}
+
+  /** Opens the store and loads what it holds; returns the highest stored cursor (0 if none). */
+  async load(): Promise<number> {
+    this.stored = await this.store.open();
+    let max = 0;
+    for (const c of this.stored.values()) max = Math.max(max, c);
+    return max;
+  }
+
+  /** Starts the periodic save; stored cursors beyond `head` (data lost since) are pulled back to it. */
+  start(head: number): void {
+    for (const [id, c] of this.stored) if (c > head) this.stored.set(id, head);
+    this.timer = setInterval(() => this.flush(), this.flushMs);
+    this.timer.unref();
+  }
+
+  get size(): number {
+    return this.active.size;
+  }
+
+  entries(): IterableIterator<[string, number]> {
+    return this.active.entries();
+  }
+
+  get(id: string): number | undefined {
+    return this.active.get(id);
+  }
+
+  /** Registers `id` at its stored cursor, kept within [oldest, head]; a new one starts at `oldest`. */
+  add(id: string, oldest: number, head: number): void {
+    if (this.active.has(id)) return;
+    this.active.set(id, Math.max(oldest, Math.min(this.stored.get(id) ?? 0, head)));
+    this.stored.delete(id);
+    this.removed.delete(id);
+    this.dirty = true;
+  }
+
+  remove(id: string): void {
+    this.active.delete(id);
+    this.stored.delete(id);
+    this.removed.add(id);
+    this.dirty = true;
+  }
+
+  /** Moves `id` forward to `seq`; false when that is not forward. */
+  advance(id: string, seq: number): boolean {
+    const cur = this.active.get(id);
+    if (cur === undefined || seq <= cur) return false;
+    this.active.set(id, seq);
+    this.dirty = true;
+    return true;
+  }
+
+  /** The lowest cursor of the registered consumers (MAX_SAFE_INTEGER when none). */
+  min(): number {
+    let min = Number.MAX_SAFE_INTEGER;
+    for (const c of this.active.values()) if (c < min) min = c;
+    return min;
+  }
+
+  /** Stops the periodic save, saves everything (the data must be fsynced by now), closes the store. */
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flushing;
+    try {
+      this.dirty = true;
+      await this.save();
+    } finally {
+      await this.store.close();
+    }
+  }
+
+  private flush(): void {
+    if (this.flushing || !this.dirty) return;
+    this.flushing = this.save()
+      .catch((err: unknown) => {
+        if (this.errorLimit.take('save') >= 0) this.logger.error({ err }, 'journal: saving cursors failed; will retry');
+      })
+      .finally(() => {
+        this.flushing = undefined;
+      });
+  }
+
+  private async save(): Promise<void> {
+    if (!this.dirty) return;
+    this.dirty = false;
+    const synced = this.syncedHead();
+    const puts = new Map<string, number>();
+    for (const [id, c] of this.active) {
+      if (c > synced) this.dirty = true; // saved up to the fsynced data now, the rest later
+      puts.set(id, Math.min(c, synced));
+    }
+    const dels = [...this.removed];
+    this.removed.clear();
+    try {
+      await this.store.save(puts, dels);
+    } catch (err) {
+      for (const id of dels) if (!this.active.has(id)) this.removed.add(id);
+      this.dirty = true;
+      throw err;
+    }
+  }
+}

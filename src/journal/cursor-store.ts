@@ -1,0 +1,54 @@
+/**
+ * Consumer cursors persisted in LevelDB (classic-level): one key per consumer,
+ * `cursor:<id>` → the next seq it needs, as decimal text. LevelDB's lock file also keeps a
+ * second process from opening the same journal directory.
+ */
+import { ClassicLevel } from 'classic-level';
+
+const PREFIX = 'cursor:';
+
+export class CursorStore {
+  private db: ClassicLevel<string, string> | undefined;
+
+  constructor(
+    private readonly location: string,
+    private readonly timeoutMs = 10_000,
+  ) {}
+
+  /** Opens the database and returns every stored cursor. */
+  async open(): Promise<Map<string, number>> {
+    const db = new ClassicLevel<string, string>(this.location, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+    await withTimeout(db.open(), this.timeoutMs, 'opening the cursor database');
+    this.db = db;
+    const cursors = new Map<string, number>();
+    for await (const [key, value] of db.iterator({ gte: PREFIX, lt: PREFIX.slice(0, -1) + ';' })) {
+      const n = Number(value);
+      if (Number.isSafeInteger(n) && n >= 0) cursors.set(key.slice(PREFIX.length), n);
+    }
+    return cursors;
+  }
+
+  /** Writes `puts` and removes `dels` in one atomic batch. */
+  async save(puts: ReadonlyMap<string, number>, dels: Iterable<string>): Promise<void> {
+    const db = this.db;
+    if (!db) throw new Error('cursor store is not open');
+    const ops: ({ type: 'put'; key: string; value: string } | { type: 'del'; key: string })[] = [];
+    for (const id of dels) ops.push({ type: 'del', key: PREFIX + id });
+    for (const [id, seq] of puts) ops.push({ type: 'put', key: PREFIX + id, value: String(seq) });
+    if (ops.length > 0) await withTimeout(db.batch(ops), this.timeoutMs, 'saving cursors');
+  }
+
+  async close(): Promise<void> {
+    const db = this.db;
+    this.db = undefined;
+    if (db) await withTimeout(db.close(), this.timeoutMs, 'closing the cursor database');
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`journal: timed out after ${ms} ms ${what}`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,122 @@
+/**
+ * One journal record on disk (the frame). Layout, little-endian:
+ *
+ *   offset size  field
+ *   0      1     magic 0xEF
+ *   1      1     format version (1)
+ *   2      2     flags, 0 (reserved)
+ *   4      4     body length B (u32), bytes after this 12-byte header
+ *   8      4     CRC-32C of bytes [0, 8) followed by the whole body
+ *   12     8     seq (u64, < 2^53)
+ *   20     8     receivedAt (i64, ns since the epoch)
+ *   28     2     sourceId length S (u16)
+ *   30     2     topic length T (u16)
+ *   32     S     sourceId, UTF-8
+ *   32+S   T     topic, UTF-8
+ *   32+S+T P     payload, P = B - 20 - S - T
+ *
+ * Fixed overhead: 32 bytes per record plus sourceId and topic.
+ */
+import { crc32c } from './crc32c.js';
+import type { JournalEntry, JournalRecord } from './journal.js';
+
+export const MAGIC = 0xef;
+export const VERSION = 1;
+export const HEADER_BYTES = 12;
+/** Body bytes before sourceId: seq, receivedAt, two lengths. */
+export const FIXED_BODY_BYTES = 20;
+export const FRAME_OVERHEAD = HEADER_BYTES + FIXED_BODY_BYTES;
+/** Largest body accepted (a bigger length field is garbage, an entry that big is refused). */
+export const MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+const TWO_32 = 0x1_0000_0000;
+
+/** Upper bound of a frame's size for `entry` (strings counted at 3 bytes per UTF-16 unit). */
+export function maxFrameBytes(entry: JournalEntry): number {
+  return FRAME_OVERHEAD + 3 * (entry.sourceId.length + entry.topic.length) + entry.payload.length;
+}
+
+/**
+ * Writes the frame of `entry` with `seq` at the start of `buf` (which must hold
+ * `maxFrameBytes(entry)` bytes) and returns its length.
+ */
+export function encodeFrame(buf: Buffer, seq: number, entry: JournalEntry): number {
+  const s = entry.sourceId.length === 0 ? 0 : buf.write(entry.sourceId, FRAME_OVERHEAD, 'utf8');
+  const t = entry.topic.length === 0 ? 0 : buf.write(entry.topic, FRAME_OVERHEAD + s, 'utf8');
+  if (s > 0xffff || t > 0xffff) throw new RangeError('journal: sourceId and topic must be at most 65535 bytes');
+  const p = entry.payload.length;
+  const body = FIXED_BODY_BYTES + s + t + p;
+  if (body > MAX_BODY_BYTES) throw new RangeError(`journal: record of ${body} bytes exceeds ${MAX_BODY_BYTES}`);
+  entry.payload.copy(buf, FRAME_OVERHEAD + s + t);
+  buf[0] = MAGIC;
+  buf[1] = VERSION;
+  buf[2] = 0;
+  buf[3] = 0;
+  buf.writeUInt32LE(body, 4);
+  buf.writeUInt32LE(seq >>> 0, 12);
+  buf.writeUInt32LE(Math.floor(seq / TWO_32), 16);
+  buf.writeBigInt64LE(entry.receivedAt, 20);
+  buf.writeUInt16LE(s, 28);
+  buf.writeUInt16LE(t, 30);
+  const len = HEADER_BYTES + body;
+  buf.writeUInt32LE(crc32c(buf, HEADER_BYTES, len, crc32c(buf, 0, 8)), 8);
+  return len;
+}
+
+/** `checkFrame` result when `buf[pos, end)` holds the start of a plausible frame but not all of it. */
+export const PARTIAL = 0;
+/** `checkFrame` result when no valid frame starts at `pos`. */
+export const BAD = -1;
+
+/**
+ * Checks the frame at `buf[pos, end)`: returns its length when it is complete and its
+ * checksum matches, PARTIAL when the bytes present are a plausible beginning (header
+ * sane, or too few bytes to tell), BAD otherwise.
+ */
+export function checkFrame(buf: Buffer, pos: number, end: number): number {
+  const avail = end - pos;
+  if (avail < 1) return PARTIAL;
+  if (buf[pos] !== MAGIC) return BAD;
+  if (avail < HEADER_BYTES) {
+    // Too short to tell; what is there must still look like a header.
+    if (avail >= 2 && buf[pos + 1] !== VERSION) return BAD;
+    return PARTIAL;
+  }
+  if (buf[pos + 1] !== VERSION || buf[pos + 2] !== 0 || buf[pos + 3] !== 0) return BAD;
+  const body = buf.readUInt32LE(pos + 4);
+  if (body < FIXED_BODY_BYTES || body > MAX_BODY_BYTES) return BAD;
+  const len = HEADER_BYTES + body;
+  if (avail < len) return PARTIAL;
+  const crc = crc32c(buf, pos + HEADER_BYTES, pos + len, crc32c(buf, pos, pos + 8));
+  if (crc !== buf.readUInt32LE(pos + 8)) return BAD;
+  const strings = buf.readUInt16LE(pos + 28) + buf.readUInt16LE(pos + 30);
+  if (FIXED_BODY_BYTES + strings > body) return BAD;
+  return len;
+}
+
+/** The declared total length of the frame whose header is at `pos` (header must be present). */
+export function declaredFrameBytes(buf: Buffer, pos: number): number {
+  return HEADER_BYTES + buf.readUInt32LE(pos + 4);
+}
+
+/** The seq of the (checked) frame at `pos`. */
+export function frameSeq(buf: Buffer, pos: number): number {
+  return buf.readUInt32LE(pos + 16) * TWO_32 + buf.readUInt32LE(pos + 12);
+}
+
+/**
+ * Decodes the (checked) frame at `pos` of length `len`. The payload is a view into `buf`
+ * (no copy): `buf` must not be reused while the record lives.
+ */
+export function decodeFrame(buf: Buffer, pos: number, len: number): JournalRecord {
+  const s = buf.readUInt16LE(pos + 28);
+  const t = buf.readUInt16LE(pos + 30);
+  const a = pos + FRAME_OVERHEAD;
+  return {
+    seq: frameSeq(buf, pos),
+    receivedAt: buf.readBigInt64LE(pos + 20),
+    sourceId: s === 0 ? '' : buf.toString('utf8', a, a + s),
+    topic: t === 0 ? '' : buf.toString('utf8', a + s, a + s + t),
+    payload: buf.subarray(a + s + t, pos + len),
+  };
+}

@@ -1,0 +1,242 @@
+/**
+ * The segment files of the journal: recovery at open, appends to the active segment
+ * (one write(2) per record on an O_APPEND descriptor), rotation by size, deletion of the
+ * oldest segments, and the sync policy (fdatasync after every append, or every N ms
+ * when something was written). Knows nothing of consumers or quotas: FileJournal does.
+ */
+import * as fs from 'node:fs';
+import type { Logger } from '../observe/logger.js';
+import { scanSegment } from './segment-scan.js';
+import { Segment, parseSegmentFileName } from './segment.js';
+
+export type SyncPolicy = 'always' | number;
+
+export interface RecoveryFindings {
+  readonly records: number;
+  readonly damaged: number;
+  readonly truncatedBytes: number;
+}
+
+export class SegmentLog {
+  /** Oldest first; the last one is the active segment. Never empty once recovered. */
+  segments: Segment[] = [];
+  /** The seq the next append gets. */
+  head = 0;
+  totalBytes = 0;
+  /** Every record with seq < syncedHead has been fdatasynced. */
+  syncedHead = 0;
+  private fd = -1;
+  private dirty = false;
+  private dirDirty = false;
+  /** Rotated-out descriptors waiting for their fdatasync, then their close. */
+  private pending: number[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private syncing: Promise<void> | undefined;
+
+  constructor(
+    private readonly dir: string,
+    private readonly sync: SyncPolicy,
+    private readonly logger: Logger,
+  ) {}
+
+  get active(): Segment {
+    return this.segments[this.segments.length - 1]!;
+  }
+
+  /** Scans every segment, cuts torn tails, opens the active segment for appends. */
+  recover(headHint: number): RecoveryFindings {
+    fs.mkdirSync(this.dir, { recursive: true });
+    const firsts = fs
+      .readdirSync(this.dir)
+      .map(parseSegmentFileName)
+      .filter((n): n is number => n !== undefined)
+      .sort((a, b) => a - b);
+    let records = 0;
+    let damaged = 0;
+    let truncatedBytes = 0;
+    for (let i = 0; i < firsts.length; i++) {
+      const seg = new Segment(this.dir, firsts[i]!);
+      const bound = firsts[i + 1] ?? Number.MAX_SAFE_INTEGER;
+      const buf = fs.readFileSync(seg.path);
+      const found = scanSegment(buf, seg, bound);
+      damaged += found.damaged;
+      if (found.validEnd < buf.length) {
+        truncatedBytes += buf.length - found.validEnd;
+        // A cut tail counts as one damaged record (a torn one, or bytes that should have been
+        // one); in an older segment, as the seqs missing before the next segment.
+        damaged += Math.max(1, i === firsts.length - 1 ? 1 : bound - seg.endSeq);
+        truncateFile(seg.path, found.validEnd);
+        seg.bytes = found.validEnd;
+      }
+      if (i < firsts.length - 1 && seg.records === 0) {
+        seg.delete();
+        continue;
+      }
+      records += seg.records;
+      this.segments.push(seg);
+    }
+    if (this.segments.length === 0) {
+      this.head = headHint;
+      this.createSegment(headHint);
+    } else {
+      this.head = this.active.endSeq;
+      this.fd = fs.openSync(this.active.path, 'a');
+    }
+    this.totalBytes = this.segments.reduce((sum, s) => sum + s.bytes, 0);
+    this.syncedHead = this.head;
+    if (typeof this.sync === 'number') {
+      this.timer = setInterval(() => this.tick(), this.sync);
+      this.timer.unref();
+    }
+    return { records, damaged, truncatedBytes };
+  }
+
+  /** Writes one encoded frame (`buf[0, len)`, already holding seq `head`) and returns its seq. */
+  write(buf: Buffer, len: number): number {
+    const seg = this.active;
+    const offset = seg.bytes;
+    let written: number;
+    try {
+      written = fs.writeSync(this.fd, buf, 0, len);
+    } catch (err) {
+      this.undoPartialWrite(offset);
+      throw err;
+    }
+    if (written !== len) {
+      this.undoPartialWrite(offset);
+      const err = new Error(`journal: short write (${written} of ${len} bytes)`) as NodeJS.ErrnoException;
+      err.code = 'ENOSPC';
+      throw err;
+    }
+    const seq = this.head++;
+    seg.noteRecord(seq, offset, len);
+    this.totalBytes += len;
+    if (this.sync === 'always') {
+      fs.fdatasyncSync(this.fd);
+      this.syncedHead = this.head;
+    } else this.dirty = true;
+    return seq;
+  }
+
+  /** Starts a new active segment at `head`; the old one is synced (now or on the next tick) and closed. */
+  rotate(): void {
+    if (this.active.records === 0) return;
+    const old = this.fd;
+    this.createSegment(this.head); // first: if it fails, the active segment simply stays
+    if (this.sync === 'always') fs.closeSync(old);
+    else this.pending.push(old);
+  }
+
+  /** Deletes the oldest segment (never the active one) and returns it. */
+  deleteOldest(): Segment | undefined {
+    if (this.segments.length < 2) return undefined;
+    const seg = this.segments.shift()!;
+    try {
+      seg.delete();
+    } catch (err) {
+      // Left on disk: the next open scans it again and the cursors let it go then.
+      this.logger.error({ err, file: seg.path }, 'journal: could not delete a segment');
+    }
+    this.totalBytes -= seg.bytes;
+    this.dirDirty = true;
+    return seg;
+  }
+
+  /** Syncs what is dirty, closes every descriptor. */
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.syncing;
+    if (this.fd >= 0) {
+      for (const fd of this.pending) closeQuietly(fd, true);
+      this.pending = [];
+      fs.fdatasyncSync(this.fd);
+      fs.closeSync(this.fd);
+      this.fd = -1;
+      this.syncedHead = this.head;
+      if (this.dirDirty) syncDir(this.dir);
+    }
+    for (const seg of this.segments) seg.closeReadFd();
+  }
+
+  private createSegment(firstSeq: number): void {
+    const seg = new Segment(this.dir, firstSeq);
+    this.fd = fs.openSync(seg.path, 'a'); // O_APPEND | O_CREAT | O_WRONLY
+    this.segments.push(seg);
+    if (this.sync === 'always') syncDir(this.dir);
+    else this.dirDirty = true;
+  }
+
+  private undoPartialWrite(offset: number): void {
+    try {
+      fs.ftruncateSync(this.fd, offset);
+    } catch (err) {
+      this.logger.error({ err, file: this.active.path }, 'journal: could not cut a failed write; recovery will');
+    }
+  }
+
+  /** Interval policy: fdatasync what was written since the last tick (off the event loop). */
+  private tick(): void {
+    if (this.syncing || (!this.dirty && !this.dirDirty && this.pending.length === 0)) return;
+    const head = this.head;
+    const fds = [this.fd, ...this.pending];
+    const closing = this.pending;
+    const dir = this.dirDirty;
+    this.pending = [];
+    this.dirty = false;
+    this.dirDirty = false;
+    this.syncing = Promise.all([...fds.map(fdatasync), dir ? syncDirAsync(this.dir) : undefined])
+      .then(() => {
+        this.syncedHead = Math.max(this.syncedHead, head);
+      })
+      .catch((err: unknown) => {
+        this.dirty = true;
+        this.logger.error({ err }, 'journal: fdatasync failed');
+      })
+      .finally(() => {
+        for (const fd of closing) closeQuietly(fd, false);
+        this.syncing = undefined;
+      });
+  }
+}
+
+function truncateFile(file: string, length: number): void {
+  const fd = fs.openSync(file, 'r+');
+  try {
+    fs.ftruncateSync(fd, length);
+    fs.fdatasyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function fdatasync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+function syncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+async function syncDirAsync(dir: string): Promise<void> {
+  const h = await fs.promises.open(dir, 'r');
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+}
+
+function closeQuietly(fd: number, syncFirst: boolean): void {
+  try {
+    if (syncFirst) fs.fdatasyncSync(fd);
+    fs.closeSync(fd);
+  } catch {
+    // Already closed or failing: nothing left to save through this descriptor.
+  }
+}
