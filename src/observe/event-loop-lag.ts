@@ -1,0 +1,63 @@
+/**
+ * Event-loop lag: how late timers and I/O callbacks run (a loop blocked by CPU work or
+ * synchronous I/O). Sampled by Node's `monitorEventLoopDelay` (a libuv timer, not a JS
+ * one) and summarised over fixed windows, so that every reader (the /metrics scrape, the
+ * internal points, STATUS=) sees the same last complete window and none resets it for the
+ * others. `stop()` disables the histogram and frees the window timer.
+ */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+
+export interface LoopLag {
+  readonly meanMs: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+}
+
+export const NO_LAG: LoopLag = { meanMs: 0, p50Ms: 0, p99Ms: 0, maxMs: 0 };
+
+export interface EventLoopLagOptions {
+  /** Sampling resolution. Default 20 ms. */
+  readonly resolutionMs?: number;
+  /** Length of a summary window. Default 10 s. */
+  readonly windowMs?: number;
+}
+
+export class EventLoopLag {
+  private histogram: IntervalHistogram | undefined;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private last: LoopLag | undefined;
+
+  constructor(private readonly opts: EventLoopLagOptions = {}) {}
+
+  start(): void {
+    if (this.histogram) return;
+    this.histogram = monitorEventLoopDelay({ resolution: this.opts.resolutionMs ?? 20 });
+    this.histogram.enable();
+    this.timer = setInterval(() => this.roll(), this.opts.windowMs ?? 10_000);
+    this.timer.unref?.();
+  }
+
+  stop(): void {
+    this.histogram?.disable();
+    this.histogram = undefined;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** The last complete window; before the first one ends, the samples so far. */
+  get current(): LoopLag {
+    return this.last ?? summarise(this.histogram);
+  }
+
+  private roll(): void {
+    this.last = summarise(this.histogram);
+    this.histogram?.reset();
+  }
+}
+
+function summarise(h: IntervalHistogram | undefined): LoopLag {
+  if (!h || h.count === 0 || !Number.isFinite(h.mean)) return NO_LAG;
+  const ms = (ns: number) => Math.round(ns / 1e3) / 1e3;
+  return { meanMs: ms(h.mean), p50Ms: ms(h.percentile(50)), p99Ms: ms(h.percentile(99)), maxMs: ms(h.max) };
+}

@@ -1,0 +1,174 @@
+/**
+ * The HTTP listener for operations: `GET /healthz` (200 or 503, JSON with the reasons)
+ * and `GET /metrics` (Prometheus text). Loopback by default. Nothing unbounded: requests
+ * and idle keep-alive sockets time out, headers are capped in size and count, bodies are
+ * refused, connections are capped, and the daemon's answer (health facts, metrics) gets
+ * a bounded time after which the request fails with 503.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Logger } from './logger.js';
+import { DEFAULT_THRESHOLDS, evaluateHealth, unavailableReport, type HealthReport, type HealthSource, type HealthThresholds } from './health.js';
+
+export interface MetricsRenderer {
+  render(): Promise<string>;
+  readonly contentType: string;
+}
+
+export interface HealthServerOptions {
+  readonly host: string;
+  /** 0 = any free port (see `port` after `start()`). */
+  readonly port: number;
+  readonly health: HealthSource;
+  readonly thresholds?: HealthThresholds;
+  /** Absent: /metrics answers 404. */
+  readonly metrics?: MetricsRenderer;
+  readonly logger: Logger;
+  /** Whole-request limit (headers and answer). Default 5 s. */
+  readonly requestTimeoutMs?: number;
+  /** Open connections at most. Default 16. */
+  readonly maxConnections?: number;
+  readonly now?: () => number;
+}
+
+const MAX_HEADER_BYTES = 8 * 1024;
+const KEEP_ALIVE_MS = 5_000;
+const CLOSE_GRACE_MS = 2_000;
+const LOOPBACK = /^(127\.|::1$|localhost$)/;
+
+export class HealthServer {
+  private server: Server | undefined;
+  /** Open connections, with the number of requests each is answering. */
+  private readonly sockets = new Map<Socket, number>();
+  private boundPort: number | undefined;
+
+  constructor(private readonly opts: HealthServerOptions) {}
+
+  /** The bound port, once started. */
+  get port(): number {
+    if (this.boundPort === undefined) throw new Error('health server: not started');
+    return this.boundPort;
+  }
+
+  get url(): string {
+    const h = this.opts.host.includes(':') ? `[${this.opts.host}]` : this.opts.host;
+    return `http://${h}:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    if (this.server) return;
+    const timeout = this.opts.requestTimeoutMs ?? 5_000;
+    const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: timeout, headersTimeout: timeout, keepAliveTimeout: KEEP_ALIVE_MS }, (req, res) => {
+      const sock = req.socket;
+      this.sockets.set(sock, (this.sockets.get(sock) ?? 0) + 1);
+      res.once('close', () => {
+        const n = (this.sockets.get(sock) ?? 1) - 1;
+        if (this.sockets.has(sock)) this.sockets.set(sock, n);
+        if (n === 0 && this.server === undefined) sock.destroy(); // stopping: no keep-alive
+      });
+      void this.handle(req, res);
+    });
+    server.maxHeadersCount = 32;
+    server.maxRequestsPerSocket = 100;
+    server.maxConnections = this.opts.maxConnections ?? 16;
+    server.setTimeout(timeout); // idle sockets
+    server.on('connection', (s: Socket) => {
+      this.sockets.set(s, 0);
+      s.once('close', () => this.sockets.delete(s));
+    });
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+      if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      else socket.destroy();
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => {
+        this.server = undefined;
+        reject(err);
+      };
+      server.once('error', onError);
+      server.listen(this.opts.port, this.opts.host, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.opts.logger.error({ err }, 'health server error'));
+    this.boundPort = (server.address() as AddressInfo).port;
+    const exposed = !LOOPBACK.test(this.opts.host);
+    this.opts.logger.info({ url: this.url }, `health and metrics at ${this.url}/healthz and ${this.url}/metrics`);
+    if (exposed) this.opts.logger.warn({ host: this.opts.host }, 'health server: listening beyond loopback; /metrics names your devices and outputs');
+  }
+
+  /** Closes the listener and every connection; resolves within a bounded time. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    this.boundPort = undefined;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // Connections between requests go now; those answering one finish it (at most the grace).
+    for (const [s, active] of this.sockets) if (active === 0) s.destroy();
+    let t: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([closed, new Promise<void>((r) => (t = setTimeout(r, CLOSE_GRACE_MS)))]);
+    clearTimeout(t);
+    for (const s of this.sockets.keys()) s.destroy();
+    this.sockets.clear();
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const path = (req.url ?? '/').split('?')[0];
+      const method = req.method ?? 'GET';
+      if (method !== 'GET' && method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n', { Allow: 'GET, HEAD', Connection: 'close' });
+      if (hasBody(req)) return send(res, 400, 'text/plain', 'a request body is not accepted\n', { Connection: 'close' });
+      if (path === '/healthz') {
+        const report = await this.report();
+        return send(res, report.status === 'ok' ? 200 : 503, 'application/json', `${JSON.stringify(report)}\n`, { 'Cache-Control': 'no-store' });
+      }
+      if (path === '/metrics' && this.opts.metrics) {
+        const m = this.opts.metrics;
+        const text = await within(m.render(), this.answerMs(), 'metrics');
+        return send(res, 200, m.contentType, text, { 'Cache-Control': 'no-store' });
+      }
+      if (path === '/') return send(res, 200, 'text/plain', 'edgeflux: /healthz /metrics\n');
+      return send(res, 404, 'text/plain', 'not found\n');
+    } catch (err) {
+      this.opts.logger.warn({ err, url: req.url }, 'health server: request failed');
+      if (!res.headersSent) send(res, 503, 'text/plain', `unavailable: ${(err as Error).message}\n`, { Connection: 'close' });
+      else res.destroy();
+    }
+  }
+
+  private async report(): Promise<HealthReport> {
+    const now = this.opts.now ?? Date.now;
+    try {
+      const facts = await within(Promise.resolve().then(() => this.opts.health.healthFacts()), this.answerMs(), 'health facts');
+      return evaluateHealth(facts, this.opts.thresholds ?? DEFAULT_THRESHOLDS, now());
+    } catch (err) {
+      return unavailableReport(`the daemon could not report its health: ${(err as Error).message}`, now());
+    }
+  }
+
+  /** Time the daemon gets to answer, leaving room to send the answer. */
+  private answerMs(): number {
+    return Math.max(100, Math.floor((this.opts.requestTimeoutMs ?? 5_000) / 2));
+  }
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const len = req.headers['content-length'];
+  return (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
+  const buf = Buffer.from(body, 'utf8');
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': String(buf.length), ...headers });
+  res.end(res.req.method === 'HEAD' ? undefined : buf);
+}
+
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms)));
+  return Promise.race([p, timeout]).finally(() => clearTimeout(t));
+}

@@ -1,0 +1,115 @@
+/**
+ * Whether edgeflux is healthy, from facts the daemon reports (`HealthSource`) and the
+ * configured thresholds. Pure: the HTTP side is health-server.ts.
+ * Unhealthy (HTTP 503) when any of:
+ * - `output_unreachable`: an output is `down` (network, 5xx, 429) for longer than
+ *   `outputDownAfterMs`, or `degraded` (InfluxDB refuses: credentials, missing database),
+ *   which does not pass by itself;
+ * - `spool_near_quota`: the journal holds at least `spoolNearQuota` of its quota (the
+ *   next step is dropping the oldest data, or refusing new data);
+ * - `no_data`: no message from any source for `noDataAfterMs` (counted from start too).
+ */
+
+export interface OutputHealth {
+  readonly id: string;
+  readonly state: 'up' | 'down' | 'degraded';
+  readonly lastError?: string;
+  /** ms since the epoch. */
+  readonly lastSuccessAt?: number;
+  /** When the output went down (first failure after the last success); default lastSuccessAt ?? startedAt. */
+  readonly downSince?: number;
+}
+
+export interface HealthFacts {
+  /** When the daemon started (ms since the epoch). */
+  readonly startedAt: number;
+  /** When the last message arrived from any source (ms); undefined = none yet. */
+  readonly lastMessageAt?: number;
+  readonly outputs: readonly OutputHealth[];
+  /** The journal; absent in memory mode. */
+  readonly spool?: { readonly bytes: number; readonly maxBytes: number };
+  readonly sources?: readonly { readonly id: string; readonly state: string; readonly lastError?: string }[];
+}
+
+/** What the daemon implements for /healthz. May be async; it gets a bounded time. */
+export interface HealthSource {
+  healthFacts(): HealthFacts | Promise<HealthFacts>;
+}
+
+export interface HealthThresholds {
+  /** 0 = never report no_data. */
+  readonly noDataAfterMs: number;
+  readonly outputDownAfterMs: number;
+  /** Fraction of the spool quota, 0..1. */
+  readonly spoolNearQuota: number;
+}
+
+export const DEFAULT_THRESHOLDS: HealthThresholds = { noDataAfterMs: 5 * 60_000, outputDownAfterMs: 60_000, spoolNearQuota: 0.9 };
+
+export type HealthCheck = 'output_unreachable' | 'spool_near_quota' | 'no_data' | 'health_unavailable';
+
+export interface HealthReason {
+  readonly check: HealthCheck;
+  readonly message: string;
+  readonly output?: string;
+  /** ISO time the condition started, when known. */
+  readonly since?: string;
+}
+
+export interface HealthReport {
+  readonly status: 'ok' | 'unhealthy';
+  readonly time: string;
+  readonly uptime_s: number;
+  readonly reasons: readonly HealthReason[];
+  readonly outputs: readonly { readonly id: string; readonly state: string; readonly last_error?: string; readonly last_success?: string }[];
+  readonly sources?: readonly { readonly id: string; readonly state: string; readonly last_error?: string }[];
+  readonly spool?: { readonly bytes: number; readonly max_bytes: number; readonly used: number };
+  readonly last_message?: string;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const ago = (ms: number) => (ms >= 120_000 ? `${Math.round(ms / 60_000)} min` : `${Math.round(ms / 1000)} s`);
+
+export function evaluateHealth(f: HealthFacts, t: HealthThresholds, nowMs: number): HealthReport {
+  const reasons: HealthReason[] = [];
+  for (const o of f.outputs) {
+    if (o.state === 'up') continue;
+    const since = o.downSince ?? o.lastSuccessAt ?? f.startedAt;
+    if (o.state === 'degraded' || nowMs - since >= t.outputDownAfterMs) {
+      const why = o.lastError ? `: ${o.lastError}` : '';
+      const what = o.state === 'degraded' ? 'refuses our writes' : `unreachable for ${ago(nowMs - since)}`;
+      reasons.push({ check: 'output_unreachable', output: o.id, since: iso(since), message: `output ${o.id} ${what}${why}` });
+    }
+  }
+  if (f.spool && f.spool.maxBytes > 0 && f.spool.bytes >= t.spoolNearQuota * f.spool.maxBytes) {
+    const pct = Math.round((100 * f.spool.bytes) / f.spool.maxBytes);
+    reasons.push({ check: 'spool_near_quota', message: `journal at ${pct}% of its quota (${f.spool.bytes} of ${f.spool.maxBytes} bytes)` });
+  }
+  if (t.noDataAfterMs > 0) {
+    const last = f.lastMessageAt ?? f.startedAt;
+    if (nowMs - last >= t.noDataAfterMs) {
+      const what = f.lastMessageAt === undefined ? 'no message from any source since start' : 'no message from any source';
+      reasons.push({ check: 'no_data', since: iso(last), message: `${what} for ${ago(nowMs - last)}` });
+    }
+  }
+  return {
+    status: reasons.length === 0 ? 'ok' : 'unhealthy',
+    time: iso(nowMs),
+    uptime_s: Math.max(0, Math.round((nowMs - f.startedAt) / 1000)),
+    reasons,
+    outputs: f.outputs.map((o) => ({
+      id: o.id,
+      state: o.state,
+      ...(o.lastError !== undefined && { last_error: o.lastError }),
+      ...(o.lastSuccessAt !== undefined && { last_success: iso(o.lastSuccessAt) }),
+    })),
+    ...(f.sources && { sources: f.sources.map((s) => ({ id: s.id, state: s.state, ...(s.lastError !== undefined && { last_error: s.lastError }) })) }),
+    ...(f.spool && { spool: { bytes: f.spool.bytes, max_bytes: f.spool.maxBytes, used: f.spool.maxBytes > 0 ? Math.round((1000 * f.spool.bytes) / f.spool.maxBytes) / 1000 : 0 } }),
+    ...(f.lastMessageAt !== undefined && { last_message: iso(f.lastMessageAt) }),
+  };
+}
+
+/** The report when the daemon could not say (threw or timed out). */
+export function unavailableReport(message: string, nowMs: number): HealthReport {
+  return { status: 'unhealthy', time: iso(nowMs), uptime_s: 0, reasons: [{ check: 'health_unavailable', message }], outputs: [] };
+}
