@@ -49,6 +49,12 @@ export type DecodeReason =
   | 'wrong_type'
   | 'invalid_timestamp'
   | 'no_fields'
+  /** A binary frame whose checksum does not match (serial sensors). */
+  | 'checksum_mismatch'
+  /** A frame of the wrong length, start or end (serial sensors), or garbage between frames. */
+  | 'bad_frame'
+  /** A Homie property whose `$description` schema is not known yet. */
+  | 'missing_schema'
   /** A decoder threw: a bug in edgeflux, not bad input; counted apart so it is seen. */
   | 'internal_error';
 

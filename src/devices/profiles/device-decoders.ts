@@ -1,0 +1,227 @@
+/**
+ * The runtime of device profiles: the profiles that the config puts to use (MQTT device
+ * entries, serial ports naming a profile), compiled once; `decode()` is the hot path.
+ *
+ * Matching: a message from a serial port with a profile goes to that profile (its topic
+ * and source id are the port id); any other message is matched against the MQTT bindings
+ * in config order, each binding's data topics then its availability topics; the first
+ * match decodes it. No match: `undefined` (the caller lets its topic rules try).
+ *
+ * A reading: measurement = the profile's template (or the binding's override) rendered
+ * with topic captures, decoder tags and static tags; tags = decoder tags, then topic
+ * captures, then the profile's static tags, then the binding's tags (later wins; the
+ * topic is what the broker authenticates, so a payload cannot relabel its device),
+ * minus `drop_tags`, empty values left out; fields from the profile's field layer; time
+ * from the payload when the decoder found one and the profile says `time: payload`, else
+ * the arrival time.
+ */
+import { coveringFilters, compileTopicTemplate, compileValueTemplate, filterCovers, isTemplateError, type TopicTemplate, type ValueTemplate } from '../topic-template.js';
+import type { FieldValue, RawMessage, Reading } from '../../types.js';
+import { compileFields, type CompiledFields } from './fields.js';
+import type { FormatFn } from './decoders/index.js';
+import { fillVars, type Profile, type ProfileProblem } from './profile.js';
+import { parseJsonObject, payloadText, isProfileError } from './decoders/text.js';
+import { BoundedMemory, profileError, type DeviceDecodeResult, type DeviceState, type ProfileDecodeError } from './types.js';
+
+/** A profile put to use for MQTT devices (`devices:` entry). */
+export interface MqttBindingConfig {
+  readonly profile: Profile;
+  /** Overrides of the profile's %vars%. */
+  readonly vars?: Readonly<Record<string, string>>;
+  readonly tags?: Readonly<Record<string, string>>;
+  readonly measurement?: string | undefined;
+}
+
+/** A profile put to use for one serial port. */
+export interface SerialBindingConfig {
+  readonly port: string;
+  readonly profile: Profile;
+  readonly tags?: Readonly<Record<string, string>>;
+}
+
+export interface DeviceDecodersOptions {
+  readonly mqtt?: readonly MqttBindingConfig[];
+  readonly serial?: readonly SerialBindingConfig[];
+  /** Largest payload decoded (limits.max_payload); default 256 KiB. */
+  readonly maxPayload?: number;
+  /** Entries each binding may remember (Homie descriptions, CSV headers); default 1000. */
+  readonly maxMemory?: number;
+}
+
+interface Availability {
+  readonly tpl: TopicTemplate;
+  readonly jsonKey: string | undefined;
+  readonly states: ReadonlyMap<string, DeviceState>;
+}
+
+interface Binding {
+  readonly profile: Profile;
+  readonly topics: readonly TopicTemplate[];
+  readonly availability: readonly Availability[];
+  readonly fn: FormatFn;
+  readonly fields: CompiledFields;
+  readonly measurement: ValueTemplate;
+  readonly staticTags: readonly (readonly [string, ValueTemplate])[];
+  readonly extraTags: Readonly<Record<string, string>>;
+  readonly dropTags: ReadonlySet<string>;
+  readonly memory: BoundedMemory;
+}
+
+export class DeviceDecoders {
+  private readonly mqtt: Binding[] = [];
+  private readonly serial = new Map<string, Binding>();
+  private readonly maxPayload: number;
+
+  /** Compiles the bindings; throws listing every problem (see `checkBindings`). */
+  constructor(opts: DeviceDecodersOptions) {
+    const problems = checkBindings(opts);
+    if (problems.length > 0) throw new Error(`invalid device bindings: ${problems.map((p) => `${p.path.join('.')}: ${p.message}`).join('; ')}`);
+    this.maxPayload = opts.maxPayload ?? 256 * 1024;
+    const max = opts.maxMemory ?? 1000;
+    for (const b of opts.mqtt ?? []) this.mqtt.push(compile(b.profile, { ...b.profile.spec.vars, ...b.vars }, b.tags ?? {}, b.measurement, max) as Binding);
+    for (const s of opts.serial ?? []) this.serial.set(s.port, compile(s.profile, {}, s.tags ?? {}, undefined, max) as Binding);
+  }
+
+  /** MQTT subscription filters covering every binding's topics, without overlaps. */
+  filters(): string[] {
+    return coveringFilters(this.mqtt.flatMap((b) => [...b.topics, ...b.availability.map((a) => a.tpl)].map((t) => t.filter)));
+  }
+
+  /** Whether a profile decodes this message (without decoding it). */
+  matches(msg: Pick<RawMessage, 'sourceId' | 'topic'>): boolean {
+    if (this.serial.has(msg.sourceId) && msg.topic === msg.sourceId) return true;
+    return this.mqtt.some((b) => b.topics.some((t) => t.match(msg.topic) !== null) || b.availability.some((a) => a.tpl.match(msg.topic) !== null));
+  }
+
+  /** Readings, a device status, or why not; `undefined` when no profile matches the message. */
+  decode(msg: RawMessage): DeviceDecodeResult | undefined {
+    const s = this.serial.get(msg.sourceId);
+    if (s !== undefined && msg.topic === msg.sourceId) return this.decodeWith(s, msg, { device: msg.sourceId });
+    for (const b of this.mqtt) {
+      for (const t of b.topics) {
+        const captures = t.match(msg.topic);
+        if (captures !== null) return this.decodeWith(b, msg, captures);
+      }
+      for (const a of b.availability) {
+        const captures = a.tpl.match(msg.topic);
+        if (captures !== null) return availability(b, a, msg, captures);
+      }
+    }
+    return undefined;
+  }
+
+  private decodeWith(b: Binding, msg: RawMessage, captures: Record<string, string>): DeviceDecodeResult {
+    if (msg.payload.length > this.maxPayload) return profileError('payload_too_large', `payload of ${msg.payload.length} bytes exceeds limits.max_payload (${this.maxPayload})`);
+    let records;
+    try {
+      records = b.fn({ topic: msg.topic, payload: msg.payload, receivedAt: msg.receivedAt, captures, memory: b.memory });
+    } catch (e) {
+      return profileError('internal_error', `decoder ${b.profile.decoder.name}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    if (isProfileError(records)) return records;
+    const out: Reading[] = [];
+    for (const r of records) {
+      const fields = b.fields.apply(r.values);
+      if (isProfileError(fields)) return fields;
+      if (Object.keys(fields).length === 0) continue;
+      const vars: Record<string, string> = { ...r.tags, ...captures };
+      const tags: Record<string, string> = {};
+      for (const [k, v] of Object.entries(vars)) if (v !== '' && !b.dropTags.has(k)) tags[k] = v;
+      for (const [k, t] of b.staticTags) {
+        const v = t.render(vars);
+        vars[k] = v;
+        if (v !== '') tags[k] = v;
+        else delete tags[k];
+      }
+      for (const [k, v] of Object.entries(b.extraTags)) if (v !== '') tags[k] = v;
+      const measurement = b.measurement.render(vars);
+      if (measurement === '') return profileError('no_rule', `profile ${b.profile.spec.name}: the measurement "${b.measurement.source}" renders empty`);
+      const time = b.profile.spec.time === 'payload' && r.time !== undefined ? r.time : msg.receivedAt;
+      out.push({ measurement, tags, fields: fields as Record<string, FieldValue>, time });
+    }
+    if (out.length === 0 && records.length > 0) return profileError('no_fields', 'no fields left after the profile\'s field declarations');
+    return out;
+  }
+}
+
+function availability(b: Binding, a: Availability, msg: RawMessage, captures: Record<string, string>): DeviceDecodeResult {
+  const text = msg.payload.length === 0 ? '' : payloadText(msg.payload);
+  if (isProfileError(text)) return text;
+  let raw = text.trim();
+  if (a.jsonKey !== undefined && raw.startsWith('{')) {
+    const obj = parseJsonObject(raw);
+    if (isProfileError(obj)) return obj;
+    const v = obj[a.jsonKey];
+    if (typeof v !== 'string') return profileError('wrong_type', `availability: "${a.jsonKey}" is not a string`);
+    raw = v;
+  }
+  const state = a.states.get(raw);
+  if (state === undefined) return profileError('wrong_type', `availability payload "${raw.length > 40 ? raw.slice(0, 40) + '…' : raw}" is none of: ${[...a.states.keys()].join(', ')}`);
+  const tags: Record<string, string> = {};
+  for (const [k, v] of Object.entries(captures)) if (v !== '' && !b.dropTags.has(k)) tags[k] = v;
+  for (const [k, t] of b.staticTags) {
+    const v = t.render(captures);
+    if (v !== '') tags[k] = v;
+  }
+  for (const [k, v] of Object.entries(b.extraTags)) if (v !== '') tags[k] = v;
+  return { kind: 'device_status', profile: b.profile.spec.name, device: captures.device ?? '', state, raw, tags, time: msg.receivedAt };
+}
+
+/** Every problem of a set of bindings (templates, shadowed topics, transport). */
+export function checkBindings(opts: DeviceDecodersOptions): ProfileProblem[] {
+  const problems: ProfileProblem[] = [];
+  const seen: { filter: string; index: number }[] = [];
+  (opts.mqtt ?? []).forEach((b, i) => {
+    if (b.profile.spec.mqtt === undefined) return problems.push({ path: ['devices', i, 'profile'], message: `profile "${b.profile.spec.name}" is a serial profile: name it in a serial port (serial[].profile)` });
+    const c = compile(b.profile, { ...b.profile.spec.vars, ...b.vars }, b.tags ?? {}, b.measurement, 1);
+    if (!('profile' in c)) return problems.push(...c.map((p) => ({ path: ['devices', i, ...p.path], message: p.message })));
+    for (const t of [...c.topics, ...c.availability.map((a) => a.tpl)]) {
+      const earlier = seen.find((s) => filterCovers(s.filter, t.filter));
+      if (earlier !== undefined && earlier.index !== i) problems.push({ path: ['devices', i], message: `topic "${t.template}" is never decoded by this entry: devices[${earlier.index}] matches it first` });
+    }
+    for (const t of [...c.topics, ...c.availability.map((a) => a.tpl)]) seen.push({ filter: t.filter, index: i });
+    return undefined;
+  });
+  (opts.serial ?? []).forEach((s, i) => {
+    if (s.profile.spec.serial === undefined) problems.push({ path: ['serial', i, 'profile'], message: `profile "${s.profile.spec.name}" is an MQTT profile: name it in devices[].profile` });
+  });
+  return problems;
+}
+
+function compile(profile: Profile, vars: Readonly<Record<string, string>>, extraTags: Readonly<Record<string, string>>, measurement: string | undefined, maxMemory: number): Binding | ProfileProblem[] {
+  const spec = profile.spec;
+  const problems: ProfileProblem[] = [];
+  const topic = (source: string, path: (string | number)[]): TopicTemplate | undefined => {
+    const filled = fillVars(source, vars);
+    const t = typeof filled === 'string' ? compileTopicTemplate(filled) : filled;
+    if (isTemplateError(t)) problems.push({ path, message: `${source}: ${t.error}` });
+    return isTemplateError(t) ? undefined : t;
+  };
+  const topics = (spec.mqtt?.topics ?? []).map((t) => topic(t, ['vars'])).filter((t): t is TopicTemplate => t !== undefined);
+  const avail: Availability[] = [];
+  for (const a of spec.mqtt?.availability ?? []) {
+    const tpl = topic(a.topic, ['vars']);
+    if (tpl === undefined) continue;
+    const states = new Map<string, DeviceState>();
+    for (const st of ['online', 'offline', 'init', 'sleeping'] as const) for (const v of a[st]) states.set(v, st);
+    avail.push({ tpl, jsonKey: a.json_key, states });
+  }
+  const m = compileValueTemplate(measurement ?? spec.measurement);
+  if (isTemplateError(m)) problems.push({ path: ['measurement'], message: m.error });
+  if (problems.length > 0 || isTemplateError(m)) return problems;
+  const declared = new Map(spec.fields.map((f) => [f.from ?? f.name, f.type] as const));
+  return {
+    profile,
+    topics,
+    availability: avail,
+    fn: profile.decoder.create(profile.params, { declared }),
+    fields: compileFields(spec),
+    measurement: m,
+    staticTags: Object.entries(spec.tags).map(([k, v]) => [k, compileValueTemplate(v) as ValueTemplate] as const),
+    extraTags,
+    dropTags: new Set(spec.drop_tags),
+    memory: new BoundedMemory(maxMemory),
+  };
+}
+
+export type { ProfileDecodeError };

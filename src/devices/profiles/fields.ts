@@ -1,0 +1,145 @@
+/**
+ * The field layer of a profile: the values a format decoder found → typed fields, by the
+ * profile's declarations. A field's type is fixed here, so InfluxDB never sees it flip:
+ *
+ * - `float`: a number, or a string holding a plain decimal number ("21.5", "-3", "1e3";
+ *   Zigbee2MQTT and Homie send such strings). Not: booleans, words, "", NaN, Infinity.
+ * - `integer`: a whole number (within int64), or a string of digits → bigint (`i` in line protocol).
+ * - `boolean`: a boolean, "true"/"false", or whatever the field's `map` turns into one
+ *   (`map: { ON: true, OFF: false }`).
+ * - `string`: a string; numbers and booleans are written as their text.
+ * `map` is looked up first (by the value's text) for every type. `scale` and `offset`
+ * apply to numbers (value · scale + offset). A declared field absent from the message is
+ * simply not written; a declared field of the wrong type rejects the message (`wrong_type`).
+ *
+ * Undeclared values: `other_fields: keep` (default) writes numbers as floats (bigints as
+ * integers), booleans and strings as they are — a string is never sniffed into a number,
+ * so a value that is sometimes "1" and sometimes "single" stays a string field —
+ * named as found (or in snake_case with `field_names: snake_case`); `drop` skips them.
+ * `drop` lists source names never written (`name`, or `prefix*`).
+ */
+import type { FieldValue } from '../../types.js';
+import { setProp } from '../decode-json.js';
+import { profileError, type ProfileDecodeError, type RawValue } from './types.js';
+
+export type FieldType = 'float' | 'integer' | 'boolean' | 'string';
+
+export interface FieldSpec {
+  /** Name written to InfluxDB. */
+  readonly name: string;
+  /** Name the decoder gives the value; default `name`. */
+  readonly from?: string | undefined;
+  readonly type: FieldType;
+  /** Documentation (shown by `edgeflux devices show`); values are not converted by it. */
+  readonly unit?: string | undefined;
+  readonly scale?: number | undefined;
+  readonly offset?: number | undefined;
+  readonly map?: Readonly<Record<string, string | number | boolean>> | undefined;
+  readonly description?: string | undefined;
+}
+
+export interface FieldOptions {
+  readonly fields: readonly FieldSpec[];
+  readonly other_fields: 'keep' | 'drop';
+  readonly drop: readonly string[];
+  readonly field_names: 'as_is' | 'snake_case';
+}
+
+export interface CompiledFields {
+  /** The fields of one record, or why its values do not fit the declarations. */
+  apply(values: Readonly<Record<string, RawValue>>): Record<string, FieldValue> | ProfileDecodeError;
+}
+
+const FLOAT_RE = /^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$/;
+const INT_RE = /^\s*[-+]?\d+\s*$/;
+const INT64_MIN = -9223372036854775808n;
+const INT64_MAX = 9223372036854775807n;
+
+/** `ApparentPower` → `apparent_power`, `TVOC` → `tvoc`, `eCO2` → `e_co2`, `Temperature1` → `temperature1`. */
+export function snakeCase(name: string): string {
+  return name
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1_$2')
+    .replace(/[^A-Za-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '')
+    .toLowerCase();
+}
+
+export function compileFields(opts: FieldOptions): CompiledFields {
+  const byFrom = new Map<string, FieldSpec>();
+  for (const f of opts.fields) byFrom.set(f.from ?? f.name, f);
+  const declaredNames = new Set(opts.fields.map((f) => f.name));
+  const exact = new Set(opts.drop.filter((d) => !d.endsWith('*')));
+  const prefixes = opts.drop.filter((d) => d.endsWith('*')).map((d) => d.slice(0, -1));
+  const dropped = (k: string) => exact.has(k) || prefixes.some((p) => k.startsWith(p));
+  const keep = opts.other_fields === 'keep';
+  const rename = opts.field_names === 'snake_case' ? snakeCase : (s: string) => s;
+
+  return {
+    apply(values) {
+      const out: Record<string, FieldValue> = {};
+      for (const key of Object.keys(values)) {
+        const raw = values[key] as RawValue;
+        if (dropped(key)) continue;
+        const spec = byFrom.get(key);
+        if (spec !== undefined) {
+          const v = coerce(spec, raw);
+          if (typeof v === 'object' && v !== null && 'kind' in v) return v;
+          setProp(out, spec.name, v);
+          continue;
+        }
+        if (!keep) continue;
+        const name = rename(key);
+        if (name === '' || declaredNames.has(name) || Object.hasOwn(out, name)) continue;
+        if (typeof raw === 'number' && !Number.isFinite(raw)) return profileError('wrong_type', `field "${key}": number out of range`);
+        setProp(out, name, raw);
+      }
+      return out;
+    },
+  };
+}
+
+function describe(raw: RawValue): string {
+  if (typeof raw === 'string') return `"${raw.length > 30 ? raw.slice(0, 30) + '…' : raw}"`;
+  return `${typeof raw} ${String(raw)}`;
+}
+
+/** One declared value → its typed field value, or the reason it does not fit. */
+export function coerce(spec: FieldSpec, input: RawValue): FieldValue | ProfileDecodeError {
+  let raw: RawValue = input;
+  if (spec.map !== undefined) {
+    const k = String(raw);
+    if (Object.hasOwn(spec.map, k)) raw = spec.map[k] as RawValue;
+  }
+  const bad = (want: string) => profileError('wrong_type', `field "${spec.name}" is ${spec.type}: got ${describe(input)}${want}`);
+  switch (spec.type) {
+    case 'float': {
+      let n: number;
+      if (typeof raw === 'number') n = raw;
+      else if (typeof raw === 'bigint') n = Number(raw);
+      else if (typeof raw === 'string' && FLOAT_RE.test(raw)) n = Number(raw);
+      else return bad('');
+      n = n * (spec.scale ?? 1) + (spec.offset ?? 0);
+      return Number.isFinite(n) ? n : bad(' (out of range)');
+    }
+    case 'integer': {
+      let b: bigint;
+      if (typeof raw === 'bigint') b = raw;
+      else if (typeof raw === 'number' && Number.isInteger(raw)) b = BigInt(raw);
+      else if (typeof raw === 'string' && INT_RE.test(raw)) b = BigInt(raw.trim());
+      else return bad(typeof raw === 'number' ? ' (not a whole number)' : '');
+      if (spec.scale !== undefined || spec.offset !== undefined) {
+        const n = Number(b) * (spec.scale ?? 1) + (spec.offset ?? 0);
+        if (!Number.isSafeInteger(n)) return bad(` (× ${spec.scale ?? 1} + ${spec.offset ?? 0} is not a whole number)`);
+        b = BigInt(n);
+      }
+      return b < INT64_MIN || b > INT64_MAX ? bad(' (outside int64)') : b;
+    }
+    case 'boolean':
+      if (typeof raw === 'boolean') return raw;
+      if (raw === 'true' || raw === 'false') return raw === 'true';
+      return bad(spec.map === undefined ? '' : ` (map has ${Object.keys(spec.map).join(', ')})`);
+    case 'string':
+      return typeof raw === 'string' ? raw : String(raw);
+  }
+}
