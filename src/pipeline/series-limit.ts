@@ -1,0 +1,47 @@
+import { Observable, type OperatorFunction } from 'rxjs';
+import type { SeqReading } from './holdback.js';
+import { notice, resolveContext, seriesKey, SeriesTable, type OperatorContext } from './series.js';
+
+export interface SeriesLimitOptions {
+  /** Series allowed at once; readings of a new series beyond it are dropped. */
+  readonly max_series: number;
+  /** A series with no reading for this long (scheduler time) no longer counts. Default 1 h. */
+  readonly idle?: number;
+}
+
+export const SERIES_LIMIT_DEFAULTS = { idle: 3_600_000 } as const;
+
+/**
+ * The cardinality guard on its own: passes every reading of a known series unchanged, and
+ * the readings of new series while fewer than `max_series` series are active; a reading of
+ * a new series beyond that is dropped and reported through `onNotice` (reason
+ * `series_limit`, naming the series, e.g. a device that puts a counter in a tag). A series
+ * idle for `idle` ms is forgotten, which frees its place. Holds nothing. On complete/error:
+ * forwarded at once. On unsubscribe: state and timer are dropped.
+ */
+export function limitSeries(options: SeriesLimitOptions, context?: OperatorContext): OperatorFunction<SeqReading, SeqReading> {
+  if (!(options.max_series >= 1)) throw new RangeError(`series_limit: max_series must be >= 1, got ${options.max_series}`);
+  return (source) =>
+    new Observable<SeqReading>((out) => {
+      const ctx = resolveContext(context);
+      const table = new SeriesTable<true>({
+        idleMs: options.idle ?? SERIES_LIMIT_DEFAULTS.idle,
+        maxSeries: options.max_series,
+        scheduler: ctx.scheduler,
+        onIdle: () => {},
+      });
+      const sub = source.subscribe({
+        next(t) {
+          const key = seriesKey(t.reading);
+          if (table.get(key) !== undefined || table.add(key, true)) out.next(t);
+          else ctx.onNotice(notice('series_limit', 'series_limit', 'dropped', t));
+        },
+        error: (e) => out.error(e),
+        complete: () => out.complete(),
+      });
+      return () => {
+        sub.unsubscribe();
+        table.dispose();
+      };
+    });
+}
