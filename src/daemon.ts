@@ -1,5 +1,5 @@
-import { Subject, merge, share, takeUntil, type Subscription } from 'rxjs';
-import type { Config } from './config/types.js';
+import { merge, type Subscription } from 'rxjs';
+import type { Config, SpoolConfig } from './config/types.js';
 import type { Logger } from './observe/logger.js';
 import { Counters } from './observe/counters.js';
 import { RateLimiter } from './observe/rate-limit.js';
@@ -9,11 +9,13 @@ import type { Source } from './sources/source.js';
 import { EmbeddedBroker } from './sources/embedded-broker.js';
 import { MqttSource } from './sources/mqtt-source.js';
 import { RuleSet } from './devices/rules.js';
-import { decodeMessages } from './pipeline/decode.js';
-import { encodeLines } from './pipeline/encode.js';
-import { batch } from './pipeline/batch.js';
+import type { Journal, JournalRecord, JournalStats } from './journal/journal.js';
+import { createJournal } from './journal/create-journal.js';
+import { Ingest } from './ingest.js';
 import { DeadLetter } from './sink/dead-letter.js';
-import { Output } from './sink/output.js';
+import { DecodedCache } from './sink/decoded-cache.js';
+import { Drain } from './sink/drain.js';
+import { Output, type OutputStatus } from './sink/output.js';
 import { createWriter } from './sink/influx-writer.js';
 
 export interface DaemonDeps {
@@ -21,26 +23,43 @@ export interface DaemonDeps {
   readonly logger: Logger;
   readonly counters?: Counters;
   readonly clock?: Clock;
+  /** The journal for `config.spool`; default FileJournal (durable) or MemoryJournal (memory). */
+  readonly createJournal?: (spool: SpoolConfig, logger: Logger, counters: Counters) => Journal;
 }
 
+/** What the spool holds and how far each output is behind (for health, metrics, `spool status`). */
+export interface SpoolStatus {
+  readonly mode: SpoolConfig['mode'];
+  readonly journal: JournalStats;
+  /** Messages held unacknowledged because the journal refused them (policy block). */
+  readonly holding: number;
+  readonly outputs: readonly (OutputStatus & { readonly id: string; readonly cursor: number; readonly behind: number })[];
+}
+
+const noAck = (): void => undefined;
+
 /**
- * Wires sources → decode → encode → per-output batches → outputs, and owns their
- * lifecycle. Construction does nothing; `start()` brings everything up (outputs first,
- * so that no accepted reading waits for a sink that does not exist yet); `stop()`
- * closes the sources, flushes every partial batch and every pending write within
- * `shutdown_timeout`, and says whether everything was flushed.
+ * Wires sources → ingest (validate, journal, ack) and, per output, journal → drain
+ * (decode, shape, encode, batch, write, commit), and owns their lifecycle (DESIGN.md,
+ * "Delivery guarantees"). Construction does nothing. `start()` opens the journal first
+ * (recovering after a crash), then starts the drains (which replay whatever their cursor
+ * has not passed), then the sources, so nothing is acknowledged before the journal is
+ * open. `stop()` stops the sources, lets the drains write what is journaled within
+ * `shutdown_timeout`, and closes the journal: in durable mode what is left stays in the
+ * journal for the next start; in memory mode it is lost, counted, and `stop()` says so.
  */
 export class Daemon {
   readonly counters: Counters;
   private readonly log: Logger;
   private readonly clock: Clock;
-  private readonly stopping$ = new Subject<void>();
   private readonly badInputLog = new RateLimiter(10_000);
   private deadLetter: DeadLetter | undefined;
-  private outputs: Output[] = [];
+  private journal: Journal | undefined;
+  private ingest: Ingest | undefined;
+  private drains: Drain[] = [];
   private sources: Source[] = [];
   private broker: EmbeddedBroker | undefined;
-  private subs: Subscription[] = [];
+  private sub: Subscription | undefined;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
 
   constructor(private readonly deps: DaemonDeps) {
@@ -54,6 +73,17 @@ export class Daemon {
     return this.broker?.port;
   }
 
+  /** The spool and every output's position in it; undefined before `start()`. */
+  spoolStatus(): SpoolStatus | undefined {
+    if (!this.journal || !this.ingest) return undefined;
+    return {
+      mode: this.deps.config.spool.mode,
+      journal: this.journal.stats(),
+      holding: this.ingest.holding,
+      outputs: this.drains.map((d) => ({ id: d.id, ...d.output.status, ...d.lag })),
+    };
+  }
+
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error(`daemon: start() called in state ${this.state}`);
     this.state = 'running';
@@ -63,17 +93,36 @@ export class Daemon {
     this.deadLetter = new DeadLetter({ path: config.dead_letter.path, maxBytes: config.dead_letter.max_bytes, logger: this.log, counters: this.counters });
     await this.deadLetter.start();
 
-    for (const oc of config.outputs) {
-      const out = new Output({
-        config: oc,
-        writer: createWriter(oc),
-        logger: this.log.child({ output: oc.id }),
+    const journal = (this.deps.createJournal ?? createJournal)(config.spool, this.log.child({ component: 'journal' }), this.counters);
+    this.journal = journal;
+    const report = await journal.open();
+    const { mode, dir, sync, max_bytes: maxBytes, policy } = config.spool;
+    this.log.info({ mode, ...(mode === 'durable' ? { dir, sync } : {}), maxBytes, policy, ...report }, `spool: ${mode} mode, ${report.records} messages in the journal`);
+
+    const cache = new DecodedCache();
+    const ingest = new Ingest({ journal, decode: (m) => rules.decode(m), onBadMessage: (m, e) => this.onBadMessage(m, e), cache, counters: this.counters, logger: this.log });
+    this.ingest = ingest;
+    const decode = (r: JournalRecord) => cache.get(r.seq) ?? rules.decode({ sourceId: r.sourceId, topic: r.topic, payload: r.payload, receivedAt: r.receivedAt, ack: noAck });
+    config.outputs.forEach((oc, i) => {
+      const logger = this.log.child({ output: oc.id });
+      const output = new Output({ config: oc, writer: createWriter(oc), logger, counters: this.counters, deadLetter: this.deadLetter! });
+      journal.addConsumer(oc.id);
+      const drain = new Drain({
+        journal,
+        output,
+        decode,
+        // Bad input is refused at ingest; a journaled message fails only when the rules
+        // changed since. The first output's drain reports it, so it is dead-lettered once.
+        onDecodeError: i === 0 ? (r, e) => this.onBadMessage({ ...r, ack: noAck }, e) : undefined,
+        logger,
         counters: this.counters,
-        deadLetter: this.deadLetter,
+        onCommit: () => {
+          if (ingest.holding > 0) setImmediate(() => ingest.retry()); // space may be free now
+        },
       });
-      out.start();
-      this.outputs.push(out);
-    }
+      drain.start();
+      this.drains.push(drain);
+    });
 
     if (config.broker) {
       this.broker = new EmbeddedBroker({ config: config.broker, logger: this.log.child({ source: 'broker' }), clock: this.clock });
@@ -83,54 +132,58 @@ export class Daemon {
     for (const mc of config.mqtt) {
       this.sources.push(new MqttSource({ config: mc, defaultFilters: filters, logger: this.log.child({ source: mc.id }), clock: this.clock }));
     }
-
-    // One stream from every source; completes when stop() begins, which flushes the
-    // partial batch of every output.
-    const lines$ = merge(...this.sources.map((s) => s.messages())).pipe(
-      takeUntil(this.stopping$),
-      decodeMessages(
-        (m) => {
-          this.counters.inc('messages_received', { source: m.sourceId });
-          return rules.decode(m);
-        },
-        (m, e) => this.onBadMessage(m, e),
-      ),
-      encodeLines(() => this.counters.inc('readings_dropped', { reason: 'no_valid_field' })),
-      share(),
-    );
-    for (const out of this.outputs) {
-      const b = out.config.batch;
-      this.subs.push(lines$.pipe(batch(b.max_age, b.max_points)).subscribe({
-        next: (lines) => out.submit(lines),
-        error: (e: unknown) => this.log.fatal({ err: e }, 'pipeline failed'),
-      }));
-    }
-
+    // Subscribed before the sources start, so that nothing waits; errors end nothing.
+    this.sub = merge(...this.sources.map((s) => s.messages())).subscribe({
+      next: (m) => ingest.accept(m),
+      error: (err: unknown) => this.log.fatal({ err }, 'a source failed'),
+    });
     await Promise.all(this.sources.map((s) => s.start()));
     this.log.info(
-      { sources: this.sources.map((s) => s.id), outputs: this.outputs.map((o) => o.config.id), brokerPort: this.brokerPort },
+      { sources: this.sources.map((s) => s.id), outputs: this.drains.map((d) => d.id), brokerPort: this.brokerPort },
       'edgeflux started',
     );
   }
 
-  /** Stops within `shutdown_timeout`; resolves true when every accepted reading was written. */
+  /**
+   * Stops within `shutdown_timeout`. Resolves true when nothing accepted was lost: in
+   * durable mode that is always (what is unwritten stays in the journal, unless the
+   * journal cannot be closed); in memory mode only when every output wrote everything.
+   */
   async stop(): Promise<boolean> {
     if (this.state === 'stopped' || this.state === 'stopping') return false;
+    const started = this.state === 'running';
     this.state = 'stopping';
-    const deadline = this.clock.nowMs() + this.deps.config.shutdown_timeout;
-    this.log.info('stopping: closing sources, flushing outputs');
+    const { config } = this.deps;
+    const durable = config.spool.mode === 'durable';
+    const deadline = this.clock.nowMs() + config.shutdown_timeout;
     const left = () => Math.max(0, deadline - this.clock.nowMs());
+    this.log.info('stopping: closing sources, writing what is spooled');
 
     await Promise.allSettled(this.sources.map((s) => s.stop()));
-    this.stopping$.next();
-    this.stopping$.complete();
-    const flushed = await Promise.all(this.outputs.map((o) => o.stop(left())));
-    for (const s of this.subs) s.unsubscribe();
+    this.sub?.unsubscribe();
+    const released = this.ingest?.stop() ?? 0;
+    if (released > 0) this.log.info({ messages: released }, `${released} messages held back by a full spool were not acknowledged; their senders keep them`);
+    // Durable: an output that is not up would only use the time; its data is safe on disk.
+    const results = await Promise.all(this.drains.map((d) => d.stop(durable && d.output.status.state !== 'up' ? 0 : left(), !durable)));
+    let ok = true;
+    try {
+      await this.journal?.close();
+    } catch (err) {
+      ok = false;
+      this.log.error({ err }, 'spool: closing the journal failed');
+    }
     await this.deadLetter?.stop();
     this.state = 'stopped';
-    const ok = flushed.every(Boolean);
-    if (ok) this.log.info('stopped: every accepted reading was written');
-    else this.log.error({ pending: this.outputs.map((o) => ({ output: o.config.id, points: o.pendingPoints })) }, 'stopped with unwritten readings');
+    if (!started) return false;
+
+    const behind = this.drains.map((d, i) => ({ output: d.id, messages: results[i]?.left ?? 0 })).filter((b) => b.messages > 0);
+    if (behind.length === 0) this.log.info('stopped: every accepted reading was written');
+    else if (durable) this.log.info({ behind }, 'stopped: the messages not yet written stay in the journal and are written after the next start');
+    else {
+      for (const b of behind) this.counters.inc('dropped_messages', { output: b.output, reason: 'shutdown' }, b.messages);
+      this.log.error({ behind }, 'stopped with unwritten messages (memory mode: they are lost)');
+      ok = false;
+    }
     return ok;
   }
 

@@ -4,13 +4,13 @@
  * Durations become ms, sizes bytes, `*_file` secrets are read, relative paths resolved.
  * `${ENV}` references are substituted before this schema runs (secrets.ts).
  */
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { compileTopicTemplate, compileValueTemplate, isTemplateError } from '../devices/topic-template.js';
 import { checkRules, RuleSet } from '../devices/rules.js';
 import { notBoth, secretFields as secret, type ReadSecretOptions } from './secrets.js';
 import type { Config } from './types.js';
-import { durationField as duration, sizeField as size } from './units.js';
+import { durationField as duration, formatDuration, parseDuration, parseSize, sizeField as size } from './units.js';
 
 /** What the schema needs from the outside world. */
 export interface SchemaContext {
@@ -18,6 +18,8 @@ export interface SchemaContext {
   readonly baseDir: string;
   /** For the default MQTT client id `edgeflux-<hostname>-<id>`. */
   readonly hostname: string;
+  /** The environment, for `$STATE_DIRECTORY` (systemd's StateDirectory=); default `process.env`. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 const ENV_HINT = '; may be a ${ENV} reference';
@@ -188,7 +190,6 @@ export function createConfigSchema(sctx: SchemaContext) {
       })
       .prefault({})
       .describe('A batch is written when it is full or old enough, whichever comes first.'),
-    max_pending: size('64MiB', 'Memory held while InfluxDB is unreachable; beyond it the oldest is dropped and counted.'),
     retry: backoff('Retry backoff for failed writes (exponential, with jitter; Retry-After honoured).'),
     concurrency: int(1, 64).prefault(1).describe(`Write requests in flight. Default 1${ENV_HINT}.`),
   };
@@ -235,6 +236,7 @@ export function createConfigSchema(sctx: SchemaContext) {
       mqtt: z.array(mqttSource).default([]).describe('External MQTT brokers to subscribe to.'),
       rules: z.array(rule, needOne('rule')).min(1).describe('How topics become readings; the first matching rule decodes a message.'),
       outputs: z.array(z.discriminatedUnion('type', [influxV1, influxV2]), needOne('output')).min(1).describe('Where readings are written.'),
+      spool: spoolSchema(sctx),
       dead_letter: z
         .strictObject({
           path: text()
@@ -246,7 +248,7 @@ export function createConfigSchema(sctx: SchemaContext) {
         .prefault({})
         .describe('Where undecodable messages go, with the reason.'),
       limits: z.strictObject({ max_payload: size('256KiB', 'Largest payload decoded; larger ones are dead-lettered.') }).prefault({}).describe('Input limits.'),
-      shutdown_timeout: duration('10s', 'Time allowed on SIGTERM to flush pending batches.', 1),
+      shutdown_timeout: duration('10s', 'Time allowed on SIGTERM to write what is spooled (durable: the rest stays in the journal; memory: the rest is lost).', 1),
     })
     .superRefine(crossChecks, { when: () => true })
     .check((payload) => {
@@ -263,6 +265,69 @@ export function createConfigSchema(sctx: SchemaContext) {
       return { ...c, mqtt: c.mqtt.map((m) => ({ ...m, subscriptions: m.subscriptions ?? subscriptions })) };
     })
     .describe('edgeflux configuration. Any string value may use ${ENV} or ${ENV:-default}.');
+}
+
+const MiB = 1024 * 1024;
+const MIN_SEGMENT = 4096;
+
+/** A size without a default (the default depends on another key); parsed to bytes. */
+function optionalSize(about: string, min: number) {
+  return z
+    .union([z.string(), z.number()], { error: 'expected a size such as "64MiB" or a number of bytes' })
+    .transform((v, ctx) => {
+      const r = parseSize(v);
+      if (!r.ok) ctx.addIssue({ code: 'custom', message: r.error, input: v });
+      else if (r.value < min) ctx.addIssue({ code: 'custom', message: `must be at least ${min} bytes`, input: v });
+      return r.ok ? r.value : z.NEVER;
+    })
+    .optional()
+    .describe(`${about} Size: "512KiB", "64MiB", "1GiB" or a number of bytes.`);
+}
+
+/** `always`, or a duration between fsyncs. */
+const syncField = z
+  .union([z.string(), z.number()], { error: 'expected "always" or a duration such as "100ms"' })
+  .transform((v, ctx): 'always' | number => {
+    if (v === 'always') return 'always';
+    const r = parseDuration(v);
+    if (!r.ok) ctx.addIssue({ code: 'custom', message: `${r.error}, or "always"`, input: v });
+    else if (r.value < 1 || r.value > 60_000) ctx.addIssue({ code: 'custom', message: `must be between 1ms and ${formatDuration(60_000)}, or "always"`, input: v });
+    return r.ok ? r.value : z.NEVER;
+  })
+  .prefault('100ms')
+  .describe('When the journal is fsynced: "always" (after every append: power loss costs nothing, slowest) or a duration such as "100ms" (power loss costs at most that much; kill -9 costs nothing either way). Default 100ms.');
+
+/** The `spool:` section; the default dir is $STATE_DIRECTORY/spool (systemd), else ./spool next to the config file. */
+function spoolSchema(sctx: SchemaContext) {
+  return z
+    .strictObject({
+      mode: z
+        .enum(['durable', 'memory'])
+        .default('durable')
+        .describe('durable: messages are journaled on disk before they are acknowledged (survives outages, kill -9, restarts); memory: a bounded RAM queue, acknowledged on receipt, lost in a crash. Default durable.'),
+      dir: text()
+        .optional()
+        .describe('Journal directory (durable mode), relative to the config file. Default $STATE_DIRECTORY/spool when set (systemd StateDirectory=), else ./spool; for the service: /var/lib/edgeflux/spool.'),
+      sync: syncField,
+      max_bytes: optionalSize('Quota: the most the spool holds. Default 1GiB (durable) or 64MiB (memory).', 64 * 1024),
+      segment_bytes: optionalSize('Journal segment size; space is freed a whole segment at a time. Default 16MiB (at most a quarter of max_bytes).', MIN_SEGMENT),
+      policy: z
+        .enum(['drop-oldest', 'block'])
+        .default('drop-oldest')
+        .describe('At the quota: drop-oldest (telemetry: the oldest messages are dropped and counted) or block (stop acknowledging: the broker keeps the data). Default drop-oldest.'),
+    })
+    .transform((s, ctx) => {
+      const maxBytes = s.max_bytes ?? (s.mode === 'memory' ? 64 * MiB : 1024 * MiB);
+      if (s.mode === 'durable' && s.segment_bytes !== undefined && s.segment_bytes * 4 > maxBytes) {
+        ctx.addIssue({ code: 'custom', message: `must be at most a quarter of max_bytes (${maxBytes} bytes): the quota frees space a whole segment at a time`, path: ['segment_bytes'], input: s.segment_bytes });
+      }
+      const stateDir = (sctx.env ?? process.env).STATE_DIRECTORY?.split(':')[0];
+      const dir = s.dir !== undefined ? resolve(sctx.baseDir, s.dir) : stateDir ? join(resolve(stateDir), 'spool') : resolve(sctx.baseDir, 'spool');
+      const segmentBytes = s.segment_bytes ?? Math.max(MIN_SEGMENT, Math.min(16 * MiB, Math.floor(maxBytes / 4)));
+      return { mode: s.mode, dir, sync: s.sync, max_bytes: maxBytes, segment_bytes: segmentBytes, policy: s.policy };
+    })
+    .prefault({})
+    .describe('Where accepted messages wait until every output has written them: mode, journal directory, fsync policy, quota and what happens at the quota.');
 }
 
 interface RuleRefs {

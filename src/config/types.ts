@@ -12,9 +12,28 @@ export interface Config {
   readonly mqtt: readonly MqttSourceConfig[];
   readonly rules: readonly RuleConfig[];
   readonly outputs: readonly OutputConfig[];
+  readonly spool: SpoolConfig;
   readonly dead_letter: DeadLetterConfig;
   readonly limits: LimitsConfig;
   readonly shutdown_timeout: number;
+}
+
+/**
+ * Where accepted messages wait until every output has written them (see DESIGN.md,
+ * "Delivery guarantees"): `durable` = the on-disk journal, `memory` = a bounded RAM ring.
+ */
+export interface SpoolConfig {
+  readonly mode: 'durable' | 'memory';     // default durable
+  /** Absolute journal directory (durable). Default $STATE_DIRECTORY/spool when set, else ./spool next to the config file. */
+  readonly dir: string;
+  /** fsync after every append (`always`) or every N ms; default 100 ms. */
+  readonly sync: 'always' | number;
+  /** Quota in bytes; default 1 GiB (durable), 64 MiB (memory). */
+  readonly max_bytes: number;
+  /** Journal segment size in bytes; default 16 MiB. */
+  readonly segment_bytes: number;
+  /** At the quota: drop the oldest messages (counted) or stop acknowledging; default drop-oldest. */
+  readonly policy: 'drop-oldest' | 'block';
 }
 
 export interface BrokerConfig {
@@ -84,7 +103,6 @@ export interface OutputBase {
   readonly timeout: number;                 // ms per request; default 10 s
   readonly gzip: boolean;                   // default false
   readonly batch: { readonly max_points: number; readonly max_age: number };  // default 5000, 1000 ms
-  readonly max_pending: number;             // bytes held in memory; default 64 MiB
   readonly retry: { readonly initial: number; readonly max: number };  // ms; default 1 s .. 60 s
   readonly concurrency: number;             // requests in flight; default 1
 }

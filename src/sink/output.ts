@@ -1,16 +1,23 @@
 /**
- * One configured output: takes batches of line protocol from the pipeline, holds them in
- * memory (at most `max_pending` bytes: beyond it the oldest waiting lines are dropped and
- * counted) and writes them, oldest first, with up to `concurrency` requests in flight;
- * small waiting batches are coalesced up to `batch.max_points` per request. This layer
- * alone owns batching and retry. Failed requests, by kind (write-error.ts):
- * retryable → backoff with full jitter (at least Retry-After), retried until stopped;
- * too_large → split in halves (and later requests capped), a lone line dead-lettered;
- * bad_request → bisected until each bad line is isolated and dead-lettered with
- * InfluxDB's message; partial → InfluxDB wrote the rest: one dead-letter record, its
- * `dropped=N` counted; auth/not_found → data kept, slow retry, the fix logged once a
- * minute; fatal → dead-lettered. Counters: points_written{output}, write_requests{output},
- * write_retries{output,kind}, dropped_points{output,reason}.
+ * One configured output's write policy: `write(lines)` sends one batch of line protocol
+ * and settles it according to what InfluxDB answers (write-error.ts). The data itself
+ * waits in the journal: a drain (drain.ts) reads it, batches it, calls `write()` with up
+ * to `concurrency` batches at once, and commits its cursor once they are settled. So
+ * nothing here is dropped to save memory, and an unreachable InfluxDB only costs time.
+ *
+ * By error kind:
+ * - retryable (network, timeout, 5xx, 429) → backoff with full jitter, at least
+ *   Retry-After, retried until halted; the output is `down`.
+ * - too_large (413) → split in halves (later requests are capped at the half too); a lone
+ *   line that is still too large is dead-lettered.
+ * - bad_request (400) → bisected until each bad line is isolated and dead-lettered with
+ *   InfluxDB's message; partial (InfluxDB wrote the rest, e.g. a field type conflict) →
+ *   one dead-letter record with InfluxDB's reason, its `dropped=N` counted, settled.
+ * - auth / not_found (401, 403, 404) → data kept, slow retry, the exact fix logged as an
+ *   error at most once a minute; the output is `degraded` (it needs a human).
+ * - fatal (any other 4xx, a bug) → dead-lettered.
+ * Counters: points_written{output}, write_requests{output}, write_retries{output,kind},
+ * dropped_points{output,reason}.
  */
 import type { OutputConfig } from '../config/types.js';
 import type { Counters } from '../observe/counters.js';
@@ -19,7 +26,6 @@ import { RateLimiter } from '../observe/rate-limit.js';
 import { Backoff } from './backoff.js';
 import type { DeadLetterSink } from './dead-letter.js';
 import type { Writer } from './influx-writer.js';
-import { LineQueue } from './line-queue.js';
 import { Sleeper, type Timers } from './sleeper.js';
 import { fixHint, otherWriteError, type WriteError, type WriteErrorKind } from './write-error.js';
 
@@ -27,7 +33,7 @@ export type { Timers } from './sleeper.js';
 
 export interface OutputOptions {
   readonly config: OutputConfig;
-  /** The output owns it from now on and closes it when it stops. */
+  /** The output owns it from now on and closes it in `close()`. */
   readonly writer: Writer;
   readonly logger: Logger;
   readonly counters: Counters;
@@ -37,36 +43,34 @@ export interface OutputOptions {
   readonly random?: () => number;
 }
 
-/** `down`: the last request failed for a reason that stops all writing (network, 5xx, auth, not found). Times in ms. */
+/**
+ * `down`: the last request failed for a reason that may pass by itself (network, 5xx, 429);
+ * `degraded`: InfluxDB answers but refuses (credentials, missing database/bucket, wrong URL):
+ * someone has to fix the config or the server. Times in ms.
+ */
 export interface OutputStatus {
-  readonly state: 'up' | 'down';
+  readonly state: 'up' | 'down' | 'degraded';
   readonly lastError?: string;
   readonly lastErrorKind?: WriteErrorKind;
   readonly lastErrorAt?: number;
   readonly lastSuccessAt?: number;
 }
 
+/** How `write()` ended: every line settled (written, or dead-lettered per its error), or cut short by `halt()`. */
+export type WriteOutcome = 'settled' | 'halted';
+
 /** Slow retry while InfluxDB refuses the credentials or the database/bucket is missing. */
 const SLOW_RETRY = { initialMs: 30_000, maxMs: 120_000, jitter: 'equal' } as const;
-const STOP_GRACE_MS = 1000; // for requests to give up once the stop deadline aborted them
 
 type Part = readonly string[];
 
 export class Output {
   readonly id: string;
   readonly config: OutputConfig;
-  private readonly queue = new LineQueue();
-  private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   private halted = false;
-  private active = 0;
-  private readonly slots = new Set<Promise<void>>();
-  private inFlightPoints = 0;
-  private inFlightBytes = 0;
-  private abandoned = 0;
+  private closed = false;
   private requestLimit: number;
   private readonly abort = new AbortController();
-  private onIdle: (() => void) | undefined;
-  private stopping: Promise<boolean> | undefined;
   private current: OutputStatus = { state: 'up' };
   private readonly sleeper: Sleeper;
   private readonly now: () => number;
@@ -83,123 +87,60 @@ export class Output {
     this.fixLimiter = new RateLimiter(60_000, () => now());
   }
 
-  /** Points held in memory: waiting plus in flight. */
-  get pendingPoints(): number {
-    return this.queue.points + this.inFlightPoints;
-  }
-
-  /** Bytes of line protocol held in memory (UTF-8, one newline per line), waiting plus in flight. */
-  get pendingBytes(): number {
-    return this.queue.bytes + this.inFlightBytes;
-  }
-
   get status(): OutputStatus {
     return this.current;
   }
 
-  start(): void {
-    if (this.state !== 'new') return;
-    this.state = 'running';
-    this.pump();
-  }
-
-  /** Takes one batch of lines (the array is kept, not copied: do not change it later). Never throws. */
-  submit(lines: readonly string[]): void {
-    try {
-      if (lines.length === 0) return;
-      if (this.state === 'stopping' || this.state === 'stopped') {
-        this.drop('stopped', lines.length);
-        this.warn('stopped', { points: lines.length }, 'points submitted after stop were dropped');
-        return;
-      }
-      this.queue.push(lines);
-      this.enforceCap();
-      this.pump();
-    } catch (err) {
-      this.opts.logger.error({ err, output: this.id }, `output ${this.id}: submit failed`);
-    }
-  }
-
   /**
-   * Stops accepting, writes everything pending within `timeoutMs`, then gives up on the
-   * rest (counted as dropped{reason="shutdown"}). Resolves true when all was written.
+   * Writes one batch (in requests of at most `batch.max_points` lines, fewer after a 413),
+   * retrying and splitting as the errors demand. Resolves 'settled' when every line was
+   * written or dead-lettered, 'halted' when `halt()` ended it first (some lines may have
+   * been written: the caller keeps the batch and writes it again later, which InfluxDB
+   * takes as the same points). Never rejects.
    */
-  stop(timeoutMs: number): Promise<boolean> {
-    this.stopping ??= this.doStop(timeoutMs);
-    return this.stopping;
-  }
-
-  private async doStop(timeoutMs: number): Promise<boolean> {
-    const started = this.state === 'running';
-    this.state = 'stopping';
-    let drained = !started && this.queue.points === 0;
-    if (started) {
-      this.sleeper.wakeAll(); // one last immediate try for requests waiting out a backoff
-      this.pump();
-      drained = await this.sleeper.within(this.idle(), timeoutMs);
-      if (!drained) {
-        this.halted = true;
-        this.abort.abort();
-        this.sleeper.wakeAll();
-        await this.sleeper.within(Promise.all(this.slots), STOP_GRACE_MS);
-      }
-    }
-    const left = this.queue.clear() + this.abandoned + this.inFlightPoints;
-    this.abandoned = 0;
-    if (left > 0) {
-      this.drop('shutdown', left);
-      this.opts.logger.error({ output: this.id, points: left }, `output ${this.id}: ${left} points could not be written before the shutdown timeout and are lost`);
-    }
-    this.state = 'stopped';
-    this.opts.writer.close?.();
-    return drained && left === 0;
-  }
-
-  private pump(): void {
-    if (this.state === 'new' || this.state === 'stopped' || this.halted) return;
-    while (this.active < Math.max(1, this.opts.config.concurrency) && this.queue.points > 0) {
-      this.active++;
-      const slot = this.runSlot();
-      this.slots.add(slot);
-      void slot.finally(() => this.slots.delete(slot));
-    }
-  }
-
-  /** Sends batches until nothing is pending. Never rejects. */
-  private async runSlot(): Promise<void> {
+  async write(lines: readonly string[]): Promise<WriteOutcome> {
+    if (this.halted) return 'halted';
     try {
-      for (;;) {
-        if (this.halted) return;
-        const batch = this.queue.take(this.requestLimit);
-        if (!batch) return;
-        this.inFlightPoints += batch.lines.length;
-        this.inFlightBytes += batch.bytes;
-        try {
-          this.abandoned += await this.deliver(batch.lines);
-        } catch (err) {
-          this.drop('fatal', batch.lines.length);
-          this.opts.logger.error({ err, output: this.id }, `output ${this.id}: internal error, ${batch.lines.length} points lost`);
-        } finally {
-          this.inFlightPoints -= batch.lines.length;
-          this.inFlightBytes -= batch.bytes;
-        }
-      }
-    } finally {
-      this.active--;
-      if (this.active === 0 && this.queue.points === 0) this.onIdle?.();
+      return await this.deliver(lines);
+    } catch (err) {
+      this.drop('fatal', lines.length);
+      this.opts.logger.error({ err, output: this.id }, `output ${this.id}: internal error, ${lines.length} points lost`);
+      return 'settled';
     }
   }
 
-  /** Writes `lines`, splitting as errors demand. Returns how many lines were abandoned (halted). */
-  private async deliver(lines: Part): Promise<number> {
-    const todo: Part[] = [lines];
+  /** Ends every backoff now: each waiting request gets one immediate try (at a shutdown). */
+  wake(): void {
+    this.sleeper.wakeAll();
+  }
+
+  /** Aborts requests in flight and stops retrying: pending `write()`s resolve 'halted'. */
+  halt(): void {
+    this.halted = true;
+    this.abort.abort();
+    this.sleeper.wakeAll();
+  }
+
+  /** Frees the writer's connections; `write()` must not be called afterwards. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.halt();
+    this.opts.writer.close?.();
+  }
+
+  private async deliver(lines: Part): Promise<WriteOutcome> {
+    const todo: Part[] = [];
+    const limit = this.requestLimit;
+    if (lines.length <= limit) todo.push(lines);
+    else for (let start = Math.floor((lines.length - 1) / limit) * limit; start >= 0; start -= limit) todo.push(lines.slice(start, start + limit));
     while (todo.length > 0) {
       const part = todo.pop() as Part;
       const next = await this.sendPart(part);
-      if (next === 'halted') return todo.reduce((n, p) => n + p.length, part.length);
+      if (next === 'halted') return 'halted';
       for (let i = next.length - 1; i >= 0; i--) todo.push(next[i] as Part);
     }
-    return 0;
+    return 'settled';
   }
 
   /** Sends one part until it is settled; returns the sub-parts still to send (in order). */
@@ -226,7 +167,7 @@ export class Output {
         case 'not_found': {
           this.opts.counters.inc('write_retries', { output: this.id, kind: err.kind });
           const delay = err.kind === 'retryable' ? fast.next(err.retryAfterMs) : slow.next(err.retryAfterMs);
-          this.logRetry(err, delay);
+          this.logRetry(err, delay, part.length);
           await this.sleeper.sleep(delay);
           continue;
         }
@@ -272,29 +213,19 @@ export class Output {
 
   private written(points: number): void {
     if (points > 0) this.opts.counters.inc('points_written', { output: this.id }, points);
-    if (this.current.state === 'down') this.opts.logger.info({ output: this.id }, `output ${this.id}: writing again`);
+    if (this.current.state !== 'up') this.opts.logger.info({ output: this.id }, `output ${this.id}: writing again`);
     this.current = { ...this.current, state: 'up', lastSuccessAt: this.now() };
   }
 
   private failed(err: WriteError): void {
-    const down = err.kind === 'retryable' || err.kind === 'auth' || err.kind === 'not_found';
-    this.current = { ...this.current, state: down ? 'down' : this.current.state, lastError: err.message, lastErrorKind: err.kind, lastErrorAt: this.now() };
+    const state = err.kind === 'retryable' ? 'down' : err.kind === 'auth' || err.kind === 'not_found' ? 'degraded' : this.current.state;
+    this.current = { ...this.current, state, lastError: err.message, lastErrorKind: err.kind, lastErrorAt: this.now() };
   }
 
-  private logRetry(err: WriteError, delayMs: number): void {
-    const fields = { status: err.status, error: err.message, retry_in_ms: delayMs, pending_points: this.pendingPoints };
-    if (err.kind === 'retryable') this.warn('retry', fields, 'write failed, retrying');
+  private logRetry(err: WriteError, delayMs: number, points: number): void {
+    const fields = { status: err.status, error: err.message, retry_in_ms: delayMs, points };
+    if (err.kind === 'retryable') this.warn('retry', fields, 'write failed, retrying (the data waits in the spool)');
     else if (this.fixLimiter.take(err.kind) >= 0) this.opts.logger.error({ output: this.id, ...fields }, `output ${this.id}: ${fixHint(this.opts.config, err)}`);
-  }
-
-  private enforceCap(): void {
-    const over = this.pendingBytes - this.opts.config.max_pending;
-    if (over <= 0) return;
-    const n = this.queue.dropOldest(over);
-    if (n === 0) return;
-    this.drop('memory_full', n);
-    const total = this.opts.counters.get('dropped_points', { output: this.id, reason: 'memory_full' });
-    this.warn('memory_full', { dropped: n, dropped_total: total, max_pending: this.opts.config.max_pending }, 'pending data over max_pending, oldest points dropped');
   }
 
   /** A warning, at most one per `key` every 10 s. */
@@ -304,15 +235,5 @@ export class Output {
 
   private drop(reason: string, points: number): void {
     this.opts.counters.inc('dropped_points', { output: this.id, reason }, points);
-  }
-
-  private idle(): Promise<void> {
-    if (this.active === 0 && this.queue.points === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.onIdle = () => {
-        this.onIdle = undefined;
-        resolve();
-      };
-    });
   }
 }

@@ -9,7 +9,7 @@ import { systemClock, type Clock } from '../clock.js';
 import type { RawMessage, SourceStatus } from '../types.js';
 import { MessageOutlet, type Source } from './source.js';
 import { Counters } from '../observe/counters.js';
-import { BrokerGate, isLoopbackAddress, type BrokerSecurity, type ClientIdentity } from './broker/security.js';
+import { BrokerGate, type BrokerSecurity, type ClientIdentity } from './broker/security.js';
 import { PacketGuard } from './broker/packet-guard.js';
 
 /** Input limits of the embedded broker; exceeding one refuses or disconnects, counted. */

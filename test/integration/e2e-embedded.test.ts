@@ -34,6 +34,7 @@ outputs:
     url: ${influx.url}
     database: ${db}
     batch: { max_points: 5000, max_age: 200ms }
+spool: { dir: ${join(dir.path, db + '-spool')} }
 dead_letter: { path: ${join(dir.path, db + '-dead.jsonl')} }
 ${extra}`;
 }
@@ -165,6 +166,7 @@ outputs:
     gzip: true
     batch: { max_age: 50ms }
     retry: { initial: 10ms, max: 50ms }
+spool: { dir: ${join(dir.path, 'v2-spool')} }
 dead_letter: { path: ${join(dir.path, 'v2-dead.jsonl')} }
 `;
     const { daemon, log } = await startDaemon(yaml, dir.path);

@@ -37,6 +37,7 @@ outputs:
     url: ${influx.url}
     database: ${db}
     batch: { max_age: 200ms }
+spool: { dir: ${join(dir.path, `${db}-${id}-spool`)} }
 dead_letter: { path: ${join(dir.path, `${db}-${id}-dead.jsonl`)} }
 `;
 }

@@ -12,7 +12,7 @@ import { answers, startFakeInfluxV2, type FakeInfluxV2 } from '../helpers/fake-i
 import { ADMIN, startInfluxd, type Influxd } from '../helpers/influxd.js';
 import { freePort, waitFor } from '../helpers/net.js';
 
-const base = { timeout: 5000, gzip: false, batch: { max_points: 5000, max_age: 1000 }, max_pending: 64 << 20, retry: { initial: 100, max: 500 }, concurrency: 1 };
+const base = { timeout: 5000, gzip: false, batch: { max_points: 5000, max_age: 1000 }, retry: { initial: 100, max: 500 }, concurrency: 1 };
 const v1 = (url: string, over: Partial<InfluxV1OutputConfig> = {}): InfluxV1OutputConfig => ({ ...base, id: 'v1', type: 'influxdb_v1', url, database: 'edge', ...over });
 const v2 = (url: string, over: Partial<InfluxV2OutputConfig> = {}): InfluxV2OutputConfig => ({
   ...base, id: 'v2', type: 'influxdb_v2', url, org: 'test-org', bucket: 'test-bucket', token: 'test-token', ...over,
@@ -163,16 +163,16 @@ describe('InfluxV1Writer against a real influxd 1.6.7', () => {
     await influx.createDatabase('outage');
     const counters = new Counters();
     const out = new Output({ config: v1(influx.url, { database: 'outage' }), writer: createWriter(v1(influx.url, { database: 'outage' })), logger: silentLogger(), counters, deadLetter: { record: () => undefined } });
-    out.start();
     await influx.pause();
     const lines = Array.from({ length: 200 }, (_, i) => `outage,d=x v=${i} ${1_000_000 + i}`);
-    out.submit(lines.slice(0, 100));
+    const first = out.write(lines.slice(0, 100));
     await waitFor(() => counters.get('write_retries', { output: 'v1', kind: 'retryable' }) >= 2, 10_000, 'failed attempts');
-    out.submit(lines.slice(100));
+    const second = out.write(lines.slice(100));
     expect(out.status.state).toBe('down');
     await influx.resume();
-    await waitFor(async () => (await influx.count('outage', 'outage')) === 200, 15_000, 'all points after the outage');
-    expect(await out.stop(5000)).toBe(true);
+    expect(await Promise.all([first, second])).toEqual(['settled', 'settled']);
+    expect(await influx.count('outage', 'outage')).toBe(200);
+    out.close();
     expect(counters.get('points_written', { output: 'v1' })).toBe(200);
     expect(out.status.state).toBe('up');
   });

@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { formatIssue, loadConfig, parseConfigText, type ConfigIssue } from '../../src/config/load.js';
 import { configJsonSchema } from '../../src/config/schema.js';
 import { expandEnv } from '../../src/config/secrets.js';
@@ -122,11 +122,11 @@ describe('the example config', () => {
         timeout: 10_000,
         gzip: false,
         batch: { max_points: 5000, max_age: 1000 },
-        max_pending: 64 * 1024 * 1024,
         retry: { initial: 1000, max: 60_000 },
         concurrency: 1,
       },
     ]);
+    expect(c.spool).toEqual({ mode: 'durable', dir: resolve(EXAMPLE, '../spool'), sync: 100, max_bytes: 1024 ** 3, segment_bytes: 16 * 1024 * 1024, policy: 'drop-oldest' });
     expect(c.dead_letter).toEqual({ path: resolve(EXAMPLE, '../edgeflux-dead-letter.jsonl'), max_bytes: 10 * 1024 * 1024 });
     expect(c.limits).toEqual({ max_payload: 256 * 1024 });
     expect(c.shutdown_timeout).toBe(10_000);
@@ -192,7 +192,6 @@ ${RULES}outputs:
     bucket: sensors
     gzip: true
     batch: { max_points: 1000, max_age: 250ms }
-    max_pending: 1GiB
     concurrency: 2
 log: { level: debug }
 limits: { max_payload: 1MB }
@@ -211,10 +210,53 @@ shutdown_timeout: 1m30s
         { topic: 'other/+', qos: 0 },
       ],
     });
-    expect(c.outputs[0]).toMatchObject({ type: 'influxdb_v2', org: 'home', bucket: 'sensors', gzip: true, batch: { max_points: 1000, max_age: 250 }, max_pending: 1024 ** 3, concurrency: 2 });
+    expect(c.outputs[0]).toMatchObject({ type: 'influxdb_v2', org: 'home', bucket: 'sensors', gzip: true, batch: { max_points: 1000, max_age: 250 }, concurrency: 2 });
     expect(c.log.level).toBe('debug');
     expect(c.limits.max_payload).toBe(1_000_000);
     expect(c.shutdown_timeout).toBe(90_000);
+  });
+});
+
+describe('spool', () => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+
+  it('defaults: durable, ./spool next to the config file, sync 100ms, 1 GiB, 16 MiB segments, drop-oldest', async () => {
+    vi.stubEnv('STATE_DIRECTORY', undefined);
+    const c = await load(MINIMAL);
+    expect(c.spool).toEqual({ mode: 'durable', dir: '/etc/edgeflux/spool', sync: 100, max_bytes: 1024 ** 3, segment_bytes: 16 * 1024 * 1024, policy: 'drop-oldest' });
+  });
+
+  it('under systemd, $STATE_DIRECTORY/spool unless dir is given', async () => {
+    vi.stubEnv('STATE_DIRECTORY', '/var/lib/edgeflux');
+    expect((await load(MINIMAL)).spool.dir).toBe('/var/lib/edgeflux/spool');
+    expect((await load(`${MINIMAL}spool: { dir: ./data }\n`)).spool.dir).toBe('/etc/edgeflux/data');
+  });
+
+  it('memory mode defaults to a 64 MiB quota', async () => {
+    const c = await load(`${MINIMAL}spool: { mode: memory }\n`);
+    expect(c.spool).toMatchObject({ mode: 'memory', max_bytes: 64 * 1024 * 1024, policy: 'drop-oldest' });
+  });
+
+  it('keeps explicit values; segments default to at most a quarter of the quota', async () => {
+    const c = await load(`${MINIMAL}spool:\n  dir: /srv/spool\n  sync: always\n  max_bytes: 8MiB\n  policy: block\n`);
+    expect(c.spool).toEqual({ mode: 'durable', dir: '/srv/spool', sync: 'always', max_bytes: 8 * 1024 * 1024, segment_bytes: 2 * 1024 * 1024, policy: 'block' });
+    expect((await load(`${MINIMAL}spool: { sync: 1s, segment_bytes: 1MiB }\n`)).spool).toMatchObject({ sync: 1000, segment_bytes: 1024 * 1024 });
+  });
+
+  it('errors name the key', async () => {
+    const errors = await errorsOf(`${MINIMAL}spool:\n  mdoe: memory\n  sync: often\n  policy: drop\n  max_bytes: 1KiB\n`);
+    expect(brief(errors)).toEqual([
+      '11:3 spool.mdoe: unknown key "mdoe" (did you mean "mode"?)',
+      '12:3 spool.sync: invalid duration "often" (use e.g. 500ms, 10s, 5m, 1h30m, or a number of milliseconds), or "always"',
+      '13:3 spool.policy: expected one of: drop-oldest, block',
+      '14:3 spool.max_bytes: must be at least 65536 bytes',
+    ]);
+    expect(brief(await errorsOf(`${MINIMAL}spool:\n  max_bytes: 1MiB\n  segment_bytes: 512KiB\n`))).toEqual([
+      '12:3 spool.segment_bytes: must be at most a quarter of max_bytes (1048576 bytes): the quota frees space a whole segment at a time',
+    ]);
+    expect(brief(await errorsOf(`${MINIMAL}spool: { sync: 0ms }\n`))).toEqual(['10:10 spool.sync: must be between 1ms and 1m, or "always"']);
   });
 });
 
@@ -244,10 +286,10 @@ describe('errors name the line, the column and the key', () => {
   });
 
   it('a bad duration and a bad size, at the offending key', async () => {
-    const errors = await errorsOf(`${MINIMAL}    batch:\n      max_age: 1x\n    max_pending: 10XB\n`);
+    const errors = await errorsOf(`${MINIMAL}    batch:\n      max_age: 1x\nspool:\n  max_bytes: 10XB\n`);
     expect(brief(errors)).toEqual([
       '11:7 outputs[0].batch.max_age: invalid duration "1x" (use e.g. 500ms, 10s, 5m, 1h30m, or a number of milliseconds)',
-      '12:5 outputs[0].max_pending: invalid size "10XB" (use e.g. 512KiB, 64MiB, 10MB, 1GiB, or a number of bytes)',
+      '13:3 spool.max_bytes: invalid size "10XB" (use e.g. 512KiB, 64MiB, 10MB, 1GiB, or a number of bytes)',
     ]);
   });
 
@@ -632,7 +674,13 @@ describe('JSON Schema for editors', () => {
     expect(v1?.properties?.password_file?.description).toMatch(/CREDENTIALS_DIRECTORY/);
     expect(v2?.properties?.token_file?.type).toBe('string');
     expect(v2?.properties).not.toHaveProperty('token_file_contents');
-    expect(v1?.properties?.max_pending).toMatchObject({ type: ['string', 'number'], default: '64MiB' });
+    expect(v1?.properties).not.toHaveProperty('max_pending');
+    const spool = props.spool?.properties ?? {};
+    expect(spool.mode).toMatchObject({ enum: ['durable', 'memory'], default: 'durable' });
+    expect(spool.policy).toMatchObject({ enum: ['drop-oldest', 'block'], default: 'drop-oldest' });
+    expect(spool.sync).toMatchObject({ type: ['string', 'number'], default: '100ms' });
+    expect(spool.max_bytes?.description).toMatch(/1GiB \(durable\) or 64MiB \(memory\)/);
+    expect(spool.dir?.description).toMatch(/STATE_DIRECTORY/);
     expect(props.broker?.properties?.port?.anyOf?.map((a) => a.type)).toEqual(['integer', 'string']);
     expect(props.outputs?.items?.oneOf?.[0]?.properties?.batch?.properties?.max_points?.default).toBe(5000);
   });

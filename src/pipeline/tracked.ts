@@ -1,0 +1,36 @@
+/**
+ * Readings on their way from the journal to an output carry the journal seq of the
+ * message they came from, so that the output's cursor never passes a message whose
+ * readings are not written yet (see drain.ts).
+ *
+ * The shaping stage between decode and encode (issue 4: windows, debounce, deadband…)
+ * is a `PointPipeline`: an RxJS operator on tracked readings plus `lowestHeld()`, the
+ * lowest seq still held in operator state (an open window). The drain does not commit
+ * past it, so after a crash the journal replays exactly the readings of every window
+ * that was still open, and the replayed window closes on the same point. A point made
+ * from several readings (an aggregate) carries the lowest seq among them.
+ */
+import type { OperatorFunction } from 'rxjs';
+import type { Reading } from '../types.js';
+
+export interface TrackedReading {
+  readonly seq: number;
+  readonly reading: Reading;
+}
+
+export interface PointPipeline {
+  readonly operator: OperatorFunction<TrackedReading, TrackedReading>;
+  /** The lowest seq of a reading held in operator state (neither emitted nor discarded yet), or undefined. */
+  lowestHeld(): number | undefined;
+  /**
+   * The highest cursor ≤ `candidate` the stage allows (pipeline/holdback.ts: a cursor must
+   * not fall inside the seq range of an aggregate already emitted, or a replay would
+   * rebuild it from part of its readings). Absent: `candidate`.
+   */
+  commitBound?(candidate: number): number;
+}
+
+/** No shaping: every reading passes through as it is. */
+export function passThrough(): PointPipeline {
+  return { operator: (source) => source, lowestHeld: () => undefined };
+}

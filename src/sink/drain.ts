@@ -1,0 +1,291 @@
+/**
+ * One output's drain: reads the journal from the output's own cursor, oldest first,
+ * decodes each message, passes the readings through the shaping stage (PointPipeline),
+ * encodes and batches them, writes the batches through the Output (up to `concurrency` at
+ * once), and commits the cursor up to the lowest seq that is not written yet. So:
+ * - a dead output never blocks a live one: each drain lags on its own cursor;
+ * - after a restart the records past the cursor are written again (that is the replay);
+ * - memory stays bounded whatever the backlog: the drain reads only while no batch waits
+ *   for a free request slot, so at most `concurrency` batches in flight, one read's worth
+ *   waiting and one partial batch are in memory; the rest waits in the journal.
+ *
+ * The cursor is the lowest of: the next unread seq, the lowest seq in the partial batch,
+ * in a batch waiting, in flight or abandoned by a halt, and the lowest seq the shaping
+ * stage still holds, lowered further by the stage's `commitBound` (never inside an
+ * aggregate's seq range). Every record below it is written (or dead-lettered, or produced
+ * nothing); batches finishing out of order never move it past one still in flight.
+ *
+ * Seqs missing from a read: below the journal's oldest record the quota dropped them
+ * (dropped_messages{output,reason="quota"}); at or above it they are read again once,
+ * then counted as reason="damaged". Progress is logged while catching up (drain-progress.ts).
+ */
+import { Subject, type Subscription } from 'rxjs';
+import type { Journal, JournalRecord } from '../journal/journal.js';
+import type { Counters } from '../observe/counters.js';
+import type { Logger } from '../observe/logger.js';
+import { RateLimiter } from '../observe/rate-limit.js';
+import { passThrough, type PointPipeline, type TrackedReading } from '../pipeline/tracked.js';
+import { decodeError, isDecodeError, type DecodeError, type Reading } from '../types.js';
+import { BatchSlots } from './batch-slots.js';
+import { Batcher } from './batcher.js';
+import { DrainProgress } from './drain-progress.js';
+import { encodeLine } from './line-protocol.js';
+import type { Output } from './output.js';
+import { globalTimers, Sleeper, type Timers } from './sleeper.js';
+import { Wakeup } from './wakeup.js';
+
+export interface DrainOptions {
+  readonly journal: Journal;
+  readonly output: Output;
+  /** Decodes one journaled message (deterministic: a replay yields the same readings). */
+  readonly decode: (rec: JournalRecord) => readonly Reading[] | DecodeError;
+  /** Messages that no longer decode; given to one drain only, so each is dead-lettered once. */
+  readonly onDecodeError?: (rec: JournalRecord, err: DecodeError) => void;
+  readonly pipeline?: PointPipeline;
+  readonly logger: Logger;
+  readonly counters: Counters;
+  /** Called after the cursor moved (space may have been freed in the journal). */
+  readonly onCommit?: () => void;
+  readonly timers?: Timers;
+  readonly now?: () => number;
+  /** Progress log interval while behind; default 10 s. */
+  readonly progressEveryMs?: number;
+}
+
+export interface DrainStopResult {
+  /** Messages journaled but not (fully) written by this output: they stay in a durable journal. */
+  readonly left: number;
+}
+
+/** A read aims at about this many payload bytes (bounds memory when messages are large). */
+const READ_BYTES = 1024 * 1024;
+const MIN_READ = 16;
+const HALT_GRACE_MS = 1000;
+const READ_ERROR_PAUSE_MS = 1000;
+
+export class Drain {
+  readonly id: string;
+  private readonly journal: Journal;
+  readonly output: Output;
+  private readonly log: Logger;
+  private readonly timers: Timers;
+  private readonly sleeper: Sleeper;
+  private readonly pipeline: PointPipeline;
+  private readonly batcher: Batcher;
+  private readonly maxPoints: number;
+  private readonly input = new Subject<TrackedReading>();
+  private readonly wakeup = new Wakeup();
+  private readonly slots: BatchSlots;
+  private subscription: Subscription | undefined;
+  private unlisten: (() => void) | undefined;
+  private readonly progress: DrainProgress;
+  private loop: Promise<void> | undefined;
+  private phase: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  private halting = false;
+  private failed = false;
+  private stopAt = Infinity;
+  private readPos = 0;
+  private committed = 0;
+  private readCount: number;
+  private suspectGap: number | undefined;
+  private readonly gapLog = new RateLimiter(10_000);
+
+  constructor(private readonly opts: DrainOptions) {
+    this.journal = opts.journal;
+    this.output = opts.output;
+    this.id = opts.output.id;
+    this.log = opts.logger;
+    this.timers = opts.timers ?? globalTimers;
+    this.sleeper = new Sleeper(this.timers);
+    this.pipeline = opts.pipeline ?? passThrough();
+    const { batch, concurrency } = opts.output.config;
+    this.slots = new BatchSlots(opts.output, Math.max(1, concurrency), () => {
+      this.commit();
+      this.wakeup.wake();
+    });
+    this.maxPoints = batch.max_points;
+    this.readCount = Math.max(MIN_READ, Math.min(batch.max_points, 1024));
+    this.batcher = new Batcher(batch.max_points, batch.max_age, (b) => this.slots.push(b), this.timers);
+    this.progress = new DrainProgress({
+      id: this.id,
+      logger: this.log,
+      timers: this.timers,
+      now: opts.now ?? Date.now,
+      everyMs: opts.progressEveryMs ?? 10_000,
+      threshold: batch.max_points,
+      position: () => ({ cursor: this.committed, head: this.journal.stats().headSeq }),
+    });
+  }
+
+  /** The committed cursor (the next seq this output needs) and how many messages it is behind the head. */
+  get lag(): { readonly cursor: number; readonly behind: number } {
+    return { cursor: this.committed, behind: Math.max(0, this.journal.stats().headSeq - this.committed) };
+  }
+
+  /** Registers the consumer (the caller did `journal.addConsumer(id)`) and starts reading from its cursor. */
+  start(): void {
+    if (this.phase !== 'new') return;
+    this.phase = 'running';
+    this.readPos = this.committed = this.journal.cursor(this.id);
+    const backlog = this.journal.stats().headSeq - this.readPos;
+    if (backlog > 0) this.log.info({ output: this.id, messages: backlog, cursor: this.readPos }, `output ${this.id}: ${backlog} messages in the journal to write`);
+    this.subscription = this.input.pipe(this.pipeline.operator).subscribe({
+      next: (t) => this.encode(t),
+      error: (err: unknown) => {
+        this.failed = true;
+        this.log.error({ err, output: this.id }, `output ${this.id}: the pipeline failed; its data stays in the journal until a restart`);
+        this.wakeup.wake();
+      },
+    });
+    this.unlisten = this.journal.onAppend(() => this.wakeup.wake());
+    this.progress.start();
+    this.loop = this.run().catch((err: unknown) => {
+      this.failed = true;
+      this.log.error({ err, output: this.id }, `output ${this.id}: drain failed; its data stays in the journal until a restart`);
+    });
+  }
+
+  /**
+   * Writes what was journaled up to now, within `timeoutMs`; then halts the output (what
+   * is unwritten stays behind the cursor). `closePipeline` also flushes the shaping
+   * stage's state (memory mode: nothing would replay it); otherwise open windows stay in
+   * the journal for the next start.
+   */
+  async stop(timeoutMs: number, closePipeline: boolean): Promise<DrainStopResult> {
+    if (this.phase === 'running') {
+      this.phase = 'stopping';
+      this.stopAt = this.journal.stats().headSeq;
+      this.wakeup.wake();
+      this.output.wake();
+      const done = await this.sleeper.within(this.finish(closePipeline), timeoutMs);
+      if (!done) {
+        this.halting = true;
+        this.slots.halt();
+        this.output.halt();
+        this.wakeup.wake();
+        await this.sleeper.within(Promise.all([this.loop, this.slots.settled()]), HALT_GRACE_MS);
+      }
+    }
+    if (this.phase !== 'stopped') {
+      this.phase = 'stopped';
+      this.halting = true;
+      this.progress.stop();
+      this.sleeper.wakeAll();
+      this.unlisten?.();
+      this.subscription?.unsubscribe();
+      this.batcher.clear();
+      this.commit();
+      this.output.close();
+    }
+    return { left: Math.max(0, this.journal.stats().headSeq - this.committed) };
+  }
+
+  private async finish(closePipeline: boolean): Promise<void> {
+    await this.loop;
+    if (this.halting) return; // the stop timed out meanwhile
+    if (closePipeline) this.input.complete();
+    this.batcher.flush();
+    while (this.slots.busy > 0) await this.wakeup.wait();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.halting && !this.failed && this.readPos < this.stopAt) {
+      if (this.slots.waiting > 0) {
+        await this.wakeup.wait(); // the output has no room: let the data wait in the journal
+        continue;
+      }
+      const from = this.readPos;
+      let records: JournalRecord[];
+      try {
+        records = await this.journal.read(from, this.readCount);
+      } catch (err) {
+        this.log.error({ err, output: this.id }, `output ${this.id}: cannot read the journal; retrying`);
+        await this.sleeper.sleep(READ_ERROR_PAUSE_MS);
+        continue;
+      }
+      if (this.halting) return;
+      if (records.length === 0) {
+        const { oldestSeq } = this.journal.stats();
+        if (from < oldestSeq) {
+          this.gap(oldestSeq - from, 'quota');
+          this.readPos = oldestSeq;
+          this.commit();
+          continue;
+        }
+        if (this.stopAt !== Infinity) return;
+        await this.wakeup.wait(); // at the head: wait for an append
+        if (this.stopAt === Infinity) await this.wakeup.nextTurn(); // one read per I/O turn, not per message
+        continue;
+      }
+      let expected = from;
+      let bytes = 0;
+      let fed = 0;
+      for (const rec of records) {
+        if (rec.seq > expected && !this.acceptGap(expected, rec.seq)) break;
+        expected = rec.seq + 1;
+        this.feed(rec);
+        bytes += rec.payload.length + rec.topic.length;
+        fed++;
+      }
+      this.readPos = expected;
+      if (fed > 0) this.readCount = Math.max(MIN_READ, Math.min(this.maxPoints, Math.floor(READ_BYTES / Math.max(1, bytes / fed))));
+      this.commit();
+    }
+  }
+
+  private feed(rec: JournalRecord): void {
+    let readings: readonly Reading[] | DecodeError;
+    try {
+      readings = this.opts.decode(rec);
+    } catch (err) {
+      readings = decodeError('internal_error', err instanceof Error ? err.message : String(err));
+    }
+    if (isDecodeError(readings)) {
+      this.opts.onDecodeError?.(rec, readings);
+      return;
+    }
+    for (let i = 0; i < readings.length; i++) this.input.next({ seq: rec.seq, reading: readings[i] as Reading });
+  }
+
+  private encode(t: TrackedReading): void {
+    const line = encodeLine(t.reading);
+    if (line === null) this.opts.counters.inc('readings_dropped', { output: this.id, reason: 'no_valid_field' });
+    else this.batcher.add(line, t.seq);
+  }
+
+  /** Moves the cursor to the lowest seq not yet written (see the module comment). */
+  private commit(): void {
+    let low = this.readPos;
+    for (const s of [this.batcher.lowestSeq(), this.pipeline.lowestHeld(), this.slots.lowestSeq()]) if (s !== undefined && s < low) low = s;
+    if (this.pipeline.commitBound) low = this.pipeline.commitBound(low);
+    if (low <= this.committed) return;
+    this.journal.commit(this.id, low);
+    this.committed = low;
+    this.opts.onCommit?.();
+  }
+
+  /**
+   * Seqs `from` to `to - 1` are missing from a read. Below the journal's oldest record the
+   * quota dropped them; at or above it they should be there: the first time, read again
+   * from `from` (false: stop this read here), in case the journal changed under the read;
+   * the second time, count them as damaged (true: go on).
+   */
+  private acceptGap(from: number, to: number): boolean {
+    const dropped = from < this.journal.stats().oldestSeq;
+    if (!dropped && this.suspectGap !== from) {
+      this.suspectGap = from;
+      this.log.warn({ output: this.id, from, to }, `output ${this.id}: the journal skipped seqs ${from}..${to - 1} in a read; reading them again`);
+      return false;
+    }
+    this.suspectGap = undefined;
+    this.gap(to - from, dropped ? 'quota' : 'damaged');
+    return true;
+  }
+
+  private gap(n: number, reason: 'quota' | 'damaged'): void {
+    this.opts.counters.inc('dropped_messages', { output: this.id, reason }, n);
+    const total = this.opts.counters.get('dropped_messages', { output: this.id, reason });
+    const why = reason === 'quota' ? 'dropped by the spool quota' : 'missing from the journal (damaged)';
+    if (this.gapLog.take(reason) >= 0) this.log.warn({ output: this.id, dropped: n, total, reason }, `output ${this.id}: ${n} messages ${why} before they could be written (${total} in all)`);
+  }
+}
