@@ -57,12 +57,16 @@ export class SegmentReader {
         out.length = before;
         continue;
       }
+      // Older segments may have been deleted during the await (the segment list is
+      // shifted in place), so the index found before it is stale: look `seg` up again.
+      const now = this.log.segments;
+      const following = now[now.indexOf(seg) + 1];
       const last = out[out.length - 1];
       if (out.length > before && last) {
         seq = last.seq + 1;
         this.remember(seq, seg, stop);
-      } else seq = segs[i + 1]?.firstSeq ?? seg.endSeq;
-      if (out.length < max && stop >= seg.bytes) seq = Math.max(seq, segs[i + 1]?.firstSeq ?? seg.endSeq);
+      } else seq = following?.firstSeq ?? seg.endSeq;
+      if (out.length < max && stop >= seg.bytes) seq = Math.max(seq, following?.firstSeq ?? seg.endSeq);
     }
     return out;
   }
