@@ -1,0 +1,67 @@
+/**
+ * The code the bench runs, as plain JavaScript: `src/` and `bench/` are transpiled (no
+ * type check, TypeScript's own `transpileModule`, same output as `npm run build` for this
+ * isolatedModules code) into `bench/.work/js/`, so that no child pays tsx's loader and
+ * the shared `dist/` is left alone. `--tsx` runs the TypeScript through tsx instead.
+ */
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import ts from 'typescript';
+
+export interface Runtime {
+  /** How the code is run: 'transpiled' (bench/.work/js) or 'tsx'. */
+  readonly kind: 'transpiled' | 'tsx';
+  /** Node arguments that run the repo file `relTs` (e.g. 'src/cli/main.ts'). */
+  script(relTs: string): string[];
+  /** The JS file path of repo file `relTs` (transpiled runtime), for dynamic imports. */
+  module(relTs: string): string;
+}
+
+async function tsFiles(dir: string, skip: (p: string) => boolean): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (skip(p)) continue;
+    if (e.isDirectory()) out.push(...(await tsFiles(p, skip)));
+    else if (e.isFile() && e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) out.push(p);
+  }
+  return out;
+}
+
+/** Transpiles src/, bench/lib/ and bench/baseline.ts into `<root>/bench/.work/js`; returns the runtime and the file count. */
+export async function transpile(root: string): Promise<{ runtime: Runtime; files: number; ms: number }> {
+  const t0 = Date.now();
+  const outRoot = join(root, 'bench', '.work', 'js');
+  await rm(outRoot, { recursive: true, force: true });
+  const skip = (p: string): boolean => p.includes(`${join('bench', '.work')}`) || p.endsWith('node_modules');
+  // src/ and what the bench runs in child processes (not the micro benchmarks beside it).
+  const files = [...(await tsFiles(join(root, 'src'), skip)), ...(await tsFiles(join(root, 'bench', 'lib'), skip)), join(root, 'bench', 'baseline.ts')];
+  const compilerOptions: ts.CompilerOptions = {
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.ESNext,
+    verbatimModuleSyntax: true,
+    isolatedModules: true,
+    sourceMap: false,
+  };
+  for (const f of files) {
+    const rel = relative(root, f);
+    const out = ts.transpileModule(await readFile(f, 'utf8'), { compilerOptions, fileName: rel, reportDiagnostics: true });
+    const errors = (out.diagnostics ?? []).filter((d) => d.category === ts.DiagnosticCategory.Error);
+    if (errors.length > 0) {
+      throw new Error(`cannot transpile ${rel}: ${errors.map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n')).join('; ')}`);
+    }
+    const target = join(outRoot, rel.replace(/\.ts$/, '.js'));
+    await mkdir(dirname(target), { recursive: true });
+    await writeFile(target, out.outputText);
+  }
+  return { runtime: transpiledRuntime(root), files: files.length, ms: Date.now() - t0 };
+}
+
+export function transpiledRuntime(root: string): Runtime {
+  const js = (relTs: string): string => join(root, 'bench', '.work', 'js', relTs.replace(/\.ts$/, '.js'));
+  return { kind: 'transpiled', script: (relTs) => [js(relTs)], module: js };
+}
+
+export function tsxRuntime(root: string): Runtime {
+  return { kind: 'tsx', script: (relTs) => ['--import', 'tsx', join(root, relTs)], module: (relTs) => join(root, relTs) };
+}

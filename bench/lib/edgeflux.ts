@@ -1,0 +1,151 @@
+/**
+ * edgeflux as a system under test: its CLI (`run --config <temp yaml>`) in its own process,
+ * an `mqtt:` source on the private mosquitto, an `influxdb_v1` output, JSON readings with
+ * their own timestamps (raw passthrough: no pipeline operators).
+ *
+ * The journal is being built while this bench is: the config is written from the
+ * schema edgeflux ships (configJsonSchema), so it runs against whatever edgeflux does —
+ * `spool: { mode: durable, dir }` when the schema has it, else edgeflux's in-memory queue —
+ * and the results say which it was (and whether journal files appeared).
+ */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import type { Runtime } from './build.js';
+import { startProc, type Proc } from './procs.js';
+
+export interface EdgefluxSetup {
+  /** `durable` when the schema has a spool mode and the config checks; else `memory`. */
+  readonly mode: 'durable' | 'memory';
+  /** What was found, for the results. */
+  readonly note: string;
+  /** Has `spool:` (journal era) rather than `outputs[].max_pending` (foundation). */
+  readonly hasSpool: boolean;
+  readonly hasMaxPending: boolean;
+}
+
+type Json = Record<string, any>;
+
+function props(node: Json | undefined): Json {
+  if (!node) return {};
+  if (node.properties) return node.properties as Json;
+  for (const k of ['anyOf', 'oneOf', 'allOf']) {
+    const alts = node[k] as Json[] | undefined;
+    const withProps = alts?.find((a) => a.properties);
+    if (withProps) return withProps.properties as Json;
+  }
+  return {};
+}
+
+function enumHas(node: Json | undefined, v: string): boolean {
+  if (!node) return false;
+  if (Array.isArray(node.enum) && node.enum.includes(v)) return true;
+  if (node.const === v) return true;
+  return ['anyOf', 'oneOf'].some((k) => (node[k] as Json[] | undefined)?.some((a) => enumHas(a, v)));
+}
+
+/** Reads edgeflux's JSON Schema to see which durability settings this build has. */
+export async function inspectEdgeflux(runtime: Runtime, wantMode: 'durable' | 'memory'): Promise<EdgefluxSetup> {
+  const mod = (await import(runtime.module('src/config/schema.ts'))) as { configJsonSchema(): Json };
+  const top = props(mod.configJsonSchema());
+  const spool = props(top.spool);
+  const hasSpool = enumHas(spool.mode, 'durable');
+  const outputs = top.outputs?.items as Json | undefined;
+  const hasMaxPending = JSON.stringify(outputs ?? {}).includes('"max_pending"');
+  const mode = hasSpool ? wantMode : 'memory';
+  const note = hasSpool
+    ? `spool.mode: ${mode}${mode === 'durable' ? ' (journal on disk, default sync policy)' : ''}`
+    : 'no spool/journal settings in this build: in-memory output queue (max_pending)';
+  return { mode, note, hasSpool, hasMaxPending };
+}
+
+export interface EdgefluxConfigArgs {
+  readonly setup: EdgefluxSetup;
+  readonly brokerUrl: string;
+  readonly influxUrl: string;
+  readonly db: string;
+  readonly qos: 0 | 1;
+  /** Private dir: dead letters, the journal. */
+  readonly dir: string;
+  /** Hold up to this many bytes in memory mode (the outage needs 1M readings held). */
+  readonly memoryBytes?: string;
+  /** Extra top-level YAML keys merged over the generated ones (`--edgeflux-extra`). */
+  readonly extra?: Json;
+}
+
+function merge(a: Json, b: Json): Json {
+  const out: Json = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' && !Array.isArray(out[k]) ? merge(out[k] as Json, v as Json) : v;
+  }
+  return out;
+}
+
+export function edgefluxConfig(a: EdgefluxConfigArgs): string {
+  const output: Json = {
+    id: 'influx',
+    type: 'influxdb_v1',
+    url: a.influxUrl,
+    database: a.db,
+    // Retry soon after an outage, like the baseline (which retries every second).
+    retry: { initial: '200ms', max: '2s' },
+  };
+  if (!a.setup.hasSpool && a.setup.hasMaxPending && a.memoryBytes) output.max_pending = a.memoryBytes;
+  let cfg: Json = {
+    log: { level: 'info' },
+    mqtt: [
+      {
+        id: 'bench',
+        url: a.brokerUrl,
+        client_id: 'edgeflux-bench',
+        subscriptions: [{ topic: 'bench/edgeflux/#', qos: a.qos }],
+      },
+    ],
+    rules: [{ topic: 'bench/{system}/{run}/{device}/{measurement}', format: 'json', json: { time_key: 'ts', time_unit: 'us', integers: ['seq'] } }],
+    outputs: [output],
+    dead_letter: { path: join(a.dir, 'dead-letter.jsonl') },
+  };
+  if (a.setup.hasSpool) {
+    cfg.spool = a.setup.mode === 'durable' ? { mode: 'durable', dir: join(a.dir, 'spool') } : { mode: 'memory', ...(a.memoryBytes ? { max_bytes: a.memoryBytes } : {}) };
+  }
+  if (a.extra) cfg = merge(cfg, a.extra);
+  return stringify(cfg);
+}
+
+/** `edgeflux check --config FILE`: resolves the errors printed, or '' when valid. */
+export async function checkConfig(runtime: Runtime, file: string): Promise<string> {
+  const p = startProc('edgeflux check', process.execPath, [...runtime.script('src/cli/main.ts'), 'check', '--config', file]);
+  const code = await Promise.race([p.exited, new Promise<number>((r) => setTimeout(() => r(-2), 30_000))]);
+  if (code === -2) await p.stop(1000);
+  return code === 0 ? '' : p.tail().trim() || `exit code ${code}`;
+}
+
+/** A started edgeflux: its process and how long it took to log "edgeflux started". */
+export async function startEdgeflux(runtime: Runtime, file: string, nodeFlags: readonly string[] = []): Promise<{ proc: Proc; readyMs: number }> {
+  const p = startProc('edgeflux', process.execPath, [...nodeFlags, ...runtime.script('src/cli/main.ts'), 'run', '--config', file]);
+  const readyMs = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`edgeflux did not log "edgeflux started" within 30 s: ${p.tail().slice(-2000)}`)), 30_000);
+    p.onLine((line) => {
+      if (line.includes('"edgeflux started"')) {
+        clearTimeout(timer);
+        resolve(Date.now() - p.startedAt);
+      } else if (/"level":(50|60)/.test(line)) {
+        process.stderr.write(`  edgeflux: ${line.slice(0, 400)}\n`);
+      }
+    });
+    void p.exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`edgeflux exited (${code}) before it was ready: ${p.tail().slice(-2000)}`));
+    });
+  });
+  return { proc: p, readyMs };
+}
+
+/** Files in the journal dir (0 when missing): shows whether durable mode really journals. */
+export async function journalFiles(dir: string): Promise<number> {
+  try {
+    return (await readdir(join(dir, 'spool'), { recursive: true })).length;
+  } catch {
+    return 0;
+  }
+}

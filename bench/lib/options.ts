@@ -1,0 +1,104 @@
+/** Command-line flags of `npm run bench` and the settings of a quick and a full run. */
+import { parseArgs } from 'node:util';
+import type { PlanOptions } from './plan.js';
+import type { SystemName } from './systems.js';
+
+export const USAGE = `npm run bench [-- flags]   end-to-end benchmark of edgeflux against a bare baseline (and Node-RED)
+
+  --quick               short steps, 1 repetition (< 3 min; indicative only)
+  --node-red            also measure Node-RED (installs node-red 4 + node-red-contrib-influxdb
+                        into bench/.work/node-red with npm on first use)
+  --only LIST           systems to run: baseline,edgeflux,nodered (default: all enabled)
+  --qos LIST            0,1 (default both)
+  --spool MODE          edgeflux spool mode when the build has one: durable (default) | memory
+  --edgeflux-extra FILE YAML merged over the generated edgeflux config (top-level keys)
+  --devices N           device topics (default 100)
+  --outage-readings N   readings published while influxd is down (default 1000000; quick 100000)
+  --skip-ceilings, --skip-outage, --profile, --no-profile (profile: on in full runs)
+  --tsx                 run the TypeScript through tsx instead of transpiling to bench/.work/js
+  --no-results          do not write bench/RESULTS.md or charts (for trying the bench out)
+  -h, --help
+
+Needs Linux (/proc), mosquitto and influxd 1.x (Debian: apt-get install mosquitto influxdb).
+Appends a dated section to bench/RESULTS.md and writes charts to bench/results/.`;
+
+export interface BenchOptions {
+  readonly quick: boolean;
+  readonly nodeRed: boolean;
+  readonly only?: SystemName[];
+  readonly qos: (0 | 1)[];
+  readonly spool: 'durable' | 'memory';
+  readonly edgefluxExtra?: string;
+  readonly devices: number;
+  readonly ceilings: boolean;
+  readonly outage: boolean;
+  readonly outageReadings: number;
+  readonly outageRate: number;
+  readonly profile: boolean;
+  readonly profileMs: number;
+  readonly tsx: boolean;
+  readonly writeResults: boolean;
+  readonly drainLimitMs: number;
+  readonly brokerCeilingCount: { readonly 0: number; readonly 1: number };
+  readonly postCeilingPoints: number;
+  readonly postConcurrency: number[];
+  readonly plan: PlanOptions;
+}
+
+export function parseOptions(argv: string[]): BenchOptions | 'help' {
+  const { values: v } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      'node-red': { type: 'boolean', default: false },
+      only: { type: 'string' },
+      qos: { type: 'string', default: '0,1' },
+      spool: { type: 'string', default: 'durable' },
+      'edgeflux-extra': { type: 'string' },
+      devices: { type: 'string', default: '100' },
+      'outage-readings': { type: 'string' },
+      'skip-ceilings': { type: 'boolean', default: false },
+      'skip-outage': { type: 'boolean', default: false },
+      profile: { type: 'boolean' },
+      'no-profile': { type: 'boolean', default: false },
+      tsx: { type: 'boolean', default: false },
+      'no-results': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (v.help) return 'help';
+  const quick = v.quick;
+  const only = v.only?.split(',').map((s) => s.trim()) as SystemName[] | undefined;
+  for (const s of only ?? []) if (!['baseline', 'edgeflux', 'nodered'].includes(s)) throw new Error(`--only: unknown system ${s}`);
+  const qos = v.qos.split(',').map((s) => Number(s.trim()));
+  if (qos.some((q) => q !== 0 && q !== 1)) throw new Error('--qos: 0, 1 or 0,1');
+  if (v.spool !== 'durable' && v.spool !== 'memory') throw new Error('--spool: durable or memory');
+  const devices = Number(v.devices);
+  if (!Number.isInteger(devices) || devices < 1 || devices > 10_000) throw new Error('--devices: 1..10000');
+  const outageReadings = v['outage-readings'] !== undefined ? Number(v['outage-readings']) : quick ? 100_000 : 1_000_000;
+  if (!Number.isInteger(outageReadings) || outageReadings < 1000 || outageReadings > 5_000_000) throw new Error('--outage-readings: 1000..5000000');
+  return {
+    quick,
+    nodeRed: v['node-red'] || (only?.includes('nodered') ?? false),
+    only,
+    qos: qos as (0 | 1)[],
+    spool: v.spool,
+    edgefluxExtra: v['edgeflux-extra'],
+    devices,
+    ceilings: !v['skip-ceilings'],
+    outage: !v['skip-outage'],
+    outageReadings,
+    outageRate: 20_000,
+    profile: v['no-profile'] ? false : (v.profile ?? !quick),
+    profileMs: quick ? 8000 : 15_000,
+    tsx: v.tsx,
+    writeResults: !v['no-results'],
+    drainLimitMs: 3000,
+    brokerCeilingCount: quick ? { 0: 150_000, 1: 60_000 } : { 0: 600_000, 1: 300_000 },
+    postCeilingPoints: quick ? 200_000 : 1_000_000,
+    postConcurrency: quick ? [1] : [1, 2],
+    plan: quick
+      ? { reps: 1, stepMs: 2500, fixedRates: [1000, 10_000, 20_000], climbFactor: 1.6, maxClimbSteps: 2, maxBisectSteps: 0, resolution: 0.2, rateCap: 150_000, warmupRate: 5000, warmupMs: 1500 }
+      : { reps: 3, stepMs: 10_000, fixedRates: [1000, 10_000, 20_000], climbFactor: 1.25, maxClimbSteps: 6, maxBisectSteps: 2, resolution: 0.08, rateCap: 150_000, warmupRate: 5000, warmupMs: 3000 },
+  };
+}

@@ -1,0 +1,125 @@
+/**
+ * Outage and backlog: influxd is stopped, N readings (1,000,000 in a full run) are
+ * published at QoS 1 while the output is down, the system is given time to take them all
+ * in (until its CPU goes quiet), then influxd comes back and the backlog drains.
+ * Reported: peak RSS during the outage, drain rate (points/s from the first point stored
+ * after the restart to the last), and anything lost, named.
+ */
+import { sleep } from './net.js';
+import { TreeMeter, treeCpuUs, treeRssKb } from './procstat.js';
+import { topicPrefix } from './readings.js';
+import { runStep, type StepEnv } from './steps.js';
+import type { SystemDef } from './systems.js';
+import { countRun, findMissing } from './verify.js';
+
+export interface OutageResult {
+  readonly system: string;
+  readonly label: string;
+  readonly readings: number;
+  readonly publishRate: number;
+  /** Peak RSS while influxd was down (MB). */
+  readonly outageRssMb: number;
+  /** RSS once everything was taken in, before influxd came back (MB). */
+  readonly heldRssMb: number;
+  /** influxd back (answering /ping) → every reading stored, ms. */
+  readonly resumeToAllMs: number | undefined;
+  /** Points per second from the first stored point to the last. */
+  readonly drainRate: number | undefined;
+  readonly lost: number;
+  readonly missingExamples: readonly string[];
+  readonly facts: string;
+}
+
+export interface OutageOptions {
+  readonly readings: number;
+  readonly rate: number;
+}
+
+/** Waits until the tree used < 5 % of a core over 1 s (it has taken everything in), at most `maxMs`. */
+async function quiet(pid: number, maxMs: number): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  let prev = treeCpuUs(pid);
+  while (Date.now() < deadline) {
+    await sleep(1000);
+    const now = treeCpuUs(pid);
+    if (now - prev < 50_000) return;
+    prev = now;
+  }
+}
+
+export async function runOutage(env: StepEnv, def: SystemDef, o: OutageOptions): Promise<OutageResult> {
+  env.log(`  outage: ${def.label}, ${o.readings} readings at ${o.rate}/s QoS 1 while influxd is down`);
+  const sut = await def.start({ qos: 1, outage: true });
+  try {
+    await runStep(env, def, sut, 1, 2000, 1000); // it works before the outage
+    const run = `outage${Date.now() % 1_000_000}`;
+    const tsBaseUs = Date.now() * 1000;
+    const meter = new TreeMeter(sut.proc.pid);
+    meter.start();
+    await env.influx.pause();
+    let heldRssMb = 0;
+    let outageRssMb = 0;
+    try {
+      const pub = await env.gen.publish({ prefix: topicPrefix(def.name, run), devices: env.devices, rate: o.rate, count: o.readings, qos: 1, tsBaseUs, window: 20_000 });
+      env.log(`    published ${pub.sent} at ${Math.round(pub.achievedRate)}/s; waiting for ${def.name} to take them in`);
+      await quiet(sut.proc.pid, 120_000);
+      heldRssMb = treeRssKb(sut.proc.pid) / 1024;
+      outageRssMb = meter.stop().peakRssMb;
+    } finally {
+      meter.stop();
+      await env.influx.resume();
+    }
+    const upAt = Date.now();
+    let stored = 0;
+    let firstAt: number | undefined;
+    let firstCount = 0;
+    let allAt: number | undefined;
+    let lastProgressAt = Date.now();
+    const deadline = Date.now() + 600_000;
+    while (Date.now() < deadline) {
+      const n = await countRun(env.influx, def.db, run).catch(() => stored);
+      const now = Date.now();
+      if (n > stored) lastProgressAt = now;
+      if (n > 0 && firstAt === undefined) {
+        firstAt = now;
+        firstCount = n;
+      }
+      stored = n;
+      if (stored >= o.readings) {
+        allAt = now;
+        break;
+      }
+      if (now - lastProgressAt > 20_000) break; // nothing new for 20 s: the rest is lost
+      await sleep(100);
+    }
+    let lost = 0;
+    let missingExamples: string[] = [];
+    if (stored < o.readings) {
+      const m = await findMissing(env.influx, def.db, run, o.readings, env.devices, tsBaseUs).catch(() => ({ missing: o.readings - stored, examples: [] as string[] }));
+      lost = m.missing;
+      missingExamples = m.examples;
+    }
+    const drainRate = allAt !== undefined && firstAt !== undefined && allAt > firstAt ? (o.readings - firstCount) / ((allAt - firstAt) / 1000) : undefined;
+    const res: OutageResult = {
+      system: def.name,
+      label: def.label,
+      readings: o.readings,
+      publishRate: o.rate,
+      outageRssMb,
+      heldRssMb,
+      resumeToAllMs: allAt === undefined ? undefined : allAt - upAt,
+      drainRate,
+      lost,
+      missingExamples,
+      facts: await sut.facts(),
+    };
+    env.log(
+      `    ${def.name}: RSS during the outage ${outageRssMb.toFixed(0)} MB; ` +
+        (allAt ? `all stored ${((allAt - upAt) / 1000).toFixed(1)} s after influxd was back, ${Math.round(drainRate ?? 0)} points/s` : `only ${stored}/${o.readings} stored`) +
+        (lost ? `; LOST ${lost}: ${missingExamples.slice(0, 3).join('; ')}` : ''),
+    );
+    return res;
+  } finally {
+    await sut.stop();
+  }
+}

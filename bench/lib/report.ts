@@ -1,0 +1,139 @@
+/** The dated Markdown section one run appends to bench/RESULTS.md. */
+import { block, evaluateTargets, figuresAt, median, ratesOf, type BenchResults } from './results.js';
+
+const n = (x: number | undefined, d = 0): string => (x === undefined || !Number.isFinite(x) ? '—' : x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }));
+
+function table(head: string[], rows: string[][]): string {
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+export function renderSection(res: BenchResults): string {
+  const { info } = res;
+  const when = info.startedAt.toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+  const minutes = ((info.finishedAt.getTime() - info.startedAt.getTime()) / 60_000).toFixed(1);
+  const out: string[] = [];
+  out.push(`## ${when} — ${info.quick ? 'quick run (indicative only: short steps, 1 repetition)' : 'full run'}`);
+  out.push('');
+  out.push(`\`${info.command}\`, ${minutes} min. ${info.machine.join('; ')}.`);
+  out.push('');
+  out.push(`Versions: ${info.versions.join(', ')}.`);
+  out.push('');
+  for (const m of info.method) out.push(`- ${m}`);
+  for (const m of info.notes) out.push(`- **Note:** ${m}`);
+  out.push('');
+
+  out.push('### Targets (issue 8)');
+  out.push('');
+  if (info.edgefluxMode !== 'durable') {
+    out.push('> edgeflux ran in **memory** mode (no durable journal in this build): the targets are stated for durable mode, so these verdicts are provisional.');
+    out.push('');
+  }
+  out.push(table(['target', 'edgeflux', 'reference', 'ratio', 'needed', 'verdict'], evaluateTargets(res).map((t) => [t.target, t.edgeflux, t.reference, t.ratio, t.needed, `**${t.verdict}**${t.why ? ` (${t.why})` : ''}`])));
+  out.push('');
+
+  out.push('### Ceilings (same run)');
+  out.push('');
+  const ceil: string[][] = res.brokerCeilings.map((c) => [`mosquitto → mqtt.js counting subscriber, QoS ${c.qos}`, `${n(c.rate)} msg/s`, `${n(c.received)} of ${n(c.published)} received; publisher ${n(c.publishRate)}/s`]);
+  for (const p of res.postCeilings) ceil.push([`5000-line POSTs into influxd, ${p.concurrency} in flight`, `${n(p.rate)} points/s`, `${n(p.points)} points${p.failures ? `, ${p.failures} failed requests retried` : ''}`]);
+  out.push(table(['ceiling', 'rate', 'detail'], ceil));
+  out.push('');
+
+  out.push('### Max sustained rate with zero loss');
+  out.push('');
+  const systems = [...new Set(res.blocks.map((b) => b.system))];
+  const maxRows: string[][] = [];
+  for (const s of systems) {
+    for (const qos of [0, 1] as const) {
+      const b = block(res, s, qos);
+      if (!b) continue;
+      const base = block(res, 'baseline', qos);
+      const f = figuresAt(b, b.maxRate);
+      const fb = base ? figuresAt(base, base.maxRate) : undefined;
+      maxRows.push([
+        b.label, String(qos), `${n(b.maxRate)}/s`, base && base.maxRate > 0 ? `${(b.maxRate / base.maxRate).toFixed(2)}×` : '—',
+        n(f.cpu, 1), fb?.cpu ? `${((f.cpu ?? 0) / fb.cpu).toFixed(2)}×` : '—', n(f.rss), b.maxNote,
+      ]);
+    }
+  }
+  out.push(table(['system', 'QoS', 'max rate', '× baseline', 'CPU µs/reading at max', 'CPU × baseline', 'peak RSS MB at max', 'how sure'], maxRows));
+  out.push('');
+
+  for (const qos of [0, 1] as const) {
+    const bs = res.blocks.filter((b) => b.qos === qos);
+    if (bs.length === 0) continue;
+    out.push(`### Every rate measured, QoS ${qos} (medians)`);
+    out.push('');
+    const base = block(res, 'baseline', qos);
+    const rows: string[][] = [];
+    for (const b of bs) {
+      for (const r of ratesOf(b)) {
+        const f = figuresAt(b, r);
+        const fb = base ? figuresAt(base, r) : undefined;
+        rows.push([
+          b.label, `${n(r)}/s`, `${f.sustained}/${f.reps}${f.limited ? ` (+${f.limited} generator-limited, left out)` : ''}`, n(f.cpu, 1), fb?.cpu && b.system !== 'baseline' ? `${((f.cpu ?? 0) / fb.cpu).toFixed(2)}×` : '',
+          n(f.rss), f.drainMs === undefined ? 'never' : `${(f.drainMs / 1000).toFixed(1)} s`, f.lost ? `**${n(f.lost)}**` : '0',
+        ]);
+      }
+    }
+    out.push(table(['system', 'offered rate', 'sustained reps', 'CPU µs/reading', 'CPU × baseline', 'peak RSS MB', 'drain after last publish', 'lost'], rows));
+    out.push('');
+  }
+  const lostSteps = res.blocks.flatMap((b) => b.steps).filter((s) => s.missingExamples.length > 0);
+  if (lostSteps.length > 0) {
+    out.push('Missing readings, named (first ranges per step):');
+    out.push('');
+    for (const s of lostSteps.slice(0, 12)) out.push(`- ${s.system} QoS ${s.qos} ${s.rate}/s (run \`${s.run}\`): ${s.missingExamples.join('; ')}`);
+    out.push('');
+  }
+
+  if (res.outage.length > 0) {
+    out.push('### Outage and backlog');
+    out.push('');
+    const post1 = res.postCeilings.find((p) => p.concurrency === 1);
+    out.push(table(
+      ['system', 'readings while influxd was down', 'peak RSS during the outage', 'RSS holding them', 'drain', '× POST ceiling', 'back → all stored', 'lost'],
+      res.outage.map((o) => [
+        o.label + (o.facts ? ` (${o.facts})` : ''), `${n(o.readings)} at ${n(o.publishRate)}/s, QoS 1`, `${n(o.outageRssMb)} MB`, `${n(o.heldRssMb)} MB`,
+        o.drainRate === undefined ? '—' : `${n(o.drainRate)} points/s`, o.drainRate && post1 ? `${(o.drainRate / post1.rate).toFixed(2)}×` : '—',
+        o.resumeToAllMs === undefined ? 'never' : `${(o.resumeToAllMs / 1000).toFixed(1)} s`,
+        o.lost ? `**${n(o.lost)}**${o.missingExamples.length ? `: ${o.missingExamples.slice(0, 2).join('; ')}` : ''}` : '0',
+      ]),
+    ));
+    const faster = res.outage.filter((o) => post1 && o.drainRate !== undefined && o.drainRate > post1.rate);
+    if (faster.length > 0) {
+      out.push('');
+      out.push(`Note: ${faster.map((o) => o.label).join(', ')} drained faster than the POST ceiling measured at the start of the run: the machine was busier then, so the ceiling (and the ratio against it) is on the low side; the drain rates side by side are the fairer comparison.`);
+    }
+    out.push('');
+  }
+
+  out.push('### Start to ready');
+  out.push('');
+  out.push(table(['system', 'median', 'each start'], systems.map((s) => {
+    const rs = res.blocks.filter((b) => b.system === s).map((b) => b.readyMs);
+    return [res.blocks.find((b) => b.system === s)!.label, `${n(median(rs))} ms`, rs.map((r) => `${r}`).join(', ') + ' ms'];
+  })));
+  out.push('');
+
+  if (res.profile) {
+    const p = res.profile;
+    out.push(`### Where edgeflux spends its CPU (node --cpu-prof, ${n(p.step.rate)}/s QoS 1, ${n(p.busyMs)} ms busy)`);
+    out.push('');
+    out.push(`Profile: \`${p.file.replace(/^.*\/bench\//, 'bench/')}\` (kept locally, not committed; open in Chrome DevTools → Performance, or speedscope). Self time, share of busy samples; time in native calls and Node's own modules is charged to the code making the call (\`via …\`):`);
+    out.push('');
+    out.push(table(['area', 'self %'], p.areas.slice(0, 12).map((a) => [a.area, a.selfPct.toFixed(1)])));
+    out.push('');
+    out.push(table(['function (all code)', 'where', 'self %'], p.top.map((h) => [`\`${h.name}\``, h.where, h.selfPct.toFixed(1)])));
+    out.push('');
+    out.push(table(["function (edgeflux's own code)", 'where', 'self %'], p.topOwn.slice(0, 10).map((h) => [`\`${h.name}\``, h.where, h.selfPct.toFixed(1)])));
+    out.push('');
+  }
+
+  if (res.charts.length > 0) {
+    out.push('### Charts');
+    out.push('');
+    for (const c of res.charts) out.push(`![rate vs CPU per reading](${c})`);
+    out.push('');
+  }
+  return out.join('\n');
+}

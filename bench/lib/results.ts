@@ -1,0 +1,162 @@
+/**
+ * Everything one run measured, the figures derived from it (medians per system, QoS and
+ * rate) and issue 8's targets, each with its verdict (PASS / MISS / n/a).
+ */
+import type { BrokerCeiling, PostCeiling } from './ceilings.js';
+import type { OutageResult } from './outage.js';
+import { atRate, type SystemQosResult } from './plan.js';
+import type { ProfileResult } from './profile.js';
+
+export interface RunInfo {
+  readonly startedAt: Date;
+  readonly finishedAt: Date;
+  readonly quick: boolean;
+  readonly command: string;
+  readonly machine: string[];
+  readonly versions: string[];
+  readonly method: string[];
+  readonly notes: string[];
+  readonly edgefluxMode: 'durable' | 'memory';
+}
+
+export interface BenchResults {
+  readonly info: RunInfo;
+  readonly brokerCeilings: BrokerCeiling[];
+  readonly postCeilings: PostCeiling[];
+  readonly blocks: SystemQosResult[];
+  readonly outage: OutageResult[];
+  readonly profile?: ProfileResult;
+  readonly charts: string[];
+}
+
+export function median(xs: readonly number[]): number | undefined {
+  if (xs.length === 0) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1]! + s[m]!) / 2;
+}
+
+export interface RateFigures {
+  readonly rate: number;
+  readonly reps: number;
+  /** Steps left out because the load generator could not keep the rate. */
+  readonly limited: number;
+  readonly sustained: number;
+  readonly cpu: number | undefined;
+  readonly rss: number | undefined;
+  readonly drainMs: number | undefined;
+  readonly lost: number;
+}
+
+/** Medians at one rate (generator-limited steps left out). */
+export function figuresAt(r: SystemQosResult, rate: number): RateFigures {
+  const s = atRate(r, rate);
+  return {
+    rate,
+    reps: s.length,
+    limited: r.steps.filter((x) => x.rate === rate && x.generatorLimited).length,
+    sustained: s.filter((x) => x.sustained).length,
+    cpu: median(s.map((x) => x.cpuUsPerReading)),
+    rss: median(s.map((x) => x.peakRssMb)),
+    drainMs: median(s.filter((x) => x.drainMs !== undefined).map((x) => x.drainMs!)),
+    lost: s.reduce((n, x) => n + x.lost, 0),
+  };
+}
+
+export function ratesOf(r: SystemQosResult): number[] {
+  return [...new Set(r.steps.map((s) => s.rate))].sort((a, b) => a - b);
+}
+
+export function block(res: BenchResults, system: string, qos: 0 | 1): SystemQosResult | undefined {
+  return res.blocks.find((b) => b.system === system && b.qos === qos);
+}
+
+export interface TargetRow {
+  readonly target: string;
+  readonly edgeflux: string;
+  readonly reference: string;
+  readonly ratio: string;
+  readonly needed: string;
+  readonly verdict: 'PASS' | 'MISS' | 'n/a';
+  readonly why?: string;
+}
+
+const fmt = (x: number | undefined, d = 0): string => (x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(d));
+const rate = (x: number | undefined): string => (x === undefined ? '—' : `${Math.round(x).toLocaleString('en-US')}/s`);
+
+function ratioRow(target: string, e: number | undefined, b: number | undefined, unit: (x: number | undefined) => string, needed: string, ok: (r: number) => boolean, why?: string): TargetRow {
+  const r = e !== undefined && b !== undefined && b > 0 ? e / b : undefined;
+  const verdict = r === undefined ? 'n/a' : ok(r) ? 'PASS' : 'MISS';
+  return { target, edgeflux: unit(e), reference: unit(b), ratio: r === undefined ? '—' : `${r.toFixed(2)}×`, needed, verdict, ...(why ? { why } : {}) };
+}
+
+/** Issue 8's targets against this run's figures. */
+export function evaluateTargets(res: BenchResults): TargetRow[] {
+  const rows: TargetRow[] = [];
+  const us = (x: number | undefined): string => (x === undefined ? '—' : `${x.toFixed(1)} µs`);
+  for (const qos of [0, 1] as const) {
+    const e = block(res, 'edgeflux', qos);
+    const b = block(res, 'baseline', qos);
+    if (!e || !b) continue;
+    rows.push(ratioRow(`max zero-loss sustained rate, QoS ${qos}`, e.maxRate, b.maxRate, rate, '≥ 0.90× baseline', (r) => r >= 0.9));
+  }
+  for (const [qos, limit] of [[0, 1.2], [1, 1.3]] as const) {
+    const e = block(res, 'edgeflux', qos);
+    const b = block(res, 'baseline', qos);
+    if (!e || !b) continue;
+    const fe = figuresAt(e, 10_000);
+    const fb = figuresAt(b, 10_000);
+    const why = fe.sustained < fe.reps || fb.sustained < fb.reps ? `sustained reps at 10k/s: edgeflux ${fe.sustained}/${fe.reps}, baseline ${fb.sustained}/${fb.reps}` : undefined;
+    rows.push(ratioRow(`CPU per reading at 10k/s, QoS ${qos}`, fe.cpu, fb.cpu, us, `≤ ${limit.toFixed(2)}× baseline`, (r) => r <= limit, why));
+  }
+  for (const qos of [0, 1] as const) {
+    const e = block(res, 'edgeflux', qos);
+    const nr = block(res, 'nodered', qos);
+    if (!e || !nr) continue;
+    rows.push(ratioRow(`CPU per reading at 10k/s vs Node-RED, QoS ${qos} (implied)`, figuresAt(e, 10_000).cpu, figuresAt(nr, 10_000).cpu, us, '≤ 0.50× Node-RED', (r) => r <= 0.5));
+  }
+  for (const qos of [0, 1] as const) {
+    const e = block(res, 'edgeflux', qos);
+    if (!e) continue;
+    const f = figuresAt(e, 20_000);
+    const b = block(res, 'baseline', qos);
+    const fb = b ? figuresAt(b, 20_000) : undefined;
+    rows.push({
+      target: `peak RSS at 20k/s, QoS ${qos}`,
+      edgeflux: f.rss === undefined ? '—' : `${fmt(f.rss)} MB`,
+      reference: fb?.rss === undefined ? '—' : `${fmt(fb.rss)} MB (baseline)`,
+      ratio: f.rss !== undefined && fb?.rss ? `${(f.rss / fb.rss).toFixed(2)}×` : '—',
+      needed: '≤ 100 MB',
+      verdict: f.rss === undefined ? 'n/a' : f.rss <= 100 ? 'PASS' : 'MISS',
+      ...(f.reps > 0 && f.sustained < f.reps ? { why: `edgeflux sustained ${f.sustained}/${f.reps} reps at 20k/s` } : {}),
+    });
+  }
+  rows.push({
+    target: 'with a 1-minute window + deadband pipeline on every series',
+    edgeflux: '—',
+    reference: '—',
+    ratio: '—',
+    needed: '≥ 0.80× the raw figure',
+    verdict: 'n/a',
+    why: 'not measured: edgeflux has no window/deadband pipeline config yet',
+  });
+  const eo = res.outage.find((o) => o.system === 'edgeflux');
+  const post1 = res.postCeilings.find((p) => p.concurrency === 1);
+  if (eo && post1) {
+    const bo = res.outage.find((o) => o.system === 'baseline');
+    const vsBaseline = bo?.drainRate && eo.drainRate ? `the baseline drained the same backlog at ${Math.round(bo.drainRate).toLocaleString('en-US')} pts/s: edgeflux ${(eo.drainRate / bo.drainRate).toFixed(2)}× of it` : undefined;
+    const why = eo.lost > 0 ? `${eo.lost} readings lost during the outage` : vsBaseline;
+    const row = ratioRow('backlog drain after an outage', eo.drainRate, post1.rate, (x) => (x === undefined ? '—' : `${Math.round(x).toLocaleString('en-US')} pts/s`), '≥ 0.70× batched-POST ceiling', (r) => r >= 0.7, why);
+    rows.push({ ...row, reference: `${row.reference} (ceiling, 1 in flight)`, verdict: eo.lost > 0 ? 'MISS' : row.verdict });
+  }
+  const ready = median(res.blocks.filter((b) => b.system === 'edgeflux').map((b) => b.readyMs));
+  rows.push({
+    target: 'start to ready ("edgeflux started" logged)',
+    edgeflux: ready === undefined ? '—' : `${(ready / 1000).toFixed(2)} s`,
+    reference: '—',
+    ratio: '—',
+    needed: '< 1.5 s',
+    verdict: ready === undefined ? 'n/a' : ready < 1500 ? 'PASS' : 'MISS',
+  });
+  return rows;
+}

@@ -1,0 +1,59 @@
+/**
+ * The verifier: counts what arrived in influxd for one step (`run` tag) and, when
+ * something is missing, names the missing readings (sequence number, device, timestamp).
+ */
+import { MEASUREMENT, deviceName } from './readings.js';
+import type { Influxd } from './servers.js';
+
+const quote = (s: string): string => s.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
+
+/** Points stored for one run (0 when none). */
+export async function countRun(influx: Influxd, db: string, run: string): Promise<number> {
+  const json = await influx.query(`SELECT count("seq") FROM "${MEASUREMENT}" WHERE "run"='${quote(run)}'`, db);
+  const v = json.results?.[0]?.series?.[0]?.values?.[0]?.[1];
+  return typeof v === 'number' ? v : 0;
+}
+
+export interface Missing {
+  readonly stored: number;
+  readonly missing: number;
+  /** Sequence numbers stored more than once or outside 0..expected-1 (should be none). */
+  readonly unexpected: number;
+  /** Up to `limit` ranges of missing readings, named. */
+  readonly examples: string[];
+}
+
+/** Lists which of readings 0..expected-1 of a run are not in influxd (bounded: ≤ 5M readings). */
+export async function findMissing(influx: Influxd, db: string, run: string, expected: number, devices: number, tsBaseUs: number, limit = 8): Promise<Missing> {
+  if (expected > 5_000_000) throw new Error(`findMissing: ${expected} readings is more than it checks`);
+  const csv = await influx.queryCsv(`SELECT "seq" FROM "${MEASUREMENT}" WHERE "run"='${quote(run)}'`, db, 120_000);
+  const seen = new Uint8Array(expected);
+  let stored = 0;
+  let unexpected = 0;
+  for (const line of csv.split('\n')) {
+    const comma = line.lastIndexOf(',');
+    if (comma < 0) continue;
+    const seq = Number(line.slice(comma + 1));
+    if (!Number.isInteger(seq)) continue; // header
+    stored++;
+    if (seq < 0 || seq >= expected || seen[seq] === 1) unexpected++;
+    else seen[seq] = 1;
+  }
+  const examples: string[] = [];
+  let missing = 0;
+  for (let seq = 0; seq < expected; seq++) {
+    if (seen[seq] === 1) continue;
+    let end = seq;
+    while (end + 1 < expected && seen[end + 1] !== 1) end++;
+    missing += end - seq + 1;
+    if (examples.length < limit) {
+      examples.push(
+        end === seq
+          ? `seq ${seq} (device ${deviceName(seq, devices)}, ts ${tsBaseUs + seq} µs)`
+          : `seq ${seq}–${end} (${end - seq + 1} readings, from device ${deviceName(seq, devices)} ts ${tsBaseUs + seq} µs)`,
+      );
+    }
+    seq = end;
+  }
+  return { stored, missing, unexpected, examples };
+}

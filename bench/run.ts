@@ -1,0 +1,196 @@
+/**
+ * `npm run bench`: edgeflux end to end against a bare baseline (and, with --node-red,
+ * Node-RED), on a private mosquitto and influxd on free loopback ports. See USAGE in
+ * lib/options.ts and the method in bench/README.md. Appends a dated section to
+ * bench/RESULTS.md and writes charts to bench/results/.
+ */
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { transpile, tsxRuntime, type Runtime } from './lib/build.js';
+import { brokerCeiling, postCeiling, type BrokerCeiling, type PostCeiling } from './lib/ceilings.js';
+import { inspectEdgeflux } from './lib/edgeflux.js';
+import { LoadGenerator } from './lib/load.js';
+import { loadAverage, machineInfo, versions } from './lib/machine.js';
+import { ensureNodeRed } from './lib/node-red.js';
+import { parseOptions, USAGE, type BenchOptions } from './lib/options.js';
+import { runOutage, type OutageResult } from './lib/outage.js';
+import { runQosBlock, type SystemQosResult } from './lib/plan.js';
+import { cleanupAll, installCleanupHandlers, interruptedBy } from './lib/procs.js';
+import { runProfile, type ProfileResult } from './lib/profile.js';
+import { renderSection } from './lib/report.js';
+import { evaluateTargets, median, type BenchResults } from './lib/results.js';
+import { missingPrerequisites, startInfluxd, startMosquitto } from './lib/servers.js';
+import type { StepEnv } from './lib/steps.js';
+import { cpuChart } from './lib/svg.js';
+import { makeSystems } from './lib/systems.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const t0 = Date.now();
+const log = (s: string): void => {
+  const sec = Math.round((Date.now() - t0) / 1000);
+  process.stdout.write(`[${String(Math.floor(sec / 60)).padStart(2, '0')}:${String(sec % 60).padStart(2, '0')}] ${s}\n`);
+};
+
+async function main(o: BenchOptions): Promise<number> {
+  const missing = missingPrerequisites();
+  if (missing.length > 0) {
+    process.stderr.write(`bench: missing prerequisites:\n${missing.map((m) => `  - ${m}`).join('\n')}\n`);
+    return 2;
+  }
+  installCleanupHandlers((s) => process.stderr.write(`${s}\n`));
+  const startedAt = new Date();
+  const loadStart = loadAverage();
+  const notes: string[] = [];
+
+  let runtime: Runtime;
+  if (o.tsx) {
+    runtime = tsxRuntime(ROOT);
+    notes.push('children ran through tsx (--tsx): its loader is included in start-up times');
+  } else {
+    const b = await transpile(ROOT);
+    runtime = b.runtime;
+    log(`transpiled ${b.files} files of src/ and bench/ to bench/.work/js in ${b.ms} ms`);
+  }
+
+  let nodeRed: { red: string } | undefined;
+  const extraVersions: string[] = [];
+  if (o.nodeRed) {
+    try {
+      const nr = await ensureNodeRed(join(ROOT, 'bench', '.work', 'node-red'), log);
+      nodeRed = { red: nr.red };
+      extraVersions.push(`Node-RED ${nr.version}`, `node-red-contrib-influxdb ${nr.influxNode}`);
+    } catch (e) {
+      log(`Node-RED is left out: ${String(e).slice(0, 800)}`);
+      notes.push(`Node-RED was requested but could not be installed: ${String(e).split('\n')[0]}`);
+    }
+  }
+
+  const setup = await inspectEdgeflux(runtime, o.spool);
+  log(`edgeflux: ${setup.note}`);
+  const extra = o.edgefluxExtra ? (parseYaml(await readFile(o.edgefluxExtra, 'utf8')) as Record<string, unknown>) : undefined;
+
+  log('starting mosquitto and influxd on free loopback ports');
+  const [broker, influx] = await Promise.all([startMosquitto(), startInfluxd()]);
+  const systems = makeSystems({ runtime, broker, influx, edgeflux: setup, ...(extra ? { edgefluxExtra: extra } : {}), ...(nodeRed ? { nodeRed } : {}) }, o.only);
+  for (const s of systems) await influx.createDatabase(s.db);
+  const gen = await LoadGenerator.start(runtime, broker.port, 'bench-load');
+  const env: StepEnv = { influx, gen, devices: o.devices, drainLimitMs: o.drainLimitMs, log };
+
+  const brokerCeilings: BrokerCeiling[] = [];
+  const postCeilings: PostCeiling[] = [];
+  if (o.ceilings) {
+    log('ceilings');
+    for (const qos of o.qos) {
+      const c = await brokerCeiling(runtime, broker, qos, o.brokerCeilingCount[qos], o.devices);
+      brokerCeilings.push(c);
+      log(`  mosquitto → counting subscriber, QoS ${qos}: ${Math.round(c.rate)} msg/s (${c.received}/${c.published}; publisher ${Math.round(c.publishRate)}/s)`);
+    }
+    for (const conc of o.postConcurrency) {
+      const p = await postCeiling(runtime, influx, 'bench_ceiling', o.postCeilingPoints, conc, o.devices);
+      postCeilings.push(p);
+      log(`  batched POSTs into influxd, ${conc} in flight: ${Math.round(p.rate)} points/s`);
+    }
+  }
+
+  const blocks: SystemQosResult[] = [];
+  for (const qos of [...o.qos].sort((a, b) => b - a)) {
+    log(`QoS ${qos}: ${systems.map((s) => s.label).join(', ')}`);
+    blocks.push(...(await runQosBlock(env, systems, qos, o.plan)));
+  }
+
+  const outage: OutageResult[] = [];
+  if (o.outage) {
+    log(`outage and backlog: ${o.outageReadings} readings while influxd is down`);
+    for (const def of systems) {
+      try {
+        outage.push(await runOutage(env, def, { readings: o.outageReadings, rate: o.outageRate }));
+      } catch (e) {
+        if (def.name !== 'nodered') throw e;
+        log(`  Node-RED outage run failed: ${String(e).slice(0, 500)}`);
+      }
+    }
+  }
+
+  const stamp = startedAt.toISOString().slice(0, 16).replace(/[:T]/g, '-');
+  let profile: ProfileResult | undefined;
+  const edgefluxDef = systems.find((s) => s.name === 'edgeflux');
+  if (o.profile && edgefluxDef) {
+    profile = await runProfile(env, edgefluxDef, ROOT, join(ROOT, 'bench', '.work', 'profiles'), stamp, 10_000, o.profileMs);
+    log(`  hot spots: ${profile.top.slice(0, 6).map((h) => `${h.name} ${h.selfPct.toFixed(1)}%`).join(', ')}`);
+  }
+
+  await gen.stop();
+  await Promise.all([broker.stop(), influx.stop()]);
+
+  const loadEnd = loadAverage();
+  if (setup.mode === 'durable') {
+    const files = blocks.filter((b) => b.system === 'edgeflux').map((b) => b.facts).join('; ');
+    if (/journal files: 0\b/.test(files)) notes.push(`edgeflux was configured durable but wrote no journal files (${files}): the journal is probably not wired into the daemon yet`);
+  }
+  const loads = blocks.flatMap((b) => b.steps.map((s) => s.load1));
+  const loadSteps = loads.length ? `; 1-min load average at the end of the steps: median ${median(loads)?.toFixed(1)}, max ${Math.max(...loads).toFixed(1)} (the bench itself accounts for about 2)` : '';
+  notes.push(`the machine is shared (other engineers' builds and tests ran meanwhile): load average (1/5/15 min) ${loadStart} at the start, ${loadEnd} at the end${loadSteps}; compare ratios within this run, not absolute figures across runs`);
+  const method = [
+    `Load: ${o.devices} device topics, JSON payload \`{"seq":…,"v":…,"ts":…}\` (each reading its own µs timestamp), raw MQTT 3.1.1 publisher in its own process → private mosquitto (\`max_queued_messages 0\`) → system under test (its own process, MQTT 3.1.1, its own database) → private influxd`,
+    `A rate is *sustained* when every reading is in influxd within ${o.drainLimitMs / 1000} s of the last publish (steps of ${o.plan.stepMs / 1000} s, ${o.plan.reps} repetition(s), medians; a rate counts when most repetitions sustain it)`,
+    'CPU µs per reading: utime+stime of the system\'s process tree (/proc) from the first publish to the last reading stored, divided by the readings; peak RSS: VmHWM (reset per step) or VmRSS sampled every 100 ms',
+    `edgeflux: ${setup.note}; \`node bench/.work/js/src/cli/main.js run\` (transpiled src/); output retry 200 ms..2 s. Baseline: bench/baseline.ts (mqtt.js + 5000-line POSTs, 1 in flight, retry every 1 s)`,
+  ];
+  if (nodeRed) method.push('Node-RED: mqtt in (json) → function (tags, fields, timestamp) → join (5000 or 1 s) → influxdb batch (node-influx, precision µs); writes seq as a float');
+
+  const results: BenchResults = {
+    info: {
+      startedAt, finishedAt: new Date(), quick: o.quick, command: `npm run bench${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`,
+      machine: machineInfo(), versions: versions(ROOT, extraVersions), method, notes, edgefluxMode: setup.mode,
+    },
+    brokerCeilings, postCeilings, blocks, outage, charts: [], ...(profile ? { profile } : {}),
+  };
+
+  if (o.writeResults) {
+    const resultsDir = join(ROOT, 'bench', 'results');
+    await mkdir(resultsDir, { recursive: true });
+    for (const qos of o.qos) {
+      const bs = blocks.filter((b) => b.qos === qos);
+      if (bs.length === 0) continue;
+      const file = join(resultsDir, `${stamp}-cpu-qos${qos}${o.quick ? '-quick' : ''}.svg`);
+      await writeFile(file, cpuChart(bs, `CPU per reading vs offered rate, QoS ${qos} (${stamp}${o.quick ? ', quick' : ''})`));
+      results.charts.push(relative(join(ROOT, 'bench'), file));
+    }
+    await writeFile(join(resultsDir, `${stamp}${o.quick ? '-quick' : ''}-raw.json`), JSON.stringify(results, null, 1));
+    const md = join(ROOT, 'bench', 'RESULTS.md');
+    if (!existsSync(md)) await writeFile(md, '# Benchmark results\n\nWritten by `npm run bench` (bench/README.md explains the method); newest at the bottom.\n');
+    await appendFile(md, `\n${renderSection(results)}\n`);
+    log(`results appended to ${relative(ROOT, md)}; charts in ${relative(ROOT, resultsDir)}/`);
+  }
+  log('targets:');
+  for (const t of evaluateTargets(results)) log(`  ${t.verdict.padEnd(4)} ${t.target}: edgeflux ${t.edgeflux}, reference ${t.reference}, ${t.ratio} (needed ${t.needed})${t.why ? ` — ${t.why}` : ''}`);
+  return 0;
+}
+
+let opts: BenchOptions | 'help';
+try {
+  opts = parseOptions(process.argv.slice(2));
+} catch (e) {
+  process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n\n${USAGE}\n`);
+  process.exit(2);
+}
+if (opts === 'help') {
+  process.stdout.write(`${USAGE}\n`);
+} else {
+  main(opts).then(
+    async (code) => {
+      await cleanupAll();
+      process.exit(code);
+    },
+    async (err: unknown) => {
+      // Interrupted: the signal handler is stopping the children (which is why this failed) and exits.
+      if (interruptedBy()) return;
+      process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      await cleanupAll();
+      process.exit(1);
+    },
+  );
+}
