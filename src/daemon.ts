@@ -6,17 +6,25 @@ import { RateLimiter } from './observe/rate-limit.js';
 import { systemClock, type Clock } from './clock.js';
 import type { DecodeError, RawMessage } from './types.js';
 import type { Source } from './sources/source.js';
-import { EmbeddedBroker } from './sources/embedded-broker.js';
+import { EmbeddedBroker, brokerOptionsFromConfig } from './sources/embedded-broker.js';
 import { MqttSource } from './sources/mqtt-source.js';
 import { RuleSet } from './devices/rules.js';
+import { decodeDeviceMessage, DeviceStatusLog, loadDevices } from './devices/device-messages.js';
+import { coveringFilters } from './devices/topic-template.js';
+import { SerialSource } from './sources/serial/serial-source.js';
 import type { Journal, JournalRecord, JournalStats } from './journal/journal.js';
 import { createJournal } from './journal/create-journal.js';
 import { Ingest } from './ingest.js';
 import { DeadLetter } from './sink/dead-letter.js';
 import { DecodedCache } from './sink/decoded-cache.js';
 import { Drain } from './sink/drain.js';
+import { createShaping, noticeReporter } from './pipeline/shaping.js';
 import { Output, type OutputStatus } from './sink/output.js';
 import { createWriter } from './sink/influx-writer.js';
+import { Service, type ServiceHost } from './observe/service.js';
+import { SelfSource, decodeSelf, isSelfMessage } from './observe/self-source.js';
+import { instrumentWriter } from './observe/metrics.js';
+import { isDecodeError, type Reading } from './types.js';
 
 export interface DaemonDeps {
   readonly config: Config;
@@ -25,6 +33,12 @@ export interface DaemonDeps {
   readonly clock?: Clock;
   /** The journal for `config.spool`; default FileJournal (durable) or MemoryJournal (memory). */
   readonly createJournal?: (spool: SpoolConfig, logger: Logger, counters: Counters) => Journal;
+  /** For /metrics and edgeflux_internal. */
+  readonly version?: string;
+  /** NOTIFY_SOCKET, WATCHDOG_USEC, …; default process.env. */
+  readonly env?: NodeJS.ProcessEnv;
+  /** prom-client's process metrics (once per process: the CLI sets it). */
+  readonly nodeMetrics?: boolean;
 }
 
 /** What the spool holds and how far each output is behind (for health, metrics, `spool status`). */
@@ -61,6 +75,11 @@ export class Daemon {
   private broker: EmbeddedBroker | undefined;
   private sub: Subscription | undefined;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  private service: Service | undefined;
+  private self: SelfSource | undefined;
+  private startedAt = 0;
+  private lastMessageAt: number | undefined;
+  private readonly downSince = new Map<string, number>();
 
   constructor(private readonly deps: DaemonDeps) {
     this.counters = deps.counters ?? new Counters();
@@ -89,6 +108,22 @@ export class Daemon {
     this.state = 'running';
     const { config } = this.deps;
     const rules = new RuleSet(config.rules, config.limits);
+    const devices = await loadDevices(config, this.log); // profiles named by devices[] and serial[]
+    const deviceStatus = new DeviceStatusLog(this.log, this.counters);
+    this.startedAt = this.clock.nowMs();
+    this.self = new SelfSource({ counters: this.counters, arrivalNs: () => this.clock.arrivalNs() });
+    const service = new Service({
+      config: config.service,
+      logger: this.log,
+      counters: this.counters,
+      host: this.serviceHost(),
+      ...(this.deps.version !== undefined && { version: this.deps.version }),
+      ...(this.deps.nodeMetrics !== undefined && { nodeDefaults: this.deps.nodeMetrics }),
+      ...(this.deps.env !== undefined && { env: this.deps.env }),
+    });
+    this.service = service;
+    await service.checkClock(); // may wait for the NTP sync (extending systemd's start timeout)
+    await service.start(); // /healthz, /metrics and watchdog pings during journal recovery
 
     this.deadLetter = new DeadLetter({ path: config.dead_letter.path, maxBytes: config.dead_letter.max_bytes, logger: this.log, counters: this.counters });
     await this.deadLetter.start();
@@ -100,17 +135,36 @@ export class Daemon {
     this.log.info({ mode, ...(mode === 'durable' ? { dir, sync } : {}), maxBytes, policy, ...report }, `spool: ${mode} mode, ${report.records} messages in the journal`);
 
     const cache = new DecodedCache();
-    const ingest = new Ingest({ journal, decode: (m) => rules.decode(m), onBadMessage: (m, e) => this.onBadMessage(m, e), cache, counters: this.counters, logger: this.log });
+    // One decode for ingest and every drain, so that a replay gives the same points.
+    // Device profiles first, then the rules; a device status is a `device_status` reading on
+    // both paths, counted and logged on the ingest path only (onStatus).
+    const decodeMessage = (m: RawMessage, onStatus?: Parameters<typeof decodeDeviceMessage>[3]): Reading[] | DecodeError =>
+      isSelfMessage(m) ? decodeSelf(m) : decodeDeviceMessage(m, devices?.decoders, rules, onStatus);
+    const ingest = new Ingest({
+      journal,
+      decode: (m) => {
+        const r = decodeMessage(m, (s) => deviceStatus.observe(s));
+        if (!isSelfMessage(m)) {
+          this.lastMessageAt = this.clock.nowMs();
+          if (!isDecodeError(r)) service.observe(r);
+        }
+        return r;
+      },
+      onBadMessage: (m, e) => this.onBadMessage(m, e), cache, counters: this.counters, logger: this.log });
     this.ingest = ingest;
-    const decode = (r: JournalRecord) => cache.get(r.seq) ?? rules.decode({ sourceId: r.sourceId, topic: r.topic, payload: r.payload, receivedAt: r.receivedAt, ack: noAck });
+    const decode = (r: JournalRecord) => cache.get(r.seq) ?? decodeMessage({ sourceId: r.sourceId, topic: r.topic, payload: r.payload, receivedAt: r.receivedAt, ack: noAck });
     config.outputs.forEach((oc, i) => {
       const logger = this.log.child({ output: oc.id });
-      const output = new Output({ config: oc, writer: createWriter(oc), logger, counters: this.counters, deadLetter: this.deadLetter! });
+      const output = new Output({ config: oc, writer: instrumentWriter(createWriter(oc), oc.id, service.metrics), logger, counters: this.counters, deadLetter: this.deadLetter! });
       journal.addConsumer(oc.id);
+      // Shaping per output, on the output's own stream clock (absent when no pipeline is configured).
+      const shaping = createShaping({ steps: config.pipeline, rules: config.rules, ruleFor: (t) => rules.ruleFor(t), onNotice: noticeReporter(oc.id, this.counters, logger) });
       const drain = new Drain({
         journal,
         output,
         decode,
+        ...shaping,
+        now: () => this.clock.nowMs(), // the clock that stamps arrivals also moves the stream clock
         // Bad input is refused at ingest; a journaled message fails only when the rules
         // changed since. The first output's drain reports it, so it is dead-lettered once.
         onDecodeError: i === 0 ? (r, e) => this.onBadMessage({ ...r, ack: noAck }, e) : undefined,
@@ -125,19 +179,24 @@ export class Daemon {
     });
 
     if (config.broker) {
-      this.broker = new EmbeddedBroker({ config: config.broker, logger: this.log.child({ source: 'broker' }), clock: this.clock });
+      this.broker = new EmbeddedBroker({ ...brokerOptionsFromConfig(config.broker), logger: this.log.child({ source: 'broker' }), clock: this.clock, counters: this.counters });
       this.sources.push(this.broker);
     }
-    const filters = rules.filters();
+    const filters = coveringFilters([...rules.filters(), ...(devices?.filters ?? [])]);
     for (const mc of config.mqtt) {
       this.sources.push(new MqttSource({ config: mc, defaultFilters: filters, logger: this.log.child({ source: mc.id }), clock: this.clock }));
     }
+    for (const settings of devices?.serialPorts ?? []) {
+      this.sources.push(new SerialSource({ settings, logger: this.log.child({ source: settings.id }), clock: this.clock, counters: this.counters }));
+    }
+    this.sources.push(this.self);
     // Subscribed before the sources start, so that nothing waits; errors end nothing.
     this.sub = merge(...this.sources.map((s) => s.messages())).subscribe({
       next: (m) => ingest.accept(m),
       error: (err: unknown) => this.log.fatal({ err }, 'a source failed'),
     });
     await Promise.all(this.sources.map((s) => s.start()));
+    await service.ready(); // READY=1
     this.log.info(
       { sources: this.sources.map((s) => s.id), outputs: this.drains.map((d) => d.id), brokerPort: this.brokerPort },
       'edgeflux started',
@@ -149,7 +208,7 @@ export class Daemon {
    * durable mode that is always (what is unwritten stays in the journal, unless the
    * journal cannot be closed); in memory mode only when every output wrote everything.
    */
-  async stop(): Promise<boolean> {
+  async stop(opts: { reload?: boolean } = {}): Promise<boolean> {
     if (this.state === 'stopped' || this.state === 'stopping') return false;
     const started = this.state === 'running';
     this.state = 'stopping';
@@ -158,6 +217,7 @@ export class Daemon {
     const deadline = this.clock.nowMs() + config.shutdown_timeout;
     const left = () => Math.max(0, deadline - this.clock.nowMs());
     this.log.info('stopping: closing sources, writing what is spooled');
+    if (!opts.reload) await this.service?.stopping(); // STOPPING=1 (not when restarting for a reload)
 
     await Promise.allSettled(this.sources.map((s) => s.stop()));
     this.sub?.unsubscribe();
@@ -173,6 +233,7 @@ export class Daemon {
       this.log.error({ err }, 'spool: closing the journal failed');
     }
     await this.deadLetter?.stop();
+    await this.service?.stop();
     this.state = 'stopped';
     if (!started) return false;
 
@@ -185,6 +246,42 @@ export class Daemon {
       ok = false;
     }
     return ok;
+  }
+
+  /** Tells systemd a reload has begun (RELOADING=1). */
+  async notifyReloading(): Promise<void> {
+    await this.service?.reloading();
+  }
+
+  /** Tells systemd the daemon is ready again (READY=1), e.g. after a refused reload. */
+  async notifyReady(): Promise<void> {
+    await this.service?.ready();
+  }
+
+  /** The health listener's URL (with `service.http.port: 0`, the bound port), once started. */
+  get healthUrl(): string | undefined {
+    return this.service?.healthUrl;
+  }
+
+  /** What the service layer (health, metrics, edgeflux_internal) reads from the daemon. */
+  private serviceHost(): ServiceHost {
+    const spool = () => (this.journal ? { bytes: this.journal.stats().bytes, maxBytes: this.deps.config.spool.max_bytes } : undefined);
+    return {
+      healthFacts: () => ({
+        startedAt: this.startedAt,
+        lastMessageAt: this.lastMessageAt,
+        outputs: this.drains.map((d) => {
+          const s = d.output.status;
+          if (s.state === 'up') this.downSince.delete(d.id);
+          else if (!this.downSince.has(d.id)) this.downSince.set(d.id, s.lastErrorAt ?? this.clock.nowMs());
+          return { id: d.id, state: s.state, lastError: s.lastError, lastSuccessAt: s.lastSuccessAt, downSince: this.downSince.get(d.id) };
+        }),
+        spool: spool(),
+      }),
+      outputs: () => this.drains.map((d) => ({ id: d.id, up: d.output.status.state === 'up', backlog: d.lag.behind })),
+      spool,
+      emitReadings: (rs) => this.self?.emit(rs),
+    };
   }
 
   private onBadMessage(m: RawMessage, e: DecodeError): void {

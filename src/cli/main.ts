@@ -5,6 +5,7 @@ import { runCommand } from './run.js';
 import { checkCommand } from './check.js';
 import { schemaCommand } from './schema.js';
 import { passwdCommand } from './passwd.js';
+import { devicesCommand } from './devices.js';
 
 const USAGE = `edgeflux — IoT sensor ingestion daemon (MQTT in, InfluxDB out)
 
@@ -14,6 +15,8 @@ Usage:
   edgeflux schema [--out FILE]     print the config's JSON Schema (for editor completion)
   edgeflux passwd USER --file F    set USER's password in the embedded broker's password file
                                    (read from standard input; stored as a salted scrypt hash)
+  edgeflux devices list [--config FILE] [--dir DIR]   the device profiles available
+  edgeflux devices show NAME [--config FILE]          what a profile matches, decodes and writes
   edgeflux --version
 
 Exit codes: 0 ok; 1 runtime failure; 2 invalid config or usage; 3 stopped with unwritten readings.
@@ -25,6 +28,7 @@ function version(): string {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'devices') return devicesCommand(argv.slice(1)); // its own options
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

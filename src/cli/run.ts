@@ -1,11 +1,25 @@
+import { readFileSync } from 'node:fs';
 import { loadConfig, formatIssue } from '../config/load.js';
-import { createLogger } from '../observe/logger.js';
+import { createLogger, type Logger } from '../observe/logger.js';
 import { Daemon } from '../daemon.js';
+import type { Config } from '../config/types.js';
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
 
 /**
  * Runs the daemon until SIGINT/SIGTERM. The first signal stops it gracefully (sources
- * closed, batches flushed within shutdown_timeout); a second one exits at once.
- * Exit code 0 when everything was flushed, 3 when readings were left unwritten.
+ * closed, what is journaled written within shutdown_timeout); a second one exits at once.
+ * SIGHUP reloads: the config file is validated first; if invalid, every error is logged
+ * and the daemon keeps running on the old config; if valid, the daemon is restarted in
+ * process on the new one (the journal keeps every accepted reading across the switch).
+ * Exit code 0 when nothing accepted was lost, 3 when readings were left unwritten
+ * (memory mode).
  */
 export async function runCommand(path: string): Promise<number> {
   const res = await loadConfig(path);
@@ -15,18 +29,19 @@ export async function runCommand(path: string): Promise<number> {
     return 2;
   }
   const logger = createLogger({ level: res.config.log.level });
-  process.on('uncaughtException', (err) => {
-    logger.fatal({ err }, 'uncaught exception: exiting so that the service manager restarts edgeflux');
+  const die = (what: string) => (err: unknown) => {
+    logger.fatal({ err }, `${what}: exiting so that the service manager restarts edgeflux`);
     logger.flush();
     process.exit(1);
-  });
-  process.on('unhandledRejection', (err) => {
-    logger.fatal({ err }, 'unhandled rejection: exiting so that the service manager restarts edgeflux');
-    logger.flush();
-    process.exit(1);
-  });
+  };
+  process.on('uncaughtException', die('uncaught exception'));
+  process.on('unhandledRejection', die('unhandled rejection'));
 
-  const daemon = new Daemon({ config: res.config, logger });
+  const v = version();
+  const make = (config: Config) => new Daemon({ config, logger, version: v, nodeMetrics: true });
+  let daemon = make(res.config);
+  let reloading: Promise<void> | undefined;
+
   const stopped = new Promise<boolean>((resolve) => {
     let signals = 0;
     const onSignal = (sig: NodeJS.Signals) => {
@@ -37,13 +52,25 @@ export async function runCommand(path: string): Promise<number> {
         process.exit(3);
       }
       logger.info({ signal: sig }, 'signal received');
-      daemon.stop().then(resolve, (err: unknown) => {
-        logger.error({ err }, 'stop failed');
-        resolve(false);
-      });
+      (reloading ?? Promise.resolve())
+        .then(() => daemon.stop())
+        .then(resolve, (err: unknown) => {
+          logger.error({ err }, 'stop failed');
+          resolve(false);
+        });
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+  });
+  process.on('SIGHUP', () => {
+    if (reloading) return;
+    reloading = reload(path, daemon, make, logger).then(
+      (next) => {
+        daemon = next;
+        reloading = undefined;
+      },
+      die('reload failed'),
+    );
   });
   try {
     await daemon.start();
@@ -55,4 +82,22 @@ export async function runCommand(path: string): Promise<number> {
   const ok = await stopped;
   logger.flush();
   return ok ? 0 : 3;
+}
+
+/** Validates the config file again; restarts the daemon on it when valid. */
+async function reload(path: string, current: Daemon, make: (c: Config) => Daemon, logger: Logger): Promise<Daemon> {
+  logger.info({ config: path }, 'SIGHUP: reloading the configuration');
+  await current.notifyReloading();
+  const res = await loadConfig(path);
+  if (!res.ok) {
+    for (const issue of res.errors) logger.error({ issue }, `reload refused: ${formatIssue(issue)}`);
+    logger.error({ errors: res.errors.length }, 'reload refused: the configuration has errors; still running on the previous one');
+    await current.notifyReady();
+    return current;
+  }
+  await current.stop({ reload: true });
+  const next = make(res.config);
+  await next.start();
+  logger.info('reload done: running on the new configuration');
+  return next;
 }

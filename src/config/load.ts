@@ -10,6 +10,11 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type
 import type { z } from 'zod';
 import { configJsonSchema, createConfigSchema } from './schema.js';
 import { substituteEnv, type Path, type PathIssue } from './secrets.js';
+import { buildDevices, checkDeviceConfig } from './schema-profiles.js';
+import { loadProfiles } from '../devices/profiles/load.js';
+import { RuleSet } from '../devices/rules.js';
+import { coveringFilters } from '../devices/topic-template.js';
+import { SELF_SOURCE_ID } from '../observe/self-source.js';
 import type { Config } from './types.js';
 
 export interface ConfigIssue {
@@ -91,7 +96,39 @@ export async function parseConfigText(
     return { ok: false, errors: sortIssues(issues.map((i) => ({ ...locate(doc, i.path, at), message: i.message }))) };
   }
   if (!parsed.success) throw new Error('unreachable: schema failed without issues');
-  return { ok: true, config: freeze(parsed.data) as Config };
+  const devices = await withDevices(parsed.data, substituted.value);
+  if (!devices.ok) {
+    return { ok: false, errors: sortIssues([...devices.profileErrors, ...devices.issues.map((i) => ({ ...locate(doc, i.path, at), message: i.message }))]) };
+  }
+  return { ok: true, config: freeze(devices.config) as Config };
+}
+
+/** The parts of the config that the device checks read. */
+type DevicesPart = Pick<Config, 'device_profiles' | 'devices' | 'serial' | 'broker' | 'rules' | 'limits'> & {
+  readonly mqtt: readonly { readonly id: string; readonly subscriptions: Config['mqtt'][number]['subscriptions'] }[];
+};
+
+type DevicesResult<C> = { readonly ok: true; readonly config: C } | { readonly ok: false; readonly profileErrors: readonly ConfigIssue[]; readonly issues: readonly PathIssue[] };
+
+/**
+ * The checks that need the device profiles (loaded only when the config uses or adds
+ * some): profile files' own errors (at their file:line), then `devices[]` / `serial[]`
+ * against the catalog. MQTT sources without explicit `subscriptions` get the profiles'
+ * filters besides the rules' (one covering set, so no message arrives twice).
+ */
+async function withDevices<C extends DevicesPart>(c: C, input: unknown): Promise<DevicesResult<C>> {
+  if (c.devices.length === 0 && c.serial.length === 0 && c.device_profiles.dirs.length === 0) return { ok: true, config: c };
+  const loaded = await loadProfiles({ dirs: c.device_profiles.dirs });
+  if (!loaded.ok) return { ok: false, profileErrors: loaded.errors, issues: [] };
+  const otherIds = ['broker', SELF_SOURCE_ID, ...c.mqtt.map((m) => m.id)]; // serial ids must not reuse a source id
+  const issues = checkDeviceConfig(c, loaded.catalog, otherIds);
+  if (issues.length > 0) return { ok: false, profileErrors: [], issues };
+  if (c.devices.length === 0) return { ok: true, config: c };
+  const { filters } = buildDevices(c, loaded.catalog, { maxPayload: c.limits.max_payload });
+  const rawMqtt = (input as { mqtt?: unknown } | null)?.mqtt;
+  const explicit = (i: number) => Array.isArray(rawMqtt) && (rawMqtt[i] as { subscriptions?: unknown } | null)?.subscriptions !== undefined;
+  const defaults = coveringFilters([...new RuleSet(c.rules, c.limits).filters(), ...filters]).map((topic) => ({ topic, qos: 1 as const }));
+  return { ok: true, config: { ...c, mqtt: c.mqtt.map((m, i) => (explicit(i) ? m : { ...m, subscriptions: defaults })) } };
 }
 
 /** Unknown keys come as one issue per object: report each at its own key, with a suggestion. */

@@ -10,6 +10,11 @@ import { compileTopicTemplate, compileValueTemplate, isTemplateError } from '../
 import { checkRules, RuleSet } from '../devices/rules.js';
 import { notBoth, secretFields as secret, type ReadSecretOptions } from './secrets.js';
 import type { Config } from './types.js';
+import { brokerCrossChecks, brokerSecurityFields } from './schema-broker.js';
+import { serviceSchema } from './schema-service.js';
+import { createDeviceProfilesSchema, devicesSchema } from './schema-profiles.js';
+import { serialSchema } from './schema-serial.js';
+import { pipelineSchema } from './schema-pipeline.js';
 import { durationField as duration, formatDuration, parseDuration, parseSize, sizeField as size } from './units.js';
 
 /** What the schema needs from the outside world. */
@@ -170,6 +175,7 @@ export function createConfigSchema(sctx: SchemaContext) {
         .strictObject({ field: text().optional().describe('Field name or {capture}. Default: the {field} capture, else "value".') })
         .optional()
         .describe('Options for format: number.'),
+      pipeline: pipelineSchema.default([]).describe("Shaping steps for this rule's readings, applied before the global pipeline."),
     })
     .transform((r, ctx) => {
       checkRuleReferences(r, ctx);
@@ -230,11 +236,18 @@ export function createConfigSchema(sctx: SchemaContext) {
         .strictObject({
           host: text().default('127.0.0.1').describe('Address to bind. Default 127.0.0.1.'),
           port: int(0, 65535).prefault(1883).describe(`TCP port; 0 = any free port. Default 1883${ENV_HINT}.`),
+          ...brokerSecurityFields(plain, pem),
         })
+        .superRefine(brokerCrossChecks)
+        .transform(({ password_file, users, ...b }) => ({ ...b, users: [...users, ...(password_file ?? [])] }))
         .optional()
         .describe('The embedded MQTT broker (in process). Absent: none.'),
       mqtt: z.array(mqttSource).default([]).describe('External MQTT brokers to subscribe to.'),
-      rules: z.array(rule, needOne('rule')).min(1).describe('How topics become readings; the first matching rule decodes a message.'),
+      service: serviceSchema,
+      rules: z.array(rule).default([]).describe('How topics become readings; the first matching rule decodes a message. At least one unless devices or serial ports are configured.'),
+      device_profiles: createDeviceProfilesSchema(sctx.baseDir),
+      devices: devicesSchema,
+      serial: serialSchema,
       outputs: z.array(z.discriminatedUnion('type', [influxV1, influxV2]), needOne('output')).min(1).describe('Where readings are written.'),
       spool: spoolSchema(sctx),
       dead_letter: z
@@ -248,6 +261,7 @@ export function createConfigSchema(sctx: SchemaContext) {
         .prefault({})
         .describe('Where undecodable messages go, with the reason.'),
       limits: z.strictObject({ max_payload: size('256KiB', 'Largest payload decoded; larger ones are dead-lettered.') }).prefault({}).describe('Input limits.'),
+      pipeline: pipelineSchema.default([]).describe('Shaping steps for every reading (after its rule\'s own), per output: window, debounce, deadband, dedupe, throttle, series_limit.'),
       shutdown_timeout: duration('10s', 'Time allowed on SIGTERM to write what is spooled (durable: the rest stays in the journal; memory: the rest is lost).', 1),
     })
     .superRefine(crossChecks, { when: () => true })
@@ -374,12 +388,17 @@ function crossChecks(c: Record<string, unknown>, ctx: Ctx): void {
       if (typeof v !== 'string') return;
       const first = seen.get(v);
       if (first !== undefined) ctx.addIssue({ code: 'custom', message: `duplicate ${what} id "${v}" (first at ${key}[${first}])`, path: [key, i, 'id'] });
-      else if (key === 'mqtt' && v === 'broker') ctx.addIssue({ code: 'custom', message: 'id "broker" is reserved for the embedded broker', path: [key, i, 'id'] });
+      else if (key === 'mqtt' && (v === 'broker' || v === 'edgeflux')) ctx.addIssue({ code: 'custom', message: `id "${v}" is reserved (${v === 'broker' ? 'the embedded broker' : "edgeflux's own figures"})`, path: [key, i, 'id'] });
       else seen.set(v, i);
     });
   }
-  if (c.broker === undefined && Array.isArray(c.mqtt) && c.mqtt.length === 0) {
-    ctx.addIssue({ code: 'custom', message: 'no source: configure broker (the embedded broker) or at least one mqtt entry', path: [] });
+  // A list that failed validation is not known to be empty: only report real emptiness.
+  const empty = (key: string) => Array.isArray(c[key]) && c[key].length === 0;
+  if (c.broker === undefined && empty('mqtt') && empty('serial')) {
+    ctx.addIssue({ code: 'custom', message: 'no source: configure broker (the embedded broker), at least one mqtt entry, or a serial port', path: [] });
+  }
+  if (empty('rules') && empty('devices') && empty('serial')) {
+    ctx.addIssue({ code: 'custom', message: 'at least one rule is required (or devices / serial entries that name device profiles)', path: ['rules'] });
   }
 }
 

@@ -4,17 +4,34 @@
  * (`*_file` read, `${ENV}` substituted), defaults applied, deeply frozen.
  * src/config/schema.ts must produce exactly this shape (checked at compile time there).
  */
+import type { ServiceConfig } from './schema-service.js';
+import type { DeviceEntryConfig, DeviceProfilesConfig } from './schema-profiles.js';
+import type { SerialPortConfig } from './schema-serial.js';
+import type { PipelineStep } from '../pipeline/compose.js';
+
+export type { DeviceEntryConfig, DeviceProfilesConfig, SerialPortConfig };
 
 export interface Config {
   readonly log: { readonly level: string };
   /** The embedded broker; absent = none. */
   readonly broker?: BrokerConfig;
   readonly mqtt: readonly MqttSourceConfig[];
+  /** /healthz, /metrics, edgeflux_internal, stale devices, clock, systemd notify. */
+  readonly service: ServiceConfig;
+  /** May be empty when `devices` or `serial` decode everything with profiles. */
   readonly rules: readonly RuleConfig[];
+  /** User profile directories (absolute); the shipped devices/ are always available. */
+  readonly device_profiles: DeviceProfilesConfig;
+  /** MQTT device families decoded by profiles (before the rules). */
+  readonly devices: readonly DeviceEntryConfig[];
+  /** Serial ports (USB/UART); a port naming a profile is decoded by it. */
+  readonly serial: readonly SerialPortConfig[];
   readonly outputs: readonly OutputConfig[];
   readonly spool: SpoolConfig;
   readonly dead_letter: DeadLetterConfig;
   readonly limits: LimitsConfig;
+  /** Shaping steps for every reading (after its rule's own), run per output; default none. */
+  readonly pipeline: readonly PipelineStep[];
   readonly shutdown_timeout: number;
 }
 
@@ -39,6 +56,28 @@ export interface SpoolConfig {
 export interface BrokerConfig {
   readonly host: string;   // default 127.0.0.1
   readonly port: number;   // default 1883; 0 = any free port
+  readonly plaintext: boolean;  // default true; false = TLS only
+  readonly tls?: {
+    readonly host?: string;     // default: host
+    readonly port: number;      // default 8883
+    readonly cert: string;      // PEM, from cert_file
+    readonly key: string;       // PEM, from key_file
+    readonly ca?: string;       // PEM, from ca_file: signs client certificates
+    readonly client_certs: 'none' | 'optional' | 'required';
+  };
+  /** Clients without a username: default only from loopback addresses. */
+  readonly anonymous: 'never' | 'loopback' | 'always';
+  /** From `users:` and `password_file` together. */
+  readonly users: readonly { readonly username: string; readonly password_hash: string }[];
+  /** Absent: every admitted client may use every topic but $SYS. */
+  readonly acl?: readonly { readonly user: string; readonly publish: readonly string[]; readonly subscribe: readonly string[] }[];
+  readonly limits: {
+    readonly max_packet: number;
+    readonly max_connections: number;
+    readonly max_topic_length: number;
+    readonly max_topic_levels: number;
+    readonly max_rate: number;
+  };
 }
 
 export interface MqttSourceConfig {
@@ -78,6 +117,8 @@ export interface RuleConfig {
   readonly drop_tags: readonly string[];
   readonly json: JsonOptions;
   readonly number: { readonly field?: string };  // field name or `{capture}`; default the `{field}` capture, else "value"
+  /** Shaping steps for this rule's readings, before the global `pipeline`; default none. */
+  readonly pipeline: readonly PipelineStep[];
 }
 
 export interface JsonOptions {

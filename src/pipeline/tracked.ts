@@ -16,6 +16,8 @@ import type { Reading } from '../types.js';
 export interface TrackedReading {
   readonly seq: number;
   readonly reading: Reading;
+  /** Which per-rule chain shapes it (compose.ts `Routing`: the index of its rule); absent: none, only the global steps. */
+  readonly route?: number;
 }
 
 export interface PointPipeline {

@@ -15,6 +15,10 @@
  * aggregate's seq range). Every record below it is written (or dead-lettered, or produced
  * nothing); batches finishing out of order never move it past one still in flight.
  *
+ * The shaping stage's StreamClock, when given, is moved to each record's arrival time before
+ * the record is fed, and with the wall clock while caught up (clock-ticker.ts): a replay
+ * fires the operators' timers (idle windows, debounce) where the live run did.
+ *
  * Seqs missing from a read: below the journal's oldest record the quota dropped them
  * (dropped_messages{output,reason="quota"}); at or above it they are read again once,
  * then counted as reason="damaged". Progress is logged while catching up (drain-progress.ts).
@@ -31,6 +35,8 @@ import { Batcher } from './batcher.js';
 import { DrainProgress } from './drain-progress.js';
 import { encodeLine } from './line-protocol.js';
 import type { Output } from './output.js';
+import type { StreamClock } from '../pipeline/stream-clock.js';
+import { ClockTicker } from './clock-ticker.js';
 import { globalTimers, Sleeper, type Timers } from './sleeper.js';
 import { Wakeup } from './wakeup.js';
 
@@ -42,6 +48,13 @@ export interface DrainOptions {
   /** Messages that no longer decode; given to one drain only, so each is dead-lettered once. */
   readonly onDecodeError?: (rec: JournalRecord, err: DecodeError) => void;
   readonly pipeline?: PointPipeline;
+  /** The pipeline's scheduler, moved by the drain (see the module comment); absent: the pipeline keeps its own time. */
+  readonly clock?: StreamClock;
+  /**
+   * The shaping route of a record's readings (`TrackedReading.route`, e.g. its rule's
+   * index), or `'bypass'`: written as they are, not shaped (edgeflux's own figures).
+   */
+  readonly route?: (rec: JournalRecord) => number | 'bypass' | undefined;
   readonly logger: Logger;
   readonly counters: Counters;
   /** Called after the cursor moved (space may have been freed in the journal). */
@@ -89,6 +102,7 @@ export class Drain {
   private readCount: number;
   private suspectGap: number | undefined;
   private readonly gapLog = new RateLimiter(10_000);
+  private ticker: ClockTicker | undefined;
 
   constructor(private readonly opts: DrainOptions) {
     this.journal = opts.journal;
@@ -139,6 +153,17 @@ export class Drain {
     });
     this.unlisten = this.journal.onAppend(() => this.wakeup.wake());
     this.progress.start();
+    if (this.opts.clock) {
+      this.ticker = new ClockTicker({
+        clock: this.opts.clock,
+        timers: this.timers,
+        now: this.opts.now ?? Date.now,
+        // Only while running: once stopping, no timer may emit into a batch about to be dropped.
+        caughtUp: () => this.phase === 'running' && !this.failed && this.readPos >= this.journal.stats().headSeq,
+        moved: () => this.commit(), // a window closed by the clock may have released the lowest hold
+      });
+      this.ticker.start();
+    }
     this.loop = this.run().catch((err: unknown) => {
       this.failed = true;
       this.log.error({ err, output: this.id }, `output ${this.id}: drain failed; its data stays in the journal until a restart`);
@@ -170,6 +195,7 @@ export class Drain {
       this.phase = 'stopped';
       this.halting = true;
       this.progress.stop();
+      this.ticker?.stop();
       this.sleeper.wakeAll();
       this.unlisten?.();
       this.subscription?.unsubscribe();
@@ -234,6 +260,7 @@ export class Drain {
   }
 
   private feed(rec: JournalRecord): void {
+    this.opts.clock?.advanceTo(Number(rec.receivedAt / 1_000_000n));
     let readings: readonly Reading[] | DecodeError;
     try {
       readings = this.opts.decode(rec);
@@ -244,7 +271,12 @@ export class Drain {
       this.opts.onDecodeError?.(rec, readings);
       return;
     }
-    for (let i = 0; i < readings.length; i++) this.input.next({ seq: rec.seq, reading: readings[i] as Reading });
+    const route = this.opts.route?.(rec);
+    for (let i = 0; i < readings.length; i++) {
+      const reading = readings[i] as Reading;
+      if (route === 'bypass') this.encode({ seq: rec.seq, reading });
+      else this.input.next(route === undefined ? { seq: rec.seq, reading } : { seq: rec.seq, reading, route });
+    }
   }
 
   private encode(t: TrackedReading): void {

@@ -11,6 +11,7 @@ import { MessageOutlet, type Source } from './source.js';
 import { Counters } from '../observe/counters.js';
 import { BrokerGate, type BrokerSecurity, type ClientIdentity } from './broker/security.js';
 import { PacketGuard } from './broker/packet-guard.js';
+import { compileAcl } from './broker/acl.js';
 
 /** Input limits of the embedded broker; exceeding one refuses or disconnects, counted. */
 export interface BrokerLimits {
@@ -49,7 +50,8 @@ export interface BrokerTls {
 }
 
 export interface EmbeddedBrokerOptions {
-  readonly config: BrokerConfig;
+  /** The plain listener's address. */
+  readonly config: Pick<BrokerConfig, 'host' | 'port'>;
   readonly logger: Logger;
   readonly clock?: Clock;
   /** The `sourceId` of its messages; default "broker". */
@@ -313,6 +315,30 @@ export class EmbeddedBroker implements Source {
       },
     });
   }
+}
+
+/** EmbeddedBroker options from the validated `broker:` config section. */
+export function brokerOptionsFromConfig(c: BrokerConfig): Pick<EmbeddedBrokerOptions, 'config' | 'security' | 'limits' | 'plaintext' | 'tls'> {
+  return {
+    config: { host: c.host, port: c.port },
+    plaintext: c.plaintext,
+    security: {
+      users: new Map(c.users.map((u) => [u.username, u.password_hash])),
+      anonymous: c.anonymous,
+      ...(c.acl !== undefined && { acl: compileAcl(c.acl) }),
+      clientCertUsers: c.tls?.client_certs !== undefined && c.tls.client_certs !== 'none',
+    },
+    limits: {
+      maxPacketBytes: c.limits.max_packet,
+      maxConnections: c.limits.max_connections,
+      maxTopicLength: c.limits.max_topic_length,
+      maxTopicLevels: c.limits.max_topic_levels,
+      maxRatePerClient: c.limits.max_rate,
+    },
+    ...(c.tls !== undefined && {
+      tls: { host: c.tls.host ?? c.host, port: c.tls.port, cert: c.tls.cert, key: c.tls.key, ...(c.tls.ca !== undefined && { ca: c.tls.ca }), clientCerts: c.tls.client_certs },
+    }),
+  };
 }
 
 function certUser(socket: TLSSocket): string | undefined {

@@ -28,7 +28,11 @@ export async function startDaemon(yaml: string, baseDir: string): Promise<{ daem
     },
   });
   const logger = pino({ level: 'info' }, dest);
-  const daemon = new Daemon({ config: await configFrom(yaml, baseDir), logger });
+  let config = await configFrom(yaml, baseDir);
+  // Tests run in parallel: unless a test configures the health listener itself, give it
+  // any free port instead of the fixed default.
+  if (!/\bhttp:\s*\{|^\s+http:\s*$/m.test(yaml)) config = { ...config, service: { ...config.service, http: { ...config.service.http, port: 0 } } };
+  const daemon = new Daemon({ config, logger });
   await daemon.start();
   return { daemon, log: { lines, text: () => lines.map((l) => JSON.stringify(l)).join('\n') } };
 }

@@ -74,6 +74,7 @@ rules:
 outputs:
   - { id: local, type: influxdb_v1, url: "${influx.url}", database: sensors, batch: { max_age: 5s } }
 dead_letter: { path: ./dead.jsonl }
+service: { http: { port: 0 } }
 `,
     );
     const child = spawn(process.execPath, [...CLI, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });

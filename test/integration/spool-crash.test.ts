@@ -55,6 +55,7 @@ outputs:
   - { id: local, type: influxdb_v1, url: "${influx.url}", database: crash, batch: { max_age: 100ms }, retry: { initial: 100ms, max: 1s } }
 spool: { dir: ./spool }
 log: { level: info }
+service: { http: { port: 0 } }
 `);
     const base = Date.UTC(2024, 0, 1);
     const pub = startAckedPublisher({ port, window: 100, message: (i) => ({ topic: 'crash/d1/stream', payload: JSON.stringify({ n: i, ts: base + i }) }) });

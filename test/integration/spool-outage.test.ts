@@ -40,6 +40,7 @@ outputs:
     batch: { max_points: 5000, max_age: 200ms }
     retry: { initial: 200ms, max: 2s }
 spool: { dir: ${join(dir.path, 'spool')} }
+service: { internal_metrics: { enabled: false } } # exact counts below: no edgeflux_internal points in the journal
 dead_letter: { path: ${join(dir.path, 'dead.jsonl')} }
 `, dir.path);
     let client: MqttClient | undefined;

@@ -100,7 +100,7 @@ describe('the example config', () => {
     if (!r.ok) throw new Error(r.errors.map(formatIssue).join('\n'));
     const c = r.config;
     expect(c.log).toEqual({ level: 'info' });
-    expect(c.broker).toEqual({ host: '127.0.0.1', port: 1883 });
+    expect(c.broker).toMatchObject({ host: '127.0.0.1', port: 1883, plaintext: true, anonymous: 'loopback', users: [] });
     expect(c.mqtt).toEqual([]);
     expect(c.rules).toHaveLength(3);
     expect(c.rules[0]).toEqual({
@@ -110,6 +110,7 @@ describe('the example config', () => {
       drop_tags: [],
       json: { fields: [], rename: {}, separator: '_', integers: ['count'], tag_keys: [], time_key: 'ts', time_unit: 'ms', strings: 'keep' },
       number: {},
+      pipeline: [],
     });
     expect(c.rules[1]).toMatchObject({ topic: 'plain/{device}/{field}', format: 'number', measurement: 'plain' });
     expect(c.rules[2]).toMatchObject({ topic: 'lp/#', format: 'line_protocol' });
@@ -312,7 +313,7 @@ ${RULES}${OUTPUT}  - id: local
 `);
     expect(brief(errors)).toEqual([
       '4:7 mqtt[1].id: duplicate mqtt source id "a" (first at mqtt[0])',
-      '5:7 mqtt[2].id: id "broker" is reserved for the embedded broker',
+      '5:7 mqtt[2].id: id "broker" is reserved (the embedded broker)',
       '14:5 outputs[1].id: duplicate output id "local" (first at outputs[0])',
     ]);
   });
@@ -321,7 +322,10 @@ ${RULES}${OUTPUT}  - id: local
     expect(brief(await errorsOf(`broker: {}\n${RULES}outputs: []\n`))).toEqual(['5:1 outputs: at least one output is required']);
     expect(brief(await errorsOf(`broker: {}\n${RULES}`))).toEqual(['1:1 outputs: at least one output is required']);
     expect(brief(await errorsOf(`${RULES}${OUTPUT}`))).toEqual([
-      '1:1 : no source: configure broker (the embedded broker) or at least one mqtt entry',
+      '1:1 : no source: configure broker (the embedded broker), at least one mqtt entry, or a serial port',
+    ]);
+    expect(brief(await errorsOf(`broker: {}\nrules: []\n${OUTPUT}`))).toEqual([
+      '2:1 rules: at least one rule is required (or devices / serial entries that name device profiles)',
     ]);
   });
 
@@ -474,7 +478,7 @@ ${RULES}outputs:
 `,
       { PORT: '1884', INFLUX_HOST: 'influx.lan', GZIP: 'true', AGE: '2s' },
     );
-    expect(c.broker).toEqual({ host: '127.0.0.1', port: 1884 });
+    expect(c.broker).toMatchObject({ host: '127.0.0.1', port: 1884 });
     expect(c.outputs[0]).toMatchObject({ url: 'http://influx.lan:8086', database: 'sensors', gzip: true, batch: { max_age: 2000 }, username: '${literal}' });
   });
 

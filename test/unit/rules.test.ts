@@ -7,7 +7,7 @@ const json: JsonOptions = { fields: [], rename: {}, separator: '_', integers: []
 const limits: LimitsConfig = { max_payload: 1024 };
 
 function rule(topic: string, format: RuleConfig['format'], more: Partial<Omit<RuleConfig, 'json'>> & { json?: Partial<JsonOptions> } = {}): RuleConfig {
-  return { topic, format, tags: {}, drop_tags: [], number: {}, ...more, json: { ...json, ...more.json } };
+  return { topic, format, tags: {}, drop_tags: [], number: {}, pipeline: [], ...more, json: { ...json, ...more.json } };
 }
 
 let acks = 0;

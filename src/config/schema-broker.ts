@@ -1,0 +1,130 @@
+/**
+ * The embedded broker's doors: listeners (plain, TLS), who may connect (users, password
+ * file, anonymous policy), what they may do (ACLs) and input limits. Mounted under
+ * `broker:` by schema.ts; the daemon turns the result into EmbeddedBroker options.
+ */
+import { z } from 'zod';
+import { notBoth, readSecretFile, secretFields as secret, type ReadSecretOptions } from './secrets.js';
+import { sizeField as size } from './units.js';
+import { hashError, parsePasswordFile } from '../sources/broker/passwords.js';
+import { filterError } from './schema.js';
+
+const digits = (v: unknown): unknown => (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v);
+const int = (min: number, max: number) => z.preprocess(digits, z.int().min(min).max(max));
+const boolText = (v: unknown): unknown => (v === 'true' ? true : v === 'false' ? false : v);
+
+const patterns = (about: string) =>
+  z
+    .array(
+      z.string().superRefine((f, ctx) => {
+        const e = filterError(f);
+        if (e) ctx.addIssue({ code: 'custom', message: `invalid topic filter: ${e}` });
+      }),
+    )
+    .default([])
+    .describe(about);
+
+export function brokerSecurityFields(plain: ReadSecretOptions, pem: ReadSecretOptions) {
+  const tls = z
+    .strictObject({
+      host: z.string().min(1).optional().describe('Address of the TLS listener. Default: broker.host.'),
+      port: z.preprocess(digits, z.int().min(0).max(65535)).prefault(8883).describe('TLS port; 0 = any free port. Default 8883.'),
+      ...secret('cert', 'Server certificate chain, PEM.', pem),
+      ...secret('key', 'Server private key, PEM.', pem),
+      ...secret('ca', 'CA that signs client certificates, PEM (for client_certs).', pem),
+      client_certs: z
+        .enum(['none', 'optional', 'required'])
+        .default('none')
+        .describe('Ask clients for a certificate signed by `ca`; a verified certificate\'s CN is the username. Default none.'),
+    })
+    .superRefine(...notBoth('cert', 'key', 'ca'))
+    .superRefine(
+      (t, ctx) => {
+        if (t.cert === undefined && t.cert_file === undefined) ctx.addIssue({ code: 'custom', message: 'a TLS listener needs cert_file (or cert)', path: ['cert_file'] });
+        if (t.key === undefined && t.key_file === undefined) ctx.addIssue({ code: 'custom', message: 'a TLS listener needs key_file (or key)', path: ['key_file'] });
+        if (t.client_certs !== 'none' && t.ca === undefined && t.ca_file === undefined) {
+          ctx.addIssue({ code: 'custom', message: 'client_certs needs ca_file: the CA that signs client certificates', path: ['client_certs'] });
+        }
+      },
+      { when: () => true },
+    )
+    .transform((t) => ({
+      ...(t.host !== undefined && { host: t.host }),
+      port: t.port,
+      cert: (t.cert ?? t.cert_file)!,
+      key: (t.key ?? t.key_file)!,
+      ...((t.ca ?? t.ca_file) !== undefined && { ca: (t.ca ?? t.ca_file)! }),
+      client_certs: t.client_certs,
+    }))
+    .describe('A TLS listener (MQTT over TLS).');
+
+  const user = z
+    .strictObject({
+      username: z.string().regex(/^[^:\s]+$/, 'no ":" or white space').describe('User name.'),
+      password_hash: z
+        .string()
+        .superRefine((h, ctx) => {
+          const e = hashError(h);
+          if (e) ctx.addIssue({ code: 'custom', message: e });
+        })
+        .describe('scrypt hash made by `edgeflux passwd` (never the password itself).'),
+    })
+    .describe('A user of the embedded broker.');
+
+  const passwordFile = z
+    .string()
+    .min(1)
+    .transform(async (path, ctx) => {
+      const r = await readSecretFile(path, plain);
+      if (!r.ok) {
+        ctx.addIssue({ code: 'custom', message: r.error, input: path });
+        return z.NEVER;
+      }
+      const { entries, errors } = parsePasswordFile(r.value);
+      for (const e of errors) ctx.addIssue({ code: 'custom', message: `${path}:${e.line}: ${e.message}`, input: path });
+      return entries.map((e) => ({ username: e.username, password_hash: e.hash }));
+    })
+    .describe('Password file made by `edgeflux passwd USER --file FILE` (lines username:hash), relative to the config file.');
+
+  return {
+    plaintext: z.preprocess(boolText, z.boolean()).default(true).describe('Listen for plain MQTT on host:port. Default true; false = TLS only.'),
+    tls: tls.optional(),
+    anonymous: z
+      .enum(['never', 'loopback', 'always'])
+      .default('loopback')
+      .describe('Clients without a username: never, only from loopback addresses (default), or always (unsafe beyond a trusted network).'),
+    users: z.array(user).default([]).describe('Users, with password hashes from `edgeflux passwd`.'),
+    password_file: passwordFile.optional(),
+    acl: z
+      .array(
+        z
+          .strictObject({
+            user: z.string().min(1).describe('A username, "*" for every user, or "anonymous".'),
+            publish: patterns('Topic filters this user may publish to; %u = username, %c = client id.'),
+            subscribe: patterns('Topic filters this user may subscribe to; %u = username, %c = client id.'),
+          })
+          .describe('Access for one user.'),
+      )
+      .optional()
+      .describe('Who may publish and subscribe where. Absent: every admitted client may use every topic except $SYS; present: what no entry grants is denied.'),
+    limits: z
+      .strictObject({
+        max_packet: size('1MiB', 'Largest MQTT packet; a larger one ends the connection before it is buffered.'),
+        max_connections: int(1, 1_000_000).default(1000).describe('Simultaneous connections. Default 1000.'),
+        max_topic_length: int(1, 65535).default(256).describe('Longest topic accepted in a publish. Default 256.'),
+        max_topic_levels: int(1, 100).default(16).describe('Most topic levels. Default 16.'),
+        max_rate: int(0, 1_000_000).default(0).describe('Publishes per second per client (burst: one second\'s worth); 0 = no limit (default).'),
+      })
+      .prefault({})
+      .describe('Input limits; exceeding one refuses or disconnects the client, counted.'),
+  };
+}
+
+/** Checks across the broker's keys: usernames unique over `users` and `password_file`. */
+export function brokerCrossChecks(b: { users: readonly { username: string }[]; password_file?: readonly { username: string }[] | undefined }, ctx: z.core.$RefinementCtx): void {
+  const seen = new Set<string>();
+  for (const u of [...b.users, ...(b.password_file ?? [])]) {
+    if (seen.has(u.username)) ctx.addIssue({ code: 'custom', message: `user "${u.username}" is defined twice (users and password_file)`, path: ['users'] });
+    seen.add(u.username);
+  }
+}

@@ -1,0 +1,85 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startInfluxd, type Influxd } from '../helpers/influxd.js';
+import { freePort, tempDir, waitFor } from '../helpers/net.js';
+import { startAckedPublisher } from '../helpers/acked-publisher.js';
+
+// SIGHUP on the real daemon process while a QoS 1 stream flows: an invalid config is
+// refused (logged, still running on the old one); a valid one is applied; every reading
+// acknowledged across both is in InfluxDB.
+
+const CLI = ['--import', 'tsx', join(import.meta.dirname, '../../src/cli/main.ts')];
+
+let influx: Influxd;
+let dir: { path: string; cleanup: () => Promise<void> };
+let child: ChildProcess | undefined;
+beforeAll(async () => {
+  [influx, dir] = await Promise.all([startInfluxd(), tempDir()]);
+});
+afterAll(async () => {
+  child?.kill('SIGKILL');
+  await influx?.stop();
+  await dir?.cleanup();
+});
+
+const config = (port: number, extra = '') => `
+broker: { host: 127.0.0.1, port: ${port} }
+rules:
+  - topic: "reload/{device}/{measurement}"
+    format: json
+    json: { time_key: ts, time_unit: ms, integers: [n] }
+${extra}
+outputs:
+  - { id: local, type: influxdb_v1, url: "${influx.url}", database: reload, batch: { max_age: 100ms } }
+spool: { dir: ./spool }
+service: { http: { port: 0 } }
+`;
+
+describe('SIGHUP reload', () => {
+  it('refuses an invalid config and keeps running; applies a valid one; loses no acknowledged reading', async () => {
+    await influx.createDatabase('reload');
+    const port = await freePort();
+    const file = join(dir.path, 'edgeflux.yaml');
+    await writeFile(file, config(port));
+    child = spawn(process.execPath, [...CLI, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
+    await waitFor(() => out.includes('edgeflux started'), 30_000, 'edgeflux started');
+
+    const base = Date.UTC(2024, 0, 1);
+    const pub = startAckedPublisher({ port, window: 50, message: (i) => ({ topic: 'reload/d1/stream', payload: JSON.stringify({ n: i, ts: base + i }) }) });
+    try {
+      await waitFor(() => pub.acked.size > 200, 15_000, 'acks');
+
+      await writeFile(file, config(port, 'oops: [unclosed'));
+      child.kill('SIGHUP');
+      await waitFor(() => out.includes('reload refused'), 10_000, 'the refusal');
+      const after = pub.acked.size;
+      await waitFor(() => pub.acked.size > after + 200, 15_000, 'acks after the refused reload');
+      expect(child.exitCode).toBeNull();
+
+      // Valid: a second rule, so something really changed.
+      await writeFile(file, config(port, '  - { topic: "other/{device}/{measurement}", format: json }'));
+      child.kill('SIGHUP');
+      await waitFor(() => out.includes('reload done'), 20_000, 'the reload');
+      const later = pub.acked.size;
+      await waitFor(() => pub.acked.size > later + 200, 20_000, 'acks after the reload');
+
+      pub.pause();
+      await waitFor(() => pub.inFlight === 0, 10_000, 'in-flight publishes acknowledged');
+      const acked = [...pub.acked];
+      await waitFor(async () => (await influx.count('reload', 'stream')) >= acked.length, 30_000, 'acknowledged readings in InfluxDB', 200);
+      const csv = await influx.queryCsv('SELECT n FROM stream', 'reload');
+      const stored = new Set(csv.trim().split('\n').slice(1).map((l) => Number(l.split(',')[3])));
+      expect(acked.filter((i) => !stored.has(i))).toEqual([]);
+    } finally {
+      await pub.close();
+    }
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  }, 120_000);
+});
