@@ -179,7 +179,7 @@ function kindOf(v: unknown): string {
 }
 
 /** Position of the deepest node of `path` that exists: the key itself, or its nearest parent. */
-function locate(doc: Document, path: Path, at: (offset: number, key: string) => Omit<ConfigIssue, 'message'>) {
+export function locate(doc: Document, path: Path, at: (offset: number, key: string) => Omit<ConfigIssue, 'message'>) {
   let node: unknown = doc.contents;
   let offset = (doc.contents as Node | null)?.range?.[0] ?? 0;
   for (const seg of path) {

@@ -4,7 +4,7 @@
  * empty. Each batch carries the lowest journal seq among its lines (`minSeq`), and
  * `lowestSeq()` tells the drain which seq the partial batch still holds.
  *
- * Not an RxJS operator (unlike pipeline/batch.ts) because the drain needs what an
+ * Not an RxJS operator, because the drain needs what an
  * operator hides: the seqs held in the partial batch, and a flush on stop that does not
  * complete the stream above it (in durable mode the shaping stage's open windows stay in
  * the journal instead of being closed early). Its input is paced by the drain, which

@@ -4,9 +4,9 @@
  * with zod (messages that never quote the input), then locate each issue's path in the
  * document (the deepest existing node of the path).
  */
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
-import { keyOf, type ConfigIssue } from '../../config/load.js';
+import { locate, type ConfigIssue } from '../../config/load.js';
 
 export type { ConfigIssue } from '../../config/load.js';
 export type IssuePath = readonly (string | number)[];
@@ -38,25 +38,6 @@ export function parseYaml(text: string, file: string): ParsedYaml {
     }
   }
   return { doc, data, issues, place: (path, message) => ({ ...locate(doc, path, at), message }) };
-}
-
-function locate(doc: Document, path: IssuePath, at: (offset: number, key: string) => Omit<ConfigIssue, 'message'>): Omit<ConfigIssue, 'message'> {
-  let node: unknown = doc.contents;
-  let offset = (doc.contents as Node | null)?.range?.[0] ?? 0;
-  for (const seg of path) {
-    if (isMap(node)) {
-      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
-      if (!pair) break;
-      offset = (pair.key as Node).range?.[0] ?? offset;
-      node = pair.value;
-    } else if (isSeq(node) && typeof seg === 'number' && node.items[seg]) {
-      offset = (node.items[seg] as Node).range?.[0] ?? offset;
-      node = node.items[seg];
-    } else {
-      break;
-    }
-  }
-  return at(offset, keyOf(path));
 }
 
 /** zod issue → messages in the config loader's words (never quoting the input). */
