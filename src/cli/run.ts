@@ -3,6 +3,7 @@ import { loadConfig, formatIssue } from '../config/load.js';
 import { createLogger, type Logger } from '../observe/logger.js';
 import { Daemon } from '../daemon.js';
 import type { Config } from '../config/types.js';
+import { worldReadableSecrets } from '../config/permissions.js';
 
 function version(): string {
   try {
@@ -36,6 +37,8 @@ export async function runCommand(path: string): Promise<number> {
   };
   process.on('uncaughtException', die('uncaught exception'));
   process.on('unhandledRejection', die('unhandled rejection'));
+
+  for (const w of await worldReadableSecrets(path)) logger.warn({ file: w.path }, w.message);
 
   const v = version();
   const make = (config: Config) => new Daemon({ config, logger, version: v, nodeMetrics: true });
