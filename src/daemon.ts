@@ -281,6 +281,7 @@ export class Daemon {
       outputs: () => this.drains.map((d) => ({ id: d.id, up: d.output.status.state === 'up', backlog: d.lag.behind })),
       spool,
       emitReadings: (rs) => this.self?.emit(rs),
+      spoolStatus: () => this.spoolStatus(),
     };
   }
 

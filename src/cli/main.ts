@@ -6,6 +6,9 @@ import { checkCommand } from './check.js';
 import { schemaCommand } from './schema.js';
 import { passwdCommand } from './passwd.js';
 import { devicesCommand } from './devices.js';
+import { simulateCommand } from './simulate.js';
+import { tailCommand } from './tail.js';
+import { spoolStatusCommand } from './spool-status.js';
 
 const USAGE = `edgeflux — IoT sensor ingestion daemon (MQTT in, InfluxDB out)
 
@@ -17,6 +20,12 @@ Usage:
                                    (read from standard input; stored as a salted scrypt hash)
   edgeflux devices list [--config FILE] [--dir DIR]   the device profiles available
   edgeflux devices show NAME [--config FILE]          what a profile matches, decodes and writes
+  edgeflux tail --config FILE [--filter TOPIC_FILTER] [--limit N]
+                                   decoded readings live from the configured broker (Ctrl-C ends)
+  edgeflux simulate --url URL --devices N --rate R [--duration S] [--count C] [--bad-ratio 0.01]
+                   [--qos 0|1] [--topic 'sensors/{location}/{device}/climate']
+                                   publish realistic sensor traffic (random walks, some bad payloads)
+  edgeflux spool status --config FILE   the running daemon's journal size, per-output lag and drops
   edgeflux --version
 
 Exit codes: 0 ok; 1 runtime failure; 2 invalid config or usage; 3 stopped with unwritten readings.
@@ -29,6 +38,8 @@ function version(): string {
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'devices') return devicesCommand(argv.slice(1)); // its own options
+  if (argv[0] === 'simulate') return simulateCommand(argv.slice(1));
+  if (argv[0] === 'tail') return tailCommand(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -59,6 +70,12 @@ async function main(argv: string[]): Promise<number> {
       return cmd === 'run' ? runCommand(values.config) : checkCommand(values.config);
     case 'schema':
       return schemaCommand(values.out);
+    case 'spool':
+      if (positionals[1] !== 'status') {
+        process.stderr.write(`edgeflux spool: unknown subcommand "${positionals[1] ?? ''}" (try: spool status --config FILE)\n`);
+        return 2;
+      }
+      return spoolStatusCommand(values.config);
     case 'passwd':
       return passwdCommand(positionals[1], values.file);
     default:

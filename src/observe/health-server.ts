@@ -23,6 +23,8 @@ export interface HealthServerOptions {
   readonly thresholds?: HealthThresholds;
   /** Absent: /metrics answers 404. */
   readonly metrics?: MetricsRenderer;
+  /** `GET /spool` answers this as JSON (for `edgeflux spool status`); absent or undefined: 404. */
+  readonly spoolStatus?: () => unknown;
   readonly logger: Logger;
   /** Whole-request limit (headers and answer). Default 5 s. */
   readonly requestTimeoutMs?: number;
@@ -130,6 +132,11 @@ export class HealthServer {
         const m = this.opts.metrics;
         const text = await within(m.render(), this.answerMs(), 'metrics');
         return send(res, 200, m.contentType, text, { 'Cache-Control': 'no-store' });
+      }
+      if (path === '/spool' && this.opts.spoolStatus) {
+        const status = this.opts.spoolStatus();
+        if (status === undefined) return send(res, 503, 'text/plain', 'the spool is not open yet\n', { 'Cache-Control': 'no-store' });
+        return send(res, 200, 'application/json', `${JSON.stringify(status)}\n`, { 'Cache-Control': 'no-store' });
       }
       if (path === '/') return send(res, 200, 'text/plain', 'edgeflux: /healthz /metrics\n');
       return send(res, 404, 'text/plain', 'not found\n');

@@ -33,6 +33,8 @@ import { statusLine } from './status-line.js';
 export interface ServiceHost extends HealthSource, Omit<MetricsProviders, 'devices' | 'clockSynchronized'> {
   /** Routes readings edgeflux makes itself (edgeflux_internal, device_status) to the outputs like decoded ones. */
   emitReadings(readings: Reading[]): void;
+  /** The spool and every output's position in it, served as JSON at `/spool`. */
+  spoolStatus?(): unknown;
 }
 
 export interface ServiceOptions {
@@ -206,6 +208,7 @@ export class Service {
       maxConnections: h.max_connections,
       health: this.opts.host,
       metrics: this.metrics,
+      ...(this.opts.host.spoolStatus && { spoolStatus: () => this.opts.host.spoolStatus?.() }),
       thresholds: { noDataAfterMs: hc.no_data_after, outputDownAfterMs: hc.output_down_after, spoolNearQuota: hc.spool_near_quota },
       logger: this.log.child({ component: 'http' }),
     });

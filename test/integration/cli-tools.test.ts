@@ -1,0 +1,141 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { spawn } from 'node:child_process';
+import { startInfluxd, type Influxd } from '../helpers/influxd.js';
+import { freePort, tempDir, waitFor } from '../helpers/net.js';
+import { publishAll, publisher, startDaemon } from '../helpers/daemon.js';
+import { simulate } from '../../src/cli/simulate.js';
+import { spoolStatusCommand } from '../../src/cli/spool-status.js';
+
+// The operator tools against an in-process daemon (embedded broker) and a real influxd 1.6.7.
+
+let influx: Influxd;
+let dir: { path: string; cleanup: () => Promise<void> };
+beforeAll(async () => {
+  influx = await startInfluxd();
+  dir = await tempDir();
+});
+afterAll(async () => {
+  await influx?.stop();
+  await dir?.cleanup();
+});
+
+function config(db: string, httpPort?: number, brokerPort = 0): string {
+  return `
+broker: { port: ${brokerPort} }
+rules:
+  - topic: "sensors/{location}/{device}/{measurement}"
+    format: json
+outputs:
+  - id: local
+    type: influxdb_v1
+    url: ${influx.url}
+    database: ${db}
+    batch: { max_points: 5000, max_age: 200ms }
+spool: { dir: ${join(dir.path, db + '-spool')} }
+dead_letter: { path: ${join(dir.path, db + '-dead.jsonl')} }
+${httpPort !== undefined ? `service: { http: { host: 127.0.0.1, port: ${httpPort} } }` : ''}
+`;
+}
+
+function capture(): { stream: Writable; text: () => string } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(c: Buffer, _e, cb) {
+      chunks.push(c.toString('utf8'));
+      cb();
+    },
+  });
+  return { stream, text: () => chunks.join('') };
+}
+
+describe('edgeflux simulate', () => {
+  it('publishes the asked count into the embedded broker; good ones become points, bad ones are counted', async () => {
+    await influx.createDatabase('sim');
+    const { daemon } = await startDaemon(config('sim'), dir.path);
+    try {
+      const s = await simulate({ url: `mqtt://127.0.0.1:${daemon.brokerPort!}`, devices: 5, rate: 2000, count: 400, badRatio: 0.05, qos: 1, topic: 'sensors/{location}/{device}/climate' });
+      expect(s.sent).toBe(400);
+      expect(s.acked).toBe(400);
+      expect(s.failed).toBe(0);
+      expect(s.bad).toBeGreaterThan(0);
+      const good = s.sent - s.bad;
+      await waitFor(async () => (await influx.count('sim', 'climate')) >= good, 30_000, 'points in influxd', 200);
+      expect(await influx.count('sim', 'climate')).toBe(good);
+      await waitFor(() => daemon.counters.total('messages_failed') >= s.bad, 10_000, 'bad messages counted');
+      expect(daemon.counters.total('messages_failed')).toBe(s.bad);
+      const res = await influx.query('SELECT COUNT(temperature) FROM climate GROUP BY device', 'sim');
+      expect(res.results[0].series).toHaveLength(5);
+    } finally {
+      expect(await daemon.stop()).toBe(true);
+    }
+  }, 60_000);
+});
+
+describe('edgeflux spool status', () => {
+  it('prints the journal and every output of the running daemon', async () => {
+    await influx.createDatabase('spool');
+    const port = await freePort();
+    const yaml = config('spool', port);
+    const file = join(dir.path, 'spool.yaml');
+    await writeFile(file, yaml);
+    const { daemon } = await startDaemon(yaml, dir.path);
+    try {
+      const out = capture();
+      const err = capture();
+      expect(await spoolStatusCommand(file, out.stream, err.stream)).toBe(0);
+      expect(out.text()).toMatch(/^spool: durable mode/m);
+      expect(out.text()).toMatch(/^\s+local\s+up\s+\d+\s+0\s/m);
+      expect(out.text()).toMatch(/dropped \(quota\): 0/);
+    } finally {
+      expect(await daemon.stop()).toBe(true);
+    }
+  }, 60_000);
+
+  it('says clearly when no daemon is running', async () => {
+    const port = await freePort();
+    const file = join(dir.path, 'down.yaml');
+    await writeFile(file, config('down', port));
+    const out = capture();
+    const err = capture();
+    expect(await spoolStatusCommand(file, out.stream, err.stream)).toBe(1);
+    expect(err.text()).toMatch(/no daemon answers at http:\/\/127\.0\.0\.1:\d+\/spool .*is edgeflux running/);
+    expect(out.text()).toBe('');
+  });
+});
+
+describe('edgeflux tail', () => {
+  it('prints the decoded readings and the bad messages published while it runs', async () => {
+    await influx.createDatabase('tail');
+    const brokerPort = await freePort();
+    const yaml = config('tail', undefined, brokerPort);
+    const file = join(dir.path, 'tail.yaml');
+    await writeFile(file, yaml);
+    const { daemon } = await startDaemon(yaml, dir.path);
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'tail', '--config', file], { cwd: join(import.meta.dirname, '../..'), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await waitFor(() => err.includes('subscribed to'), 30_000, 'tail subscribed');
+      const pub = await publisher(brokerPort);
+      await publishAll(pub, [
+        { topic: 'sensors/kitchen/th1/climate', payload: '{"temperature":21.5,"humidity":40}' },
+        { topic: 'sensors/cellar/th2/climate', payload: 'not json' },
+      ]);
+      await pub.endAsync();
+      await waitFor(() => out.includes('\n! sensors/cellar') || out.startsWith('! sensors/cellar'), 15_000, 'tail output');
+      expect(out).toMatch(/^sensors\/kitchen\/th1\/climate {2}climate,device=th1,location=kitchen temperature=21\.5,humidity=40 \d+$/m);
+      expect(out).toMatch(/^! sensors\/cellar\/th2\/climate: \w+: .+$/m);
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      expect(await daemon.stop()).toBe(true);
+    }
+  }, 60_000);
+});
