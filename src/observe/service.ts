@@ -51,6 +51,9 @@ export interface ServiceOptions {
   readonly notifyTransport?: (socket: string) => NotifyTransport;
 }
 
+/** How often the throughput summary is logged. */
+export const SUMMARY_EVERY_MS = 5 * 60_000;
+
 export class Service {
   readonly metrics: Metrics;
   readonly devices: StaleDevices | undefined;
@@ -61,6 +64,9 @@ export class Service {
   private clockMonitor: ClockStepMonitor | undefined;
   private clockSynced: boolean | undefined;
   private readonly log: Logger;
+  private summaryTimer: ReturnType<typeof setInterval> | undefined;
+  /** Its own rate window: the STATUS= line keeps another. */
+  private readonly summaryLine = statusLine(() => this.metrics.figures());
 
   constructor(private readonly opts: ServiceOptions) {
     this.config = opts.config;
@@ -144,6 +150,10 @@ export class Service {
     this.notifier.start();
     await this.startHttp();
     this.startReporter();
+    // One throughput line at info every few minutes: quiet at steady state, never per reading.
+    this.summaryLine();
+    this.summaryTimer = setInterval(() => this.log.info(`summary: ${this.summaryLine()}`), SUMMARY_EVERY_MS);
+    this.summaryTimer.unref();
   }
 
   /** Notes the devices named in decoded readings (cheap: one Map update per reading). */
@@ -188,6 +198,8 @@ export class Service {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.summaryTimer);
+    this.summaryTimer = undefined;
     this.reporter?.stop();
     this.clockMonitor?.stop();
     this.devices?.stop();

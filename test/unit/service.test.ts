@@ -3,7 +3,7 @@ import { serviceSchema } from '../../src/config/schema-service.js';
 import { Counters } from '../../src/observe/counters.js';
 import type { Logger } from '../../src/observe/logger.js';
 import { silentLogger } from '../../src/observe/logger.js';
-import { Service, type ServiceHost } from '../../src/observe/service.js';
+import { SUMMARY_EVERY_MS, Service, type ServiceHost } from '../../src/observe/service.js';
 import type { Reading } from '../../src/types.js';
 
 describe('Service on virtual time (no listener, no systemd)', () => {
@@ -49,6 +49,20 @@ describe('Service on virtual time (no listener, no systemd)', () => {
     await vi.advanceTimersByTimeAsync(3000);
     expect(emitted.filter((r) => r.tags.kind === 'agent')).toHaveLength(3);
     expect(warn).toHaveBeenCalledWith({ sections: ['service.stale_devices'] }, 'these settings take effect at the next restart');
+    await service.stop();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('logs one throughput summary at info every few minutes, and nothing per reading', async () => {
+    const info = vi.fn();
+    const logger = { ...silentLogger(), info, child: () => silentLogger() } as unknown as Logger;
+    const { service } = make({ internal_metrics: { enabled: false } }, logger);
+    await service.start();
+    for (let i = 0; i < 100; i++) service.observe([{ measurement: 'climate', tags: { device: 'th1' }, fields: { t: i }, time: 0n }]);
+    await vi.advanceTimersByTimeAsync(SUMMARY_EVERY_MS * 2 + 1000);
+    const summaries = info.mock.calls.filter((c) => String(c[0]).startsWith('summary: '));
+    expect(summaries).toHaveLength(2);
+    expect(String(summaries[0]![0])).toMatch(/^summary: in [\d.]+ msg\/s/);
     await service.stop();
     expect(vi.getTimerCount()).toBe(0);
   });
