@@ -173,7 +173,7 @@ export function setProp<T>(o: Record<string, T>, k: string, v: T): void {
 }
 
 const UNIT_SHIFT: Record<Exclude<TimeUnit, 'iso'>, number> = { s: 9, ms: 6, us: 3, ns: 0 };
-const DECIMAL_RE = /^\s*([-+])?(\d*)(?:\.(\d*))?(?:[eE]([-+]?\d+))?\s*$/;
+const DECIMAL_RE = /^\s*(?!\s)([-+])?(\d*)(?:\.(\d*))?(?:[eE]([-+]?\d+))?\s*$/;
 
 /**
  * A timestamp value → ns since the epoch, or the reason it is not one. Numeric units take

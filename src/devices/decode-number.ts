@@ -8,7 +8,7 @@ import { decodeError, type DecodeError, type Reading } from '../types.js';
 import { setProp } from './decode-json.js';
 import type { DecodeContext } from './rules.js';
 
-const NUMBER_RE = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
+const NUMBER_RE = /^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$/;
 
 /**
  * Decodes `text` into one reading whose single field is named `field` (the rule resolves

@@ -50,7 +50,7 @@ export interface CompiledFields {
   apply(values: Readonly<Record<string, RawValue>>): Record<string, FieldValue> | ProfileDecodeError;
 }
 
-const FLOAT_RE = /^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$/;
+const FLOAT_RE = /^\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?\s*$/;
 const INT_RE = /^\s*[-+]?\d+\s*$/;
 const INT64_MIN = -9223372036854775808n;
 const INT64_MAX = 9223372036854775807n;

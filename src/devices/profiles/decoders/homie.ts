@@ -47,7 +47,7 @@ function typed(prop: Prop, s: string, where: string): RawValue | ProfileDecodeEr
   const bad = () => profileError('wrong_type', `${where} is ${prop.datatype}: got "${clip(s)}"`);
   switch (prop.datatype) {
     case 'integer':
-      return /^-?\d+$/.test(s) ? BigInt(s) : bad();
+      return /^-?\d{1,19}$/.test(s) && BigInt.asIntN(64, BigInt(s)) === BigInt(s) ? BigInt(s) : bad();
     case 'float': {
       const n = decimalNumber(s);
       return n === undefined || s.trim() !== s ? bad() : n;

@@ -34,7 +34,7 @@ function undeclared(key: string, text: string, policy: 'error' | 'string' | 'dro
 function oneLine(payload: Buffer): string | ProfileDecodeError {
   const text = payloadText(payload);
   if (isProfileError(text)) return text;
-  const line = text.replace(/[\r\n]+$/, '');
+  const line = text.replace(/(?<![\r\n])[\r\n]+$/, '');
   if (line.trim() === '') return profileError('empty_payload', 'empty line');
   return line;
 }

@@ -39,7 +39,7 @@ export const nmea = defineDecoder({
     return (input): FormatResult => {
       const text = payloadText(input.payload);
       if (isProfileError(text)) return text;
-      const line = text.replace(/[\r\n]+$/, '');
+      const line = text.replace(/(?<![\r\n])[\r\n]+$/, '');
       const m = SENTENCE_RE.exec(line);
       if (m === null) return profileError('bad_frame', `not an NMEA 0183 sentence: "${clip(line)}"`);
       const [, , type, body, sum] = m as unknown as [string, string, string, string, string | undefined];

@@ -71,7 +71,7 @@ export function setValue(o: Record<string, RawValue>, k: string, v: RawValue): v
 
 /** A plain decimal number text → number, or undefined (no words, hex, NaN, Infinity). */
 export function decimalNumber(text: string): number | undefined {
-  if (!/^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$/.test(text)) return undefined;
+  if (!/^\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?\s*$/.test(text)) return undefined;
   const n = Number(text);
   return Number.isFinite(n) ? n : undefined;
 }
