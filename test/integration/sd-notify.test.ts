@@ -48,7 +48,9 @@ describe('sd_notify through systemd-notify to a real unix datagram socket', () =
       const reload = all.find((m) => m.startsWith('RELOADING=1'))!;
       expect(reload).toMatch(/^RELOADING=1\nMONOTONIC_USEC=\d+\nSTATUS=reloading$/);
       expect(all.filter((m) => m.startsWith('WATCHDOG=1')).some((m) => /\nSTATUS=tick \d+/.test(m))).toBe(true);
-      // systemd-notify waited for the receiver (its barrier) before the next message went out.
+      // systemd-notify waited for the receiver (its barrier) before the next message went out:
+      // one barrier per message (the last one may still be on its way when STOPPING=1 is seen).
+      await sock.until((m) => m.filter((x) => x === 'BARRIER=1').length >= all.length, 10_000, 'a barrier per message');
       expect(sock.messages.filter((m) => m === 'BARRIER=1').length).toBe(all.length);
     });
   }
