@@ -78,7 +78,24 @@ function missingVariable(name: string): string {
  */
 export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv): { value: unknown; issues: PathIssue[] } {
   const issues: PathIssue[] = [];
+  // A YAML alias may refer to its own node (`a: &x [*x]`): stop at a value already on the path.
+  const open = new Set<object>();
   const walk = (v: unknown, path: (string | number)[]): unknown => {
+    if (v !== null && typeof v === 'object') {
+      if (open.has(v)) {
+        issues.push({ path, message: 'a value that contains itself (a YAML alias to its own node)' });
+        return null;
+      }
+      open.add(v);
+      try {
+        return walkInner(v, path);
+      } finally {
+        open.delete(v);
+      }
+    }
+    return walkInner(v, path);
+  };
+  const walkInner = (v: unknown, path: (string | number)[]): unknown => {
     if (typeof v === 'string') {
       const r = expandEnv(v, env);
       if (r.ok) return r.value;

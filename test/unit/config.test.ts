@@ -706,3 +706,11 @@ describe('JSON Schema for editors', () => {
     expect(envPort).toEqual([]);
   });
 });
+
+describe('hostile YAML', () => {
+  it('a YAML alias to its own node is an error at its place, not a stack overflow', async () => {
+    const r = await parseConfigText('broker: {}\nrules: &a [*a]\noutputs: []\n', 'edgeflux.yaml', {}, '/etc/edgeflux');
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.errors.map(formatIssue)).toContain('edgeflux.yaml:2:12 rules[0]: a value that contains itself (a YAML alias to its own node)');
+  });
+});
