@@ -135,7 +135,11 @@ describe('serial source on real ptys (socat)', () => {
     // Stay unplugged for a while: the reopen attempts fail and back off (between attempts
     // the state is down, during one connecting: never up while the device is away).
     const downAt = h.statuses.length;
-    await new Promise((r) => setTimeout(r, 1500));
+    await waitFor(() => {
+      const since = h.statuses.slice(downAt);
+      const i = since.findIndex((s) => s.state === 'connecting');
+      return i >= 0 && since.slice(i + 1).some((s) => s.state === 'down');
+    }, 10_000, 'a reopen attempt failing while unplugged');
     expect(h.statuses.slice(downAt - 1).every((s) => s.state === 'down' || s.state === 'connecting')).toBe(true);
 
     await pair.replug();
