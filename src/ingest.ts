@@ -3,11 +3,19 @@
  * acknowledged only once it is safe (DESIGN.md, "Delivery guarantees"):
  *
  *   decode (validation) → bad: counted, dead-lettered once, acked, never journaled
- *                       → good: journal.append(raw) → msg.ack()
+ *                       → good: journal.stage(raw) … journal.flush() → msg.ack()
  *
  * Decoding here keeps junk out of the journal (it costs no quota and no disk writes) and
  * reports it once and at once, whichever outputs are up; the readings are handed to the
  * drains through the DecodedCache so that a drain at the head does not decode again.
+ *
+ * Batching: the messages of one event-loop turn are staged and written with one
+ * `journal.flush()` (one write(2)) at the end of the turn (setImmediate), or as soon as
+ * `flushBytes` are staged; then they are acked. A source that cannot wait for the end of
+ * the turn (mqtt.js reads a connection's next packet only after the ack) acks at once and
+ * holds the ack's bytes behind `ackBarrier` (ack-barrier.ts), released after the flush.
+ * When the flush fails, its messages are held like refused ones (below) and the early
+ * acks are thrown away with their connections.
  *
  * When the append is refused (policy `block` at the quota, or a disk error), the message
  * is held unacknowledged, with every later one behind it in order, and the append is
@@ -22,6 +30,7 @@ import type { Counters } from './observe/counters.js';
 import type { Logger } from './observe/logger.js';
 import { RateLimiter } from './observe/rate-limit.js';
 import type { DecodedCache } from './sink/decoded-cache.js';
+import { AckBarrier } from './sources/ack-barrier.js';
 import { decodeError, isDecodeError, type DecodeError, type RawMessage, type Reading } from './types.js';
 
 export interface IngestOptions {
@@ -35,6 +44,8 @@ export interface IngestOptions {
   /** Retry interval for held messages; default 200 ms. */
   readonly retryMs?: number;
   readonly now?: () => number;
+  /** Staged bytes that make the journal write at once instead of at the end of the turn; default 256 KiB. */
+  readonly flushBytes?: number;
 }
 
 interface Held {
@@ -43,16 +54,24 @@ interface Held {
 }
 
 export class Ingest {
+  /** For sources that ack before the journal write (see the module comment). */
+  readonly ackBarrier = new AckBarrier(() => this.flushSoon());
   private held: Held[] = [];
   private heldFirst = 0;
+  /** Staged since the last flush, in order; `deferred` are the ones still to ack. */
+  private staged: Held[] = [];
+  private deferred: RawMessage[] = [];
+  private immediate: ReturnType<typeof setImmediate> | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private blockedSince: number | undefined;
   private stopped = false;
   private readonly errorLog = new RateLimiter(10_000);
   private readonly now: () => number;
+  private readonly flushBytes: number;
 
   constructor(private readonly opts: IngestOptions) {
     this.now = opts.now ?? Date.now;
+    this.flushBytes = opts.flushBytes ?? 256 * 1024;
   }
 
   /** Messages held unacknowledged because the journal refused them. */
@@ -75,7 +94,8 @@ export class Ingest {
       msg.ack();
       return;
     }
-    if (this.holding > 0 || !this.append(msg, r)) this.hold({ msg, readings: r });
+    if (this.holding > 0 || !this.stage({ msg, readings: r })) this.hold({ msg, readings: r });
+    else if (this.opts.journal.stagedBytes >= this.flushBytes) this.flush();
   }
 
   /** Space may have been freed: appends the held messages now, in order. */
@@ -84,11 +104,13 @@ export class Ingest {
     this.timer = undefined;
     while (this.holding > 0 && !this.stopped) {
       const h = this.held[this.heldFirst] as Held;
-      if (!this.append(h.msg, h.readings)) {
-        this.schedule();
-        return;
-      }
+      if (!this.stage(h)) break;
       this.held[this.heldFirst++] = undefined as unknown as Held;
+      if (this.opts.journal.stagedBytes >= this.flushBytes && !this.flush()) break;
+    }
+    if (!this.flush() || this.holding > 0) {
+      this.schedule();
+      return;
     }
     this.held = [];
     this.heldFirst = 0;
@@ -98,8 +120,44 @@ export class Ingest {
     }
   }
 
-  /** Takes no more messages; held ones are let go unacknowledged (their senders keep them). Returns how many. */
+  /**
+   * Writes what is staged (one journal write) and acks it; false when the write failed
+   * (its messages are held, the early acks thrown away). Normally run at the end of the
+   * turn; call it directly to write at once.
+   */
+  flush(): boolean {
+    if (this.immediate !== undefined) clearImmediate(this.immediate);
+    this.immediate = undefined;
+    const staged = this.staged;
+    if (staged.length === 0) {
+      this.ackBarrier.release(); // acks of bad messages, nothing to wait for
+      return true;
+    }
+    let ok = false;
+    try {
+      ok = this.opts.journal.flush() === 'ok';
+    } catch (err) {
+      this.appendFailed(err);
+    }
+    const deferred = this.deferred;
+    this.staged = [];
+    this.deferred = [];
+    if (ok) {
+      this.ackBarrier.release();
+      for (const m of deferred) m.ack();
+      return true;
+    }
+    this.ackBarrier.abort(new Error('journal write failed: acks withdrawn'));
+    // Back to the front of the queue, before anything held since (all of it arrived later).
+    this.held = [...staged, ...this.held.slice(this.heldFirst)];
+    this.heldFirst = 0;
+    this.noteBlocked();
+    return false;
+  }
+
+  /** Takes no more messages; what is staged is written and acked; held ones are let go unacknowledged (their senders keep them). Returns how many. */
   stop(): number {
+    if (!this.stopped) this.flush();
     this.stopped = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
@@ -109,24 +167,40 @@ export class Ingest {
     return n;
   }
 
-  private append(msg: RawMessage, readings: Reading[]): boolean {
+  /** Stages one message for the next journal write; false when the journal refused it. */
+  private stage(h: Held): boolean {
     let seq;
     try {
-      seq = this.opts.journal.append(msg);
+      seq = this.opts.journal.stage(h.msg);
     } catch (err) {
-      const suppressed = this.errorLog.take('append');
-      if (suppressed >= 0) this.opts.logger.error({ err, suppressed }, 'spool: cannot append to the journal; messages are not acknowledged until it works again');
-      this.opts.counters.inc('journal_append_errors');
+      this.appendFailed(err);
       return false;
     }
     if (seq === 'full') return false;
-    this.opts.cache.put(seq, readings);
-    msg.ack();
+    this.opts.cache.put(seq, h.readings);
+    this.staged.push(h);
+    if (h.msg.ackGated === true) h.msg.ack();
+    else this.deferred.push(h.msg);
+    this.flushSoon();
     return true;
+  }
+
+  private flushSoon(): void {
+    if (this.immediate === undefined) this.immediate = setImmediate(() => this.flush());
+  }
+
+  private appendFailed(err: unknown): void {
+    const suppressed = this.errorLog.take('append');
+    if (suppressed >= 0) this.opts.logger.error({ err, suppressed }, 'spool: cannot append to the journal; messages are not acknowledged until it works again');
+    this.opts.counters.inc('journal_append_errors');
   }
 
   private hold(h: Held): void {
     this.held.push(h);
+    this.noteBlocked();
+  }
+
+  private noteBlocked(): void {
     if (this.blockedSince === undefined) {
       this.blockedSince = this.now();
       this.opts.logger.warn('spool: journal full (policy block) or failing: not acknowledging messages; the brokers and publishers keep them');

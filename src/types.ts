@@ -25,6 +25,12 @@ export interface RawMessage {
    * Must be called exactly once per message, also when the message was rejected.
    */
   readonly ack: () => void;
+  /**
+   * True when the source may be acked before the journal write because it holds the ack's
+   * bytes behind the ingest's AckBarrier until that write is done (sources/ack-barrier.ts).
+   * Otherwise `ack` is called only after the write.
+   */
+  readonly ackGated?: boolean;
 }
 
 /** A typed reading, ready for the pipeline and the sink. */

@@ -13,10 +13,12 @@
  *         · 32 sourceId · 32+S topic · 32+S+T payload (the rest of B)
  * 32 bytes of overhead per record plus sourceId and topic.
  *
- * Appends: the frame is built in one reusable buffer and handed to the OS with ONE
- * write(2) on an O_APPEND descriptor before `append` returns (survives kill -9); sync
- * `always` adds an fdatasync per append, sync N fdatasyncs every N ms when dirty (power
- * loss costs at most N ms). A segment is rotated once it holds `segmentBytes`.
+ * Appends: `stage` encodes frames into one reusable batch buffer (quota checked there);
+ * `flush` hands the batch to the OS with ONE write(2) on an O_APPEND descriptor (survives
+ * kill -9 from then on) and makes its records readable; `append` is both. Sync `always`
+ * adds an fdatasync per flush, sync N fdatasyncs every N ms when dirty (power loss costs
+ * at most N ms). A segment is rotated once it holds `segmentBytes`. The newest flushed
+ * records stay in memory too (recent-tail.ts): a drain at the head reads no file.
  *
  * Recovery (`open`): every frame of every segment is verified. A damaged stretch in the
  * middle is skipped by resynchronising on the next frame with a valid magic, length and
@@ -54,9 +56,11 @@ import { CursorStore } from './cursor-store.js';
 import type { AppendResult, Journal, JournalEntry, JournalRecord, JournalStats, RecoveryReport } from './journal.js';
 import { MAX_BODY_BYTES, encodeFrame, maxFrameBytes } from './record-codec.js';
 import { SegmentLog, type RecoveryFindings, type SyncPolicy } from './segment-log.js';
+import { RecentTail } from './recent-tail.js';
 import { Retention } from './retention.js';
 import { SegmentReader } from './segment-reader.js';
 import type { Segment } from './segment.js';
+import { WriteBatch } from './write-batch.js';
 
 export interface FileJournalOptions {
   /** Directory of the journal (created if missing). */
@@ -77,8 +81,6 @@ export interface FileJournalOptions {
 const DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024;
 const MIN_SEGMENT_BYTES = 4096;
 const WARN_EVERY_MS = 10_000;
-/** The reusable frame buffer grows up to this; bigger records get a buffer of their own. */
-const KEPT_FRAME_BYTES = 1024 * 1024;
 
 function isDiskFull(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
@@ -92,7 +94,8 @@ export class FileJournal implements Journal {
   private readonly retention: Retention;
   private readonly segmentBytes: number;
   private readonly warnLimit = new RateLimiter(WARN_EVERY_MS);
-  private frame = Buffer.allocUnsafeSlow(64 * 1024);
+  private readonly batch = new WriteBatch();
+  private readonly tail = new RecentTail();
   private state: 'new' | 'opening' | 'open' | 'closed' = 'new';
   private opening: Promise<RecoveryReport> | undefined;
   private readonly listeners = new Set<() => void>();
@@ -144,43 +147,68 @@ export class FileJournal implements Journal {
   }
 
   append(entry: JournalEntry): AppendResult {
+    const seq = this.stage(entry);
+    if (seq === 'full') return seq;
+    return this.flush() === 'ok' ? seq : 'full';
+  }
+
+  stage(entry: JournalEntry): AppendResult {
     this.assertOpen();
     if (entry.payload.length > MAX_BODY_BYTES) throw new RangeError(`journal: payload of ${entry.payload.length} bytes exceeds ${MAX_BODY_BYTES}`);
-    const max = maxFrameBytes(entry);
-    let buf = this.frame;
-    if (max > buf.length) {
-      buf = Buffer.allocUnsafeSlow(max);
-      if (max <= KEPT_FRAME_BYTES) this.frame = buf; // a rare huge record does not pin its buffer
-    }
-    const len = encodeFrame(buf, this.log.head, entry);
-    if (this.log.totalBytes + len > this.opts.maxBytes && !this.retention.makeRoom(len)) return this.refuse('quota');
-    let seq: number;
+    const b = this.batch;
+    const at = b.reserve(maxFrameBytes(entry));
+    const len = encodeFrame(b.buf, this.log.head + b.count, entry, at);
+    const pending = b.len + len;
+    if (this.log.totalBytes + pending > this.opts.maxBytes && !this.retention.makeRoom(pending)) return this.refuse('quota');
+    b.add(len);
+    return this.log.head + b.count - 1;
+  }
+
+  get stagedBytes(): number {
+    return this.batch.len;
+  }
+
+  flush(): 'ok' | 'full' {
+    const b = this.batch;
+    if (b.count === 0) return 'ok';
+    let first: number;
     try {
-      seq = this.log.write(buf, len);
+      first = this.log.writeFrames(b.buf, b.len, b.lens);
     } catch (err) {
-      if (!isDiskFull(err)) throw err;
+      if (!isDiskFull(err)) {
+        b.clear();
+        throw err;
+      }
       // The disk filled before the quota: drop-oldest frees a segment and tries once more.
-      if (this.opts.policy === 'block' || this.log.segments.length < 2) return this.refuse('disk_full', err);
+      if (this.opts.policy === 'block' || this.log.segments.length < 2) return this.dropBatch(err);
       this.retention.dropOldest();
       try {
-        seq = this.log.write(buf, len);
+        first = this.log.writeFrames(b.buf, b.len, b.lens);
       } catch (again) {
-        if (!isDiskFull(again)) throw again;
-        return this.refuse('disk_full', again);
+        if (!isDiskFull(again)) {
+          b.clear();
+          throw again;
+        }
+        return this.dropBatch(again);
       }
     }
+    this.tail.add(first, b.buf, b.len, b.lens);
+    b.clear();
     if (this.log.active.bytes >= this.segmentBytes) this.rotate();
     if (!this.notifyQueued && this.listeners.size > 0) {
       this.notifyQueued = true;
       queueMicrotask(() => this.notify());
     }
-    return seq;
+    return 'ok';
   }
 
   read(fromSeq: number, maxRecords: number): Promise<JournalRecord[]> {
     if (this.state !== 'open') return Promise.reject(new Error(`FileJournal: not open (${this.state})`));
     if (maxRecords <= 0 || fromSeq >= this.log.head) return Promise.resolve([]);
-    const p = this.reader.read(Math.max(0, fromSeq), maxRecords);
+    const from = Math.max(0, fromSeq, this.oldestSeq());
+    const recent = this.tail.read(from, maxRecords);
+    if (recent !== undefined) return Promise.resolve(recent);
+    const p = this.reader.read(from, maxRecords);
     this.reads.add(p);
     return p.finally(() => this.reads.delete(p));
   }
@@ -252,6 +280,12 @@ export class FileJournal implements Journal {
       this.opts.logger.warn({ err, maxBytes: this.opts.maxBytes, bytes: this.log.totalBytes }, msg);
     }
     return 'full';
+  }
+
+  /** The staged records could not be written: they are forgotten (their seqs are given again). */
+  private dropBatch(err: unknown): 'full' {
+    this.batch.clear();
+    return this.refuse('disk_full', err);
   }
 
   private rotate(): void {

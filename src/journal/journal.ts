@@ -10,8 +10,8 @@
  *
  * Two implementations share this contract (and one contract test suite):
  * - FileJournal (`durable` mode): append-only segment files, each record length-prefixed
- *   and checksummed, written to the OS with write(2) before `append` returns (safe against
- *   kill -9), fsynced per the sync policy; cursors in a small embedded database.
+ *   and checksummed, written to the OS with write(2) before `append` or `flush` returns
+ *   (safe against kill -9), fsynced per the sync policy; cursors in a small embedded database.
  * - MemoryJournal (`memory` mode): a bounded RAM ring; nothing survives a crash.
  */
 
@@ -63,6 +63,17 @@ export interface Journal {
    * acking; the broker keeps the data). Under `drop-oldest` it never returns 'full'.
    */
   append(entry: JournalEntry): AppendResult;
+  /**
+   * Batched appends, for the ack path: `stage` gives the record its seq (or 'full', as
+   * `append`) but makes it neither durable nor readable; `flush` does that for everything
+   * staged, with one write (FileJournal: one write(2)). A source may ack a staged record
+   * only after `flush` returned 'ok'. When `flush` returns 'full' (disk full) or throws,
+   * every staged record is forgotten and its seq is given again. `append` = stage + flush.
+   */
+  stage(entry: JournalEntry): AppendResult;
+  flush(): 'ok' | 'full';
+  /** Bytes staged and not yet flushed (flush when this grows large). */
+  readonly stagedBytes: number;
   /**
    * Up to `maxRecords` records from `fromSeq` on (fewer at the head; an empty array when
    * `fromSeq` is the head). If `fromSeq` was dropped by the quota, reading starts at the

@@ -64,6 +64,17 @@ export class MemoryJournal implements Journal {
     return seq;
   }
 
+  /** Nothing to batch in memory: a staged record is appended at once. */
+  stage(entry: JournalEntry): AppendResult {
+    return this.append(entry);
+  }
+
+  flush(): 'ok' {
+    return 'ok';
+  }
+
+  readonly stagedBytes = 0;
+
   read(fromSeq: number, maxRecords: number): Promise<JournalRecord[]> {
     if (this.state !== 'open') return Promise.reject(new Error(`memory journal: read() in state ${this.state}`));
     const from = Math.max(fromSeq, this.oldest);

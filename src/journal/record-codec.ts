@@ -37,29 +37,29 @@ export function maxFrameBytes(entry: JournalEntry): number {
 }
 
 /**
- * Writes the frame of `entry` with `seq` at the start of `buf` (which must hold
+ * Writes the frame of `entry` with `seq` into `buf` at `at` (from there `buf` must hold
  * `maxFrameBytes(entry)` bytes) and returns its length.
  */
-export function encodeFrame(buf: Buffer, seq: number, entry: JournalEntry): number {
-  const s = entry.sourceId.length === 0 ? 0 : buf.write(entry.sourceId, FRAME_OVERHEAD, 'utf8');
-  const t = entry.topic.length === 0 ? 0 : buf.write(entry.topic, FRAME_OVERHEAD + s, 'utf8');
+export function encodeFrame(buf: Buffer, seq: number, entry: JournalEntry, at = 0): number {
+  const s = entry.sourceId.length === 0 ? 0 : buf.write(entry.sourceId, at + FRAME_OVERHEAD, 'utf8');
+  const t = entry.topic.length === 0 ? 0 : buf.write(entry.topic, at + FRAME_OVERHEAD + s, 'utf8');
   if (s > 0xffff || t > 0xffff) throw new RangeError('journal: sourceId and topic must be at most 65535 bytes');
   const p = entry.payload.length;
   const body = FIXED_BODY_BYTES + s + t + p;
   if (body > MAX_BODY_BYTES) throw new RangeError(`journal: record of ${body} bytes exceeds ${MAX_BODY_BYTES}`);
-  entry.payload.copy(buf, FRAME_OVERHEAD + s + t);
-  buf[0] = MAGIC;
-  buf[1] = VERSION;
-  buf[2] = 0;
-  buf[3] = 0;
-  buf.writeUInt32LE(body, 4);
-  buf.writeUInt32LE(seq >>> 0, 12);
-  buf.writeUInt32LE(Math.floor(seq / TWO_32), 16);
-  buf.writeBigInt64LE(entry.receivedAt, 20);
-  buf.writeUInt16LE(s, 28);
-  buf.writeUInt16LE(t, 30);
+  entry.payload.copy(buf, at + FRAME_OVERHEAD + s + t);
+  buf[at] = MAGIC;
+  buf[at + 1] = VERSION;
+  buf[at + 2] = 0;
+  buf[at + 3] = 0;
+  buf.writeUInt32LE(body, at + 4);
+  buf.writeUInt32LE(seq >>> 0, at + 12);
+  buf.writeUInt32LE(Math.floor(seq / TWO_32), at + 16);
+  buf.writeBigInt64LE(entry.receivedAt, at + 20);
+  buf.writeUInt16LE(s, at + 28);
+  buf.writeUInt16LE(t, at + 30);
   const len = HEADER_BYTES + body;
-  buf.writeUInt32LE(crc32c(buf, HEADER_BYTES, len, crc32c(buf, 0, 8)), 8);
+  buf.writeUInt32LE(crc32c(buf, at + HEADER_BYTES, at + len, crc32c(buf, at, at + 8)), at + 8);
   return len;
 }
 

@@ -1,6 +1,6 @@
 /**
  * The segment files of the journal: recovery at open, appends to the active segment
- * (one write(2) per record on an O_APPEND descriptor), rotation by size, deletion of the
+ * (one write(2) per batch of records on an O_APPEND descriptor), rotation by size, deletion of the
  * oldest segments, and the sync policy (fdatasync after every append, or every N ms
  * when something was written). Knows nothing of consumers or quotas: FileJournal does.
  */
@@ -93,6 +93,15 @@ export class SegmentLog {
 
   /** Writes one encoded frame (`buf[0, len)`, already holding seq `head`) and returns its seq. */
   write(buf: Buffer, len: number): number {
+    return this.writeFrames(buf, len, [len]);
+  }
+
+  /**
+   * Writes consecutive encoded frames (`buf[0, len)`, holding seqs `head`, `head + 1`, …,
+   * of the lengths `lens`) with ONE write(2) and returns the first seq. All or nothing: a
+   * failed or short write is cut off again and thrown.
+   */
+  writeFrames(buf: Buffer, len: number, lens: readonly number[]): number {
     const seg = this.active;
     const offset = seg.bytes;
     let written: number;
@@ -108,14 +117,18 @@ export class SegmentLog {
       err.code = 'ENOSPC';
       throw err;
     }
-    const seq = this.head++;
-    seg.noteRecord(seq, offset, len);
+    const first = this.head;
+    let at = offset;
+    for (const n of lens) {
+      seg.noteRecord(this.head++, at, n);
+      at += n;
+    }
     this.totalBytes += len;
     if (this.sync === 'always') {
       fs.fdatasyncSync(this.fd);
       this.syncedHead = this.head;
     } else this.dirty = true;
-    return seq;
+    return first;
   }
 
   /** Starts a new active segment at `head`; the old one is synced (now or on the next tick) and closed. */

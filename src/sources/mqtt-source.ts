@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import mqtt from 'mqtt';
 import type { IClientOptions, IConnackPacket, IPublishPacket, ISubscriptionMap, MqttClient } from 'mqtt';
 import type { DoneCallback, IStore, Packet, PacketCallback } from 'mqtt';
+import type { AckBarrier } from './ack-barrier.js';
 import type { MqttSourceConfig } from '../config/types.js';
 import type { Logger } from '../observe/logger.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -19,6 +20,11 @@ export interface MqttSourceOptions {
   readonly stopTimeoutMs?: number;
   /** Random source in [0, 1) for the reconnect jitter (tests). */
   readonly random?: () => number;
+  /**
+   * The ingest's barrier: acks are given at once and their bytes held there until the
+   * journal write (`ackGated` messages). Absent: the ack is sent when it is given.
+   */
+  readonly ackBarrier?: AckBarrier;
 }
 
 /**
@@ -31,7 +37,8 @@ export interface MqttSourceOptions {
  * QoS 2: the hold is on the PUBREC, through the incoming store (see HoldingStore).
  * QoS 0 holds the reading alike. Keep acks prompt: while one is held no PINGRESP is
  * processed either, so a hold longer than about the keepalive drops the connection
- * (it reconnects; the broker redelivers).
+ * (it reconnects; the broker redelivers). With an `ackBarrier` the acks are written at
+ * once but corked in the socket until the ingest's journal write is done.
  *
  * `start()` resolves once the first connection is up and subscribed, or once the first
  * attempt failed (it keeps retrying with capped, jittered backoff: the daemon starts
@@ -149,6 +156,7 @@ export class MqttSource implements Source {
    */
   private emit(packet: IPublishPacket, callback: () => void, remember?: () => void): void {
     const gen = this.gen;
+    const barrier = this.opts.ackBarrier;
     let acked = false;
     const { topic, payload } = packet;
     this.outlet.push({
@@ -160,8 +168,12 @@ export class MqttSource implements Source {
         if (acked) return;
         acked = true;
         remember?.();
-        if (gen === this.gen) callback();
+        if (gen !== this.gen) return;
+        const stream = this.client?.stream;
+        if (barrier !== undefined && stream !== undefined) barrier.hold(stream);
+        callback();
       },
+      ackGated: barrier !== undefined,
     });
   }
 

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Ingest } from '../../src/ingest.js';
+import type { JournalEntry } from '../../src/journal/journal.js';
 import { MemoryJournal, RECORD_OVERHEAD } from '../../src/journal/memory-journal.js';
 import { Counters } from '../../src/observe/counters.js';
 import { silentLogger } from '../../src/observe/logger.js';
@@ -39,11 +40,18 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
+/** Runs the end-of-turn journal write (setImmediate). */
+async function endOfTurn(): Promise<void> {
+  await vi.advanceTimersByTimeAsync(0);
+}
+
 describe('Ingest', () => {
   it('journals a good message before acking it and hands its readings to the cache', async () => {
     const ingest = make(10);
     await journal.open();
     ingest.accept(msg('m1'));
+    expect(acked).toEqual([]); // staged: acked after the turn's journal write
+    await endOfTurn();
     expect(acked).toEqual(['m1']);
     const [rec] = await journal.read(0, 10);
     expect(rec?.payload.toString()).toBe('m1');
@@ -66,6 +74,7 @@ describe('Ingest', () => {
     await journal.open();
     journal.addConsumer('out');
     for (const p of ['a1', 'a2', 'a3', 'a4']) ingest.accept(msg(p));
+    await endOfTurn();
     expect(acked).toEqual(['a1', 'a2']);
     expect(ingest.holding).toBe(2);
     await vi.advanceTimersByTimeAsync(1000); // retried, still full
@@ -87,11 +96,12 @@ describe('Ingest', () => {
     await journal.open();
     const append = journal.append.bind(journal);
     let failing = true;
-    journal.append = (e) => {
+    journal.stage = (e) => {
       if (failing) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
       return append(e);
     };
     ingest.accept(msg('x1'));
+    await endOfTurn();
     expect(acked).toEqual([]);
     expect(counters.get('journal_append_errors')).toBe(1);
     failing = false;
@@ -104,9 +114,125 @@ describe('Ingest', () => {
     await journal.open();
     ingest.accept(msg('b1'));
     ingest.accept(msg('b2'));
-    expect(ingest.stop()).toBe(1);
+    expect(ingest.stop()).toBe(1); // b1 staged: written and acked at stop
+    await endOfTurn();
     ingest.accept(msg('b3'));
     expect(acked).toEqual(['b1']);
     expect(vi.getTimerCount()).toBe(0);
   });
 });
+
+describe('Ingest batching and the ack barrier', () => {
+  it('writes the journal once per turn for every message of that turn, then acks them', async () => {
+    const ingest = make(1000);
+    await journal.open();
+    let flushes = 0;
+    const flush = journal.flush.bind(journal);
+    journal.flush = () => {
+      flushes++;
+      return flush();
+    };
+    for (let i = 0; i < 100; i++) ingest.accept(msg(`m${i}`));
+    expect(acked).toEqual([]);
+    await endOfTurn();
+    expect(flushes).toBe(1);
+    expect(acked).toHaveLength(100);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('writes at once when flushBytes are staged', async () => {
+    journal = new MemoryJournal({ maxBytes: 1e6, policy: 'block' });
+    let staged = 0;
+    Object.defineProperty(journal, 'stagedBytes', { get: () => staged });
+    const stage = journal.stage.bind(journal);
+    journal.stage = (e) => {
+      staged += e.payload.length;
+      return stage(e);
+    };
+    const flush = journal.flush.bind(journal);
+    journal.flush = () => {
+      staged = 0;
+      return flush();
+    };
+    const ingest = new Ingest({ journal, decode, onBadMessage: () => undefined, cache, counters, logger: silentLogger(), flushBytes: 4 });
+    await journal.open();
+    ingest.accept(msg('ab'));
+    expect(acked).toEqual([]);
+    ingest.accept(msg('cd'));
+    expect(acked).toEqual(['ab', 'cd']);
+  });
+
+  it('a gated source acks at once; its socket stays corked until the journal write, then the acks go out together', async () => {
+    const ingest = make(10);
+    await journal.open();
+    const { PassThrough } = await import('node:stream');
+    const wire = new PassThrough();
+    const sent: string[] = [];
+    wire.on('data', (b: Buffer) => sent.push(b.toString()));
+    const gated = (p: string): RawMessage => ({
+      ...msg(p),
+      ackGated: true,
+      ack: () => {
+        ingest.ackBarrier.hold(wire);
+        wire.write(`puback ${p};`);
+        acked.push(p);
+      },
+    });
+    ingest.accept(gated('g1'));
+    ingest.accept(gated('g2'));
+    expect(acked).toEqual(['g1', 'g2']); // mqtt.js may read the next packet
+    expect(wire.writableCorked).toBe(1);
+    await Promise.resolve();
+    expect(sent).toEqual([]); // the PUBACKs wait for the journal write
+    await endOfTurn();
+    expect(wire.writableCorked).toBe(0);
+    expect(sent.join('')).toBe('puback g1;puback g2;');
+    expect(payloadsOf(await journal.read(0, 10))).toEqual(['g1', 'g2']);
+  });
+
+  it('a failed journal write withdraws gated acks with their connection and holds the messages for a retry', async () => {
+    const ingest = make(10);
+    await journal.open();
+    const { PassThrough } = await import('node:stream');
+    const wire = new PassThrough();
+    const sent: string[] = [];
+    wire.on('data', (b: Buffer) => sent.push(b.toString()));
+    wire.on('error', () => undefined);
+    // Staged entries wait in `pending` until flush, as the contract says (MemoryJournal appends at stage).
+    const append = journal.append.bind(journal);
+    let pending: JournalEntry[] = [];
+    let failing = true;
+    journal.stage = (e) => pending.push(e) - 1 + journal.stats().headSeq;
+    journal.flush = () => {
+      const batch = pending;
+      pending = [];
+      if (failing) throw new Error('EIO: i/o error');
+      for (const e of batch) append(e);
+      return 'ok';
+    };
+    ingest.accept({
+      ...msg('h1'),
+      ackGated: true,
+      ack: () => {
+        ingest.ackBarrier.hold(wire);
+        wire.write('puback h1;');
+      },
+    });
+    ingest.accept(msg('h2')); // a source that acks after the write
+    await endOfTurn();
+    expect(wire.destroyed).toBe(true);
+    expect(sent).toEqual([]);
+    expect(acked).toEqual([]);
+    expect(ingest.holding).toBe(2);
+    expect(counters.get('journal_append_errors')).toBe(1);
+    failing = false;
+    await vi.advanceTimersByTimeAsync(200);
+    expect(ingest.holding).toBe(0);
+    expect(acked).toEqual(['h2']);
+    expect(payloadsOf(await journal.read(0, 10))).toEqual(['h1', 'h2']);
+  });
+});
+
+function payloadsOf(recs: { payload: Buffer }[]): string[] {
+  return recs.map((r) => r.payload.toString());
+}

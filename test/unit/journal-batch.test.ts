@@ -1,0 +1,140 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FileJournal } from '../../src/journal/file-journal.js';
+import { RecentTail } from '../../src/journal/recent-tail.js';
+import { encodeFrame, maxFrameBytes } from '../../src/journal/record-codec.js';
+import { silentLogger } from '../../src/observe/logger.js';
+import { entry, payloadOf } from '../fixtures/journal-entries.js';
+
+const dirs: string[] = [];
+const open: FileJournal[] = [];
+
+afterEach(async () => {
+  for (const j of open.splice(0)) await j.close();
+  for (const d of dirs.splice(0)) await fs.promises.rm(d, { recursive: true, force: true });
+});
+
+function journal(dir?: string): { j: FileJournal; dir: string } {
+  const d = dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'edgeflux-jb-'));
+  if (dir === undefined) dirs.push(d);
+  const j = new FileJournal({ dir: d, maxBytes: 1024 ** 3, policy: 'drop-oldest', sync: 50, logger: silentLogger() });
+  open.push(j);
+  return { j, dir: d };
+}
+
+function segmentBytes(dir: string): number {
+  const segs = path.join(dir, 'segments');
+  return fs.readdirSync(segs).reduce((n, f) => n + fs.statSync(path.join(segs, f)).size, 0);
+}
+
+const payloads = (recs: { payload: Buffer }[]): string[] => recs.map((r) => r.payload.toString());
+
+describe('FileJournal stage/flush', () => {
+  it('staged records get their seqs at once but are neither on disk nor readable before flush', async () => {
+    const { j, dir } = journal();
+    await j.open();
+    expect([j.stage(entry(0)), j.stage(entry(1)), j.stage(entry(2))]).toEqual([0, 1, 2]);
+    expect(j.stagedBytes).toBeGreaterThan(0);
+    expect(segmentBytes(dir)).toBe(0);
+    expect(await j.read(0, 10)).toEqual([]);
+    expect(j.stats().headSeq).toBe(0);
+    expect(j.flush()).toBe('ok');
+    expect(j.stagedBytes).toBe(0);
+    expect(segmentBytes(dir)).toBe(j.stats().bytes);
+    expect(payloads(await j.read(0, 10))).toEqual([0, 1, 2].map(payloadOf));
+    expect(j.append(entry(3))).toBe(3); // append = stage + flush
+    expect(payloads(await j.read(3, 10))).toEqual([payloadOf(3)]);
+  });
+
+  it('what was flushed survives a reopen, read back from the files with checksums', async () => {
+    const { j, dir } = journal();
+    await j.open();
+    for (let i = 0; i < 50; i++) j.stage(entry(i));
+    j.flush();
+    await j.close();
+    const again = journal(dir).j;
+    const report = await again.open();
+    expect(report).toMatchObject({ records: 50, damaged: 0, headSeq: 50 });
+    expect(payloads(await again.read(0, 100))).toEqual(Array.from({ length: 50 }, (_, i) => payloadOf(i)));
+  });
+
+  it('a flush that fails forgets the staged records and gives their seqs again', async () => {
+    const { j } = journal();
+    await j.open();
+    j.append(entry(0));
+    j.stage(entry(1));
+    j.stage(entry(2));
+    // Make the next write(2) fail as a full disk does: close the descriptor under it.
+    const log = (j as unknown as { log: { fd: number } }).log;
+    const fd = log.fd;
+    log.fd = -1;
+    expect(() => j.flush()).toThrow();
+    log.fd = fd;
+    expect(j.stagedBytes).toBe(0);
+    expect(j.stats().headSeq).toBe(1);
+    expect(j.stage(entry(5))).toBe(1);
+    expect(j.flush()).toBe('ok');
+    expect(payloads(await j.read(0, 10))).toEqual([payloadOf(0), payloadOf(5)]);
+  });
+
+  it('reads far behind the head come from the files, reads at the head from memory, both the same', async () => {
+    const { j } = journal();
+    await j.open();
+    for (let round = 0; round < 40; round++) {
+      for (let i = 0; i < 1000; i++) j.stage(entry(round * 1000 + i));
+      j.flush();
+    }
+    const old = await j.read(10, 5); // 40,000 records of ~150 bytes: seq 10 left the 2 MiB tail long ago
+    const recent = await j.read(39_990, 5);
+    expect(payloads(old)).toEqual([10, 11, 12, 13, 14].map(payloadOf));
+    expect(payloads(recent)).toEqual([39_990, 39_991, 39_992, 39_993, 39_994].map(payloadOf));
+    expect(recent.map((r) => r.seq)).toEqual([39_990, 39_991, 39_992, 39_993, 39_994]);
+    expect(recent[0]).toEqual({ ...entry(39_990), seq: 39_990 });
+  });
+});
+
+describe('RecentTail', () => {
+  function frames(first: number, n: number): { buf: Buffer; len: number; lens: number[] } {
+    const buf = Buffer.alloc(n * 400);
+    const lens: number[] = [];
+    let len = 0;
+    for (let i = 0; i < n; i++) {
+      expect(maxFrameBytes(entry(first + i))).toBeLessThan(400);
+      const l = encodeFrame(buf, first + i, entry(first + i), len);
+      lens.push(l);
+      len += l;
+    }
+    return { buf, len, lens };
+  }
+
+  it('answers only for seqs it holds, across chunks, never past its end', () => {
+    const t = new RecentTail();
+    expect(t.read(0, 5)).toBeUndefined();
+    const a = frames(10, 3);
+    const b = frames(13, 2);
+    t.add(10, a.buf, a.len, a.lens);
+    t.add(13, b.buf, b.len, b.lens);
+    expect(t.read(9, 5)).toBeUndefined();
+    expect(t.read(15, 5)).toBeUndefined();
+    expect(t.read(11, 10)?.map((r) => r.seq)).toEqual([11, 12, 13, 14]);
+    expect(t.read(12, 2)?.map((r) => r.seq)).toEqual([12, 13]);
+    expect(t.read(14, 2)?.[0]).toEqual({ ...entry(14), seq: 14 });
+  });
+
+  it('keeps at most its byte budget (the newest chunk always), oldest chunks leaving first', () => {
+    const one = frames(0, 1);
+    const t = new RecentTail(one.len * 3);
+    for (let s = 0; s < 10; s++) {
+      const f = frames(s, 1);
+      t.add(s, f.buf, f.len, f.lens);
+    }
+    expect(t.firstSeq).toBeGreaterThanOrEqual(6);
+    expect(t.read(5, 1)).toBeUndefined();
+    expect(t.read(9, 1)?.map((r) => r.seq)).toEqual([9]);
+    const big = frames(10, 8);
+    t.add(10, big.buf, big.len, big.lens);
+    expect(t.firstSeq).toBe(10);
+  });
+});
