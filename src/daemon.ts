@@ -158,7 +158,8 @@ export class Daemon {
       const output = new Output({ config: oc, writer: instrumentWriter(createWriter(oc), oc.id, service.metrics), logger, counters: this.counters, deadLetter: this.deadLetter! });
       journal.addConsumer(oc.id);
       // Shaping per output, on the output's own stream clock (absent when no pipeline is configured).
-      const shaping = createShaping({ steps: config.pipeline, rules: config.rules, ruleFor: (t) => rules.ruleFor(t), onNotice: noticeReporter(oc.id, this.counters, logger) });
+      // Routes like decoding: a device binding's steps (its entry's or profile's), else its rule's.
+      const shaping = createShaping({ steps: config.pipeline, rules: config.rules, ruleFor: (t) => rules.ruleFor(t), devices: devices?.decoders, onNotice: noticeReporter(oc.id, this.counters, logger) });
       const drain = new Drain({
         journal,
         output,
@@ -184,7 +185,7 @@ export class Daemon {
     }
     const filters = coveringFilters([...rules.filters(), ...(devices?.filters ?? [])]);
     for (const mc of config.mqtt) {
-      this.sources.push(new MqttSource({ config: mc, defaultFilters: filters, logger: this.log.child({ source: mc.id }), clock: this.clock }));
+      this.sources.push(new MqttSource({ config: mc, defaultFilters: filters, logger: this.log.child({ source: mc.id }), clock: this.clock, ackBarrier: ingest.ackBarrier }));
     }
     for (const settings of devices?.serialPorts ?? []) {
       this.sources.push(new SerialSource({ settings, logger: this.log.child({ source: settings.id }), clock: this.clock, counters: this.counters }));
