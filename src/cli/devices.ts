@@ -15,6 +15,7 @@ import { formatIssue } from '../config/load.js';
 import { formatDuration } from '../config/units.js';
 import { loadProfiles, type ProfileCatalog } from '../devices/profiles/load.js';
 import { fillVars, type Profile } from '../devices/profiles/profile.js';
+import type { PipelineStep } from '../pipeline/compose.js';
 
 const USAGE = `Usage:
   edgeflux devices list [--config FILE] [--dir DIR]...     the available device profiles
@@ -104,6 +105,18 @@ function bytes(b: readonly number[] | undefined): string {
   return (b ?? []).map((x) => x.toString(16).toUpperCase().padStart(2, '0')).join(' ');
 }
 
+/** Step options that are durations (ms after validation). */
+const DURATION_OPTIONS = new Set(['every', 'period', 'offset', 'allowed_lateness', 'heartbeat', 'idle', 'quiet', 'interval']);
+
+/** One validated step in YAML flow style, defaults included, durations in units: `deadband: { abs: 0.2, heartbeat: 5m }`. */
+function stepText(step: PipelineStep): string {
+  const [op, opts] = Object.entries(step)[0] as [string, Record<string, unknown>];
+  const value = (k: string, v: unknown): string =>
+    DURATION_OPTIONS.has(k) && typeof v === 'number' ? formatDuration(v) : Array.isArray(v) ? `[${v.join(', ')}]` : String(v);
+  const parts = Object.entries(opts).flatMap(([k, v]) => (v === undefined ? [] : [`${k}: ${value(k, v)}`]));
+  return `${op}: { ${parts.join(', ')} }`;
+}
+
 export function showText(p: Profile, replaced?: string): string {
   const s = p.spec;
   const L: string[] = [`${s.name} — ${s.description}`, ''];
@@ -148,7 +161,11 @@ export function showText(p: Profile, replaced?: string): string {
     }
   }
   L.push(`  other fields: ${s.other_fields === 'keep' ? `kept (numbers float${s.field_names === 'snake_case' ? ', names in snake_case' : ''})` : 'dropped'}${s.drop.length > 0 ? `; never written: ${s.drop.join(', ')}` : ''}`);
-  if (s.pipeline !== undefined) L.push(`  pipeline:    ${JSON.stringify(s.pipeline)}`);
+  if (s.pipeline !== undefined && s.pipeline.length === 0) L.push('  pipeline:    none');
+  if (s.pipeline !== undefined && s.pipeline.length > 0) {
+    L.push('', '  pipeline:    (before the global pipeline; a devices[] or serial[] entry\'s own pipeline replaces it)');
+    for (const step of s.pipeline) L.push(`    - ${stepText(step)}`);
+  }
   L.push('', '  use it:');
   if (s.mqtt) L.push('    devices:', `      - profile: ${s.name}`);
   else L.push('    serial:', `      - id: ${s.name.replace(/[^a-z0-9]+/g, '')}`, '        path: /dev/serial/by-id/usb-…-if00-port0', `        profile: ${s.name}`);

@@ -13,13 +13,16 @@
  *     tags: { site: home }
  *   - profile: zigbee2mqtt
  *     vars: { base: z2m }      # Zigbee2MQTT's base_topic, if not "zigbee2mqtt"
+ *     pipeline:                # instead of the profile's own steps (then the global pipeline)
+ *       - deadband: { field: temperature, abs: 0.2, heartbeat: 5m }
  * ```
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import type { Path, PathIssue } from './secrets.js';
+import { pipelineSchema } from './schema-pipeline.js';
 import { resolveSerialPort, type SerialPortConfig, type SerialPortSettings } from './schema-serial.js';
-import { checkBindings, DeviceDecoders } from '../devices/profiles/device-decoders.js';
+import { checkBindings, DeviceDecoders, type MqttBindingConfig, type SerialBindingConfig } from '../devices/profiles/device-decoders.js';
 import type { ProfileCatalog } from '../devices/profiles/load.js';
 
 /** `device_profiles:`; relative `dirs` resolve against `baseDir` (the config file's directory). */
@@ -44,6 +47,9 @@ export const deviceEntrySchema = z
     vars: z.record(z.string(), z.string().min(1)).default({}).describe('Overrides of the profile\'s %vars% (e.g. base: z2m).'),
     tags: z.record(z.string().min(1), z.string()).default({}).describe('Tags added to every reading of these devices.'),
     measurement: z.string().min(1).optional().describe('Measurement instead of the profile\'s ({name} templates allowed).'),
+    pipeline: pipelineSchema
+      .optional()
+      .describe('Shaping steps for these devices\' readings instead of the profile\'s, before the global pipeline ([] = none).'),
   })
   .describe('An MQTT device family to decode with a profile, from every MQTT source (embedded broker and mqtt[]).');
 
@@ -80,6 +86,9 @@ export function checkDeviceConfig(input: DevicesInput, catalog: ProfileCatalog, 
     else if (otherSourceIds.includes(s.id)) issues.push({ path: ['serial', i, 'id'], message: `"${s.id}" is already the id of another source` });
     else ids.set(s.id, i);
     const p = s.profile === undefined ? undefined : catalog.profiles.get(s.profile);
+    if (s.profile === undefined && s.pipeline !== undefined) {
+      issues.push({ path: ['serial', i, 'pipeline'], message: 'a port without a profile is decoded by the rules: set the pipeline on its rule' });
+    }
     if (s.profile !== undefined && p === undefined) return issues.push({ path: ['serial', i, 'profile'], message: `unknown profile "${s.profile}" (available: ${known})` });
     if (p !== undefined && p.spec.serial === undefined) return issues.push({ path: ['serial', i, 'profile'], message: `profile "${p.spec.name}" is an MQTT profile: name it in devices[].profile` });
     const r = resolveSerialPort(s, p?.spec.serial);
@@ -92,21 +101,26 @@ export function checkDeviceConfig(input: DevicesInput, catalog: ProfileCatalog, 
   return issues;
 }
 
-function bindingOptions(input: DevicesInput, catalog: ProfileCatalog) {
+/** The bindings in config order, each with its effective steps: the entry's own pipeline, else its profile's, else none. */
+function bindingOptions(input: DevicesInput, catalog: ProfileCatalog): { mqtt: MqttBindingConfig[]; serial: SerialBindingConfig[] } {
   return {
     mqtt: input.devices.flatMap((d) => {
       const profile = catalog.profiles.get(d.profile);
-      return profile === undefined ? [] : [{ profile, vars: d.vars, tags: d.tags, measurement: d.measurement }];
+      return profile === undefined ? [] : [{ profile, vars: d.vars, tags: d.tags, measurement: d.measurement, pipeline: d.pipeline ?? profile.spec.pipeline ?? [] }];
     }),
     serial: input.serial.flatMap((s) => {
       const profile = s.profile === undefined ? undefined : catalog.profiles.get(s.profile);
-      return profile === undefined ? [] : [{ port: s.id, profile, tags: s.tags }];
+      return profile === undefined ? [] : [{ port: s.id, profile, tags: s.tags, pipeline: s.pipeline ?? profile.spec.pipeline ?? [] }];
     }),
   };
 }
 
 export interface Devices {
-  /** Decodes messages of profiled MQTT devices and serial ports; `undefined` for others (rules). */
+  /**
+   * Decodes messages of profiled MQTT devices and serial ports; `undefined` for others
+   * (rules). For shaping, `bindingFor()` names the binding a message decodes with and
+   * `pipelines` holds each binding's steps (createShaping's `devices`).
+   */
   readonly decoders: DeviceDecoders;
   /** Serial ports with their profiles' defaults applied, for `new SerialSource({ settings })`. */
   readonly serialPorts: readonly SerialPortSettings[];

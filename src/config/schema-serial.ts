@@ -12,6 +12,7 @@
  */
 import { z } from 'zod';
 import { CHECKSUM_TYPES, parseHexBytes } from '../devices/profiles/checksum.js';
+import { pipelineSchema } from './schema-pipeline.js';
 import { formatDuration, parseDuration } from './units.js';
 
 /** A duration ("500ms", "5s") → ms, or absent (no default: the profile's applies). */
@@ -149,6 +150,9 @@ export const serialPortSchema = z
       .describe('Reopen backoff after an unplug or a failed open (exponential, with jitter).'),
     max_unacked: z.int().min(1).max(10_000).default(16).describe('Frames handed on but not yet acknowledged before the port is paused. Default 16.'),
     tags: z.record(z.string(), z.string()).default({}).describe('Tags added to every reading from this port.'),
+    pipeline: pipelineSchema
+      .optional()
+      .describe('Shaping steps for this port\'s readings instead of its profile\'s, before the global pipeline (a port decoded by the rules takes its rule\'s).'),
   })
   .describe('A serial port (USB/UART) read by edgeflux.');
 

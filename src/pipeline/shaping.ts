@@ -1,7 +1,10 @@
 /**
- * One output's shaping stage from the config: the global `pipeline:` after each rule's
- * own `pipeline:`, on a StreamClock that the output's drain moves (stream-clock.ts), with
- * the notices (late readings, refused series) counted and warned about.
+ * One output's shaping stage from the config: the global `pipeline:` after the steps of
+ * what decoded the reading (its device binding's `pipeline:`, from the device entry or its
+ * profile, or else its rule's `pipeline:`), on a StreamClock that the output's drain moves
+ * (stream-clock.ts), with the notices (late readings, refused series) counted and warned
+ * about. Routes are numbered like decoding goes: a message that a device profile decodes
+ * takes its binding's route even when a rule matches its topic too.
  *
  * One stage per output, because a stage's state (open windows, the holdback) describes
  * what that output has written: each output drains the journal from its own cursor.
@@ -12,6 +15,7 @@ import type { Counters } from '../observe/counters.js';
 import type { Logger } from '../observe/logger.js';
 import { RateLimiter } from '../observe/rate-limit.js';
 import { isSelfMessage } from '../observe/self-source.js';
+import type { RawMessage } from '../types.js';
 import { createPipeline, type PipelineStep, type ShapingPipeline } from './compose.js';
 import type { Notice } from './series.js';
 import { StreamClock } from './stream-clock.js';
@@ -24,6 +28,14 @@ export interface OutputShaping {
   readonly route: (rec: JournalRecord) => number | 'bypass' | undefined;
 }
 
+/** What shaping needs of the device profiles in use (DeviceDecoders). */
+export interface DeviceRouting {
+  /** Each binding's steps, by binding index. */
+  readonly pipelines: readonly (readonly PipelineStep[])[];
+  /** The binding that decodes a message, or undefined (the rules decode it). */
+  bindingFor(msg: Pick<RawMessage, 'sourceId' | 'topic'>): number | undefined;
+}
+
 export interface ShapingOptions {
   /** The global steps (config `pipeline`). */
   readonly steps: readonly PipelineStep[];
@@ -31,22 +43,32 @@ export interface ShapingOptions {
   readonly rules: readonly { readonly pipeline: readonly PipelineStep[] }[];
   /** Index of the rule that decodes a topic, or -1 (RuleSet.ruleFor). */
   readonly ruleFor: (topic: string) => number;
+  /** The device bindings, checked before the rules like in decoding; absent: none. */
+  readonly devices?: DeviceRouting | undefined;
   readonly onNotice: (n: Notice) => void;
 }
 
 /** The stage, or undefined when no step is configured anywhere (readings go straight to the batches). */
 export function createShaping(o: ShapingOptions): OutputShaping | undefined {
-  const routed = o.rules.some((r) => r.pipeline.length > 0);
+  // Routes: the rules' chains, then the device bindings' (index rules.length + binding).
+  const routes = [...o.rules.map((r) => r.pipeline), ...(o.devices?.pipelines ?? [])];
+  const routed = routes.some((r) => r.length > 0);
   if (!routed && o.steps.length === 0) return undefined;
   // Time starts at the first record's arrival (the drain advances it before feeding), so
   // that a replay after a restart runs on the records' own times, not on the restart's.
   const clock = new StreamClock();
-  const routing = routed ? { routes: o.rules.map((r) => r.pipeline), select: (t: TrackedReading) => t.route } : undefined;
+  const routing = routed ? { routes, select: (t: TrackedReading) => t.route } : undefined;
   const pipeline = createPipeline(o.steps, { scheduler: clock, onNotice: o.onNotice }, routing);
+  const first = o.rules.length;
+  const devices = o.devices;
+  const routeOf = (rec: JournalRecord): number => {
+    const b = devices?.bindingFor(rec);
+    return b === undefined ? o.ruleFor(rec.topic) : first + b;
+  };
   return {
     pipeline,
     clock,
-    route: (rec) => (isSelfMessage(rec) ? 'bypass' : routed ? o.ruleFor(rec.topic) : undefined),
+    route: (rec) => (isSelfMessage(rec) ? 'bypass' : routed ? routeOf(rec) : undefined),
   };
 }
 

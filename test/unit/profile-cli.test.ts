@@ -39,6 +39,23 @@ describe('edgeflux devices', () => {
     expect(m.out).toContain('serial:\n      - id: mhz19b');
   });
 
+  it('show: a profile\'s pipeline, step by step with its effective options', async () => {
+    const dir = await tempDir();
+    cleanups.push(dir.cleanup);
+    await writeFile(
+      join(dir.path, 'th.yaml'),
+      'name: th\ndescription: thermometers\nmqtt:\n  topics: ["th/{device}"]\ndecode: { decoder: json }\nmeasurement: climate\npipeline:\n  - deadband: { field: temperature, abs: 0.2, heartbeat: 5m }\n  - throttle: { interval: 90s }\n',
+    );
+    const s = await run('show', 'th', '--dir', dir.path);
+    expect(s.code).toBe(0);
+    expect(s.out).toContain(
+      "  pipeline:    (before the global pipeline; a devices[] or serial[] entry's own pipeline replaces it)\n" +
+        '    - deadband: { abs: 0.2, heartbeat: 5m, fields: [temperature] }\n' +
+        '    - throttle: { interval: 1m30s, keep: last }\n',
+    );
+    expect((await run('show', 'tasmota')).out).not.toContain('pipeline:');
+  });
+
   it('unknown profile and usage errors exit 2', async () => {
     expect(await run('show', 'nope')).toMatchObject({ code: 2, err: expect.stringContaining('no profile "nope"') });
     expect((await run('frobnicate')).code).toBe(2);

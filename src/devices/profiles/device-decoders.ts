@@ -6,6 +6,9 @@
  * and source id are the port id); any other message is matched against the MQTT bindings
  * in config order, each binding's data topics then its availability topics; the first
  * match decodes it. No match: `undefined` (the caller lets its topic rules try).
+ * `bindingFor()` names that binding without decoding (the shaping stage routes a message's
+ * readings to its binding's `pipeline`): bindings are numbered MQTT first, then serial,
+ * each in config order, the order of `pipelines`.
  *
  * A reading: measurement = the profile's template (or the binding's override) rendered
  * with topic captures, decoder tags and static tags; tags = decoder tags, then topic
@@ -16,6 +19,7 @@
  * the arrival time.
  */
 import { coveringFilters, compileTopicTemplate, compileValueTemplate, filterCovers, isTemplateError, type TopicTemplate, type ValueTemplate } from '../topic-template.js';
+import type { PipelineStep } from '../../pipeline/compose.js';
 import type { FieldValue, RawMessage, Reading } from '../../types.js';
 import { compileFields, type CompiledFields } from './fields.js';
 import type { FormatFn } from './decoders/index.js';
@@ -30,6 +34,8 @@ export interface MqttBindingConfig {
   readonly vars?: Readonly<Record<string, string>>;
   readonly tags?: Readonly<Record<string, string>>;
   readonly measurement?: string | undefined;
+  /** Shaping steps for these readings (the entry's own, else the profile's); default none. */
+  readonly pipeline?: readonly PipelineStep[];
 }
 
 /** A profile put to use for one serial port. */
@@ -37,6 +43,8 @@ export interface SerialBindingConfig {
   readonly port: string;
   readonly profile: Profile;
   readonly tags?: Readonly<Record<string, string>>;
+  /** Shaping steps for this port's readings (the port's own, else the profile's); default none. */
+  readonly pipeline?: readonly PipelineStep[];
 }
 
 export interface DeviceDecodersOptions {
@@ -69,8 +77,13 @@ interface Binding {
 
 export class DeviceDecoders {
   private readonly mqtt: Binding[] = [];
-  private readonly serial = new Map<string, Binding>();
+  /** Port id → its binding and the binding's index (after the MQTT bindings). */
+  private readonly serial = new Map<string, { readonly binding: Binding; readonly index: number }>();
   private readonly maxPayload: number;
+  /** Scratch for `matchInto` (captures are not needed to name a binding). */
+  private readonly scratch: string[] = [];
+  /** Each binding's shaping steps, by binding index (MQTT bindings in config order, then serial ports). */
+  readonly pipelines: readonly (readonly PipelineStep[])[];
 
   /** Compiles the bindings; throws listing every problem (see `checkBindings`). */
   constructor(opts: DeviceDecodersOptions) {
@@ -78,8 +91,11 @@ export class DeviceDecoders {
     if (problems.length > 0) throw new Error(`invalid device bindings: ${problems.map((p) => `${p.path.join('.')}: ${p.message}`).join('; ')}`);
     this.maxPayload = opts.maxPayload ?? 256 * 1024;
     const max = opts.maxMemory ?? 1000;
-    for (const b of opts.mqtt ?? []) this.mqtt.push(compile(b.profile, { ...b.profile.spec.vars, ...b.vars }, b.tags ?? {}, b.measurement, max) as Binding);
-    for (const s of opts.serial ?? []) this.serial.set(s.port, compile(s.profile, {}, s.tags ?? {}, undefined, max) as Binding);
+    const mqtt = opts.mqtt ?? [];
+    const serial = opts.serial ?? [];
+    for (const b of mqtt) this.mqtt.push(compile(b.profile, { ...b.profile.spec.vars, ...b.vars }, b.tags ?? {}, b.measurement, max) as Binding);
+    serial.forEach((s, i) => this.serial.set(s.port, { binding: compile(s.profile, {}, s.tags ?? {}, undefined, max) as Binding, index: mqtt.length + i }));
+    this.pipelines = [...mqtt, ...serial].map((b) => b.pipeline ?? []);
   }
 
   /** MQTT subscription filters covering every binding's topics, without overlaps. */
@@ -89,13 +105,28 @@ export class DeviceDecoders {
 
   /** Whether a profile decodes this message (without decoding it). */
   matches(msg: Pick<RawMessage, 'sourceId' | 'topic'>): boolean {
-    if (this.serial.has(msg.sourceId) && msg.topic === msg.sourceId) return true;
-    return this.mqtt.some((b) => b.topics.some((t) => t.match(msg.topic) !== null) || b.availability.some((a) => a.tpl.match(msg.topic) !== null));
+    return this.bindingFor(msg) !== undefined;
+  }
+
+  /**
+   * Index of the binding that `decode()` uses for this message (its data or availability
+   * topics), or `undefined` when no profile matches; an index into `pipelines`.
+   */
+  bindingFor(msg: Pick<RawMessage, 'sourceId' | 'topic'>): number | undefined {
+    const s = this.serial.get(msg.sourceId);
+    if (s !== undefined && msg.topic === msg.sourceId) return s.index;
+    const out = this.scratch;
+    for (let i = 0; i < this.mqtt.length; i++) {
+      const b = this.mqtt[i] as Binding;
+      for (const t of b.topics) if (t.matchInto(msg.topic, out)) return i;
+      for (const a of b.availability) if (a.tpl.matchInto(msg.topic, out)) return i;
+    }
+    return undefined;
   }
 
   /** Readings, a device status, or why not; `undefined` when no profile matches the message. */
   decode(msg: RawMessage): DeviceDecodeResult | undefined {
-    const s = this.serial.get(msg.sourceId);
+    const s = this.serial.get(msg.sourceId)?.binding;
     if (s !== undefined && msg.topic === msg.sourceId) return this.decodeWith(s, msg, { device: msg.sourceId });
     for (const b of this.mqtt) {
       for (const t of b.topics) {

@@ -3,9 +3,11 @@
  * A profile is data: how messages are matched (MQTT topic templates, or a serial port
  * naming it), which decoder reads them with which params, which fields with which names,
  * units and types, the tags, the timestamp source, availability topics, and an optional
- * default `pipeline:` (kept as given, for the stream-shaping operators).
+ * `pipeline:` of shaping steps for the readings of its devices (validated like the
+ * config's, durations in ms; a device entry's own `pipeline:` replaces it).
  */
 import { z } from 'zod';
+import { pipelineSchema } from '../../config/schema-pipeline.js';
 import { optionalDuration, profileSerialSchema } from '../../config/schema-serial.js';
 
 const NAME_RE = /^[a-z0-9][a-z0-9_-]*$/;
@@ -59,7 +61,9 @@ export const profileSchema = z
     field_names: z.enum(['as_is', 'snake_case']).default('as_is').describe('Names of undeclared fields.'),
     time: z.enum(['payload', 'arrival']).default('payload').describe('Event time: from the payload when the decoder finds one (default), or always the arrival time.'),
     expected_interval: optionalDuration('How often a device reports (for stale-device detection).'),
-    pipeline: z.array(z.unknown()).optional().describe('Default stream-shaping steps for these readings (opaque here).'),
+    pipeline: pipelineSchema
+      .optional()
+      .describe('Shaping steps for the readings of devices using this profile, before the global pipeline; a device entry\'s own pipeline replaces them.'),
   })
   .superRefine((p, ctx) => {
     if ((p.mqtt === undefined) === (p.serial === undefined)) ctx.addIssue({ code: 'custom', message: 'a profile has exactly one of mqtt and serial', path: [] });
