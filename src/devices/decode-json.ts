@@ -37,6 +37,8 @@ interface Compiled {
   readonly tagKeys: ReadonlySet<string>;
   readonly keepStrings: boolean;
   readonly timeKey: string | undefined;
+  /** `"time_key"` as it appears in a payload that does not escape it. */
+  readonly timeNeedle: string;
   readonly timePath: readonly string[];
   readonly timeFlat: string;
   readonly unit: TimeUnit;
@@ -61,6 +63,7 @@ export function createJsonDecoder(opts: JsonOptions): JsonDecoder {
     tagKeys: new Set(opts.tag_keys),
     keepStrings: opts.strings !== 'drop',
     timeKey: opts.time_key,
+    timeNeedle: JSON.stringify(opts.time_key ?? ''),
     timePath: opts.time_key?.split('.') ?? [],
     timeFlat: opts.time_key?.split('.').join(opts.separator) ?? '',
     unit: opts.time_unit,
@@ -99,7 +102,8 @@ function decode(c: Compiled, text: string, ctx: DecodeContext & { readonly measu
       w.skip = c.timeFlat;
     }
     if (v !== undefined && v !== null) {
-      const t = toNs(v, c.unit, () => exactNumberLiterals(text, '.').get(c.timeKey as string));
+      const key = c.timeKey;
+      const t = toNs(v, c.unit, () => (v === root[key] ? uniqueKeyLiteral(text, c.timeNeedle, v) : undefined) ?? exactNumberLiterals(text, '.').get(key));
       if (typeof t === 'string') return decodeError('invalid_timestamp', `time key "${c.timeKey}": ${t}`);
       time = t;
     }
@@ -261,6 +265,29 @@ function daysFromCivil(y: number, m: number, d: number): number {
   const yoe = yy - era * 400;
   const doy = Math.floor((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5) + d - 1;
   return era * 146097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719468;
+}
+
+/**
+ * The number literal after the key `needle` (a JSON string, quotes included) when the
+ * payload holds that string exactly once and it is followed by `:` and a number that
+ * JSON.parse read as `v`; else undefined (the caller scans the whole payload). Unique, so
+ * it is the top-level key the value came from: no nested key or string value can be it.
+ */
+export function uniqueKeyLiteral(text: string, needle: string, v: unknown): string | undefined {
+  const at = text.indexOf(needle);
+  if (at < 0 || text.indexOf(needle, at + 1) >= 0) return undefined;
+  let i = at + needle.length;
+  while (isJsonSpace(text.charCodeAt(i))) i++;
+  if (text.charCodeAt(i++) !== 58 /* : */) return undefined;
+  while (isJsonSpace(text.charCodeAt(i))) i++;
+  const start = i;
+  for (let ch = text.charCodeAt(i); (ch >= 48 && ch <= 57) || ch === 45 || ch === 43 || ch === 46 || ch === 101 || ch === 69; ch = text.charCodeAt(++i));
+  const lit = text.slice(start, i);
+  return lit !== '' && Number(lit) === v ? lit : undefined;
+}
+
+function isJsonSpace(ch: number): boolean {
+  return ch === 32 || ch === 10 || ch === 13 || ch === 9;
 }
 
 interface Frame { readonly name: string | undefined; readonly arr: boolean; idx: number; key: string | undefined }

@@ -195,6 +195,16 @@ describe('decodeJson: time', () => {
     expect(r.fields).toEqual({ a_b: 2000, v: 1 });
   });
 
+  it.each([
+    ['{"seq":1,"ts":1700000000000000.1,"v":2}', 1_700_000_000_000_000_100n], // the double lost the .1 µs
+    ['{"seq":1,"ts" : 1700000000123456 ,"v":2}', 1_700_000_000_123_456_000n],
+    ['{"o":{"ts":1700000000000000.9},"ts":1700000000000000.1,"v":2}', 1_700_000_000_000_000_100n], // key twice: full scan
+    ['{"note":"ts","ts":1700000000000000.1,"v":2}', 1_700_000_000_000_000_100n], // as a value too: full scan
+    ['{"t\\u0073":1700000000000000.1,"v":2}', 1_700_000_000_000_000_100n], // escaped key: full scan
+  ])('is exact for 16-digit µs timestamps: %s', (text, ns) => {
+    expect(ok(text, { time_key: 'ts', time_unit: 'us' }).time).toBe(ns);
+  });
+
   it('is exact for nested ns timestamps', () => {
     const r = ok('{"m":{"t":1700000000123456789},"v":1}', { time_key: 'm.t', time_unit: 'ns' });
     expect(r.time).toBe(1_700_000_000_123_456_789n);
