@@ -68,6 +68,7 @@ export class Ingest {
   private readonly errorLog = new RateLimiter(10_000);
   private readonly now: () => number;
   private readonly flushBytes: number;
+  private readonly received = new Map<string, (by?: number) => void>();
 
   constructor(private readonly opts: IngestOptions) {
     this.now = opts.now ?? Date.now;
@@ -82,7 +83,7 @@ export class Ingest {
   /** The hot path: called for every message from every source. */
   accept(msg: RawMessage): void {
     if (this.stopped) return; // not acked: the source is closing, the sender keeps it
-    this.opts.counters.inc('messages_received', { source: msg.sourceId });
+    this.receivedCounter(msg.sourceId)();
     let r: Reading[] | DecodeError;
     try {
       r = this.opts.decode(msg);
@@ -183,6 +184,16 @@ export class Ingest {
     else this.deferred.push(h.msg);
     this.flushSoon();
     return true;
+  }
+
+  /** `messages_received{source}`, one incrementer per source. */
+  private receivedCounter(source: string): (by?: number) => void {
+    let c = this.received.get(source);
+    if (c === undefined) {
+      c = this.opts.counters.counter('messages_received', { source });
+      this.received.set(source, c);
+    }
+    return c;
   }
 
   private flushSoon(): void {
