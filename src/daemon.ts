@@ -6,12 +6,11 @@ import { RateLimiter } from './observe/rate-limit.js';
 import { systemClock, type Clock } from './clock.js';
 import type { DecodeError, RawMessage } from './types.js';
 import type { Source } from './sources/source.js';
-import { EmbeddedBroker, brokerOptionsFromConfig } from './sources/embedded-broker.js';
+import type { EmbeddedBroker } from './sources/embedded-broker.js';
 import { MqttSource } from './sources/mqtt-source.js';
 import { RuleSet } from './devices/rules.js';
 import { decodeDeviceMessage, DeviceStatusLog, loadDevices } from './devices/device-messages.js';
 import { coveringFilters } from './devices/topic-template.js';
-import { SerialSource } from './sources/serial/serial-source.js';
 import type { Journal, JournalRecord, JournalStats } from './journal/journal.js';
 import { createJournal } from './journal/create-journal.js';
 import { Ingest } from './ingest.js';
@@ -180,6 +179,8 @@ export class Daemon {
     });
 
     if (config.broker) {
+      // aedes and serialport are loaded only when used: a daemon without them stays smaller.
+      const { EmbeddedBroker, brokerOptionsFromConfig } = await import('./sources/embedded-broker.js');
       this.broker = new EmbeddedBroker({ ...brokerOptionsFromConfig(config.broker), logger: this.log.child({ source: 'broker' }), clock: this.clock, counters: this.counters });
       this.sources.push(this.broker);
     }
@@ -187,7 +188,10 @@ export class Daemon {
     for (const mc of config.mqtt) {
       this.sources.push(new MqttSource({ config: mc, defaultFilters: filters, logger: this.log.child({ source: mc.id }), clock: this.clock, ackBarrier: ingest.ackBarrier }));
     }
-    for (const settings of devices?.serialPorts ?? []) {
+    const serialPorts = devices?.serialPorts ?? [];
+    const { SerialSource } = serialPorts.length > 0 ? await import('./sources/serial/serial-source.js') : { SerialSource: undefined };
+    for (const settings of serialPorts) {
+      if (SerialSource === undefined) break;
       this.sources.push(new SerialSource({ settings, logger: this.log.child({ source: settings.id }), clock: this.clock, counters: this.counters }));
     }
     this.sources.push(this.self);
