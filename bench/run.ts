@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: edgeflux end to end against a bare baseline (and, with --node-red,
- * Node-RED), on a private mosquitto and influxd on free loopback ports. See USAGE in
+ * `npm run bench`: edgeflux end to end (raw, and with a window + deadband pipeline) against
+ * a bare baseline (and, with --node-red, Node-RED), on a private mosquitto and influxd on free loopback ports. See USAGE in
  * lib/options.ts and the method in bench/README.md. Appends a dated section to
  * bench/RESULTS.md and writes charts to bench/results/.
  */
@@ -23,6 +23,7 @@ import { runProfile, type ProfileResult } from './lib/profile.js';
 import { renderSection } from './lib/report.js';
 import { evaluateTargets, median, type BenchResults } from './lib/results.js';
 import { missingPrerequisites, startInfluxd, startMosquitto } from './lib/servers.js';
+import { CLOSE_DELAY_MS, SHAPED_PIPELINE, WINDOW_IDLE } from './lib/shaped.js';
 import type { StepEnv } from './lib/steps.js';
 import { cpuChart } from './lib/svg.js';
 import { makeSystems } from './lib/systems.js';
@@ -74,7 +75,7 @@ async function main(o: BenchOptions): Promise<number> {
 
   log('starting mosquitto and influxd on free loopback ports');
   const [broker, influx] = await Promise.all([startMosquitto(), startInfluxd()]);
-  const systems = makeSystems({ runtime, broker, influx, edgeflux: setup, ...(extra ? { edgefluxExtra: extra } : {}), ...(nodeRed ? { nodeRed } : {}) }, o.only);
+  const systems = makeSystems({ runtime, broker, influx, edgeflux: setup, ...(extra ? { edgefluxExtra: extra } : {}), ...(nodeRed ? { nodeRed } : {}) }, o.only, o.shaped);
   for (const s of systems) await influx.createDatabase(s.db);
   const gen = await LoadGenerator.start(runtime, broker.port, 'bench-load');
   const env: StepEnv = { influx, gen, devices: o.devices, drainLimitMs: o.drainLimitMs, log };
@@ -97,14 +98,16 @@ async function main(o: BenchOptions): Promise<number> {
 
   const blocks: SystemQosResult[] = [];
   for (const qos of [...o.qos].sort((a, b) => b - a)) {
-    log(`QoS ${qos}: ${systems.map((s) => s.label).join(', ')}`);
-    blocks.push(...(await runQosBlock(env, systems, qos, o.plan)));
+    const inBlock = systems.filter((s) => !s.shaped || qos === 1);
+    log(`QoS ${qos}: ${inBlock.map((s) => s.label).join(', ')}`);
+    blocks.push(...(await runQosBlock(env, inBlock, qos, o.plan)));
   }
+  if (systems.some((s) => s.shaped) && !o.qos.includes(1)) notes.push('edgeflux-shaped runs in the QoS 1 block only, and QoS 1 was not run');
 
   const outage: OutageResult[] = [];
   if (o.outage) {
     log(`outage and backlog: ${o.outageReadings} readings while influxd is down`);
-    for (const def of systems) {
+    for (const def of systems.filter((s) => !s.shaped)) {
       try {
         outage.push(await runOutage(env, def, { readings: o.outageReadings, rate: o.outageRate }));
       } catch (e) {
@@ -139,6 +142,11 @@ async function main(o: BenchOptions): Promise<number> {
     'CPU µs per reading: utime+stime of the system\'s process tree (/proc) from the first publish to the last reading stored, divided by the readings; peak RSS: VmHWM (reset per step) or VmRSS sampled every 100 ms',
     `edgeflux: ${setup.note}; \`node bench/.work/js/src/cli/main.js run\` (transpiled src/); output retry 200 ms..2 s. Baseline: bench/baseline.ts (mqtt.js + 5000-line POSTs, 1 in flight, retry every 1 s)`,
   ];
+  if (systems.some((s) => s.shaped)) {
+    method.push(
+      `edgeflux (window+deadband), QoS 1 only: the same config plus \`pipeline: ${JSON.stringify(SHAPED_PIPELINE).replace(/"/g, '')}\` on every series. It writes window points, so a step is *sustained* when edgeflux received every message, held none and its output was at the journal's head (\`/spool\` behind 0: every window closed and its point written) within ${o.drainLimitMs / 1000} s + ${CLOSE_DELAY_MS / 1000} s (the close delay of a quiet series: stream clock 1 s behind, idle ${WINDOW_IDLE}, batch max_age 1 s) of the last publish, and the step's window points (\`seq_count\` summed per device) account for every reading; CPU µs per reading as above, up to that moment (its /spool polls included)`,
+    );
+  }
   if (nodeRed) method.push('Node-RED: mqtt in (json) → function (tags, fields, timestamp) → join (5000 or 1 s) → influxdb batch (node-influx, precision µs); writes seq as a float');
 
   const results: BenchResults = {

@@ -61,12 +61,18 @@ export async function inspectEdgeflux(runtime: Runtime, wantMode: 'durable' | 'm
 
 export interface EdgefluxConfigArgs {
   readonly setup: EdgefluxSetup;
+  /** The system's name: its topics `bench/<system>/#` and its MQTT client id. */
+  readonly system: string;
   readonly brokerUrl: string;
   readonly influxUrl: string;
   readonly db: string;
   readonly qos: 0 | 1;
   /** Private dir: dead letters, the journal. */
   readonly dir: string;
+  /** Port of the health listener (/spool, /metrics): free, so two edgefluxes can run side by side. */
+  readonly httpPort: number;
+  /** The global `pipeline:` (none when absent). */
+  readonly pipeline?: readonly Json[];
   /** Hold up to this many bytes in memory mode (the outage needs 1M readings held). */
   readonly memoryBytes?: string;
   /** Extra top-level YAML keys merged over the generated ones (`--edgeflux-extra`). */
@@ -97,14 +103,16 @@ export function edgefluxConfig(a: EdgefluxConfigArgs): string {
       {
         id: 'bench',
         url: a.brokerUrl,
-        client_id: 'edgeflux-bench',
-        subscriptions: [{ topic: 'bench/edgeflux/#', qos: a.qos }],
+        client_id: `${a.system}-bench`,
+        subscriptions: [{ topic: `bench/${a.system}/#`, qos: a.qos }],
       },
     ],
     rules: [{ topic: 'bench/{system}/{run}/{device}/{measurement}', format: 'json', json: { time_key: 'ts', time_unit: 'us', integers: ['seq'] } }],
     outputs: [output],
     dead_letter: { path: join(a.dir, 'dead-letter.jsonl') },
+    service: { http: { host: '127.0.0.1', port: a.httpPort } },
   };
+  if (a.pipeline) cfg.pipeline = a.pipeline;
   if (a.setup.hasSpool) {
     cfg.spool = a.setup.mode === 'durable' ? { mode: 'durable', dir: join(a.dir, 'spool') } : { mode: 'memory', ...(a.memoryBytes ? { max_bytes: a.memoryBytes } : {}) };
   }

@@ -1,14 +1,15 @@
 /** Command-line flags of `npm run bench` and the settings of a quick and a full run. */
 import { parseArgs } from 'node:util';
 import type { PlanOptions } from './plan.js';
-import type { SystemName } from './systems.js';
+import { SYSTEM_NAMES, type SystemName } from './systems.js';
 
 export const USAGE = `npm run bench [-- flags]   end-to-end benchmark of edgeflux against a bare baseline (and Node-RED)
 
-  --quick               short steps, 1 repetition (< 3 min; indicative only)
+  --quick               short steps, 1 repetition (< 4 min; indicative only)
   --node-red            also measure Node-RED (installs node-red 4 + node-red-contrib-influxdb
                         into bench/.work/node-red with npm on first use)
-  --only LIST           systems to run: baseline,edgeflux,nodered (default: all enabled)
+  --only LIST           systems to run: baseline,edgeflux,edgeflux-shaped,nodered (default: all enabled)
+  --no-shaped           leave out edgeflux-shaped (edgeflux + window/deadband pipeline, QoS 1 only)
   --qos LIST            0,1 (default both)
   --spool MODE          edgeflux spool mode when the build has one: durable (default) | memory
   --edgeflux-extra FILE YAML merged over the generated edgeflux config (top-level keys)
@@ -26,6 +27,8 @@ export interface BenchOptions {
   readonly quick: boolean;
   readonly nodeRed: boolean;
   readonly only?: SystemName[];
+  /** Run edgeflux-shaped (edgeflux with the window + deadband pipeline). */
+  readonly shaped: boolean;
   readonly qos: (0 | 1)[];
   readonly spool: 'durable' | 'memory';
   readonly edgefluxExtra?: string;
@@ -52,6 +55,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       quick: { type: 'boolean', default: false },
       'node-red': { type: 'boolean', default: false },
       only: { type: 'string' },
+      'no-shaped': { type: 'boolean', default: false },
       qos: { type: 'string', default: '0,1' },
       spool: { type: 'string', default: 'durable' },
       'edgeflux-extra': { type: 'string' },
@@ -69,7 +73,8 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   if (v.help) return 'help';
   const quick = v.quick;
   const only = v.only?.split(',').map((s) => s.trim()) as SystemName[] | undefined;
-  for (const s of only ?? []) if (!['baseline', 'edgeflux', 'nodered'].includes(s)) throw new Error(`--only: unknown system ${s}`);
+  for (const s of only ?? []) if (!SYSTEM_NAMES.includes(s)) throw new Error(`--only: unknown system ${s} (${SYSTEM_NAMES.join(', ')})`);
+  if (v['no-shaped'] && only?.includes('edgeflux-shaped')) throw new Error('--only names edgeflux-shaped, --no-shaped leaves it out: pick one');
   const qos = v.qos.split(',').map((s) => Number(s.trim()));
   if (qos.some((q) => q !== 0 && q !== 1)) throw new Error('--qos: 0, 1 or 0,1');
   if (v.spool !== 'durable' && v.spool !== 'memory') throw new Error('--spool: durable or memory');
@@ -81,6 +86,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     quick,
     nodeRed: v['node-red'] || (only?.includes('nodered') ?? false),
     only,
+    shaped: !v['no-shaped'],
     qos: qos as (0 | 1)[],
     spool: v.spool,
     edgefluxExtra: v['edgeflux-extra'],

@@ -6,7 +6,7 @@
 import type { SystemQosResult } from './plan.js';
 import { figuresAt, ratesOf } from './results.js';
 
-const COLORS: Record<string, string> = { baseline: '#6b6b6b', edgeflux: '#1f6fb4', nodered: '#c0392b' };
+const COLORS: Record<string, string> = { baseline: '#6b6b6b', edgeflux: '#1f6fb4', 'edgeflux-shaped': '#27a0a0', nodered: '#c0392b' };
 const W = 680;
 const H = 420;
 const M = { left: 64, right: 150, top: 40, bottom: 52 };

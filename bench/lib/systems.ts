@@ -1,24 +1,31 @@
 /**
  * The systems under test, each in its own process, each reading `bench/<name>/#` from the
  * private mosquitto and writing to its own database in the private influxd:
- * edgeflux (its CLI), the bare baseline (bench/baseline.ts) and, opt-in, Node-RED.
+ * edgeflux (its CLI), edgeflux with a window + deadband pipeline (shaped.ts), the bare
+ * baseline (bench/baseline.ts) and, opt-in, Node-RED.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Runtime } from './build.js';
 import { checkConfig, edgefluxConfig, journalFiles, startEdgeflux, type EdgefluxSetup } from './edgeflux.js';
+import { freePort } from './net.js';
 import { startNodeRed } from './node-red.js';
 import { removeDir, startProc, tempDir, type Proc } from './procs.js';
 import { databaseOf } from './readings.js';
 import type { Influxd, Mosquitto } from './servers.js';
+import { EdgefluxProbe, SHAPED_PIPELINE } from './shaped.js';
 
-export type SystemName = 'edgeflux' | 'baseline' | 'nodered';
+export type SystemName = 'edgeflux' | 'edgeflux-shaped' | 'baseline' | 'nodered';
+
+export const SYSTEM_NAMES: readonly SystemName[] = ['baseline', 'edgeflux', 'edgeflux-shaped', 'nodered'];
 
 export interface Sut {
   readonly name: SystemName;
   readonly proc: Proc;
   /** Spawn → ready (edgeflux: "edgeflux started" logged; others: subscribed), ms. */
   readonly readyMs: number;
+  /** edgeflux's health listener (/spool, /metrics). */
+  readonly probe?: EdgefluxProbe;
   /** Extra facts for the results (e.g. journal files written). */
   facts(): Promise<string>;
   stop(): Promise<void>;
@@ -36,6 +43,11 @@ export interface SystemDef {
   readonly name: SystemName;
   readonly label: string;
   readonly db: string;
+  /**
+   * Writes window points, not readings: its steps are checked by shaped.ts (caught up,
+   * points account for every reading). Runs in the QoS 1 block only; no outage, no profile.
+   */
+  readonly shaped?: boolean;
   start(o: StartOptions): Promise<Sut>;
 }
 
@@ -48,26 +60,31 @@ export interface SystemsContext {
   readonly nodeRed?: { readonly red: string };
 }
 
-function edgefluxDef(ctx: SystemsContext): SystemDef {
-  const db = databaseOf('edgeflux');
+/** edgeflux as configured by the bench; `shaped`: plus the global window + deadband pipeline. */
+function edgefluxDef(ctx: SystemsContext, shaped: boolean): SystemDef {
+  const name: SystemName = shaped ? 'edgeflux-shaped' : 'edgeflux';
+  const db = databaseOf(name);
   return {
-    name: 'edgeflux',
-    label: `edgeflux (${ctx.edgeflux.mode})`,
+    name,
+    label: shaped ? `edgeflux (${ctx.edgeflux.mode}, window+deadband)` : `edgeflux (${ctx.edgeflux.mode})`,
     db,
+    shaped,
     async start(o) {
       const dir = await tempDir('edgeflux-bench-sut-');
       const file = join(dir, 'edgeflux.yaml');
+      const httpPort = await freePort();
       await writeFile(file, edgefluxConfig({
-        setup: ctx.edgeflux, brokerUrl: ctx.broker.url, influxUrl: ctx.influx.url, db, qos: o.qos, dir,
-        memoryBytes: o.outage ? '512MiB' : undefined, extra: ctx.edgefluxExtra,
+        setup: ctx.edgeflux, system: name, brokerUrl: ctx.broker.url, influxUrl: ctx.influx.url, db, qos: o.qos, dir, httpPort,
+        memoryBytes: o.outage ? '512MiB' : undefined, extra: ctx.edgefluxExtra, ...(shaped ? { pipeline: SHAPED_PIPELINE } : {}),
       }));
       const problems = await checkConfig(ctx.runtime, file);
       if (problems) throw new Error(`edgeflux check refused the bench config:\n${problems}`);
       const { proc, readyMs } = await startEdgeflux(ctx.runtime, file, o.nodeFlags);
       return {
-        name: 'edgeflux',
+        name,
         proc,
         readyMs,
+        probe: new EdgefluxProbe(httpPort, 'bench'),
         async facts() {
           return ctx.edgeflux.mode === 'durable' ? `journal files: ${await journalFiles(dir)}` : '';
         },
@@ -131,8 +148,8 @@ function nodeRedDef(ctx: SystemsContext, red: string): SystemDef {
   };
 }
 
-/** The systems to run, the baseline first (every ratio is against it). */
-export function makeSystems(ctx: SystemsContext, only?: readonly SystemName[]): SystemDef[] {
-  const all = [baselineDef(ctx), edgefluxDef(ctx), ...(ctx.nodeRed ? [nodeRedDef(ctx, ctx.nodeRed.red)] : [])];
+/** The systems to run, the baseline first (every ratio is against it); `shaped`: also edgeflux-shaped. */
+export function makeSystems(ctx: SystemsContext, only?: readonly SystemName[], shaped = true): SystemDef[] {
+  const all = [baselineDef(ctx), edgefluxDef(ctx, false), ...(shaped ? [edgefluxDef(ctx, true)] : []), ...(ctx.nodeRed ? [nodeRedDef(ctx, ctx.nodeRed.red)] : [])];
   return only ? all.filter((s) => only.includes(s.name)) : all;
 }
