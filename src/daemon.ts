@@ -133,7 +133,7 @@ export class Daemon {
     const { mode, dir, sync, max_bytes: maxBytes, policy } = config.spool;
     this.log.info({ mode, ...(mode === 'durable' ? { dir, sync } : {}), maxBytes, policy, ...report }, `spool: ${mode} mode, ${report.records} messages in the journal`);
 
-    const cache = new DecodedCache();
+    const cache = new DecodedCache(Math.max(1, config.outputs.length));
     // One decode for ingest and every drain, so that a replay gives the same points.
     // Device profiles first, then the rules; a device status is a `device_status` reading on
     // both paths, counted and logged on the ingest path only (onStatus).
@@ -151,7 +151,7 @@ export class Daemon {
       },
       onBadMessage: (m, e) => this.onBadMessage(m, e), cache, counters: this.counters, logger: this.log });
     this.ingest = ingest;
-    const decode = (r: JournalRecord) => cache.get(r.seq) ?? decodeMessage({ sourceId: r.sourceId, topic: r.topic, payload: r.payload, receivedAt: r.receivedAt, ack: noAck });
+    const decode = (r: JournalRecord) => cache.take(r.seq) ?? decodeMessage({ sourceId: r.sourceId, topic: r.topic, payload: r.payload, receivedAt: r.receivedAt, ack: noAck });
     config.outputs.forEach((oc, i) => {
       const logger = this.log.child({ output: oc.id });
       const output = new Output({ config: oc, writer: instrumentWriter(createWriter(oc), oc.id, service.metrics), logger, counters: this.counters, deadLetter: this.deadLetter! });

@@ -10,7 +10,7 @@
  * `learnSamples` of them were seen; the gap that ends a stale period is not learned.
  * Going stale: one warning, the `stale` flag (for metrics) and a `device_status` reading
  * (online=false); coming back: one info line and a `device_status` reading (online=true).
- * Bounded: at most `maxDevices` (the least recently seen is forgotten first), and devices
+ * Bounded: at most `maxDevices` (the least recently seen, to the second, is forgotten first), and devices
  * silent for `forgetAfterMs` are forgotten.
  */
 import type { Reading } from '../types.js';
@@ -104,11 +104,15 @@ export class StaleDevices {
   /** Notes that `device` sent something at `atMs`; `expectedIntervalMs` from its profile, when known. */
   seen(device: string, atMs: number = this.now(), expectedIntervalMs?: number): void {
     let e = this.devices.get(device);
+    let move = true;
     if (e === undefined) {
       e = { firstSeen: atMs, lastSeen: atMs, burstStart: atMs, readings: 0, samples: 0, stale: false };
       if (this.devices.size >= (this.opts.maxDevices ?? 10_000)) this.forget(this.devices.keys().next().value as string);
     } else {
-      this.devices.delete(device); // re-inserted below: Map order = least recently seen first
+      // Map order = least recently seen first, to within a second: an entry is moved to the
+      // end at most once a second, not per reading (each move churns the Map's hash table).
+      move = atMs - e.lastSeen >= 1000 || e.stale;
+      if (move) this.devices.delete(device);
       const gap = atMs - e.burstStart;
       if (gap >= (this.opts.minGapMs ?? 1000)) {
         if (!e.stale) {
@@ -122,7 +126,7 @@ export class StaleDevices {
     e.lastSeen = Math.max(e.lastSeen, atMs);
     e.readings++;
     if (expectedIntervalMs !== undefined) e.given = expectedIntervalMs;
-    this.devices.set(device, e);
+    if (move) this.devices.set(device, e);
   }
 
   /** Marks devices silent for too long (what the timer runs). */

@@ -1,5 +1,5 @@
 /**
- * Groups one output's encoded lines into batches: a batch is emitted when it holds
+ * Groups one output's encoded lines into batches (as bytes, see line-batch.ts): a batch is emitted when it holds
  * `maxPoints` lines or `maxAgeMs` after its first line, whichever comes first; never
  * empty. Each batch carries the lowest journal seq among its lines (`minSeq`), and
  * `lowestSeq()` tells the drain which seq the partial batch still holds.
@@ -10,16 +10,17 @@
  * the journal instead of being closed early). Its input is paced by the drain, which
  * reads from the journal only when the output has room: that is the backpressure.
  */
+import { LineWriter, type LineBatch } from './line-batch.js';
 import { globalTimers, type Timers } from './sleeper.js';
 
 export interface Batch {
-  readonly lines: string[];
+  readonly lines: LineBatch;
   /** The lowest journal seq among the lines. */
   readonly minSeq: number;
 }
 
 export class Batcher {
-  private lines: string[] = [];
+  private readonly lines = new LineWriter();
   private minSeq = Infinity;
   private timer: unknown;
 
@@ -38,7 +39,7 @@ export class Batcher {
   }
 
   add(line: string, seq: number): void {
-    this.lines.push(line);
+    this.lines.add(line);
     if (seq < this.minSeq) this.minSeq = seq;
     if (this.lines.length >= this.maxPoints) this.flush();
     else if (this.timer === undefined) this.timer = this.timers.setTimeout(() => this.onAge(), this.maxAgeMs);
@@ -53,8 +54,7 @@ export class Batcher {
   flush(): void {
     this.cancelTimer();
     if (this.lines.length === 0) return;
-    const batch = { lines: this.lines, minSeq: this.minSeq };
-    this.lines = [];
+    const batch = { lines: this.lines.take(), minSeq: this.minSeq };
     this.minSeq = Infinity;
     this.emit(batch);
   }
@@ -62,7 +62,7 @@ export class Batcher {
   /** Forgets the partial batch and frees the timer. */
   clear(): void {
     this.cancelTimer();
-    this.lines = [];
+    this.lines.clear();
     this.minSeq = Infinity;
   }
 

@@ -26,6 +26,7 @@ import { RateLimiter } from '../observe/rate-limit.js';
 import { Backoff } from './backoff.js';
 import type { DeadLetterSink } from './dead-letter.js';
 import type { Writer } from './influx-writer.js';
+import type { LineBatch } from './line-batch.js';
 import { Sleeper, type Timers } from './sleeper.js';
 import { fixHint, otherWriteError, type WriteError, type WriteErrorKind } from './write-error.js';
 
@@ -62,7 +63,7 @@ export type WriteOutcome = 'settled' | 'halted';
 /** Slow retry while InfluxDB refuses the credentials or the database/bucket is missing. */
 const SLOW_RETRY = { initialMs: 30_000, maxMs: 120_000, jitter: 'equal' } as const;
 
-type Part = readonly string[];
+type Part = LineBatch;
 
 export class Output {
   readonly id: string;
@@ -98,7 +99,7 @@ export class Output {
    * been written: the caller keeps the batch and writes it again later, which InfluxDB
    * takes as the same points). Never rejects.
    */
-  async write(lines: readonly string[]): Promise<WriteOutcome> {
+  async write(lines: LineBatch): Promise<WriteOutcome> {
     if (this.halted) return 'halted';
     try {
       return await this.deliver(lines);
@@ -153,7 +154,7 @@ export class Output {
       let err: WriteError;
       try {
         this.opts.counters.inc('write_requests', { output: this.id });
-        await this.opts.writer.write(part.join('\n'), part.length, this.abort.signal);
+        await this.opts.writer.write(part.text(), part.length, this.abort.signal);
         this.written(part.length);
         return [];
       } catch (e) {

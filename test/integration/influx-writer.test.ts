@@ -11,6 +11,7 @@ import type { FieldValue, Reading } from '../../src/types.js';
 import { answers, startFakeInfluxV2, type FakeInfluxV2 } from '../helpers/fake-influx-v2.js';
 import { ADMIN, startInfluxd, type Influxd } from '../helpers/influxd.js';
 import { freePort, waitFor } from '../helpers/net.js';
+import { LineBatch } from '../../src/sink/line-batch.js';
 
 const base = { timeout: 5000, gzip: false, batch: { max_points: 5000, max_age: 1000 }, retry: { initial: 100, max: 500 }, concurrency: 1 };
 const v1 = (url: string, over: Partial<InfluxV1OutputConfig> = {}): InfluxV1OutputConfig => ({ ...base, id: 'v1', type: 'influxdb_v1', url, database: 'edge', ...over });
@@ -165,9 +166,9 @@ describe('InfluxV1Writer against a real influxd 1.6.7', () => {
     const out = new Output({ config: v1(influx.url, { database: 'outage' }), writer: createWriter(v1(influx.url, { database: 'outage' })), logger: silentLogger(), counters, deadLetter: { record: () => undefined } });
     await influx.pause();
     const lines = Array.from({ length: 200 }, (_, i) => `outage,d=x v=${i} ${1_000_000 + i}`);
-    const first = out.write(lines.slice(0, 100));
+    const first = out.write(LineBatch.of(lines.slice(0, 100)));
     await waitFor(() => counters.get('write_retries', { output: 'v1', kind: 'retryable' }) >= 2, 10_000, 'failed attempts');
-    const second = out.write(lines.slice(100));
+    const second = out.write(LineBatch.of(lines.slice(100)));
     expect(out.status.state).toBe('down');
     await influx.resume();
     expect(await Promise.all([first, second])).toEqual(['settled', 'settled']);

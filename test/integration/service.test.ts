@@ -19,6 +19,7 @@ import { startInfluxd, type Influxd } from '../helpers/influxd.js';
 import { tempDir, waitFor } from '../helpers/net.js';
 import { notifySocket, type NotifySocket } from '../helpers/notify-socket.js';
 import { parsePrometheus } from '../helpers/prometheus.js';
+import { LineBatch } from '../../src/sink/line-batch.js';
 
 describe('Service with a real influxd, HTTP listener and notify socket', () => {
   let influxd: Influxd;
@@ -77,12 +78,12 @@ outputs: [{ id: local, type: influxdb_v1, url: "${influxd.url}", database: senso
     };
     const written = async () => parsePrometheus(await (await fetch(`${url}/metrics`)).text()).get('edgeflux_points_written_total{output="local"}');
 
-    expect(await output.write(lines(0, 100))).toBe('settled');
+    expect(await output.write(LineBatch.of(lines(0, 100)))).toBe('settled');
     expect((await health()).status).toBe(200);
     expect(await written()).toBe(100);
 
     await influxd.pause();
-    const during = output.write(lines(100, 10));
+    const during = output.write(LineBatch.of(lines(100, 10)));
     const down = await waitFor(async () => ((await health()).status === 503 ? health() : undefined), 30_000, '/healthz to turn 503');
     expect(down.body.reasons.map((r) => r.check)).toContain('output_unreachable');
     await influxd.resume();

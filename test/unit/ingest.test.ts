@@ -32,7 +32,7 @@ function make(maxRecords: number, policy: 'block' | 'drop-oldest' = 'block'): In
 beforeEach(() => {
   vi.useFakeTimers();
   counters = new Counters();
-  cache = new DecodedCache(16);
+  cache = new DecodedCache(1, 16);
   bad = [];
   acked = [];
 });
@@ -55,7 +55,7 @@ describe('Ingest', () => {
     expect(acked).toEqual(['m1']);
     const [rec] = await journal.read(0, 10);
     expect(rec?.payload.toString()).toBe('m1');
-    expect(cache.get(0)?.[0]?.fields.v).toBe('m1');
+    expect(cache.take(0)?.[0]?.fields.v).toBe('m1');
     expect(counters.get('messages_received', { source: 'broker' })).toBe(1);
   });
 

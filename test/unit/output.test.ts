@@ -7,6 +7,7 @@ import type { DeadLetterEntry, DeadLetterSink } from '../../src/sink/dead-letter
 import type { Writer } from '../../src/sink/influx-writer.js';
 import { Output, type WriteOutcome } from '../../src/sink/output.js';
 import { WriteError } from '../../src/sink/write-error.js';
+import { LineBatch } from '../../src/sink/line-batch.js';
 
 /** What the fake InfluxDB does with one request: nothing (204), an error, or never answer. */
 type Behaviour = (lines: string[], n: number) => WriteError | 'hang' | undefined;
@@ -100,7 +101,7 @@ function make(cfg: OutputConfig = config(), random = () => 0.5): Output {
 /** Starts a write and records how it ends. */
 function write(lines: readonly string[]): { outcome: () => WriteOutcome | undefined; done: Promise<WriteOutcome> } {
   let outcome: WriteOutcome | undefined;
-  const done = out.write(lines).then((o) => (outcome = o));
+  const done = out.write(LineBatch.of(lines)).then((o) => (outcome = o));
   return { outcome: () => outcome, done };
 }
 
@@ -121,7 +122,7 @@ afterEach(() => {
 describe('Output: writing', () => {
   it('writes a batch as one request, counts it and settles', async () => {
     make();
-    expect(await out.write(['a v=1 1', 'b v=2 2', 'c v=3 3'])).toBe('settled');
+    expect(await out.write(LineBatch.of(['a v=1 1', 'b v=2 2', 'c v=3 3']))).toBe('settled');
     expect(writer.calls.map((c) => c.lines)).toEqual([['a v=1 1', 'b v=2 2', 'c v=3 3']]);
     expect(counters.get('points_written', labels)).toBe(3);
     expect(counters.get('write_requests', labels)).toBe(1);
@@ -133,7 +134,7 @@ describe('Output: writing', () => {
 
   it('sends a batch larger than batch.max_points as several requests, in order', async () => {
     make(config({ batch: { max_points: 4, max_age: 1000 } }));
-    expect(await out.write(lines('a', 10))).toBe('settled');
+    expect(await out.write(LineBatch.of(lines('a', 10)))).toBe('settled');
     expect(writer.calls.map((c) => c.lines.length)).toEqual([4, 4, 2]);
     expect(writer.written).toEqual(lines('a', 10));
   });
@@ -208,11 +209,11 @@ describe('Output: retry', () => {
   it('splits a batch InfluxDB finds too large, and sends smaller requests from then on', async () => {
     make();
     writer.behaviour = (l) => (l.length > 2 ? err('too_large', { status: 413 }) : undefined);
-    expect(await out.write(lines('a', 5))).toBe('settled');
+    expect(await out.write(LineBatch.of(lines('a', 5)))).toBe('settled');
     expect(writer.calls.map((c) => c.lines.length)).toEqual([5, 3, 2, 1, 2]);
     expect(writer.written).toEqual(lines('a', 5));
     expect(counters.get('write_retries', { output: 'out1', kind: 'too_large' })).toBe(2);
-    expect(await out.write(lines('b', 4))).toBe('settled');
+    expect(await out.write(LineBatch.of(lines('b', 4)))).toBe('settled');
     expect(writer.calls.slice(5).map((c) => c.lines.length)).toEqual([2, 2]);
     expect(deadLetter.entries).toHaveLength(0);
   });
@@ -220,7 +221,7 @@ describe('Output: retry', () => {
   it('dead-letters a single line that is still too large', async () => {
     make();
     writer.behaviour = (l) => (l.some((x) => x.startsWith('huge')) ? err('too_large', { status: 413 }) : undefined);
-    expect(await out.write(['ok1 v=1 1', 'huge v="…" 2', 'ok2 v=1 3'])).toBe('settled');
+    expect(await out.write(LineBatch.of(['ok1 v=1 1', 'huge v="…" 2', 'ok2 v=1 3']))).toBe('settled');
     expect(writer.written).toEqual(['ok1 v=1 1', 'ok2 v=1 3']);
     expect(deadLetter.entries).toEqual([{ reason: 'too_large', output: 'out1', line: 'huge v="…" 2', message: 'HTTP 413: too_large' }]);
     expect(counters.get('dropped_points', { output: 'out1', reason: 'too_large' })).toBe(1);
@@ -232,7 +233,7 @@ describe('Output: retry', () => {
     batch[3] = 'BAD1 v=x 3';
     batch[12] = 'BAD2 v=y 12';
     writer.behaviour = (l) => (l.some((x) => x.startsWith('BAD')) ? new WriteError('bad_request', "HTTP 400: unable to parse 'BAD': invalid number", { status: 400 }) : undefined);
-    expect(await out.write(batch)).toBe('settled');
+    expect(await out.write(LineBatch.of(batch))).toBe('settled');
     expect(writer.written).toEqual(batch.filter((l) => !l.startsWith('BAD')));
     expect(deadLetter.entries.map((e) => [e.reason, e.line, e.message])).toEqual([
       ['bad_request', 'BAD1 v=x 3', "HTTP 400: unable to parse 'BAD': invalid number"],
@@ -247,7 +248,7 @@ describe('Output: retry', () => {
     make();
     const message = 'HTTP 400: partial write: field type conflict: input field "v" on measurement "m" is type integer, already exists as type float dropped=2';
     writer.behaviour = () => new WriteError('bad_request', message, { status: 400, partial: true, dropped: 2 });
-    expect(await out.write(lines('m', 5))).toBe('settled');
+    expect(await out.write(LineBatch.of(lines('m', 5)))).toBe('settled');
     expect(writer.calls).toHaveLength(1); // not retried
     expect(deadLetter.entries).toHaveLength(1);
     expect(deadLetter.entries[0]).toMatchObject({ reason: 'partial_write', output: 'out1' });
@@ -305,8 +306,8 @@ describe('Output: retry', () => {
   it('fatal errors dead-letter the lines and count them', async () => {
     make();
     writer.behaviour = (_l, n) => (n === 1 ? new WriteError('fatal', 'HTTP 405: method not allowed', { status: 405 }) : undefined);
-    expect(await out.write(lines('a', 3))).toBe('settled');
-    expect(await out.write(lines('b', 1))).toBe('settled');
+    expect(await out.write(LineBatch.of(lines('a', 3)))).toBe('settled');
+    expect(await out.write(LineBatch.of(lines('b', 1)))).toBe('settled');
     expect(deadLetter.entries.map((e) => e.line)).toEqual(lines('a', 3));
     expect(deadLetter.entries.every((e) => e.reason === 'fatal')).toBe(true);
     expect(counters.get('dropped_points', { output: 'out1', reason: 'fatal' })).toBe(3);
@@ -350,7 +351,7 @@ describe('Output: wake, halt, close', () => {
     expect(await w.done).toBe('halted');
     expect(counters.total('dropped_points')).toBe(0);
     expect(vi.getTimerCount()).toBe(0);
-    expect(await out.write(lines('b', 1))).toBe('halted'); // after halt nothing is sent
+    expect(await out.write(LineBatch.of(lines('b', 1)))).toBe('halted'); // after halt nothing is sent
     expect(writer.calls.every((c) => c.lines[0]?.startsWith('a'))).toBe(true);
   });
 
@@ -370,7 +371,7 @@ describe('Output: wake, halt, close', () => {
     out.close();
     out.close();
     expect(writer.closed).toBe(true);
-    expect(await out.write(lines('a', 1))).toBe('halted');
+    expect(await out.write(LineBatch.of(lines('a', 1)))).toBe('halted');
     expect(writer.calls).toHaveLength(0);
   });
 });

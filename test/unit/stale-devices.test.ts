@@ -106,6 +106,8 @@ describe('StaleDevices on virtual time', () => {
   it('stays bounded: forgets the least recently seen beyond max_devices, and long-silent ones', async () => {
     const { t } = make({ maxDevices: 3, forgetAfterMs: 3_600_000 });
     for (const d of ['a', 'b', 'c']) t.seen(d);
+    t.seen('a'); // within the same second: the order is kept (recency counts to the second)
+    await vi.advanceTimersByTimeAsync(1000);
     t.seen('a'); // a is now the most recent
     t.seen('d'); // evicts b
     expect(t.list().map((d) => d.device).sort()).toEqual(['a', 'c', 'd']);
