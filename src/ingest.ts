@@ -11,7 +11,10 @@
  *
  * Batching: the messages of one event-loop turn are staged and written with one
  * `journal.flush()` (one write(2)) at the end of the turn (setImmediate), or as soon as
- * `flushBytes` are staged; then they are acked. A source that cannot wait for the end of
+ * `flushBytes` are staged; then they are acked. While no ack waits for the write (QoS 0
+ * messages only), the write waits up to `groupMs` for more messages instead: one write
+ * for many turns' messages (group commit); the first message that needs an ack brings it
+ * forward to the end of that turn. A source that cannot wait for the end of
  * the turn (mqtt.js reads a connection's next packet only after the ack) acks at once and
  * holds the ack's bytes behind `ackBarrier` (ack-barrier.ts), released after the flush.
  * When the flush fails, its messages are held like refused ones (below) and the early
@@ -46,6 +49,8 @@ export interface IngestOptions {
   readonly now?: () => number;
   /** Staged bytes that make the journal write at once instead of at the end of the turn; default 256 KiB. */
   readonly flushBytes?: number;
+  /** How long a write may wait for more messages while no ack waits for it; default 5 ms, 0: end of turn. */
+  readonly groupMs?: number;
 }
 
 interface Held {
@@ -62,17 +67,20 @@ export class Ingest {
   private staged: Held[] = [];
   private deferred: RawMessage[] = [];
   private immediate: ReturnType<typeof setImmediate> | undefined;
+  private groupTimer: ReturnType<typeof setTimeout> | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private blockedSince: number | undefined;
   private stopped = false;
   private readonly errorLog = new RateLimiter(10_000);
   private readonly now: () => number;
   private readonly flushBytes: number;
+  private readonly groupMs: number;
   private readonly received = new Map<string, (by?: number) => void>();
 
   constructor(private readonly opts: IngestOptions) {
     this.now = opts.now ?? Date.now;
     this.flushBytes = opts.flushBytes ?? 256 * 1024;
+    this.groupMs = opts.groupMs ?? 5;
   }
 
   /** Messages held unacknowledged because the journal refused them. */
@@ -129,6 +137,8 @@ export class Ingest {
   flush(): boolean {
     if (this.immediate !== undefined) clearImmediate(this.immediate);
     this.immediate = undefined;
+    if (this.groupTimer !== undefined) clearTimeout(this.groupTimer);
+    this.groupTimer = undefined;
     const staged = this.staged;
     if (staged.length === 0) {
       this.ackBarrier.release(); // acks of bad messages, nothing to wait for
@@ -197,7 +207,15 @@ export class Ingest {
   }
 
   private flushSoon(): void {
-    if (this.immediate === undefined) this.immediate = setImmediate(() => this.flush());
+    if (this.immediate !== undefined) return;
+    const waiting = this.deferred.length > 0 || this.ackBarrier.holding > 0;
+    if (!waiting && this.groupMs > 0) {
+      this.groupTimer ??= setTimeout(() => this.flush(), this.groupMs);
+      return;
+    }
+    if (this.groupTimer !== undefined) clearTimeout(this.groupTimer);
+    this.groupTimer = undefined;
+    this.immediate = setImmediate(() => this.flush());
   }
 
   private appendFailed(err: unknown): void {

@@ -170,7 +170,7 @@ export class MqttSource implements Source {
         remember?.();
         if (gen !== this.gen) return;
         const stream = this.client?.stream;
-        if (barrier !== undefined && stream !== undefined) barrier.hold(stream);
+        if (barrier !== undefined && stream !== undefined && packet.qos > 0) barrier.hold(stream); // QoS 0: no ack bytes
         callback();
       },
       ackGated: barrier !== undefined,

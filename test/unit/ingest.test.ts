@@ -140,6 +140,33 @@ describe('Ingest batching and the ack barrier', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('group commit: while no ack waits (QoS 0), one write takes groupMs worth of turns; a message needing an ack brings it forward', async () => {
+    const ingest = make(1000);
+    await journal.open();
+    let flushes = 0;
+    const flush = journal.flush.bind(journal);
+    journal.flush = () => {
+      flushes++;
+      return flush();
+    };
+    const qos0 = (p: string): RawMessage => ({ ...msg(p), ackGated: true, ack: () => acked.push(p) }); // acked at once, nothing held
+    ingest.accept(qos0('a'));
+    await endOfTurn();
+    ingest.accept(qos0('b'));
+    await vi.advanceTimersByTimeAsync(4);
+    expect(flushes).toBe(0); // still grouping
+    await vi.advanceTimersByTimeAsync(1);
+    expect(flushes).toBe(1);
+    expect(payloadsOf(await journal.read(0, 10))).toEqual(['a', 'b']);
+
+    ingest.accept(qos0('c'));
+    ingest.accept(msg('d')); // acked only after the write: no more waiting
+    await endOfTurn();
+    expect(flushes).toBe(2);
+    expect(acked).toEqual(['a', 'b', 'c', 'd']);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('writes at once when flushBytes are staged', async () => {
     journal = new MemoryJournal({ maxBytes: 1e6, policy: 'block' });
     let staged = 0;
