@@ -177,6 +177,19 @@ export function setProp<T>(o: Record<string, T>, k: string, v: T): void {
 }
 
 const UNIT_SHIFT: Record<Exclude<TimeUnit, 'iso'>, number> = { s: 9, ms: 6, us: 3, ns: 0 };
+const UNIT_SCALE: Record<Exclude<TimeUnit, 'iso'>, bigint> = { s: 1_000_000_000n, ms: 1_000_000n, us: 1000n, ns: 1n };
+const POW10 = [1n, 10n, 100n, 1000n, 10_000n, 100_000n, 1_000_000n, 10_000_000n, 100_000_000n, 1_000_000_000n];
+
+/** 1 to 20 ASCII digits and nothing else. */
+function isPlainInteger(s: string): boolean {
+  if (s.length === 0 || s.length > 20) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
 const DECIMAL_RE = /^\s*(?!\s)([-+])?(\d*)(?:\.(\d*))?(?:[eE]([-+]?\d+))?\s*$/;
 
 /**
@@ -191,7 +204,14 @@ export function toNs(v: unknown, unit: TimeUnit, exact?: () => string | undefine
     return parseIsoNs(v) ?? `"${v.length > 40 ? v.slice(0, 40) + '…' : v}" is not an ISO 8601 date-time (e.g. 2024-05-01T12:00:00.5+02:00)`;
   }
   let text: string;
-  if (typeof v === 'number') {
+  if (typeof v === 'number' && Number.isSafeInteger(v)) {
+    if (v < 1e15 && v > -1e15) {
+      // An integer of at most 15 digits (epoch s or ms) is what the payload said: no text needed.
+      const ns = BigInt(v) * UNIT_SCALE[unit];
+      if (ns >= TIME_MIN_NS && ns <= TIME_MAX_NS) return ns;
+      text = String(v);
+    } else text = exact?.() ?? String(v); // 16 digits (epoch µs): the payload may have said more
+  } else if (typeof v === 'number') {
     // A double shows at most 17 significant digits; beyond 15 the payload may have held
     // more than JSON.parse kept (ns integers, long fractions of seconds): read its text.
     text = String(v);
@@ -209,6 +229,11 @@ function significantDigits(num: string): number {
 
 /** A decimal number text times 10^shift, truncated to an integer; null when malformed or out of range. */
 export function decimalToNs(text: string, shift: number): bigint | null {
+  if (isPlainInteger(text)) {
+    // Digits only (e.g. the text of a 16-digit µs or 19-digit ns timestamp): no parsing needed.
+    const ns = BigInt(text) * (POW10[shift] ?? 10n ** BigInt(shift));
+    return ns > TIME_MAX_NS ? null : ns;
+  }
   const m = DECIMAL_RE.exec(text);
   if (m === null) return null;
   const int = m[2] ?? '';

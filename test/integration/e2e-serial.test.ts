@@ -128,7 +128,8 @@ ${output(db)}`);
 
     await pair.unplug();
     await waitFor(() => log.lines.some((l) => l.level === 40 && String(l.msg).startsWith('serial sds:')), 10_000, 'port reported down');
-    await new Promise((r) => setTimeout(r, 1000)); // stays unplugged: reopen attempts fail and back off
+    // Stays unplugged until a reopen attempt failed: the next one starts only after that.
+    await waitFor(() => daemon.counters.get('serial_reopens', { port: 'sds' }) >= 2, 10_000, 'a reopen attempt failing while unplugged');
     await pair.replug();
     await waitFor(() => opens(log) >= 2, 10_000, 'port open again');
 

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { JsonOptions } from '../../src/config/types.js';
 import {
@@ -296,6 +297,22 @@ describe('helpers', () => {
     expect(decimalToNs('.', 0)).toBeNull();
     expect(decimalToNs('0x10', 0)).toBeNull();
     expect(decimalToNs('000', 9)).toBe(0n);
+  });
+
+  it('decimalToNs: plain digit strings (the fast path) read as the general parser reads them', () => {
+    fc.assert(
+      fc.property(fc.stringMatching(/^[0-9]{1,21}$/), fc.constantFrom(0, 3, 6, 9), (digits, shift) => {
+        expect(decimalToNs(digits, shift)).toBe(decimalToNs(`+${digits}`, shift)); // "+…" takes the general path
+      }),
+    );
+  });
+
+  it('toNs: integers of up to 15 digits (the fast path) give what their decimal text gives', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -(1e15 - 1), max: 1e15 - 1 }), fc.constantFrom('s' as const, 'ms' as const, 'us' as const, 'ns' as const), (v, unit) => {
+        expect(toNs(v, unit)).toEqual(toNs(String(v), unit));
+      }),
+    );
   });
 
   it('toNs explains what is wrong', () => {
