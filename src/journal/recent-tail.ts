@@ -11,6 +11,8 @@
 import type { JournalRecord } from './journal.js';
 import { decodeFrame } from './record-codec.js';
 
+const BLOCK_BYTES = 256 * 1024;
+
 interface Chunk {
   readonly first: number;
   readonly buf: Buffer;
@@ -22,12 +24,14 @@ export class RecentTail {
   private chunks: Chunk[] = [];
   private start = 0;
   private bytes = 0;
+  private block: Buffer | undefined;
+  private blockUsed = 0;
 
   constructor(private readonly maxBytes = 2 * 1024 * 1024) {}
 
   /** Keeps the frames `src[0, len)` of lengths `lens`, holding seqs `first`, `first + 1`, … */
   add(first: number, src: Buffer, len: number, lens: readonly number[]): void {
-    const buf = Buffer.allocUnsafe(len);
+    const buf = this.space(len);
     src.copy(buf, 0, 0, len);
     const offs = new Uint32Array(lens.length + 1);
     for (let i = 0, at = 0; i < lens.length; i++) {
@@ -45,6 +49,24 @@ export class RecentTail {
       this.chunks = this.chunks.slice(this.start);
       this.start = 0;
     }
+  }
+
+  /**
+   * `len` bytes for a new chunk, cut from the current block (a fresh block when it is full;
+   * a batch larger than a block gets its own buffer). Blocks rather than a buffer per batch:
+   * a batch stays here long enough to be promoted by the V8 young generation, and thousands
+   * of small promoted buffers a second only go at the next full GC, growing RSS meanwhile.
+   * A block is freed once no chunk cut from it is held.
+   */
+  private space(len: number): Buffer {
+    if (len > BLOCK_BYTES / 4) return Buffer.allocUnsafeSlow(len);
+    if (this.block === undefined || this.blockUsed + len > this.block.length) {
+      this.block = Buffer.allocUnsafeSlow(BLOCK_BYTES);
+      this.blockUsed = 0;
+    }
+    const buf = this.block.subarray(this.blockUsed, this.blockUsed + len);
+    this.blockUsed += len;
+    return buf;
   }
 
   /** The oldest seq held, or undefined when empty. */
@@ -69,6 +91,7 @@ export class RecentTail {
 
   /** Forgets everything (the log's files changed under it). */
   clear(): void {
+    this.block = undefined;
     this.chunks = [];
     this.start = 0;
     this.bytes = 0;

@@ -137,4 +137,20 @@ describe('RecentTail', () => {
     t.add(10, big.buf, big.len, big.lens);
     expect(t.firstSeq).toBe(10);
   });
+
+  it('copies what it keeps: records read back intact across block boundaries and from batches larger than a block share', () => {
+    const t = new RecentTail(8 * 1024 * 1024);
+    let seq = 0;
+    for (const n of [1, 3, 250, 7, 2, 400, 1, 900, 5]) { // 250+ frames of ~100 B overflow a 256 KiB block's quarter
+      for (let k = 0; k < 3; k++) {
+        const f = frames(seq, n);
+        t.add(seq, f.buf, f.len, f.lens);
+        f.buf.fill(0); // the caller reuses its buffer
+        seq += n;
+      }
+    }
+    const all = t.read(0, seq);
+    expect(all).toHaveLength(seq);
+    all!.forEach((r, i) => expect(r).toEqual({ ...entry(i), seq: i }));
+  });
 });
