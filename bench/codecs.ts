@@ -14,6 +14,7 @@ import { RuleSet } from '../src/devices/rules.js';
 import { encodeLine } from '../src/sink/line-protocol.js';
 import { LineWriter } from '../src/sink/line-batch.js';
 import { isDecodeError, type RawMessage, type Reading } from '../src/types.js';
+import { measureRuns, type MicroResult } from './lib/micro.js';
 
 const N = Number(process.argv[2] ?? 200_000);
 const RUNS = 5;
@@ -48,38 +49,13 @@ const formats: [string, RawMessage[]][] = [
   ['line protocol, 2 tags 2 fields', messages((i) => `lp/${dev(i)}`, (i) => `climate,room=r${i % 20},floor=1 temperature=${20 + (i % 100) / 10},humidity=${40 + (i % 30)}i ${(T0_US + i) * 1000}`)],
 ];
 
-interface Result {
-  readonly name: string;
-  readonly perSecond: number;
-  readonly perCpuSecond: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1] as number;
-}
-
-function measure(name: string, n: number, body: () => void): Result {
-  const wall: number[] = [];
-  const cpu: number[] = [];
-  for (let run = 0; run < RUNS; run++) {
-    const c0 = process.cpuUsage();
-    const t0 = process.hrtime.bigint();
-    body();
-    wall.push(Number(process.hrtime.bigint() - t0) / 1e9);
-    const c = process.cpuUsage(c0);
-    cpu.push((c.user + c.system) / 1e6);
-  }
-  return { name, perSecond: n / median(wall), perCpuSecond: n / median(cpu) };
-}
-
-const results: Result[] = [];
+const results: MicroResult[] = [];
 let sink: Reading[] = [];
 for (const [name, msgs] of formats) {
   const first = rules.decode(msgs[0] as RawMessage);
   if (isDecodeError(first)) throw new Error(`${name}: ${first.reason}: ${first.message}`);
   results.push(
-    measure(`decode ${name}`, msgs.length, () => {
+    measureRuns(`decode ${name}`, msgs.length, RUNS, () => {
       for (const m of msgs) {
         const r = rules.decode(m);
         if (!isDecodeError(r)) sink = r;
@@ -94,7 +70,7 @@ const nested: Reading[] = [];
 for (const m of formats[1]?.[1] ?? []) nested.push(...(rules.decode(m) as Reading[]));
 for (const [name, rs] of [['{seq,v,ts} reading', readings], ['nested reading, 4 fields', nested]] as const) {
   results.push(
-    measure(`encode line protocol, ${name}`, rs.length, () => {
+    measureRuns(`encode line protocol, ${name}`, rs.length, RUNS, () => {
       const w = new LineWriter();
       for (let i = 0; i < rs.length; i++) {
         const line = encodeLine(rs[i] as Reading);

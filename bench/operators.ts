@@ -18,6 +18,7 @@ import { composeSteps, type PipelineStep } from '../src/pipeline/compose.js';
 import { Holdback, type SeqReading } from '../src/pipeline/holdback.js';
 import { seriesKey } from '../src/pipeline/series.js';
 import { StreamClock } from '../src/pipeline/stream-clock.js';
+import { median, measureRuns, type MicroResult } from './lib/micro.js';
 
 const N = Number(process.argv[2] ?? 300_000);
 const SERIES = Number(process.argv[3] ?? 1000);
@@ -48,18 +49,8 @@ function makeReadings(): SeqReading[] {
   return out;
 }
 
-interface Result {
-  readonly name: string;
-  /** Readings per second of wall time (median run). */
-  readonly perSecond: number;
-  /** Readings per second of this process's CPU time (median run): steadier on a shared machine. */
-  readonly perCpuSecond: number;
+interface Result extends MicroResult {
   readonly out: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1] as number;
 }
 
 function measure(name: string, readings: readonly SeqReading[], build: (clock: StreamClock) => OperatorFunction<SeqReading, SeqReading>): Result {
@@ -109,18 +100,12 @@ const cases: [string, (clock: StreamClock) => OperatorFunction<SeqReading, SeqRe
 
 /** The per-reading cost every stateful operator pays once: building the series key. */
 function measureKeys(): Result {
-  const wall: number[] = [];
-  const cpu: number[] = [];
   let len = 0;
-  for (let run = 0; run < RUNS; run++) {
-    const c0 = process.cpuUsage();
-    const t0 = process.hrtime.bigint();
+  const r = measureRuns('seriesKey() alone', readings.length, RUNS, () => {
     for (let i = 0; i < readings.length; i++) len += seriesKey((readings[i] as SeqReading).reading).length;
-    wall.push(Number(process.hrtime.bigint() - t0) / 1e9);
-    const c = process.cpuUsage(c0);
-    cpu.push((c.user + c.system) / 1e6);
-  }
-  return { name: len > 0 ? 'seriesKey() alone' : '?', perSecond: readings.length / median(wall), perCpuSecond: readings.length / median(cpu), out: -1 };
+  });
+  if (len === 0) throw new Error('seriesKey() built nothing');
+  return { ...r, out: -1 };
 }
 
 const results: Result[] = [measureKeys(), ...cases.map(([name, build]) => measure(name, readings, build))];

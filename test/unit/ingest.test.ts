@@ -40,6 +40,17 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
+/** Counts the journal writes (flushes) from now on. */
+function countFlushes(): () => number {
+  let n = 0;
+  const flush = journal.flush.bind(journal);
+  journal.flush = () => {
+    n++;
+    return flush();
+  };
+  return () => n;
+}
+
 /** Runs the end-of-turn journal write (setImmediate). */
 async function endOfTurn(): Promise<void> {
   await vi.advanceTimersByTimeAsync(0);
@@ -126,16 +137,11 @@ describe('Ingest batching and the ack barrier', () => {
   it('writes the journal once per turn for every message of that turn, then acks them', async () => {
     const ingest = make(1000);
     await journal.open();
-    let flushes = 0;
-    const flush = journal.flush.bind(journal);
-    journal.flush = () => {
-      flushes++;
-      return flush();
-    };
+    const flushes = countFlushes();
     for (let i = 0; i < 100; i++) ingest.accept(msg(`m${i}`));
     expect(acked).toEqual([]);
     await endOfTurn();
-    expect(flushes).toBe(1);
+    expect(flushes()).toBe(1);
     expect(acked).toHaveLength(100);
     expect(vi.getTimerCount()).toBe(0);
   });
@@ -143,26 +149,21 @@ describe('Ingest batching and the ack barrier', () => {
   it('group commit: while no ack waits (QoS 0), one write takes groupMs worth of turns; a message needing an ack brings it forward', async () => {
     const ingest = make(1000);
     await journal.open();
-    let flushes = 0;
-    const flush = journal.flush.bind(journal);
-    journal.flush = () => {
-      flushes++;
-      return flush();
-    };
+    const flushes = countFlushes();
     const qos0 = (p: string): RawMessage => ({ ...msg(p), ackGated: true, ack: () => acked.push(p) }); // acked at once, nothing held
     ingest.accept(qos0('a'));
     await endOfTurn();
     ingest.accept(qos0('b'));
     await vi.advanceTimersByTimeAsync(4);
-    expect(flushes).toBe(0); // still grouping
+    expect(flushes()).toBe(0); // still grouping
     await vi.advanceTimersByTimeAsync(1);
-    expect(flushes).toBe(1);
+    expect(flushes()).toBe(1);
     expect(payloadsOf(await journal.read(0, 10))).toEqual(['a', 'b']);
 
     ingest.accept(qos0('c'));
     ingest.accept(msg('d')); // acked only after the write: no more waiting
     await endOfTurn();
-    expect(flushes).toBe(2);
+    expect(flushes()).toBe(2);
     expect(acked).toEqual(['a', 'b', 'c', 'd']);
     expect(vi.getTimerCount()).toBe(0);
   });
