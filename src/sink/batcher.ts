@@ -1,8 +1,9 @@
 /**
  * Groups one output's encoded lines into batches (kept as bytes, see line-batch.ts): a
  * batch is emitted when it holds `maxPoints` lines or `maxAgeMs` after its first line,
- * whichever comes first; never empty. Each batch carries the lowest journal seq among its lines (`minSeq`), and
- * `lowestSeq()` tells the drain which seq the partial batch still holds.
+ * whichever comes first; never empty. Each batch carries the lowest journal seq among its
+ * lines (`minSeq`), and `lowestSeq()` tells the drain which seq the partial batch still
+ * holds.
  *
  * Not an RxJS operator, because the drain needs what an
  * operator hides: the seqs held in the partial batch, and a flush on stop that does not
