@@ -10,8 +10,8 @@
  * `learnSamples` of them were seen; the gap that ends a stale period is not learned.
  * Going stale: one warning, the `stale` flag (for metrics) and a `device_status` reading
  * (online=false); coming back: one info line and a `device_status` reading (online=true).
- * Bounded: at most `maxDevices` (the least recently seen, to the second, is forgotten first), and devices
- * silent for `forgetAfterMs` are forgotten.
+ * Bounded: at most `maxDevices` (the least recently seen, to the second, is forgotten
+ * first), and devices silent for `forgetAfterMs` are forgotten.
  */
 import type { Reading } from '../types.js';
 import type { Logger } from './logger.js';

@@ -63,8 +63,6 @@ export type WriteOutcome = 'settled' | 'halted';
 /** Slow retry while InfluxDB refuses the credentials or the database/bucket is missing. */
 const SLOW_RETRY = { initialMs: 30_000, maxMs: 120_000, jitter: 'equal' } as const;
 
-type Part = LineBatch;
-
 export class Output {
   readonly id: string;
   readonly config: OutputConfig;
@@ -130,22 +128,22 @@ export class Output {
     this.opts.writer.close?.();
   }
 
-  private async deliver(lines: Part): Promise<WriteOutcome> {
-    const todo: Part[] = [];
+  private async deliver(lines: LineBatch): Promise<WriteOutcome> {
+    const todo: LineBatch[] = [];
     const limit = this.requestLimit;
     if (lines.length <= limit) todo.push(lines);
     else for (let start = Math.floor((lines.length - 1) / limit) * limit; start >= 0; start -= limit) todo.push(lines.slice(start, start + limit));
     while (todo.length > 0) {
-      const part = todo.pop() as Part;
+      const part = todo.pop() as LineBatch;
       const next = await this.sendPart(part);
       if (next === 'halted') return 'halted';
-      for (let i = next.length - 1; i >= 0; i--) todo.push(next[i] as Part);
+      for (let i = next.length - 1; i >= 0; i--) todo.push(next[i] as LineBatch);
     }
     return 'settled';
   }
 
   /** Sends one part until it is settled; returns the sub-parts still to send (in order). */
-  private async sendPart(part: Part): Promise<Part[] | 'halted'> {
+  private async sendPart(part: LineBatch): Promise<LineBatch[] | 'halted'> {
     const { config, random } = this.opts;
     const fast = new Backoff({ initialMs: config.retry.initial, maxMs: config.retry.max, random });
     const slow = new Backoff({ ...SLOW_RETRY, random });
@@ -186,7 +184,7 @@ export class Output {
   }
 
   /** Splits a part in two; after a 413 later requests are capped at the half's size too. */
-  private halves(part: Part, err: WriteError): Part[] {
+  private halves(part: LineBatch, err: WriteError): LineBatch[] {
     this.opts.counters.inc('write_retries', { output: this.id, kind: err.kind });
     const mid = Math.ceil(part.length / 2);
     if (err.kind === 'too_large' && mid < this.requestLimit) {
@@ -196,7 +194,7 @@ export class Output {
     return [part.slice(0, mid), part.slice(mid)];
   }
 
-  private partialWrite(part: Part, err: WriteError): Part[] {
+  private partialWrite(part: LineBatch, err: WriteError): LineBatch[] {
     const dropped = err.dropped === undefined ? undefined : Math.min(err.dropped, part.length);
     this.opts.deadLetter.record({ reason: 'partial_write', output: this.id, message: `${err.message} (request of ${part.length} points; InfluxDB wrote the others)` });
     if (dropped) this.drop('partial_write', dropped);
@@ -205,7 +203,7 @@ export class Output {
     return [];
   }
 
-  private reject(part: Part, err: WriteError, reason: 'too_large' | 'bad_request' | 'fatal'): Part[] {
+  private reject(part: LineBatch, err: WriteError, reason: 'too_large' | 'bad_request' | 'fatal'): LineBatch[] {
     for (const line of part) this.opts.deadLetter.record({ reason, output: this.id, line, message: err.message });
     this.drop(reason, part.length);
     this.warn(reason, { points: part.length, reason, error: err.message }, 'points rejected by InfluxDB moved to the dead-letter file');
