@@ -19,6 +19,10 @@
  * the record is fed, and with the wall clock while caught up (clock-ticker.ts): a replay
  * fires the operators' timers (idle windows, debounce) where the live run did.
  *
+ * Batches go out at `batch.max_points` or `batch.max_age`, except at the end of a backlog
+ * (the drain was behind by a full read, or started behind): once it reaches the head, the
+ * last partial batch goes at once instead of waiting `max_age` for live data to fill it.
+ *
  * Seqs missing from a read: below the journal's oldest record the quota dropped them
  * (dropped_messages{output,reason="quota"}); at or above it they are read again once,
  * then counted as reason="damaged". Progress is logged while catching up (drain-progress.ts).
@@ -101,6 +105,8 @@ export class Drain {
   private committed = 0;
   private readCount: number;
   private suspectGap: number | undefined;
+  /** Behind the head by a full read (or a backlog at start) since the last time it caught up. */
+  private behind = false;
   private readonly gapLog = new RateLimiter(10_000);
   private ticker: ClockTicker | undefined;
 
@@ -142,6 +148,7 @@ export class Drain {
     this.phase = 'running';
     this.readPos = this.committed = this.journal.cursor(this.id);
     const backlog = this.journal.stats().headSeq - this.readPos;
+    this.behind = backlog > 0;
     if (backlog > 0) this.log.info({ output: this.id, messages: backlog, cursor: this.readPos }, `output ${this.id}: ${backlog} messages in the journal to write`);
     this.subscription = this.input.pipe(this.pipeline.operator).subscribe({
       next: (t) => this.encode(t),
@@ -221,9 +228,10 @@ export class Drain {
         continue;
       }
       const from = this.readPos;
+      const count = this.readCount;
       let records: JournalRecord[];
       try {
-        records = await this.journal.read(from, this.readCount);
+        records = await this.journal.read(from, count);
       } catch (err) {
         this.log.error({ err, output: this.id }, `output ${this.id}: cannot read the journal; retrying`);
         await this.sleeper.sleep(READ_ERROR_PAUSE_MS);
@@ -255,6 +263,11 @@ export class Drain {
       }
       this.readPos = expected;
       if (fed > 0) this.readCount = Math.max(MIN_READ, Math.min(this.maxPoints, Math.floor(READ_BYTES / Math.max(1, bytes / fed))));
+      if (records.length >= count) this.behind = true;
+      else if (this.behind && this.readPos >= this.journal.stats().headSeq) {
+        this.behind = false;
+        this.batcher.flush(); // the backlog's last partial batch: more is not coming faster than live
+      }
       this.commit();
     }
   }

@@ -129,8 +129,9 @@ afterEach(() => {
 
 describe('Drain: reading, batching, committing', () => {
   it('writes every journaled message once, in batches of max_points or max_age, and commits after the write', async () => {
-    append(...values(12));
     make().start();
+    await tick();
+    append(...values(12));
     await tick();
     expect(writer.calls.map((c) => c.lines.length)).toEqual([5, 5]);
     expect(drain.lag).toEqual({ cursor: 10, behind: 2 }); // 10 and 11 wait in the partial batch
@@ -144,6 +145,27 @@ describe('Drain: reading, batching, committing', () => {
     expect(await drain.stop(1000, false)).toEqual({ left: 0 });
     expect(writer.closed).toBe(true);
     expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('a backlog (at start, or a full read behind) sends its last partial batch once it reaches the head, not after max_age', async () => {
+    append(...values(12));
+    make(config({ batch: { max_points: 5, max_age: 60_000 } })).start();
+    await tick();
+    expect(writer.calls.map((c) => c.lines.length)).toEqual([5, 5, 2]);
+    expect(drain.lag).toEqual({ cursor: 12, behind: 0 });
+    // Caught up: live appends wait for max_age again.
+    append('a:12');
+    await tick(59_999);
+    expect(writer.calls).toHaveLength(3);
+    await tick(1);
+    expect(writer.calls.map((c) => c.lines.length)).toEqual([5, 5, 2, 1]);
+    // Falling behind by a full read (16 here) is a backlog too.
+    append(...values(40, 13));
+    await tick();
+    expect(writer.calls.map((c) => c.lines.length)).toEqual([5, 5, 2, 1, 5, 5, 5, 5, 5, 5, 5, 5]);
+    expect(writer.written).toHaveLength(53);
+    expect(drain.lag).toEqual({ cursor: 53, behind: 0 });
+    await drain.stop(1000, false);
   });
 
   it('picks up appends made after it reached the head; never sends an empty batch', async () => {
@@ -322,8 +344,9 @@ describe('Drain: seqs missing from a read', () => {
 
 describe('Drain: stop and restart', () => {
   it('stop writes the partial batch at once, within the timeout', async () => {
-    append(...values(3));
     make().start();
+    await tick();
+    append(...values(3));
     await tick();
     expect(writer.calls).toHaveLength(0); // waiting for max_age
     const stopped = drain.stop(5000, false);
