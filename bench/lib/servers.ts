@@ -73,6 +73,12 @@ export interface Influxd {
   /** Same, answered as CSV (exact integers). */
   queryCsv(q: string, db?: string, timeoutMs?: number): Promise<string>;
   createDatabase(db: string): Promise<void>;
+  /**
+   * Points influxd accepted into `db` since it (re)started, from its own statistics
+   * (`/debug/vars`, the shards' writePointsOk): cheap to poll, unlike a COUNT query, which
+   * scans what is stored and slows the very writes being timed.
+   */
+  pointsWritten(db: string): Promise<number>;
   /** Stops the server, keeping its data (an outage); `resume()` starts it on the same port. */
   pause(): Promise<void>;
   resume(): Promise<void>;
@@ -178,6 +184,14 @@ export async function startInfluxd(): Promise<Influxd> {
     },
     async createDatabase(db) {
       await self.query(`CREATE DATABASE "${db}"`);
+    },
+    async pointsWritten(db) {
+      const r = await fetch(`${url()}/debug/vars`, { signal: AbortSignal.timeout(5000) });
+      if (r.status !== 200) throw new Error(`influxd /debug/vars → ${r.status}`);
+      const vars = (await r.json()) as Record<string, { name?: string; tags?: Record<string, string>; values?: Record<string, number> }>;
+      let n = 0;
+      for (const v of Object.values(vars)) if (v?.name === 'shard' && v.tags?.database === db) n += v.values?.writePointsOk ?? 0;
+      return n;
     },
     async pause() {
       const p = proc;
