@@ -52,6 +52,12 @@ export class LineBatch {
     return this.buf.toString('utf8', this.offs[this.from], (this.offs[this.to] as number) - 1);
   }
 
+  /** The lines joined by "\n" (no trailing newline) as UTF-8 bytes: a view, not a copy. */
+  bytes(): Buffer {
+    if (this.to === this.from) return EMPTY;
+    return this.buf.subarray(this.offs[this.from], (this.offs[this.to] as number) - 1);
+  }
+
   /** Line `i` (0-based) without its newline. */
   line(i: number): string {
     const k = this.from + i;

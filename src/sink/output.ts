@@ -152,7 +152,7 @@ export class Output {
       let err: WriteError;
       try {
         this.opts.counters.inc('write_requests', { output: this.id });
-        await this.opts.writer.write(part.text(), part.length, this.abort.signal);
+        await this.opts.writer.write(part.bytes(), part.length, this.abort.signal);
         this.written(part.length);
         return [];
       } catch (e) {

@@ -4,6 +4,7 @@ import type { InfluxV1OutputConfig, InfluxV2OutputConfig } from '../../src/confi
 import { Counters } from '../../src/observe/counters.js';
 import { silentLogger } from '../../src/observe/logger.js';
 import { createWriter, InfluxV1Writer, InfluxV2Writer } from '../../src/sink/influx-writer.js';
+import { LineBatch } from '../../src/sink/line-batch.js';
 import { encodeLine } from '../../src/sink/line-protocol.js';
 import { Output } from '../../src/sink/output.js';
 import { fixHint, WriteError } from '../../src/sink/write-error.js';
@@ -11,7 +12,6 @@ import type { FieldValue, Reading } from '../../src/types.js';
 import { answers, startFakeInfluxV2, type FakeInfluxV2 } from '../helpers/fake-influx-v2.js';
 import { ADMIN, startInfluxd, type Influxd } from '../helpers/influxd.js';
 import { freePort, waitFor } from '../helpers/net.js';
-import { LineBatch } from '../../src/sink/line-batch.js';
 
 const base = { timeout: 5000, gzip: false, batch: { max_points: 5000, max_age: 1000 }, retry: { initial: 100, max: 500 }, concurrency: 1 };
 const v1 = (url: string, over: Partial<InfluxV1OutputConfig> = {}): InfluxV1OutputConfig => ({ ...base, id: 'v1', type: 'influxdb_v1', url, database: 'edge', ...over });
@@ -78,7 +78,7 @@ describe('InfluxV1Writer against a real influxd 1.6.7', () => {
     const lines = cases.map((c, i) => encodeLine({ ...c.reading, time: t0 + BigInt(i) }) as string);
     const ints = encodeLine({ measurement: 'ints', tags: {}, fields: { max: 9223372036854775807n, min: -9223372036854775808n, zero: 0n }, time: t0 });
     const w = new InfluxV1Writer(v1(influx.url, { database: 'rt' }));
-    await w.write([...lines, ints].join('\n'), lines.length + 1);
+    await w.write(LineBatch.of([...lines, ints as string]).bytes(), lines.length + 1); // as the outputs send it: UTF-8 bytes
     w.close();
 
     const json = await influx.query('SELECT * FROM /.*/ GROUP BY *', 'rt');
@@ -239,7 +239,7 @@ describe('InfluxV2Writer against a protocol-faithful fake', () => {
 
   it('sends a gzip-compressed body when gzip is on', async () => {
     const w = new InfluxV2Writer(v2(fake.url, { gzip: true }));
-    await w.write(lines(50, 'gz'), 50);
+    await w.write(LineBatch.of(lines(50, 'gz').split('\n')).bytes(), 50);
     w.close();
     const req = fake.requests.at(-1);
     expect(req?.gzip).toBe(true);

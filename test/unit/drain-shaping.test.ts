@@ -9,7 +9,7 @@ import { SELF_SOURCE_ID, SELF_TOPIC } from '../../src/observe/self-source.js';
 import type { PipelineStep } from '../../src/pipeline/compose.js';
 import { createShaping, noticeReporter, type OutputShaping } from '../../src/pipeline/shaping.js';
 import { Drain } from '../../src/sink/drain.js';
-import type { Writer } from '../../src/sink/influx-writer.js';
+import { type Writer, bodyText, type Body } from '../../src/sink/influx-writer.js';
 import { Output } from '../../src/sink/output.js';
 import type { Reading } from '../../src/types.js';
 
@@ -21,8 +21,8 @@ const MS = 1_000_000n;
 
 class RecordingWriter implements Writer {
   readonly written: string[] = [];
-  async write(body: string): Promise<void> {
-    this.written.push(...body.split('\n'));
+  async write(body: Body): Promise<void> {
+    this.written.push(...bodyText(body).split('\n'));
   }
   close(): void {}
 }

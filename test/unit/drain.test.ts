@@ -10,7 +10,7 @@ import { createPipeline } from '../../src/pipeline/compose.js';
 import type { PointPipeline, TrackedReading } from '../../src/pipeline/tracked.js';
 import type { DeadLetterEntry } from '../../src/sink/dead-letter.js';
 import { Drain } from '../../src/sink/drain.js';
-import type { Writer } from '../../src/sink/influx-writer.js';
+import { type Writer, bodyText, type Body } from '../../src/sink/influx-writer.js';
 import { Output } from '../../src/sink/output.js';
 import { WriteError } from '../../src/sink/write-error.js';
 import { decodeError, type DecodeError, type Reading } from '../../src/types.js';
@@ -24,8 +24,8 @@ class ScriptedWriter implements Writer {
   readonly written: string[] = [];
   closed = false;
 
-  write(body: string, _n: number, signal?: AbortSignal): Promise<void> {
-    const lines = body.split('\n');
+  write(body: Body, _n: number, signal?: AbortSignal): Promise<void> {
+    const lines = bodyText(body).split('\n');
     const call: { lines: string[]; settle?: () => void } = { lines };
     this.calls.push(call);
     if (this.mode === 'down') return Promise.reject(new WriteError('retryable', 'HTTP 503: down', { status: 503 }));

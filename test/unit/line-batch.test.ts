@@ -23,6 +23,15 @@ describe('LineBatch', () => {
     expect(b.slice(3, 1).length).toBe(0);
     expect(b.slice(3, 1).text()).toBe('');
     expect(LineBatch.of([]).text()).toBe('');
+    expect(b.slice(1, 3).bytes().toString('utf8')).toBe('b\nc');
+    expect(LineBatch.of([]).bytes().length).toBe(0);
+  });
+
+  it('bytes() is the UTF-8 of text(), a view of the batch (no copy)', () => {
+    const b = LineBatch.of(['é,t=ü v=1 1', 'x s="日本😀" 2', 'z v=3 3']);
+    expect(b.bytes().equals(Buffer.from(b.text(), 'utf8'))).toBe(true);
+    expect(b.slice(1).bytes().equals(Buffer.from('x s="日本😀" 2\nz v=3 3', 'utf8'))).toBe(true);
+    expect(b.bytes().buffer).toBe(b.slice(1, 2).bytes().buffer);
   });
 
   it('round-trips any lines through a writer that grows and starts over after take()', () => {

@@ -4,7 +4,7 @@ import type { InfluxV1OutputConfig, OutputConfig } from '../../src/config/types.
 import { Counters } from '../../src/observe/counters.js';
 import { createLogger } from '../../src/observe/logger.js';
 import type { DeadLetterEntry, DeadLetterSink } from '../../src/sink/dead-letter.js';
-import type { Writer } from '../../src/sink/influx-writer.js';
+import { type Writer, bodyText, type Body } from '../../src/sink/influx-writer.js';
 import { Output, type WriteOutcome } from '../../src/sink/output.js';
 import { WriteError } from '../../src/sink/write-error.js';
 import { LineBatch } from '../../src/sink/line-batch.js';
@@ -21,8 +21,8 @@ class FakeWriter implements Writer {
   maxInFlight = 0;
   private releases: (() => void)[] = [];
 
-  write(body: string, pointCount: number, signal?: AbortSignal): Promise<void> {
-    const lines = body.split('\n');
+  write(body: Body, pointCount: number, signal?: AbortSignal): Promise<void> {
+    const lines = bodyText(body).split('\n');
     expect(lines).toHaveLength(pointCount);
     this.calls.push({ lines, at: Date.now() });
     const result = this.behaviour(lines, this.calls.length);

@@ -22,7 +22,7 @@ import { Counters } from '../../src/observe/counters.js';
 import { createLogger, silentLogger } from '../../src/observe/logger.js';
 import { createShaping } from '../../src/pipeline/shaping.js';
 import { Drain } from '../../src/sink/drain.js';
-import type { Writer } from '../../src/sink/influx-writer.js';
+import { type Writer, bodyText, type Body } from '../../src/sink/influx-writer.js';
 import { Output } from '../../src/sink/output.js';
 import { tempDir } from '../helpers/net.js';
 
@@ -217,7 +217,7 @@ describe('shaping routes profiled readings to their binding\'s chain', () => {
     await journal.open();
     msgs.forEach(([topic, temperature], i) => journal.append({ sourceId: 'broker', topic, payload: Buffer.from(JSON.stringify({ ts: i, temperature })), receivedAt: 100_000n * MS }));
     const writer: Writer = {
-      write: async (body: string) => void written.push(...body.split('\n')),
+      write: async (body: Body) => void written.push(...bodyText(body).split('\n')),
       close: () => {},
     };
     const counters = new Counters();
