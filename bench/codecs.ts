@@ -27,6 +27,7 @@ broker: { port: 0 }
 outputs: [{ id: o, type: influxdb_v1, url: "http://127.0.0.1:8086", database: d }]
 rules:
   - { topic: "json/{device}/{measurement}", format: json, json: { time_key: ts, time_unit: us, integers: [seq] } }
+  - { topic: "bench/{system}/{run}/{device}/{measurement}", format: json, json: { time_key: ts, time_unit: us, integers: [seq] } }
   - { topic: "jsonnested/{device}/{measurement}", format: json }
   - { topic: "number/{device}/{measurement}", format: number, number: { field: value } }
   - { topic: "lp/{device}", format: line_protocol }
@@ -44,6 +45,7 @@ const dev = (i: number) => `d${String(i % DEVICES).padStart(3, '0')}`;
 
 const formats: [string, RawMessage[]][] = [
   ['json {seq,v,ts µs} (the e2e bench payload)', messages((i) => `json/${dev(i)}/m`, (i) => `{"seq":${i},"v":${(i % 1000) + 0.5},"ts":${T0_US + i}}`)],
+  ['json {seq,v,ts µs}, 3 topic tags (the e2e bench topics)', messages((i) => `bench/edgeflux/q1n7r10000/${dev(i)}/m`, (i) => `{"seq":${i},"v":${(i % 1000) + 0.5},"ts":${T0_US + i}}`)],
   ['json nested, 4 fields, arrival time', messages((i) => `jsonnested/${dev(i)}/climate`, (i) => `{"temperature":${20 + (i % 100) / 10},"humidity":${40 + (i % 30)},"battery":{"level":${i % 100},"low":false}}`)],
   ['number (plain text)', messages((i) => `number/${dev(i)}/temperature`, (i) => `${20 + (i % 100) / 10}`)],
   ['line protocol, 2 tags 2 fields', messages((i) => `lp/${dev(i)}`, (i) => `climate,room=r${i % 20},floor=1 temperature=${20 + (i % 100) / 10},humidity=${40 + (i % 30)}i ${(T0_US + i) * 1000}`)],
@@ -67,8 +69,10 @@ for (const [name, msgs] of formats) {
 const readings: Reading[] = [];
 for (const m of formats[0]?.[1] ?? []) readings.push(...(rules.decode(m) as Reading[]));
 const nested: Reading[] = [];
-for (const m of formats[1]?.[1] ?? []) nested.push(...(rules.decode(m) as Reading[]));
-for (const [name, rs] of [['{seq,v,ts} reading', readings], ['nested reading, 4 fields', nested]] as const) {
+for (const m of formats[2]?.[1] ?? []) nested.push(...(rules.decode(m) as Reading[]));
+const tagged: Reading[] = [];
+for (const m of formats[1]?.[1] ?? []) tagged.push(...(rules.decode(m) as Reading[]));
+for (const [name, rs] of [['{seq,v,ts} reading', readings], ['{seq,v,ts} reading, 3 tags', tagged], ['nested reading, 4 fields', nested]] as const) {
   results.push(
     measureRuns(`encode line protocol, ${name}`, rs.length, RUNS, () => {
       const w = new LineWriter();

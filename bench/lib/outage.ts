@@ -26,6 +26,8 @@ export interface OutageResult {
   readonly resumeToAllMs: number | undefined;
   /** Points per second from the first stored point to the last. */
   readonly drainRate: number | undefined;
+  /** CPU µs per point of the system and of influxd while they drained (on a 2-core machine they share the cores). */
+  readonly drainCpu?: { readonly system: number; readonly influxd: number };
   readonly lost: number;
   readonly missingExamples: readonly string[];
   readonly facts: string;
@@ -34,6 +36,8 @@ export interface OutageResult {
 export interface OutageOptions {
   readonly readings: number;
   readonly rate: number;
+  /** Node flags for the system's process (e.g. --cpu-prof in bench/probe.ts). */
+  readonly nodeFlags?: readonly string[];
 }
 
 /** Waits until the tree used < 5 % of a core over 1 s (it has taken everything in), at most `maxMs`. */
@@ -50,7 +54,7 @@ async function quiet(pid: number, maxMs: number): Promise<void> {
 
 export async function runOutage(env: StepEnv, def: SystemDef, o: OutageOptions): Promise<OutageResult> {
   env.log(`  outage: ${def.label}, ${o.readings} readings at ${o.rate}/s QoS 1 while influxd is down`);
-  const sut = await def.start({ qos: 1, outage: true });
+  const sut = await def.start({ qos: 1, outage: true, ...(o.nodeFlags ? { nodeFlags: o.nodeFlags } : {}) });
   try {
     await runStep(env, def, sut, 1, 2000, 1000); // it works before the outage
     const run = `outage${Date.now() % 1_000_000}`;
@@ -79,6 +83,8 @@ export async function runOutage(env: StepEnv, def: SystemDef, o: OutageOptions):
     let firstCount = 0;
     let allAt: number | undefined;
     let lastProgressAt = Date.now();
+    let cpuAtFirst: { system: number; influxd: number } | undefined;
+    let drainCpu: { system: number; influxd: number } | undefined;
     while (Date.now() < deadline) {
       const n = await env.influx.pointsWritten(def.db).catch(() => written);
       const now = Date.now();
@@ -86,10 +92,15 @@ export async function runOutage(env: StepEnv, def: SystemDef, o: OutageOptions):
       if (n > 0 && firstAt === undefined) {
         firstAt = now;
         firstCount = n;
+        cpuAtFirst = { system: treeCpuUs(sut.proc.pid), influxd: env.influx.proc ? treeCpuUs(env.influx.proc.pid) : 0 };
       }
       written = n;
       if (written >= o.readings) {
         allAt = now;
+        if (cpuAtFirst) {
+          const pts = Math.max(1, o.readings - firstCount);
+          drainCpu = { system: (treeCpuUs(sut.proc.pid) - cpuAtFirst.system) / pts, influxd: env.influx.proc ? (treeCpuUs(env.influx.proc.pid) - cpuAtFirst.influxd) / pts : 0 };
+        }
         break;
       }
       if (now - lastProgressAt > 20_000) break; // nothing new for 20 s
@@ -131,6 +142,7 @@ export async function runOutage(env: StepEnv, def: SystemDef, o: OutageOptions):
       heldRssMb,
       resumeToAllMs: allAt === undefined ? undefined : allAt - upAt,
       drainRate,
+      ...(drainCpu ? { drainCpu } : {}),
       lost,
       missingExamples,
       facts: await sut.facts(),
@@ -138,6 +150,7 @@ export async function runOutage(env: StepEnv, def: SystemDef, o: OutageOptions):
     env.log(
       `    ${def.name}: RSS during the outage ${outageRssMb.toFixed(0)} MB; ` +
         (allAt ? `all stored ${((allAt - upAt) / 1000).toFixed(1)} s after influxd was back, ${Math.round(drainRate ?? 0)} points/s` : `only ${stored}/${o.readings} stored`) +
+        (drainCpu ? ` (CPU µs per point: ${def.name} ${drainCpu.system.toFixed(2)}, influxd ${drainCpu.influxd.toFixed(2)})` : '') +
         (lost ? `; LOST ${lost}: ${missingExamples.slice(0, 3).join('; ')}` : ''),
     );
     return res;

@@ -19,6 +19,7 @@
 import type { JsonOptions, TimeUnit } from '../config/types.js';
 import { decodeError, type DecodeError, type FieldValue, type Reading } from '../types.js';
 import type { DecodeContext } from './rules.js';
+import { scanFlatObject } from './flat-json.js';
 
 export type JsonDecoder = (text: string, ctx: DecodeContext & { readonly measurement: string }) => Reading[] | DecodeError;
 
@@ -54,7 +55,8 @@ interface Walk {
   count: number;
 }
 
-export function createJsonDecoder(opts: JsonOptions): JsonDecoder {
+/** `fastPath: false` leaves every payload to JSON.parse (tests compare both paths). */
+export function createJsonDecoder(opts: JsonOptions, fastPath = true): JsonDecoder {
   const c: Compiled = {
     sep: opts.separator,
     rename: new Map(Object.entries(opts.rename)),
@@ -68,7 +70,24 @@ export function createJsonDecoder(opts: JsonOptions): JsonDecoder {
     timeFlat: opts.time_key?.split('.').join(opts.separator) ?? '',
     unit: opts.time_unit,
   };
-  return (text, ctx) => decode(c, text, ctx);
+  if (!fastPath) return (text, ctx) => decode(c, text, ctx);
+  // A rule whose payloads are not flat objects would pay for a scan that gives up on every
+  // message: after the fast path declines, skip it for 1, 2, 4, … up to 256 messages.
+  let skip = 0;
+  let backoff = 0;
+  return (text, ctx) => {
+    if (skip > 0) {
+      skip--;
+      return decode(c, text, ctx);
+    }
+    const r = decodeFlat(c, text, ctx);
+    if (r !== undefined) {
+      backoff = 0;
+      return r;
+    }
+    skip = backoff = Math.min(256, backoff * 2 || 1);
+    return decode(c, text, ctx);
+  };
 }
 
 /** One-off convenience (compiles the options on every call; the hot path keeps a `JsonDecoder`). */
@@ -110,10 +129,15 @@ function decode(c: Compiled, text: string, ctx: DecodeContext & { readonly measu
   }
   const err = walk(c, root, undefined, 0, w);
   if (err !== undefined) return err;
+  let exact: Map<string, string> | undefined;
+  return finish(w, time, ctx, (flat) => (exact ??= exactNumberLiterals(text, c.sep)).get(flat));
+}
+
+/** Fixes integer fields beyond 2^53 from their literal text (`exactOf`), then builds the reading. */
+function finish(w: Walk, time: bigint, ctx: DecodeContext & { readonly measurement: string }, exactOf: (flat: string) => string | undefined): Reading[] | DecodeError {
   if (w.unsafe !== undefined) {
-    const exact = exactNumberLiterals(text, c.sep);
     for (const [name, flat] of w.unsafe) {
-      const lit = exact.get(flat);
+      const lit = exactOf(flat);
       const v = lit !== undefined && /^-?\d+$/.test(lit) ? BigInt(lit) : BigInt(w.fields[name] as number);
       if (v < INT64_MIN || v > INT64_MAX) return decodeError('wrong_type', `integer field "${name}": ${lit ?? v} is outside the int64 range`);
       setProp(w.fields, name, v);
@@ -122,6 +146,54 @@ function decode(c: Compiled, text: string, ctx: DecodeContext & { readonly measu
   if (w.count === 0) return decodeError('no_fields', 'no fields left after selection (null values, dropped strings, tags and time are not fields)');
   const tags = w.tags === undefined ? ctx.tags : { ...w.tags, ...ctx.tags };
   return [{ measurement: ctx.measurement, tags, fields: w.fields, time }];
+}
+
+/**
+ * The fast path for the common payload, a flat object (`{"t":21.5,"n":3,"ts":1700000000}`),
+ * scanned once without JSON.parse (flat-json.ts). Undefined when the payload is anything
+ * else, or anything the scanner leaves to JSON.parse (escapes, nesting, errors): the
+ * general path then decides. Both paths give the same result (a fuzz property checks it).
+ */
+function decodeFlat(c: Compiled, text: string, ctx: DecodeContext & { readonly measurement: string }): Reading[] | DecodeError | undefined {
+  const s = scanFlatObject(text);
+  if (s === undefined) return undefined;
+  const { keys, values, literals, n } = s;
+  let time = ctx.receivedAt;
+  const w: Walk = { fields: {}, tags: undefined, unsafe: undefined, skip: undefined, count: 0 };
+  if (c.timeKey !== undefined) {
+    w.skip = c.timeFlat;
+    for (let i = 0; i < n; i++) {
+      if (keys[i] !== c.timeKey) continue;
+      w.skip = c.timeKey;
+      const v = values[i];
+      if (v !== null) {
+        const lit = literals[i];
+        // An exact integer (no literal kept) in a numeric unit: what toNs would compute.
+        const quick = typeof v === 'number' && lit === undefined && c.unit !== 'iso' && Number.isSafeInteger(v) ? BigInt(v) * UNIT_SCALE[c.unit] : undefined;
+        if (quick !== undefined && quick >= TIME_MIN_NS && quick <= TIME_MAX_NS) time = quick;
+        else {
+          const t = toNs(v, c.unit, () => lit);
+          if (typeof t === 'string') return decodeError('invalid_timestamp', `time key "${c.timeKey}": ${t}`);
+          time = t;
+        }
+      }
+      break;
+    }
+  }
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (v === null) continue;
+    const err = leaf(c, keys[i] as string, v, w);
+    if (err !== undefined) return err;
+  }
+  return finish(w, time, ctx, (flat) => {
+    for (let i = 0; i < n; i++) {
+      if (keys[i] !== flat) continue;
+      const lit = literals[i];
+      return lit !== undefined && lit.length > 15 && significantDigits(lit) > 15 ? lit : undefined;
+    }
+    return undefined;
+  });
 }
 
 function walk(c: Compiled, obj: object, prefix: string | undefined, depth: number, w: Walk): DecodeError | undefined {
@@ -134,39 +206,41 @@ function walk(c: Compiled, obj: object, prefix: string | undefined, depth: numbe
     const v = (obj as Record<string, unknown>)[key];
     if (v === null || v === undefined) continue;
     const flat = prefix === undefined ? key : prefix + c.sep + key;
-    if (typeof v === 'object') {
-      const err = walk(c, v, flat, depth + 1, w);
-      if (err !== undefined) return err;
-      continue;
-    }
-    if (flat === w.skip || flat === '') continue;
-    const name = c.rename.get(flat) ?? flat;
-    if (c.tagKeys.has(name)) {
-      const s = typeof v === 'string' ? v : String(v);
-      if (s !== '') setProp((w.tags ??= {}), name, s);
-      continue;
-    }
-    if (c.only !== undefined && !c.only.has(name)) continue;
-    let f: FieldValue;
-    if (c.integers.has(name)) {
-      if (typeof v !== 'number') return decodeError('wrong_type', `integer field "${name}": got ${typeof v}`);
-      if (!Number.isInteger(v)) return decodeError('wrong_type', `integer field "${name}": ${v} is not an integer`);
-      if (!Number.isSafeInteger(v)) (w.unsafe ??= []).push([name, flat]);
-      f = Number.isSafeInteger(v) ? BigInt(v) : v;
-    } else if (typeof v === 'number') {
-      if (!Number.isFinite(v)) return decodeError('wrong_type', `field "${name}": number out of range`);
-      f = v;
-    } else if (typeof v === 'boolean') {
-      f = v;
-    } else if (typeof v === 'string') {
-      if (!c.keepStrings) continue;
-      f = v;
-    } else {
-      continue;
-    }
-    if (!Object.hasOwn(w.fields, name)) w.count++;
-    setProp(w.fields, name, f);
+    const err = typeof v === 'object' ? walk(c, v, flat, depth + 1, w) : leaf(c, flat, v, w);
+    if (err !== undefined) return err;
   }
+  return undefined;
+}
+
+/** One value that is not an object or array, under its flattened name. */
+function leaf(c: Compiled, flat: string, v: unknown, w: Walk): DecodeError | undefined {
+  if (flat === w.skip || flat === '') return undefined;
+  const name = c.rename.get(flat) ?? flat;
+  if (c.tagKeys.has(name)) {
+    const s = typeof v === 'string' ? v : String(v);
+    if (s !== '') setProp((w.tags ??= {}), name, s);
+    return undefined;
+  }
+  if (c.only !== undefined && !c.only.has(name)) return undefined;
+  let f: FieldValue;
+  if (c.integers.has(name)) {
+    if (typeof v !== 'number') return decodeError('wrong_type', `integer field "${name}": got ${typeof v}`);
+    if (!Number.isInteger(v)) return decodeError('wrong_type', `integer field "${name}": ${v} is not an integer`);
+    if (!Number.isSafeInteger(v)) (w.unsafe ??= []).push([name, flat]);
+    f = Number.isSafeInteger(v) ? BigInt(v) : v;
+  } else if (typeof v === 'number') {
+    if (!Number.isFinite(v)) return decodeError('wrong_type', `field "${name}": number out of range`);
+    f = v;
+  } else if (typeof v === 'boolean') {
+    f = v;
+  } else if (typeof v === 'string') {
+    if (!c.keepStrings) return undefined;
+    f = v;
+  } else {
+    return undefined;
+  }
+  if (!Object.hasOwn(w.fields, name)) w.count++;
+  setProp(w.fields, name, f);
   return undefined;
 }
 
@@ -222,7 +296,7 @@ export function toNs(v: unknown, unit: TimeUnit, exact?: () => string | undefine
   return ns ?? `${text.length > 40 ? text.slice(0, 40) + '…' : text} ${unit} is not a number within the range InfluxDB accepts (years 1677–2262)`;
 }
 
-function significantDigits(num: string): number {
+export function significantDigits(num: string): number {
   const e = num.search(/[eE]/);
   return (e === -1 ? num : num.slice(0, e)).replace(/[-+.]/g, '').replace(/^0+/, '').length;
 }

@@ -2,9 +2,9 @@
  * Rules: which topics are decoded how. `RuleSet` compiles `rules` once; `decode()` is the
  * hot path: the first rule whose topic template matches decodes the message.
  *
- * Per message: match (no regex, captures written into a per-rule scratch array), size
- * and UTF-8 checks on the Buffer, one Buffer → string conversion (a leading BOM dropped),
- * one tags object, then the format's decoder.
+ * Per message: the topic's rule, tags and measurement (matched once per topic, without
+ * regexes, then taken from a bounded cache), size and UTF-8 checks on the Buffer, one
+ * Buffer → string conversion (a leading BOM dropped), then the format's decoder.
  *
  * Measurement: `rule.measurement` (a `{name}` template), else the `{measurement}` capture,
  * else, for line protocol only, each line's own. Tags: every capture except `measurement`,
@@ -60,6 +60,26 @@ interface Compiled {
   readonly json: JsonDecoder | undefined;
 }
 
+/**
+ * What a topic resolves to: its rule, and the tags, measurement and field name the rule
+ * renders from its captures. Cached per topic, so every message on a topic gets the same
+ * (frozen) tags object, which the line protocol encoder recognizes to reuse the series'
+ * encoded text (line-protocol.ts).
+ */
+interface TopicEntry {
+  /** Index of the rule, or -1 when none matches. */
+  readonly rule: number;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly measurement: string | undefined;
+  /** The field name of a `number` rule. */
+  readonly field: string;
+}
+
+const NO_RULE: TopicEntry = Object.freeze({ rule: -1, tags: Object.freeze({}), measurement: undefined, field: '' });
+
+/** Topics remembered (a device's topics repeat); past this the oldest are forgotten. */
+const MAX_CACHED_TOPICS = 4096;
+
 const FORMATS = new Set(['json', 'number', 'line_protocol']);
 const UNITS = new Set(['s', 'ms', 'us', 'ns', 'iso']);
 
@@ -77,6 +97,8 @@ export class RuleSet {
   private readonly rules: readonly Compiled[];
   private readonly subscriptions: readonly string[];
   private readonly maxPayload: number;
+  /** Topic → what it resolves to; insertion order, the oldest evicted past MAX_CACHED_TOPICS. */
+  private readonly topics = new Map<string, TopicEntry>();
 
   /** Compiles the rules; throws `RuleSetError` listing every problem (see `checkRules`). */
   constructor(rules: readonly RuleConfig[], limits: LimitsConfig) {
@@ -94,45 +116,65 @@ export class RuleSet {
 
   /** Index of the rule that decodes `topic`, or -1. */
   ruleFor(topic: string): number {
-    for (let i = 0; i < this.rules.length; i++) {
-      const r = this.rules[i] as Compiled;
-      if (r.tpl.matchInto(topic, r.vals)) return i;
-    }
-    return -1;
+    return this.resolve(topic).rule;
   }
 
   decode(msg: RawMessage): Reading[] | DecodeError {
-    const i = this.ruleFor(msg.topic);
-    if (i === -1) return decodeError('no_rule', 'no rule matches the topic');
-    const r = this.rules[i] as Compiled;
+    const t = this.resolve(msg.topic);
+    if (t.rule === -1) return decodeError('no_rule', 'no rule matches the topic');
+    const r = this.rules[t.rule] as Compiled;
     const payload = msg.payload;
     if (payload.length === 0) return decodeError('empty_payload', 'empty payload');
     if (payload.length > this.maxPayload) return decodeError('payload_too_large', `payload of ${payload.length} bytes exceeds limits.max_payload (${this.maxPayload})`);
     if (!isUtf8(payload)) return decodeError('invalid_utf8', 'payload is not valid UTF-8');
     let text = payload.toString('utf8');
     if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-
-    const vals = r.vals;
-    const tags: Record<string, string> = {};
-    for (let k = 0; k < r.tagKeys.length; k++) {
-      const v = vals[r.tagIdx[k] as number] as string;
-      if (v !== '') setProp(tags, r.tagKeys[k] as string, v);
-    }
-    for (let k = 0; k < r.staticKeys.length; k++) {
-      const v = render(r.staticVals[k] as Bound, vals);
-      if (v !== '') setProp(tags, r.staticKeys[k] as string, v);
-      else delete tags[r.staticKeys[k] as string];
-    }
-    const measurement = r.measurement === undefined ? undefined : render(r.measurement, vals);
-    if (measurement === '') return decodeError('no_rule', `rules[${i}] ("${r.tpl.template}") matched but its measurement is empty`);
+    if (t.measurement === '') return decodeError('no_rule', `rules[${t.rule}] ("${r.tpl.template}") matched but its measurement is empty`);
+    const ctx = { measurement: t.measurement as string, tags: t.tags, receivedAt: msg.receivedAt };
     switch (r.format) {
       case 'json':
-        return (r.json as JsonDecoder)(text, { measurement: measurement as string, tags, receivedAt: msg.receivedAt });
+        return (r.json as JsonDecoder)(text, ctx);
       case 'number':
-        return decodeNumber(text, render(r.field, vals), { measurement: measurement as string, tags, receivedAt: msg.receivedAt });
+        return decodeNumber(text, t.field, ctx);
       default:
-        return decodeLineProtocol(text, { measurement, tags, receivedAt: msg.receivedAt });
+        return decodeLineProtocol(text, { measurement: t.measurement, tags: t.tags, receivedAt: msg.receivedAt });
     }
+  }
+
+  /** What `topic` resolves to, from the cache or matched now (and cached). */
+  private resolve(topic: string): TopicEntry {
+    let t = this.topics.get(topic);
+    if (t === undefined) {
+      t = this.match(topic);
+      if (this.topics.size >= MAX_CACHED_TOPICS) this.topics.delete(this.topics.keys().next().value as string);
+      this.topics.set(topic, t);
+    }
+    return t;
+  }
+
+  private match(topic: string): TopicEntry {
+    for (let i = 0; i < this.rules.length; i++) {
+      const r = this.rules[i] as Compiled;
+      if (!r.tpl.matchInto(topic, r.vals)) continue;
+      const vals = r.vals;
+      const tags: Record<string, string> = {};
+      for (let k = 0; k < r.tagKeys.length; k++) {
+        const v = vals[r.tagIdx[k] as number] as string;
+        if (v !== '') setProp(tags, r.tagKeys[k] as string, v);
+      }
+      for (let k = 0; k < r.staticKeys.length; k++) {
+        const v = render(r.staticVals[k] as Bound, vals);
+        if (v !== '') setProp(tags, r.staticKeys[k] as string, v);
+        else delete tags[r.staticKeys[k] as string];
+      }
+      return {
+        rule: i,
+        tags: Object.freeze(tags),
+        measurement: r.measurement === undefined ? undefined : render(r.measurement, vals),
+        field: r.format === 'number' ? render(r.field, vals) : '',
+      };
+    }
+    return NO_RULE;
   }
 }
 

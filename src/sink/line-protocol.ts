@@ -187,11 +187,31 @@ function encodeTags(tags: Reading['tags']): string {
   return out;
 }
 
+/**
+ * The encoded `measurement[,tags]` of frozen tags objects (the topic rules hand every
+ * message on a topic the same frozen object): the sort and escaping run once per series,
+ * not per reading. Weak, so a series the rules forget is let go; fresh (unfrozen) tags
+ * objects are encoded every time and never kept.
+ */
+const seriesCache = new WeakMap<object, { readonly measurement: string; readonly text: string }>();
+
+function encodeSeries(measurement: string, tags: Reading['tags']): string {
+  const frozen = Object.isFrozen(tags);
+  if (frozen) {
+    const hit = seriesCache.get(tags);
+    if (hit !== undefined && hit.measurement === measurement) return hit.text;
+  }
+  const m = escapeMeasurement(measurement);
+  const text = m === '' ? '' : m + encodeTags(tags);
+  if (frozen) seriesCache.set(tags, { measurement, text });
+  return text;
+}
+
 /** One line of line protocol for `r` (no trailing newline), or null when nothing can be written. */
 export function encodeLine(r: Reading): string | null {
   const fields = encodeFields(r.fields);
   if (fields === '') return null;
-  const m = escapeMeasurement(r.measurement);
-  if (m === '') return null;
-  return m + encodeTags(r.tags) + ' ' + fields + ' ' + r.time.toString();
+  const series = encodeSeries(r.measurement, r.tags);
+  if (series === '') return null;
+  return series + ' ' + fields + ' ' + r.time.toString();
 }

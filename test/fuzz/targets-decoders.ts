@@ -10,7 +10,7 @@ import { decodeLineProtocol } from '../../src/devices/decode-line-protocol.js';
 import { decodeNumber } from '../../src/devices/decode-number.js';
 import { RuleSet } from '../../src/devices/rules.js';
 import type { RawMessage } from '../../src/types.js';
-import { anyBytes, hugeNumber, jsonText, lineProtocolText, manyKeysJson, nastyText, numberLiteral, PAYLOAD_LIMIT, show, textPayload } from './arbitraries.js';
+import { anyBytes, hugeNumber, jsonKey, jsonText, lineProtocolText, manyKeysJson, nastyText, nearValid, numberLiteral, PAYLOAD_LIMIT, show, textPayload } from './arbitraries.js';
 import { checkDecodeResult, noThrow, Stats, fcParams, type FuzzTarget, type RunOptions } from './check.js';
 
 const ARRIVAL = 1_700_000_000_000_000_000n;
@@ -59,6 +59,38 @@ function jsonTarget(): FuzzTarget {
         const decode = createJsonDecoder(opts);
         const r = stats.time(d, () => noThrow(d, () => decode(text, { measurement: 'm', tags: { device: 'd' }, receivedAt: ARRIVAL })), text.length);
         checkDecodeResult(r, JSON_REASONS, stats, d, placed);
+      }), fcParams(o));
+      return stats.report(this.name, o.seed);
+    },
+  };
+}
+
+/** Flat objects mostly (what the fast path takes), with spaces, escapes, duplicates, nesting and mutations mixed in. */
+const space = fc.constantFrom('', '', '', ' ', '\n\t ', '\r');
+const flatValue = fc.oneof(numberLiteral, fc.constantFrom('true', 'false', 'null', '-0', '0.0', '1E2', '-1e-7', '01', '1.', '.5', '+1', '2e', 'tru', 'nul'), nastyText(12).map((s) => JSON.stringify(s)), fc.constantFrom('{}', '[1]', '{"a":1}'));
+const flatKey = fc.oneof(jsonKey, fc.constantFrom('0', '1', '12a', 'ts', 'seq', 'v', 'a\\b', 'a"b', 'é'));
+const flatJson = fc
+  .tuple(fc.array(fc.tuple(flatKey, flatValue, space, space), { maxLength: 8 }), space, space)
+  .map(([kv, a, b]) => `${a}{${kv.map(([k, v, s1, s2]) => `${s1}${JSON.stringify(k)}${s2}:${s1}${v}${s2}`).join(',')}}${b}`);
+const flatPayload = fc.oneof({ weight: 4, arbitrary: flatJson }, { weight: 1, arbitrary: nearValid(flatJson) });
+
+/** A reading or error as comparable text: field order, bigint vs number and time all count. */
+function canonical(r: unknown): string {
+  return JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : typeof v === 'number' && Object.is(v, -0) ? '-0' : v));
+}
+
+function jsonFastPathTarget(): FuzzTarget {
+  return {
+    name: 'decode-json fast path = JSON.parse path', fullRuns: 15_000, maxMs: 50,
+    async run(o: RunOptions) {
+      const stats = new Stats(o.maxMs);
+      fc.assert(fc.property(jsonOptions, flatPayload, (opts, text) => {
+        const d = () => `options ${show(opts)}, payload ${show(text)}`;
+        const ctx = { measurement: 'm', tags: { device: 'd' }, receivedAt: ARRIVAL };
+        const fast = stats.time(d, () => noThrow(d, () => createJsonDecoder(opts)(text, ctx)), text.length);
+        const general = createJsonDecoder(opts, false)(text, ctx);
+        if (canonical(fast) !== canonical(general)) throw new Error(`the paths differ: fast ${canonical(fast)}, JSON.parse ${canonical(general)}; ${d()}`);
+        checkDecodeResult(fast, JSON_REASONS, stats, d, placed);
       }), fcParams(o));
       return stats.report(this.name, o.seed);
     },
@@ -141,5 +173,5 @@ function rulesTarget(): FuzzTarget {
 }
 
 export function decoderTargets(): FuzzTarget[] {
-  return [jsonTarget(), numberTarget(), lineProtocolTarget(), rulesTarget()];
+  return [jsonTarget(), jsonFastPathTarget(), numberTarget(), lineProtocolTarget(), rulesTarget()];
 }

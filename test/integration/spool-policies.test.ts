@@ -95,7 +95,10 @@ describe('spool: the quota while InfluxDB is down', () => {
       await waitFor(() => daemon.spoolStatus()!.outputs[0]!.behind === 0, 20_000, 'the backlog written');
       const stored = await storedNs('quota');
       const dropped = daemon.counters.get('dropped_messages', { output: 'local', reason: 'quota' });
-      expect(dropped).toBeGreaterThan(N / 2);
+      // What the drain had read before the quota dropped it is written, not dropped: up to
+      // a batch in flight, one waiting (5000 each) and a read, besides the ~2000 the quota
+      // keeps; how much of that it reads in time depends on the machine's load.
+      expect(dropped).toBeGreaterThan(N / 4);
       expect(stored.length + dropped).toBe(N); // exact: every reading is stored or counted
       expect(new Set(stored).size).toBe(stored.length);
       const newest = stored.filter((n) => n >= N - 1000);

@@ -142,6 +142,17 @@ describe('encodeLine', () => {
   });
 });
 
+describe('encodeLine: series text cached for frozen tags', () => {
+  it('writes the same line for frozen and plain tags, and follows a measurement change on the same tags', () => {
+    const tags = Object.freeze({ room: 'a b', device: 'th,1' });
+    const plain = encodeLine(r('climate', { room: 'a b', device: 'th,1' }, { t: 1 }));
+    expect(encodeLine(r('climate', tags, { t: 1 }))).toBe(plain);
+    expect(encodeLine(r('climate', tags, { t: 1 }))).toBe(plain); // from the cache
+    expect(encodeLine(r('other', tags, { t: 1 }))).toBe('other,device=th\\,1,room=a\\ b t=1 1700000000123456789');
+    expect(encodeLine(r('', tags, { t: 1 }))).toBeNull();
+  });
+});
+
 describe('compareUtf8', () => {
   it('orders like a byte comparison of the UTF-8 encodings', () => {
     const alphabet = ['a', 'Z', '0', ' ', 'é', '€', '\ud7ff', '\ue000', '\uffee', '😀', '𝄞', ',', '\u0000'];

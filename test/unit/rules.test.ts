@@ -269,3 +269,28 @@ describe('checkRules and the RuleSet constructor', () => {
     expect(bad(rs, 'a', '1').reason).toBe('no_rule');
   });
 });
+
+describe('RuleSet: the per-topic cache', () => {
+  const rs = new RuleSet([rule('s/{site}/{device}/{measurement}', 'number', { tags: { at: '{site}-x' } }), rule('j/{device}', 'json', { measurement: 'j' })], limits);
+
+  it('gives every message on a topic the same frozen tags object, and each topic its own', () => {
+    const a = ok(rs, 's/home/th1/temp', '1')[0] as Reading;
+    const b = ok(rs, 's/home/th1/temp', '2')[0] as Reading;
+    const c = ok(rs, 's/home/th2/temp', '3')[0] as Reading;
+    expect(a.tags).toBe(b.tags);
+    expect(Object.isFrozen(a.tags)).toBe(true);
+    expect(a.tags).toEqual({ site: 'home', device: 'th1', at: 'home-x' });
+    expect(c.tags).toEqual({ site: 'home', device: 'th2', at: 'home-x' });
+    expect(rs.ruleFor('j/d1')).toBe(1);
+    expect(rs.ruleFor('x/d1')).toBe(-1);
+    expect(bad(rs, 'x/d1', '1').reason).toBe('no_rule');
+  });
+
+  it('stays right past its bound (the oldest topics are forgotten, then matched again)', () => {
+    for (let i = 0; i < 10_000; i++) {
+      const r = ok(rs, `s/site${i}/d${i % 7}/m${i % 3}`, String(i))[0] as Reading;
+      if (r.measurement !== `m${i % 3}` || r.tags.site !== `site${i}` || r.tags.device !== `d${i % 7}` || r.fields.value !== i) throw new Error(`topic ${i}: ${JSON.stringify(r.tags)}`);
+    }
+    expect((ok(rs, 's/site0/d0/m0', '5')[0] as Reading).tags).toEqual({ site: 'site0', device: 'd0', at: 'site0-x' });
+  });
+});

@@ -1,0 +1,103 @@
+/**
+ * `node --import tsx bench/probe.ts`: one system at one or more fixed rates, for quick A/B
+ * checks while working on the hot path (the full `npm run bench` takes ~25 min). The same
+ * parts as the bench (private mosquitto and influxd, the load generator, runStep), no
+ * climb, no results file: prints each step and, for edgeflux, its V8 heap figures from
+ * /metrics at the end of each step.
+ *
+ *   node --import tsx bench/probe.ts --system edgeflux --qos 0 --rates 10000,20000 --reps 3
+ *   node --import tsx bench/probe.ts --system edgeflux --node-flags=--max-semi-space-size=4
+ *   node --import tsx bench/probe.ts --system edgeflux --outage 300000 --reps 1 --node-flags=--cpu-prof
+ */
+import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { transpile } from './lib/build.js';
+import { inspectEdgeflux } from './lib/edgeflux.js';
+import { LoadGenerator } from './lib/load.js';
+import { postCeiling } from './lib/ceilings.js';
+import { runOutage } from './lib/outage.js';
+import { cleanupAll, installCleanupHandlers } from './lib/procs.js';
+import { startInfluxd, startMosquitto } from './lib/servers.js';
+import { runStep, type StepEnv } from './lib/steps.js';
+import { makeSystems, SYSTEM_NAMES, type SystemName } from './lib/systems.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+async function heapFigures(port: number): Promise<string> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
+    const pick = (name: string): number => Number(/^(\S+) (\S+)$/m.exec(text.split('\n').find((l) => l.startsWith(name + ' ')) ?? '')?.[2] ?? NaN) / 1048576;
+    const spaces = text.split('\n').filter((l) => l.startsWith('nodejs_heap_space_size_total_bytes{'))
+      .map((l) => `${/space="(\w+)"/.exec(l)?.[1]}=${(Number(l.split(' ')[1]) / 1048576).toFixed(1)}`).join(' ');
+    return `heap used ${pick('nodejs_heap_size_used_bytes').toFixed(1)} / total ${pick('nodejs_heap_size_total_bytes').toFixed(1)} MB, external ${pick('nodejs_external_memory_bytes').toFixed(1)} MB; spaces: ${spaces}`;
+  } catch (e) {
+    return `(no /metrics: ${String(e)})`;
+  }
+}
+
+async function main(): Promise<void> {
+  const { values: v } = parseArgs({
+    options: {
+      system: { type: 'string', default: 'edgeflux' },
+      qos: { type: 'string', default: '0' },
+      rates: { type: 'string', default: '10000,20000' },
+      reps: { type: 'string', default: '3' },
+      seconds: { type: 'string', default: '10' },
+      devices: { type: 'string', default: '100' },
+      'node-flags': { type: 'string', default: '' },
+      'edgeflux-extra': { type: 'string' },
+      outage: { type: 'string' },
+    },
+  });
+  const system = v.system as SystemName;
+  if (!SYSTEM_NAMES.includes(system)) throw new Error(`--system: one of ${SYSTEM_NAMES.join(', ')}`);
+  const qos = Number(v.qos) as 0 | 1;
+  const log = (s: string): void => void process.stdout.write(`${s}\n`);
+  installCleanupHandlers(log);
+  const { runtime } = await transpile(ROOT);
+  const setup = await inspectEdgeflux(runtime, 'durable');
+  const extra = v['edgeflux-extra'] ? (parseYaml(await readFile(v['edgeflux-extra'], 'utf8')) as Record<string, unknown>) : undefined;
+  const [broker, influx] = await Promise.all([startMosquitto(), startInfluxd()]);
+  const [def] = makeSystems({ runtime, broker, influx, edgeflux: setup, ...(extra ? { edgefluxExtra: extra } : {}) }, [system]);
+  if (!def) throw new Error('no such system');
+  await influx.createDatabase(def.db);
+  const gen = await LoadGenerator.start(runtime, broker.port, 'probe-load');
+  const env: StepEnv = { influx, gen, devices: Number(v.devices), drainLimitMs: 3000, log };
+  const nodeFlags = v['node-flags'] ? v['node-flags'].split(' ').filter(Boolean) : [];
+  if (v.outage) {
+    for (let r = 0; r < Number(v.reps); r++) {
+      const c = await postCeiling(runtime, influx, 'probe_ceiling', Number(v.outage), 1, env.devices);
+      const o = await runOutage(env, def, { readings: Number(v.outage), rate: 20_000, nodeFlags });
+      log(`    POST ceiling (1 in flight) ${Math.round(c.rate)} points/s; drain ${Math.round(o.drainRate ?? 0)} = ${((o.drainRate ?? 0) / c.rate).toFixed(2)}× the ceiling`);
+    }
+    await gen.stop();
+    await cleanupAll();
+    return;
+  }
+  const sut = await def.start({ qos, nodeFlags });
+  log(`${def.label}: ready in ${sut.readyMs} ms ${nodeFlags.join(' ')}`);
+  const httpPort = (sut.probe as unknown as { port?: number } | undefined)?.port;
+  if (httpPort) log(`      idle: ${await heapFigures(httpPort)}`);
+  await runStep(env, def, sut, qos, 5000, 3000);
+  for (let r = 0; r < Number(v.reps); r++) {
+    for (const rate of v.rates.split(',').map(Number)) {
+      await runStep(env, def, sut, qos, rate, Number(v.seconds) * 1000);
+      if (httpPort) log(`      ${await heapFigures(httpPort)}`);
+    }
+  }
+  await sut.stop();
+  await gen.stop();
+  await cleanupAll();
+}
+
+main().then(
+  () => process.exit(0),
+  async (e: unknown) => {
+    process.stderr.write(`probe: ${e instanceof Error ? e.stack : String(e)}\n`);
+    await cleanupAll();
+    process.exit(1);
+  },
+);
