@@ -8,6 +8,7 @@
  * `spool: { mode: durable, dir }` when the schema has it, else edgeflux's in-memory queue —
  * and the results say which it was (and whether journal files appeared).
  */
+import { readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -126,6 +127,17 @@ export async function checkConfig(runtime: Runtime, file: string): Promise<strin
   const code = await Promise.race([p.exited, new Promise<number>((r) => setTimeout(() => r(-2), 30_000))]);
   if (code === -2) await p.stop(1000);
   return code === 0 ? '' : p.tail().trim() || `exit code ${code}`;
+}
+
+/**
+ * The node flags of ExecStart in systemd/edgeflux.service (e.g. `--max-semi-space-size=8`):
+ * the bench runs edgeflux as the service does.
+ */
+export function unitNodeFlags(root: string): string[] {
+  const unit = readFileSync(join(root, 'systemd', 'edgeflux.service'), 'utf8');
+  const m = /^ExecStart=\S*node((?: --?[\w-]+(?:=\S+)?)*) \S+main\.js /m.exec(unit);
+  if (!m) throw new Error('systemd/edgeflux.service: no ExecStart=…node … main.js line to take the node flags from');
+  return (m[1] ?? '').trim().split(/\s+/).filter(Boolean);
 }
 
 /** A started edgeflux: its process and how long it took to log "edgeflux started". */

@@ -5,15 +5,18 @@
  * baseline (bench/baseline.ts) and, opt-in, Node-RED.
  */
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Runtime } from './build.js';
-import { checkConfig, edgefluxConfig, journalFiles, startEdgeflux, type EdgefluxSetup } from './edgeflux.js';
+import { checkConfig, edgefluxConfig, journalFiles, startEdgeflux, unitNodeFlags, type EdgefluxSetup } from './edgeflux.js';
 import { freePort } from './net.js';
 import { startNodeRed } from './node-red.js';
 import { removeDir, startProc, tempDir, type Proc } from './procs.js';
 import { databaseOf } from './readings.js';
 import type { Influxd, Mosquitto } from './servers.js';
 import { EdgefluxProbe, SHAPED_PIPELINE } from './shaped.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export type SystemName = 'edgeflux' | 'edgeflux-shaped' | 'baseline' | 'nodered';
 
@@ -79,7 +82,7 @@ function edgefluxDef(ctx: SystemsContext, shaped: boolean): SystemDef {
       }));
       const problems = await checkConfig(ctx.runtime, file);
       if (problems) throw new Error(`edgeflux check refused the bench config:\n${problems}`);
-      const { proc, readyMs } = await startEdgeflux(ctx.runtime, file, o.nodeFlags);
+      const { proc, readyMs } = await startEdgeflux(ctx.runtime, file, [...unitNodeFlags(ROOT), ...(o.nodeFlags ?? [])]);
       return {
         name,
         proc,

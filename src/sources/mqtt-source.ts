@@ -25,6 +25,8 @@ export interface MqttSourceOptions {
    * journal write (`ackGated` messages). Absent: the ack is sent when it is given.
    */
   readonly ackBarrier?: AckBarrier;
+  /** The environment read for DEBUG (default: process.env). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -45,6 +47,14 @@ export interface MqttSourceOptions {
  * while a broker is down). Subscriptions are sent on the first connection of each
  * `start()` and whenever the CONNACK says sessionPresent=false.
  */
+const noLog = (): void => undefined;
+
+/** DEBUG=mqttjs* (or any pattern naming mqttjs, or `*`) turns mqtt.js's own debug logging on. */
+export function mqttDebugWanted(env: NodeJS.ProcessEnv): boolean {
+  const d = env.DEBUG;
+  return d !== undefined && /(^|[\s,])(\*|mqttjs[^\s,]*)/.test(d);
+}
+
 export class MqttSource implements Source {
   readonly id: string;
   private readonly cfg: MqttSourceConfig;
@@ -146,6 +156,9 @@ export class MqttSource implements Source {
         ? { properties: { sessionExpiryInterval: Math.min(0xffffffff, Math.ceil(c.session_expiry / 1000)) } }
         : {}),
       incomingStore: this.qos2Store,
+      // mqtt.js logs every packet through `debug` (a few calls per message even when off);
+      // unless DEBUG asks for its namespace, it gets a no-op logger instead.
+      ...(mqttDebugWanted(this.opts.env ?? process.env) ? {} : { log: noLog }),
     };
   }
 

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { backoffDelay, MessageOutlet, RetryTimer } from '../../src/sources/source.js';
-import { redactUrl } from '../../src/sources/mqtt-source.js';
+import { mqttDebugWanted, redactUrl } from '../../src/sources/mqtt-source.js';
 import type { RawMessage } from '../../src/types.js';
 
 describe('backoffDelay', () => {
@@ -117,5 +117,21 @@ describe('redactUrl (what mqtt-source logs)', () => {
     expect(redactUrl('mqtt://u:p@w@h')).toBe('mqtt://u:[redacted]@h');
     expect(redactUrl('mqtts://host:8883')).toBe('mqtts://host:8883');
     expect(redactUrl('mqtt://user@host')).toBe('mqtt://user@host');
+  });
+});
+
+describe('mqttDebugWanted (mqtt.js gets a no-op logger unless DEBUG names it)', () => {
+  it.each([
+    [undefined, false],
+    ['', false],
+    ['express:*', false],
+    ['notmqttjs', false],
+    ['*', true],
+    ['mqttjs*', true],
+    ['mqttjs:client', true],
+    ['express:*,mqttjs:*', true],
+    ['foo mqttjs', true],
+  ])('DEBUG=%s → %s', (value, wanted) => {
+    expect(mqttDebugWanted(value === undefined ? {} : { DEBUG: value })).toBe(wanted);
   });
 });
