@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { transpile, tsxRuntime, type Runtime } from './lib/build.js';
 import { brokerCeiling, postCeiling, type BrokerCeiling, type PostCeiling } from './lib/ceilings.js';
-import { inspectEdgeflux } from './lib/edgeflux.js';
+import { inspectEdgeflux, unitNodeFlags } from './lib/edgeflux.js';
 import { LoadGenerator } from './lib/load.js';
 import { loadAverage, machineInfo, versions } from './lib/machine.js';
 import { ensureNodeRed } from './lib/node-red.js';
@@ -46,6 +46,9 @@ async function main(o: BenchOptions): Promise<number> {
   const loadStart = loadAverage();
   const notes: string[] = [];
 
+  // Which code runs is fixed here (transpiled now, or tsx's view of the files now): stamp it
+  // now, not at the end, when the work tree may have moved on.
+  const codeVersion = versions(ROOT);
   let runtime: Runtime;
   if (o.tsx) {
     runtime = tsxRuntime(ROOT);
@@ -140,7 +143,7 @@ async function main(o: BenchOptions): Promise<number> {
     `Load: ${o.devices} device topics, JSON payload \`{"seq":…,"v":…,"ts":…}\` (each reading its own µs timestamp), raw MQTT 3.1.1 publisher in its own process → private mosquitto (\`max_queued_messages 0\`) → system under test (its own process, MQTT 3.1.1, its own database) → private influxd`,
     `A rate is *sustained* when every reading is in influxd within ${o.drainLimitMs / 1000} s of the last publish (steps of ${o.plan.stepMs / 1000} s, ${o.plan.reps} repetition(s), medians; a rate counts when most repetitions sustain it)`,
     'CPU µs per reading: utime+stime of the system\'s process tree (/proc) from the first publish to the last reading stored, divided by the readings; peak RSS: VmHWM (reset per step) or VmRSS sampled every 100 ms',
-    `edgeflux: ${setup.note}; \`node bench/.work/js/src/cli/main.js run\` (transpiled src/); output retry 200 ms..2 s. Baseline: bench/baseline.ts (mqtt.js + 5000-line POSTs, 1 in flight, retry every 1 s)`,
+    `edgeflux: ${setup.note}; \`node ${[...unitNodeFlags(ROOT), ''].join(' ')}bench/.work/js/src/cli/main.js run\` (transpiled src/; node flags as in systemd/edgeflux.service); output retry 200 ms..2 s. Baseline: bench/baseline.ts (mqtt.js + 5000-line POSTs, 1 in flight, retry every 1 s)`,
   ];
   if (systems.some((s) => s.shaped)) {
     method.push(
@@ -152,7 +155,7 @@ async function main(o: BenchOptions): Promise<number> {
   const results: BenchResults = {
     info: {
       startedAt, finishedAt: new Date(), quick: o.quick, command: `npm run bench${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`,
-      machine: machineInfo(), versions: versions(ROOT, extraVersions), method, notes, edgefluxMode: setup.mode,
+      machine: machineInfo(), versions: [...codeVersion, ...extraVersions], method, notes, edgefluxMode: setup.mode,
     },
     brokerCeilings, postCeilings, blocks, outage, charts: [], ...(profile ? { profile } : {}),
   };
