@@ -88,6 +88,8 @@ export class Drain {
   private readonly timers: Timers;
   private readonly sleeper: Sleeper;
   private readonly pipeline: PointPipeline;
+  /** No shaping stage: readings go straight to the batches, not through the RxJS Subject. */
+  private readonly direct: boolean;
   private readonly batcher: Batcher;
   private readonly maxPoints: number;
   private readonly input = new Subject<TrackedReading>();
@@ -118,6 +120,7 @@ export class Drain {
     this.timers = opts.timers ?? globalTimers;
     this.sleeper = new Sleeper(this.timers);
     this.pipeline = opts.pipeline ?? passThrough();
+    this.direct = opts.pipeline === undefined;
     const { batch, concurrency } = opts.output.config;
     this.slots = new BatchSlots(opts.output, Math.max(1, concurrency), () => {
       this.commit();
@@ -284,18 +287,22 @@ export class Drain {
       this.opts.onDecodeError?.(rec, readings);
       return;
     }
-    const route = this.opts.route?.(rec);
+    const route = this.direct ? 'bypass' : this.opts.route?.(rec);
     for (let i = 0; i < readings.length; i++) {
       const reading = readings[i] as Reading;
-      if (route === 'bypass') this.encode({ seq: rec.seq, reading });
+      if (route === 'bypass') this.encodeReading(reading, rec.seq);
       else this.input.next(route === undefined ? { seq: rec.seq, reading } : { seq: rec.seq, reading, route });
     }
   }
 
   private encode(t: TrackedReading): void {
-    const line = encodeLine(t.reading);
+    this.encodeReading(t.reading, t.seq);
+  }
+
+  private encodeReading(reading: Reading, seq: number): void {
+    const line = encodeLine(reading);
     if (line === null) this.opts.counters.inc('readings_dropped', { output: this.id, reason: 'no_valid_field' });
-    else this.batcher.add(line, t.seq);
+    else this.batcher.add(line, seq);
   }
 
   /** Moves the cursor to the lowest seq not yet written (see the module comment). */
