@@ -9,6 +9,7 @@
  *   node --import tsx bench/probe.ts --system edgeflux --node-flags=--max-semi-space-size=4
  *   node --import tsx bench/probe.ts --system edgeflux --outage 300000 --reps 1 --node-flags=--cpu-prof
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { readFile } from 'node:fs/promises';
@@ -20,6 +21,7 @@ import { LoadGenerator } from './lib/load.js';
 import { postCeiling } from './lib/ceilings.js';
 import { runOutage } from './lib/outage.js';
 import { cleanupAll, installCleanupHandlers } from './lib/procs.js';
+import { clockTicks } from './lib/procstat.js';
 import { startInfluxd, startMosquitto } from './lib/servers.js';
 import { runStep, type StepEnv } from './lib/steps.js';
 import { makeSystems, SYSTEM_NAMES, type SystemName } from './lib/systems.js';
@@ -36,6 +38,38 @@ async function heapFigures(port: number): Promise<string> {
   } catch (e) {
     return `(no /metrics: ${String(e)})`;
   }
+}
+
+/** CPU ticks per thread name of `pid` (user, system), from /proc/PID/task/TID/stat. */
+function threadTicks(pid: number): Map<string, [number, number]> {
+  const out = new Map<string, [number, number]>();
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const t of tasks) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+      const name = readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim().replace(/\d+$/, '#');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const prev = out.get(name) ?? [0, 0];
+      out.set(name, [prev[0] + Number(f[11]), prev[1] + Number(f[12])]);
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
+}
+
+function threadDelta(a: Map<string, [number, number]>, b: Map<string, [number, number]>, readings: number): string {
+  const us = 1e6 / clockTicks();
+  return [...b]
+    .map(([k, [u, s]]) => [k, (u - (a.get(k)?.[0] ?? 0)) * us / readings, (s - (a.get(k)?.[1] ?? 0)) * us / readings] as const)
+    .filter(([, u, s]) => u + s > 0.05)
+    .map(([k, u, s]) => `${k} ${u.toFixed(1)}u+${s.toFixed(1)}s`)
+    .join(', ');
 }
 
 async function main(): Promise<void> {
@@ -81,10 +115,15 @@ async function main(): Promise<void> {
   log(`${def.label}: ready in ${sut.readyMs} ms ${nodeFlags.join(' ')}`);
   const httpPort = (sut.probe as unknown as { port?: number } | undefined)?.port;
   if (httpPort) log(`      idle: ${await heapFigures(httpPort)}`);
+  const idle0 = threadTicks(sut.proc.pid);
+  await new Promise((r) => setTimeout(r, 10_000));
+  log(`      idle for 10 s, ms of CPU per second by thread: ${threadDelta(idle0, threadTicks(sut.proc.pid), 10_000)}`);
   await runStep(env, def, sut, qos, 5000, 3000);
   for (let r = 0; r < Number(v.reps); r++) {
     for (const rate of v.rates.split(',').map(Number)) {
-      await runStep(env, def, sut, qos, rate, Number(v.seconds) * 1000);
+      const t0 = threadTicks(sut.proc.pid);
+      const step = await runStep(env, def, sut, qos, rate, Number(v.seconds) * 1000);
+      log(`      µs per reading by thread: ${threadDelta(t0, threadTicks(sut.proc.pid), step.sent)}`);
       if (httpPort) log(`      ${await heapFigures(httpPort)}`);
     }
   }

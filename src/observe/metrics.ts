@@ -48,13 +48,31 @@ export interface MetricsProviders {
   clockSynchronized?(): boolean | undefined;
 }
 
+let processRegistry: Registry | undefined;
+
+/**
+ * prom-client's default metrics, registered once per process on a registry of their own.
+ * Their event-loop delay histogram samples every 100 ms (prom-client's default is 10 ms:
+ * 100 wake-ups a second of an otherwise idle daemon; edgeflux's own lag figures sample at
+ * 20 ms, see event-loop-lag.ts).
+ */
+export function processMetrics(): Registry {
+  if (processRegistry === undefined) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry, eventLoopMonitoringPrecision: 100 });
+  }
+  return processRegistry;
+}
+
 export interface MetricsOptions {
   readonly counters: Counters;
   readonly providers?: MetricsProviders;
   /**
-   * Also register prom-client's default process metrics (`process_*`, `nodejs_*`). They
+   * Also render prom-client's default process metrics (`process_*`, `nodejs_*`). They
    * cannot be torn down (a GC observer and a delay histogram stay for the process
-   * lifetime), so enable this once per process, in the daemon, not in tests. Default false.
+   * lifetime), so they live on one registry per process (`processMetrics()`), which
+   * every Metrics with this option shares: a reload makes a new Metrics, not new
+   * collectors. Default false.
    */
   readonly nodeDefaults?: boolean;
   /** Event-loop lag summary window. Default 10 s. */
@@ -151,7 +169,6 @@ export class Metrics {
       buckets: WRITE_LATENCY_BUCKETS,
       registers: [this.registry],
     });
-    if (this.opts.nodeDefaults) collectDefaultMetrics({ register: this.registry });
   }
 
   stop(): void {
@@ -175,7 +192,8 @@ export class Metrics {
   /** Prometheus text of every metric, counters read from `Counters` now. */
   async render(): Promise<string> {
     this.syncCounters();
-    return this.registry.metrics();
+    const own = await this.registry.metrics();
+    return this.opts.nodeDefaults ? own + (await processMetrics().metrics()) : own;
   }
 
   /** The same figures as one plain object. */

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Counters } from '../../src/observe/counters.js';
 import { counterEntries, parseCounterKey, sumEntries } from '../../src/observe/counter-entries.js';
-import { Metrics, instrumentWriter, type MetricsProviders } from '../../src/observe/metrics.js';
+import { Metrics, processMetrics, instrumentWriter, type MetricsProviders } from '../../src/observe/metrics.js';
 import { statusText } from '../../src/observe/status-line.js';
 import { parsePrometheus } from '../helpers/prometheus.js';
 
@@ -144,3 +144,27 @@ describe('statusText', () => {
     expect(text).toBe('in 25.0 msg/s, out 10.0 points/s, backlog 7, outputs 1/2 up, devices 1 (1 stale), 3 bad messages');
   });
 });
+
+describe('Metrics: node default metrics', () => {
+  it('are rendered from one registry per process, shared by every Metrics (a reload adds no collectors)', async () => {
+    const a = new Metrics({ counters: new Counters(), nodeDefaults: true });
+    const b = new Metrics({ counters: new Counters(), nodeDefaults: true });
+    a.start();
+    b.start();
+    try {
+      const sa = parsePrometheus(await a.render());
+      const sb = parsePrometheus(await b.render());
+      for (const s of [sa, sb]) {
+        expect(s.get('process_cpu_user_seconds_total')).toBeGreaterThan(0);
+        expect(s.has('nodejs_eventloop_lag_p99_seconds')).toBe(true);
+        expect(s.has('edgeflux_up{version="unknown"}')).toBe(true);
+      }
+      expect(processMetrics()).toBe(processMetrics());
+      expect((await processMetrics().getMetricsAsJSON()).filter((m) => m.name === 'process_cpu_user_seconds_total')).toHaveLength(1);
+    } finally {
+      a.stop();
+      b.stop();
+    }
+  });
+});
+
