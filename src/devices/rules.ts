@@ -12,12 +12,12 @@
  * are left out (InfluxDB has no empty tag values). A topic level that yields an empty
  * measurement is `no_rule` (no rule can name the point).
  */
-import { isUtf8 } from 'node:buffer';
 import type { LimitsConfig, RuleConfig } from '../config/types.js';
 import { decodeError, type DecodeError, type RawMessage, type Reading } from '../types.js';
 import { createJsonDecoder, setProp, type JsonDecoder } from './decode-json.js';
 import { decodeLineProtocol } from './decode-line-protocol.js';
 import { decodeNumber } from './decode-number.js';
+import { utf8Text } from './utf8.js';
 import { compileTopicTemplate, compileValueTemplate, coveringFilters, filterCovers, isTemplateError, type TopicTemplate } from './topic-template.js';
 
 /** What a rule hands to a decoder besides the payload text. */
@@ -126,9 +126,8 @@ export class RuleSet {
     const payload = msg.payload;
     if (payload.length === 0) return decodeError('empty_payload', 'empty payload');
     if (payload.length > this.maxPayload) return decodeError('payload_too_large', `payload of ${payload.length} bytes exceeds limits.max_payload (${this.maxPayload})`);
-    if (!isUtf8(payload)) return decodeError('invalid_utf8', 'payload is not valid UTF-8');
-    let text = payload.toString('utf8');
-    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    const text = utf8Text(payload);
+    if (text === undefined) return decodeError('invalid_utf8', 'payload is not valid UTF-8');
     if (t.measurement === '') return decodeError('no_rule', `rules[${t.rule}] ("${r.tpl.template}") matched but its measurement is empty`);
     const ctx = { measurement: t.measurement as string, tags: t.tags, receivedAt: msg.receivedAt };
     switch (r.format) {

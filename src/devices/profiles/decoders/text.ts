@@ -2,7 +2,7 @@
  * Helpers shared by the text-based format decoders: payload → text, JSON object parsing
  * with the same messages as the core JSON decoder, flattening nested objects.
  */
-import { isUtf8 } from 'node:buffer';
+import { utf8Text } from '../../utf8.js';
 import { profileError, type ProfileDecodeError, type RawValue } from '../types.js';
 
 const MAX_DEPTH = 32;
@@ -14,9 +14,7 @@ export function isProfileError(x: unknown): x is ProfileDecodeError {
 /** The payload as text (a leading BOM dropped), or `empty_payload` / `invalid_utf8`. */
 export function payloadText(payload: Buffer): string | ProfileDecodeError {
   if (payload.length === 0) return profileError('empty_payload', 'empty payload');
-  if (!isUtf8(payload)) return profileError('invalid_utf8', 'payload is not valid UTF-8');
-  const text = payload.toString('utf8');
-  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  return utf8Text(payload) ?? profileError('invalid_utf8', 'payload is not valid UTF-8');
 }
 
 /** Parses a JSON object; anything else is `invalid_json` or `not_an_object`. */

@@ -1,0 +1,13 @@
+/**
+ * A payload's text, or undefined when it is not valid UTF-8. Decoding turns every invalid
+ * sequence into U+FFFD, so a text without U+FFFD came from valid UTF-8 and needs no
+ * separate validation pass; only a text holding U+FFFD (a payload's own, or a sign of
+ * invalid bytes) is checked with `isUtf8`. A leading BOM is dropped.
+ */
+import { isUtf8 } from 'node:buffer';
+
+export function utf8Text(payload: Buffer): string | undefined {
+  const text = payload.toString('utf8');
+  if (text.includes('\ufffd') && !isUtf8(payload)) return undefined;
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
