@@ -24,7 +24,8 @@
  * different series keep the arrival time exactly.
  */
 import { decodeError, type DecodeError, type FieldValue, type Reading } from '../types.js';
-import { setProp, TIME_MAX_NS, TIME_MIN_NS } from './decode-json.js';
+import { setProp } from './decode-json.js';
+import { TIME_MAX_NS, TIME_MIN_NS } from './timestamps.js';
 import type { DecodeContext } from './rules.js';
 
 const INT64_MIN = -9223372036854775808n;

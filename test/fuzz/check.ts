@@ -7,7 +7,7 @@
  */
 import { writeSync } from 'node:fs';
 import type { DecodeReason, FieldValue, Reading } from '../../src/types.js';
-import { TIME_MAX_NS, TIME_MIN_NS } from '../../src/devices/decode-json.js';
+import { TIME_MAX_NS, TIME_MIN_NS } from '../../src/devices/timestamps.js';
 import type { DeviceDecodeReason } from '../../src/devices/profiles/types.js';
 
 /** Every DecodeReason (the Record makes the compiler check the list is complete). */

@@ -3,7 +3,7 @@
  * local times and zones, unit conversion, type coercion, memory bounds, matching order.
  */
 import { describe, expect, it } from 'vitest';
-import { parseIsoNs } from '../../src/devices/decode-json.js';
+import { parseIsoNs } from '../../src/devices/timestamps.js';
 import { DECODERS } from '../../src/devices/profiles/decoders/index.js';
 import { localTimeToNs, isValidZone } from '../../src/devices/profiles/decoders/local-time.js';
 import { splitCsv } from '../../src/devices/profiles/decoders/lines.js';

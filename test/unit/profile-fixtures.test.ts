@@ -9,7 +9,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { parseIsoNs } from '../../src/devices/decode-json.js';
+import { parseIsoNs } from '../../src/devices/timestamps.js';
 import { DeviceDecoders } from '../../src/devices/profiles/device-decoders.js';
 import { loadProfiles, type ProfileCatalog } from '../../src/devices/profiles/load.js';
 import { PROFILE_DECODE_REASONS, isDeviceStatus, type DeviceDecodeResult } from '../../src/devices/profiles/types.js';

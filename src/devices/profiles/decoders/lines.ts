@@ -16,7 +16,7 @@
  * event time (`time_unit` s, ms, us, ns or iso); empty cells are left out.
  */
 import { z } from 'zod';
-import { toNs } from '../../decode-json.js';
+import { toNs } from '../../timestamps.js';
 import { profileError, type FormatResult, type ProfileDecodeError, type RawValue } from '../types.js';
 import { defineDecoder, type DecoderContext } from './decoder.js';
 import { clip, decimalNumber, isProfileError, payloadText, setValue } from './text.js';

@@ -6,7 +6,7 @@
  * change repeats, the earlier instant is chosen; in the hour it skips, the time is read
  * with the offset before the change.
  */
-import { parseIsoNs } from '../../decode-json.js';
+import { parseIsoNs } from '../../timestamps.js';
 
 const OFFSET_RE = /^([-+])(\d{2}):?(\d{2})$/;
 const HAS_OFFSET_RE = /[Tt ].*(?:[Zz]|[-+]\d{2}(?::?\d{2})?)$/;

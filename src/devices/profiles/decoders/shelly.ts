@@ -11,7 +11,7 @@
  *   and the like) and other methods yield no readings.
  */
 import { z } from 'zod';
-import { toNs } from '../../decode-json.js';
+import { toNs } from '../../timestamps.js';
 import { profileError, type FormatResult, type RawRecord, type RawValue } from '../types.js';
 import { defineDecoder } from './decoder.js';
 import { clip, flatten, isProfileError, parseJsonObject, payloadText } from './text.js';
