@@ -108,7 +108,7 @@ export class InfluxHttpWriter implements Writer {
           signal: ac.signal,
         };
         // A Buffer goes through as bytes (see the module comment); the type only knows strings.
-        this.client.transport.send(this.target.path, body as string, options, { next: () => undefined, complete: () => resolve(), error: reject });
+        this.client.transport.send(this.target.path, body as string, options, { complete: () => resolve(), error: reject });
       });
     } catch (err) {
       if (err instanceof HttpError) {

@@ -25,8 +25,14 @@ export interface MqttSourceOptions {
    * journal write (`ackGated` messages). Absent: the ack is sent when it is given.
    */
   readonly ackBarrier?: AckBarrier;
-  /** The environment read for DEBUG (default: process.env). */
-  readonly env?: NodeJS.ProcessEnv;
+}
+
+const noLog = (): void => undefined;
+
+/** DEBUG=mqttjs* (or any pattern naming mqttjs, or `*`) turns mqtt.js's own debug logging on. */
+export function mqttDebugWanted(env: NodeJS.ProcessEnv): boolean {
+  const d = env.DEBUG;
+  return d !== undefined && /(^|[\s,])(\*|mqttjs[^\s,]*)/.test(d);
 }
 
 /**
@@ -47,14 +53,6 @@ export interface MqttSourceOptions {
  * while a broker is down). Subscriptions are sent on the first connection of each
  * `start()` and whenever the CONNACK says sessionPresent=false.
  */
-const noLog = (): void => undefined;
-
-/** DEBUG=mqttjs* (or any pattern naming mqttjs, or `*`) turns mqtt.js's own debug logging on. */
-export function mqttDebugWanted(env: NodeJS.ProcessEnv): boolean {
-  const d = env.DEBUG;
-  return d !== undefined && /(^|[\s,])(\*|mqttjs[^\s,]*)/.test(d);
-}
-
 export class MqttSource implements Source {
   readonly id: string;
   private readonly cfg: MqttSourceConfig;
@@ -158,7 +156,7 @@ export class MqttSource implements Source {
       incomingStore: this.qos2Store,
       // mqtt.js logs every packet through `debug` (a few calls per message even when off);
       // unless DEBUG asks for its namespace, it gets a no-op logger instead.
-      ...(mqttDebugWanted(this.opts.env ?? process.env) ? {} : { log: noLog }),
+      ...(mqttDebugWanted(process.env) ? {} : { log: noLog }),
     };
   }
 
