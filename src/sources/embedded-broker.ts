@@ -8,6 +8,7 @@ import type { Logger } from '../observe/logger.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { RawMessage, SourceStatus } from '../types.js';
 import { MessageOutlet, type Source } from './source.js';
+import './mqtt-wire.js';
 import { Counters } from '../observe/counters.js';
 import { BrokerGate, type BrokerSecurity, type ClientIdentity } from './broker/security.js';
 import { PacketGuard } from './broker/packet-guard.js';

@@ -9,6 +9,7 @@ import type { Logger } from '../observe/logger.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { RawMessage, SourceStatus } from '../types.js';
 import { MessageOutlet, RetryTimer, type Source } from './source.js';
+import './mqtt-wire.js';
 
 export interface MqttSourceOptions {
   readonly config: MqttSourceConfig;
@@ -154,6 +155,7 @@ export class MqttSource implements Source {
         ? { properties: { sessionExpiryInterval: Math.min(0xffffffff, Math.ceil(c.session_expiry / 1000)) } }
         : {}),
       incomingStore: this.qos2Store,
+      writeCache: false, // see mqtt-wire.ts
       // mqtt.js logs every packet through `debug` (a few calls per message even when off);
       // unless DEBUG asks for its namespace, it gets a no-op logger instead.
       ...(mqttDebugWanted(process.env) ? {} : { log: noLog }),
