@@ -9,7 +9,7 @@
  * files would give. The bytes never left memory, so checksums are not verified again.
  */
 import type { JournalRecord } from './journal.js';
-import { decodeFrame } from './record-codec.js';
+import { FrameRecord } from './record-codec.js';
 
 const BLOCK_BYTES = 256 * 1024;
 
@@ -83,7 +83,7 @@ export class RecentTail {
     for (; i < this.chunks.length && out.length < max; i++) {
       const c = this.chunks[i]!;
       const n = c.offs.length - 1;
-      for (let k = seq - c.first; k < n && out.length < max; k++) out.push(decodeFrame(c.buf, c.offs[k]!, c.offs[k + 1]! - c.offs[k]!));
+      for (let k = seq - c.first; k < n && out.length < max; k++) out.push(new FrameRecord(c.buf, c.offs[k]!, c.offs[k + 1]! - c.offs[k]!));
       seq = c.first + n;
     }
     return out;

@@ -31,6 +31,11 @@ export const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
 const TWO_32 = 0x1_0000_0000;
 
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const scratchTimeBytes = new Uint8Array(8);
+const scratchTime = new DataView(scratchTimeBytes.buffer);
+
 /** Upper bound of a frame's size for `entry` (strings counted at 3 bytes per UTF-16 unit). */
 export function maxFrameBytes(entry: JournalEntry): number {
   return FRAME_OVERHEAD + 3 * (entry.sourceId.length + entry.topic.length) + entry.payload.length;
@@ -55,7 +60,11 @@ export function encodeFrame(buf: Buffer, seq: number, entry: JournalEntry, at = 
   buf.writeUInt32LE(body, at + 4);
   buf.writeUInt32LE(seq >>> 0, at + 12);
   buf.writeUInt32LE(Math.floor(seq / TWO_32), at + 16);
-  buf.writeBigInt64LE(entry.receivedAt, at + 20);
+  // Through a scratch int64: Buffer#writeBigInt64LE computes both halves with BigInt
+  // arithmetic, allocating on every record.
+  if (entry.receivedAt < INT64_MIN || entry.receivedAt > INT64_MAX) throw new RangeError(`journal: receivedAt ${entry.receivedAt} is outside int64`);
+  scratchTime.setBigInt64(0, entry.receivedAt, true);
+  buf.set(scratchTimeBytes, at + 20);
   buf.writeUInt16LE(s, at + 28);
   buf.writeUInt16LE(t, at + 30);
   const len = HEADER_BYTES + body;
@@ -105,9 +114,70 @@ export function frameSeq(buf: Buffer, pos: number): number {
 }
 
 /**
- * Decodes the (checked) frame at `pos` of length `len`. The payload is a view into `buf`
- * (no copy): `buf` must not be reused while the record lives.
+ * The (checked) frame at `pos` of length `len` as a record. Only `seq` is read up front;
+ * the other fields are decoded when first asked for, so a drain that finds the readings
+ * of a record already decoded (DecodedCache) never builds its topic, payload view or
+ * arrival time. The payload is a view into `buf` (no copy): `buf` must not be reused
+ * while the record lives.
  */
+export class FrameRecord implements JournalRecord {
+  readonly seq: number;
+  private source: string | undefined = undefined;
+  private topicText: string | undefined = undefined;
+  private body: Buffer | undefined = undefined;
+  private time: bigint | undefined = undefined;
+
+  constructor(
+    private readonly buf: Buffer,
+    private readonly pos: number,
+    /** The frame's length in bytes, header included. */
+    readonly frameBytes: number,
+  ) {
+    this.seq = frameSeq(buf, pos);
+  }
+
+  get sourceId(): string {
+    if (this.source === undefined) {
+      const s = this.buf.readUInt16LE(this.pos + 28);
+      const a = this.pos + FRAME_OVERHEAD;
+      this.source = s === 0 ? '' : this.buf.toString('utf8', a, a + s);
+    }
+    return this.source;
+  }
+
+  get topic(): string {
+    if (this.topicText === undefined) {
+      const t = this.buf.readUInt16LE(this.pos + 30);
+      const a = this.pos + FRAME_OVERHEAD + this.buf.readUInt16LE(this.pos + 28);
+      this.topicText = t === 0 ? '' : this.buf.toString('utf8', a, a + t);
+    }
+    return this.topicText;
+  }
+
+  get payload(): Buffer {
+    if (this.body === undefined) {
+      const a = this.pos + FRAME_OVERHEAD + this.buf.readUInt16LE(this.pos + 28) + this.buf.readUInt16LE(this.pos + 30);
+      this.body = this.buf.subarray(a, this.pos + this.frameBytes);
+    }
+    return this.body;
+  }
+
+  get receivedAt(): bigint {
+    return (this.time ??= this.buf.readBigInt64LE(this.pos + 20));
+  }
+
+  /** A plain object (for `toEqual` in tests, JSON, logging): the getters are not own properties. */
+  toJSON(): JournalRecord {
+    return decodeFrame(this.buf, this.pos, this.frameBytes);
+  }
+}
+
+/** Bytes a record takes in the journal's frames (estimated for records not read from a frame). */
+export function recordBytes(rec: JournalRecord): number {
+  return rec instanceof FrameRecord ? rec.frameBytes : FRAME_OVERHEAD + rec.sourceId.length + rec.topic.length + rec.payload.length;
+}
+
+/** The (checked) frame at `pos` of length `len`, every field decoded (see FrameRecord for the lazy form). */
 export function decodeFrame(buf: Buffer, pos: number, len: number): JournalRecord {
   const s = buf.readUInt16LE(pos + 28);
   const t = buf.readUInt16LE(pos + 30);

@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import type { JournalRecord } from './journal.js';
-import { HEADER_BYTES, PARTIAL, checkFrame, declaredFrameBytes, decodeFrame, frameSeq } from './record-codec.js';
+import { HEADER_BYTES, PARTIAL, checkFrame, declaredFrameBytes, FrameRecord, frameSeq } from './record-codec.js';
 import { findNextFrame } from './segment-scan.js';
 import { INDEX_STRIDE, type Segment } from './segment.js';
 import type { SegmentLog } from './segment-log.js';
@@ -110,7 +110,7 @@ export class SegmentReader {
         if (i > 0 && seg.skipAt(pos + i) !== undefined) break;
         const r = checkFrame(buf, i, got);
         if (r > 0) {
-          if (frameSeq(buf, i) >= fromSeq) out.push(decodeFrame(buf, i, r));
+          if (frameSeq(buf, i) >= fromSeq) out.push(new FrameRecord(buf, i, r));
           i += r;
           continue;
         }

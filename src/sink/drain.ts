@@ -29,6 +29,7 @@
  */
 import { Subject, type Subscription } from 'rxjs';
 import type { Journal, JournalRecord } from '../journal/journal.js';
+import { recordBytes } from '../journal/record-codec.js';
 import type { Counters } from '../observe/counters.js';
 import type { Logger } from '../observe/logger.js';
 import { RateLimiter } from '../observe/rate-limit.js';
@@ -261,7 +262,7 @@ export class Drain {
         if (rec.seq > expected && !this.acceptGap(expected, rec.seq)) break;
         expected = rec.seq + 1;
         this.feed(rec);
-        bytes += rec.payload.length + rec.topic.length;
+        bytes += recordBytes(rec);
         fed++;
       }
       this.readPos = expected;

@@ -143,7 +143,9 @@ export function compareUtf8(a: string, b: string): number {
 
 function encodeFields(fields: Reading['fields']): string {
   let out = '';
-  for (const k of Object.keys(fields)) {
+  // for-in rather than Object.keys: no array per reading. Decoders build fields as plain
+  // objects (own, enumerable keys only), so both visit the same keys in the same order.
+  for (const k in fields) {
     const v = fields[k];
     let text: string;
     switch (typeof v) {

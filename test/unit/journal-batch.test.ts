@@ -6,7 +6,7 @@ import { FileJournal } from '../../src/journal/file-journal.js';
 import { RecentTail } from '../../src/journal/recent-tail.js';
 import { encodeFrame, maxFrameBytes } from '../../src/journal/record-codec.js';
 import { silentLogger } from '../../src/observe/logger.js';
-import { entry, payloadOf } from '../fixtures/journal-entries.js';
+import { entry, fieldsOf, payloadOf } from '../fixtures/journal-entries.js';
 
 const dirs: string[] = [];
 const open: FileJournal[] = [];
@@ -91,7 +91,7 @@ describe('FileJournal stage/flush', () => {
     expect(payloads(old)).toEqual([10, 11, 12, 13, 14].map(payloadOf));
     expect(payloads(recent)).toEqual([39_990, 39_991, 39_992, 39_993, 39_994].map(payloadOf));
     expect(recent.map((r) => r.seq)).toEqual([39_990, 39_991, 39_992, 39_993, 39_994]);
-    expect(recent[0]).toEqual({ ...entry(39_990), seq: 39_990 });
+    expect(fieldsOf(recent[0])).toEqual({ ...entry(39_990), seq: 39_990 });
   });
 });
 
@@ -120,7 +120,7 @@ describe('RecentTail', () => {
     expect(t.read(15, 5)).toBeUndefined();
     expect(t.read(11, 10)?.map((r) => r.seq)).toEqual([11, 12, 13, 14]);
     expect(t.read(12, 2)?.map((r) => r.seq)).toEqual([12, 13]);
-    expect(t.read(14, 2)?.[0]).toEqual({ ...entry(14), seq: 14 });
+    expect(fieldsOf(t.read(14, 2)?.[0])).toEqual({ ...entry(14), seq: 14 });
   });
 
   it('keeps at most its byte budget (the newest chunk always), oldest chunks leaving first', () => {
@@ -151,6 +151,6 @@ describe('RecentTail', () => {
     }
     const all = t.read(0, seq);
     expect(all).toHaveLength(seq);
-    all!.forEach((r, i) => expect(r).toEqual({ ...entry(i), seq: i }));
+    all!.forEach((r, i) => expect(fieldsOf(r)).toEqual({ ...entry(i), seq: i }));
   });
 });
