@@ -1,14 +1,9 @@
 #!/usr/bin/env -S node --max-semi-space-size=8
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { runCommand } from './run.js';
-import { checkCommand } from './check.js';
-import { schemaCommand } from './schema.js';
-import { passwdCommand } from './passwd.js';
-import { devicesCommand } from './devices.js';
-import { simulateCommand } from './simulate.js';
-import { tailCommand } from './tail.js';
-import { spoolStatusCommand } from './spool-status.js';
+
+// Each command is imported when it runs: the daemon (`run`) then holds none of the
+// other commands' code (every module loaded stays in memory for the life of the process).
 
 const USAGE = `edgeflux — IoT sensor ingestion daemon (MQTT in, InfluxDB out)
 
@@ -37,9 +32,9 @@ function version(): string {
 }
 
 async function main(argv: string[]): Promise<number> {
-  if (argv[0] === 'devices') return devicesCommand(argv.slice(1)); // its own options
-  if (argv[0] === 'simulate') return simulateCommand(argv.slice(1));
-  if (argv[0] === 'tail') return tailCommand(argv.slice(1));
+  if (argv[0] === 'devices') return (await import('./devices.js')).devicesCommand(argv.slice(1)); // its own options
+  if (argv[0] === 'simulate') return (await import('./simulate.js')).simulateCommand(argv.slice(1));
+  if (argv[0] === 'tail') return (await import('./tail.js')).tailCommand(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -67,17 +62,17 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write(`edgeflux ${cmd}: --config FILE is required\n`);
         return 2;
       }
-      return cmd === 'run' ? runCommand(values.config) : checkCommand(values.config);
+      return cmd === 'run' ? (await import('./run.js')).runCommand(values.config) : (await import('./check.js')).checkCommand(values.config);
     case 'schema':
-      return schemaCommand(values.out);
+      return (await import('./schema.js')).schemaCommand(values.out);
     case 'spool':
       if (positionals[1] !== 'status') {
         process.stderr.write(`edgeflux spool: unknown subcommand "${positionals[1] ?? ''}" (try: spool status --config FILE)\n`);
         return 2;
       }
-      return spoolStatusCommand(values.config);
+      return (await import('./spool-status.js')).spoolStatusCommand(values.config);
     case 'passwd':
-      return passwdCommand(positionals[1], values.file);
+      return (await import('./passwd.js')).passwdCommand(positionals[1], values.file);
     default:
       process.stderr.write(`edgeflux: unknown command "${cmd}"\n\n${USAGE}`);
       return 2;
