@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
+#!/usr/bin/env -S node --max-semi-space-size=4 --v8-pool-size=2
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 

@@ -76,7 +76,7 @@ export interface DrainStopResult {
 }
 
 /** A read aims at about this many payload bytes (bounds memory when messages are large). */
-const READ_BYTES = 1024 * 1024;
+const READ_BYTES = 256 * 1024;
 const MIN_READ = 16;
 const HALT_GRACE_MS = 1000;
 const READ_ERROR_PAUSE_MS = 1000;
