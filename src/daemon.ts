@@ -4,7 +4,7 @@ import type { Logger } from './observe/logger.js';
 import { Counters } from './observe/counters.js';
 import { RateLimiter } from './observe/rate-limit.js';
 import { systemClock, type Clock } from './clock.js';
-import type { DecodeError, RawMessage } from './types.js';
+import type { DecodeError, MessageData } from './types.js';
 import type { Source } from './sources/source.js';
 import type { EmbeddedBroker } from './sources/embedded-broker.js';
 import { MqttSource } from './sources/mqtt-source.js';
@@ -49,7 +49,6 @@ export interface SpoolStatus {
   readonly outputs: readonly (OutputStatus & { readonly id: string; readonly cursor: number; readonly behind: number })[];
 }
 
-const noAck = (): void => undefined;
 
 /**
  * Wires sources → ingest (validate, journal, ack) and, per output, journal → drain
@@ -137,7 +136,7 @@ export class Daemon {
     // One decode for ingest and every drain, so that a replay gives the same points.
     // Device profiles first, then the rules; a device status is a `device_status` reading on
     // both paths, counted and logged on the ingest path only (onStatus).
-    const decodeMessage = (m: RawMessage, onStatus?: Parameters<typeof decodeDeviceMessage>[3]): Reading[] | DecodeError =>
+    const decodeMessage = (m: MessageData, onStatus?: Parameters<typeof decodeDeviceMessage>[3]): Reading[] | DecodeError =>
       isSelfMessage(m) ? decodeSelf(m) : decodeDeviceMessage(m, devices?.decoders, rules, onStatus);
     const ingest = new Ingest({
       journal,
@@ -151,7 +150,8 @@ export class Daemon {
       },
       onBadMessage: (m, e) => this.onBadMessage(m, e), cache, counters: this.counters, logger: this.log });
     this.ingest = ingest;
-    const decode = (r: JournalRecord) => cache.take(r.seq) ?? decodeMessage({ sourceId: r.sourceId, topic: r.topic, payload: r.payload, receivedAt: r.receivedAt, ack: noAck });
+    // The record itself: a FrameRecord decodes only the fields the decoder asks for.
+    const decode = (r: JournalRecord) => cache.take(r.seq) ?? decodeMessage(r);
     config.outputs.forEach((oc, i) => {
       const logger = this.log.child({ output: oc.id });
       const output = new Output({ config: oc, writer: instrumentWriter(createWriter(oc), oc.id, service.metrics), logger, counters: this.counters, deadLetter: this.deadLetter! });
@@ -167,7 +167,7 @@ export class Daemon {
         now: () => this.clock.nowMs(), // the clock that stamps arrivals also moves the stream clock
         // Bad input is refused at ingest; a journaled message fails only when the rules
         // changed since. The first output's drain reports it, so it is dead-lettered once.
-        onDecodeError: i === 0 ? (r, e) => this.onBadMessage({ ...r, ack: noAck }, e) : undefined,
+        onDecodeError: i === 0 ? (r, e) => this.onBadMessage(r, e) : undefined,
         logger,
         counters: this.counters,
         onCommit: () => {
@@ -290,7 +290,7 @@ export class Daemon {
     };
   }
 
-  private onBadMessage(m: RawMessage, e: DecodeError): void {
+  private onBadMessage(m: MessageData, e: DecodeError): void {
     this.counters.inc('messages_failed', { source: m.sourceId, reason: e.reason });
     this.deadLetter?.record({ reason: e.reason, sourceId: m.sourceId, topic: m.topic, payload: m.payload, message: e.message });
     const suppressed = this.badInputLog.take(`${m.topic}\0${e.reason}`);

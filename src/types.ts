@@ -33,6 +33,9 @@ export interface RawMessage {
   readonly ackGated?: boolean;
 }
 
+/** What decoding looks at: a message without its acknowledgement (a journal record is one). */
+export type MessageData = Pick<RawMessage, 'sourceId' | 'topic' | 'payload' | 'receivedAt'>;
+
 /** A typed reading, ready for the pipeline and the sink. */
 export interface Reading {
   readonly measurement: string;
@@ -81,7 +84,7 @@ export function isDecodeError(x: unknown): x is DecodeError {
 }
 
 /** A decoder turns one raw message into readings, or says why it cannot. Pure. */
-export type Decoder = (msg: RawMessage, tagsFromTopic: Readonly<Record<string, string>>) => Reading[] | DecodeError;
+export type Decoder = (msg: MessageData, tagsFromTopic: Readonly<Record<string, string>>) => Reading[] | DecodeError;
 
 /** Connection state of a source, for logs, health and metrics. */
 export interface SourceStatus {

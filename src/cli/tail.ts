@@ -79,7 +79,7 @@ export async function tailCommand(argv: string[], out: NodeJS.WritableStream = p
   const done = new Promise<number>((resolve) => (finish = resolve));
   client.on('message', (topic, payload) => {
     if (seen >= limit) return;
-    const r = decodeDeviceMessage({ sourceId: 'tail', topic, payload, receivedAt: clock.arrivalNs(), ack: () => undefined }, devices?.decoders, rules);
+    const r = decodeDeviceMessage({ sourceId: 'tail', topic, payload, receivedAt: clock.arrivalNs() }, devices?.decoders, rules);
     if (Array.isArray(r)) {
       for (const reading of r) {
         if (seen >= limit) break;

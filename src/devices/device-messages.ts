@@ -13,7 +13,7 @@ import { formatIssue } from '../config/load.js';
 import { buildDevices, type Devices } from '../config/schema-profiles.js';
 import type { Counters } from '../observe/counters.js';
 import type { Logger } from '../observe/logger.js';
-import type { DecodeError, RawMessage, Reading } from '../types.js';
+import type { DecodeError, MessageData, Reading } from '../types.js';
 import { loadProfiles } from './profiles/load.js';
 import type { DeviceDecoders } from './profiles/device-decoders.js';
 import { deviceStatusReading, isDeviceStatus, type DeviceState, type DeviceStatus } from './profiles/types.js';
@@ -38,7 +38,7 @@ export async function loadDevices(config: Pick<Config, 'device_profiles' | 'devi
  * is passed to `onStatus` (ingest only).
  */
 export function decodeDeviceMessage(
-  m: RawMessage,
+  m: MessageData,
   decoders: DeviceDecoders | undefined,
   rules: RuleSet,
   onStatus?: (s: DeviceStatus) => void,

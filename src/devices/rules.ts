@@ -13,7 +13,7 @@
  * measurement is `no_rule` (no rule can name the point).
  */
 import type { LimitsConfig, RuleConfig } from '../config/types.js';
-import { decodeError, type DecodeError, type RawMessage, type Reading } from '../types.js';
+import { decodeError, type DecodeError, type MessageData, type Reading } from '../types.js';
 import { createJsonDecoder, setProp, type JsonDecoder } from './decode-json.js';
 import { decodeLineProtocol } from './decode-line-protocol.js';
 import { decodeNumber } from './decode-number.js';
@@ -119,7 +119,7 @@ export class RuleSet {
     return this.resolve(topic).rule;
   }
 
-  decode(msg: RawMessage): Reading[] | DecodeError {
+  decode(msg: MessageData): Reading[] | DecodeError {
     const t = this.resolve(msg.topic);
     if (t.rule === -1) return decodeError('no_rule', 'no rule matches the topic');
     const r = this.rules[t.rule] as Compiled;

@@ -9,7 +9,7 @@ import { BehaviorSubject, type Observable } from 'rxjs';
 import { decodeLineProtocol } from '../devices/decode-line-protocol.js';
 import { encodeLine } from '../sink/line-protocol.js';
 import { MessageOutlet, type Source } from '../sources/source.js';
-import type { DecodeError, RawMessage, Reading, SourceStatus } from '../types.js';
+import type { DecodeError, MessageData, RawMessage, Reading, SourceStatus } from '../types.js';
 import type { Counters } from './counters.js';
 
 export const SELF_SOURCE_ID = 'edgeflux';
@@ -67,6 +67,6 @@ export function isSelfMessage(m: Pick<RawMessage, 'sourceId' | 'topic'>): boolea
 }
 
 /** Decodes what `SelfSource` emitted (its lines carry their own times and tags). */
-export function decodeSelf(m: RawMessage): Reading[] | DecodeError {
+export function decodeSelf(m: MessageData): Reading[] | DecodeError {
   return decodeLineProtocol(m.payload.toString('utf8'), { tags: {}, receivedAt: m.receivedAt });
 }

@@ -1,11 +1,15 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Subject, Observable } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { InfluxV1OutputConfig } from '../../src/config/types.js';
 import type { JournalRecord } from '../../src/journal/journal.js';
+import { FileJournal } from '../../src/journal/file-journal.js';
 import { MemoryJournal, RECORD_OVERHEAD } from '../../src/journal/memory-journal.js';
 import { Counters } from '../../src/observe/counters.js';
-import { createLogger } from '../../src/observe/logger.js';
+import { createLogger, silentLogger } from '../../src/observe/logger.js';
 import { createPipeline } from '../../src/pipeline/compose.js';
 import type { PointPipeline, TrackedReading } from '../../src/pipeline/tracked.js';
 import type { DeadLetterEntry } from '../../src/sink/dead-letter.js';
@@ -431,5 +435,32 @@ describe('Drain: progress', () => {
     expect(logs.filter((l) => String(l.msg).includes('caught up'))).toHaveLength(1);
     expect(drain.lag.behind).toBe(0);
     await drain.stop(1000, false);
+  });
+});
+
+describe('Drain over a FileJournal', () => {
+  it('a record that no longer decodes reaches onDecodeError with all its fields (records read from frames decode them lazily)', async () => {
+    vi.useRealTimers();
+    const dir = await mkdtemp(join(tmpdir(), 'edgeflux-drain-fj-'));
+    const fj = new FileJournal({ dir, maxBytes: 1 << 30, policy: 'drop-oldest', sync: 50, logger: silentLogger() });
+    try {
+      await fj.open();
+      fj.addConsumer('out1');
+      for (const p of ['a:1', 'bad', 'a:2']) fj.append({ sourceId: 'mqtt-x', topic: `t/${p}`, payload: Buffer.from(p), receivedAt: 5_000n });
+      await fj.flush();
+      const seen: JournalRecord[] = [];
+      const out = new Output({ config: config(), writer, counters, logger: silentLogger(), deadLetter: { record: () => {} } });
+      const d = new Drain({ journal: fj, output: out, decode, onDecodeError: (r) => seen.push(r), logger: silentLogger(), counters });
+      d.start();
+      for (let i = 0; i < 200 && d.lag.cursor < 3; i++) await new Promise((r) => setTimeout(r, 10));
+      await d.stop(1000, false);
+      expect(seen.map((r) => ({ seq: r.seq, sourceId: r.sourceId, topic: r.topic, payload: r.payload.toString(), receivedAt: r.receivedAt }))).toEqual([
+        { seq: 1, sourceId: 'mqtt-x', topic: 't/bad', payload: 'bad', receivedAt: 5_000n },
+      ]);
+      expect(writer.written).toEqual(['m,k=a v=1 5000', 'm,k=a v=2 5000']);
+    } finally {
+      await fj.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -40,13 +40,12 @@ describe('serial + devices config', () => {
       framing: { type: 'frame', start: [0xaa, 0xc0], length: 10, end: [0xab], checksum: { type: 'sum8', from: 2, to: 8, at: 8 }, max_length: 512 },
       poll: undefined, exclusive: true, open_timeout: 5000, reconnect: { initial: 100, max: 1000 }, watchdog: 10_000, max_unacked: 16, tags: {},
     }]);
-    const ack = () => {};
-    const plug = d.decoders.decode({ sourceId: 'broker', topic: 'tele/plug1/SENSOR', payload: Buffer.from('{"Time":"2024-01-15T12:35:00","ENERGY":{"Power":45,"Voltage":230}}'), receivedAt: 1n, ack });
+    const plug = d.decoders.decode({ sourceId: 'broker', topic: 'tele/plug1/SENSOR', payload: Buffer.from('{"Time":"2024-01-15T12:35:00","ENERGY":{"Power":45,"Voltage":230}}'), receivedAt: 1n });
     expect(plug).toEqual([{ measurement: 'tasmota', tags: { device: 'plug1', sensor: 'ENERGY' }, fields: { power: 45, voltage: 230 }, time: 1n }]);
-    const sds = d.decoders.decode({ sourceId: 'sds', topic: 'sds', payload: Buffer.from('aac0d4043a0aa1601dab', 'hex'), receivedAt: 1n, ack });
+    const sds = d.decoders.decode({ sourceId: 'sds', topic: 'sds', payload: Buffer.from('aac0d4043a0aa1601dab', 'hex'), receivedAt: 1n });
     expect(sds).toEqual([{ measurement: 'particulates', tags: { device: 'sds', sensor: 'sds011', sensor_id: 'a160' }, fields: { pm2_5: 123.6, pm10: 261.8 }, time: 1n }]);
-    expect(isDeviceStatus(d.decoders.decode({ sourceId: 'broker', topic: 'tele/plug1/LWT', payload: Buffer.from('Offline'), receivedAt: 1n, ack }))).toBe(true);
-    expect(d.decoders.decode({ sourceId: 'broker', topic: 'sensors/a/b/c', payload: Buffer.from('{}'), receivedAt: 1n, ack })).toBeUndefined();
+    expect(isDeviceStatus(d.decoders.decode({ sourceId: 'broker', topic: 'tele/plug1/LWT', payload: Buffer.from('Offline'), receivedAt: 1n }))).toBe(true);
+    expect(d.decoders.decode({ sourceId: 'broker', topic: 'sensors/a/b/c', payload: Buffer.from('{}'), receivedAt: 1n })).toBeUndefined();
   });
 
   it('a port\'s own settings win over its profile\'s', () => {

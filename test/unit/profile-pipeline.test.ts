@@ -224,7 +224,7 @@ describe('shaping routes profiled readings to their binding\'s chain', () => {
     const logger = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
     const output = new Output({ config: cfg, writer, counters, logger, deadLetter: { record: () => {} } });
     journal.addConsumer(cfg.id);
-    const decode = (r: JournalRecord) => decodeDeviceMessage({ ...r, ack: () => {} }, devices?.decoders, rules);
+    const decode = (r: JournalRecord) => decodeDeviceMessage(r, devices?.decoders, rules);
     drain = new Drain({ journal, output, decode, logger, counters, ...shaping });
     drain.start();
     await vi.advanceTimersByTimeAsync(cfg.batch.max_age);

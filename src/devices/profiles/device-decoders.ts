@@ -20,7 +20,7 @@
  */
 import { coveringFilters, compileTopicTemplate, compileValueTemplate, filterCovers, isTemplateError, type TopicTemplate, type ValueTemplate } from '../topic-template.js';
 import type { PipelineStep } from '../../pipeline/compose.js';
-import type { FieldValue, RawMessage, Reading } from '../../types.js';
+import type { FieldValue, MessageData, RawMessage, Reading } from '../../types.js';
 import { compileFields, type CompiledFields } from './fields.js';
 import type { FormatFn } from './decoders/index.js';
 import { fillVars, type Profile, type ProfileProblem } from './profile.js';
@@ -125,7 +125,7 @@ export class DeviceDecoders {
   }
 
   /** Readings, a device status, or why not; `undefined` when no profile matches the message. */
-  decode(msg: RawMessage): DeviceDecodeResult | undefined {
+  decode(msg: MessageData): DeviceDecodeResult | undefined {
     const s = this.serial.get(msg.sourceId)?.binding;
     if (s !== undefined && msg.topic === msg.sourceId) return this.decodeWith(s, msg, { device: msg.sourceId });
     for (const b of this.mqtt) {
@@ -141,7 +141,7 @@ export class DeviceDecoders {
     return undefined;
   }
 
-  private decodeWith(b: Binding, msg: RawMessage, captures: Record<string, string>): DeviceDecodeResult {
+  private decodeWith(b: Binding, msg: MessageData, captures: Record<string, string>): DeviceDecodeResult {
     if (msg.payload.length > this.maxPayload) return profileError('payload_too_large', `payload of ${msg.payload.length} bytes exceeds limits.max_payload (${this.maxPayload})`);
     let records;
     try {
@@ -175,7 +175,7 @@ export class DeviceDecoders {
   }
 }
 
-function availability(b: Binding, a: Availability, msg: RawMessage, captures: Record<string, string>): DeviceDecodeResult {
+function availability(b: Binding, a: Availability, msg: MessageData, captures: Record<string, string>): DeviceDecodeResult {
   const text = msg.payload.length === 0 ? '' : payloadText(msg.payload);
   if (isProfileError(text)) return text;
   let raw = text.trim();
