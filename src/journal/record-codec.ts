@@ -42,17 +42,33 @@ export function maxFrameBytes(entry: JournalEntry): number {
 }
 
 /**
+ * Writes `text` as UTF-8 at `at` and returns its byte length. Topics and source ids are
+ * short and nearly always ASCII: a plain loop writes them faster than Buffer#write's call
+ * into C++; anything else goes through Buffer#write.
+ */
+function writeText(buf: Buffer, text: string, at: number): number {
+  const n = text.length;
+  if (n > 256) return buf.write(text, at, 'utf8');
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0x7f) return buf.write(text, at, 'utf8');
+    buf[at + i] = c;
+  }
+  return n;
+}
+
+/**
  * Writes the frame of `entry` with `seq` into `buf` at `at` (from there `buf` must hold
  * `maxFrameBytes(entry)` bytes) and returns its length.
  */
 export function encodeFrame(buf: Buffer, seq: number, entry: JournalEntry, at = 0): number {
-  const s = entry.sourceId.length === 0 ? 0 : buf.write(entry.sourceId, at + FRAME_OVERHEAD, 'utf8');
-  const t = entry.topic.length === 0 ? 0 : buf.write(entry.topic, at + FRAME_OVERHEAD + s, 'utf8');
+  const s = writeText(buf, entry.sourceId, at + FRAME_OVERHEAD);
+  const t = writeText(buf, entry.topic, at + FRAME_OVERHEAD + s);
   if (s > 0xffff || t > 0xffff) throw new RangeError('journal: sourceId and topic must be at most 65535 bytes');
   const p = entry.payload.length;
   const body = FIXED_BODY_BYTES + s + t + p;
   if (body > MAX_BODY_BYTES) throw new RangeError(`journal: record of ${body} bytes exceeds ${MAX_BODY_BYTES}`);
-  entry.payload.copy(buf, at + FRAME_OVERHEAD + s + t);
+  buf.set(entry.payload, at + FRAME_OVERHEAD + s + t); // a V8 builtin: cheaper than Buffer#copy's binding call for small payloads
   buf[at] = MAGIC;
   buf[at + 1] = VERSION;
   buf[at + 2] = 0;

@@ -16,6 +16,9 @@ describe('record codec', () => {
     { sourceId: 'sérial-ü', topic: 'maison/cuisine/température/😀', payload: Buffer.from('{"t":21.5}'), receivedAt: -1n },
     { sourceId: 'a', topic: 't', payload: Buffer.from([0, 255, 10]), receivedAt: 2n ** 63n - 1n },
     { sourceId: 'a', topic: 't', payload: Buffer.from('x'), receivedAt: -(2n ** 63n) },
+    // ASCII up to a non-ASCII character late in the string (the writer restarts in UTF-8), and a long topic.
+    { sourceId: 'abcdefgh', topic: `${'a/'.repeat(20)}ß`, payload: Buffer.from('y'), receivedAt: 3n },
+    { sourceId: 'a', topic: 'x'.repeat(300), payload: Buffer.from('z'), receivedAt: 4n },
   ];
 
   it('reads back what it wrote, lazily (FrameRecord) and eagerly (decodeFrame) alike', () => {
