@@ -182,7 +182,7 @@ export class FrameRecord implements JournalRecord {
     return (this.time ??= this.buf.readBigInt64LE(this.pos + 20));
   }
 
-  /** A plain object (for `toEqual` in tests, JSON, logging): the getters are not own properties. */
+  /** The fields as a plain object, for JSON.stringify and loggers (the getters are not own properties). */
   toJSON(): JournalRecord {
     return decodeFrame(this.buf, this.pos, this.frameBytes);
   }
