@@ -5,6 +5,7 @@
  * `stop()` kills it and removes its dir. Integration tests require it: when influxd is
  * missing, startInfluxd() throws (it never skips).
  */
+import { afterAll, beforeAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -206,4 +207,20 @@ export async function startInfluxd(opts: InfluxdOptions = {}): Promise<Influxd> 
     });
   }
   return self;
+}
+
+/**
+ * An influxd and a temp dir shared by the tests of one file: started before them, stopped
+ * and removed after them. Read `influx` and `dir` inside tests (they are set in beforeAll).
+ */
+export function influxdPerFile(): { influx: Influxd; dir: { path: string; cleanup: () => Promise<void> } } {
+  const fx = {} as { influx: Influxd; dir: { path: string; cleanup: () => Promise<void> } };
+  beforeAll(async () => {
+    [fx.influx, fx.dir] = await Promise.all([startInfluxd(), tempDir()]);
+  });
+  afterAll(async () => {
+    await fx.influx?.stop();
+    await fx.dir?.cleanup();
+  });
+  return fx;
 }

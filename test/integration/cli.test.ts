@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { startInfluxd, type Influxd } from '../helpers/influxd.js';
-import { freePort, tempDir, waitFor } from '../helpers/net.js';
+import { influxdPerFile } from '../helpers/influxd.js';
+import { freePort, waitFor } from '../helpers/net.js';
 
 // The command line as a user runs it: a real process, real mosquitto_pub, real influxd.
 
@@ -21,16 +21,10 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
   }
 }
 
-let influx: Influxd;
-let dir: { path: string; cleanup: () => Promise<void> };
+const fx = influxdPerFile();
 const children: ChildProcess[] = [];
-beforeAll(async () => {
-  [influx, dir] = await Promise.all([startInfluxd(), tempDir()]);
-});
 afterAll(async () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  await influx?.stop();
-  await dir?.cleanup();
 });
 
 describe('edgeflux check', () => {
@@ -41,7 +35,7 @@ describe('edgeflux check', () => {
   });
 
   it('lists every error with file:line:column and key, exit 2', async () => {
-    const file = join(dir.path, 'bad.yaml');
+    const file = join(fx.dir.path, 'bad.yaml');
     await writeFile(file, 'broker:\n  prot: 1883\nrules:\n  - topic: "a/{x"\n    format: json\noutputs: []\n');
     const r = await cli(['check', '--config', file]);
     expect(r.code).toBe(2);
@@ -62,9 +56,9 @@ describe('edgeflux check', () => {
 
 describe('edgeflux run', () => {
   it('the quick start: mosquitto_pub → the point in InfluxDB; SIGTERM flushes and exits 0', async () => {
-    await influx.createDatabase('sensors');
+    await fx.influx.createDatabase('sensors');
     const port = await freePort();
-    const file = join(dir.path, 'run.yaml');
+    const file = join(fx.dir.path, 'run.yaml');
     await writeFile(
       file,
       `broker: { host: 127.0.0.1, port: ${port} }
@@ -72,7 +66,7 @@ rules:
   - topic: "sensors/{location}/{device}/{measurement}"
     format: json
 outputs:
-  - { id: local, type: influxdb_v1, url: "${influx.url}", database: sensors, batch: { max_age: 5s } }
+  - { id: local, type: influxdb_v1, url: "${fx.influx.url}", database: sensors, batch: { max_age: 5s } }
 dead_letter: { path: ./dead.jsonl }
 service: { http: { port: 0 } }
 `,
@@ -89,7 +83,7 @@ service: { http: { port: 0 } }
     // The batch age is 5 s: the point is written by the flush on SIGTERM, not by the timer.
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    const csv = await influx.queryCsv('SELECT temperature, humidity, device, location FROM climate', 'sensors');
+    const csv = await fx.influx.queryCsv('SELECT temperature, humidity, device, location FROM climate', 'sensors');
     expect(csv.trim().split('\n')[1]).toMatch(/^climate,,\d+,21\.5,40,th1,kitchen$/);
     expect(out).toContain('every accepted reading was written');
     // Logs are JSON lines (no TTY).
@@ -97,7 +91,7 @@ service: { http: { port: 0 } }
   });
 
   it('refuses to start on an invalid config, exit 2, naming the place', async () => {
-    const file = join(dir.path, 'invalid.yaml');
+    const file = join(fx.dir.path, 'invalid.yaml');
     await writeFile(file, 'broker: {}\nrules: []\noutputs: []\n');
     const r = await cli(['run', '--config', file]);
     expect(r.code).toBe(2);

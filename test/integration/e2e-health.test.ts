@@ -1,21 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { startInfluxd, type Influxd } from '../helpers/influxd.js';
-import { tempDir, waitFor } from '../helpers/net.js';
+import { influxdPerFile } from '../helpers/influxd.js';
+import { waitFor } from '../helpers/net.js';
 import { publishAll, publisher, startDaemon } from '../helpers/daemon.js';
 import { parsePrometheus } from '../helpers/prometheus.js';
 
 // The running daemon's /healthz and /metrics, against a real influxd that goes away.
 
-let influx: Influxd;
-let dir: { path: string; cleanup: () => Promise<void> };
-beforeAll(async () => {
-  [influx, dir] = await Promise.all([startInfluxd(), tempDir()]);
-});
-afterAll(async () => {
-  await influx?.stop();
-  await dir?.cleanup();
-});
+const fx = influxdPerFile();
 
 async function get(url: string): Promise<{ status: number; body: string }> {
   const r = await fetch(url, { signal: AbortSignal.timeout(5000) });
@@ -24,20 +16,20 @@ async function get(url: string): Promise<{ status: number; body: string }> {
 
 describe('health and metrics of a running daemon', () => {
   it('/metrics counts what was sent; /healthz is 503 naming the output while influxd is down, 200 when back', async () => {
-    await influx.createDatabase('health');
+    await fx.influx.createDatabase('health');
     const yaml = `
 broker: { port: 0 }
 rules:
   - { topic: "h/{device}/{measurement}", format: json }
 outputs:
-  - { id: local, type: influxdb_v1, url: "${influx.url}", database: health, batch: { max_age: 50ms }, retry: { initial: 50ms, max: 200ms }, timeout: 1s }
-spool: { dir: ${join(dir.path, 'spool')} }
-dead_letter: { path: ${join(dir.path, 'dead.jsonl')} }
+  - { id: local, type: influxdb_v1, url: "${fx.influx.url}", database: health, batch: { max_age: 50ms }, retry: { initial: 50ms, max: 200ms }, timeout: 1s }
+spool: { dir: ${join(fx.dir.path, 'spool')} }
+dead_letter: { path: ${join(fx.dir.path, 'dead.jsonl')} }
 service:
   http: { port: 0 }
   health: { output_down_after: 300ms }
 `;
-    const { daemon } = await startDaemon(yaml, dir.path);
+    const { daemon } = await startDaemon(yaml, fx.dir.path);
     try {
       const base = daemon.healthUrl!;
       expect((await get(`${base}/healthz`)).status).toBe(200);
@@ -47,22 +39,22 @@ service:
         ...Array.from({ length: 25 }, (_, i) => ({ topic: 'h/d1/env', payload: JSON.stringify({ t: i }) })),
         { topic: 'h/d1/env', payload: 'not json' },
       ]);
-      await waitFor(async () => (await influx.count('health', 'env')) >= 25, 10_000, 'points stored');
+      await waitFor(async () => (await fx.influx.count('health', 'env')) >= 25, 10_000, 'points stored');
       const m = await get(`${base}/metrics`);
       expect(m.status).toBe(200);
       const metrics = parsePrometheus(m.body);
       expect(metrics.get('edgeflux_messages_received_total{source="broker"}')).toBe(26);
       expect(metrics.get('edgeflux_messages_failed_total{reason="invalid_json",source="broker"}')).toBe(1);
 
-      await influx.pause();
+      await fx.influx.pause();
       await publishAll(c, [{ topic: 'h/d1/env', payload: '{"t":100}' }]);
       await waitFor(async () => (await get(`${base}/healthz`)).status === 503, 15_000, '/healthz 503');
       const down = JSON.parse((await get(`${base}/healthz`)).body) as { reasons: { check: string; output?: string }[] };
       expect(down.reasons).toContainEqual(expect.objectContaining({ check: 'output_unreachable', output: 'local' }));
 
-      await influx.resume();
+      await fx.influx.resume();
       await waitFor(async () => (await get(`${base}/healthz`)).status === 200, 20_000, '/healthz 200 again');
-      await waitFor(async () => (await influx.count('health', 'env')) >= 26, 10_000, 'the spooled point written');
+      await waitFor(async () => (await fx.influx.count('health', 'env')) >= 26, 10_000, 'the spooled point written');
       await c.endAsync();
     } finally {
       await daemon.stop();

@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startInfluxd, type Influxd } from '../helpers/influxd.js';
-import { freePort, tempDir, waitFor } from '../helpers/net.js';
+import { influxdPerFile } from '../helpers/influxd.js';
+import { freePort, waitFor } from '../helpers/net.js';
 import { startAckedPublisher } from '../helpers/acked-publisher.js';
 
 // SIGHUP on the real daemon process while a QoS 1 stream flows: an invalid config is
@@ -12,16 +12,10 @@ import { startAckedPublisher } from '../helpers/acked-publisher.js';
 
 const CLI = ['--import', 'tsx', join(import.meta.dirname, '../../src/cli/main.ts')];
 
-let influx: Influxd;
-let dir: { path: string; cleanup: () => Promise<void> };
+const fx = influxdPerFile();
 let child: ChildProcess | undefined;
-beforeAll(async () => {
-  [influx, dir] = await Promise.all([startInfluxd(), tempDir()]);
-});
 afterAll(async () => {
   child?.kill('SIGKILL');
-  await influx?.stop();
-  await dir?.cleanup();
 });
 
 const config = (port: number, extra = '') => `
@@ -32,16 +26,16 @@ rules:
     json: { time_key: ts, time_unit: ms, integers: [n] }
 ${extra}
 outputs:
-  - { id: local, type: influxdb_v1, url: "${influx.url}", database: reload, batch: { max_age: 100ms } }
+  - { id: local, type: influxdb_v1, url: "${fx.influx.url}", database: reload, batch: { max_age: 100ms } }
 spool: { dir: ./spool }
 service: { http: { port: 0 } }
 `;
 
 describe('SIGHUP reload', () => {
   it('refuses an invalid config and keeps running; applies a valid one; loses no acknowledged reading', async () => {
-    await influx.createDatabase('reload');
+    await fx.influx.createDatabase('reload');
     const port = await freePort();
-    const file = join(dir.path, 'edgeflux.yaml');
+    const file = join(fx.dir.path, 'edgeflux.yaml');
     await writeFile(file, config(port));
     child = spawn(process.execPath, [...CLI, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -72,8 +66,8 @@ describe('SIGHUP reload', () => {
       pub.pause();
       await waitFor(() => pub.inFlight === 0, 10_000, 'in-flight publishes acknowledged');
       const acked = [...pub.acked];
-      await waitFor(async () => (await influx.count('reload', 'stream')) >= acked.length, 30_000, 'acknowledged readings in InfluxDB', 200);
-      const csv = await influx.queryCsv('SELECT n FROM stream', 'reload');
+      await waitFor(async () => (await fx.influx.count('reload', 'stream')) >= acked.length, 30_000, 'acknowledged readings in InfluxDB', 200);
+      const csv = await fx.influx.queryCsv('SELECT n FROM stream', 'reload');
       const stored = new Set(csv.trim().split('\n').slice(1).map((l) => Number(l.split(',')[3])));
       expect(acked.filter((i) => !stored.has(i))).toEqual([]);
     } finally {

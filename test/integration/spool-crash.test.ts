@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startInfluxd, type Influxd } from '../helpers/influxd.js';
-import { freePort, tempDir, waitFor } from '../helpers/net.js';
+import { influxdPerFile } from '../helpers/influxd.js';
+import { freePort, waitFor } from '../helpers/net.js';
 import { startAckedPublisher } from '../helpers/acked-publisher.js';
 
 // kill -9 of the real daemon process at random moments during a QoS 1 stream, restarted
@@ -12,16 +12,10 @@ import { startAckedPublisher } from '../helpers/acked-publisher.js';
 const CLI = ['--import', 'tsx', join(import.meta.dirname, '../../src/cli/main.ts')];
 const KILLS = 20;
 
-let influx: Influxd;
-let dir: { path: string; cleanup: () => Promise<void> };
+const fx = influxdPerFile();
 const children = new Set<ChildProcess>();
-beforeAll(async () => {
-  [influx, dir] = await Promise.all([startInfluxd(), tempDir()]);
-});
 afterAll(async () => {
   for (const c of children) c.kill('SIGKILL');
-  await influx?.stop();
-  await dir?.cleanup();
 });
 
 /** Starts `edgeflux run` and resolves once it logged "edgeflux started". */
@@ -42,9 +36,9 @@ async function runDaemon(config: string): Promise<{ child: ChildProcess; exited:
 
 describe('durable spool: kill -9', () => {
   it(`every acknowledged reading is in InfluxDB after ${KILLS} kill -9 at random moments`, async () => {
-    await influx.createDatabase('crash');
+    await fx.influx.createDatabase('crash');
     const port = await freePort();
-    const config = join(dir.path, 'crash.yaml');
+    const config = join(fx.dir.path, 'crash.yaml');
     await writeFile(config, `
 broker: { host: 127.0.0.1, port: ${port} }
 rules:
@@ -52,7 +46,7 @@ rules:
     format: json
     json: { time_key: ts, time_unit: ms, integers: [n] }
 outputs:
-  - { id: local, type: influxdb_v1, url: "${influx.url}", database: crash, batch: { max_age: 100ms }, retry: { initial: 100ms, max: 1s } }
+  - { id: local, type: influxdb_v1, url: "${fx.influx.url}", database: crash, batch: { max_age: 100ms }, retry: { initial: 100ms, max: 1s } }
 spool: { dir: ./spool }
 log: { level: info }
 service: { http: { port: 0 } }
@@ -81,9 +75,9 @@ service: { http: { port: 0 } }
       pub.pause();
       await waitFor(() => pub.inFlight === 0, 10_000, 'in-flight publishes acknowledged');
       const acked = [...pub.acked];
-      await waitFor(async () => (await influx.count('crash', 'stream')) >= acked.length, 30_000, 'acknowledged readings in InfluxDB', 200);
+      await waitFor(async () => (await fx.influx.count('crash', 'stream')) >= acked.length, 30_000, 'acknowledged readings in InfluxDB', 200);
 
-      const csv = await influx.queryCsv('SELECT n FROM stream', 'crash');
+      const csv = await fx.influx.queryCsv('SELECT n FROM stream', 'crash');
       const stored = new Set(csv.trim().split('\n').slice(1).map((l) => Number(l.split(',')[3])));
       const missing = acked.filter((i) => !stored.has(i));
       process.stderr.write(

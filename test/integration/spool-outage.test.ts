@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
-import { startInfluxd, type Influxd } from '../helpers/influxd.js';
-import { tempDir, waitFor } from '../helpers/net.js';
+import { influxdPerFile } from '../helpers/influxd.js';
+import { waitFor } from '../helpers/net.js';
 import { publishAll, publisher, startDaemon } from '../helpers/daemon.js';
 
 // InfluxDB stopped for 60 s (real time: this is the one long test) while 20,000 readings
@@ -13,19 +13,11 @@ const OUTAGE_MS = 60_000;
 const N = 20_000;
 const CHUNKS = 40;
 
-let influx: Influxd;
-let dir: { path: string; cleanup: () => Promise<void> };
-beforeAll(async () => {
-  [influx, dir] = await Promise.all([startInfluxd(), tempDir()]);
-});
-afterAll(async () => {
-  await influx?.stop();
-  await dir?.cleanup();
-});
+const fx = influxdPerFile();
 
 describe('durable spool: an InfluxDB outage', () => {
   it(`${N} readings during a ${OUTAGE_MS / 1000} s outage are all stored, none twice, with a flat heap`, async () => {
-    await influx.createDatabase('outage');
+    await fx.influx.createDatabase('outage');
     const { daemon, log } = await startDaemon(`
 broker: { port: 0 }
 rules:
@@ -35,19 +27,19 @@ rules:
 outputs:
   - id: local
     type: influxdb_v1
-    url: ${influx.url}
+    url: ${fx.influx.url}
     database: outage
     batch: { max_points: 5000, max_age: 200ms }
     retry: { initial: 200ms, max: 2s }
-spool: { dir: ${join(dir.path, 'spool')} }
+spool: { dir: ${join(fx.dir.path, 'spool')} }
 service: { internal_metrics: { enabled: false } } # exact counts below: no edgeflux_internal points in the journal
-dead_letter: { path: ${join(dir.path, 'dead.jsonl')} }
-`, dir.path);
+dead_letter: { path: ${join(fx.dir.path, 'dead.jsonl')} }
+`, fx.dir.path);
     let client: MqttClient | undefined;
     try {
       client = await publisher(daemon.brokerPort!);
       await publishAll(client, [{ topic: 'sensors/a/warmup/climate', payload: '{"seq":0}' }]);
-      await waitFor(async () => (await influx.count('outage', 'climate')) === 1, 10_000, 'the warm-up point');
+      await waitFor(async () => (await fx.influx.count('outage', 'climate')) === 1, 10_000, 'the warm-up point');
 
       global.gc?.();
       const heap0 = process.memoryUsage().heapUsed;
@@ -59,7 +51,7 @@ dead_letter: { path: ${join(dir.path, 'dead.jsonl')} }
         rssMax = Math.max(rssMax, m.rss);
       }, 250);
 
-      await influx.pause();
+      await fx.influx.pause();
       const outageStart = Date.now();
       // Readings flow through the whole outage: a chunk every 1.5 s, each acknowledged
       // (PUBACK) only once journaled.
@@ -79,8 +71,8 @@ dead_letter: { path: ${join(dir.path, 'dead.jsonl')} }
       clearInterval(sampler);
 
       const resumed = Date.now();
-      await influx.resume();
-      await waitFor(async () => (await influx.count('outage', 'climate')) >= N + 1, 60_000, 'every reading after the outage', 250);
+      await fx.influx.resume();
+      await waitFor(async () => (await fx.influx.count('outage', 'climate')) >= N + 1, 60_000, 'every reading after the outage', 250);
       const drainMs = Date.now() - resumed;
       await waitFor(() => daemon.spoolStatus()!.outputs[0]!.behind === 0, 10_000, 'the cursor at the head');
 
@@ -88,8 +80,8 @@ dead_letter: { path: ${join(dir.path, 'dead.jsonl')} }
       process.stderr.write(
         `spool outage: ${N} readings over ${Math.round((resumed - outageStart) / 1000)} s of outage; heap +${growthMb.toFixed(1)} MB (max ${(heapMax / 2 ** 20).toFixed(0)} MB), rss max ${(rssMax / 2 ** 20).toFixed(0)} MB; stored ${drainMs} ms after influxd came back (${Math.round(N / (drainMs / 1000))} readings/s including its start)\n`,
       );
-      expect(await influx.count('outage', 'climate')).toBe(N + 1);
-      const sums = await influx.query('SELECT COUNT(seq), SUM(seq) FROM climate', 'outage');
+      expect(await fx.influx.count('outage', 'climate')).toBe(N + 1);
+      const sums = await fx.influx.query('SELECT COUNT(seq), SUM(seq) FROM climate', 'outage');
       expect(sums.results[0].series[0].values[0].slice(1)).toEqual([N + 1, (N * (N - 1)) / 2]);
       expect(growthMb).toBeLessThan(50);
       expect(daemon.counters.total('dropped_points') + daemon.counters.total('dropped_messages')).toBe(0);

@@ -1,23 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { startInfluxd, type Influxd } from '../helpers/influxd.js';
-import { freePort, tempDir, waitFor } from '../helpers/net.js';
+import { influxdPerFile } from '../helpers/influxd.js';
+import { freePort, waitFor } from '../helpers/net.js';
 import { publishAll, publisher, startDaemon } from '../helpers/daemon.js';
 import { startAckedPublisher } from '../helpers/acked-publisher.js';
 
 // The spool's policies against a real influxd: a dead output beside a live one, the quota
 // under drop-oldest and block while InfluxDB is down, and memory mode.
 
-let influx: Influxd;
-let dir: { path: string; cleanup: () => Promise<void> };
-beforeAll(async () => {
-  [influx, dir] = await Promise.all([startInfluxd(), tempDir()]);
-});
-afterAll(async () => {
-  await influx?.stop();
-  await dir?.cleanup();
-});
+const fx = influxdPerFile();
 
 function output(id: string, url: string, db: string): string {
   return `  - { id: ${id}, type: influxdb_v1, url: "${url}", database: ${db}, batch: { max_age: 100ms }, retry: { initial: 100ms, max: 500ms } }\n`;
@@ -31,8 +23,8 @@ rules:
     format: json
     json: { time_key: ts, time_unit: ms, integers: [n] }
 outputs:
-${outputs}spool: { dir: ${join(dir.path, name + '-spool')}, ${spool} }
-dead_letter: { path: ${join(dir.path, name + '-dead.jsonl')} }
+${outputs}spool: { dir: ${join(fx.dir.path, name + '-spool')}, ${spool} }
+dead_letter: { path: ${join(fx.dir.path, name + '-dead.jsonl')} }
 shutdown_timeout: 2s
 `;
 }
@@ -43,22 +35,22 @@ const reading = (n: number, payloadPad = 0) => ({ topic: 't/d1/m', payload: JSON
 const readings = (from: number, count: number, pad = 0) => Array.from({ length: count }, (_, i) => reading(from + i, pad));
 
 async function storedNs(db: string): Promise<number[]> {
-  const csv = await influx.queryCsv('SELECT n FROM m', db);
+  const csv = await fx.influx.queryCsv('SELECT n FROM m', db);
   return csv.trim().split('\n').slice(1).filter(Boolean).map((l) => Number(l.split(',')[3]));
 }
 
 describe('spool: outputs lag on their own cursors', () => {
   it('a dead output does not hold the live one back, keeps its cursor, and gets everything once it lives', async () => {
-    await influx.createDatabase('live');
-    await influx.createDatabase('later');
+    await fx.influx.createDatabase('live');
+    await fx.influx.createDatabase('later');
     const deadUrl = `http://127.0.0.1:${await freePort()}`;
-    const first = await startDaemon(config('two', output('live', influx.url, 'live') + output('dead', deadUrl, 'later'), 'max_bytes: 64MiB'), dir.path);
+    const first = await startDaemon(config('two', output('live', fx.influx.url, 'live') + output('dead', deadUrl, 'later'), 'max_bytes: 64MiB'), fx.dir.path);
     const N = 5000;
     try {
       const c = await publisher(first.daemon.brokerPort!);
       await publishAll(c, readings(0, N));
       await c.endAsync();
-      await waitFor(async () => (await influx.count('live', 'm')) === N, 10_000, 'the live output has everything');
+      await waitFor(async () => (await fx.influx.count('live', 'm')) === N, 10_000, 'the live output has everything');
       const st = first.daemon.spoolStatus()!;
       expect(st.outputs.find((o) => o.id === 'live')).toMatchObject({ state: 'up', cursor: N, behind: 0 });
       expect(st.outputs.find((o) => o.id === 'dead')).toMatchObject({ state: 'down', cursor: 0, behind: N });
@@ -67,10 +59,10 @@ describe('spool: outputs lag on their own cursors', () => {
       expect(await first.daemon.stop()).toBe(true); // durable: nothing is lost, the rest waits on disk
     }
     // Next start: the same output now reaches InfluxDB and replays its whole backlog.
-    const second = await startDaemon(config('two', output('live', influx.url, 'live') + output('dead', influx.url, 'later'), 'max_bytes: 64MiB'), dir.path);
+    const second = await startDaemon(config('two', output('live', fx.influx.url, 'live') + output('dead', fx.influx.url, 'later'), 'max_bytes: 64MiB'), fx.dir.path);
     try {
-      await waitFor(async () => (await influx.count('later', 'm')) === N, 15_000, 'the revived output has everything');
-      expect(await influx.count('live', 'm')).toBe(N); // the live one wrote nothing twice (its cursor was at the head)
+      await waitFor(async () => (await fx.influx.count('later', 'm')) === N, 15_000, 'the revived output has everything');
+      expect(await fx.influx.count('live', 'm')).toBe(N); // the live one wrote nothing twice (its cursor was at the head)
       expect(second.daemon.counters.get('points_written', { output: 'live' })).toBe(0);
       expect(second.log.text()).toMatch(/output dead: 5000 messages in the journal to write/);
     } finally {
@@ -81,17 +73,17 @@ describe('spool: outputs lag on their own cursors', () => {
 
 describe('spool: the quota while InfluxDB is down', () => {
   it('drop-oldest: the oldest are dropped, counted exactly, the newest kept, the daemon healthy', async () => {
-    await influx.createDatabase('quota');
-    const { daemon } = await startDaemon(config('quota', output('local', influx.url, 'quota'), 'max_bytes: 256KiB, segment_bytes: 32KiB'), dir.path);
+    await fx.influx.createDatabase('quota');
+    const { daemon } = await startDaemon(config('quota', output('local', fx.influx.url, 'quota'), 'max_bytes: 256KiB, segment_bytes: 32KiB'), fx.dir.path);
     const N = 20_000; // about 2.6 MB of journal for a 256 KiB quota
     try {
       const c = await publisher(daemon.brokerPort!);
-      await influx.pause();
+      await fx.influx.pause();
       await publishAll(c, readings(0, N)); // every one acknowledged: drop-oldest never refuses
       const st = daemon.spoolStatus()!;
       expect(st.journal.bytes).toBeLessThanOrEqual(256 * 1024 + 32 * 1024);
       expect(st.journal.dropped).toBeGreaterThan(N / 2);
-      await influx.resume();
+      await fx.influx.resume();
       await waitFor(() => daemon.spoolStatus()!.outputs[0]!.behind === 0, 20_000, 'the backlog written');
       const stored = await storedNs('quota');
       const dropped = daemon.counters.get('dropped_messages', { output: 'local', reason: 'quota' });
@@ -105,7 +97,7 @@ describe('spool: the quota while InfluxDB is down', () => {
       expect(newest).toHaveLength(1000); // the newest survive
       // Healthy afterwards.
       await publishAll(c, readings(N, 10));
-      await waitFor(async () => (await influx.count('quota', 'm')) === stored.length + 10, 5000, 'new readings');
+      await waitFor(async () => (await fx.influx.count('quota', 'm')) === stored.length + 10, 5000, 'new readings');
       await c.endAsync();
     } finally {
       expect(await daemon.stop()).toBe(true);
@@ -113,12 +105,12 @@ describe('spool: the quota while InfluxDB is down', () => {
   });
 
   it('block: publishes stop being acknowledged at the quota and resume when the output comes back; nothing is lost', async () => {
-    await influx.createDatabase('block');
-    const { daemon } = await startDaemon(config('block', output('local', influx.url, 'block'), 'max_bytes: 256KiB, segment_bytes: 32KiB, policy: block'), dir.path);
+    await fx.influx.createDatabase('block');
+    const { daemon } = await startDaemon(config('block', output('local', fx.influx.url, 'block'), 'max_bytes: 256KiB, segment_bytes: 32KiB, policy: block'), fx.dir.path);
     const N = 6000; // each ≈ 170 bytes journaled: about 1 MB, four times the quota
     const pub = startAckedPublisher({ port: daemon.brokerPort!, limit: N, window: 100, message: (n) => reading(n, 40) });
     try {
-      await influx.pause();
+      await fx.influx.pause();
       // Acks stop below N and stay stopped.
       let last = -1;
       await waitFor(async () => {
@@ -131,9 +123,9 @@ describe('spool: the quota while InfluxDB is down', () => {
       expect(blocked).toBeLessThan(N);
       expect(daemon.spoolStatus()!.holding).toBeGreaterThan(0);
       expect(daemon.spoolStatus()!.journal.dropped).toBe(0);
-      await influx.resume();
+      await fx.influx.resume();
       await waitFor(() => pub.acked.size === N, 30_000, 'every publish acknowledged');
-      await waitFor(async () => (await influx.count('block', 'm')) === N, 20_000, 'every reading stored').catch(async (e: unknown) => {
+      await waitFor(async () => (await fx.influx.count('block', 'm')) === N, 20_000, 'every reading stored').catch(async (e: unknown) => {
         const stored = new Set(await storedNs('block'));
         const missing = Array.from({ length: N }, (_, i) => i).filter((i) => !stored.has(i));
         throw new Error(`${String(e)}; missing ${missing.length}: ${missing.slice(0, 10).join(', ')}…`);
@@ -150,18 +142,18 @@ describe('spool: the quota while InfluxDB is down', () => {
 
 describe('spool: memory mode', () => {
   it('acknowledges on receipt, stays bounded, writes nothing to disk, delivers after an outage', async () => {
-    await influx.createDatabase('mem');
-    const spoolDir = join(dir.path, 'mem-spool');
-    const { daemon } = await startDaemon(config('mem', output('local', influx.url, 'mem'), 'mode: memory, max_bytes: 64KiB'), dir.path);
+    await fx.influx.createDatabase('mem');
+    const spoolDir = join(fx.dir.path, 'mem-spool');
+    const { daemon } = await startDaemon(config('mem', output('local', fx.influx.url, 'mem'), 'mode: memory, max_bytes: 64KiB'), fx.dir.path);
     try {
       const c = await publisher(daemon.brokerPort!);
-      await influx.pause();
+      await fx.influx.pause();
       await publishAll(c, readings(0, 5000)); // all acknowledged while InfluxDB is down
       const st = daemon.spoolStatus()!;
       expect(st.mode).toBe('memory');
       expect(st.journal.bytes).toBeLessThanOrEqual(64 * 1024);
       expect(st.journal.dropped).toBeGreaterThan(0);
-      await influx.resume();
+      await fx.influx.resume();
       await waitFor(() => daemon.spoolStatus()!.outputs[0]!.behind === 0, 15_000, 'the backlog written');
       const stored = await storedNs('mem');
       expect(stored.length + daemon.counters.get('dropped_messages', { output: 'local', reason: 'quota' })).toBe(5000);
@@ -174,10 +166,10 @@ describe('spool: memory mode', () => {
   });
 
   it('a stop while InfluxDB is down loses what memory held, counts it and says so', async () => {
-    await influx.createDatabase('memstop');
-    const { daemon, log } = await startDaemon(config('memstop', output('local', influx.url, 'memstop'), 'mode: memory'), dir.path);
+    await fx.influx.createDatabase('memstop');
+    const { daemon, log } = await startDaemon(config('memstop', output('local', fx.influx.url, 'memstop'), 'mode: memory'), fx.dir.path);
     const c = await publisher(daemon.brokerPort!);
-    await influx.pause();
+    await fx.influx.pause();
     try {
       await publishAll(c, readings(0, 100));
       await c.endAsync();
@@ -185,7 +177,7 @@ describe('spool: memory mode', () => {
       expect(daemon.counters.get('dropped_messages', { output: 'local', reason: 'shutdown' })).toBe(100);
       expect(log.text()).toMatch(/memory mode: they are lost/);
     } finally {
-      await influx.resume();
+      await fx.influx.resume();
     }
   });
 });
