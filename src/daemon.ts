@@ -49,7 +49,6 @@ export interface SpoolStatus {
   readonly outputs: readonly (OutputStatus & { readonly id: string; readonly cursor: number; readonly behind: number })[];
 }
 
-
 /**
  * Wires sources → ingest (validate, journal, ack) and, per output, journal → drain
  * (decode, shape, encode, batch, write, commit), and owns their lifecycle (DESIGN.md,
