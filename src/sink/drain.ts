@@ -155,7 +155,7 @@ export class Drain {
     this.behind = backlog > 0;
     if (backlog > 0) this.log.info({ output: this.id, messages: backlog, cursor: this.readPos }, `output ${this.id}: ${backlog} messages in the journal to write`);
     this.subscription = this.input.pipe(this.pipeline.operator).subscribe({
-      next: (t) => this.encode(t),
+      next: (t) => this.encodeReading(t.reading, t.seq),
       error: (err: unknown) => {
         this.failed = true;
         this.log.error({ err, output: this.id }, `output ${this.id}: the pipeline failed; its data stays in the journal until a restart`);
@@ -294,10 +294,6 @@ export class Drain {
       if (route === 'bypass') this.encodeReading(reading, rec.seq);
       else this.input.next(route === undefined ? { seq: rec.seq, reading } : { seq: rec.seq, reading, route });
     }
-  }
-
-  private encode(t: TrackedReading): void {
-    this.encodeReading(t.reading, t.seq);
   }
 
   private encodeReading(reading: Reading, seq: number): void {
