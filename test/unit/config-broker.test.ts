@@ -25,10 +25,10 @@ const parse = (broker: string) => parseConfigText(`broker:\n${broker}${REST}`, '
 
 describe('broker security config', () => {
   it('defaults: plain listener, anonymous only from loopback, no users, no ACL, limits', async () => {
-    const r = await parse('  port: 1883\n');
+    const r = await parse('  port: 11883\n');
     if (!r.ok) throw new Error(r.errors.map(formatIssue).join('\n'));
     expect(r.config.broker).toEqual({
-      host: '127.0.0.1', port: 1883, plaintext: true, anonymous: 'loopback', users: [],
+      host: '127.0.0.1', port: 11883, plaintext: true, anonymous: 'loopback', users: [],
       limits: { max_packet: 1024 * 1024, max_connections: 1000, max_topic_length: 256, max_topic_levels: 16, max_rate: 0 },
     });
   });

@@ -282,7 +282,7 @@ describe('errors name the line, the column and the key', () => {
   });
 
   it('a wrong type', async () => {
-    const errors = await errorsOf(`broker:\n  port: [1883]\n${RULES}${OUTPUT}`);
+    const errors = await errorsOf(`broker:\n  port: [11883]\n${RULES}${OUTPUT}`);
     expect(brief(errors)).toEqual(['2:3 broker.port: expected a number, got a list']);
   });
 
