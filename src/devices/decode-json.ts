@@ -106,7 +106,7 @@ function decode(c: Compiled, text: string, ctx: DecodeContext & { readonly measu
     return decodeError('not_an_object', `expected a JSON object, got ${obj === null ? 'null' : Array.isArray(obj) ? 'an array' : typeof obj}`);
   }
   const root = obj as Record<string, unknown>;
-  let time = ctx.receivedAt;
+  let time: bigint | undefined; // undefined: the arrival time (read only then)
   const w: Walk = { fields: {}, tags: undefined, unsafe: undefined, skip: undefined, count: 0 };
   if (c.timeKey !== undefined) {
     let v: unknown;
@@ -132,7 +132,7 @@ function decode(c: Compiled, text: string, ctx: DecodeContext & { readonly measu
 }
 
 /** Fixes integer fields beyond 2^53 from their literal text (`exactOf`), then builds the reading. */
-function finish(w: Walk, time: bigint, ctx: DecodeContext & { readonly measurement: string }, exactOf: (flat: string) => string | undefined): Reading[] | DecodeError {
+function finish(w: Walk, time: bigint | undefined, ctx: DecodeContext & { readonly measurement: string }, exactOf: (flat: string) => string | undefined): Reading[] | DecodeError {
   if (w.unsafe !== undefined) {
     for (const [name, flat] of w.unsafe) {
       const lit = exactOf(flat);
@@ -143,7 +143,7 @@ function finish(w: Walk, time: bigint, ctx: DecodeContext & { readonly measureme
   }
   if (w.count === 0) return decodeError('no_fields', 'no fields left after selection (null values, dropped strings, tags and time are not fields)');
   const tags = w.tags === undefined ? ctx.tags : { ...w.tags, ...ctx.tags };
-  return [{ measurement: ctx.measurement, tags, fields: w.fields, time }];
+  return [{ measurement: ctx.measurement, tags, fields: w.fields, time: time ?? ctx.receivedAt }];
 }
 
 /**
@@ -156,7 +156,7 @@ function decodeFlat(c: Compiled, text: string, ctx: DecodeContext & { readonly m
   const s = scanFlatObject(text);
   if (s === undefined) return undefined;
   const { keys, values, literals, n } = s;
-  let time = ctx.receivedAt;
+  let time: bigint | undefined; // undefined: the arrival time (read only then)
   const w: Walk = { fields: {}, tags: undefined, unsafe: undefined, skip: undefined, count: 0 };
   if (c.timeKey !== undefined) {
     w.skip = c.timeFlat;

@@ -30,6 +30,23 @@ export interface DecodeContext {
   readonly receivedAt: bigint;
 }
 
+/**
+ * A rule's context for one message. The arrival time is read only when a decoder needs it
+ * (a payload with its own time never does): from a journal record that is a BigInt made
+ * from the frame's bytes.
+ */
+class MessageContext implements DecodeContext {
+  constructor(
+    readonly measurement: string,
+    readonly tags: Readonly<Record<string, string>>,
+    private readonly msg: MessageData,
+  ) {}
+
+  get receivedAt(): bigint {
+    return this.msg.receivedAt;
+  }
+}
+
 /** A configuration problem, with the path of the offending key (e.g. ['rules', 0, 'topic']). */
 export interface RuleProblem {
   readonly path: readonly (string | number)[];
@@ -129,7 +146,7 @@ export class RuleSet {
     const text = utf8Text(payload);
     if (text === undefined) return decodeError('invalid_utf8', 'payload is not valid UTF-8');
     if (t.measurement === '') return decodeError('no_rule', `rules[${t.rule}] ("${r.tpl.template}") matched but its measurement is empty`);
-    const ctx = { measurement: t.measurement as string, tags: t.tags, receivedAt: msg.receivedAt };
+    const ctx = new MessageContext(t.measurement as string, t.tags, msg);
     switch (r.format) {
       case 'json':
         return (r.json as JsonDecoder)(text, ctx);

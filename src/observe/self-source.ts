@@ -62,8 +62,9 @@ export class SelfSource implements Source {
   }
 }
 
+/** Topic first: a drain's record (FrameRecord) then never builds the source id string of a device message. */
 export function isSelfMessage(m: Pick<RawMessage, 'sourceId' | 'topic'>): boolean {
-  return m.sourceId === SELF_SOURCE_ID && m.topic === SELF_TOPIC;
+  return m.topic === SELF_TOPIC && m.sourceId === SELF_SOURCE_ID;
 }
 
 /** Decodes what `SelfSource` emitted (its lines carry their own times and tags). */
