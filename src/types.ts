@@ -34,7 +34,15 @@ export interface RawMessage {
 }
 
 /** What decoding looks at: a message without its acknowledgement (a journal record is one). */
-export type MessageData = Pick<RawMessage, 'sourceId' | 'topic' | 'payload' | 'receivedAt'>;
+export type MessageData = Pick<RawMessage, 'sourceId' | 'topic' | 'payload' | 'receivedAt'> & {
+  /**
+   * A journal record's shortcut to the payload's size and UTF-8 text (invalid bytes as
+   * U+FFFD) straight from the journal's bytes, without making a Buffer view per message.
+   * When absent, decoders use `payload`.
+   */
+  readonly payloadSize?: number;
+  payloadUtf8?(): string;
+};
 
 /** A typed reading, ready for the pipeline and the sink. */
 export interface Reading {

@@ -17,7 +17,7 @@ import { decodeError, type DecodeError, type MessageData, type Reading } from '.
 import { createJsonDecoder, setProp, type JsonDecoder } from './decode-json.js';
 import { decodeLineProtocol } from './decode-line-protocol.js';
 import { decodeNumber } from './decode-number.js';
-import { utf8Text } from './utf8.js';
+import { payloadText } from './utf8.js';
 import { compileTopicTemplate, compileValueTemplate, coveringFilters, filterCovers, isTemplateError, type TopicTemplate } from './topic-template.js';
 
 /** What a rule hands to a decoder besides the payload text. */
@@ -140,10 +140,10 @@ export class RuleSet {
     const t = this.resolve(msg.topic);
     if (t.rule === -1) return decodeError('no_rule', 'no rule matches the topic');
     const r = this.rules[t.rule] as Compiled;
-    const payload = msg.payload;
-    if (payload.length === 0) return decodeError('empty_payload', 'empty payload');
-    if (payload.length > this.maxPayload) return decodeError('payload_too_large', `payload of ${payload.length} bytes exceeds limits.max_payload (${this.maxPayload})`);
-    const text = utf8Text(payload);
+    const size = msg.payloadSize ?? msg.payload.length;
+    if (size === 0) return decodeError('empty_payload', 'empty payload');
+    if (size > this.maxPayload) return decodeError('payload_too_large', `payload of ${size} bytes exceeds limits.max_payload (${this.maxPayload})`);
+    const text = payloadText(msg);
     if (text === undefined) return decodeError('invalid_utf8', 'payload is not valid UTF-8');
     if (t.measurement === '') return decodeError('no_rule', `rules[${t.rule}] ("${r.tpl.template}") matched but its measurement is empty`);
     const ctx = new MessageContext(t.measurement as string, t.tags, msg);

@@ -171,11 +171,20 @@ export class FrameRecord implements JournalRecord {
   }
 
   get payload(): Buffer {
-    if (this.body === undefined) {
-      const a = this.pos + FRAME_OVERHEAD + this.buf.readUInt16LE(this.pos + 28) + this.buf.readUInt16LE(this.pos + 30);
-      this.body = this.buf.subarray(a, this.pos + this.frameBytes);
-    }
-    return this.body;
+    return (this.body ??= this.buf.subarray(this.payloadStart(), this.pos + this.frameBytes));
+  }
+
+  get payloadSize(): number {
+    return this.pos + this.frameBytes - this.payloadStart();
+  }
+
+  /** The payload as UTF-8 text, decoded from the frame (no Buffer view made for it). */
+  payloadUtf8(): string {
+    return this.buf.toString('utf8', this.payloadStart(), this.pos + this.frameBytes);
+  }
+
+  private payloadStart(): number {
+    return this.pos + FRAME_OVERHEAD + this.buf.readUInt16LE(this.pos + 28) + this.buf.readUInt16LE(this.pos + 30);
   }
 
   get receivedAt(): bigint {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { JsonOptions, LimitsConfig, RuleConfig } from '../../src/config/types.js';
 import { checkRules, RuleSet, RuleSetError } from '../../src/devices/rules.js';
+import { encodeFrame, FrameRecord, maxFrameBytes } from '../../src/journal/record-codec.js';
 import { isDecodeError, type DecodeError, type RawMessage, type Reading } from '../../src/types.js';
 
 const json: JsonOptions = { fields: [], rename: {}, separator: '_', integers: [], tag_keys: [], time_unit: 'ms', strings: 'keep' };
@@ -95,6 +96,16 @@ describe('RuleSet.decode', () => {
     const rs = new RuleSet([rule('t/{measurement}', 'json')], { max_payload: 12 });
     expect(ok(rs, 't/m', '{"é":1.5}')).toHaveLength(1); // 10 bytes
     expect(bad(rs, 't/m', '{"éééé":1}').reason).toBe('payload_too_large'); // 9 chars, 13 bytes
+  });
+
+  it('decodes a journal record (size and text read from the frame) as it decodes the message', () => {
+    const payloads: (string | Buffer)[] = ['{"v":1.5,"ts":1700000000000}', '{"v":2}', '\ufeff{"v":1}', '', ' '.repeat(1024) + '1', Buffer.from([0x7b, 0xff, 0x7d]), '{"s":"\ufffd"}', '{"é":1}'];
+    for (const p of payloads) {
+      const m = msg('sensors/k/d/m', p, 123_456_789n);
+      const buf = Buffer.alloc(maxFrameBytes(m));
+      const rec = new FrameRecord(buf, 0, encodeFrame(buf, 1, m, 0));
+      expect(example.decode(rec), String(p)).toEqual(example.decode(m));
+    }
   });
 
   it('drops a leading byte order mark', () => {
