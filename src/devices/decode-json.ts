@@ -41,6 +41,20 @@ interface Compiled {
   readonly timePath: readonly string[];
   readonly timeFlat: string;
   readonly unit: TimeUnit;
+  /**
+   * The fast path's plan for the key at each position of the last flat payload: a device
+   * sends the same keys in the same order, and the scanner hands back the same key strings,
+   * so most messages find every plan here by identity instead of four lookups per key.
+   */
+  readonly plans: (KeyPlan | undefined)[];
+}
+
+/** What a value under one flattened key becomes: the key after `rename`, and its role. */
+interface KeyPlan {
+  readonly flat: string;
+  readonly name: string;
+  /** skip: an empty name (not written); drop: not among `fields`; tag; integer; field. */
+  readonly kind: 'skip' | 'drop' | 'tag' | 'integer' | 'field';
 }
 
 /** Walk state for one message. */
@@ -67,6 +81,7 @@ export function createJsonDecoder(opts: JsonOptions, fastPath = true): JsonDecod
     timePath: opts.time_key?.split('.') ?? [],
     timeFlat: opts.time_key?.split('.').join(opts.separator) ?? '',
     unit: opts.time_unit,
+    plans: [],
   };
   if (!fastPath) return (text, ctx) => decode(c, text, ctx);
   // A rule whose payloads are not flat objects would pay for a scan that gives up on every
@@ -178,10 +193,14 @@ function decodeFlat(c: Compiled, text: string, ctx: DecodeContext & { readonly m
       break;
     }
   }
+  const plans = c.plans;
   for (let i = 0; i < n; i++) {
     const v = values[i];
-    if (v === null) continue;
-    const err = leaf(c, keys[i] as string, v, w);
+    const key = keys[i] as string;
+    if (v === null || key === w.skip) continue;
+    let plan = plans[i];
+    if (plan === undefined || plan.flat !== key) plan = plans[i] = planOf(c, key);
+    const err = put(c, plan, v, w);
     if (err !== undefined) return err;
   }
   return finish(w, time, ctx, (flat) => {
@@ -212,30 +231,51 @@ function walk(c: Compiled, obj: object, prefix: string | undefined, depth: numbe
 
 /** One value that is not an object or array, under its flattened name. */
 function leaf(c: Compiled, flat: string, v: unknown, w: Walk): DecodeError | undefined {
-  if (flat === w.skip || flat === '') return undefined;
+  return flat === w.skip ? undefined : put(c, planOf(c, flat), v, w);
+}
+
+function planOf(c: Compiled, flat: string): KeyPlan {
   const name = c.rename.get(flat) ?? flat;
-  if (c.tagKeys.has(name)) {
-    const s = typeof v === 'string' ? v : String(v);
-    if (s !== '') setProp((w.tags ??= {}), name, s);
-    return undefined;
-  }
-  if (c.only !== undefined && !c.only.has(name)) return undefined;
+  let kind: KeyPlan['kind'];
+  if (flat === '') kind = 'skip';
+  else if (c.tagKeys.has(name)) kind = 'tag';
+  else if (c.only !== undefined && !c.only.has(name)) kind = 'drop';
+  else if (c.integers.has(name)) kind = 'integer';
+  else kind = 'field';
+  return { flat, name, kind };
+}
+
+/** Puts one value where its plan says: a tag, a field (typed), or nowhere. */
+function put(c: Compiled, plan: KeyPlan, v: unknown, w: Walk): DecodeError | undefined {
+  const name = plan.name;
   let f: FieldValue;
-  if (c.integers.has(name)) {
-    if (typeof v !== 'number') return decodeError('wrong_type', `integer field "${name}": got ${typeof v}`);
-    if (!Number.isInteger(v)) return decodeError('wrong_type', `integer field "${name}": ${v} is not an integer`);
-    if (!Number.isSafeInteger(v)) (w.unsafe ??= []).push([name, flat]);
-    f = Number.isSafeInteger(v) ? BigInt(v) : v;
-  } else if (typeof v === 'number') {
-    if (!Number.isFinite(v)) return decodeError('wrong_type', `field "${name}": number out of range`);
-    f = v;
-  } else if (typeof v === 'boolean') {
-    f = v;
-  } else if (typeof v === 'string') {
-    if (!c.keepStrings) return undefined;
-    f = v;
-  } else {
-    return undefined;
+  switch (plan.kind) {
+    case 'skip':
+    case 'drop':
+      return undefined;
+    case 'tag': {
+      const s = typeof v === 'string' ? v : String(v);
+      if (s !== '') setProp((w.tags ??= {}), name, s);
+      return undefined;
+    }
+    case 'integer':
+      if (typeof v !== 'number') return decodeError('wrong_type', `integer field "${name}": got ${typeof v}`);
+      if (!Number.isInteger(v)) return decodeError('wrong_type', `integer field "${name}": ${v} is not an integer`);
+      if (!Number.isSafeInteger(v)) (w.unsafe ??= []).push([name, plan.flat]);
+      f = Number.isSafeInteger(v) ? BigInt(v) : v;
+      break;
+    default:
+      if (typeof v === 'number') {
+        if (!Number.isFinite(v)) return decodeError('wrong_type', `field "${name}": number out of range`);
+        f = v;
+      } else if (typeof v === 'boolean') {
+        f = v;
+      } else if (typeof v === 'string') {
+        if (!c.keepStrings) return undefined;
+        f = v;
+      } else {
+        return undefined;
+      }
   }
   if (!Object.hasOwn(w.fields, name)) w.count++;
   setProp(w.fields, name, f);

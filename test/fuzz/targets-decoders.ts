@@ -84,13 +84,19 @@ function jsonFastPathTarget(): FuzzTarget {
     name: 'decode-json fast path = JSON.parse path', fullRuns: 15_000, maxMs: 50,
     async run(o: RunOptions) {
       const stats = new Stats(o.maxMs);
-      fc.assert(fc.property(jsonOptions, flatPayload, (opts, text) => {
-        const d = () => `options ${show(opts)}, payload ${show(text)}`;
-        const ctx = { measurement: 'm', tags: { device: 'd' }, receivedAt: ARRIVAL };
-        const fast = stats.time(d, () => noThrow(d, () => createJsonDecoder(opts)(text, ctx)), text.length);
-        const general = createJsonDecoder(opts, false)(text, ctx);
-        if (canonical(fast) !== canonical(general)) throw new Error(`the paths differ: fast ${canonical(fast)}, JSON.parse ${canonical(general)}; ${d()}`);
-        checkDecodeResult(fast, JSON_REASONS, stats, d, placed);
+      // A run of payloads through one decoder: the fast path keeps per-rule state (its plan
+      // for each key position, its back-off) from one message to the next.
+      fc.assert(fc.property(jsonOptions, fc.array(flatPayload, { minLength: 1, maxLength: 4 }), (opts, texts) => {
+        const fastDecoder = createJsonDecoder(opts);
+        const generalDecoder = createJsonDecoder(opts, false);
+        texts.forEach((text, i) => {
+          const d = () => `options ${show(opts)}, payload ${show(text)} (message ${i + 1} of ${show(texts)})`;
+          const ctx = { measurement: 'm', tags: { device: 'd' }, receivedAt: ARRIVAL };
+          const fast = stats.time(d, () => noThrow(d, () => fastDecoder(text, ctx)), text.length);
+          const general = generalDecoder(text, ctx);
+          if (canonical(fast) !== canonical(general)) throw new Error(`the paths differ: fast ${canonical(fast)}, JSON.parse ${canonical(general)}; ${d()}`);
+          checkDecodeResult(fast, JSON_REASONS, stats, d, placed);
+        });
       }), fcParams(o));
       return stats.report(this.name, o.seed);
     },

@@ -326,3 +326,24 @@ describe('helpers', () => {
     ]);
   });
 });
+
+describe('decodeJson: one decoder, many messages', () => {
+  it('gives each message what a fresh decoder gives, whatever keys the previous messages had at each position', () => {
+    const opts: JsonOptions = { ...base, rename: { t: 'temperature' }, tag_keys: ['room'], integers: ['n'], time_key: 'ts' };
+    const decoder = createJsonDecoder(opts);
+    const texts = [
+      '{"t":21.5,"n":3,"room":"k","ts":1700000000000}',
+      '{"t":21.5,"n":3,"room":"k","ts":1700000000000}', // the same keys again
+      '{"room":"k","t":22,"n":4}', // the same keys, other places
+      '{"n":5.5,"t":1}', // "n" where "t" was: an integer field must be integral
+      '{"x":"s","y":true,"room":"b"}',
+      '{"ts":1,"t":2}',
+    ];
+    for (const text of texts) {
+      expect(decoder(text, ctx), text).toEqual(createJsonDecoder(opts)(text, ctx));
+      expect(decoder(text, ctx), text).toEqual(createJsonDecoder(opts, false)(text, ctx));
+    }
+    expect(isDecodeError(decoder('{"n":5.5,"t":1}', ctx))).toBe(true);
+    expect(decoder('{"room":"k","t":22,"n":4}', ctx)).toEqual([{ measurement: 'm', tags: { room: 'k', device: 'th1' }, fields: { temperature: 22, n: 4n }, time: ARRIVAL }]);
+  });
+});
