@@ -36,13 +36,18 @@ export interface RawMessage {
 /** What decoding looks at: a message without its acknowledgement (a journal record is one). */
 export type MessageData = Pick<RawMessage, 'sourceId' | 'topic' | 'payload' | 'receivedAt'> & {
   /**
-   * A journal record's shortcut to the payload's size and UTF-8 text (invalid bytes as
-   * U+FFFD) straight from the journal's bytes, without making a Buffer view per message.
-   * When absent, decoders use `payload`.
+   * A journal record's payload as a range of the journal's bytes, so that decoders read it
+   * without a Buffer view per message. When absent, `payload` is the range.
    */
-  readonly payloadSize?: number;
-  payloadUtf8?(): string;
+  payloadRange?(): PayloadRange;
 };
+
+/** Bytes `buf[start, end)`. */
+export interface PayloadRange {
+  readonly buf: Buffer;
+  readonly start: number;
+  readonly end: number;
+}
 
 /** A typed reading, ready for the pipeline and the sink. */
 export interface Reading {

@@ -17,12 +17,24 @@
  *   the event time: see `toNs`. It is not written as a field. Absent or null → arrival time.
  */
 import type { JsonOptions, TimeUnit } from '../config/types.js';
+import { isUtf8 } from 'node:buffer';
 import { decodeError, type DecodeError, type FieldValue, type Reading } from '../types.js';
 import type { DecodeContext } from './rules.js';
 import { scanFlatObject } from './flat-json.js';
 import { significantDigits, TIME_MAX_NS, TIME_MIN_NS, toNs, UNIT_SCALE } from './timestamps.js';
 
-export type JsonDecoder = (text: string, ctx: DecodeContext & { readonly measurement: string }) => Reading[] | DecodeError;
+type JsonContext = DecodeContext & { readonly measurement: string };
+
+export interface JsonDecoder {
+  /** Decodes a payload's text (the caller checked its UTF-8 and dropped a BOM) with JSON.parse. */
+  (text: string, ctx: JsonContext): Reading[] | DecodeError;
+  /**
+   * The fast path, from the payload's bytes `buf[start, end)`: a flat object, decoded as its
+   * text would be; undefined when the payload needs the text (anything but a flat object, or
+   * bytes that are not valid UTF-8, which the caller's text check then names).
+   */
+  bytes(buf: Buffer, start: number, end: number, ctx: JsonContext): Reading[] | DecodeError | undefined;
+}
 
 const MAX_DEPTH = 32;
 const INT64_MIN = -9223372036854775808n;
@@ -83,32 +95,36 @@ export function createJsonDecoder(opts: JsonOptions, fastPath = true): JsonDecod
     unit: opts.time_unit,
     plans: [],
   };
-  if (!fastPath) return (text, ctx) => decode(c, text, ctx);
+  const decoder = ((text: string, ctx: JsonContext) => decode(c, text, ctx)) as JsonDecoder;
   // A rule whose payloads are not flat objects would pay for a scan that gives up on every
   // message: after the fast path declines, skip it for 1, 2, 4, … up to 256 messages.
   let skip = 0;
   let backoff = 0;
-  return (text, ctx) => {
+  decoder.bytes = (buf, start, end, ctx) => {
+    if (!fastPath) return undefined;
     if (skip > 0) {
       skip--;
-      return decode(c, text, ctx);
+      return undefined;
     }
-    const r = decodeFlat(c, text, ctx);
-    if (r !== undefined) {
-      backoff = 0;
-      return r;
-    }
-    skip = backoff = Math.min(256, backoff * 2 || 1);
-    return decode(c, text, ctx);
+    const r = decodeFlat(c, buf, start, end, ctx);
+    if (r !== undefined) backoff = 0;
+    else skip = backoff = Math.min(256, backoff * 2 || 1);
+    return r;
   };
+  return decoder;
 }
 
-/** One-off convenience (compiles the options on every call; the hot path keeps a `JsonDecoder`). */
-export function decodeJson(text: string, opts: JsonOptions, ctx: DecodeContext & { readonly measurement: string }): Reading[] | DecodeError {
-  return createJsonDecoder(opts)(text, ctx);
+/**
+ * One-off convenience: the text's UTF-8 bytes decoded as a rule decodes a payload, the fast
+ * path first (compiles the options on every call; the hot path keeps a `JsonDecoder`).
+ */
+export function decodeJson(text: string, opts: JsonOptions, ctx: JsonContext): Reading[] | DecodeError {
+  const d = createJsonDecoder(opts);
+  const bytes = Buffer.from(text, 'utf8');
+  return d.bytes(bytes, 0, bytes.length, ctx) ?? d(text, ctx);
 }
 
-function decode(c: Compiled, text: string, ctx: DecodeContext & { readonly measurement: string }): Reading[] | DecodeError {
+function decode(c: Compiled, text: string, ctx: JsonContext): Reading[] | DecodeError {
   let obj: unknown;
   try {
     obj = JSON.parse(text);
@@ -147,7 +163,7 @@ function decode(c: Compiled, text: string, ctx: DecodeContext & { readonly measu
 }
 
 /** Fixes integer fields beyond 2^53 from their literal text (`exactOf`), then builds the reading. */
-function finish(w: Walk, time: bigint | undefined, ctx: DecodeContext & { readonly measurement: string }, exactOf: (flat: string) => string | undefined): Reading[] | DecodeError {
+function finish(w: Walk, time: bigint | undefined, ctx: JsonContext, exactOf: (flat: string) => string | undefined): Reading[] | DecodeError {
   if (w.unsafe !== undefined) {
     for (const [name, flat] of w.unsafe) {
       const lit = exactOf(flat);
@@ -167,9 +183,9 @@ function finish(w: Walk, time: bigint | undefined, ctx: DecodeContext & { readon
  * else, or anything the scanner leaves to JSON.parse (escapes, nesting, errors): the
  * general path then decides. Both paths give the same result (a fuzz property checks it).
  */
-function decodeFlat(c: Compiled, text: string, ctx: DecodeContext & { readonly measurement: string }): Reading[] | DecodeError | undefined {
-  const s = scanFlatObject(text);
-  if (s === undefined) return undefined;
+function decodeFlat(c: Compiled, buf: Buffer, start: number, end: number, ctx: JsonContext): Reading[] | DecodeError | undefined {
+  const s = scanFlatObject(buf, start, end);
+  if (s === undefined || (!s.ascii && !isUtf8(buf.subarray(start, end)))) return undefined;
   const { keys, values, literals, n } = s;
   let time: bigint | undefined; // undefined: the arrival time (read only then)
   const w: Walk = { fields: {}, tags: undefined, unsafe: undefined, skip: undefined, count: 0 };

@@ -2,7 +2,11 @@
  * A one-pass scanner for the payload most sensors send: one flat JSON object whose values
  * are numbers, strings, `true`, `false` or `null` (`{"t":21.5,"n":3,"ts":1700000000}`).
  * It replaces JSON.parse plus a walk of the object it built, on the ingest and the drain
- * hot paths alike.
+ * hot paths alike. It reads the payload's bytes, not a string: no text is made for the
+ * payload (only for its keys, which are reused from the last message, and string values),
+ * and a byte is cheaper to read than a character. Keys and strings with bytes beyond ASCII
+ * are decoded as UTF-8, and the result says so (`ascii` false): the caller must then check
+ * that the whole payload is valid UTF-8.
  *
  * It only accepts what it reads exactly as JSON.parse would, and gives up (undefined) on
  * anything else, leaving the payload to JSON.parse: nesting, escapes in keys or strings,
@@ -33,62 +37,98 @@ export interface FlatObject {
    */
   readonly literals: readonly (string | undefined)[];
   readonly n: number;
+  /** False when a key or string held bytes beyond ASCII (or the payload began with a BOM): the caller checks the payload is valid UTF-8. */
+  readonly ascii: boolean;
 }
 
 const keys: string[] = new Array<string>(MAX_KEYS).fill('');
 const values: (number | string | boolean | null)[] = new Array<number | string | boolean | null>(MAX_KEYS).fill(null);
 const literals: (string | undefined)[] = new Array<string | undefined>(MAX_KEYS).fill(undefined);
-const result = { keys, values, literals, n: 0 };
+const result = { keys, values, literals, n: 0, ascii: true };
+/** Bytes beyond ASCII that `stringEnd` met in this scan. */
+let high = 0;
 
-function skipSpace(t: string, i: number): number {
-  for (let c = t.charCodeAt(i); c === 32 || c === 10 || c === 13 || c === 9; c = t.charCodeAt(++i));
+function skipSpace(b: Buffer, i: number, end: number): number {
+  while (i < end) {
+    const c = b[i] as number;
+    if (c !== 32 && c !== 10 && c !== 13 && c !== 9) break;
+    i++;
+  }
   return i;
 }
 
-/** The end of a string's characters starting at `i` (after the opening quote), at its closing quote; -1 on an escape, a control character or the end. */
-function stringEnd(t: string, i: number): number {
-  for (;;) {
-    const c = t.charCodeAt(i);
+/** A byte past the end reads as -1, which no check below accepts. */
+function at(b: Buffer, i: number, end: number): number {
+  return i < end ? (b[i] as number) : -1;
+}
+
+/**
+ * The end of a string's bytes starting at `i` (after the opening quote), at its closing
+ * quote; -1 on an escape, a control character or the end. Counts bytes beyond ASCII in `high`.
+ */
+function stringEnd(b: Buffer, i: number, end: number): number {
+  for (; i < end; i++) {
+    const c = b[i] as number;
     if (c === 34) return i;
-    if (c === 92 || c < 32 || c !== c) return -1; // backslash, control character, end (NaN)
-    i++;
+    if (c === 92 || c < 32) return -1; // backslash, control character
+    if (c >= 128) high++;
   }
+  return -1;
+}
+
+/** The text of bytes `[s, e)` of a string or key (decoded as UTF-8 only when not ASCII). */
+function text(b: Buffer, s: number, e: number, ascii: boolean): string {
+  return b.toString(ascii ? 'latin1' : 'utf8', s, e);
+}
+
+/** Whether bytes `[s, s + k.length)` are the ASCII key `k`. */
+function sameKey(b: Buffer, s: number, k: string): boolean {
+  for (let j = 0; j < k.length; j++) if (b[s + j] !== k.charCodeAt(j)) return false;
+  return true;
 }
 
 function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
 }
 
-/** Scans `text` as a flat JSON object, or undefined (see the module comment). */
-export function scanFlatObject(text: string): FlatObject | undefined {
-  let i = skipSpace(text, 0);
-  if (text.charCodeAt(i) !== 123 /* { */) return undefined;
-  i = skipSpace(text, i + 1);
+/** Scans bytes `[start, end)` of `b` as a flat JSON object, or undefined (see the module comment). A leading UTF-8 BOM is skipped. */
+export function scanFlatObject(b: Buffer, start = 0, end = b.length): FlatObject | undefined {
+  high = 0;
+  if (b[start] === 0xef && b[start + 1] === 0xbb && b[start + 2] === 0xbf) {
+    start += 3;
+    high = 3;
+  }
+  let i = skipSpace(b, start, end);
+  if (at(b, i, end) !== 123 /* { */) return undefined;
+  i = skipSpace(b, i + 1, end);
   let n = 0;
-  if (text.charCodeAt(i) === 125 /* } */) {
+  if (at(b, i, end) === 125 /* } */) {
     i++;
   } else {
     for (;;) {
-      if (n === MAX_KEYS || text.charCodeAt(i) !== 34) return undefined;
+      if (n === MAX_KEYS || at(b, i, end) !== 34) return undefined;
       const ks = i + 1;
-      if (isDigit(text.charCodeAt(ks))) return undefined;
-      const ke = stringEnd(text, ks);
+      if (isDigit(at(b, ks, end))) return undefined;
+      const h = high;
+      const ke = stringEnd(b, ks, end);
       if (ke < 0) return undefined;
+      const keyAscii = high === h;
       // A device sends the same keys in every message: reuse the last message's key string
       // at this position when it matches (no allocation; an already internalized property key).
       const last = keys[n] as string;
-      const key = last.length === ke - ks && text.startsWith(last, ks) ? last : text.slice(ks, ke);
+      const key = keyAscii && last.length === ke - ks && sameKey(b, ks, last) ? last : text(b, ks, ke, keyAscii);
       for (let k = 0; k < n; k++) if (keys[k] === key) return undefined;
-      i = skipSpace(text, ke + 1);
-      if (text.charCodeAt(i) !== 58 /* : */) return undefined;
-      i = skipSpace(text, i + 1);
-      const c = text.charCodeAt(i);
+      i = skipSpace(b, ke + 1, end);
+      if (at(b, i, end) !== 58 /* : */) return undefined;
+      i = skipSpace(b, i + 1, end);
+      const c = at(b, i, end);
       let lit: string | undefined;
       let v: number | string | boolean | null;
       if (c === 34) {
-        const e = stringEnd(text, i + 1);
+        const h = high;
+        const e = stringEnd(b, i + 1, end);
         if (e < 0) return undefined;
-        v = text.slice(i + 1, e);
+        v = text(b, i + 1, e, high === h);
         i = e + 1;
       } else if (c === 45 || isDigit(c)) {
         // -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, its digits gathered as acc × 10^scale
@@ -99,24 +139,24 @@ export function scanFlatObject(text: string): FlatObject | undefined {
         let digits = 0;
         let scale = 0;
         let plain = true;
-        const d0 = text.charCodeAt(i);
+        const d0 = at(b, i, end);
         if (d0 === 48) i++;
         else if (isDigit(d0)) {
-          for (let d = d0; isDigit(d); d = text.charCodeAt(++i), digits++) acc = acc * 10 + (d - 48);
+          for (let d = d0; isDigit(d); d = at(b, ++i, end), digits++) acc = acc * 10 + (d - 48);
         } else return undefined;
-        if (text.charCodeAt(i) === 46 /* . */) {
+        if (at(b, i, end) === 46 /* . */) {
           plain = false;
-          if (!isDigit(text.charCodeAt(++i))) return undefined;
-          for (let d = text.charCodeAt(i); isDigit(d); d = text.charCodeAt(++i), digits++, scale--) acc = acc * 10 + (d - 48);
+          if (!isDigit(at(b, ++i, end))) return undefined;
+          for (let d = at(b, i, end); isDigit(d); d = at(b, ++i, end), digits++, scale--) acc = acc * 10 + (d - 48);
         }
-        const e = text.charCodeAt(i);
+        const e = at(b, i, end);
         if (e === 101 || e === 69) {
           plain = false;
-          const sign = text.charCodeAt(++i);
+          const sign = at(b, ++i, end);
           if (sign === 43 || sign === 45) i++;
-          if (!isDigit(text.charCodeAt(i))) return undefined;
+          if (!isDigit(at(b, i, end))) return undefined;
           let x = 0;
-          for (let d = text.charCodeAt(i); isDigit(d); d = text.charCodeAt(++i)) if (x < 1e6) x = x * 10 + (d - 48);
+          for (let d = at(b, i, end); isDigit(d); d = at(b, ++i, end)) if (x < 1e6) x = x * 10 + (d - 48);
           scale += sign === 45 ? -x : x;
         }
         if (plain && acc <= Number.MAX_SAFE_INTEGER) {
@@ -126,17 +166,17 @@ export function scanFlatObject(text: string): FlatObject | undefined {
           const m = scale < 0 ? acc / (POW10[-scale] as number) : acc * (POW10[scale] as number);
           v = neg ? -m : m;
         } else {
-          lit = text.slice(s, i);
+          lit = b.toString('latin1', s, i);
           v = Number(lit);
         }
-      } else if (c === 116 && text.startsWith('true', i)) {
-        v = true;
+      } else if (c === 116 && at(b, i + 1, end) === 114 && at(b, i + 2, end) === 117 && at(b, i + 3, end) === 101) {
+        v = true; // true
         i += 4;
-      } else if (c === 102 && text.startsWith('false', i)) {
-        v = false;
+      } else if (c === 102 && at(b, i + 1, end) === 97 && at(b, i + 2, end) === 108 && at(b, i + 3, end) === 115 && at(b, i + 4, end) === 101) {
+        v = false; // false
         i += 5;
-      } else if (c === 110 && text.startsWith('null', i)) {
-        v = null;
+      } else if (c === 110 && at(b, i + 1, end) === 117 && at(b, i + 2, end) === 108 && at(b, i + 3, end) === 108) {
+        v = null; // null
         i += 4;
       } else {
         return undefined;
@@ -145,10 +185,10 @@ export function scanFlatObject(text: string): FlatObject | undefined {
       values[n] = v;
       literals[n] = lit;
       n++;
-      i = skipSpace(text, i);
-      const sep = text.charCodeAt(i);
+      i = skipSpace(b, i, end);
+      const sep = at(b, i, end);
       if (sep === 44 /* , */) {
-        i = skipSpace(text, i + 1);
+        i = skipSpace(b, i + 1, end);
         continue;
       }
       if (sep !== 125 /* } */) return undefined;
@@ -156,7 +196,8 @@ export function scanFlatObject(text: string): FlatObject | undefined {
       break;
     }
   }
-  if (skipSpace(text, i) !== text.length) return undefined;
+  if (skipSpace(b, i, end) !== end) return undefined;
   result.n = n;
+  result.ascii = high === 0;
   return result;
 }

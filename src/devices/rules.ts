@@ -3,8 +3,11 @@
  * hot path: the first rule whose topic template matches decodes the message.
  *
  * Per message: the topic's rule, tags and measurement (matched once per topic, without
- * regexes, then taken from a bounded cache), size and UTF-8 checks on the Buffer, one
- * Buffer → string conversion (a leading BOM dropped), then the format's decoder.
+ * regexes, then taken from a bounded cache), the size check, then for a JSON rule the flat
+ * object fast path straight from the bytes (flat-json.ts: no payload text at all); else
+ * the UTF-8 check and one Buffer → string conversion (a leading BOM dropped), then the
+ * format's decoder. A journal record hands over its payload as a range of the journal's
+ * bytes (`payloadRange`), so no Buffer view is made for it either.
  *
  * Measurement: `rule.measurement` (a `{name}` template), else the `{measurement}` capture,
  * else, for line protocol only, each line's own. Tags: every capture except `measurement`,
@@ -17,7 +20,7 @@ import { decodeError, type DecodeError, type MessageData, type Reading } from '.
 import { createJsonDecoder, setProp, type JsonDecoder } from './decode-json.js';
 import { decodeLineProtocol } from './decode-line-protocol.js';
 import { decodeNumber } from './decode-number.js';
-import { payloadText } from './utf8.js';
+import { utf8Text } from './utf8.js';
 import { compileTopicTemplate, compileValueTemplate, coveringFilters, filterCovers, isTemplateError, type TopicTemplate } from './topic-template.js';
 
 /** What a rule hands to a decoder besides the payload text. */
@@ -140,10 +143,20 @@ export class RuleSet {
     const t = this.resolve(msg.topic);
     if (t.rule === -1) return decodeError('no_rule', 'no rule matches the topic');
     const r = this.rules[t.rule] as Compiled;
-    const size = msg.payloadSize ?? msg.payload.length;
+    const range = msg.payloadRange?.();
+    const buf = range === undefined ? msg.payload : range.buf;
+    const start = range === undefined ? 0 : range.start;
+    const end = range === undefined ? buf.length : range.end;
+    const size = end - start;
     if (size === 0) return decodeError('empty_payload', 'empty payload');
     if (size > this.maxPayload) return decodeError('payload_too_large', `payload of ${size} bytes exceeds limits.max_payload (${this.maxPayload})`);
-    const text = payloadText(msg);
+    if (r.json !== undefined && t.measurement !== '') {
+      // The flat-object fast path reads the bytes; it answers only for valid UTF-8, so the
+      // checks below keep their order for everything else.
+      const fast = r.json.bytes(buf, start, end, new MessageContext(t.measurement as string, t.tags, msg));
+      if (fast !== undefined) return fast;
+    }
+    const text = utf8Text(buf, start, end);
     if (text === undefined) return decodeError('invalid_utf8', 'payload is not valid UTF-8');
     if (t.measurement === '') return decodeError('no_rule', `rules[${t.rule}] ("${r.tpl.template}") matched but its measurement is empty`);
     const ctx = new MessageContext(t.measurement as string, t.tags, msg);

@@ -19,6 +19,7 @@
  */
 import { crc32c } from './crc32c.js';
 import type { JournalEntry, JournalRecord } from './journal.js';
+import type { PayloadRange } from '../types.js';
 
 export const MAGIC = 0xef;
 export const VERSION = 1;
@@ -174,13 +175,9 @@ export class FrameRecord implements JournalRecord {
     return (this.body ??= this.buf.subarray(this.payloadStart(), this.pos + this.frameBytes));
   }
 
-  get payloadSize(): number {
-    return this.pos + this.frameBytes - this.payloadStart();
-  }
-
-  /** The payload as UTF-8 text, decoded from the frame (no Buffer view made for it). */
-  payloadUtf8(): string {
-    return this.buf.toString('utf8', this.payloadStart(), this.pos + this.frameBytes);
+  /** The payload as a range of the frame's bytes (no Buffer view made for it). */
+  payloadRange(): PayloadRange {
+    return { buf: this.buf, start: this.payloadStart(), end: this.pos + this.frameBytes };
   }
 
   private payloadStart(): number {

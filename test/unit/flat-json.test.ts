@@ -8,7 +8,7 @@ const opts: JsonOptions = { fields: [], rename: {}, separator: '_', integers: ['
 const ctx = { measurement: 'm', tags: { device: 'd1' }, receivedAt: 1_700_000_000_000_000_000n };
 
 function scanned(text: string): [string, unknown, string | undefined][] | undefined {
-  const s = scanFlatObject(text);
+  const s = scanFlatObject(Buffer.from(text));
   if (s === undefined) return undefined;
   return Array.from({ length: s.n }, (_, i) => [s.keys[i] as string, s.values[i], s.literals[i]]);
 }
@@ -64,6 +64,37 @@ describe('scanFlatObject', () => {
     );
   });
 
+  it('reads keys and strings beyond ASCII as UTF-8, and says the payload must be checked', () => {
+    expect(scanned('{"température":21.5,"unit":"°C","s":"日本😀"}')).toEqual([
+      ['température', 21.5, undefined],
+      ['unit', '°C', undefined],
+      ['s', '日本😀', undefined],
+    ]);
+    expect(scanFlatObject(Buffer.from('{"unit":"°C"}'))?.ascii).toBe(false);
+    expect(scanFlatObject(Buffer.from('{"unit":"C"}'))?.ascii).toBe(true);
+    // A key reused from the last message is only reused when the bytes are that key.
+    expect(scanned('{"ab":1}')?.[0]?.[0]).toBe('ab');
+    expect(scanned('{"aé":1}')?.[0]?.[0]).toBe('aé');
+  });
+
+  it('skips a leading UTF-8 byte order mark (and asks for the UTF-8 check)', () => {
+    const s = scanFlatObject(Buffer.from('\ufeff{"v":1}'));
+    expect(s?.n).toBe(1);
+    expect(s?.ascii).toBe(false);
+  });
+
+  it('reads only the given range of the buffer', () => {
+    const b = Buffer.from('xx{"a":12}{"b":3}yy');
+    const s = scanFlatObject(b, 2, 10);
+    expect(s && [s.keys[0], s.values[0]]).toEqual(['a', 12]);
+    // Cut inside a number, a literal, a string: the bytes after `end` do not complete it.
+    expect(scanFlatObject(Buffer.from('{"a":12}'), 0, 6)).toBeUndefined();
+    expect(scanFlatObject(Buffer.from('{"a":1}'), 0, 6)).toBeUndefined();
+    expect(scanFlatObject(Buffer.from('{"a":true}'), 0, 8)).toBeUndefined();
+    expect(scanFlatObject(Buffer.from('{"a":"xy"}'), 0, 8)).toBeUndefined();
+    expect(scanFlatObject(Buffer.from('{"a":1} '), 0, 7)?.n).toBe(1);
+  });
+
   it.each([
     ['nesting', '{"a":{"b":1}}'],
     ['an array', '{"a":[1]}'],
@@ -84,13 +115,17 @@ describe('scanFlatObject', () => {
     ['not an object', '[1]'],
     ['33 keys', `{${Array.from({ length: 33 }, (_, i) => `"k${i}":1`).join(',')}}`],
   ])('leaves %s to JSON.parse', (_what, text) => {
-    expect(scanFlatObject(text)).toBeUndefined();
+    expect(scanFlatObject(Buffer.from(text))).toBeUndefined();
   });
 });
 
 describe('JSON decoding: the fast path and JSON.parse agree', () => {
   const fast = createJsonDecoder(opts);
   const general = createJsonDecoder(opts, false);
+  const fastOf = (text: string) => {
+    const b = Buffer.from(text);
+    return fast.bytes(b, 0, b.length, ctx);
+  };
   it.each([
     '{"seq":42,"v":20.5,"ts":1700000000000123,"room":"kitchen"}',
     '{"seq":9007199254740993,"v":1,"ts":1700000000000000.7}',
@@ -102,11 +137,21 @@ describe('JSON decoding: the fast path and JSON.parse agree', () => {
     '{"room":"r","ts":1}',
     '{"__proto__":1,"v":2}',
   ])('%s', (text) => {
-    expect(fast(text, ctx)).toEqual(general(text, ctx));
+    const r = fastOf(text);
+    expect(r).toBeDefined(); // the fast path answered
+    expect(r).toEqual(general(text, ctx));
+  });
+
+  it('the fast path leaves payloads that are not valid UTF-8 to the text check', () => {
+    const bad = Buffer.concat([Buffer.from('{"s":"'), Buffer.from([0xc3, 0x28]), Buffer.from('","v":1}')]);
+    expect(scanFlatObject(bad)?.ascii).toBe(false); // the scanner reads it…
+    expect(createJsonDecoder(opts).bytes(bad, 0, bad.length, ctx)).toBeUndefined(); // …the decoder does not take it
+    const good = Buffer.from('{"s":"é","v":1}');
+    expect(createJsonDecoder(opts).bytes(good, 0, good.length, ctx)).toEqual(general('{"s":"é","v":1}', ctx));
   });
 
   it('the fast path gives exact integers and timestamps', () => {
-    expect(fast('{"seq":9007199254740993,"v":1,"ts":1700000000000000.7}', ctx)).toEqual([
+    expect(fastOf('{"seq":9007199254740993,"v":1,"ts":1700000000000000.7}')).toEqual([
       { measurement: 'm', tags: { device: 'd1' }, fields: { seq: 9007199254740993n, v: 1 }, time: 1_700_000_000_000_000_700n },
     ]);
   });

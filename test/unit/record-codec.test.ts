@@ -32,9 +32,10 @@ describe('record codec', () => {
       expect(recordBytes(lazy)).toBe(len);
       expect(fieldsOf(lazy)).toEqual({ ...e, seq });
       expect(decodeFrame(buf, 7, len)).toEqual({ ...e, seq });
-      // The payload's size and text straight from the frame, as the Buffer view has them.
-      expect(lazy.payloadSize).toBe(e.payload.length);
-      expect(lazy.payloadUtf8()).toBe(e.payload.toString('utf8'));
+      // The payload as a range of the frame's bytes: the bytes of the Buffer view.
+      const range = lazy.payloadRange();
+      expect(range.buf.subarray(range.start, range.end).equals(e.payload)).toBe(true);
+      expect(range.buf).toBe(buf);
       // Asked twice, the same objects: decoded once.
       expect(lazy.payload).toBe(lazy.payload);
       expect(JSON.parse(JSON.stringify(lazy, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)))).toMatchObject({ seq, topic: e.topic, sourceId: e.sourceId, receivedAt: String(e.receivedAt) });

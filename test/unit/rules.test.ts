@@ -90,6 +90,8 @@ describe('RuleSet.decode', () => {
     expect(bad(example, 'plain/d/f', Buffer.from([0x31, 0xff, 0x32])).reason).toBe('invalid_utf8');
     expect(bad(example, 'plain/d/f', Buffer.from([0xc3])).reason).toBe('invalid_utf8');
     expect(bad(example, 'plain/d/f', Buffer.from([0xed, 0xa0, 0x80])).reason).toBe('invalid_utf8'); // a lone surrogate
+    // Inside a flat JSON object, which the byte scanner would otherwise read.
+    expect(bad(example, 'sensors/k/d/m', Buffer.concat([Buffer.from('{"v":1,"s":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')])).reason).toBe('invalid_utf8');
   });
 
   it('counts max_payload in bytes, not characters', () => {

@@ -29,9 +29,13 @@ export const json = defineDecoder({
       ...(p.time_key !== undefined && { time_key: p.time_key }),
     });
     return (input): FormatResult => {
-      const text = payloadText(input.payload);
-      if (isProfileError(text)) return text;
-      const r = decode(text, { measurement: '_', tags: {}, receivedAt: input.receivedAt });
+      const ctx = { measurement: '_', tags: {}, receivedAt: input.receivedAt };
+      let r = input.payload.length > 0 ? decode.bytes(input.payload, 0, input.payload.length, ctx) : undefined;
+      if (r === undefined) {
+        const text = payloadText(input.payload);
+        if (isProfileError(text)) return text;
+        r = decode(text, ctx);
+      }
       if (isProfileError(r)) return r;
       return r.map((x) => ({ values: x.fields, tags: x.tags, ...(x.time !== input.receivedAt && { time: x.time }) }));
     };
