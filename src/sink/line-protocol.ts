@@ -18,7 +18,12 @@
  *   never breaks and the reading is kept, though the stored text shows `\n` where the
  *   newline was (a string field's own `\n` text then reads the same);
  * - a measurement starting with `#` is written as `\#…`: a line starting with `#` is a
- *   comment that InfluxDB would silently ignore.
+ *   comment that InfluxDB would silently ignore;
+ * - leading tabs of a measurement are dropped: parsers skip whitespace at the start of a
+ *   line and a tab has no escape (a leading space is escaped as any space);
+ * - two tag keys that escape to the same text (`a,b` and `a\,b` both give `a\,b`, the
+ *   backslash being unrepresentable) would make InfluxDB refuse the line for duplicate
+ *   tags: the first in key order is kept, the other left out.
  * Types: `number` → float (shortest round-trip text, e.g. `1`, `1.5`, `1e+300`; NaN and
  * ±Infinity are skipped), `bigint` → integer with `i` suffix (outside int64: skipped),
  * `boolean` → `true`/`false`, `string` → quoted string.
@@ -36,6 +41,7 @@ const LF = 10;
 const CR = 13;
 const QUOTE = 34;
 const HASH = 35;
+const TAB = 9;
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
@@ -89,7 +95,9 @@ export function escapeName(s: string, key: boolean): string {
 }
 
 function escapeMeasurement(s: string): string {
-  const e = escapeName(s, false);
+  let from = 0;
+  while (s.charCodeAt(from) === TAB) from++;
+  const e = escapeName(from === 0 ? s : s.slice(from), false);
   return e.charCodeAt(0) === HASH ? '\\' + e : e;
 }
 
@@ -211,12 +219,15 @@ function encodeTags(tags: Reading['tags']): string {
   if (keys.length === 0) return '';
   if (keys.length > 1) keys.sort(compareUtf8);
   let out = '';
+  const written: string[] = [];
   for (const k of keys) {
     const v = tags[k];
     if (typeof v !== 'string' || v === '' || k === '') continue;
     const ek = escapeName(k, true);
     const ev = escapeName(v, true);
     if (ek === '' || ev === '') continue;
+    if (written.includes(ek)) continue; // escaped alike (see the module comment)
+    written.push(ek);
     out += ',' + ek + '=' + ev;
   }
   return out;

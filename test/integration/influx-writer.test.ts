@@ -74,6 +74,8 @@ describe('InfluxV1Writer against a real influxd 1.6.7', () => {
         stored: { measurement: 'bs', tags: { t: 'v', u: 'w,x', w: 'lit\\eral' }, fields: { k: 1, s: 'end\\', only: '\\' } },
       },
       { reading: { measurement: 'quote"s', tags: { 'q"': '"v"' }, fields: { 'f"': '"' } }, stored: { measurement: 'quote"s', tags: { 'q"': '"v"' }, fields: { 'f"': '"' } } },
+      // Leading tabs of a measurement are dropped; tag keys that escape alike: the first kept.
+      { reading: { measurement: '\t\ttabbed', tags: { 'a,b': '1', 'a\\,b': '2' }, fields: { v: 3 } }, stored: { measurement: 'tabbed', tags: { 'a,b': '1' }, fields: { v: 3 } } },
     ];
     const lines = cases.map((c, i) => encodeLine({ ...c.reading, time: t0 + BigInt(i) }) as string);
     const ints = encodeLine({ measurement: 'ints', tags: {}, fields: { max: 9223372036854775807n, min: -9223372036854775808n, zero: 0n }, time: t0 });

@@ -67,6 +67,19 @@ describe('encodeLine', () => {
       expect(line).not.toMatch(/[\r\n]/);
     });
 
+    it('leading tabs of a measurement are dropped (parsers skip them; a tab has no escape)', () => {
+      expect(encodeLine(r('\t\tm', {}, { v: 1 }))).toBe('m v=1 ' + T);
+      expect(encodeLine(r('\t#m', {}, { v: 1 }))).toBe('\\#m v=1 ' + T);
+      expect(encodeLine(r('m\tx', {}, { v: 1 }))).toBe('m\tx v=1 ' + T); // inside: written as is
+      expect(encodeLine(r('\t', {}, { v: 1 }))).toBeNull();
+    });
+
+    it('of two tag keys that escape to the same text, the first in key order is kept', () => {
+      // `a,b` and `a\,b` both escape to `a\,b`; `k` and `k\` both to `k`.
+      expect(encodeLine(r('m', { 'a\\,b': '2', 'a,b': '1', k: 'x', 'k\\': 'y' }, { v: 1 }))).toBe('m,a\\,b=1,k=x v=1 ' + T);
+      expect(encodeLine(r('m', { 'a,b': '1', 'a,c': '3', 'a\\,b': '2' }, { v: 1 }))).toBe('m,a\\,b=1,a\\,c=3 v=1 ' + T);
+    });
+
     it('a measurement starting with # is escaped (a line starting with # is a comment)', () => {
       expect(encodeLine(r('#hash', {}, { v: 1 }))).toBe('\\#hash v=1 ' + T);
       expect(encodeLine(r('a#b', {}, { v: 1 }))).toBe('a#b v=1 ' + T);
