@@ -162,11 +162,11 @@ function decode(c: Compiled, text: string, ctx: JsonContext): Reading[] | Decode
   return finish(w, time, ctx, (flat) => (exact ??= exactNumberLiterals(text, c.sep)).get(flat));
 }
 
-/** Fixes integer fields beyond 2^53 from their literal text (`exactOf`), then builds the reading. */
-function finish(w: Walk, time: bigint | undefined, ctx: JsonContext, exactOf: (flat: string) => string | undefined): Reading[] | DecodeError {
+/** Fixes integer fields beyond 2^53 from their literal text (`exactOf`, needed only then), then builds the reading. */
+function finish(w: Walk, time: bigint | undefined, ctx: JsonContext, exactOf?: (flat: string) => string | undefined): Reading[] | DecodeError {
   if (w.unsafe !== undefined) {
     for (const [name, flat] of w.unsafe) {
-      const lit = exactOf(flat);
+      const lit = exactOf?.(flat);
       const v = lit !== undefined && /^-?\d+$/.test(lit) ? BigInt(lit) : BigInt(w.fields[name] as number);
       if (v < INT64_MIN || v > INT64_MAX) return decodeError('wrong_type', `integer field "${name}": ${lit ?? v} is outside the int64 range`);
       setProp(w.fields, name, v);
@@ -219,6 +219,7 @@ function decodeFlat(c: Compiled, buf: Buffer, start: number, end: number, ctx: J
     const err = put(c, plan, v, w);
     if (err !== undefined) return err;
   }
+  if (w.unsafe === undefined) return finish(w, time, ctx); // no closure to make for the common case
   return finish(w, time, ctx, (flat) => {
     for (let i = 0; i < n; i++) {
       if (keys[i] !== flat) continue;
