@@ -109,13 +109,22 @@ async function main(o: BenchOptions): Promise<number> {
 
   const outage: OutageResult[] = [];
   if (o.outage) {
-    log(`outage and backlog: ${o.outageReadings} readings while influxd is down`);
-    for (const def of systems.filter((s) => !s.shaped)) {
-      try {
-        outage.push(await runOutage(env, def, { readings: o.outageReadings, rate: o.outageRate }));
-      } catch (e) {
-        if (def.name !== 'nodered') throw e;
-        log(`  Node-RED outage run failed: ${String(e).slice(0, 500)}`);
+    log(`outage and backlog: ${o.outageReadings} readings while influxd is down, ${o.outageReps} run(s)`);
+    for (let rep = 1; rep <= o.outageReps; rep++) {
+      // Node-RED once: it loses the backlog (its figure is the loss, not a rate).
+      for (const def of systems.filter((s) => !s.shaped && (rep === 1 || s.name !== 'nodered'))) {
+        try {
+          outage.push({ ...(await runOutage(env, def, { readings: o.outageReadings, rate: o.outageRate })), rep });
+        } catch (e) {
+          if (def.name !== 'nodered') throw e;
+          log(`  Node-RED outage run failed: ${String(e).slice(0, 500)}`);
+        }
+      }
+      if (o.ceilings) {
+        // The ceiling moves with the machine's load: measured again next to each drain, compared as a median.
+        const p = await postCeiling(runtime, influx, 'bench_ceiling', o.postCeilingPoints, 1, o.devices);
+        postCeilings.push({ ...p, after: rep });
+        log(`  batched POSTs into influxd, 1 in flight, after outage run ${rep}: ${Math.round(p.rate)} points/s`);
       }
     }
   }

@@ -23,6 +23,8 @@ export interface BrokerCeiling {
 
 export interface PostCeiling {
   readonly concurrency: number;
+  /** When it was measured: at the start of the run, or right after outage run N (1-based). */
+  readonly after?: number;
   readonly points: number;
   /** Points per second. */
   readonly rate: number;

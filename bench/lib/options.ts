@@ -15,6 +15,8 @@ export const USAGE = `npm run bench [-- flags]   end-to-end benchmark of edgeflu
   --edgeflux-extra FILE YAML merged over the generated edgeflux config (top-level keys)
   --devices N           device topics (default 100)
   --outage-readings N   readings published while influxd is down (default 1000000; quick 100000)
+  --outage-reps N       outage runs of edgeflux and the baseline, each followed by another
+                        1-in-flight POST ceiling; medians are compared (default 3; quick 1)
   --skip-ceilings, --skip-outage, --profile, --no-profile (profile: on in full runs)
   --tsx                 run the TypeScript through tsx instead of transpiling to bench/.work/js
   --no-results          do not write bench/RESULTS.md or charts (for trying the bench out)
@@ -36,6 +38,8 @@ export interface BenchOptions {
   readonly ceilings: boolean;
   readonly outage: boolean;
   readonly outageReadings: number;
+  /** Outage runs per system (Node-RED: one), each followed by a 1-in-flight POST ceiling. */
+  readonly outageReps: number;
   readonly outageRate: number;
   readonly profile: boolean;
   readonly profileMs: number;
@@ -61,6 +65,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'edgeflux-extra': { type: 'string' },
       devices: { type: 'string', default: '100' },
       'outage-readings': { type: 'string' },
+      'outage-reps': { type: 'string' },
       'skip-ceilings': { type: 'boolean', default: false },
       'skip-outage': { type: 'boolean', default: false },
       profile: { type: 'boolean' },
@@ -82,6 +87,8 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   if (!Number.isInteger(devices) || devices < 1 || devices > 10_000) throw new Error('--devices: 1..10000');
   const outageReadings = v['outage-readings'] !== undefined ? Number(v['outage-readings']) : quick ? 100_000 : 1_000_000;
   if (!Number.isInteger(outageReadings) || outageReadings < 1000 || outageReadings > 5_000_000) throw new Error('--outage-readings: 1000..5000000');
+  const outageReps = v['outage-reps'] !== undefined ? Number(v['outage-reps']) : quick ? 1 : 3;
+  if (!Number.isInteger(outageReps) || outageReps < 1 || outageReps > 9) throw new Error('--outage-reps: 1..9');
   return {
     quick,
     nodeRed: v['node-red'] || (only?.includes('nodered') ?? false),
@@ -94,6 +101,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     ceilings: !v['skip-ceilings'],
     outage: !v['skip-outage'],
     outageReadings,
+    outageReps,
     outageRate: 20_000,
     profile: v['no-profile'] ? false : (v.profile ?? !quick),
     profileMs: quick ? 8000 : 15_000,

@@ -16,6 +16,8 @@ import { countRun, findMissing } from './verify.js';
 export interface OutageResult {
   readonly system: string;
   readonly label: string;
+  /** Which outage run of the bench (1-based), when it runs several. */
+  readonly rep?: number;
   readonly readings: number;
   readonly publishRate: number;
   /** Peak RSS while influxd was down (MB). */
