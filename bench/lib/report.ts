@@ -107,7 +107,7 @@ export function renderSection(res: BenchResults): string {
     const faster = res.outage.filter((o) => post1 && o.drainRate !== undefined && o.drainRate > post1);
     if (faster.length > 0) {
       out.push('');
-      out.push(`Note: ${faster.map((o) => o.label).join(', ')} drained faster than the 1-in-flight POST ceiling${several ? ' (their median)' : ' measured at the start of the run'}: a ceiling measured while the machine was busier comes out low, and the ratio against it high; the drain rates side by side are the fairer comparison.`);
+      out.push(`Note: ${[...new Set(faster.map((o) => o.label))].join(', ')} drained faster than the 1-in-flight POST ceiling${several ? ' (their median)' : ' measured at the start of the run'}: a ceiling measured while the machine was busier comes out low, and the ratio against it high; the drain rates side by side are the fairer comparison.`);
     }
     out.push('');
   }
