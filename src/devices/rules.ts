@@ -150,16 +150,16 @@ export class RuleSet {
     const size = end - start;
     if (size === 0) return decodeError('empty_payload', 'empty payload');
     if (size > this.maxPayload) return decodeError('payload_too_large', `payload of ${size} bytes exceeds limits.max_payload (${this.maxPayload})`);
+    const ctx = new MessageContext(t.measurement as string, t.tags, msg);
     if (r.json !== undefined && t.measurement !== '') {
       // The flat-object fast path reads the bytes; it answers only for valid UTF-8, so the
       // checks below keep their order for everything else.
-      const fast = r.json.bytes(buf, start, end, new MessageContext(t.measurement as string, t.tags, msg));
+      const fast = r.json.bytes(buf, start, end, ctx);
       if (fast !== undefined) return fast;
     }
     const text = utf8Text(buf, start, end);
     if (text === undefined) return decodeError('invalid_utf8', 'payload is not valid UTF-8');
     if (t.measurement === '') return decodeError('no_rule', `rules[${t.rule}] ("${r.tpl.template}") matched but its measurement is empty`);
-    const ctx = new MessageContext(t.measurement as string, t.tags, msg);
     switch (r.format) {
       case 'json':
         return (r.json as JsonDecoder)(text, ctx);
