@@ -153,4 +153,31 @@ describe('RecentTail', () => {
     expect(all).toHaveLength(seq);
     all!.forEach((r, i) => expect(fieldsOf(r)).toEqual({ ...entry(i), seq: i }));
   });
+
+  it('evicts record by record inside a shared block: a read below the oldest kept seq is not answered, one at it is', () => {
+    const one = frames(0, 1);
+    const t = new RecentTail(one.len * 5 + 10);
+    for (let s = 0; s < 40; s++) {
+      const f = frames(s, 1);
+      t.add(s, f.buf, f.len, f.lens);
+    }
+    const oldest = t.firstSeq!;
+    // ~5 frames fit the budget (frames of later seqs are a little longer): a few kept, not the block.
+    expect(oldest).toBeGreaterThanOrEqual(34);
+    expect(oldest).toBeLessThanOrEqual(37);
+    expect(t.read(oldest - 1, 1)).toBeUndefined();
+    expect(t.read(oldest, 100)?.map((r) => r.seq)).toEqual(Array.from({ length: 40 - oldest }, (_, i) => oldest + i));
+  });
+
+  it('a batch that does not follow the last seq starts the tail over (never answers for seqs it did not see)', () => {
+    const t = new RecentTail();
+    const a = frames(0, 3);
+    t.add(0, a.buf, a.len, a.lens);
+    const b = frames(7, 2);
+    t.add(7, b.buf, b.len, b.lens);
+    expect(t.firstSeq).toBe(7);
+    expect(t.read(2, 5)).toBeUndefined();
+    expect(t.read(7, 5)?.map((r) => r.seq)).toEqual([7, 8]);
+    expect(fieldsOf(t.read(8, 1)?.[0])).toEqual({ ...entry(8), seq: 8 });
+  });
 });
