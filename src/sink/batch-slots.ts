@@ -2,7 +2,8 @@
  * The batches of one drain between its batcher and its output: at most `concurrency`
  * written at once, the others queued oldest first. A batch a halt cut short is kept as
  * abandoned, so that `lowestSeq()` (and with it the drain's cursor) stays below it and
- * the next start writes it again.
+ * the next start writes it again. A batch whose write ended otherwise (written or
+ * dead-lettered) gives its buffer back for a later batch (LineBatch.recycle).
  */
 import type { Batch } from './batcher.js';
 import type { Output } from './output.js';
@@ -61,6 +62,7 @@ export class BatchSlots {
         this.writes.delete(write);
         this.inFlight.delete(batch);
         if (outcome === 'halted') this.abandoned.push(batch);
+        else batch.lines.recycle(); // written or dead-lettered: its buffer takes a later batch
         this.pump();
         this.onSettled();
       });

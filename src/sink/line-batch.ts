@@ -13,12 +13,20 @@
  * `LineBatch` is an immutable view (slicing shares the bytes); `LineWriter` fills one.
  */
 
+/** The bytes a batch and its slices share, and where they go back to once written. */
+interface Store {
+  buf: Buffer;
+  /** Start offset of each line in `buf`, plus the end of the last: length = lines + 1. */
+  readonly offs: readonly number[];
+  /** Takes the buffer back for the next batch (set by LineWriter; cleared by `recycle`). */
+  back: ((buf: Buffer) => void) | undefined;
+  recycled: boolean;
+}
+
 /** A run of lines sharing one buffer. */
 export class LineBatch {
   private constructor(
-    private readonly buf: Buffer,
-    /** Start offset of each line in `buf`, plus the end of the last: length = lines + 1 (shared by slices). */
-    private readonly offs: readonly number[],
+    private readonly store: Store,
     private readonly from: number,
     private readonly to: number,
   ) {}
@@ -31,8 +39,8 @@ export class LineBatch {
   }
 
   /** @internal used by LineWriter */
-  static view(buf: Buffer, offs: readonly number[]): LineBatch {
-    return new LineBatch(buf, offs, 0, offs.length - 1);
+  static view(buf: Buffer, offs: readonly number[], back?: (buf: Buffer) => void): LineBatch {
+    return new LineBatch({ buf, offs, back, recycled: false }, 0, offs.length - 1);
   }
 
   get length(): number {
@@ -43,30 +51,54 @@ export class LineBatch {
   slice(start: number, end: number = this.length): LineBatch {
     const s = Math.max(0, Math.min(start, this.length));
     const e = Math.max(s, Math.min(end, this.length));
-    return new LineBatch(this.buf, this.offs, this.from + s, this.from + e);
+    return new LineBatch(this.store, this.from + s, this.from + e);
   }
 
   /** The lines joined by "\n" (no trailing newline): a request body. */
   text(): string {
     if (this.to === this.from) return '';
-    return this.buf.toString('utf8', this.offs[this.from], (this.offs[this.to] as number) - 1);
+    const { buf, offs } = this.live();
+    return buf.toString('utf8', offs[this.from], (offs[this.to] as number) - 1);
   }
 
   /** The lines joined by "\n" (no trailing newline) as UTF-8 bytes: a view, not a copy. */
   bytes(): Buffer {
     if (this.to === this.from) return EMPTY;
-    return this.buf.subarray(this.offs[this.from], (this.offs[this.to] as number) - 1);
+    const { buf, offs } = this.live();
+    return buf.subarray(offs[this.from], (offs[this.to] as number) - 1);
   }
 
   /** Line `i` (0-based) without its newline. */
   line(i: number): string {
     const k = this.from + i;
     if (i < 0 || k >= this.to) throw new RangeError(`line ${i} of a batch of ${this.length}`);
-    return this.buf.toString('utf8', this.offs[k], (this.offs[k + 1] as number) - 1);
+    const { buf, offs } = this.live();
+    return buf.toString('utf8', offs[k], (offs[k + 1] as number) - 1);
   }
 
   *[Symbol.iterator](): IterableIterator<string> {
     for (let i = 0; i < this.length; i++) yield this.line(i);
+  }
+
+  /**
+   * The batch (with every slice of it) is done with: its buffer goes back to the writer
+   * that filled it, for a later batch. Reading it afterwards throws instead of returning
+   * another batch's bytes. Call it once the batch's fate is settled (written or
+   * dead-lettered) and no request holds its bytes (the HTTP transport copies them).
+   */
+  recycle(): void {
+    const s = this.store;
+    if (s.recycled) return;
+    s.recycled = true;
+    const back = s.back;
+    s.back = undefined;
+    back?.(s.buf);
+    s.buf = EMPTY;
+  }
+
+  private live(): Store {
+    if (this.store.recycled) throw new Error('line batch read after it was recycled');
+    return this.store;
   }
 }
 
@@ -74,6 +106,8 @@ const MIN_CAPACITY = 16 * 1024;
 const EMPTY = Buffer.alloc(0);
 /** Lines gathered before they are written into the buffer together. */
 const PENDING_LINES = 64;
+/** Buffers of recycled batches kept for the next ones. */
+const SPARE_BUFFERS = 2;
 
 /**
  * Appends lines to a growing buffer until `take()` hands them over as a LineBatch. The
@@ -90,6 +124,10 @@ export class LineWriter {
   private used = 0;
   private capacity: number;
   private readonly pending: string[] = [];
+  private readonly spare: Buffer[] = [];
+  private readonly back = (buf: Buffer): void => {
+    if (this.spare.length < SPARE_BUFFERS && buf.length <= 2 * this.capacity) this.spare.push(buf); // not a rare huge one
+  };
 
   constructor(initialBytes = MIN_CAPACITY) {
     this.capacity = Math.max(MIN_CAPACITY, initialBytes);
@@ -108,7 +146,7 @@ export class LineWriter {
   /** The lines written so far as a batch; the writer starts over empty. */
   take(): LineBatch {
     this.writePending();
-    const batch = LineBatch.view(this.buf ?? EMPTY, this.offs);
+    const batch = this.buf === undefined ? LineBatch.view(EMPTY, this.offs) : LineBatch.view(this.buf, this.offs, this.back);
     if (this.buf !== undefined) this.capacity = Math.max(MIN_CAPACITY, this.used + (this.used >> 3));
     this.buf = undefined;
     this.offs = [0];
@@ -128,7 +166,7 @@ export class LineWriter {
     if (lines.length === 0) return;
     const text = lines.join('\n');
     const worst = text.length * 3 + 1; // UTF-8 needs at most 3 bytes per UTF-16 unit
-    let buf = this.buf ?? (this.buf = Buffer.allocUnsafe(Math.max(this.capacity, worst)));
+    let buf = this.buf ?? (this.buf = this.fresh(Math.max(this.capacity, worst)));
     if (this.used + worst > buf.length) buf = this.grow(this.used + worst);
     const bytes = buf.write(text, this.used, 'utf8');
     const ascii = bytes === text.length;
@@ -140,6 +178,15 @@ export class LineWriter {
     buf[this.used + bytes] = 10;
     this.used += bytes + 1;
     lines.length = 0;
+  }
+
+  /** A buffer of at least `size` bytes: a recycled one when one is big enough. */
+  private fresh(size: number): Buffer {
+    while (this.spare.length > 0) {
+      const buf = this.spare.pop() as Buffer;
+      if (buf.length >= size) return buf;
+    }
+    return Buffer.allocUnsafeSlow(size);
   }
 
   private grow(atLeast: number): Buffer {

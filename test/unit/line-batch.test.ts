@@ -76,6 +76,49 @@ describe('LineBatch', () => {
     expect(b.slice(69, 72).text()).toBe(lines.slice(69, 72).join('\n'));
     expect(b.bytes().equals(Buffer.from(lines.join('\n'), 'utf8'))).toBe(true);
   });
+
+  it('a recycled batch gives its buffer to a later batch of the same writer, and reading it (or a slice of it) afterwards throws', () => {
+    const w = new LineWriter();
+    const first = Array.from({ length: 300 }, (_, i) => `m,s=a v=${i}i ${i}`);
+    for (const l of first) w.add(l);
+    const a = w.take();
+    const aBytes = a.bytes();
+    const part = a.slice(10, 20);
+    a.recycle();
+    a.recycle(); // twice: nothing more happens
+    expect(() => a.text()).toThrow(/recycled/);
+    expect(() => part.line(0)).toThrow(/recycled/);
+    expect(() => [...a]).toThrow(/recycled/);
+    const second = Array.from({ length: 250 }, (_, i) => `other,t=b f=${i * 2}i ${i}`);
+    for (const l of second) w.add(l);
+    const b = w.take();
+    expect(b.bytes().buffer).toBe(aBytes.buffer); // the same memory, not a new allocation
+    expect([...b]).toEqual(second);
+    expect(b.text()).toBe(second.join('\n'));
+    // Not recycled: the next batch gets fresh memory and b stays intact.
+    for (const l of first) w.add(l);
+    const c = w.take();
+    expect(c.bytes().buffer).not.toBe(b.bytes().buffer);
+    expect([...b]).toEqual(second);
+    expect([...c]).toEqual(first);
+  });
+
+  it('a recycled buffer far larger than the batches now written is let go', () => {
+    const w = new LineWriter();
+    const big = 'x'.repeat(1000);
+    for (let i = 0; i < 400; i++) w.add(`m v=${i}i,s="${big}"`);
+    const huge = w.take();
+    const hugeMemory = huge.bytes().buffer;
+    for (let round = 0; round < 3; round++) {
+      w.add('m v=1i');
+      w.take().recycle(); // the writer's capacity follows the small batches down
+    }
+    huge.recycle();
+    w.add('m v=2i');
+    const next = w.take();
+    expect(next.bytes().buffer).not.toBe(hugeMemory);
+    expect(next.text()).toBe('m v=2i');
+  });
 });
 
 describe('DecodedCache', () => {
