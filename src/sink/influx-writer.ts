@@ -34,7 +34,11 @@ export function bodyText(body: Body): string {
   return typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
 }
 
-/** Sends one request body of line protocol. Rejects with a WriteError. */
+/**
+ * Sends one request body of line protocol. Rejects with a WriteError. A Buffer body is a
+ * view of the batch's memory, which is reused for a later batch once the write settled:
+ * a writer copies what it keeps (the HTTP transport copies it in `send()`).
+ */
 export interface Writer {
   write(body: Body, pointCount: number, signal?: AbortSignal): Promise<void>;
   /** Frees pooled connections; the writer must not be used afterwards. */
