@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Ingest } from '../../src/ingest.js';
+import { DEFAULT_GROUP_MS, Ingest } from '../../src/ingest.js';
 import type { JournalEntry } from '../../src/journal/journal.js';
 import { MemoryJournal, RECORD_OVERHEAD } from '../../src/journal/memory-journal.js';
 import { Counters } from '../../src/observe/counters.js';
@@ -154,7 +154,7 @@ describe('Ingest batching and the ack barrier', () => {
     ingest.accept(qos0('a'));
     await endOfTurn();
     ingest.accept(qos0('b'));
-    await vi.advanceTimersByTimeAsync(4);
+    await vi.advanceTimersByTimeAsync(DEFAULT_GROUP_MS - 1);
     expect(flushes()).toBe(0); // still grouping
     await vi.advanceTimersByTimeAsync(1);
     expect(flushes()).toBe(1);
