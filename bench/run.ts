@@ -22,7 +22,7 @@ import { cleanupAll, installCleanupHandlers, interruptedBy } from './lib/procs.j
 import { runProfile, type ProfileResult } from './lib/profile.js';
 import { renderSection } from './lib/report.js';
 import { evaluateTargets, median, type BenchResults } from './lib/results.js';
-import { missingPrerequisites, startInfluxd, startMosquitto } from './lib/servers.js';
+import { installMissingServers, missingPrerequisites, startInfluxd, startMosquitto } from './lib/servers.js';
 import { CLOSE_DELAY_MS, SHAPED_PIPELINE, WINDOW_IDLE } from './lib/shaped.js';
 import type { StepEnv } from './lib/steps.js';
 import { cpuChart } from './lib/svg.js';
@@ -36,6 +36,7 @@ const log = (s: string): void => {
 };
 
 async function main(o: BenchOptions): Promise<number> {
+  installMissingServers(log);
   const missing = missingPrerequisites();
   if (missing.length > 0) {
     process.stderr.write(`bench: missing prerequisites:\n${missing.map((m) => `  - ${m}`).join('\n')}\n`);

@@ -3,6 +3,7 @@
  * not to drop: `max_queued_messages 0`) and influxd 1.x (Debian's 1.6.7). Both are tracked
  * by procs.ts, so they are killed on exit, error or Ctrl-C.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,13 +13,36 @@ import { removeDir, startProc, tempDir, type Proc } from './procs.js';
 export const MOSQUITTO_BIN = process.env.MOSQUITTO_BIN ?? '/usr/sbin/mosquitto';
 export const INFLUXD_BIN = process.env.INFLUXD_BIN ?? '/usr/bin/influxd';
 
+/** A server the bench runs, where it is looked for, and the Debian package that has it. */
+const SERVERS = [
+  { name: 'mosquitto', bin: MOSQUITTO_BIN, env: 'MOSQUITTO_BIN', pkg: 'mosquitto' },
+  { name: 'influxd 1.x', bin: INFLUXD_BIN, env: 'INFLUXD_BIN', pkg: 'influxdb' },
+] as const;
+
 /** What is missing to run the bench, with how to install it (empty when all is there). */
 export function missingPrerequisites(): string[] {
-  const missing: string[] = [];
-  if (!existsSync(MOSQUITTO_BIN)) missing.push(`mosquitto (${MOSQUITTO_BIN}): sudo apt-get install -y mosquitto   (or set MOSQUITTO_BIN)`);
-  if (!existsSync(INFLUXD_BIN)) missing.push(`influxd 1.x (${INFLUXD_BIN}): sudo apt-get install -y influxdb   (or set INFLUXD_BIN)`);
+  const missing: string[] = SERVERS.filter((s) => !existsSync(s.bin)).map((s) => `${s.name} (${s.bin}): sudo apt-get install -y ${s.pkg}   (or set ${s.env})`);
   if (!existsSync('/proc/self/stat')) missing.push('/proc (Linux): CPU and RSS are read from /proc/<pid>/stat and status');
   return missing;
+}
+
+/**
+ * Installs the Debian packages of the missing servers when it can (running as root on a
+ * machine with apt-get, as `.ci/run` does); otherwise leaves them to `missingPrerequisites`,
+ * which says how. Each apt-get run is bounded (10 min).
+ */
+export function installMissingServers(log: (s: string) => void): void {
+  const pkgs = SERVERS.filter((s) => !existsSync(s.bin) && process.env[s.env] === undefined).map((s) => s.pkg);
+  if (pkgs.length === 0 || process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get')) return;
+  log(`installing ${pkgs.join(', ')} (apt-get)`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  for (const args of [['update'], ['install', '-y', '--no-install-recommends', ...pkgs]]) {
+    const r = spawnSync('apt-get', args, { env, stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 });
+    if (r.status !== 0) {
+      log(`apt-get ${args[0]} failed (${r.error?.message ?? `exit ${r.status}`})`);
+      return;
+    }
+  }
 }
 
 export interface Mosquitto {
