@@ -185,7 +185,7 @@ export class Daemon {
     }
     const filters = coveringFilters([...rules.filters(), ...(devices?.filters ?? [])]);
     for (const mc of config.mqtt) {
-      this.sources.push(new MqttSource({ config: mc, defaultFilters: filters, logger: this.log.child({ source: mc.id }), clock: this.clock, ackBarrier: ingest.ackBarrier }));
+      this.sources.push(new MqttSource({ config: mc, defaultFilters: filters, logger: this.log.child({ source: mc.id }), clock: this.clock, ackBarrier: ingest.ackBarrier, counters: this.counters }));
     }
     const serialPorts = devices?.serialPorts ?? [];
     const { SerialSource } = serialPorts.length > 0 ? await import('./sources/serial/serial-source.js') : { SerialSource: undefined };

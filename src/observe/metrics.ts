@@ -122,6 +122,7 @@ const COUNTERS: Readonly<Record<string, readonly [string, string]>> = {
   dead_letter_records: ['dead_letter_records', 'Records appended to the dead-letter file, by reason.'],
   dead_letter_dropped: ['dead_letter_dropped', 'Dead-letter records not kept, by cause.'],
   broker_refused: ['broker_refused', 'Connections or packets the embedded broker refused, by reason.'],
+  source_paused: ['source_paused', 'Times a source stopped reading until its connection took the acks it held (the broker was not reading them), by source.'],
 };
 
 const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;

@@ -5,6 +5,7 @@ import type { IClientOptions, IConnackPacket, IPublishPacket, ISubscriptionMap, 
 import type { DoneCallback, IStore, Packet, PacketCallback } from 'mqtt';
 import type { AckBarrier } from './ack-barrier.js';
 import type { MqttSourceConfig } from '../config/types.js';
+import type { Counters } from '../observe/counters.js';
 import type { Logger } from '../observe/logger.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { RawMessage, SourceStatus } from '../types.js';
@@ -26,6 +27,8 @@ export interface MqttSourceOptions {
    * journal write (`ackGated` messages). Absent: the ack is sent when it is given.
    */
   readonly ackBarrier?: AckBarrier;
+  /** `source_paused{source}`: times the connection could not take more acks and reading stopped until it drained. */
+  readonly counters?: Counters;
 }
 
 const noLog = (): void => undefined;
@@ -48,6 +51,14 @@ export function mqttDebugWanted(env: NodeJS.ProcessEnv): boolean {
  * processed either, so a hold longer than about the keepalive drops the connection
  * (it reconnects; the broker redelivers). With an `ackBarrier` the acks are written at
  * once but corked in the socket until the ingest's journal write is done.
+ *
+ * Backpressure on the acks: when the connection's socket already holds more unsent bytes
+ * than it should (`writableNeedDrain`: the broker is not reading our PUBACKs, e.g. a
+ * saturated single-threaded broker), an ack waits for the socket's 'drain' before it is
+ * given, so nothing further is read meanwhile. Without it, a broker that keeps sending
+ * while not reading made tens of thousands of PUBACKs pile up in the socket (hundreds of
+ * MB of RSS at saturation); with it, the backlog stays at the broker, which is where
+ * `max_queued_messages` bounds it. Counted as `source_paused{source}`.
  *
  * `start()` resolves once the first connection is up and subscribed, or once the first
  * attempt failed (it keeps retrying with capped, jittered backoff: the daemon starts
@@ -183,6 +194,16 @@ export class MqttSource implements Source {
         remember?.();
         if (gen !== this.gen) return;
         const stream = this.client?.stream;
+        if (stream !== undefined && stream.writableNeedDrain) {
+          this.opts.counters?.inc('source_paused', { source: this.id });
+          // The ack (and its barrier hold) waits until the socket took what it holds.
+          stream.once('drain', () => {
+            if (gen !== this.gen) return;
+            if (barrier !== undefined && packet.qos > 0) barrier.hold(stream);
+            callback();
+          });
+          return;
+        }
         if (barrier !== undefined && stream !== undefined && packet.qos > 0) barrier.hold(stream); // QoS 0: no ack bytes
         callback();
       },

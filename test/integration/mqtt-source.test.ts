@@ -2,7 +2,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { firstValueFrom, filter } from 'rxjs';
+import { AckBarrier } from '../../src/sources/ack-barrier.js';
 import { MqttSource } from '../../src/sources/mqtt-source.js';
+import { Counters } from '../../src/observe/counters.js';
 import type { MqttSourceConfig } from '../../src/config/types.js';
 import type { RawMessage } from '../../src/types.js';
 import { execFile } from 'node:child_process';
@@ -115,6 +117,28 @@ describe.each([4, 5] as const)('MqttSource on mosquitto, MQTT protocol version %
     await waitFor(() => got3.length >= 1, 5000, 'fresh message');
     await sleep(100);
     expect(texts(got3)).toEqual(['d']);
+  });
+
+  it('a connection that cannot take more acks (its socket needs to drain) stops reading: the ack waits for the drain, counted as source_paused', async () => {
+    const counters = new Counters();
+    const src = new MqttSource({ config: config({ protocol_version: v }), logger: silentLogger(), ackBarrier: new AckBarrier(() => undefined), counters });
+    cleanups.push(() => src.stop());
+    const got = collect(src);
+    await src.start();
+    const stream = (src as unknown as { client: MqttClient }).client.stream;
+    let full = true; // as if the broker had stopped reading our PUBACKs
+    Object.defineProperty(stream, 'writableNeedDrain', { configurable: true, get: () => full });
+    const pub = await publisher(v);
+    for (const p of ['a', 'b', 'c']) await pub.publishAsync('sensors/x', p, { qos: 0 });
+    await waitFor(() => got.length >= 1, 5000, 'first message');
+    await sleep(300);
+    expect(texts(got)).toEqual(['a']); // its ack waits for the drain: nothing further is read
+    expect(counters.get('source_paused', { source: 'ext' })).toBe(1);
+    full = false;
+    stream.emit('drain');
+    await waitFor(() => got.length === 3, 5000, 'the rest after the drain');
+    expect(texts(got)).toEqual(['a', 'b', 'c']);
+    expect(counters.get('source_paused', { source: 'ext' })).toBe(1);
   });
 
   it('persistent session: QoS 1 messages published while the source is stopped arrive when it starts again', async () => {
