@@ -15,11 +15,11 @@
 
 /** The bytes a batch and its slices share, and where they go back to once written. */
 interface Store {
-  buf: Buffer;
+  readonly buf: Buffer;
   /** Start offset of each line in `buf`, plus the end of the last: length = lines + 1. */
   readonly offs: readonly number[];
-  /** Takes the buffer back for the next batch (set by LineWriter; cleared by `recycle`). */
-  back: ((buf: Buffer) => void) | undefined;
+  /** Takes the buffer back for the next batch (the LineWriter that filled it). */
+  readonly back: ((buf: Buffer) => void) | undefined;
   recycled: boolean;
 }
 
@@ -90,10 +90,7 @@ export class LineBatch {
     const s = this.store;
     if (s.recycled) return;
     s.recycled = true;
-    const back = s.back;
-    s.back = undefined;
-    back?.(s.buf);
-    s.buf = EMPTY;
+    s.back?.(s.buf);
   }
 
   private live(): Store {

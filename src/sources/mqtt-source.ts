@@ -194,21 +194,21 @@ export class MqttSource implements Source {
         remember?.();
         if (gen !== this.gen) return;
         const stream = this.client?.stream;
-        if (stream !== undefined && stream.writableNeedDrain) {
+        if (stream?.writableNeedDrain === true) {
           this.opts.counters?.inc('source_paused', { source: this.id });
-          // The ack (and its barrier hold) waits until the socket took what it holds.
           stream.once('drain', () => {
-            if (gen !== this.gen) return;
-            if (barrier !== undefined && packet.qos > 0) barrier.hold(stream);
-            callback();
+            if (gen === this.gen) this.sendAck(stream, packet, callback); // the ack waits until the socket took what it holds
           });
-          return;
-        }
-        if (barrier !== undefined && stream !== undefined && packet.qos > 0) barrier.hold(stream); // QoS 0: no ack bytes
-        callback();
+        } else this.sendAck(stream, packet, callback);
       },
       ackGated: barrier !== undefined,
     });
+  }
+
+  /** Gives mqtt.js the ack; with a barrier, its bytes (QoS 1: the PUBACK) wait in the corked socket for the journal write. */
+  private sendAck(stream: MqttClient['stream'] | undefined, packet: IPublishPacket, callback: () => void): void {
+    if (this.opts.ackBarrier !== undefined && stream !== undefined && packet.qos > 0) this.opts.ackBarrier.hold(stream); // QoS 0: no ack bytes
+    callback();
   }
 
   private onConnect(client: MqttClient, connack: IConnackPacket): void {
