@@ -206,6 +206,10 @@ export class EmbeddedBroker implements Source {
   private accept(socket: Socket, raw: Socket | TLSSocket, certUser?: string): void {
     const broker = this.broker;
     if (!broker) return void socket.destroy();
+    // Without this, a PUBACK written while an earlier one is unacknowledged waits for the
+    // peer's delayed ACK (Nagle's algorithm, ~40 ms): a device that publishes QoS 1 one at a
+    // time, or resends a backlog after a reconnect, then gets ~23 acks/s instead of thousands.
+    raw.setNoDelay(true);
     this.sockets.add(raw);
     raw.once('close', () => this.sockets.delete(raw));
     const guard = new PacketGuard(this.limits.maxPacketBytes, (declared) =>

@@ -1,38 +1,18 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { influxdPerFile } from '../helpers/influxd.js';
 import { freePort, waitFor } from '../helpers/net.js';
 import { startAckedPublisher } from '../helpers/acked-publisher.js';
+import { killAllDaemons, runDaemon } from '../helpers/daemon-process.js';
 
 // kill -9 of the real daemon process at random moments during a QoS 1 stream, restarted
 // each time: every reading the daemon acknowledged must end up in InfluxDB.
 
-const CLI = ['--import', 'tsx', join(import.meta.dirname, '../../src/cli/main.ts')];
 const KILLS = 20;
 
 const fx = influxdPerFile();
-const children = new Set<ChildProcess>();
-afterAll(async () => {
-  for (const c of children) c.kill('SIGKILL');
-});
-
-/** Starts `edgeflux run` and resolves once it logged "edgeflux started". */
-async function runDaemon(config: string): Promise<{ child: ChildProcess; exited: Promise<number | null>; log: () => string }> {
-  const child = spawn(process.execPath, [...CLI, 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let out = '';
-  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
-    children.delete(child);
-    resolve(code);
-  }));
-  await waitFor(() => out.includes('edgeflux started') || child.exitCode !== null, 30_000, 'edgeflux started');
-  if (!out.includes('edgeflux started')) throw new Error(`edgeflux did not start:\n${out}`);
-  return { child, exited, log: () => out };
-}
+afterAll(killAllDaemons);
 
 describe('durable spool: kill -9', () => {
   it(`every acknowledged reading is in InfluxDB after ${KILLS} kill -9 at random moments`, async () => {
