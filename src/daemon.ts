@@ -10,7 +10,7 @@ import type { EmbeddedBroker } from './sources/embedded-broker.js';
 import { MqttSource } from './sources/mqtt-source.js';
 import { RuleSet } from './devices/rules.js';
 import { decodeDeviceMessage, DeviceStatusLog, loadDevices } from './devices/device-messages.js';
-import { coveringFilters } from './devices/topic-template.js';
+import { coveringFilters } from './util/topic-template.js';
 import type { Journal, JournalRecord, JournalStats } from './journal/journal.js';
 import { createJournal } from './journal/create-journal.js';
 import { Ingest } from './ingest.js';
