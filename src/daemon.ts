@@ -10,7 +10,7 @@ import type { EmbeddedBroker } from './sources/embedded-broker.js';
 import { MqttSource } from './sources/mqtt-source.js';
 import { RuleSet } from './devices/rules.js';
 import { decodeDeviceMessage, DeviceStatusLog, loadDevices } from './devices/device-messages.js';
-import { coveringFilters } from './devices/topic-template.js';
+import { coveringFilters } from './util/topic-template.js';
 import type { Journal, JournalRecord, JournalStats } from './journal/journal.js';
 import { createJournal } from './journal/create-journal.js';
 import { Ingest } from './ingest.js';
@@ -21,8 +21,9 @@ import { createShaping, noticeReporter } from './pipeline/shaping.js';
 import { Output, type OutputStatus } from './sink/output.js';
 import { createWriter } from './sink/influx-writer.js';
 import { Service, type ServiceHost } from './observe/service.js';
-import { SelfSource, decodeSelf, isSelfMessage } from './observe/self-source.js';
-import { instrumentWriter } from './observe/metrics.js';
+import { SelfSource, decodeSelf, isSelfMessage } from './sources/self-source.js';
+import { instrumentWriter } from './sink/instrument-writer.js';
+import { encodeLine } from './sink/line-protocol.js';
 import { isDecodeError, type Reading } from './types.js';
 
 export interface DaemonDeps {
@@ -108,7 +109,7 @@ export class Daemon {
     const devices = await loadDevices(config, this.log); // profiles named by devices[] and serial[]
     const deviceStatus = new DeviceStatusLog(this.log, this.counters);
     this.startedAt = this.clock.nowMs();
-    this.self = new SelfSource({ counters: this.counters, arrivalNs: () => this.clock.arrivalNs() });
+    this.self = new SelfSource({ counters: this.counters, encode: encodeLine, arrivalNs: () => this.clock.arrivalNs() });
     const service = new Service({
       config: config.service,
       logger: this.log,

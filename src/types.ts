@@ -33,6 +33,19 @@ export interface RawMessage {
   readonly ackGated?: boolean;
 }
 
+/**
+ * edgeflux's own readings (sources/self-source.ts) arrive as messages of this source id on
+ * this topic; the id is reserved (no configured source may take it) and such messages are
+ * decoded by the self source's own decoder and never shaped.
+ */
+export const SELF_SOURCE_ID = 'edgeflux';
+export const SELF_TOPIC = '$edgeflux/self';
+
+/** Topic first: a drain's record (FrameRecord) then never builds the source id string of a device message. */
+export function isSelfMessage(m: Pick<RawMessage, 'sourceId' | 'topic'>): boolean {
+  return m.topic === SELF_TOPIC && m.sourceId === SELF_SOURCE_ID;
+}
+
 /** What decoding looks at: a message without its acknowledgement (a journal record is one). */
 export type MessageData = Pick<RawMessage, 'sourceId' | 'topic' | 'payload' | 'receivedAt'> & {
   /**

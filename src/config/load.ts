@@ -13,8 +13,8 @@ import { substituteEnv, type Path, type PathIssue } from './secrets.js';
 import { buildDevices, checkDeviceConfig } from './schema-profiles.js';
 import { loadProfiles } from '../devices/profiles/load.js';
 import { RuleSet } from '../devices/rules.js';
-import { coveringFilters } from '../devices/topic-template.js';
-import { SELF_SOURCE_ID } from '../observe/self-source.js';
+import { coveringFilters } from '../util/topic-template.js';
+import { SELF_SOURCE_ID } from '../types.js';
 import type { Config } from './types.js';
 
 export interface ConfigIssue {

@@ -6,17 +6,12 @@
  *     - deadband: { field: temperature, abs: 0.2, heartbeat: 5m }
  *     - window: { every: 1m, aggregates: [mean, min, max] }
  *
- * Durations become ms; the output is the `PipelineStep[]` that pipeline/compose.ts builds
+ * Durations become ms; the output (`PipelineConfig`) is the `PipelineStep[]` that pipeline/compose.ts builds
  * operators from. Strict objects, so a misspelt key is reported with its place. Messages
  * never quote the input.
  */
 import { z } from 'zod';
-import { AGGREGATES } from '../pipeline/aggregate.js';
-import { STEP_KINDS, type PipelineStep } from '../pipeline/compose.js';
-import { SERIES_LIMIT_DEFAULTS } from '../pipeline/series-limit.js';
-import { DEFAULT_MAX_SERIES } from '../pipeline/series.js';
-import { THROTTLE_DEFAULTS } from '../pipeline/throttle.js';
-import { MAX_OPEN_WINDOWS, WINDOW_DEFAULTS } from '../pipeline/window.js';
+import { AGGREGATES, DEFAULT_MAX_SERIES, MAX_OPEN_WINDOWS, SERIES_LIMIT_DEFAULTS, STEP_KINDS, THROTTLE_DEFAULTS, WINDOW_DEFAULTS } from './pipeline-defaults.js';
 import { durationField, formatDuration, parseDuration } from './units.js';
 
 /** Longest duration a pipeline option takes (a year): windows, heartbeats, idle times. */
@@ -158,7 +153,7 @@ const step = z
     if (keys.length === 0) issue(`a pipeline step needs one of: ${KINDS}`, []);
     else if (keys.length > 1) issue(`one operator per step, found ${keys.join(' and ')}: make them separate list entries`, [keys[1] as string]);
   })
-  .transform((s): PipelineStep => {
+  .transform((s) => {
     if (s.window) return { window: s.window };
     if (s.debounce) return { debounce: s.debounce };
     if (s.deadband) return { deadband: s.deadband };
@@ -175,9 +170,5 @@ export const pipelineSchema = z
 
 /** What users write. */
 export type PipelineConfigInput = z.input<typeof pipelineSchema>;
-/** What the schema produces: the steps compose.ts takes. */
+/** What the schema produces: the steps pipeline/compose.ts takes (it checks so at compile time). */
 export type PipelineConfig = z.output<typeof pipelineSchema>;
-
-type AssertAssignable<T extends U, U> = T;
-// Compile-time check: fails when the schema's output drifts from the operators' options.
-export type _PipelineMatchesSteps = AssertAssignable<PipelineConfig, readonly PipelineStep[]>;

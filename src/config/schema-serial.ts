@@ -11,7 +11,7 @@
  * ```
  */
 import { z } from 'zod';
-import { CHECKSUM_TYPES, parseHexBytes } from '../devices/profiles/checksum.js';
+import { CHECKSUM_TYPES, parseHexBytes } from '../util/checksum.js';
 import { pipelineSchema } from './schema-pipeline.js';
 import { formatDuration, parseDuration } from './units.js';
 

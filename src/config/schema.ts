@@ -6,7 +6,7 @@
  */
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { compileTopicTemplate, compileValueTemplate, isTemplateError } from '../devices/topic-template.js';
+import { compileTopicTemplate, compileValueTemplate, isTemplateError } from '../util/topic-template.js';
 import { checkRules, RuleSet } from '../devices/rules.js';
 import { notBoth, secretFields as secret, type ReadSecretOptions } from './secrets.js';
 import type { Config } from './types.js';

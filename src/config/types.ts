@@ -7,7 +7,7 @@
 import type { ServiceConfig } from './schema-service.js';
 import type { DeviceEntryConfig, DeviceProfilesConfig } from './schema-profiles.js';
 import type { SerialPortConfig } from './schema-serial.js';
-import type { PipelineStep } from '../pipeline/compose.js';
+import type { PipelineConfig } from './schema-pipeline.js';
 
 export type { DeviceEntryConfig, DeviceProfilesConfig, SerialPortConfig };
 
@@ -31,7 +31,7 @@ export interface Config {
   readonly dead_letter: DeadLetterConfig;
   readonly limits: LimitsConfig;
   /** Shaping steps for every reading (after its rule's own), run per output; default none. */
-  readonly pipeline: readonly PipelineStep[];
+  readonly pipeline: PipelineConfig;
   readonly shutdown_timeout: number;
 }
 
@@ -118,7 +118,7 @@ export interface RuleConfig {
   readonly json: JsonOptions;
   readonly number: { readonly field?: string };  // field name or `{capture}`; default the `{field}` capture, else "value"
   /** Shaping steps for this rule's readings, before the global `pipeline`; default none. */
-  readonly pipeline: readonly PipelineStep[];
+  readonly pipeline: PipelineConfig;
 }
 
 export interface JsonOptions {

@@ -21,7 +21,7 @@ import { createJsonDecoder, setProp, type JsonDecoder } from './decode-json.js';
 import { decodeLineProtocol } from './decode-line-protocol.js';
 import { decodeNumber } from './decode-number.js';
 import { utf8Text } from './utf8.js';
-import { compileTopicTemplate, compileValueTemplate, coveringFilters, filterCovers, isTemplateError, type TopicTemplate } from './topic-template.js';
+import { compileTopicTemplate, compileValueTemplate, coveringFilters, filterCovers, isTemplateError, type TopicTemplate } from '../util/topic-template.js';
 
 /** What a rule hands to a decoder besides the payload text. */
 export interface DecodeContext {

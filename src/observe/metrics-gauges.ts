@@ -5,7 +5,7 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { LoopLag } from './event-loop-lag.js';
-import type { MetricsProviders } from './metrics.js';
+import type { MetricsProviders } from './metrics-providers.js';
 
 export interface GaugeSources {
   readonly providers: () => MetricsProviders;

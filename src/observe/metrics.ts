@@ -10,43 +10,16 @@
  * `edgeflux_<name>_total` (a few renamed, see COUNTERS) with the labels it was counted with;
  * a name first counted later appears at the next scrape. Gauges (queue depth, spool bytes,
  * pending points, device last-seen…) are read from `MetricsProviders` the daemon implements,
- * and the write-latency histogram is fed by `instrumentWriter()` around each output's writer.
+ * and the write-latency histogram is fed by `instrumentWriter()` (sink/instrument-writer.ts) around each output's writer.
  */
-import { performance } from 'node:perf_hooks';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Writer } from '../sink/influx-writer.js';
 import type { Counters } from './counters.js';
 import { counterEntries, type CounterEntry } from './counter-entries.js';
 import { EventLoopLag, type LoopLag } from './event-loop-lag.js';
 import { registerGauges } from './metrics-gauges.js';
+import type { MetricsProviders, OutputFigures, SourceFigures } from './metrics-providers.js';
 
-export interface OutputFigures {
-  readonly id: string;
-  readonly up: boolean;
-  /** Messages waiting for this output: journal records behind its cursor (or points in memory). */
-  readonly backlog: number;
-}
-export interface SourceFigures {
-  readonly id: string;
-  readonly up: boolean;
-}
-export interface DeviceFigures {
-  readonly device: string;
-  readonly lastSeenMs: number;
-  readonly stale: boolean;
-  readonly readings: number;
-}
-
-/** Live figures the daemon owns, read at scrape/snapshot time (all optional, all cheap). */
-export interface MetricsProviders {
-  outputs?(): readonly OutputFigures[];
-  sources?(): readonly SourceFigures[];
-  /** Points waiting between decode and the outputs. */
-  queueDepth?(): number | undefined;
-  spool?(): { readonly bytes: number; readonly maxBytes?: number } | undefined;
-  devices?(): readonly DeviceFigures[];
-  clockSynchronized?(): boolean | undefined;
-}
+export type { DeviceFigures, MetricsProviders, OutputFigures, SourceFigures } from './metrics-providers.js';
 
 let processRegistry: Registry | undefined;
 
@@ -248,24 +221,4 @@ export class Metrics {
       }
     }
   }
-}
-
-/**
- * Wraps an output's writer so every request's duration lands in the write latency
- * histogram (`edgeflux_write_duration_seconds{output,outcome}`); behaviour unchanged.
- */
-export function instrumentWriter(writer: Writer, output: string, metrics: Pick<Metrics, 'observeWrite'>, clock: () => number = () => performance.now()): Writer {
-  return {
-    async write(body, pointCount, signal) {
-      const t0 = clock();
-      let ok = false;
-      try {
-        await writer.write(body, pointCount, signal);
-        ok = true;
-      } finally {
-        metrics.observeWrite(output, (clock() - t0) / 1000, ok);
-      }
-    },
-    close: () => writer.close?.(),
-  };
 }

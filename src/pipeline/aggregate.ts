@@ -11,10 +11,10 @@
  * numbers and integers, and skip NaN and ±Infinity. `first`/`last` go by event time (ties:
  * the earlier, resp. later, arrival).
  */
+import type { AggregateName } from '../config/pipeline-defaults.js';
 import type { FieldValue } from '../types.js';
 
-export const AGGREGATES = ['mean', 'min', 'max', 'sum', 'count', 'first', 'last', 'stddev', 'p50', 'p90', 'p95', 'p99'] as const;
-export type AggregateName = (typeof AGGREGATES)[number];
+export { AGGREGATES, type AggregateName } from '../config/pipeline-defaults.js';
 
 const PERCENTILE: Partial<Record<AggregateName, number>> = { p50: 50, p90: 90, p95: 95, p99: 99 };
 

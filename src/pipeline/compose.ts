@@ -10,6 +10,8 @@
  * describes the state of that one subscription; build a new pipeline to subscribe again.
  */
 import { identity, Observable, Subject, type OperatorFunction, type Subscription } from 'rxjs';
+import { STEP_KINDS } from '../config/pipeline-defaults.js';
+import type { PipelineConfig } from '../config/schema-pipeline.js';
 import { debounceSeries, type DebounceOptions } from './debounce.js';
 import { deadband, type DeadbandOptions } from './deadband.js';
 import { dedupe, type DedupeOptions } from './dedupe.js';
@@ -28,8 +30,11 @@ export type PipelineStep =
   | { readonly throttle: ThrottleOptions }
   | { readonly series_limit: SeriesLimitOptions };
 
-export const STEP_KINDS = ['window', 'debounce', 'deadband', 'dedupe', 'throttle', 'series_limit'] as const;
-export type StepKind = (typeof STEP_KINDS)[number];
+export { STEP_KINDS, type StepKind } from '../config/pipeline-defaults.js';
+
+type AssertAssignable<T extends U, U> = T;
+// Compile-time check: fails when the config schema's output drifts from the operators' options.
+export type _PipelineMatchesSteps = AssertAssignable<PipelineConfig, readonly PipelineStep[]>;
 
 export interface ShapingPipeline {
   readonly operator: OperatorFunction<SeqReading, SeqReading>;

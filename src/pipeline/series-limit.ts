@@ -1,4 +1,5 @@
 import { Observable, type OperatorFunction } from 'rxjs';
+import { SERIES_LIMIT_DEFAULTS } from '../config/pipeline-defaults.js';
 import type { SeqReading } from './holdback.js';
 import { notice, resolveContext, seriesKey, SeriesTable, type OperatorContext } from './series.js';
 
@@ -9,7 +10,7 @@ export interface SeriesLimitOptions {
   readonly idle?: number;
 }
 
-export const SERIES_LIMIT_DEFAULTS = { idle: 3_600_000 } as const;
+export { SERIES_LIMIT_DEFAULTS } from '../config/pipeline-defaults.js';
 
 /**
  * The cardinality guard on its own: passes every reading of a known series unchanged, and

@@ -10,10 +10,10 @@
 import { asyncScheduler, type SchedulerLike, type Subscription } from 'rxjs';
 import { MAX_TIMER_MS } from '../config/units.js';
 import type { Reading } from '../types.js';
+import { DEFAULT_MAX_SERIES } from '../config/pipeline-defaults.js';
 import { Holdback, type SeqReading } from './holdback.js';
 
-/** Default cap on the series one operator keeps state for. */
-export const DEFAULT_MAX_SERIES = 10_000;
+export { DEFAULT_MAX_SERIES };
 
 export type OperatorName = 'window' | 'debounce' | 'deadband' | 'dedupe' | 'throttle' | 'series_limit';
 

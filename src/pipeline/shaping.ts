@@ -8,14 +8,12 @@
  *
  * One stage per output, because a stage's state (open windows, the holdback) describes
  * what that output has written: each output drains the journal from its own cursor.
- * edgeflux's own figures (self-source.ts) are never shaped: their records bypass the stage.
+ * edgeflux's own figures (sources/self-source.ts) are never shaped: their records bypass the stage.
  */
-import type { JournalRecord } from '../journal/journal.js';
 import type { Counters } from '../observe/counters.js';
 import type { Logger } from '../observe/logger.js';
 import { RateLimiter } from '../observe/rate-limit.js';
-import { isSelfMessage } from '../observe/self-source.js';
-import type { RawMessage } from '../types.js';
+import { isSelfMessage, type RawMessage } from '../types.js';
 import { createPipeline, type PipelineStep, type ShapingPipeline } from './compose.js';
 import type { Notice } from './series.js';
 import { StreamClock } from './stream-clock.js';
@@ -25,7 +23,7 @@ import type { TrackedReading } from './tracked.js';
 export interface OutputShaping {
   readonly pipeline: ShapingPipeline;
   readonly clock: StreamClock;
-  readonly route: (rec: JournalRecord) => number | 'bypass' | undefined;
+  readonly route: (rec: Pick<RawMessage, 'sourceId' | 'topic'>) => number | 'bypass' | undefined;
 }
 
 /** What shaping needs of the device profiles in use (DeviceDecoders). */
@@ -61,7 +59,7 @@ export function createShaping(o: ShapingOptions): OutputShaping | undefined {
   const pipeline = createPipeline(o.steps, { scheduler: clock, onNotice: o.onNotice }, routing);
   const first = o.rules.length;
   const devices = o.devices;
-  const routeOf = (rec: JournalRecord): number => {
+  const routeOf = (rec: Pick<RawMessage, 'sourceId' | 'topic'>): number => {
     const b = devices?.bindingFor(rec);
     return b === undefined ? o.ruleFor(rec.topic) : first + b;
   };

@@ -1,4 +1,5 @@
 import { Observable, type OperatorFunction } from 'rxjs';
+import { THROTTLE_DEFAULTS } from '../config/pipeline-defaults.js';
 import type { FieldValue, Reading } from '../types.js';
 import { roundedMean } from './aggregate.js';
 import type { Hold, SeqReading } from './holdback.js';
@@ -14,7 +15,7 @@ export interface ThrottleOptions {
   readonly max_series?: number;
 }
 
-export const THROTTLE_DEFAULTS = { keep: 'last' } as const;
+export { THROTTLE_DEFAULTS };
 
 interface Sum {
   n: number;

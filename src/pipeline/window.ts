@@ -1,4 +1,5 @@
 import { Observable, type OperatorFunction } from 'rxjs';
+import { MAX_OPEN_WINDOWS, WINDOW_DEFAULTS } from '../config/pipeline-defaults.js';
 import { formatDuration } from '../config/units.js';
 import type { FieldValue, Reading } from '../types.js';
 import { FieldAggregate, isPercentile, type AggregateName } from './aggregate.js';
@@ -31,18 +32,7 @@ export interface WindowOptions {
   readonly max_samples?: number;
 }
 
-export const WINDOW_DEFAULTS = {
-  offset: 0,
-  allowed_lateness: 0,
-  aggregates: ['mean'] as readonly AggregateName[],
-  naming: 'fields',
-  keep_raw: false,
-  late: 'drop',
-  max_samples: 1000,
-} as const;
-
-/** Open windows per series at most (period + lateness over every): bounds the state. */
-export const MAX_OPEN_WINDOWS = 1000;
+export { MAX_OPEN_WINDOWS, WINDOW_DEFAULTS };
 
 /** Distinct fields aggregated per series at most; values of further fields are reported (`field_limit`) and skipped. */
 export const MAX_FIELDS_PER_SERIES = 256;

@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { decodeLineProtocol } from '../../src/devices/decode-line-protocol.js';
-import { compileTopicTemplate, isTemplateError } from '../../src/devices/topic-template.js';
+import { compileTopicTemplate, isTemplateError } from '../../src/util/topic-template.js';
 import { encodeLine } from '../../src/sink/line-protocol.js';
 import { isDecodeError, type FieldValue, type Reading } from '../../src/types.js';
 import { nastyText, readingArb, show } from './arbitraries.js';

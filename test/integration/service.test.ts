@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serviceSchema } from '../../src/config/schema-service.js';
 import { Counters } from '../../src/observe/counters.js';
 import { silentLogger } from '../../src/observe/logger.js';
-import { instrumentWriter } from '../../src/observe/metrics.js';
+import { instrumentWriter } from '../../src/sink/instrument-writer.js';
 import { Service, type ServiceHost } from '../../src/observe/service.js';
 import { Output } from '../../src/sink/output.js';
 import { createWriter } from '../../src/sink/influx-writer.js';

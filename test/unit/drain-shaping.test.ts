@@ -5,7 +5,7 @@ import type { JournalRecord } from '../../src/journal/journal.js';
 import { MemoryJournal } from '../../src/journal/memory-journal.js';
 import { Counters } from '../../src/observe/counters.js';
 import { createLogger } from '../../src/observe/logger.js';
-import { SELF_SOURCE_ID, SELF_TOPIC } from '../../src/observe/self-source.js';
+import { SELF_SOURCE_ID, SELF_TOPIC } from '../../src/types.js';
 import type { PipelineStep } from '../../src/pipeline/compose.js';
 import { createShaping, noticeReporter, type OutputShaping } from '../../src/pipeline/shaping.js';
 import { Drain } from '../../src/sink/drain.js';

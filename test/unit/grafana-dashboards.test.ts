@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { compileTopicTemplate, isTemplateError } from '../../src/devices/topic-template.js';
+import { compileTopicTemplate, isTemplateError } from '../../src/util/topic-template.js';
 import { selfSchema } from '../helpers/edgeflux-schema.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Counters } from '../../src/observe/counters.js';
 import { counterEntries, parseCounterKey, sumEntries } from '../../src/observe/counter-entries.js';
-import { Metrics, processMetrics, instrumentWriter, type MetricsProviders } from '../../src/observe/metrics.js';
+import { Metrics, processMetrics, type MetricsProviders } from '../../src/observe/metrics.js';
+import { instrumentWriter } from '../../src/sink/instrument-writer.js';
 import { statusText } from '../../src/observe/status-line.js';
 import { parsePrometheus } from '../helpers/prometheus.js';
 

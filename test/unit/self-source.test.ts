@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { Counters } from '../../src/observe/counters.js';
-import { SelfSource, decodeSelf, isSelfMessage } from '../../src/observe/self-source.js';
+import { SelfSource, decodeSelf, isSelfMessage } from '../../src/sources/self-source.js';
+import { encodeLine } from '../../src/sink/line-protocol.js';
 import type { RawMessage } from '../../src/types.js';
 import { selfReadings } from '../helpers/edgeflux-schema.js';
 
 describe('SelfSource', () => {
   it("turns edgeflux's own readings into one line-protocol message that decodes back to them", async () => {
-    const src = new SelfSource({ arrivalNs: () => 5n });
+    const src = new SelfSource({ encode: encodeLine, arrivalNs: () => 5n });
     const got: RawMessage[] = [];
     src.messages().subscribe((m) => got.push(m));
     await src.start();
@@ -21,7 +22,7 @@ describe('SelfSource', () => {
 
   it('drops and counts what comes outside start()…stop(), or piles up without a subscriber', async () => {
     const counters = new Counters();
-    const src = new SelfSource({ counters, arrivalNs: () => 1n });
+    const src = new SelfSource({ counters, encode: encodeLine, arrivalNs: () => 1n });
     const one = selfReadings().slice(0, 1);
     src.emit(one); // not started
     await src.start();

@@ -6,7 +6,7 @@ import {
   isTemplateError,
   renderTemplate,
   type TopicTemplate,
-} from '../../src/devices/topic-template.js';
+} from '../../src/util/topic-template.js';
 
 function tpl(t: string): TopicTemplate {
   const c = compileTopicTemplate(t);

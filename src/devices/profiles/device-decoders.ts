@@ -18,8 +18,8 @@
  * from the payload when the decoder found one and the profile says `time: payload`, else
  * the arrival time.
  */
-import { coveringFilters, compileTopicTemplate, compileValueTemplate, filterCovers, isTemplateError, type TopicTemplate, type ValueTemplate } from '../topic-template.js';
-import type { PipelineStep } from '../../pipeline/compose.js';
+import { coveringFilters, compileTopicTemplate, compileValueTemplate, filterCovers, isTemplateError, type TopicTemplate, type ValueTemplate } from '../../util/topic-template.js';
+import type { PipelineConfig } from '../../config/schema-pipeline.js';
 import type { FieldValue, MessageData, RawMessage, Reading } from '../../types.js';
 import { compileFields, type CompiledFields } from './fields.js';
 import type { FormatFn } from './decoders/index.js';
@@ -35,7 +35,7 @@ export interface MqttBindingConfig {
   readonly tags?: Readonly<Record<string, string>>;
   readonly measurement?: string | undefined;
   /** Shaping steps for these readings (the entry's own, else the profile's); default none. */
-  readonly pipeline?: readonly PipelineStep[];
+  readonly pipeline?: PipelineConfig;
 }
 
 /** A profile put to use for one serial port. */
@@ -44,7 +44,7 @@ export interface SerialBindingConfig {
   readonly profile: Profile;
   readonly tags?: Readonly<Record<string, string>>;
   /** Shaping steps for this port's readings (the port's own, else the profile's); default none. */
-  readonly pipeline?: readonly PipelineStep[];
+  readonly pipeline?: PipelineConfig;
 }
 
 export interface DeviceDecodersOptions {
@@ -83,7 +83,7 @@ export class DeviceDecoders {
   /** Scratch for `matchInto` (captures are not needed to name a binding). */
   private readonly scratch: string[] = [];
   /** Each binding's shaping steps, by binding index (MQTT bindings in config order, then serial ports). */
-  readonly pipelines: readonly (readonly PipelineStep[])[];
+  readonly pipelines: readonly PipelineConfig[];
 
   /** Compiles the bindings; throws listing every problem (see `checkBindings`). */
   constructor(opts: DeviceDecodersOptions) {

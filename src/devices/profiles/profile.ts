@@ -4,7 +4,7 @@
  * compile (with `%var%` placeholders filled), availability topics capture `{device}`, the
  * measurement and tag templates only name captures or decoder tags, a field name keeps one type.
  */
-import { compileTopicTemplate, compileValueTemplate, isTemplateError } from '../topic-template.js';
+import { compileTopicTemplate, compileValueTemplate, isTemplateError } from '../../util/topic-template.js';
 import { DECODERS, type FormatDecoderDef } from './decoders/index.js';
 import { zodIssueMessage, zodIssues, type IssuePath } from './yaml-places.js';
 import type { ProfileSpec } from './schema.js';

@@ -1,4 +1,4 @@
-import { filterCovers } from '../../devices/topic-template.js';
+import { filterCovers } from '../../util/topic-template.js';
 
 /**
  * Access rules for the embedded broker: per user (or `*` for every authenticated user,

@@ -22,7 +22,7 @@
  * `junk` events (byte count) let the source count resynchronisations.
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import { checkFrame, type ChecksumSpec } from '../../devices/profiles/checksum.js';
+import { checkFrame, type ChecksumSpec } from '../../util/checksum.js';
 
 export interface FrameSplitterOptions {
   readonly start: Buffer;

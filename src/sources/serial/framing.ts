@@ -20,7 +20,7 @@ import {
   RegexParser,
 } from 'serialport';
 import type { FramingConfig } from '../../config/schema-serial.js';
-import type { ChecksumSpec } from '../../devices/profiles/checksum.js';
+import type { ChecksumSpec } from '../../util/checksum.js';
 import { FrameSplitter } from './frame-splitter.js';
 
 export interface Framer {

@@ -6,7 +6,7 @@
  * wrong checksum is `checksum_mismatch`.
  */
 import { z } from 'zod';
-import { checkFrame, hexBytes } from '../checksum.js';
+import { checkFrame, hexBytes } from '../../../util/checksum.js';
 import { profileError, type FormatResult, type ProfileDecodeError, type RawValue } from '../types.js';
 import { defineDecoder } from './decoder.js';
 

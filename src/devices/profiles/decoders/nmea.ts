@@ -15,7 +15,7 @@
  * Without a time field, or with `time: arrival`, the arrival time.
  */
 import { z } from 'zod';
-import { computeChecksum } from '../checksum.js';
+import { computeChecksum } from '../../../util/checksum.js';
 import { profileError, type FormatResult, type ProfileDecodeError, type RawValue } from '../types.js';
 import { defineDecoder } from './decoder.js';
 import { clip, decimalNumber, isProfileError, payloadText } from './text.js';

@@ -7,13 +7,11 @@
  */
 import { BehaviorSubject, type Observable } from 'rxjs';
 import { decodeLineProtocol } from '../devices/decode-line-protocol.js';
-import { encodeLine } from '../sink/line-protocol.js';
-import { MessageOutlet, type Source } from '../sources/source.js';
-import type { DecodeError, MessageData, RawMessage, Reading, SourceStatus } from '../types.js';
-import type { Counters } from './counters.js';
+import type { Counters } from '../observe/counters.js';
+import { SELF_SOURCE_ID, SELF_TOPIC, type DecodeError, type MessageData, type RawMessage, type Reading, type SourceStatus } from '../types.js';
+import { MessageOutlet, type Source } from './source.js';
 
-export const SELF_SOURCE_ID = 'edgeflux';
-export const SELF_TOPIC = '$edgeflux/self';
+export { SELF_SOURCE_ID, SELF_TOPIC, isSelfMessage } from '../types.js';
 /** Messages waiting for a subscriber, at most (more are dropped and counted). */
 const MAX_HELD = 100;
 
@@ -26,6 +24,8 @@ export class SelfSource implements Source {
   constructor(
     private readonly opts: {
       readonly counters?: Counters;
+      /** One reading as a line of line protocol, or null when it has no field (the sink's encodeLine). */
+      readonly encode: (r: Reading) => string | null;
       /** Arrival time in ns (the daemon's Clock.arrivalNs). */
       readonly arrivalNs: () => bigint;
     },
@@ -52,7 +52,7 @@ export class SelfSource implements Source {
 
   /** Hands readings on as one message; outside start()…stop(), or when nobody takes them, they are dropped and counted. */
   emit(readings: readonly Reading[]): void {
-    const lines = readings.map(encodeLine).filter((l): l is string => l !== null);
+    const lines = readings.map((r) => this.opts.encode(r)).filter((l): l is string => l !== null);
     if (lines.length === 0) return;
     if (!this.running || this.outlet.heldCount >= MAX_HELD) {
       this.opts.counters?.inc('readings_dropped', { reason: 'self_not_running' }, lines.length);
@@ -60,11 +60,6 @@ export class SelfSource implements Source {
     }
     this.outlet.push({ sourceId: SELF_SOURCE_ID, topic: SELF_TOPIC, payload: Buffer.from(lines.join('\n'), 'utf8'), receivedAt: this.opts.arrivalNs(), ack: () => undefined });
   }
-}
-
-/** Topic first: a drain's record (FrameRecord) then never builds the source id string of a device message. */
-export function isSelfMessage(m: Pick<RawMessage, 'sourceId' | 'topic'>): boolean {
-  return m.topic === SELF_TOPIC && m.sourceId === SELF_SOURCE_ID;
 }
 
 /** Decodes what `SelfSource` emitted (its lines carry their own times and tags). */
