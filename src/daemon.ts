@@ -76,7 +76,6 @@ export class Daemon {
   private self: SelfSource | undefined;
   private startedAt = 0;
   private lastMessageAt: number | undefined;
-  private readonly downSince = new Map<string, number>();
 
   constructor(private readonly deps: DaemonDeps) {
     this.counters = deps.counters ?? new Counters();
@@ -276,9 +275,7 @@ export class Daemon {
         lastMessageAt: this.lastMessageAt,
         outputs: this.drains.map((d) => {
           const s = d.output.status;
-          if (s.state === 'up') this.downSince.delete(d.id);
-          else if (!this.downSince.has(d.id)) this.downSince.set(d.id, s.lastErrorAt ?? this.clock.nowMs());
-          return { id: d.id, state: s.state, lastError: s.lastError, lastSuccessAt: s.lastSuccessAt, downSince: this.downSince.get(d.id) };
+          return { id: d.id, state: s.state, lastError: s.lastError, lastSuccessAt: s.lastSuccessAt, downSince: s.downSince };
         }),
         spool: spool(),
       }),

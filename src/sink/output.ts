@@ -55,6 +55,8 @@ export interface OutputStatus {
   readonly lastErrorKind?: WriteErrorKind;
   readonly lastErrorAt?: number;
   readonly lastSuccessAt?: number;
+  /** When the output stopped writing: its first failure since the last success (kept across retries); absent while up. */
+  readonly downSince?: number;
 }
 
 /** How `write()` ended: every line settled (written, or dead-lettered per its error), or cut short by `halt()`. */
@@ -213,12 +215,14 @@ export class Output {
   private written(points: number): void {
     if (points > 0) this.opts.counters.inc('points_written', { output: this.id }, points);
     if (this.current.state !== 'up') this.opts.logger.info({ output: this.id }, `output ${this.id}: writing again`);
-    this.current = { ...this.current, state: 'up', lastSuccessAt: this.now() };
+    const { downSince: _, ...rest } = this.current;
+    this.current = { ...rest, state: 'up', lastSuccessAt: this.now() };
   }
 
   private failed(err: WriteError): void {
     const state = err.kind === 'retryable' ? 'down' : err.kind === 'auth' || err.kind === 'not_found' ? 'degraded' : this.current.state;
-    this.current = { ...this.current, state, lastError: err.message, lastErrorKind: err.kind, lastErrorAt: this.now() };
+    const at = this.now();
+    this.current = { ...this.current, state, lastError: err.message, lastErrorKind: err.kind, lastErrorAt: at, ...(state !== 'up' && { downSince: this.current.downSince ?? at }) };
   }
 
   private logRetry(err: WriteError, delayMs: number, points: number): void {

@@ -60,4 +60,42 @@ service:
       await daemon.stop();
     }
   });
+
+  it('/healthz counts output_down_after from the first failure, however rarely it is polled', async () => {
+    await fx.influx.createDatabase('health2');
+    const yaml = `
+broker: { port: 0 }
+rules:
+  - { topic: "h/{device}/{measurement}", format: json }
+outputs:
+  - { id: local, type: influxdb_v1, url: "${fx.influx.url}", database: health2, batch: { max_age: 50ms }, retry: { initial: 100ms, max: 300ms }, timeout: 1s }
+spool: { dir: ${join(fx.dir.path, 'spool2')} }
+dead_letter: { path: ${join(fx.dir.path, 'dead2.jsonl')} }
+service:
+  http: { port: 0 }
+  health: { output_down_after: 2s }
+`;
+    const { daemon } = await startDaemon(yaml, fx.dir.path);
+    const c = await publisher(daemon.brokerPort!);
+    try {
+      const base = daemon.healthUrl!;
+      await fx.influx.pause();
+      const before = Date.now();
+      await publishAll(c, [{ topic: 'h/d1/env', payload: '{"t":1}' }]);
+      // Only /metrics until the outage is 3 s old: the daemon is never asked for its health meanwhile.
+      const retries = async () => [...parsePrometheus((await get(`${base}/metrics`)).body)].filter(([k]) => k.startsWith('edgeflux_write_retries_total')).reduce((a, [, v]) => a + v, 0);
+      await waitFor(async () => (await retries()) >= 1 && Date.now() - before >= 3_000, 15_000, 'a 3 s outage', 200);
+      const h = await get(`${base}/healthz`);
+      expect(h.status).toBe(503);
+      const reason = (JSON.parse(h.body) as { reasons: { check: string; output?: string; since?: string }[] }).reasons.find((r) => r.check === 'output_unreachable');
+      expect(reason?.output).toBe('local');
+      const since = Date.parse(reason!.since!);
+      expect(since).toBeGreaterThanOrEqual(before);
+      expect(Date.now() - since).toBeGreaterThanOrEqual(2_500); // the first failure, not the latest retry
+    } finally {
+      await c.endAsync();
+      await fx.influx.resume();
+      await daemon.stop();
+    }
+  });
 });
