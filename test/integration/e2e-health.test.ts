@@ -44,6 +44,7 @@ service:
       expect(m.status).toBe(200);
       const metrics = parsePrometheus(m.body);
       expect(metrics.get('edgeflux_messages_received_total{source="broker"}')).toBe(26);
+      expect(metrics.get('edgeflux_messages_decoded_total{source="broker"}')).toBe(25);
       expect(metrics.get('edgeflux_messages_failed_total{reason="invalid_json",source="broker"}')).toBe(1);
 
       await fx.influx.pause();
