@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { influxdPerFile } from '../helpers/influxd.js';
 import { waitFor } from '../helpers/net.js';
-import { publishAll, publisher, startDaemon } from '../helpers/daemon.js';
+import { duplicateKeys, publishAll, publisher, startDaemon } from '../helpers/daemon.js';
 import { parsePrometheus } from '../helpers/prometheus.js';
 
 // The running daemon's /healthz and /metrics, against a real influxd that goes away.
@@ -76,7 +76,7 @@ service:
   http: { port: 0 }
   health: { output_down_after: 2s }
 `;
-    const { daemon } = await startDaemon(yaml, fx.dir.path);
+    const { daemon, log } = await startDaemon(yaml, fx.dir.path);
     const c = await publisher(daemon.brokerPort!);
     try {
       const base = daemon.healthUrl!;
@@ -93,6 +93,10 @@ service:
       const since = Date.parse(reason!.since!);
       expect(since).toBeGreaterThanOrEqual(before);
       expect(Date.now() - since).toBeGreaterThanOrEqual(2_500); // the first failure, not the latest retry
+      // Every log line names each thing once (the output's lines carried "output" twice).
+      const retry = log.raw.find((l) => l.includes('write failed, retrying'));
+      expect(retry).toBeDefined();
+      expect(log.raw.flatMap(duplicateKeys)).toEqual([]);
     } finally {
       await c.endAsync();
       await fx.influx.resume();
