@@ -4,6 +4,7 @@ import { createLogger, type Logger } from '../observe/logger.js';
 import { Daemon } from '../daemon.js';
 import type { Config } from '../config/types.js';
 import { worldReadableSecrets } from '../config/permissions.js';
+import { takeNotifyEnvironment } from '../observe/sd-notify.js';
 
 function version(): string {
   try {
@@ -41,7 +42,8 @@ export async function runCommand(path: string): Promise<number> {
   for (const w of await worldReadableSecrets(path)) logger.warn({ file: w.path }, w.message);
 
   const v = version();
-  const make = (config: Config) => new Daemon({ config, logger, version: v, nodeMetrics: true });
+  const env = takeNotifyEnvironment(); // only our notifier talks to systemd, not our children
+  const make = (config: Config) => new Daemon({ config, logger, version: v, nodeMetrics: true, env });
   let daemon = make(res.config);
   let reloading: Promise<void> | undefined;
 
