@@ -38,6 +38,12 @@ export interface DaemonDeps {
   readonly env?: NodeJS.ProcessEnv;
   /** prom-client's process metrics (once per process: the CLI sets it). */
   readonly nodeMetrics?: boolean;
+  /**
+   * The daemon this one replaces on a reload (stopped): its counters, device states, start
+   * and last-message times carry over, so /metrics, /healthz and the device list go on
+   * instead of starting from zero. Dropped once started (no chain of old daemons is kept).
+   */
+  readonly previous?: Daemon;
 }
 
 /** What the spool holds and how far each output is behind (for health, metrics, `spool status`). */
@@ -77,8 +83,11 @@ export class Daemon {
   private startedAt = 0;
   private lastMessageAt: number | undefined;
 
+  private previous: Daemon | undefined;
+
   constructor(private readonly deps: DaemonDeps) {
-    this.counters = deps.counters ?? new Counters();
+    this.previous = deps.previous;
+    this.counters = deps.counters ?? deps.previous?.counters ?? new Counters();
     this.log = deps.logger;
     this.clock = deps.clock ?? systemClock();
   }
@@ -106,7 +115,10 @@ export class Daemon {
     const rules = new RuleSet(config.rules, config.limits);
     const devices = await loadDevices(config, this.log); // profiles named by devices[] and serial[]
     const deviceStatus = new DeviceStatusLog(this.log, this.counters);
-    this.startedAt = this.clock.nowMs();
+    const previous = this.previous;
+    this.previous = undefined;
+    this.startedAt = previous?.startedAt ?? this.clock.nowMs();
+    this.lastMessageAt = previous?.lastMessageAt;
     this.self = new SelfSource({ counters: this.counters, arrivalNs: () => this.clock.arrivalNs() });
     const service = new Service({
       config: config.service,
@@ -116,6 +128,7 @@ export class Daemon {
       ...(this.deps.version !== undefined && { version: this.deps.version }),
       ...(this.deps.nodeMetrics !== undefined && { nodeDefaults: this.deps.nodeMetrics }),
       ...(this.deps.env !== undefined && { env: this.deps.env }),
+      ...(previous?.service && { previous: previous.service }),
     });
     this.service = service;
     await service.checkClock(); // may wait for the NTP sync (extending systemd's start timeout)
