@@ -39,6 +39,12 @@ export interface DaemonDeps {
   readonly env?: NodeJS.ProcessEnv;
   /** prom-client's process metrics (once per process: the CLI sets it). */
   readonly nodeMetrics?: boolean;
+  /**
+   * The daemon this one replaces on a reload (stopped): its counters, device states, start
+   * and last-message times carry over, so /metrics, /healthz and the device list go on
+   * instead of starting from zero. Dropped once started (no chain of old daemons is kept).
+   */
+  readonly previous?: Daemon;
 }
 
 /** What the spool holds and how far each output is behind (for health, metrics, `spool status`). */
@@ -77,10 +83,12 @@ export class Daemon {
   private self: SelfSource | undefined;
   private startedAt = 0;
   private lastMessageAt: number | undefined;
-  private readonly downSince = new Map<string, number>();
+
+  private previous: Daemon | undefined;
 
   constructor(private readonly deps: DaemonDeps) {
-    this.counters = deps.counters ?? new Counters();
+    this.previous = deps.previous;
+    this.counters = deps.counters ?? deps.previous?.counters ?? new Counters();
     this.log = deps.logger;
     this.clock = deps.clock ?? systemClock();
   }
@@ -108,7 +116,10 @@ export class Daemon {
     const rules = new RuleSet(config.rules, config.limits);
     const devices = await loadDevices(config, this.log); // profiles named by devices[] and serial[]
     const deviceStatus = new DeviceStatusLog(this.log, this.counters);
-    this.startedAt = this.clock.nowMs();
+    const previous = this.previous;
+    this.previous = undefined;
+    this.startedAt = previous?.startedAt ?? this.clock.nowMs();
+    this.lastMessageAt = previous?.lastMessageAt;
     this.self = new SelfSource({ counters: this.counters, encode: encodeLine, arrivalNs: () => this.clock.arrivalNs() });
     const service = new Service({
       config: config.service,
@@ -118,6 +129,7 @@ export class Daemon {
       ...(this.deps.version !== undefined && { version: this.deps.version }),
       ...(this.deps.nodeMetrics !== undefined && { nodeDefaults: this.deps.nodeMetrics }),
       ...(this.deps.env !== undefined && { env: this.deps.env }),
+      ...(previous?.service && { previous: previous.service }),
     });
     this.service = service;
     await service.checkClock(); // may wait for the NTP sync (extending systemd's start timeout)
@@ -277,9 +289,7 @@ export class Daemon {
         lastMessageAt: this.lastMessageAt,
         outputs: this.drains.map((d) => {
           const s = d.output.status;
-          if (s.state === 'up') this.downSince.delete(d.id);
-          else if (!this.downSince.has(d.id)) this.downSince.set(d.id, s.lastErrorAt ?? this.clock.nowMs());
-          return { id: d.id, state: s.state, lastError: s.lastError, lastSuccessAt: s.lastSuccessAt, downSince: this.downSince.get(d.id) };
+          return { id: d.id, state: s.state, lastError: s.lastError, lastSuccessAt: s.lastSuccessAt, downSince: s.downSince };
         }),
         spool: spool(),
       }),

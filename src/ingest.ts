@@ -84,6 +84,7 @@ export class Ingest {
   private readonly flushBytes: number;
   private readonly groupMs: number;
   private readonly received = new Map<string, (by?: number) => void>();
+  private readonly decoded = new Map<string, (by?: number) => void>();
 
   constructor(private readonly opts: IngestOptions) {
     this.now = opts.now ?? Date.now;
@@ -99,7 +100,7 @@ export class Ingest {
   /** The hot path: called for every message from every source. */
   accept(msg: RawMessage): void {
     if (this.stopped) return; // not acked: the source is closing, the sender keeps it
-    this.receivedCounter(msg.sourceId)();
+    perSource(this.received, this.opts.counters, 'messages_received', msg.sourceId)();
     let r: Reading[] | DecodeError;
     try {
       r = this.opts.decode(msg);
@@ -111,6 +112,7 @@ export class Ingest {
       msg.ack();
       return;
     }
+    perSource(this.decoded, this.opts.counters, 'messages_decoded', msg.sourceId)();
     if (this.holding > 0 || !this.stage({ msg, readings: r })) this.hold({ msg, readings: r });
     else if (this.opts.journal.stagedBytes >= this.flushBytes) this.flush();
   }
@@ -204,15 +206,6 @@ export class Ingest {
     return true;
   }
 
-  /** `messages_received{source}`, one incrementer per source. */
-  private receivedCounter(source: string): (by?: number) => void {
-    let c = this.received.get(source);
-    if (c === undefined) {
-      c = this.opts.counters.counter('messages_received', { source });
-      this.received.set(source, c);
-    }
-    return c;
-  }
 
   private flushSoon(): void {
     if (this.immediate !== undefined) return;
@@ -248,4 +241,14 @@ export class Ingest {
   private schedule(): void {
     if (this.timer === undefined && !this.stopped) this.timer = setTimeout(() => this.retry(), this.opts.retryMs ?? 200);
   }
+}
+
+/** The incrementer of counter `name{source}`, made once per source and kept in `cache`. */
+function perSource(cache: Map<string, (by?: number) => void>, counters: Counters, name: string, source: string): (by?: number) => void {
+  let c = cache.get(source);
+  if (c === undefined) {
+    c = counters.counter(name, { source });
+    cache.set(source, c);
+  }
+  return c;
 }

@@ -4,6 +4,7 @@ import { createLogger, type Logger } from '../observe/logger.js';
 import { Daemon } from '../daemon.js';
 import type { Config } from '../config/types.js';
 import { worldReadableSecrets } from '../config/permissions.js';
+import { takeNotifyEnvironment } from '../observe/sd-notify.js';
 
 function version(): string {
   try {
@@ -41,7 +42,8 @@ export async function runCommand(path: string): Promise<number> {
   for (const w of await worldReadableSecrets(path)) logger.warn({ file: w.path }, w.message);
 
   const v = version();
-  const make = (config: Config) => new Daemon({ config, logger, version: v, nodeMetrics: true });
+  const env = takeNotifyEnvironment(); // only our notifier talks to systemd, not our children
+  const make = (config: Config, previous?: Daemon) => new Daemon({ config, logger, version: v, nodeMetrics: true, env, ...(previous && { previous }) });
   let daemon = make(res.config);
   let reloading: Promise<void> | undefined;
 
@@ -88,7 +90,7 @@ export async function runCommand(path: string): Promise<number> {
 }
 
 /** Validates the config file again; restarts the daemon on it when valid. */
-async function reload(path: string, current: Daemon, make: (c: Config) => Daemon, logger: Logger): Promise<Daemon> {
+async function reload(path: string, current: Daemon, make: (c: Config, previous: Daemon) => Daemon, logger: Logger): Promise<Daemon> {
   logger.info({ config: path }, 'SIGHUP: reloading the configuration');
   await current.notifyReloading();
   const res = await loadConfig(path);
@@ -99,7 +101,7 @@ async function reload(path: string, current: Daemon, make: (c: Config) => Daemon
     return current;
   }
   await current.stop({ reload: true });
-  const next = make(res.config);
+  const next = make(res.config, current); // counters, device states carry over
   await next.start();
   logger.info('reload done: running on the new configuration');
   return next;

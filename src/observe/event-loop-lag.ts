@@ -4,6 +4,9 @@
  * one) and summarised over fixed windows, so that every reader (the /metrics scrape, the
  * internal points, STATUS=) sees the same last complete window and none resets it for the
  * others. `stop()` disables the histogram and frees the window timer.
+ * The histogram records the time between two samples, i.e. the resolution plus the lag:
+ * the resolution is subtracted, so an idle loop reads ~0 (as prom-client's setImmediate
+ * based `nodejs_eventloop_lag_seconds`), not ~the resolution.
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 
@@ -30,9 +33,13 @@ export class EventLoopLag {
 
   constructor(private readonly opts: EventLoopLagOptions = {}) {}
 
+  private get resolutionMs(): number {
+    return this.opts.resolutionMs ?? 100;
+  }
+
   start(): void {
     if (this.histogram) return;
-    this.histogram = monitorEventLoopDelay({ resolution: this.opts.resolutionMs ?? 100 });
+    this.histogram = monitorEventLoopDelay({ resolution: this.resolutionMs });
     this.histogram.enable();
     this.timer = setInterval(() => this.roll(), this.opts.windowMs ?? 10_000);
     this.timer.unref?.();
@@ -47,17 +54,18 @@ export class EventLoopLag {
 
   /** The last complete window; before the first one ends, the samples so far. */
   get current(): LoopLag {
-    return this.last ?? summarise(this.histogram);
+    return this.last ?? summarise(this.histogram, this.resolutionMs);
   }
 
   private roll(): void {
-    this.last = summarise(this.histogram);
+    this.last = summarise(this.histogram, this.resolutionMs);
     this.histogram?.reset();
   }
 }
 
-function summarise(h: IntervalHistogram | undefined): LoopLag {
+/** The window's figures, each less the sampling interval (never below 0). */
+function summarise(h: IntervalHistogram | undefined, resolutionMs: number): LoopLag {
   if (!h || h.count === 0 || !Number.isFinite(h.mean)) return NO_LAG;
-  const ms = (ns: number) => Math.round(ns / 1e3) / 1e3;
+  const ms = (ns: number) => Math.max(0, Math.round(ns / 1e3 - resolutionMs * 1e3) / 1e3);
   return { meanMs: ms(h.mean), p50Ms: ms(h.percentile(50)), p99Ms: ms(h.percentile(99)), maxMs: ms(h.max) };
 }

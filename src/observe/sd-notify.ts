@@ -55,6 +55,24 @@ export function parseNotifyEnvironment(env: NodeJS.ProcessEnv, pid: number): Not
   return { socket, watchdogPingMs: Math.max(1, Math.min(half, 2 ** 31 - 1)) };
 }
 
+const NOTIFY_VARIABLES = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID'] as const;
+
+/**
+ * Moves NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID out of `env` (default `process.env`)
+ * into the returned object, as sd_notify(3) does with `unset_environment`: the children
+ * edgeflux starts (timedatectl, …) then cannot notify systemd in its name; only the
+ * notifier, given the returned environment, does.
+ */
+export function takeNotifyEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const taken: NodeJS.ProcessEnv = {};
+  for (const k of NOTIFY_VARIABLES) {
+    if (env[k] === undefined) continue;
+    taken[k] = env[k];
+    delete env[k];
+  }
+  return taken;
+}
+
 const MAX_QUEUE = 32;
 
 interface Pending {

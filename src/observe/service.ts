@@ -47,6 +47,8 @@ export interface ServiceOptions {
   readonly nodeDefaults?: boolean;
   /** Default `process.env` (NOTIFY_SOCKET, WATCHDOG_USEC). */
   readonly env?: NodeJS.ProcessEnv;
+  /** The service this one replaces on a reload: its device states (and clock state) carry over. */
+  readonly previous?: Service;
   /** Overrides the notify transport (tests). */
   readonly notifyTransport?: (socket: string) => NotifyTransport;
 }
@@ -88,6 +90,8 @@ export class Service {
         })
       : undefined;
     const devices = this.devices;
+    if (devices && opts.previous?.devices) devices.adopt(opts.previous.devices);
+    this.clockSynced = opts.previous?.clockSynced;
     this.metrics = new Metrics({
       counters: opts.counters,
       version: opts.version,

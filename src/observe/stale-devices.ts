@@ -92,6 +92,22 @@ export class StaleDevices {
     return this.staleCount;
   }
 
+  /**
+   * Takes over what `previous` knows (a reload builds a new instance with the new settings):
+   * every device with its last-seen, learned interval and stale flag, up to `maxDevices`
+   * (the most recently seen kept).
+   */
+  adopt(previous: StaleDevices): void {
+    const entries = [...previous.devices];
+    const keep = entries.slice(Math.max(0, entries.length - (this.opts.maxDevices ?? 10_000)));
+    for (const [device, e] of keep) {
+      if (this.devices.get(device)?.stale) this.staleCount--;
+      this.devices.delete(device);
+      this.devices.set(device, { ...e });
+      if (e.stale) this.staleCount++;
+    }
+  }
+
   /** Notes every device named in these readings (the hot path: one Map update per reading). */
   observe(readings: readonly Reading[]): void {
     const t = this.now();

@@ -73,7 +73,8 @@ export function createShaping(o: ShapingOptions): OutputShaping | undefined {
 /**
  * Counts every notice as `pipeline_rejected{output,op,reason,outcome}` and warns, at most
  * once per operator and reason every `everyMs` (a device putting a counter in a tag makes
- * a new series per reading), naming the series and how many were suppressed.
+ * a new series per reading), naming the series and how many were suppressed. `logger`
+ * names the output already (a child logger with `output`).
  */
 export function noticeReporter(output: string, counters: Counters, logger: Logger, everyMs = 10_000): (n: Notice) => void {
   const limiter = new RateLimiter(everyMs);
@@ -84,7 +85,7 @@ export function noticeReporter(output: string, counters: Counters, logger: Logge
     const what =
       n.reason === 'late' ? 'a reading later than allowed_lateness' : n.reason === 'series_limit' ? 'a new series beyond max_series' : 'a field beyond the fields a window keeps per series';
     logger.warn(
-      { output, op: n.op, reason: n.reason, outcome: n.outcome, series: n.series, suppressed },
+      { op: n.op, reason: n.reason, outcome: n.outcome, series: n.series, suppressed },
       `output ${output}: ${n.op}: ${what} (${n.series}), ${n.outcome === 'raw' ? 'written raw' : 'dropped'}`,
     );
   };

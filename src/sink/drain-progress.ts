@@ -10,6 +10,7 @@ import type { Timers } from './sleeper.js';
 
 export interface DrainProgressOptions {
   readonly id: string;
+  /** Names the output already (the daemon gives a child logger with `output`): log lines do not repeat it. */
   readonly logger: Logger;
   readonly timers: Timers;
   readonly now: () => number;
@@ -58,10 +59,10 @@ export class DrainProgress {
     if (left > this.opts.threshold && rate > 0) {
       this.behind = true;
       const eta = Math.round(left / rate);
-      logger.info({ output: id, messages_left: left, rate_per_s: Math.round(rate), eta_s: eta }, `output ${id}: catching up, ${left} messages left at ${Math.round(rate)}/s, about ${formatEta(eta)} to go`);
+      logger.info({ messages_left: left, rate_per_s: Math.round(rate), eta_s: eta }, `output ${id}: catching up, ${left} messages left at ${Math.round(rate)}/s, about ${formatEta(eta)} to go`);
     } else if (this.behind && left <= this.opts.threshold) {
       this.behind = false;
-      logger.info({ output: id }, `output ${id}: caught up with the journal`);
+      logger.info(`output ${id}: caught up with the journal`);
     }
   }
 }

@@ -60,6 +60,7 @@ export interface DrainOptions {
    * index), or `'bypass'`: written as they are, not shaped (edgeflux's own figures).
    */
   readonly route?: (rec: JournalRecord) => number | 'bypass' | undefined;
+  /** Names the output already (the daemon gives a child logger with `output`): log lines do not repeat it. */
   readonly logger: Logger;
   readonly counters: Counters;
   /** Called after the cursor moved (space may have been freed in the journal). */
@@ -153,12 +154,12 @@ export class Drain {
     this.readPos = this.committed = this.journal.cursor(this.id);
     const backlog = this.journal.stats().headSeq - this.readPos;
     this.behind = backlog > 0;
-    if (backlog > 0) this.log.info({ output: this.id, messages: backlog, cursor: this.readPos }, `output ${this.id}: ${backlog} messages in the journal to write`);
+    if (backlog > 0) this.log.info({ messages: backlog, cursor: this.readPos }, `output ${this.id}: ${backlog} messages in the journal to write`);
     this.subscription = this.input.pipe(this.pipeline.operator).subscribe({
       next: (t) => this.encodeReading(t.reading, t.seq),
       error: (err: unknown) => {
         this.failed = true;
-        this.log.error({ err, output: this.id }, `output ${this.id}: the pipeline failed; its data stays in the journal until a restart`);
+        this.log.error({ err }, `output ${this.id}: the pipeline failed; its data stays in the journal until a restart`);
         this.wakeup.wake();
       },
     });
@@ -177,7 +178,7 @@ export class Drain {
     }
     this.loop = this.run().catch((err: unknown) => {
       this.failed = true;
-      this.log.error({ err, output: this.id }, `output ${this.id}: drain failed; its data stays in the journal until a restart`);
+      this.log.error({ err }, `output ${this.id}: drain failed; its data stays in the journal until a restart`);
     });
   }
 
@@ -237,7 +238,7 @@ export class Drain {
       try {
         records = await this.journal.read(from, count);
       } catch (err) {
-        this.log.error({ err, output: this.id }, `output ${this.id}: cannot read the journal; retrying`);
+        this.log.error({ err }, `output ${this.id}: cannot read the journal; retrying`);
         await this.sleeper.sleep(READ_ERROR_PAUSE_MS);
         continue;
       }
@@ -323,7 +324,7 @@ export class Drain {
     const dropped = from < this.journal.stats().oldestSeq;
     if (!dropped && this.suspectGap !== from) {
       this.suspectGap = from;
-      this.log.warn({ output: this.id, from, to }, `output ${this.id}: the journal skipped seqs ${from}..${to - 1} in a read; reading them again`);
+      this.log.warn({ from, to }, `output ${this.id}: the journal skipped seqs ${from}..${to - 1} in a read; reading them again`);
       return false;
     }
     this.suspectGap = undefined;
@@ -335,6 +336,6 @@ export class Drain {
     this.opts.counters.inc('dropped_messages', { output: this.id, reason }, n);
     const total = this.opts.counters.get('dropped_messages', { output: this.id, reason });
     const why = reason === 'quota' ? 'dropped by the spool quota' : 'missing from the journal (damaged)';
-    if (this.gapLog.take(reason) >= 0) this.log.warn({ output: this.id, dropped: n, total, reason }, `output ${this.id}: ${n} messages ${why} before they could be written (${total} in all)`);
+    if (this.gapLog.take(reason) >= 0) this.log.warn({ dropped: n, total, reason }, `output ${this.id}: ${n} messages ${why} before they could be written (${total} in all)`);
   }
 }

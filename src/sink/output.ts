@@ -36,6 +36,7 @@ export interface OutputOptions {
   readonly config: OutputConfig;
   /** The output owns it from now on and closes it in `close()`. */
   readonly writer: Writer;
+  /** Names the output already (the daemon gives a child logger with `output`): log lines do not repeat it. */
   readonly logger: Logger;
   readonly counters: Counters;
   readonly deadLetter: DeadLetterSink;
@@ -55,6 +56,8 @@ export interface OutputStatus {
   readonly lastErrorKind?: WriteErrorKind;
   readonly lastErrorAt?: number;
   readonly lastSuccessAt?: number;
+  /** When the output stopped writing: its first failure since the last success (kept across retries); absent while up. */
+  readonly downSince?: number;
 }
 
 /** How `write()` ended: every line settled (written, or dead-lettered per its error), or cut short by `halt()`. */
@@ -103,7 +106,7 @@ export class Output {
       return await this.deliver(lines);
     } catch (err) {
       this.drop('fatal', lines.length);
-      this.opts.logger.error({ err, output: this.id }, `output ${this.id}: internal error, ${lines.length} points lost`);
+      this.opts.logger.error({ err }, `output ${this.id}: internal error, ${lines.length} points lost`);
       return 'settled';
     }
   }
@@ -189,7 +192,7 @@ export class Output {
     const mid = Math.ceil(part.length / 2);
     if (err.kind === 'too_large' && mid < this.requestLimit) {
       this.requestLimit = mid;
-      this.opts.logger.warn({ output: this.id, max_points: mid, error: err.message }, `output ${this.id}: InfluxDB refused a request as too large; at most ${mid} points per request from now on`);
+      this.opts.logger.warn({ max_points: mid, error: err.message }, `output ${this.id}: InfluxDB refused a request as too large; at most ${mid} points per request from now on`);
     }
     return [part.slice(0, mid), part.slice(mid)];
   }
@@ -212,24 +215,26 @@ export class Output {
 
   private written(points: number): void {
     if (points > 0) this.opts.counters.inc('points_written', { output: this.id }, points);
-    if (this.current.state !== 'up') this.opts.logger.info({ output: this.id }, `output ${this.id}: writing again`);
-    this.current = { ...this.current, state: 'up', lastSuccessAt: this.now() };
+    if (this.current.state !== 'up') this.opts.logger.info(`output ${this.id}: writing again`);
+    const { downSince: _, ...rest } = this.current;
+    this.current = { ...rest, state: 'up', lastSuccessAt: this.now() };
   }
 
   private failed(err: WriteError): void {
     const state = err.kind === 'retryable' ? 'down' : err.kind === 'auth' || err.kind === 'not_found' ? 'degraded' : this.current.state;
-    this.current = { ...this.current, state, lastError: err.message, lastErrorKind: err.kind, lastErrorAt: this.now() };
+    const at = this.now();
+    this.current = { ...this.current, state, lastError: err.message, lastErrorKind: err.kind, lastErrorAt: at, ...(state !== 'up' && { downSince: this.current.downSince ?? at }) };
   }
 
   private logRetry(err: WriteError, delayMs: number, points: number): void {
     const fields = { status: err.status, error: err.message, retry_in_ms: delayMs, points };
     if (err.kind === 'retryable') this.warn('retry', fields, 'write failed, retrying (the data waits in the spool)');
-    else if (this.fixLimiter.take(err.kind) >= 0) this.opts.logger.error({ output: this.id, ...fields }, `output ${this.id}: ${fixHint(this.opts.config, err)}`);
+    else if (this.fixLimiter.take(err.kind) >= 0) this.opts.logger.error(fields, `output ${this.id}: ${fixHint(this.opts.config, err)}`);
   }
 
   /** A warning, at most one per `key` every 10 s. */
   private warn(key: string, fields: object, msg: string): void {
-    if (this.warnLimiter.take(key) >= 0) this.opts.logger.warn({ output: this.id, ...fields }, `output ${this.id}: ${msg}`);
+    if (this.warnLimiter.take(key) >= 0) this.opts.logger.warn(fields, `output ${this.id}: ${msg}`);
   }
 
   private drop(reason: string, points: number): void {

@@ -8,6 +8,8 @@ import type { Config } from '../../src/config/types.js';
 /** Log lines captured from a daemon (parsed pino JSON). */
 export interface CapturedLog {
   readonly lines: Record<string, unknown>[];
+  /** The lines as pino wrote them (JSON.parse would hide a key written twice). */
+  readonly raw: string[];
   readonly text: () => string;
 }
 
@@ -21,9 +23,14 @@ export async function configFrom(yaml: string, baseDir: string, env: NodeJS.Proc
 /** Starts a daemon in process from a YAML config, capturing its logs. */
 export async function startDaemon(yaml: string, baseDir: string): Promise<{ daemon: Daemon; log: CapturedLog }> {
   const lines: Record<string, unknown>[] = [];
+  const raw: string[] = [];
   const dest = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+      for (const l of chunk.toString('utf8').split('\n')) {
+        if (!l) continue;
+        raw.push(l);
+        lines.push(JSON.parse(l) as Record<string, unknown>);
+      }
       cb();
     },
   });
@@ -34,7 +41,7 @@ export async function startDaemon(yaml: string, baseDir: string): Promise<{ daem
   if (!/\bhttp:\s*\{|^\s+http:\s*$/m.test(yaml)) config = { ...config, service: { ...config.service, http: { ...config.service.http, port: 0 } } };
   const daemon = new Daemon({ config, logger });
   await daemon.start();
-  return { daemon, log: { lines, text: () => lines.map((l) => JSON.stringify(l)).join('\n') } };
+  return { daemon, log: { lines, raw, text: () => lines.map((l) => JSON.stringify(l)).join('\n') } };
 }
 
 /** An mqtt.js client connected to 127.0.0.1:port (MQTT 3.1.1 unless told). */
@@ -54,4 +61,28 @@ export function publishAll(client: MqttClient, msgs: readonly { topic: string; p
       });
     }
   });
+}
+
+/** Keys that occur more than once in one object of a JSON text (pino writes a child's binding and a call's field side by side). */
+export function duplicateKeys(json: string): string[] {
+  const stack: Set<string>[] = [];
+  const dups: string[] = [];
+  for (let i = 0; i < json.length; i++) {
+    const ch = json[i];
+    if (ch === '{') stack.push(new Set());
+    else if (ch === '}') stack.pop();
+    else if (ch === '"') {
+      let j = i + 1;
+      while (json[j] !== '"') j += json[j] === '\\' ? 2 : 1;
+      const text = json.slice(i, j + 1);
+      const keys = stack[stack.length - 1];
+      if (json[j + 1] === ':' && keys) {
+        const k = JSON.parse(text) as string;
+        if (keys.has(k)) dups.push(k);
+        keys.add(k);
+      }
+      i = j;
+    }
+  }
+  return dups;
 }

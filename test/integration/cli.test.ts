@@ -1,10 +1,11 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { influxdPerFile } from '../helpers/influxd.js';
 import { freePort, waitFor } from '../helpers/net.js';
+import { notifySocket } from '../helpers/notify-socket.js';
 
 // The command line as a user runs it: a real process, real mosquitto_pub, real influxd.
 
@@ -88,6 +89,38 @@ service: { http: { port: 0 } }
     expect(out).toContain('every accepted reading was written');
     // Logs are JSON lines (no TTY).
     for (const l of out.trim().split('\n')) expect(() => JSON.parse(l) as unknown).not.toThrow();
+  });
+
+  it('children it starts (timedatectl) do not inherit NOTIFY_SOCKET; its own READY=1 reaches the socket', async () => {
+    const sock = await notifySocket(false);
+    const bin = join(fx.dir.path, 'bin');
+    await mkdir(bin, { recursive: true });
+    const seen = join(fx.dir.path, 'timedatectl.env');
+    await writeFile(join(bin, 'timedatectl'), `#!/bin/sh\nenv > ${seen}\necho yes\n`, { mode: 0o755 });
+    const file = join(fx.dir.path, 'notify.yaml');
+    await writeFile(file, `broker: { host: 127.0.0.1, port: ${await freePort()} }
+rules: [{ topic: "t/{device}/{measurement}", format: json }]
+outputs: [{ id: local, type: influxdb_v1, url: "${fx.influx.url}", database: sensors }]
+dead_letter: { path: ./dead-notify.jsonl }
+spool: { dir: ./spool-notify }
+service: { http: { port: 0 } }
+`);
+    const child = spawn(process.execPath, [...CLI, 'run', '--config', file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NOTIFY_SOCKET: sock.address, PATH: `${bin}:${process.env.PATH ?? ''}` },
+    });
+    children.push(child);
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await sock.until((m) => m.some((x) => x.startsWith('READY=1')), 20_000, 'READY=1');
+      const env = await readFile(seen, 'utf8');
+      expect(env).toContain('PATH=');
+      expect(env).not.toContain('NOTIFY_SOCKET');
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      await sock.close();
+    }
   });
 
   it('refuses to start on an invalid config, exit 2, naming the place', async () => {

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { influxdPerFile } from '../helpers/influxd.js';
 import { freePort, waitFor } from '../helpers/net.js';
 import { startAckedPublisher } from '../helpers/acked-publisher.js';
+import { publishAll, publisher } from '../helpers/daemon.js';
+import { parsePrometheus } from '../helpers/prometheus.js';
 
 // SIGHUP on the real daemon process while a QoS 1 stream flows: an invalid config is
 // refused (logged, still running on the old one); a valid one is applied; every reading
@@ -76,4 +78,51 @@ describe('SIGHUP reload', () => {
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
   }, 120_000);
+
+  it('keeps counters, the device list and the devices\' state across a reload', async () => {
+    await fx.influx.createDatabase('keep');
+    const port = await freePort();
+    const http = await freePort();
+    const file = join(fx.dir.path, 'keep.yaml');
+    const yaml = (extra = '') => `
+broker: { host: 127.0.0.1, port: ${port} }
+rules:
+  - { topic: "keep/{device}/{measurement}", format: json }
+${extra}
+outputs:
+  - { id: local, type: influxdb_v1, url: "${fx.influx.url}", database: keep, batch: { max_age: 100ms } }
+spool: { dir: ./spool-keep }
+dead_letter: { path: ./dead-keep.jsonl }
+service: { http: { port: ${http} } }
+`;
+    await writeFile(file, yaml());
+    const proc = spawn(process.execPath, [...CLI, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = proc;
+    let out = '';
+    proc.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    proc.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    await waitFor(() => out.includes('edgeflux started'), 30_000, 'edgeflux started');
+    const metrics = async () => parsePrometheus(await (await fetch(`http://127.0.0.1:${http}/metrics`, { signal: AbortSignal.timeout(5000) })).text());
+    const c = await publisher(port);
+    try {
+      await publishAll(c, Array.from({ length: 5 }, (_, i) => ({ topic: 'keep/d1/env', payload: JSON.stringify({ t: i }) })));
+      await waitFor(async () => (await metrics()).get('edgeflux_messages_received_total{source="broker"}') === 5, 10_000, '5 received');
+      const before = await metrics();
+      expect(before.get('edgeflux_device_readings_total{device="d1"}')).toBe(5);
+      const lastSeen = before.get('edgeflux_device_last_seen_timestamp_seconds{device="d1"}');
+
+      await writeFile(file, yaml('  - { topic: "other/{device}/{measurement}", format: json }'));
+      proc.kill('SIGHUP');
+      await waitFor(() => out.includes('reload done'), 20_000, 'the reload');
+      const after = await metrics();
+      expect(after.get('edgeflux_messages_received_total{source="broker"}')).toBe(5);
+      expect(after.get('edgeflux_device_readings_total{device="d1"}')).toBe(5);
+      expect(after.get('edgeflux_device_last_seen_timestamp_seconds{device="d1"}')).toBe(lastSeen);
+    } finally {
+      await c.endAsync();
+    }
+    proc.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  }, 60_000);
 });

@@ -68,6 +68,7 @@ describe('Ingest', () => {
     expect(rec?.payload.toString()).toBe('m1');
     expect(cache.take(0)?.[0]?.fields.v).toBe('m1');
     expect(counters.get('messages_received', { source: 'broker' })).toBe(1);
+    expect(counters.get('messages_decoded', { source: 'broker' })).toBe(1);
   });
 
   it('refuses bad input before the journal: reported once, acked, never journaled', async () => {
@@ -78,6 +79,8 @@ describe('Ingest', () => {
     expect(bad).toEqual([{ topic: 't', reason: 'invalid_json' }, { topic: 't', reason: 'internal_error' }]);
     expect(acked).toEqual(['bad', 'boom']);
     expect(journal.stats().headSeq).toBe(0);
+    expect(counters.get('messages_received', { source: 'broker' })).toBe(2);
+    expect(counters.get('messages_decoded', { source: 'broker' })).toBe(0);
   });
 
   it('policy block: holds messages unacked, in order, and acks them when room is freed', async () => {

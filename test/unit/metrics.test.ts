@@ -123,6 +123,43 @@ describe('Metrics', () => {
   });
 });
 
+describe('Metrics: event-loop lag', () => {
+  it('reads the lag itself, not the sampling interval: an idle loop is near prom-client\'s nodejs_eventloop_lag_seconds', async () => {
+    const m = new Metrics({ counters: new Counters(), nodeDefaults: true, lagWindowMs: 60_000 });
+    m.start();
+    try {
+      // The histogram samples on libuv's clock: real time has to pass (5 samples of 100 ms).
+      await new Promise((r) => setTimeout(r, 550));
+      await m.render(); // prom-client measures its setImmediate lag at a scrape, read at the next one
+      await new Promise((r) => setImmediate(r));
+      const s = parsePrometheus(await m.render());
+      const ours = s.get('edgeflux_event_loop_lag_mean_seconds')!;
+      const theirs = s.get('nodejs_eventloop_lag_seconds')!;
+      expect(ours).toBeGreaterThanOrEqual(0);
+      expect(ours).toBeLessThan(0.05); // was ~0.1: the 100 ms resolution itself
+      expect(Math.abs(ours - theirs)).toBeLessThan(0.04);
+    } finally {
+      m.stop();
+    }
+  });
+
+  it('a blocked loop shows as lag: the block less the time to the next sample', async () => {
+    const m = new Metrics({ counters: new Counters(), lagWindowMs: 60_000 });
+    m.start();
+    try {
+      await new Promise((r) => setTimeout(r, 150));
+      const until = Date.now() + 300;
+      while (Date.now() < until); // block the loop for 300 ms
+      await new Promise((r) => setTimeout(r, 150));
+      const max = parsePrometheus(await m.render()).get('edgeflux_event_loop_lag_max_seconds')!;
+      expect(max).toBeGreaterThan(0.19); // 300 ms block, sampled every 100 ms: at least 200 ms late
+      expect(max).toBeLessThan(0.38); // not the block plus a whole interval
+    } finally {
+      m.stop();
+    }
+  });
+});
+
 describe('statusText', () => {
   it('says rates over the interval, the largest backlog, outputs up and stale devices', () => {
     const counters = new Counters();

@@ -290,6 +290,25 @@ describe('Output: retry', () => {
     expect(out.status.state).toBe('up');
   });
 
+  it('downSince is the first failure, kept across retries, cleared by a success', async () => {
+    make(config({ retry: { initial: 1000, max: 1000 } }), () => 0.5);
+    let refuse = true;
+    writer.behaviour = () => (refuse ? err('retryable', { status: 503 }) : undefined);
+    const first = Date.now();
+    const w = write(lines('a', 2));
+    await tick();
+    expect(out.status).toMatchObject({ state: 'down', downSince: first, lastErrorAt: first });
+    await tick(10_000);
+    expect(writer.calls.length).toBeGreaterThan(5);
+    expect(out.status.lastErrorAt).toBeGreaterThan(first + 5_000);
+    expect(out.status.downSince).toBe(first);
+    refuse = false;
+    await tick(2_000);
+    expect(w.outcome()).toBe('settled');
+    expect(out.status.state).toBe('up');
+    expect(out.status.downSince).toBeUndefined();
+  });
+
   it('a missing database: keeps the data, says how to create it', async () => {
     make(config(), () => 0);
     writer.behaviour = (_l, n) => (n <= 2 ? new WriteError('not_found', 'HTTP 404: database not found: "sensors"', { status: 404 }) : undefined);

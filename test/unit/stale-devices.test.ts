@@ -120,4 +120,21 @@ describe('StaleDevices on virtual time', () => {
     tracker!.stop();
     expect(vi.getTimerCount()).toBe(0);
   });
+
+  it('adopt(): a reload\'s new instance takes over last-seen, learned intervals and stale flags', async () => {
+    const a = make();
+    await reports(a.t, 'th1', 5_000, 5);
+    await reports(a.t, 'th2', 5_000, 1);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(a.t.stale).toBe(1); // th1 learned 5 s and went silent; th2 never learned an interval
+    a.t.stop();
+    const b = make();
+    b.t.adopt(a.t);
+    expect(b.t.stale).toBe(1);
+    expect(b.t.list()).toEqual(a.t.list());
+    b.t.observe([reading('th1')]);
+    expect(b.t.stale).toBe(0);
+    expect(b.lines.filter((l) => l.msg.includes('is back'))).toHaveLength(1);
+    expect(b.statuses.map((r) => r.fields.online)).toEqual([true]);
+  });
 });
