@@ -6,7 +6,9 @@ import { spawn } from 'node:child_process';
 import { startInfluxd, type Influxd } from '../helpers/influxd.js';
 import { freePort, tempDir, waitFor } from '../helpers/net.js';
 import { publishAll, publisher, startDaemon } from '../helpers/daemon.js';
-import { simulate } from '../../src/cli/simulate.js';
+import mqtt from 'mqtt';
+import { simulate, summaryLine } from '../../src/cli/simulate.js';
+import { startMosquitto } from '../helpers/mosquitto.js';
 import { spoolStatusCommand } from '../../src/cli/spool-status.js';
 
 // The operator tools against an in-process daemon (embedded broker) and a real influxd 1.6.7.
@@ -72,6 +74,28 @@ describe('edgeflux simulate', () => {
       expect(await daemon.stop()).toBe(true);
     }
   }, 60_000);
+});
+
+describe('edgeflux simulate at QoS 0', () => {
+  it('the last messages go out before the end (a subscriber of mosquitto gets every one), and nothing claims "acked"', async () => {
+    const broker = await startMosquitto();
+    const sub = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+    try {
+      let received = 0;
+      sub.on('message', () => received++);
+      await sub.subscribeAsync('sensors/#', { qos: 0 });
+      for (let run = 1; run <= 3; run++) {
+        const s = await simulate({ url: broker.url, devices: 3, rate: 5000, count: 250, badRatio: 0, qos: 0, topic: 'sensors/{location}/{device}/climate' });
+        expect(s.sent).toBe(250);
+        await waitFor(() => received === 250 * run, 5_000, `all ${250 * run} messages at the subscriber (got ${received})`);
+        expect(summaryLine(s, 0)).toBe('sent 250 (QoS 0: not confirmed by the broker), bad 0, failed 0');
+      }
+      expect(summaryLine({ sent: 5, acked: 5, bad: 1, failed: 0 }, 1)).toBe('sent 5, acked 5, bad 1, failed 0');
+    } finally {
+      await sub.endAsync(true);
+      await broker.stop();
+    }
+  });
 });
 
 describe('edgeflux spool status', () => {
