@@ -149,12 +149,15 @@ describe('edgeflux tail', () => {
       const pub = await publisher(brokerPort);
       await publishAll(pub, [
         { topic: 'sensors/kitchen/th1/climate', payload: '{"temperature":21.5,"humidity":40}' },
+        { topic: 'sensors/kitchen/th1/climate', payload: '{"temperature":"warm"}' },
         { topic: 'sensors/cellar/th2/climate', payload: 'not json' },
       ]);
       await pub.endAsync();
       await waitFor(() => out.includes('\n! sensors/cellar') || out.startsWith('! sensors/cellar'), 15_000, 'tail output');
       expect(out).toMatch(/^sensors\/kitchen\/th1\/climate {2}climate,device=th1,location=kitchen temperature=21\.5,humidity=40 \d+$/m);
       expect(out).toMatch(/^! sensors\/cellar\/th2\/climate: \w+: .+$/m);
+      // InfluxDB would reject it (the field was a float): shown as bad, not as a reading.
+      expect(out).toContain('! sensors/kitchen/th1/climate: field_type: field "temperature" is a string here but a float before (InfluxDB rejects a field whose type changes: field type conflict): climate,device=th1,location=kitchen temperature="warm"');
       child.kill('SIGINT');
       expect(await exited).toBe(0);
     } finally {
