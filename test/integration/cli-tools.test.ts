@@ -118,6 +118,33 @@ describe('edgeflux spool status', () => {
     }
   }, 60_000);
 
+  it('shows an output\'s error while it is down, and no longer once it writes again', async () => {
+    await influx.createDatabase('back');
+    const port = await freePort();
+    const yaml = config('back', port);
+    const file = join(dir.path, 'back.yaml');
+    await writeFile(file, yaml);
+    const { daemon } = await startDaemon(yaml, dir.path);
+    const status = async () => {
+      const out = capture();
+      expect(await spoolStatusCommand(file, out.stream, capture().stream)).toBe(0);
+      return out.text();
+    };
+    try {
+      await influx.pause();
+      const pub = await publisher(daemon.brokerPort!);
+      await publishAll(pub, [{ topic: 'sensors/a/b/climate', payload: '{"t":1}' }]);
+      await waitFor(async () => /^\s+local\s+down\s+0\s+1\s+\S/m.test(await status()), 20_000, 'the output down, with its error');
+      await influx.resume();
+      await waitFor(async () => (await influx.count('back', 'climate')) === 1, 30_000, 'written after the outage');
+      await publishAll(pub, [{ topic: 'sensors/a/b/climate', payload: '{"t":2}' }]);
+      await pub.endAsync();
+      await waitFor(async () => /^\s+local\s+up\s+2\s+0\s+-$/m.test(await status()), 20_000, 'the output up, its old error gone');
+    } finally {
+      expect(await daemon.stop()).toBe(true);
+    }
+  }, 90_000);
+
   it('says clearly when no daemon is running', async () => {
     const port = await freePort();
     const file = join(dir.path, 'down.yaml');
