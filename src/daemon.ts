@@ -141,8 +141,6 @@ export class Daemon {
     const journal = (this.deps.createJournal ?? createJournal)(config.spool, this.log.child({ component: 'journal' }), this.counters);
     this.journal = journal;
     const report = await journal.open();
-    const { mode, dir, sync, max_bytes: maxBytes, policy } = config.spool;
-    this.log.info({ mode, ...(mode === 'durable' ? { dir, sync } : {}), maxBytes, policy, ...report }, `spool: ${mode} mode, ${report.records} messages in the journal`);
 
     const cache = new DecodedCache(Math.max(1, config.outputs.length));
     // One decode for ingest and every drain, so that a replay gives the same points.
@@ -189,6 +187,12 @@ export class Daemon {
       drain.start();
       this.drains.push(drain);
     });
+    // What matters at a start is what each output has yet to write; the journal also keeps
+    // written messages (for replays) until its quota needs the room.
+    const { mode, dir, sync, max_bytes: maxBytes, policy } = config.spool;
+    const unwritten = Object.fromEntries(this.drains.map((d) => [d.id, d.lag.behind]));
+    const perOutput = Object.entries(unwritten).map(([id, n]) => `${id} ${n}`).join(', ');
+    this.log.info({ mode, ...(mode === 'durable' ? { dir, sync } : {}), maxBytes, policy, ...report, unwritten }, `spool: ${mode} mode, unwritten messages: ${perOutput || 'none (no outputs)'}`);
 
     if (config.broker) {
       // aedes and serialport are loaded only when used: a daemon without them stays smaller.

@@ -60,6 +60,7 @@ export interface SimulateOptions {
 
 export interface SimulateSummary {
   sent: number;
+  /** Confirmed by the broker (PUBACK); at QoS 0 only written to the socket. */
   acked: number;
   bad: number;
   failed: number;
@@ -111,9 +112,33 @@ export async function simulate(o: SimulateOptions, progress?: (s: SimulateSummar
     }
     progress?.(sum);
   } finally {
-    await client.endAsync(true).catch(() => undefined);
+    await closeGracefully(client);
   }
   return sum;
+}
+
+const CLOSE_TIMEOUT_MS = 5_000;
+
+/**
+ * Ends with a DISCONNECT after everything queued was written (at QoS 0 nothing else says
+ * that the last messages went out: a forced end cut the socket with the last one still
+ * unsent); forced after CLOSE_TIMEOUT_MS so that a dead broker does not hang us.
+ */
+async function closeGracefully(client: mqtt.MqttClient): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const graceful = client.endAsync(false).then(
+    () => true,
+    () => false,
+  );
+  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), CLOSE_TIMEOUT_MS)));
+  const ok = await Promise.race([graceful, timedOut]);
+  clearTimeout(timer);
+  if (!ok) await client.endAsync(true).catch(() => undefined);
+}
+
+/** The summary line: at QoS 0 the broker confirms nothing, so no "acked". */
+export function summaryLine(s: SimulateSummary, qos: 0 | 1): string {
+  return qos === 0 ? `sent ${s.sent} (QoS 0: not confirmed by the broker), bad ${s.bad}, failed ${s.failed}` : `sent ${s.sent}, acked ${s.acked}, bad ${s.bad}, failed ${s.failed}`;
 }
 
 export async function simulateCommand(argv: string[], out: NodeJS.WriteStream = process.stdout): Promise<number> {
@@ -160,13 +185,14 @@ export async function simulateCommand(argv: string[], out: NodeJS.WriteStream = 
   try {
     let s: SimulateSummary;
     try {
-      s = await simulate(opts, tty ? (p) => out.write(`\rsent ${p.sent}  acked ${p.acked}  bad ${p.bad}  failed ${p.failed}   `) : undefined, ac.signal);
+      const line = (p: SimulateSummary) => (opts.qos === 0 ? `sent ${p.sent}  bad ${p.bad}  failed ${p.failed}   ` : `sent ${p.sent}  acked ${p.acked}  bad ${p.bad}  failed ${p.failed}   `);
+      s = await simulate(opts, tty ? (p) => out.write(`\r${line(p)}`) : undefined, ac.signal);
     } catch (e) {
       process.stderr.write(`edgeflux simulate: ${opts.url}: ${(e as Error).message}\n`);
       return 1;
     }
     if (tty) out.write('\n');
-    out.write(`sent ${s.sent}, acked ${s.acked}, bad ${s.bad}, failed ${s.failed}\n`);
+    out.write(`${summaryLine(s, opts.qos)}\n`);
     return s.failed > 0 ? 1 : 0;
   } finally {
     process.off('SIGINT', stop);

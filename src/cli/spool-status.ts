@@ -13,7 +13,15 @@ interface SpoolStatusJson {
   readonly mode: string;
   readonly journal: { readonly bytes: number; readonly segments: number; readonly oldestSeq: number; readonly headSeq: number; readonly dropped: number };
   readonly holding: number;
-  readonly outputs: readonly { readonly id: string; readonly cursor: number; readonly behind: number; readonly state: string; readonly lastError?: string }[];
+  readonly outputs: readonly {
+    readonly id: string;
+    readonly cursor: number;
+    readonly behind: number;
+    readonly state: string;
+    readonly lastError?: string;
+    readonly lastErrorAt?: number;
+    readonly lastSuccessAt?: number;
+  }[];
 }
 
 export async function spoolStatusCommand(configPath: string | undefined, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
@@ -53,8 +61,15 @@ export function formatSpoolStatus(s: SpoolStatusJson): string {
   ];
   const w = Math.max(6, ...s.outputs.map((o) => o.id.length));
   lines.push(`  ${'ID'.padEnd(w)}  ${'STATE'.padEnd(8)}  ${'CURSOR'.padStart(10)}  ${'BEHIND'.padStart(10)}  LAST ERROR`);
-  for (const o of s.outputs) lines.push(`  ${o.id.padEnd(w)}  ${o.state.padEnd(8)}  ${String(o.cursor).padStart(10)}  ${String(o.behind).padStart(10)}  ${o.lastError ?? '-'}`);
+  for (const o of s.outputs) lines.push(`  ${o.id.padEnd(w)}  ${o.state.padEnd(8)}  ${String(o.cursor).padStart(10)}  ${String(o.behind).padStart(10)}  ${currentError(o) ?? '-'}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** The output's last error, unless a write succeeded since (then it is history, not state). */
+function currentError(o: SpoolStatusJson['outputs'][number]): string | undefined {
+  if (o.lastError === undefined) return undefined;
+  const since = o.lastSuccessAt !== undefined && o.lastErrorAt !== undefined && o.lastSuccessAt > o.lastErrorAt;
+  return since ? undefined : o.lastError;
 }
 
 function formatBytes(n: number): string {

@@ -3,7 +3,9 @@
  * client to the configured broker (the embedded broker, else the first `mqtt:` source
  * with its credentials), subscribes with QoS 0 to the rules' and device profiles' filters
  * (or only to --filter), decodes every message exactly as the daemon does and prints one
- * line per reading (`topic  line-protocol`), a bad message as `! topic: reason: message`.
+ * line per reading (`topic  line-protocol`), a bad message as `! topic: reason: message`,
+ * and a reading InfluxDB would reject (a field whose type differs from the one first seen)
+ * as `! topic: field_type: why: line`.
  * It acknowledges nothing for the daemon: QoS 0, clean session, its own client id.
  */
 import { parseArgs } from 'node:util';
@@ -15,6 +17,7 @@ import { RuleSet } from '../devices/rules.js';
 import { systemClock } from '../clock.js';
 import { createLogger } from '../observe/logger.js';
 import { encodeLine } from '../sink/line-protocol.js';
+import { FieldTypes } from '../sink/field-types.js';
 
 const CONNECT_TIMEOUT_MS = 5_000;
 
@@ -74,6 +77,7 @@ export async function tailCommand(argv: string[], out: NodeJS.WritableStream = p
     err.write(`edgeflux tail: cannot connect to ${target.url}: ${(e as Error).message}\n`);
     return 1;
   }
+  const fieldTypes = new FieldTypes(); // the type rule the output's InfluxDB will apply
   let seen = 0;
   let finish: (code: number) => void = () => undefined;
   const done = new Promise<number>((resolve) => (finish = resolve));
@@ -84,7 +88,9 @@ export async function tailCommand(argv: string[], out: NodeJS.WritableStream = p
       for (const reading of r) {
         if (seen >= limit) break;
         const line = encodeLine(reading);
-        if (line !== null) out.write(`${topic}  ${line}\n`);
+        const conflict = fieldTypes.check(reading);
+        if (conflict !== undefined) out.write(`! ${topic}: field_type: ${conflict}: ${line ?? ''}\n`);
+        else if (line !== null) out.write(`${topic}  ${line}\n`);
         seen++;
       }
     } else {

@@ -6,7 +6,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type YAMLError } from 'yaml';
 import type { z } from 'zod';
 import { configJsonSchema, createConfigSchema } from './schema.js';
 import { substituteEnv, type Path, type PathIssue } from './secrets.js';
@@ -70,7 +70,10 @@ export async function parseConfigText(
     return { file, line: p.line, column: p.col, key };
   };
   // YAML messages may quote source text (which may hold a secret): keep only the description.
-  const yamlIssues = [...doc.errors, ...doc.warnings].map((e) => ({ ...at(e.pos[0]), message: e.message.replace(/:\s*".*$/s, '') }));
+  const unclosed = unclosedQuote(doc, text, doc.errors);
+  const yamlIssues = unclosed
+    ? [{ ...at(unclosed.offset), message: `this ${unclosed.quote} quote is never closed (the string runs on to the end of the file)` }]
+    : [...doc.errors, ...doc.warnings].map((e) => ({ ...at(e.pos[0]), message: e.message.replace(/:\s*".*$/s, '') }));
   if (yamlIssues.length) return { ok: false, errors: sortIssues(yamlIssues) };
 
   let raw: unknown;
@@ -93,7 +96,11 @@ export async function parseConfigText(
     }
   }
   if (issues.length) {
-    return { ok: false, errors: sortIssues(issues.map((i) => ({ ...locate(doc, i.path, at), message: i.message }))) };
+    // The profile checks need a valid config; their main findings (a broken profile file,
+    // an unknown profile name) are still reported in this same pass.
+    const early = await profileNameIssues(substituted.value, baseDir);
+    issues.push(...early.issues);
+    return { ok: false, errors: sortIssues([...early.profileErrors, ...issues.map((i) => ({ ...locate(doc, i.path, at), message: i.message }))]) };
   }
   if (!parsed.success) throw new Error('unreachable: schema failed without issues');
   const devices = await withDevices(parsed.data, substituted.value);
@@ -101,6 +108,46 @@ export async function parseConfigText(
     return { ok: false, errors: sortIssues([...devices.profileErrors, ...devices.issues.map((i) => ({ ...locate(doc, i.path, at), message: i.message }))]) };
   }
   return { ok: true, config: freeze(devices.config) as Config };
+}
+
+/**
+ * The YAML parser reports a missing closing quote where the text ends, and whatever else
+ * the runaway string breaks after it: find the quoted scalar that swallowed the rest and
+ * report only its opening quote.
+ */
+function unclosedQuote(doc: Document, text: string, errors: readonly YAMLError[]): { offset: number; quote: string } | undefined {
+  if (!errors.some((e) => e.code === 'MISSING_CHAR' && /closing .?quote/i.test(e.message))) return undefined;
+  let found: { offset: number; quote: string } | undefined;
+  visit(doc, {
+    Scalar(_key, node) {
+      if ((node.type !== 'QUOTE_DOUBLE' && node.type !== 'QUOTE_SINGLE') || !node.range) return;
+      const quote = node.type === 'QUOTE_DOUBLE' ? '"' : "'";
+      const source = text.slice(node.range[0], node.range[1]).trimEnd();
+      if (source.length < 2 || !source.endsWith(quote)) found ??= { offset: node.range[0], quote };
+    },
+  });
+  return found;
+}
+
+/**
+ * For a config that failed the schema: the user's profile files' own errors, and
+ * `devices[].profile` / `serial[].profile` names that no profile has, read from the raw
+ * input (the full device checks run once the rest is valid).
+ */
+async function profileNameIssues(input: unknown, baseDir: string): Promise<{ profileErrors: readonly ConfigIssue[]; issues: PathIssue[] }> {
+  const raw = (input ?? {}) as { device_profiles?: { dirs?: unknown }; devices?: unknown; serial?: unknown };
+  const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+  const dirs = list(raw.device_profiles?.dirs).filter((d): d is string => typeof d === 'string' && d !== '').map((d) => resolve(baseDir, d));
+  const named = [
+    ...list(raw.devices).map((d, i) => ({ path: ['devices', i, 'profile'], name: (d as { profile?: unknown } | null)?.profile })),
+    ...list(raw.serial).map((s, i) => ({ path: ['serial', i, 'profile'], name: (s as { profile?: unknown } | null)?.profile })),
+  ].filter((n): n is { path: (string | number)[]; name: string } => typeof n.name === 'string' && n.name !== '');
+  if (dirs.length === 0 && named.length === 0) return { profileErrors: [], issues: [] };
+  const loaded = await loadProfiles({ dirs });
+  if (!loaded.ok) return { profileErrors: loaded.errors, issues: [] };
+  const known = [...loaded.catalog.profiles.keys()].sort().join(', ');
+  const issues = named.filter((n) => !loaded.catalog.profiles.has(n.name)).map((n) => ({ path: n.path, message: `unknown profile "${n.name}" (available: ${known})` }));
+  return { profileErrors: [], issues };
 }
 
 /** The parts of the config that the device checks read. */

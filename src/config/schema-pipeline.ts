@@ -16,7 +16,7 @@ import { durationField, formatDuration, parseDuration } from './units.js';
 
 /** Longest duration a pipeline option takes (a year): windows, heartbeats, idle times. */
 const MAX_PIPELINE_MS = 366 * 86_400_000;
-const DURATION_EXPECTED = 'expected a duration such as "1m" or a number of milliseconds';
+const DURATION_EXPECTED = 'expected a duration such as "1m" or "500ms"';
 
 const numeric = (v: unknown): unknown => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v);
 const boolText = (v: unknown): unknown => (v === 'true' ? true : v === 'false' ? false : v);
@@ -37,7 +37,7 @@ function duration(about: string, min = 1) {
       else if (r.value > MAX_PIPELINE_MS) ctx.addIssue({ code: 'custom', message: `must be at most ${formatDuration(MAX_PIPELINE_MS)}`, input: v });
       return r.ok ? r.value : z.NEVER;
     })
-    .describe(`${about} Duration: "500ms", "10s", "5m", "1h" or a number of ms.`);
+    .describe(`${about} Duration: "500ms", "10s", "5m", "1h" (a unit is required).`);
 }
 
 const maxSeries = () =>

@@ -18,7 +18,7 @@ import { formatDuration, parseDuration } from './units.js';
 /** A duration ("500ms", "5s") → ms, or absent (no default: the profile's applies). */
 export function optionalDuration(about: string, min = 0, max = 2 ** 31 - 1) {
   return z
-    .union([z.string(), z.number()], { error: 'expected a duration such as "10s" or a number of milliseconds' })
+    .union([z.string(), z.number()], { error: 'expected a duration such as "10s" or "500ms"' })
     .transform((v, ctx) => {
       const r = parseDuration(v);
       if (!r.ok) ctx.addIssue({ code: 'custom', message: r.error, input: v });
@@ -26,7 +26,7 @@ export function optionalDuration(about: string, min = 0, max = 2 ** 31 - 1) {
       return r.ok ? r.value : z.NEVER;
     })
     .optional()
-    .describe(`${about} Duration: "500ms", "10s", "5m" or a number of ms.`);
+    .describe(`${about} Duration: "500ms", "10s", "5m" (a unit is required).`);
 }
 
 /** Bytes written "AA C0", "aac0", "0xAA 0xC0" or as a list of numbers. */

@@ -1,6 +1,7 @@
 /**
  * Durations and sizes as people write them in the config file: `"250ms"`, `"1m30s"`,
- * `"64MiB"`, or a plain number (ms, bytes). Pure functions returning a value or an error
+ * `"64MiB"` or a plain number of bytes. A duration always names its unit (a bare `10`
+ * could mean 10 s or 10 ms; only `0` needs none). Pure functions returning a value or an error
  * message that quotes the input and shows what would be accepted, and the schema fields
  * built on them.
  */
@@ -28,7 +29,7 @@ const SIZE_UNITS: Readonly<Record<string, number>> = {
   tib: 1024 ** 4,
 };
 
-const DURATION_HINT = 'use e.g. 500ms, 10s, 5m, 1h30m, or a number of milliseconds';
+const DURATION_HINT = 'use e.g. 500ms, 10s, 5m, 1h30m: units ms, s, m, h, d';
 const SIZE_HINT = 'use e.g. 512KiB, 64MiB, 10MB, 1GiB, or a number of bytes';
 
 /** One `<number><unit>` term; a duration is one or more of them ("1m30s"). */
@@ -37,14 +38,17 @@ const SIZE_TEXT = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?$/i;
 const PLAIN_NUMBER = /^\d+(?:\.\d+)?$/;
 
 /**
- * Parses a duration into whole milliseconds: `"250ms"`, `"1s"`, `"5m"`, `"1h"`, `"1d"`,
- * combinations such as `"1m30s"` or `"1h 30m"`, a number, or a digits-only string (ms).
- * Fractions are allowed where the result is a whole number of ms (`"1.5s"`).
+ * Parses a duration into whole milliseconds: `"250ms"`, `"1s"`, `"5m"`, `"1h"`, `"1d"`, or
+ * combinations such as `"1m30s"` or `"1h 30m"`. A bare number (`10`, `"10"`) is an error
+ * naming the units, except 0 (the same in every unit). Fractions are allowed where the
+ * result is a whole number of ms (`"1.5s"`).
  */
 export function parseDuration(input: string | number): UnitResult {
-  if (typeof input === 'number') return wholeNumber(input, 'duration', 'milliseconds', DURATION_HINT);
-  const text = input.trim();
-  if (PLAIN_NUMBER.test(text)) return wholeNumber(Number(text), 'duration', 'milliseconds', DURATION_HINT);
+  const text = String(input).trim();
+  if (typeof input === 'number' || PLAIN_NUMBER.test(text)) {
+    if (Number(text) === 0) return { ok: true, value: 0 };
+    return { ok: false, error: `duration ${quote(input)} has no unit: write ${text}s or ${text}ms (units: ms, s, m, h, d)` };
+  }
   let total = 0;
   let pos = 0;
   DURATION_TERM.lastIndex = 0;
@@ -128,11 +132,11 @@ function unitField(parse: (v: string | number) => UnitResult, what: string, show
   });
 }
 
-/** Schema field: a duration written "250ms", "10s", "1m30s", "1d" or a number of ms; parsed to ms. */
+/** Schema field: a duration written "250ms", "10s", "1m30s", "1d" (a unit is required); parsed to ms. */
 export function durationField(def: string, about: string, min = 0, max = MAX_TIMER_MS) {
-  return unitField(parseDuration, 'duration such as "10s" or a number of milliseconds', formatDuration, min, max)
+  return unitField(parseDuration, 'duration such as "10s" or "500ms"', formatDuration, min, max)
     .prefault(def)
-    .describe(`${about} Duration: "500ms", "10s", "5m", "1h30m" or a number of ms. Default ${def}.`);
+    .describe(`${about} Duration with a unit: "500ms", "10s", "5m", "1h30m". Default ${def}.`);
 }
 
 /** Schema field: a size written "512KiB", "64MiB", "10MB" or a number of bytes; parsed to bytes. */

@@ -117,6 +117,10 @@ export class InfluxHttpWriter implements Writer {
     } catch (err) {
       if (err instanceof HttpError) {
         const location = err.headers?.location;
+        const server = err.headers?.['x-influxdb-version'];
+        if (this.config.type === 'influxdb_v2' && err.statusCode === 404 && isInfluxV1(typeof server === 'string' ? server : undefined, err.body)) {
+          throw new WriteError('not_found', `HTTP 404: this is InfluxDB 1.x${typeof server === 'string' ? ` (${server})` : ''}, which has no /api/v2/write: use type: influxdb_v1`, { status: 404 });
+        }
         throw httpWriteError(err.statusCode, err.body, err.headers?.['retry-after'], this.now(), this.target.secrets, typeof location === 'string' ? location : undefined);
       }
       ac.abort(); // make sure the socket is gone (the socket timeout alone does not end the request)
@@ -134,6 +138,16 @@ export class InfluxHttpWriter implements Writer {
   close(): void {
     this.agent.destroy();
   }
+}
+
+/**
+ * Whether a 404 to `/api/v2/write` came from InfluxDB 1.x: it names its version in
+ * `X-Influxdb-Version` (1.6.7 answers "404 page not found" as plain text), where 2.x and
+ * 3.x answer a missing bucket or org with a JSON body.
+ */
+export function isInfluxV1(versionHeader: string | undefined, body: string | undefined): boolean {
+  if (versionHeader !== undefined) return /^v?1\./.test(versionHeader.trim());
+  return body?.trim() === '404 page not found';
 }
 
 export class InfluxV1Writer extends InfluxHttpWriter {

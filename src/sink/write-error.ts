@@ -169,6 +169,9 @@ export function fixHint(config: OutputConfig, err: WriteError): string {
     }
     return `InfluxDB at ${config.url} rejected the credentials: set ${at}.username and password (or password_file) to a user with WRITE on "${db}"`;
   }
+  if (err.kind === 'not_found' && /this is InfluxDB 1\./.test(err.message)) {
+    return `${config.url} is InfluxDB 1.x, which has no buckets or tokens: use type: influxdb_v1 with database: <name> (and username/password if auth is on) in ${at}`;
+  }
   if (err.kind === 'not_found') {
     return `bucket "${config.bucket}" in org "${config.org}" was not found at ${config.url}: create it (influx bucket create --name ${config.bucket} --org ${config.org}) or fix ${at}.bucket / org`;
   }

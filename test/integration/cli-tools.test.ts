@@ -6,7 +6,9 @@ import { spawn } from 'node:child_process';
 import { startInfluxd, type Influxd } from '../helpers/influxd.js';
 import { freePort, tempDir, waitFor } from '../helpers/net.js';
 import { publishAll, publisher, startDaemon } from '../helpers/daemon.js';
-import { simulate } from '../../src/cli/simulate.js';
+import mqtt from 'mqtt';
+import { simulate, summaryLine } from '../../src/cli/simulate.js';
+import { startMosquitto } from '../helpers/mosquitto.js';
 import { spoolStatusCommand } from '../../src/cli/spool-status.js';
 
 // The operator tools against an in-process daemon (embedded broker) and a real influxd 1.6.7.
@@ -74,6 +76,28 @@ describe('edgeflux simulate', () => {
   }, 60_000);
 });
 
+describe('edgeflux simulate at QoS 0', () => {
+  it('the last messages go out before the end (a subscriber of mosquitto gets every one), and nothing claims "acked"', async () => {
+    const broker = await startMosquitto();
+    const sub = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+    try {
+      let received = 0;
+      sub.on('message', () => received++);
+      await sub.subscribeAsync('sensors/#', { qos: 0 });
+      for (let run = 1; run <= 3; run++) {
+        const s = await simulate({ url: broker.url, devices: 3, rate: 5000, count: 250, badRatio: 0, qos: 0, topic: 'sensors/{location}/{device}/climate' });
+        expect(s.sent).toBe(250);
+        await waitFor(() => received === 250 * run, 5_000, `all ${250 * run} messages at the subscriber (got ${received})`);
+        expect(summaryLine(s, 0)).toBe('sent 250 (QoS 0: not confirmed by the broker), bad 0, failed 0');
+      }
+      expect(summaryLine({ sent: 5, acked: 5, bad: 1, failed: 0 }, 1)).toBe('sent 5, acked 5, bad 1, failed 0');
+    } finally {
+      await sub.endAsync(true);
+      await broker.stop();
+    }
+  });
+});
+
 describe('edgeflux spool status', () => {
   it('prints the journal and every output of the running daemon', async () => {
     await influx.createDatabase('spool');
@@ -93,6 +117,33 @@ describe('edgeflux spool status', () => {
       expect(await daemon.stop()).toBe(true);
     }
   }, 60_000);
+
+  it('shows an output\'s error while it is down, and no longer once it writes again', async () => {
+    await influx.createDatabase('back');
+    const port = await freePort();
+    const yaml = config('back', port);
+    const file = join(dir.path, 'back.yaml');
+    await writeFile(file, yaml);
+    const { daemon } = await startDaemon(yaml, dir.path);
+    const status = async () => {
+      const out = capture();
+      expect(await spoolStatusCommand(file, out.stream, capture().stream)).toBe(0);
+      return out.text();
+    };
+    try {
+      await influx.pause();
+      const pub = await publisher(daemon.brokerPort!);
+      await publishAll(pub, [{ topic: 'sensors/a/b/climate', payload: '{"t":1}' }]);
+      await waitFor(async () => /^\s+local\s+down\s+0\s+1\s+\S/m.test(await status()), 20_000, 'the output down, with its error');
+      await influx.resume();
+      await waitFor(async () => (await influx.count('back', 'climate')) === 1, 30_000, 'written after the outage');
+      await publishAll(pub, [{ topic: 'sensors/a/b/climate', payload: '{"t":2}' }]);
+      await pub.endAsync();
+      await waitFor(async () => /^\s+local\s+up\s+2\s+0\s+-$/m.test(await status()), 20_000, 'the output up, its old error gone');
+    } finally {
+      expect(await daemon.stop()).toBe(true);
+    }
+  }, 90_000);
 
   it('says clearly when no daemon is running', async () => {
     const port = await freePort();
@@ -125,12 +176,15 @@ describe('edgeflux tail', () => {
       const pub = await publisher(brokerPort);
       await publishAll(pub, [
         { topic: 'sensors/kitchen/th1/climate', payload: '{"temperature":21.5,"humidity":40}' },
+        { topic: 'sensors/kitchen/th1/climate', payload: '{"temperature":"warm"}' },
         { topic: 'sensors/cellar/th2/climate', payload: 'not json' },
       ]);
       await pub.endAsync();
       await waitFor(() => out.includes('\n! sensors/cellar') || out.startsWith('! sensors/cellar'), 15_000, 'tail output');
       expect(out).toMatch(/^sensors\/kitchen\/th1\/climate {2}climate,device=th1,location=kitchen temperature=21\.5,humidity=40 \d+$/m);
       expect(out).toMatch(/^! sensors\/cellar\/th2\/climate: \w+: .+$/m);
+      // InfluxDB would reject it (the field was a float): shown as bad, not as a reading.
+      expect(out).toContain('! sensors/kitchen/th1/climate: field_type: field "temperature" is a string here but a float before (InfluxDB rejects a field whose type changes: field type conflict): climate,device=th1,location=kitchen temperature="warm"');
       child.kill('SIGINT');
       expect(await exited).toBe(0);
     } finally {

@@ -128,6 +128,15 @@ describe('InfluxV1Writer against a real influxd 1.6.7', () => {
     expect(fixHint(rpCfg, rp)).toContain('CREATE RETENTION POLICY "nope"');
   });
 
+  it('a 2.x-style output pointed at it says "this is InfluxDB 1.x: use type: influxdb_v1", not "create the bucket"', async () => {
+    const cfg = v2(influx.url);
+    const e = await writeError(new InfluxV2Writer(cfg).write('m v=1 1', 1));
+    expect(e).toMatchObject({ kind: 'not_found', status: 404 });
+    expect(e.message).toMatch(/^HTTP 404: this is InfluxDB 1\.x \(1\.6\.7[^)]*\), which has no \/api\/v2\/write: use type: influxdb_v1$/);
+    expect(fixHint(cfg, e)).toContain('is InfluxDB 1.x, which has no buckets or tokens: use type: influxdb_v1 with database: <name>');
+    expect(fixHint(cfg, e)).not.toContain('bucket create');
+  });
+
   it('classifies a field type conflict as a partial write and keeps the good line', async () => {
     const w = new InfluxV1Writer(v1(influx.url));
     await w.write('conflict v=1 1', 1);

@@ -85,6 +85,25 @@ ${OUTPUT}`);
   });
 });
 
+describe('profile problems in the same pass as the other errors', () => {
+  it('an unknown profile name is reported beside a schema error elsewhere', async () => {
+    const { errors } = await load(`broker: { port: many }\nserial:\n  - { id: s1, path: /dev/ttyUSB0, profile: sds012 }\ndevices:\n  - { profile: tasmotta }\n${OUTPUT}`);
+    expect(errors).toEqual([
+      expect.stringMatching(/^edgeflux\.yaml:1:\d+ broker\.port: /),
+      expect.stringMatching(/^edgeflux\.yaml:3:\d+ serial\[0\]\.profile: unknown profile "sds012" \(available: .*sds011/),
+      expect.stringMatching(/^edgeflux\.yaml:5:\d+ devices\[0\]\.profile: unknown profile "tasmotta" \(available: .*tasmota/),
+    ]);
+  });
+
+  it('a profile file with an unknown decoder is reported beside a schema error in the config', async () => {
+    const profiles = join(dir.path, 'profiles-bad');
+    await mkdir(profiles, { recursive: true });
+    await writeFile(join(profiles, 'mine.yaml'), 'name: mine\ndescription: mine\nmqtt: { topics: ["x/{device}"] }\ndecode:\n  decoder: jsn\nmeasurement: m\nfields: []\n');
+    const { errors } = await load(`broker: { port: many }\ndevice_profiles: { dirs: [profiles-bad] }\ndevices:\n  - { profile: mine }\n${OUTPUT}`);
+    expect(errors).toEqual(expect.arrayContaining([expect.stringMatching(/^edgeflux\.yaml:1:\d+ broker\.port: /), expect.stringMatching(/^profiles-bad\/mine\.yaml:5:\d+ decode\.decoder: unknown decoder "jsn"/)]));
+  });
+});
+
 describe('the shared decode step', () => {
   it('profiles first, then rules; a device status is a device_status reading, its side effects only with onStatus', async () => {
     const { config } = await load(`${USER}rules:\n  - { topic: "sensors/{device}/{measurement}", format: json }\n`);

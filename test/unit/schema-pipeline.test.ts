@@ -72,7 +72,7 @@ pipeline:
   - window: { every: 1s, allowed_lateness: 1h }
 `),
     ).toEqual([
-      'pipeline[0].window.every: invalid duration "1x" (use e.g. 500ms, 10s, 5m, 1h30m, or a number of milliseconds)',
+      'pipeline[0].window.every: invalid duration "1x" (use e.g. 500ms, 10s, 5m, 1h30m: units ms, s, m, h, d)',
       'pipeline[1]: Unrecognized key: "windw"',
       'pipeline[2]: a pipeline step needs one of: window, debounce, deadband, dedupe, throttle, series_limit',
       'pipeline[3].deadband: one operator per step, found window and deadband: make them separate list entries',
