@@ -1,13 +1,13 @@
-import { merge, type Subscription } from 'rxjs';
 import type { Config, SpoolConfig } from './config/types.js';
 import type { Logger } from './observe/logger.js';
 import { Counters } from './observe/counters.js';
 import { RateLimiter } from './observe/rate-limit.js';
 import { systemClock, type Clock } from './clock.js';
-import type { DecodeError, MessageData } from './types.js';
+import type { DecodeError, MessageData, RawMessage } from './types.js';
 import type { Source } from './sources/source.js';
 import type { EmbeddedBroker } from './sources/embedded-broker.js';
 import { MqttSource } from './sources/mqtt-source.js';
+import { SourceSupervisor } from './sources/supervisor.js';
 import { RuleSet } from './devices/rules.js';
 import { decodeDeviceMessage, DeviceStatusLog, loadDevices } from './devices/device-messages.js';
 import { coveringFilters } from './util/topic-template.js';
@@ -45,6 +45,8 @@ export interface DaemonDeps {
    * instead of starting from zero. Dropped once started (no chain of old daemons is kept).
    */
   readonly previous?: Daemon;
+  /** Sources beyond the configured ones (embedding, tests); started and supervised like them. */
+  readonly extraSources?: readonly Source[];
 }
 
 /** What the spool holds and how far each output is behind (for health, metrics, `spool status`). */
@@ -77,7 +79,7 @@ export class Daemon {
   private drains: Drain[] = [];
   private sources: Source[] = [];
   private broker: EmbeddedBroker | undefined;
-  private sub: Subscription | undefined;
+  private supervisors: SourceSupervisor[] = [];
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   private service: Service | undefined;
   private self: SelfSource | undefined;
@@ -210,13 +212,11 @@ export class Daemon {
       if (SerialSource === undefined) break;
       this.sources.push(new SerialSource({ settings, logger: this.log.child({ source: settings.id }), clock: this.clock, counters: this.counters }));
     }
-    this.sources.push(this.self);
-    // Subscribed before the sources start, so that nothing waits; errors end nothing.
-    this.sub = merge(...this.sources.map((s) => s.messages())).subscribe({
-      next: (m) => ingest.accept(m),
-      error: (err: unknown) => this.log.fatal({ err }, 'a source failed'),
-    });
-    await Promise.all(this.sources.map((s) => s.start()));
+    this.sources.push(...(this.deps.extraSources ?? []), this.self);
+    // Each source on its own: one that fails is restarted with backoff, the others go on.
+    const onMessage = (m: RawMessage): void => ingest.accept(m);
+    this.supervisors = this.sources.map((source) => new SourceSupervisor({ source, onMessage, logger: this.log, counters: this.counters, now: () => this.clock.nowMs() }));
+    await Promise.all(this.supervisors.map((s) => s.start()));
     await service.ready(); // READY=1
     this.log.info(
       { sources: this.sources.map((s) => s.id), outputs: this.drains.map((d) => d.id), brokerPort: this.brokerPort },
@@ -240,8 +240,7 @@ export class Daemon {
     this.log.info('stopping: closing sources, writing what is spooled');
     if (!opts.reload) await this.service?.stopping(); // STOPPING=1 (not when restarting for a reload)
 
-    await Promise.allSettled(this.sources.map((s) => s.stop()));
-    this.sub?.unsubscribe();
+    await Promise.allSettled(this.supervisors.map((s) => s.stop()));
     const released = this.ingest?.stop() ?? 0;
     if (released > 0) this.log.info({ messages: released }, `${released} messages held back by a full spool were not acknowledged; their senders keep them`);
     // Durable: an output that is not up would only use the time; its data is safe on disk.
@@ -296,8 +295,10 @@ export class Daemon {
           return { id: d.id, state: s.state, lastError: s.lastError, lastSuccessAt: s.lastSuccessAt, downSince: s.downSince };
         }),
         spool: spool(),
+        sources: this.supervisors.map((s) => s.state),
       }),
       outputs: () => this.drains.map((d) => ({ id: d.id, up: d.output.status.state === 'up', backlog: d.lag.behind })),
+      sources: () => this.supervisors.map((s) => ({ id: s.id, up: s.state.state === 'up' })),
       spool,
       emitReadings: (rs) => this.self?.emit(rs),
       spoolStatus: () => this.spoolStatus(),

@@ -7,7 +7,8 @@
  *   which does not pass by itself;
  * - `spool_near_quota`: the journal holds at least `spoolNearQuota` of its quota (the
  *   next step is dropping the oldest data, or refusing new data);
- * - `no_data`: no message from any source for `noDataAfterMs` (counted from start too).
+ * - `no_data`: no message from any source for `noDataAfterMs` (counted from start too);
+ * - `source_failed`: a source's message stream failed and it waits for its restart.
  */
 
 export interface OutputHealth {
@@ -28,7 +29,7 @@ export interface HealthFacts {
   readonly outputs: readonly OutputHealth[];
   /** The journal; absent in memory mode. */
   readonly spool?: { readonly bytes: number; readonly maxBytes: number };
-  readonly sources?: readonly { readonly id: string; readonly state: string; readonly lastError?: string }[];
+  readonly sources?: readonly { readonly id: string; readonly state: string; readonly lastError?: string; readonly failures?: number; readonly failedAt?: number }[];
 }
 
 /** What the daemon implements for /healthz. May be async; it gets a bounded time. */
@@ -46,12 +47,13 @@ export interface HealthThresholds {
 
 export const DEFAULT_THRESHOLDS: HealthThresholds = { noDataAfterMs: 5 * 60_000, outputDownAfterMs: 60_000, spoolNearQuota: 0.9 };
 
-export type HealthCheck = 'output_unreachable' | 'spool_near_quota' | 'no_data' | 'health_unavailable';
+export type HealthCheck = 'output_unreachable' | 'spool_near_quota' | 'no_data' | 'source_failed' | 'health_unavailable';
 
 export interface HealthReason {
   readonly check: HealthCheck;
   readonly message: string;
   readonly output?: string;
+  readonly source?: string;
   /** ISO time the condition started, when known. */
   readonly since?: string;
 }
@@ -80,6 +82,11 @@ export function evaluateHealth(f: HealthFacts, t: HealthThresholds, nowMs: numbe
       const what = o.state === 'degraded' ? 'refuses our writes' : `unreachable for ${ago(nowMs - since)}`;
       reasons.push({ check: 'output_unreachable', output: o.id, since: iso(since), message: `output ${o.id} ${what}${why}` });
     }
+  }
+  for (const s of f.sources ?? []) {
+    if (s.state !== 'failed') continue;
+    const why = s.lastError ? `: ${s.lastError}` : '';
+    reasons.push({ check: 'source_failed', source: s.id, ...(s.failedAt !== undefined && { since: iso(s.failedAt) }), message: `source ${s.id} failed (${s.failures ?? 1} times so far)${why}; restarting it` });
   }
   if (f.spool && f.spool.maxBytes > 0 && f.spool.bytes >= t.spoolNearQuota * f.spool.maxBytes) {
     const pct = Math.round((100 * f.spool.bytes) / f.spool.maxBytes);

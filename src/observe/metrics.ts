@@ -89,6 +89,8 @@ const COUNTERS: Readonly<Record<string, readonly [string, string]>> = {
   points_written: ['points_written', 'Points InfluxDB accepted, by output.'],
   write_requests: ['write_requests', 'Write requests sent, by output.'],
   write_retries: ['write_retries', 'Write requests retried or split, by output and kind.'],
+  write_probes: ['write_probes', 'Pings (no data) sent to a down output to notice its return, by output.'],
+  source_failures: ['source_failures', 'Times a source failed and was restarted, by source.'],
   dropped_points: ['points_dropped', 'Points given up, by output and reason.'],
   dropped_messages: ['messages_dropped', 'Messages given up, by output and reason (journal quota; shutdown in memory mode).'],
   journal_append_errors: ['journal_append_errors', 'Journal appends that failed (the message was held, not acknowledged).'],

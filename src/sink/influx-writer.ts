@@ -19,6 +19,8 @@
  *   request; each write also gets an AbortController that aborts it at `timeout` ms
  *   (and when the caller's signal aborts, e.g. at the end of a shutdown).
  * - Errors become WriteError (write-error.ts) with secrets redacted.
+ * - `ping()`: `GET /ping` (1.x, 2.x and 3.x all answer it, without credentials), for
+ *   noticing a down server's return without sending data.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -41,6 +43,11 @@ export function bodyText(body: Body): string {
  */
 export interface Writer {
   write(body: Body, pointCount: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Asks the server whether it answers at all, carrying no data (InfluxDB's `/ping`):
+   * true on any HTTP answer, false on no answer within `timeoutMs`. Never rejects.
+   */
+  ping?(timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
   /** Frees pooled connections; the writer must not be used afterwards. */
   close?(): void;
 }
@@ -132,6 +139,17 @@ export class InfluxHttpWriter implements Writer {
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async ping(timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    try {
+      const r = await fetch(`${this.safeUrl}/ping`, { method: 'GET', signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+      await r.body?.cancel();
+      return true;
+    } catch {
+      return false;
     }
   }
 

@@ -22,6 +22,7 @@ export function instrumentWriter(writer: Writer, output: string, metrics: Pick<M
         metrics.observeWrite(output, (clock() - t0) / 1000, ok);
       }
     },
+    ...(writer.ping && { ping: (timeoutMs: number, signal?: AbortSignal) => writer.ping!(timeoutMs, signal) }),
     close: () => writer.close?.(),
   };
 }

@@ -7,7 +7,12 @@
  *
  * By error kind:
  * - retryable (network, timeout, 5xx, 429) → backoff with full jitter, at least
- *   Retry-After, retried until halted; the output is `down`.
+ *   Retry-After, retried until halted; the output is `down`. When InfluxDB did not answer
+ *   at all (refused, reset, timeout), it is also probed every `PROBE_MS` with a request
+ *   that carries no data (`Writer.ping`, InfluxDB's `/ping`): the moment it answers, the
+ *   waiting writes are tried again, so a return is noticed within about a second however
+ *   long the backoff has grown. An HTTP error (5xx, 429) waits its backoff: that server
+ *   is up and asked us to slow down.
  * - too_large (413) → split in halves (later requests are capped at the half too); a lone
  *   line that is still too large is dead-lettered.
  * - bad_request (400) → bisected until each bad line is isolated and dead-lettered with
@@ -63,6 +68,9 @@ export interface OutputStatus {
 /** How `write()` ended: every line settled (written, or dead-lettered per its error), or cut short by `halt()`. */
 export type WriteOutcome = 'settled' | 'halted';
 
+/** How often a down output is probed (`Writer.ping`); each probe's timeout is the same. */
+export const PROBE_MS = 1000;
+
 /** Slow retry while InfluxDB refuses the credentials or the database/bucket is missing. */
 const SLOW_RETRY = { initialMs: 30_000, maxMs: 120_000, jitter: 'equal' } as const;
 
@@ -78,6 +86,9 @@ export class Output {
   private readonly now: () => number;
   private readonly warnLimiter: RateLimiter;
   private readonly fixLimiter: RateLimiter;
+  /** Resolves when a probe got an answer (or the output halts); shared by every waiting write. */
+  private answered: Promise<void> | undefined;
+  private probeWaiters = 0;
 
   constructor(private readonly opts: OutputOptions) {
     this.config = opts.config;
@@ -170,7 +181,8 @@ export class Output {
           this.opts.counters.inc('write_retries', { output: this.id, kind: err.kind });
           const delay = err.kind === 'retryable' ? fast.next(err.retryAfterMs) : slow.next(err.retryAfterMs);
           this.logRetry(err, delay, part.length);
-          await this.sleeper.sleep(delay);
+          if (err.kind === 'retryable' && err.status === undefined && this.opts.writer.ping) await this.sleepOrAnswer(delay);
+          else await this.sleeper.sleep(delay);
           continue;
         }
         case 'too_large':
@@ -182,6 +194,30 @@ export class Output {
           return this.halves(part, err);
         default:
           return this.reject(part, err, 'fatal');
+      }
+    }
+  }
+
+  /** Waits `delayMs`, or less when a probe finds the server answering again. */
+  private async sleepOrAnswer(delayMs: number): Promise<void> {
+    this.probeWaiters++;
+    try {
+      await this.sleeper.sleep(delayMs, (this.answered ??= this.probe().finally(() => (this.answered = undefined))));
+    } finally {
+      this.probeWaiters--;
+    }
+  }
+
+  /** Pings every PROBE_MS while writes wait; resolves at the first answer, a halt, or when nobody waits. */
+  private async probe(): Promise<void> {
+    const ping = this.opts.writer.ping?.bind(this.opts.writer);
+    while (ping && !this.halted && this.probeWaiters > 0) {
+      await this.sleeper.sleep(PROBE_MS);
+      if (this.halted || this.probeWaiters === 0) return;
+      this.opts.counters.inc('write_probes', { output: this.id });
+      if (await ping(PROBE_MS, this.abort.signal)) {
+        this.opts.logger.info({ output: this.id }, `output ${this.id}: InfluxDB answers again, retrying the writes now`);
+        return;
       }
     }
   }

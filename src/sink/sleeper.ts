@@ -18,14 +18,19 @@ export class Sleeper {
 
   constructor(private readonly timers: Timers = globalTimers) {}
 
-  /** Resolves after `ms`, or at once when `wakeAll()` is called. */
-  sleep(ms: number): Promise<void> {
+  /**
+   * Resolves after `ms`, or at once when `wakeAll()` is called, or when `until` settles
+   * (its timer is freed then: nothing stays armed).
+   */
+  sleep(ms: number, until?: Promise<unknown>): Promise<void> {
     return new Promise((resolve) => {
-      const handle = this.timers.setTimeout(() => {
-        this.sleeps.delete(resolve);
+      const done = (): void => {
+        this.timers.clearTimeout(this.sleeps.get(done));
+        this.sleeps.delete(done);
         resolve();
-      }, ms);
-      this.sleeps.set(resolve, handle);
+      };
+      this.sleeps.set(done, this.timers.setTimeout(done, ms));
+      void until?.then(done, done);
     });
   }
 

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import mqtt, { type MqttClient } from 'mqtt';
 import { parseConfigText, formatIssue } from '../../src/config/load.js';
-import { Daemon } from '../../src/daemon.js';
+import { Daemon, type DaemonDeps } from '../../src/daemon.js';
 import type { Config } from '../../src/config/types.js';
 
 /** Log lines captured from a daemon (parsed pino JSON). */
@@ -21,7 +21,7 @@ export async function configFrom(yaml: string, baseDir: string, env: NodeJS.Proc
 }
 
 /** Starts a daemon in process from a YAML config, capturing its logs. */
-export async function startDaemon(yaml: string, baseDir: string): Promise<{ daemon: Daemon; log: CapturedLog }> {
+export async function startDaemon(yaml: string, baseDir: string, deps: Partial<Omit<DaemonDeps, 'config' | 'logger'>> = {}): Promise<{ daemon: Daemon; log: CapturedLog }> {
   const lines: Record<string, unknown>[] = [];
   const raw: string[] = [];
   const dest = new Writable({
@@ -39,7 +39,7 @@ export async function startDaemon(yaml: string, baseDir: string): Promise<{ daem
   // Tests run in parallel: unless a test configures the health listener itself, give it
   // any free port instead of the fixed default.
   if (!/\bhttp:\s*\{|^\s+http:\s*$/m.test(yaml)) config = { ...config, service: { ...config.service, http: { ...config.service.http, port: 0 } } };
-  const daemon = new Daemon({ config, logger });
+  const daemon = new Daemon({ ...deps, config, logger });
   await daemon.start();
   return { daemon, log: { lines, raw, text: () => lines.map((l) => JSON.stringify(l)).join('\n') } };
 }

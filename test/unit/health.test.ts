@@ -24,6 +24,22 @@ describe('evaluateHealth', () => {
     ]);
   });
 
+  it('a failed source (waiting for its restart) is unhealthy, naming it; a disconnected one is only listed', () => {
+    const sources = [
+      { id: 'serial0', state: 'failed', failures: 2, lastError: 'parser bug', failedAt: START + 5000 },
+      { id: 'mqtt', state: 'down', lastError: 'ECONNREFUSED' },
+    ];
+    const r = evaluateHealth(facts({ sources }), T, START + 6000);
+    expect(r.status).toBe('unhealthy');
+    expect(r.reasons).toEqual([
+      { check: 'source_failed', source: 'serial0', since: new Date(START + 5000).toISOString(), message: 'source serial0 failed (2 times so far): parser bug; restarting it' },
+    ]);
+    expect(r.sources).toEqual([
+      { id: 'serial0', state: 'failed', last_error: 'parser bug' },
+      { id: 'mqtt', state: 'down', last_error: 'ECONNREFUSED' },
+    ]);
+  });
+
   it('without downSince, counts from the last success, else from start', () => {
     const r = evaluateHealth(facts({ outputs: [{ id: 'a', state: 'down' }] }), T, START + 60_000);
     expect(r.reasons[0]?.since).toBe(new Date(START).toISOString());

@@ -96,6 +96,12 @@ describe('Metrics', () => {
     const lat = metrics.figures().writeLatency.get('local')!;
     expect(lat.count).toBe(3);
     expect(lat.sumSeconds).toBeCloseTo(2.06, 6);
+    // The output probes a down server through the instrumented writer: ping is passed through.
+    const pinged: number[] = [];
+    const probed = instrumentWriter({ write: async () => undefined, ping: async (ms) => (pinged.push(ms), true) }, 'local', metrics, () => t);
+    expect(await probed.ping?.(1000)).toBe(true);
+    expect(pinged).toEqual([1000]);
+    expect(ok.ping).toBeUndefined();
   });
 
   it('figures() gathers one consistent snapshot; stop() leaves an empty registry', async () => {

@@ -17,6 +17,9 @@ class FakeWriter implements Writer {
   readonly written: string[] = [];
   behaviour: Behaviour = () => undefined;
   closed = false;
+  /** When set, the writer can be probed: what each ping answers (in order; the last repeats). */
+  pings: boolean[] | undefined;
+  pinged: number[] = [];
   inFlight = 0;
   maxInFlight = 0;
   private releases: (() => void)[] = [];
@@ -42,6 +45,12 @@ class FakeWriter implements Writer {
       if (result === 'hang') this.releases.push(done);
       else queueMicrotask(done);
     });
+  }
+
+  ping?(): Promise<boolean> {
+    if (!this.pings) return Promise.resolve(false);
+    this.pinged.push(Date.now());
+    return Promise.resolve(this.pings.length > 1 ? this.pings.shift()! : (this.pings[0] ?? false));
   }
 
   /** Lets every hanging request succeed. */
@@ -344,6 +353,52 @@ describe('Output: retry', () => {
     expect(await w.done).toBe('settled');
     expect(writer.written).toEqual(lines('a', 1));
     expect(counters.get('write_retries', { output: 'out1', kind: 'retryable' })).toBe(1);
+  });
+});
+
+describe('Output: probing a down server', () => {
+  it('while InfluxDB does not answer, pings it every second and keeps the write backoff; the first answer retries at once', async () => {
+    vi.setSystemTime(0);
+    writer.pings = [false, false, false, false, true];
+    writer.behaviour = (_l, n) => (n <= 3 ? err('retryable') : undefined); // no status: nothing answered
+    make(config({ retry: { initial: 1000, max: 60_000 } }), () => 1);
+    const w = write(['a v=1 1']);
+    await tick(0);
+    await tick(4500);
+    // Data on its backoff: at 0, 1 s, 3 s (then 4 s to wait); pings every second meanwhile.
+    expect(writer.calls.map((c) => c.at)).toEqual([0, 1000, 3000]);
+    expect(writer.pinged).toEqual([1000, 2000, 3000, 4000]);
+    expect(w.outcome()).toBeUndefined();
+    await tick(500); // the ping at 5 s answers: the write goes at once instead of at 7 s
+    expect(writer.calls.map((c) => c.at)).toEqual([0, 1000, 3000, 5000]);
+    expect(w.outcome()).toBe('settled');
+    expect(counters.get('write_probes', labels)).toBe(writer.pinged.length);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('an HTTP error (the server answers: 503, 429) waits its backoff without probing', async () => {
+    writer.pings = [true];
+    writer.behaviour = (_l, n) => (n === 1 ? err('retryable', { status: 503 }) : undefined);
+    make(config({ retry: { initial: 8000, max: 60_000 } }), () => 1);
+    const w = write(['a v=1 1']);
+    await tick(7999);
+    expect(writer.calls).toHaveLength(1);
+    expect(writer.pinged).toEqual([]);
+    await tick(1);
+    expect(w.outcome()).toBe('settled');
+  });
+
+  it('close() while probing leaves no timer', async () => {
+    writer.pings = [false];
+    writer.behaviour = () => err('retryable');
+    make();
+    const w = write(['a v=1 1']);
+    await tick(10_000);
+    expect(writer.pinged.length).toBeGreaterThan(5);
+    out.close();
+    await tick(0);
+    expect(w.outcome()).toBe('halted');
+    expect(vi.getTimerCount()).toBe(0);
   });
 });
 
