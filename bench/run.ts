@@ -180,11 +180,15 @@ async function main(o: BenchOptions): Promise<number> {
       await writeFile(file, cpuChart(bs, `CPU per reading vs offered rate, QoS ${qos} (${stamp}${o.quick ? ', quick' : ''})`));
       results.charts.push(relative(join(ROOT, 'bench'), file));
     }
-    await writeFile(join(resultsDir, `${stamp}${o.quick ? '-quick' : ''}-raw.json`), JSON.stringify(results, null, 1));
+    // Raw figures (every step) stay out of git: bench/.work/ is ignored. The committed output is RESULTS.md and the charts.
+    const rawDir = join(ROOT, 'bench', '.work', 'results');
+    await mkdir(rawDir, { recursive: true });
+    const rawFile = join(rawDir, `${stamp}${o.quick ? '-quick' : ''}-raw.json`);
+    await writeFile(rawFile, JSON.stringify(results, null, 1));
     const md = join(ROOT, 'bench', 'RESULTS.md');
     if (!existsSync(md)) await writeFile(md, '# Benchmark results\n\nWritten by `npm run bench` (bench/README.md explains the method); newest at the bottom.\n');
     await appendFile(md, `\n${renderSection(results)}\n`);
-    log(`results appended to ${relative(ROOT, md)}; charts in ${relative(ROOT, resultsDir)}/`);
+    log(`results appended to ${relative(ROOT, md)}; charts in ${relative(ROOT, resultsDir)}/; raw figures in ${relative(ROOT, rawFile)} (not committed)`);
   }
   log('targets:');
   for (const t of evaluateTargets(results)) log(`  ${t.verdict.padEnd(4)} ${t.target}: edgeflux ${t.edgeflux}, reference ${t.reference}, ${t.ratio} (needed ${t.needed})${t.why ? ` — ${t.why}` : ''}`);
