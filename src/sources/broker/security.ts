@@ -1,10 +1,11 @@
-import type { Client, Subscription } from 'aedes';
+import type { Client, PublishPacket, Subscription } from 'aedes';
 import type { Logger } from '../../observe/logger.js';
 import type { Counters } from '../../observe/counters.js';
 import { RateLimiter } from '../../observe/rate-limit.js';
 import { verifyPassword } from './passwords.js';
 import type { Acl } from './acl.js';
 import { LoginThrottle } from './login-throttle.js';
+import { ANONYMOUS_OWNER, clientIdMatches, ClientIdOwners } from './client-ids.js';
 
 /** Who may connect to the embedded broker, and what they may do. */
 export interface BrokerSecurity {
@@ -16,6 +17,11 @@ export interface BrokerSecurity {
   readonly acl?: Acl;
   /** TLS client certificates: a verified certificate's CN is the username. */
   readonly clientCertUsers: boolean;
+  /**
+   * Client ids a user may use, e.g. `%u-*` (`%u` = username, `*` = anything); absent = any.
+   * Either way a client id belongs to the first user that used it (client-ids.ts).
+   */
+  readonly clientIdPattern?: string;
 }
 
 export interface ClientIdentity {
@@ -35,8 +41,12 @@ export type RefusalReason =
   | 'topic_too_long'
   | 'too_many_levels'
   | 'rate_exceeded'
-  | 'too_many_connections';
+  | 'too_many_connections'
+  | 'client_id_taken'
+  | 'client_id_pattern'
+  | 'forward_denied';
 
+const AUTH_IDENTIFIER_REJECTED = 2;
 const AUTH_BAD_CREDENTIALS = 4;
 const AUTH_NOT_AUTHORIZED = 5;
 
@@ -59,6 +69,9 @@ export class BrokerGate {
   private readonly logLimit = new RateLimiter(10_000);
   /** The authenticated username of each client (absent for anonymous ones). */
   private readonly usernames = new WeakMap<Client, string>();
+  /** Clients that sent an empty client id (aedes made one up): nothing to own. */
+  private readonly generatedIds = new WeakSet<Client>();
+  readonly owners: ClientIdOwners;
 
   constructor(
     private readonly security: BrokerSecurity,
@@ -66,7 +79,9 @@ export class BrokerGate {
     private readonly log: Logger,
     private readonly counters: Counters,
     throttle?: LoginThrottle,
+    owners?: ClientIdOwners,
   ) {
+    this.owners = owners ?? new ClientIdOwners(undefined);
     this.throttle = throttle ?? new LoginThrottle({ freeFailures: 3, baseDelayMs: 250, maxDelayMs: 10_000, forgetMs: 15 * 60_000, maxAddresses: 10_000 });
   }
 
@@ -75,6 +90,33 @@ export class BrokerGate {
     const key = `${reason}\0${String(details.address ?? details.clientId ?? '')}`;
     const suppressed = this.logLimit.take(key);
     if (suppressed >= 0) this.log.warn({ ...details, reason, suppressed }, message);
+  }
+
+  /** aedes `preConnect`: notes the clients whose id aedes will make up. */
+  readonly preConnect = (client: Client, packet: { clientId: string }, done: (err: Error | null, ok: boolean) => void): void => {
+    if (packet.clientId === '') this.generatedIds.add(client);
+    done(null, true);
+  };
+
+  /**
+   * The client id check after a good login: the id must fit the pattern and must not
+   * belong to another user. Refused before aedes registers the client, so the owner's
+   * connection is not kicked and its session is neither shown nor cleaned.
+   */
+  private clientIdRefusal(client: Client, username: string | undefined, address: string): (Error & { returnCode: number }) | undefined {
+    if (this.generatedIds.has(client)) return undefined;
+    const pattern = this.security.clientIdPattern;
+    if (pattern !== undefined && !clientIdMatches(pattern, client.id, username)) {
+      this.refuse('client_id_pattern', { address, clientId: client.id.slice(0, 200), username }, `broker: client id refused: it does not match ${pattern}`);
+      return authError('client id not allowed for this user', AUTH_IDENTIFIER_REJECTED);
+    }
+    const claim = this.owners.claim(client.id, username ?? ANONYMOUS_OWNER, (err) => {
+      this.counters.inc('broker_state_errors', { what: 'owners' });
+      this.log.error({ err }, 'broker: saving a client id owner failed');
+    });
+    if (claim.ok) return undefined;
+    this.refuse('client_id_taken', { address, clientId: client.id.slice(0, 200), username }, `broker: client id ${client.id.slice(0, 200)} belongs to another user; refused`);
+    return authError('client id belongs to another user', AUTH_NOT_AUTHORIZED);
   }
 
   /** aedes `authenticate`. */
@@ -91,24 +133,28 @@ export class BrokerGate {
       answer(authError(message, code));
     };
 
+    const admit = (user: string | undefined) => {
+      const refusal = this.clientIdRefusal(client, user, id.address);
+      if (refusal) return answer(refusal);
+      if (user !== undefined) this.usernames.set(client, user);
+      answer(null);
+    };
     if (this.security.clientCertUsers && id.certUser !== undefined && (username === undefined || username === id.certUser)) {
-      this.usernames.set(client, id.certUser);
       this.throttle.succeeded(id.address);
-      return answer(null);
+      return admit(id.certUser);
     }
     if (username === undefined || username === '') {
       const ok = this.security.anonymous === 'always' || (this.security.anonymous === 'loopback' && isLoopbackAddress(id.address));
       if (!ok) return fail('anonymous', AUTH_NOT_AUTHORIZED, 'anonymous clients are not allowed');
-      return answer(null);
+      return admit(undefined);
     }
     const hash = this.security.users.get(username);
     if (hash === undefined) return fail('unknown_user', AUTH_BAD_CREDENTIALS, 'unknown user or wrong password');
     verifyPassword(password?.toString('utf8') ?? '', hash).then(
       (ok) => {
         if (!ok) return fail('bad_password', AUTH_BAD_CREDENTIALS, 'unknown user or wrong password');
-        this.usernames.set(client, username);
         this.throttle.succeeded(id.address);
-        answer(null);
+        admit(username);
       },
       (err: unknown) => {
         this.log.error({ err, clientId: client.id }, 'broker: password check failed');
@@ -122,6 +168,19 @@ export class BrokerGate {
     if (this.canSubscribe(client, sub.topic)) return done(null, sub);
     this.refuse('subscribe_denied', { clientId: client.id, username: this.usernames.get(client), topic: sub.topic }, `broker: subscribe to ${sub.topic} denied`);
     done(null, null);
+  };
+
+  /**
+   * aedes `authorizeForward`: every message on its way to a subscriber, live or from its
+   * offline queue, is checked against the receiver's subscribe rights now (a session kept
+   * across a restart may hold subscriptions that a changed ACL no longer grants).
+   */
+  readonly authorizeForward = <P extends PublishPacket>(client: Client, packet: P): P | null => {
+    const acl = this.security.acl;
+    if (acl === undefined && !packet.topic.startsWith('$SYS')) return packet;
+    if (this.canSubscribe(client, packet.topic)) return packet;
+    this.refuse('forward_denied', { clientId: client.id, username: this.usernames.get(client), topic: packet.topic.slice(0, 200) }, `broker: message on ${packet.topic.slice(0, 200)} not forwarded to client ${client.id}: not allowed by the ACL`);
+    return null;
   };
 
   canPublish(client: Client | null, topic: string): boolean {
