@@ -10,7 +10,7 @@ import type { RawMessage, SourceStatus } from '../types.js';
 import { MessageOutlet, type Source } from './source.js';
 import './mqtt-wire.js';
 import { Counters } from '../observe/counters.js';
-import { BrokerGate, type BrokerSecurity, type ClientIdentity } from './broker/security.js';
+import { BrokerGate, type BrokerSecurity, type ClientIdentity, type GateOptions } from './broker/security.js';
 import { PacketGuard } from './broker/packet-guard.js';
 import { compileAcl } from './broker/acl.js';
 import { ClientIdOwners } from './broker/client-ids.js';
@@ -61,6 +61,8 @@ export interface EmbeddedBrokerOptions {
   readonly id?: string;
   /** Users, anonymous policy and ACLs. Absent: anyone may connect (warned unless bound to loopback). */
   readonly security?: BrokerSecurity;
+  /** Password checking and login throttling (defaults in security.ts, login-throttle.ts). */
+  readonly login?: Omit<GateOptions, 'owners'>;
   readonly limits?: Partial<BrokerLimits>;
   /** Plain TCP listener on config.host:config.port; default true. */
   readonly plaintext?: boolean;
@@ -160,7 +162,7 @@ export class EmbeddedBroker implements Source {
       owners = new ClientIdOwners(store.owners());
       await owners.load();
     }
-    const gate = security ? new BrokerGate(security, (c) => this.identify(c), this.log, this.counters, undefined, owners) : undefined;
+    const gate = security ? new BrokerGate(security, (c) => this.identify(c), this.log, this.counters, { ...this.opts.login, owners }) : undefined;
     this.gate = gate;
     const hooks: Partial<AedesOptions> = gate
       ? { preConnect: gate.preConnect, authenticate: gate.authenticate, authorizeSubscribe: gate.authorizeSubscribe, authorizeForward: gate.authorizeForward }

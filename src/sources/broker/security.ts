@@ -2,9 +2,10 @@ import type { Client, PublishPacket, Subscription } from 'aedes';
 import type { Logger } from '../../observe/logger.js';
 import type { Counters } from '../../observe/counters.js';
 import { RateLimiter } from '../../observe/rate-limit.js';
-import { verifyPassword } from './passwords.js';
+import { dummyHashLike, verifyPassword } from './passwords.js';
 import type { Acl } from './acl.js';
-import { LoginThrottle } from './login-throttle.js';
+import { LoginThrottle, type LoginThrottleOptions } from './login-throttle.js';
+import { PasswordChecks } from './password-checks.js';
 import { ANONYMOUS_OWNER, clientIdMatches, ClientIdOwners } from './client-ids.js';
 
 /** Who may connect to the embedded broker, and what they may do. */
@@ -44,9 +45,12 @@ export type RefusalReason =
   | 'too_many_connections'
   | 'client_id_taken'
   | 'client_id_pattern'
-  | 'forward_denied';
+  | 'forward_denied'
+  | 'busy'
+  | 'throttled';
 
 const AUTH_IDENTIFIER_REJECTED = 2;
+const AUTH_SERVER_UNAVAILABLE = 3;
 const AUTH_BAD_CREDENTIALS = 4;
 const AUTH_NOT_AUTHORIZED = 5;
 
@@ -64,8 +68,27 @@ export function isLoopbackAddress(address: string): boolean {
  * address (at most once per address every 10 s), and answered more slowly each time
  * from an address that keeps failing.
  */
+/** How the gate checks passwords and slows guessing; every field has a default. */
+export interface GateOptions {
+  readonly throttle?: Partial<LoginThrottleOptions>;
+  readonly owners?: ClientIdOwners;
+  /** Password checks run at once (default 2) and waiting (default 16); beyond: CONNACK 3. */
+  readonly concurrentChecks?: number;
+  readonly queuedChecks?: number;
+  /** Failure answers held back at once, over all clients (default 1000); beyond: CONNACK 3 before any check. */
+  readonly maxHeldAnswers?: number;
+  /** The password check (default: scrypt, passwords.ts). */
+  readonly verify?: (password: string, hash: string) => Promise<boolean>;
+}
+
 export class BrokerGate {
   private readonly throttle: LoginThrottle;
+  private readonly checks: PasswordChecks;
+  private readonly verify: (password: string, hash: string) => Promise<boolean>;
+  private readonly maxHeld: number;
+  private held = 0;
+  /** What an unknown user's password is checked against: same cost as a real user's. */
+  private readonly dummyHash: string;
   private readonly logLimit = new RateLimiter(10_000);
   /** The authenticated username of each client (absent for anonymous ones). */
   private readonly usernames = new WeakMap<Client, string>();
@@ -78,11 +101,14 @@ export class BrokerGate {
     private readonly identify: (client: Client) => ClientIdentity,
     private readonly log: Logger,
     private readonly counters: Counters,
-    throttle?: LoginThrottle,
-    owners?: ClientIdOwners,
+    opts: GateOptions = {},
   ) {
-    this.owners = owners ?? new ClientIdOwners(undefined);
-    this.throttle = throttle ?? new LoginThrottle({ freeFailures: 3, baseDelayMs: 250, maxDelayMs: 10_000, forgetMs: 15 * 60_000, maxAddresses: 10_000 });
+    this.throttle = new LoginThrottle(opts.throttle);
+    this.checks = new PasswordChecks(opts.concurrentChecks ?? 2, opts.queuedChecks ?? 16);
+    this.verify = opts.verify ?? verifyPassword;
+    this.maxHeld = opts.maxHeldAnswers ?? 1000;
+    this.owners = opts.owners ?? new ClientIdOwners(undefined);
+    this.dummyHash = dummyHashLike(security.users.values().next().value);
   }
 
   refuse(reason: RefusalReason, details: Record<string, unknown>, message: string): void {
@@ -119,46 +145,71 @@ export class BrokerGate {
     return authError('client id belongs to another user', AUTH_NOT_AUTHORIZED);
   }
 
-  /** aedes `authenticate`. */
+  /**
+   * aedes `authenticate`. A known user's password and an unknown user's are checked alike
+   * (the latter against a dummy hash of the same cost), through the bounded PasswordChecks;
+   * only failure answers are held back (LoginThrottle).
+   */
   readonly authenticate = (client: Client, username: string | undefined, password: Buffer | undefined, done: (err: (Error & { returnCode: number }) | null, ok: boolean | null) => void): void => {
     const id = this.identify(client);
-    const delay = this.throttle.delayFor(id.address);
-    const answer = (err: (Error & { returnCode: number }) | null) => {
-      if (delay > 0) setTimeout(() => done(err, err === null), delay).unref();
-      else done(err, err === null);
-    };
-    const fail = (reason: RefusalReason, code: number, message: string) => {
-      const failures = this.throttle.failed(id.address);
-      this.refuse(reason, { address: id.address, clientId: client.id, username, failures }, `broker: login refused (${message}) from ${id.address}`);
-      answer(authError(message, code));
-    };
-
     const admit = (user: string | undefined) => {
       const refusal = this.clientIdRefusal(client, user, id.address);
-      if (refusal) return answer(refusal);
+      if (refusal) return done(refusal, false);
       if (user !== undefined) this.usernames.set(client, user);
-      answer(null);
+      done(null, true);
     };
+    /** Refuses the login after `delayMs`; `release` runs once the answer is sent. */
+    const fail = (reason: RefusalReason, code: number, message: string, delayMs: number, release: () => void = () => {}) => {
+      // A username that is not a user may be a password typed into the wrong field: never logged.
+      const who = reason === 'unknown_user' ? { unknownUser: true, usernameLength: username?.length ?? 0 } : { username };
+      this.refuse(reason, { address: id.address, clientId: client.id.slice(0, 200), ...who, delayMs }, `broker: login refused (${message}) from ${id.address}`);
+      const err = authError(message, code);
+      if (delayMs <= 0) {
+        release();
+        return done(err, false);
+      }
+      this.counters.inc('broker_login_delayed');
+      this.held++;
+      setTimeout(() => {
+        this.held--;
+        release();
+        done(err, false);
+      }, delayMs).unref();
+    };
+    const busy = (reason: 'busy' | 'throttled', why: string) => {
+      this.refuse(reason, { address: id.address, why }, `broker: login refused: ${why}`);
+      done(authError('server busy', AUTH_SERVER_UNAVAILABLE), false);
+    };
+
     if (this.security.clientCertUsers && id.certUser !== undefined && (username === undefined || username === id.certUser)) {
-      this.throttle.succeeded(id.address);
       return admit(id.certUser);
     }
     if (username === undefined || username === '') {
       const ok = this.security.anonymous === 'always' || (this.security.anonymous === 'loopback' && isLoopbackAddress(id.address));
-      if (!ok) return fail('anonymous', AUTH_NOT_AUTHORIZED, 'anonymous clients are not allowed');
+      if (!ok) return fail('anonymous', AUTH_NOT_AUTHORIZED, 'anonymous clients are not allowed', this.throttle.failed(id.address, ''));
       return admit(undefined);
     }
+    if (this.held >= this.maxHeld) return busy('busy', 'too many failed logins being answered');
+    if (!this.throttle.admit(id.address, username)) return busy('throttled', 'another attempt for this user from this address is still in flight');
     const hash = this.security.users.get(username);
-    if (hash === undefined) return fail('unknown_user', AUTH_BAD_CREDENTIALS, 'unknown user or wrong password');
-    verifyPassword(password?.toString('utf8') ?? '', hash).then(
-      (ok) => {
-        if (!ok) return fail('bad_password', AUTH_BAD_CREDENTIALS, 'unknown user or wrong password');
-        this.throttle.succeeded(id.address);
-        admit(username);
+    this.checks.run(this.throttle.suspicion(id.address, username), () => this.verify(password?.toString('utf8') ?? '', hash ?? this.dummyHash)).then(
+      (outcome) => {
+        if (outcome.busy) {
+          this.throttle.answered(id.address, username);
+          return busy('busy', 'too many password checks waiting');
+        }
+        if (hash !== undefined && outcome.value) {
+          this.throttle.succeeded(id.address, username);
+          return admit(username);
+        }
+        const delayMs = this.throttle.failed(id.address, username);
+        const release = () => this.throttle.answered(id.address, username);
+        fail(hash === undefined ? 'unknown_user' : 'bad_password', AUTH_BAD_CREDENTIALS, 'unknown user or wrong password', delayMs, release);
       },
       (err: unknown) => {
+        this.throttle.answered(id.address, username);
         this.log.error({ err, clientId: client.id }, 'broker: password check failed');
-        answer(authError('server error', 3));
+        done(authError('server error', AUTH_SERVER_UNAVAILABLE), false);
       },
     );
   };
