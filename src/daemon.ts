@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Config, SpoolConfig } from './config/types.js';
 import type { Logger } from './observe/logger.js';
 import { Counters } from './observe/counters.js';
@@ -199,7 +200,16 @@ export class Daemon {
     if (config.broker) {
       // aedes and serialport are loaded only when used: a daemon without them stays smaller.
       const { EmbeddedBroker, brokerOptionsFromConfig } = await import('./sources/embedded-broker.js');
-      this.broker = new EmbeddedBroker({ ...brokerOptionsFromConfig(config.broker), logger: this.log.child({ source: 'broker' }), clock: this.clock, counters: this.counters });
+      // Durable mode keeps the broker's state (client id owners, retained messages, persistent
+      // sessions) beside the journal; memory mode writes nothing to disk.
+      const stateDir = config.spool.mode === 'durable' ? join(config.spool.dir, 'broker') : undefined;
+      this.broker = new EmbeddedBroker({
+        ...brokerOptionsFromConfig(config.broker),
+        ...(stateDir !== undefined && { stateDir }),
+        logger: this.log.child({ source: 'broker' }),
+        clock: this.clock,
+        counters: this.counters,
+      });
       this.sources.push(this.broker);
     }
     const filters = coveringFilters([...rules.filters(), ...(devices?.filters ?? [])]);

@@ -95,6 +95,11 @@ export function brokerSecurityFields(plain: ReadSecretOptions, pem: ReadSecretOp
       .describe('Clients without a username: never, only from loopback addresses (default), or always (unsafe beyond a trusted network).'),
     users: z.array(user).default([]).describe('Users, with password hashes from `edgeflux passwd`.'),
     password_file: passwordFile.optional(),
+    client_id: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Client ids a user may use, e.g. "%u-*" (%u = username, * = anything; case and invisible characters ignored). Absent: any. Either way a client id belongs to the first user that used it (kept in the spool dir).'),
     acl: z
       .array(
         z

@@ -71,6 +71,8 @@ export interface BrokerConfig {
   readonly users: readonly { readonly username: string; readonly password_hash: string }[];
   /** Absent: every admitted client may use every topic but $SYS. */
   readonly acl?: readonly { readonly user: string; readonly publish: readonly string[]; readonly subscribe: readonly string[] }[];
+  /** Client ids a user may use, e.g. "%u-*"; absent = any (each still owned by its first user). */
+  readonly client_id?: string;
   readonly limits: {
     readonly max_packet: number;
     readonly max_connections: number;

@@ -10,9 +10,11 @@ import type { RawMessage, SourceStatus } from '../types.js';
 import { MessageOutlet, type Source } from './source.js';
 import './mqtt-wire.js';
 import { Counters } from '../observe/counters.js';
-import { BrokerGate, type BrokerSecurity, type ClientIdentity } from './broker/security.js';
+import { BrokerGate, type BrokerSecurity, type ClientIdentity, type GateOptions } from './broker/security.js';
 import { PacketGuard } from './broker/packet-guard.js';
 import { compileAcl } from './broker/acl.js';
+import { ClientIdOwners } from './broker/client-ids.js';
+import type { BrokerStore } from './broker/broker-store.js';
 
 /** Input limits of the embedded broker; exceeding one refuses or disconnects, counted. */
 export interface BrokerLimits {
@@ -59,12 +61,19 @@ export interface EmbeddedBrokerOptions {
   readonly id?: string;
   /** Users, anonymous policy and ACLs. Absent: anyone may connect (warned unless bound to loopback). */
   readonly security?: BrokerSecurity;
+  /** Password checking and login throttling (defaults in security.ts, login-throttle.ts). */
+  readonly login?: Omit<GateOptions, 'owners'>;
   readonly limits?: Partial<BrokerLimits>;
   /** Plain TCP listener on config.host:config.port; default true. */
   readonly plaintext?: boolean;
   /** TLS listener. */
   readonly tls?: BrokerTls;
   readonly counters?: Counters;
+  /**
+   * Directory of the broker's state (client id owners, retained messages, persistent
+   * sessions), kept across restarts; absent = in memory only.
+   */
+  readonly stateDir?: string;
   /** Bound on `stop()`; default 2 s. */
   readonly stopTimeoutMs?: number;
 }
@@ -95,6 +104,7 @@ export class EmbeddedBroker implements Source {
   private readonly limits: BrokerLimits;
   private readonly counters: Counters;
   private gate: BrokerGate | undefined;
+  private store: BrokerStore | undefined;
   private readonly identities = new WeakMap<object, ClientIdentity>();
   private readonly buckets = new WeakMap<Client, { tokens: number; at: number }>();
   private tlsPort: number | undefined;
@@ -141,11 +151,25 @@ export class EmbeddedBroker implements Source {
     const { host, port } = this.opts.config;
     this.status.next({ state: 'connecting' });
     const security = this.opts.security;
-    const gate = security ? new BrokerGate(security, (c) => this.identify(c), this.log, this.counters) : undefined;
+    let persistence: unknown;
+    let owners = new ClientIdOwners(undefined);
+    if (this.opts.stateDir !== undefined) {
+      const { BrokerStore } = await import('./broker/broker-store.js');
+      const store = new BrokerStore(this.opts.stateDir);
+      await store.open();
+      this.store = store;
+      persistence = store.persistence();
+      owners = new ClientIdOwners(store.owners());
+      await owners.load();
+    }
+    const gate = security ? new BrokerGate(security, (c) => this.identify(c), this.log, this.counters, { ...this.opts.login, owners }) : undefined;
     this.gate = gate;
-    const hooks: Partial<AedesOptions> = gate ? { authenticate: gate.authenticate, authorizeSubscribe: gate.authorizeSubscribe } : {};
+    const hooks: Partial<AedesOptions> = gate
+      ? { preConnect: gate.preConnect, authenticate: gate.authenticate, authorizeSubscribe: gate.authorizeSubscribe, authorizeForward: gate.authorizeForward }
+      : {};
     const broker = await Aedes.createBroker({
       ...hooks,
+      ...(persistence !== undefined && { persistence }),
       maxTopicLevels: Math.min(100, this.limits.maxTopicLevels),
       authorizePublish: (client, packet, callback) => this.onPublish(client, packet, callback),
     });
@@ -237,7 +261,11 @@ export class EmbeddedBroker implements Source {
 
   async stop(): Promise<void> {
     const { broker, servers } = this;
-    if (!broker) return;
+    if (!broker) {
+      await this.store?.close().catch(() => {});
+      this.store = undefined;
+      return;
+    }
     this.broker = undefined;
     this.servers = [];
     this.boundPort = undefined;
@@ -255,6 +283,13 @@ export class EmbeddedBroker implements Source {
     clearTimeout(timer);
     if (late) this.log.warn({ timeoutMs }, 'embedded broker: stop timed out');
     broker.removeAllListeners();
+    const store = this.store;
+    this.store = undefined;
+    try {
+      await store?.close();
+    } catch (err) {
+      this.log.error({ err }, 'embedded broker: closing its state store failed');
+    }
     this.outlet.complete();
     this.status.next({ state: 'closed' });
     this.log.info('embedded broker stopped');
@@ -332,6 +367,7 @@ export function brokerOptionsFromConfig(c: BrokerConfig): Pick<EmbeddedBrokerOpt
       anonymous: c.anonymous,
       ...(c.acl !== undefined && { acl: compileAcl(c.acl) }),
       clientCertUsers: c.tls?.client_certs !== undefined && c.tls.client_certs !== 'none',
+      ...(c.client_id !== undefined && { clientIdPattern: c.client_id }),
     },
     limits: {
       maxPacketBytes: c.limits.max_packet,

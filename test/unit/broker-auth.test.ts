@@ -3,6 +3,7 @@ import type { Client } from 'aedes';
 import { hashError, hashPassword, parsePasswordFile, setPasswordEntry, verifyPassword } from '../../src/sources/broker/passwords.js';
 import { compileAcl } from '../../src/sources/broker/acl.js';
 import { LoginThrottle } from '../../src/sources/broker/login-throttle.js';
+import { PasswordChecks } from '../../src/sources/broker/password-checks.js';
 import { BrokerGate } from '../../src/sources/broker/security.js';
 import { Counters } from '../../src/observe/counters.js';
 import { silentLogger } from '../../src/observe/logger.js';
@@ -74,30 +75,97 @@ describe('ACL', () => {
 });
 
 describe('LoginThrottle', () => {
-  it('delays an address after its free failures, doubling to a cap, and forgets it', () => {
+  const opts = { freeFailures: 2, freeFailuresPerAddress: 5, baseDelayMs: 100, maxDelayMs: 1000, forgetMs: 60_000, maxAddresses: 2, maxUsersPerAddress: 4, maxInFlightPerAddress: 2 };
+
+  it('delays failure answers of a pair after its free failures, doubling to a cap, and forgets it', () => {
     let now = 0;
-    const t = new LoginThrottle({ freeFailures: 2, baseDelayMs: 100, maxDelayMs: 1000, forgetMs: 60_000, maxAddresses: 2 }, () => now);
-    expect(t.delayFor('a')).toBe(0);
-    t.failed('a');
-    t.failed('a');
-    expect(t.delayFor('a')).toBe(100);
-    t.failed('a');
-    expect(t.delayFor('a')).toBe(200);
-    for (let i = 0; i < 10; i++) t.failed('a');
-    expect(t.delayFor('a')).toBe(1000);
+    const t = new LoginThrottle(opts, () => now);
+    const fail = (user = 'u') => {
+      expect(t.admit('a', user)).toBe(true);
+      const d = t.failed('a', user);
+      t.answered('a', user);
+      return d;
+    };
+    expect([fail(), fail(), fail(), fail()]).toEqual([0, 0, 100, 200]);
     now = 61_000;
-    expect(t.delayFor('a')).toBe(0);
+    expect(fail()).toBe(0);
   });
 
-  it('remembers a bounded number of addresses, and a success clears one', () => {
-    const t = new LoginThrottle({ freeFailures: 0, baseDelayMs: 10, maxDelayMs: 100, forgetMs: 60_000, maxAddresses: 2 });
-    t.failed('a');
-    t.failed('b');
-    t.failed('c');
-    expect(t.delayFor('a')).toBe(0);
-    expect(t.delayFor('c')).toBe(20);
-    t.succeeded('c');
-    expect(t.delayFor('c')).toBe(0);
+  it('the address\'s failures over all usernames count too', () => {
+    const t = new LoginThrottle(opts);
+    const delays = ['u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u7'].map((u) => {
+      t.admit('a', u);
+      return t.failed('a', u);
+    });
+    expect(delays).toEqual([0, 0, 0, 0, 0, 100, 200]);
+  });
+
+  it('a success clears only its own pair', () => {
+    const t = new LoginThrottle(opts);
+    for (let i = 0; i < 3; i++) {
+      t.admit('a', 'victim');
+      t.failed('a', 'victim');
+      t.answered('a', 'victim');
+    }
+    t.admit('a', 'me');
+    t.succeeded('a', 'me');
+    t.admit('a', 'victim');
+    expect(t.failed('a', 'victim')).toBe(200);
+  });
+
+  it('counts attempts in flight: past its free failures a pair has one in flight at a time', () => {
+    const t = new LoginThrottle(opts);
+    expect([t.admit('a', 'u'), t.admit('a', 'u'), t.admit('a', 'u')]).toEqual([true, true, false]);
+    t.failed('a', 'u');
+    t.answered('a', 'u');
+    expect(t.admit('a', 'u')).toBe(false); // 1 failure + 1 in flight = the free ones used
+    t.failed('a', 'u');
+    t.answered('a', 'u');
+    expect(t.admit('a', 'u')).toBe(true);
+    expect(t.admit('a', 'u')).toBe(false);
+  });
+
+  it('remembers a bounded number of addresses', () => {
+    const t = new LoginThrottle({ ...opts, freeFailures: 0 });
+    for (const a of ['a', 'b', 'c']) {
+      t.admit(a, 'u');
+      t.failed(a, 'u');
+      t.answered(a, 'u');
+    }
+    expect(t.suspicion('a', 'u')).toBe(0);
+    expect(t.suspicion('c', 'u')).toBe(2);
+  });
+});
+
+describe('PasswordChecks', () => {
+  function deferred() {
+    let resolve!: (v: boolean) => void;
+    const promise = new Promise<boolean>((r) => (resolve = r));
+    return { promise, resolve };
+  }
+
+  it('runs at most `concurrency` checks, queues the least suspicious first, refuses beyond the queue', async () => {
+    const checks = new PasswordChecks(1, 2);
+    const gates = Array.from({ length: 5 }, deferred);
+    const started: number[] = [];
+    const run = (i: number, suspicion: number) => checks.run(suspicion, () => (started.push(i), gates[i]!.promise));
+    const r0 = run(0, 0);
+    const r1 = run(1, 5);
+    const r2 = run(2, 5);
+    const r3 = run(3, 9); // queue full, more suspicious than all waiting: refused
+    const r4 = run(4, 1); // queue full, less suspicious than the worst waiting: takes its place
+    expect(await r3).toEqual({ busy: true });
+    expect(await r2).toEqual({ busy: true });
+    expect([checks.active, checks.queued]).toEqual([1, 2]);
+    gates[0]!.resolve(true);
+    expect(await r0).toEqual({ busy: false, value: true });
+    await Promise.resolve();
+    expect(started).toEqual([0, 4]);
+    gates[4]!.resolve(false);
+    gates[1]!.resolve(false);
+    expect(await r4).toEqual({ busy: false, value: false });
+    expect(await r1).toEqual({ busy: false, value: false });
+    expect(started).toEqual([0, 4, 1]);
   });
 });
 
@@ -105,12 +173,15 @@ describe('BrokerGate', () => {
   const client = (id: string) => ({ id }) as unknown as Client;
   function gate(anonymous: 'never' | 'loopback' | 'always', address: string, users = new Map<string, string>()) {
     const counters = new Counters();
-    const g = new BrokerGate({ users, anonymous, clientCertUsers: true }, () => ({ address }), silentLogger(), counters,
-      new LoginThrottle({ freeFailures: 100, baseDelayMs: 1, maxDelayMs: 1, forgetMs: 1, maxAddresses: 10 }));
+    const verified: string[] = [];
+    const g = new BrokerGate({ users, anonymous, clientCertUsers: true }, () => ({ address }), silentLogger(), counters, {
+      throttle: { freeFailures: 100 },
+      verify: (pw, hash) => (verified.push(hash), verifyPassword(pw, hash)),
+    });
     const auth = (username?: string, password?: string) =>
       new Promise<{ err: (Error & { returnCode: number }) | null; ok: boolean | null }>((resolve) =>
         g.authenticate(client('c'), username, password === undefined ? undefined : Buffer.from(password), (err, ok) => resolve({ err, ok })));
-    return { g, counters, auth };
+    return { g, counters, auth, verified };
   }
 
   it('anonymous: by default only from loopback', async () => {
@@ -135,5 +206,16 @@ describe('BrokerGate', () => {
     expect([unknown.ok, unknown.err?.returnCode]).toEqual([false, 4]);
     expect(counters.get('broker_refused', { reason: 'bad_password' })).toBe(1);
     expect(counters.get('broker_refused', { reason: 'unknown_user' })).toBe(1);
+  });
+
+  it('an unknown user\'s password is checked too, against a hash of the same cost (no timing oracle)', async () => {
+    const users = new Map([['alice', await hashPassword('pw', FAST)]]);
+    const { auth, verified } = gate('never', '192.0.2.7', users);
+    await auth('alice', 'nope');
+    await auth('mallory', 'pw');
+    expect(verified).toHaveLength(2);
+    const params = (h: string) => h.split('$').slice(0, 4).join('$');
+    expect(params(verified[1]!)).toBe(params(users.get('alice')!));
+    expect(verified[1]).not.toBe(users.get('alice'));
   });
 });

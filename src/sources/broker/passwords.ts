@@ -40,6 +40,18 @@ export async function verifyPassword(password: string, encoded: string): Promise
   return timingSafeEqual(key, expected);
 }
 
+const DUMMY_SALT = Buffer.from('edgeflux:no-such-user').toString('base64');
+
+/**
+ * A hash that no password matches, with the cost parameters of `like` (a real user's hash;
+ * the default cost without one): checking a password against it costs what checking a
+ * real user's costs, so a refusal does not tell whether the user exists.
+ */
+export function dummyHashLike(like: string | undefined): string {
+  const params = like !== undefined && hashError(like) === undefined ? like.split('$').slice(1, 4) : [DEFAULT.logN, DEFAULT.r, DEFAULT.p].map(String);
+  return `scrypt$${params.join('$')}$${DUMMY_SALT}$${Buffer.alloc(KEY_LEN).toString('base64')}`;
+}
+
 export interface PasswordEntry {
   readonly username: string;
   readonly hash: string;
