@@ -1,6 +1,7 @@
 import { BehaviorSubject, type Observable } from 'rxjs';
 import { Readable } from 'node:stream';
 import mqtt from 'mqtt';
+import { holdEachPublish, requestsAwaitingAnswer } from './mqtt-js.js';
 import type { IClientOptions, IConnackPacket, IPublishPacket, ISubscriptionMap, MqttClient } from 'mqtt';
 import type { DoneCallback, IStore, Packet, PacketCallback } from 'mqtt';
 import type { AckBarrier } from './ack-barrier.js';
@@ -44,7 +45,7 @@ export function mqttDebugWanted(env: NodeJS.ProcessEnv): boolean {
  * session), emitting each PUBLISH it receives as a `RawMessage`.
  *
  * Acks: mqtt.js handles incoming packets one at a time and sends the PUBACK only when
- * `client.handleMessage(packet, cb)` calls back, which we do from `msg.ack()`: the broker
+ * `client.handleMessage(packet, cb)` calls back (mqtt-js.ts), which we do from `msg.ack()`: the broker
  * keeps (and redelivers) what we have not acked, and nothing further is read meanwhile.
  * QoS 2: the hold is on the PUBREC, through the incoming store (see HoldingStore).
  * QoS 0 holds the reading alike. Keep acks prompt: while one is held no PINGRESP is
@@ -113,11 +114,11 @@ export class MqttSource implements Source {
     this.retry.reset();
     // Everything is attached before the first CONNECT goes out: a persistent session's
     // queued messages arrive right after the CONNACK.
-    client.handleMessage = (packet, callback) => {
+    holdEachPublish(client, (packet, callback) => {
       // QoS 2 was handed on (and acked with PUBREC) at PUBLISH time, see HoldingStore.
       if (packet.qos === 2) callback();
       else this.emit(packet, callback);
-    };
+    });
     client.on('connect', (connack) => this.onConnect(client, connack));
     client.on('close', () => this.onClose(client));
     client.on('error', (err) => (this.lastError = err.message));
@@ -337,7 +338,7 @@ async function endClient(client: MqttClient, timeoutMs: number): Promise<void> {
       client.stream?.destroy();
       resolve();
     }, timeoutMs);
-    client.end(!client.connected || Object.keys(client.outgoing).length > 0, () => {
+    client.end(!client.connected || requestsAwaitingAnswer(client) > 0, () => {
       clearTimeout(timer);
       resolve();
     });

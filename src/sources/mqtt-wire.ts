@@ -10,6 +10,9 @@ import mqttPacket from 'mqtt-packet';
  */
 mqttPacket.writeToStream.cacheNumbers = false;
 
+/** The mqtt-packet version this switch was checked against (major.minor; see its test). */
+export const MQTT_PACKET_VERIFIED = '9.0';
+
 /** Whether packet ids are written from the shared table (false once this module loaded). */
 export function packetIdTableOn(): boolean {
   return mqttPacket.writeToStream.cacheNumbers;
