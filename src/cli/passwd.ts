@@ -1,16 +1,15 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
 import { hashPassword, setPasswordEntry } from '../sources/broker/passwords.js';
 
 /** Reads one line from stdin; on a TTY it asks `prompt` and does not echo what is typed. */
 async function readSecretLine(prompt: string): Promise<string> {
   const tty = process.stdin.isTTY === true;
-  const rl = createInterface({ input: process.stdin, output: tty ? process.stderr : undefined, terminal: tty });
-  if (tty) {
-    process.stderr.write(prompt);
-    // Replace the echo of each typed character with nothing.
-    (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = () => {};
-  }
+  if (tty) process.stderr.write(prompt);
+  // On a terminal readline echoes what is typed to its output: give it one that drops it.
+  const silent = new Writable({ write: (_chunk, _enc, cb) => cb() });
+  const rl = createInterface({ input: process.stdin, output: tty ? silent : undefined, terminal: tty });
   try {
     const line = await new Promise<string>((resolve, reject) => {
       rl.once('line', resolve);
