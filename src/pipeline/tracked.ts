@@ -3,7 +3,7 @@
  * message they came from, so that the output's cursor never passes a message whose
  * readings are not written yet (see drain.ts).
  *
- * The shaping stage between decode and encode (issue 4: windows, debounce, deadband…)
+ * The shaping stage between decode and encode (windows, debounce, deadband…)
  * is a `PointPipeline`: an RxJS operator on tracked readings plus `lowestHeld()`, the
  * lowest seq still held in operator state (an open window). The drain does not commit
  * past it, so after a crash the journal replays exactly the readings of every window

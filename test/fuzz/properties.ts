@@ -1,5 +1,5 @@
 /**
- * The fuzz properties of issue 7, shared by `npm run fuzz` (test/fuzz/run.ts, the full
+ * The fuzz properties, shared by `npm run fuzz` (test/fuzz/run.ts, the full
  * run) and the sample inside `npm test` (test/unit/fuzz-sample.test.ts).
  *
  * Every target asserts: no exception escapes; each input is decoded/parsed within a

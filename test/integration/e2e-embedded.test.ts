@@ -89,7 +89,7 @@ describe('embedded broker → influxd', () => {
     });
   });
 
-  it('the issue example: a reading published with mosquitto semantics lands as the documented point', async () => {
+  it('the README example: a reading published with mosquitto semantics lands as the documented point', async () => {
     await influx.createDatabase('example');
     await withDaemon(config('example'), async (daemon) => {
       const c = await publisher(daemon.brokerPort!);

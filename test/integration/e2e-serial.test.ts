@@ -1,5 +1,5 @@
 /**
- * Devices end to end, as a user configures them (issue 5, "Done when"): the daemon from
+ * Devices end to end, as a user configures them (a serial SDS011 and Tasmota plugs, no rules): the daemon from
  * YAML with `serial:` naming the sds011 profile (a socat pty pair stands in for the
  * USB-serial adapter) and `devices:` naming the tasmota profile on the embedded broker,
  * writing to a real influxd 1.6.7. No `rules:` at all: the profiles decode everything.

@@ -78,7 +78,7 @@ describe('systemd/ files', () => {
     expect(r.code).toBe(0);
   });
 
-  it('says what the issue asks for', async () => {
+  it('is Type=notify with a watchdog, restarts, reloads by SIGHUP, runs as its own user in dialout, keeps the spool in StateDirectory, is confined and takes credentials', async () => {
     const u = unitEntries(await readFile(UNIT, 'utf8'));
     const one = (k: string) => u.get(k)?.at(-1);
     expect(one('Service.Type')).toBe('notify');

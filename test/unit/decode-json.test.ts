@@ -23,7 +23,7 @@ function bad(text: string, opts: Partial<JsonOptions> = {}): DecodeError {
 }
 
 describe('decodeJson: values', () => {
-  it('decodes the issue example: numbers are floats, tags and measurement from the context', () => {
+  it('decodes a flat climate payload: numbers are floats, tags and measurement from the context', () => {
     const r = ok('{"temperature":21.5,"humidity":40}');
     expect(r).toEqual({ measurement: 'm', tags: { device: 'th1' }, fields: { temperature: 21.5, humidity: 40 }, time: ARRIVAL });
     expect(typeof r.fields.humidity).toBe('number');

@@ -1,5 +1,5 @@
 /**
- * A small sample of the fuzz properties (test/fuzz, issue 7) inside `npm test`: every
+ * A small sample of the fuzz properties (test/fuzz) inside `npm test`: every
  * target — each core decoder, each device profile, the line protocol encoder, topic
  * templates, the config loader — with a few hundred generated cases from a fixed seed.
  * No exception escapes, every rejection has a known reason and a message, and no case

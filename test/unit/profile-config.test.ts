@@ -1,6 +1,6 @@
 /**
  * The config parts of serial ports and profiled devices (src/config/schema-serial.ts,
- * schema-profiles.ts), as the issue's user writes them: "an SDS011 on /dev/ttyUSB0 and
+ * schema-profiles.ts), as a user writes them: "an SDS011 on /dev/ttyUSB0 and
  * Tasmota plugs on the broker".
  */
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -30,7 +30,7 @@ devices:
 `;
 
 describe('serial + devices config', () => {
-  it('the issue\'s two short blocks: SDS011 on /dev/ttyUSB0, Tasmota plugs on the broker', () => {
+  it('two short blocks: SDS011 on /dev/ttyUSB0, Tasmota plugs on the broker', () => {
     const cfg = part.parse(parse(USER_YAML));
     expect(checkDeviceConfig(cfg, catalog, ['broker'])).toEqual([]);
     const d = buildDevices(cfg, catalog);

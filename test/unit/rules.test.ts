@@ -38,7 +38,7 @@ const example = new RuleSet(
 );
 
 describe('RuleSet.decode', () => {
-  it('decodes the issue example', () => {
+  it('decodes the README example (location, device and measurement from the topic, fields from the JSON)', () => {
     expect(ok(example, 'sensors/kitchen/th1/climate', '{"temperature":21.5,"humidity":40}')).toEqual([
       { measurement: 'climate', tags: { location: 'kitchen', device: 'th1' }, fields: { temperature: 21.5, humidity: 40 }, time: 5n },
     ]);

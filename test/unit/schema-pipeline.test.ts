@@ -14,7 +14,7 @@ function issues(yaml: string): string[] {
 }
 
 describe('pipeline schema', () => {
-  it('parses the issue example into ms and defaults', () => {
+  it('parses a deadband and window pipeline into ms and defaults', () => {
     const r = config.parse(
       parseYaml(`
 pipeline:

@@ -21,7 +21,7 @@ function err(t: string): string {
 }
 
 describe('compileTopicTemplate', () => {
-  it('compiles the issue example into a filter and capture names', () => {
+  it('compiles sensors/{location}/{device}/{measurement} into a filter and capture names', () => {
     const t = tpl('sensors/{location}/{device}/{measurement}');
     expect(t.filter).toBe('sensors/+/+/+');
     expect(t.names).toEqual(['location', 'device', 'measurement']);
