@@ -4,6 +4,10 @@
  * beyond `syncedHead()` (what the data files have fsynced): after a crash a cursor may be
  * slightly behind, never ahead of the data. Cursors found in the store wait, without
  * holding any segment, until their consumer is added again.
+ *
+ * A consumer with a state source has its state saved with its cursor, in the same batch;
+ * the state belongs to that exact cursor, so such a cursor is saved only once it is within
+ * the fsynced data (until then the pair saved before stands).
  */
 import type { Logger } from '../observe/logger.js';
 import { RateLimiter } from '../observe/rate-limit.js';
@@ -12,6 +16,8 @@ import type { CursorStore } from './cursor-store.js';
 export class ConsumerCursors {
   private readonly active = new Map<string, number>();
   private stored = new Map<string, number>();
+  private storedStates = new Map<string, string>();
+  private readonly sources = new Map<string, () => string>();
   private readonly removed = new Set<string>();
   private dirty = false;
   private timer: NodeJS.Timeout | undefined;
@@ -27,7 +33,9 @@ export class ConsumerCursors {
 
   /** Opens the store and loads what it holds; returns the highest stored cursor (0 if none). */
   async load(): Promise<number> {
-    this.stored = await this.store.open();
+    const { cursors, states } = await this.store.open();
+    this.stored = cursors;
+    this.storedStates = states;
     let max = 0;
     for (const c of this.stored.values()) max = Math.max(max, c);
     return max;
@@ -61,8 +69,22 @@ export class ConsumerCursors {
     this.dirty = true;
   }
 
+  /** From now on `source()` is saved with `id`'s cursor (see the module comment). */
+  setStateSource(id: string, source: () => string): void {
+    this.sources.set(id, source);
+    this.dirty = true;
+  }
+
+  /** `id`'s state: its live source's, else what was stored with its cursor. */
+  state(id: string): string | undefined {
+    const source = this.sources.get(id);
+    return source ? source() : this.storedStates.get(id);
+  }
+
   remove(id: string): void {
     this.active.delete(id);
+    this.sources.delete(id);
+    this.storedStates.delete(id);
     this.stored.delete(id);
     this.removed.add(id);
     this.dirty = true;
@@ -113,14 +135,20 @@ export class ConsumerCursors {
     this.dirty = false;
     const synced = this.syncedHead();
     const puts = new Map<string, number>();
+    const states = new Map<string, string>();
     for (const [id, c] of this.active) {
       if (c > synced) this.dirty = true; // saved up to the fsynced data now, the rest later
-      puts.set(id, Math.min(c, synced));
+      const source = this.sources.get(id);
+      if (source === undefined) puts.set(id, Math.min(c, synced));
+      else if (c <= synced) {
+        puts.set(id, c);
+        states.set(id, source());
+      }
     }
     const dels = [...this.removed];
     this.removed.clear();
     try {
-      await this.store.save(puts, dels);
+      await this.store.save(puts, dels, states);
     } catch (err) {
       for (const id of dels) if (!this.active.has(id)) this.removed.add(id);
       this.dirty = true;
