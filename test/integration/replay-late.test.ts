@@ -75,14 +75,15 @@ service: { http: { host: 127.0.0.1, port: ${http} } }
       for (const m of [msg('B', 2_500, 10), msg('B', 21_500, 20), msg('A', 22_500, 30), msg('B', 5_500, 99), msg('B', 41_500, 40)]) await publishAll(client, [m]);
       await waitFor(async () => (await points('B')).length === 2, 10_000, "B's two windows written");
       expect(await points('B')).toEqual([`${T}000000,10,1`, `${T + 20_000}000000,20,1`]);
-      // A's window is open: the cursor waits at its record (seq 2), and is saved (every 200 ms).
+      // A's window is open: the cursor waits at its record (seq 2).
       await waitFor(async () => (await spool()).outputs[0]?.cursor === 2, 10_000, 'cursor at A');
-      await new Promise((r) => setTimeout(r, 600));
+      await new Promise((r) => setTimeout(r, 1500)); // the cursor and state pair is saved every 1 s
       client.end(true);
       first.child.kill('SIGKILL');
       await first.exited;
 
       const second = await runDaemon(config);
+      expect(second.log()).toMatch(/"cursor":2,.*3 messages in the journal to write/); // the replay starts at A's record
       const again = await publisher(port);
       // A sentinel series after the restart: once its window is written, everything replayed before it is too.
       await publishAll(again, [msg('C', 100_000, 1)]);
