@@ -307,7 +307,7 @@ export class Daemon {
         spool: spool(),
         sources: this.supervisors.map((s) => s.state),
       }),
-      outputs: () => this.drains.map((d) => ({ id: d.id, up: d.output.status.state === 'up', backlog: d.lag.behind })),
+      outputs: () => this.drains.map((d) => ({ id: d.id, up: d.output.status.state === 'up', backlog: d.lag.behind, replayLag: d.replayLag })),
       sources: () => this.supervisors.map((s) => ({ id: s.id, up: s.state.state === 'up' })),
       spool,
       emitReadings: (rs) => this.self?.emit(rs),

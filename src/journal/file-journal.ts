@@ -3,7 +3,8 @@
  *
  * On disk, under `dir`:
  *   segments/<first seq, 20 digits>.seg   append-only segment files, oldest first
- *   cursors/                              LevelDB (classic-level): `cursor:<consumer>` → next seq
+ *   cursors/                              LevelDB (classic-level): `cursor:<consumer>` → next seq,
+ *                                         `state:<consumer>` → its state as of that cursor
  *
  * A segment is a plain sequence of frames, no file header. Frame layout (little-endian;
  * record-codec.ts is the reference):
@@ -235,6 +236,16 @@ export class FileJournal implements Journal {
     if (!Number.isSafeInteger(seq)) throw new RangeError(`FileJournal: commit(${consumerId}, ${seq}): not a seq`);
     this.cursor(consumerId);
     if (this.cursors.advance(consumerId, Math.min(seq, this.log.head))) this.retention.releasePassed();
+  }
+
+  setStateSource(consumerId: string, source: () => string): void {
+    this.assertOpen();
+    this.cursor(consumerId);
+    this.cursors.setStateSource(consumerId, source);
+  }
+
+  savedState(consumerId: string): string | undefined {
+    return this.cursors.state(consumerId);
   }
 
   cursor(consumerId: string): number {

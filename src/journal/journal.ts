@@ -90,6 +90,15 @@ export interface Journal {
   commit(consumerId: string, seq: number): void;
   /** The consumer's committed position (the next seq it needs). */
   cursor(consumerId: string): number;
+  /**
+   * Saves the consumer's state with its cursor from now on: `source()` describes the state
+   * as of the cursor last committed, and is asked whenever the cursor is saved (FileJournal:
+   * both in one atomic write, only for a cursor within the fsynced data). An output's drain
+   * keeps here what its shaping stage needs after a restart (pipeline/replay-state.ts).
+   */
+  setStateSource(consumerId: string, source: () => string): void;
+  /** The state saved with the consumer's cursor (the live source's, if one is set), or undefined. */
+  savedState(consumerId: string): string | undefined;
   stats(): JournalStats;
   /** Flushes cursors and data (fsync), closes files. */
   close(): Promise<void>;

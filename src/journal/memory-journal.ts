@@ -36,6 +36,8 @@ export class MemoryJournal implements Journal {
   private bytes = 0;
   private dropped = 0;
   private readonly cursors = new Map<string, number>();
+  /** Consumers' state sources (kept in RAM: across a reload, not a restart). */
+  private readonly states = new Map<string, () => string>();
   private readonly listeners = new Set<() => void>();
   private notifyQueued = false;
   private state: 'new' | 'open' | 'closed' = 'new';
@@ -95,6 +97,7 @@ export class MemoryJournal implements Journal {
   }
 
   removeConsumer(id: string): void {
+    this.states.delete(id);
     if (this.cursors.delete(id)) this.release();
   }
 
@@ -108,6 +111,15 @@ export class MemoryJournal implements Journal {
 
   cursor(consumerId: string): number {
     return this.cursorOf(consumerId);
+  }
+
+  setStateSource(consumerId: string, source: () => string): void {
+    this.cursorOf(consumerId);
+    this.states.set(consumerId, source);
+  }
+
+  savedState(consumerId: string): string | undefined {
+    return this.states.get(consumerId)?.();
   }
 
   stats(): JournalStats {

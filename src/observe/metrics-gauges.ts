@@ -36,6 +36,14 @@ export function registerGauges(registry: Registry, src: GaugeSources): void {
   gauge('edgeflux_output_backlog_messages', 'Messages waiting to be written, by output (journal records behind its cursor).', ['output'], (set) => {
     for (const o of p().outputs?.() ?? []) set({ output: o.id }, o.backlog);
   });
+  gauge(
+    'edgeflux_output_replay_lag_messages',
+    'Journal records between an output\'s cursor and the oldest record an open window (or its read position) needs: what a restart replays beyond that (unwritten points).',
+    ['output'],
+    (set) => {
+      for (const o of p().outputs?.() ?? []) if (o.replayLag !== undefined) set({ output: o.id }, o.replayLag);
+    },
+  );
   gauge('edgeflux_source_up', '1 when the source is connected.', ['source'], (set) => {
     for (const s of p().sources?.() ?? []) set({ source: s.id }, s.up ? 1 : 0);
   });

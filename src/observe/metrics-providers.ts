@@ -8,6 +8,8 @@ export interface OutputFigures {
   readonly up: boolean;
   /** Messages waiting for this output: journal records behind its cursor (or points in memory). */
   readonly backlog: number;
+  /** Journal records between its cursor and the oldest record an open window (or the read position) needs: what a restart replays beyond that. */
+  readonly replayLag?: number;
 }
 export interface SourceFigures {
   readonly id: string;

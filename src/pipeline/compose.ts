@@ -43,6 +43,10 @@ export interface ShapingPipeline {
   lowestHeld(): number | undefined;
   /** The highest cursor <= `candidate` that no held reading and no aggregate forbids; commit that. */
   commitBound(candidate: number): number;
+  /** With a ReplayState in the context: what a restart needs (tracked.ts `PointPipeline`). */
+  restore?(state: string, cursor: number): boolean;
+  committed?(cursor: number): void;
+  snapshot?(): string;
 }
 
 /** The operator for one step. */
@@ -61,7 +65,7 @@ export function stepOperator(step: PipelineStep, ctx: OperatorContext = {}): Ope
 /** The steps chained in order (an empty list passes readings through). */
 export function composeSteps(steps: readonly PipelineStep[], ctx: OperatorContext = {}): OperatorFunction<SeqReading, SeqReading> {
   if (steps.length === 0) return identity;
-  const ops = steps.map((s) => stepOperator(s, ctx));
+  const ops = steps.map((s, i) => stepOperator(s, { ...ctx, place: `${ctx.place ?? ''}/${i}` }));
   return (source) => ops.reduce((acc, op) => op(acc), source);
 }
 
@@ -78,7 +82,7 @@ export function routeSteps(
   select: (t: SeqReading) => number | undefined,
   ctx: OperatorContext = {},
 ): OperatorFunction<SeqReading, SeqReading> {
-  const chains = routes.map((steps) => (steps.length === 0 ? undefined : composeSteps(steps, ctx)));
+  const chains = routes.map((steps, i) => (steps.length === 0 ? undefined : composeSteps(steps, { ...ctx, place: `route ${i}` })));
   if (chains.every((c) => c === undefined)) return identity;
   return (source) =>
     new Observable<SeqReading>((out) => {
@@ -125,17 +129,27 @@ export interface Routing {
 /**
  * A drain's whole shaping stage with its own holdback (or the one given in `ctx`): the
  * routed chains (if any), then `steps`, all sharing one scheduler, holdback and notices.
+ * With `ctx.replay`, the stage also has `restore`/`committed`/`snapshot` (replay-state.ts):
+ * the drain saves the snapshot with every cursor it commits and restores it on start.
  */
 export function createPipeline(steps: readonly PipelineStep[], ctx: OperatorContext = {}, routing?: Routing): ShapingPipeline {
   const holdback = ctx.holdback ?? new Holdback();
   const shared = { ...ctx, holdback };
-  const global = composeSteps(steps, shared);
+  const global = composeSteps(steps, { ...shared, place: 'global' });
   const routed = routing ? routeSteps(routing.routes, routing.select, shared) : undefined;
   const operator: OperatorFunction<SeqReading, SeqReading> = routed ? (source) => global(routed(source)) : global;
-  return {
+  const pipeline: ShapingPipeline = {
     operator,
     holdback,
     lowestHeld: () => holdback.lowestHeld(),
     commitBound: (candidate) => holdback.commitBound(candidate),
+  };
+  const replay = ctx.replay;
+  if (replay === undefined) return pipeline;
+  return {
+    ...pipeline,
+    restore: (state, cursor) => replay.restore(state, cursor),
+    committed: (cursor) => replay.committed(cursor),
+    snapshot: () => replay.snapshot(),
   };
 }

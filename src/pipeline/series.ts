@@ -12,6 +12,7 @@ import { MAX_TIMER_MS } from '../config/units.js';
 import type { Reading } from '../types.js';
 import { DEFAULT_MAX_SERIES } from '../config/pipeline-defaults.js';
 import { Holdback, type SeqReading } from './holdback.js';
+import type { ReplayState } from './replay-state.js';
 
 export { DEFAULT_MAX_SERIES };
 
@@ -43,6 +44,14 @@ export interface OperatorContext {
   readonly onNotice?: (n: Notice) => void;
   /** Series cap for operators whose options set none. Default `DEFAULT_MAX_SERIES`. */
   readonly maxSeries?: number;
+  /**
+   * Where window operators keep what a restart needs to decide like this run (saved with
+   * the cursor; replay-state.ts). Absent: none is kept, and a written window's seq range
+   * holds the cursor instead (holdback.ts `aggregated`).
+   */
+  readonly replay?: ReplayState;
+  /** The operator's place in the pipeline (route and step), naming its share of `replay`. */
+  readonly place?: string;
 }
 
 /** The context with defaults applied. */

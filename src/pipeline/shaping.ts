@@ -16,6 +16,7 @@ import { RateLimiter } from '../observe/rate-limit.js';
 import { isSelfMessage, type RawMessage } from '../types.js';
 import { createPipeline, type PipelineStep, type ShapingPipeline } from './compose.js';
 import type { Notice } from './series.js';
+import { ReplayState } from './replay-state.js';
 import { StreamClock } from './stream-clock.js';
 import type { TrackedReading } from './tracked.js';
 
@@ -56,7 +57,7 @@ export function createShaping(o: ShapingOptions): OutputShaping | undefined {
   // that a replay after a restart runs on the records' own times, not on the restart's.
   const clock = new StreamClock();
   const routing = routed ? { routes, select: (t: TrackedReading) => t.route } : undefined;
-  const pipeline = createPipeline(o.steps, { scheduler: clock, onNotice: o.onNotice }, routing);
+  const pipeline = createPipeline(o.steps, { scheduler: clock, onNotice: o.onNotice, replay: new ReplayState() }, routing);
   const first = o.rules.length;
   const devices = o.devices;
   const routeOf = (rec: Pick<RawMessage, 'sourceId' | 'topic'>): number => {

@@ -30,6 +30,15 @@ export interface PointPipeline {
    * rebuild it from part of its readings). Absent: `candidate`.
    */
   commitBound?(candidate: number): number;
+  /**
+   * What a restart needs to decide like this run (pipeline/replay-state.ts), for the drain
+   * to save with the cursor: `committed(c)` after every commit of `c`, `snapshot()` the
+   * state as of the last one; `restore(state, cursor)` before the first record of a run
+   * starting at `cursor` (false: the text was not taken). Absent: the stage keeps none.
+   */
+  restore?(state: string, cursor: number): boolean;
+  committed?(cursor: number): void;
+  snapshot?(): string;
 }
 
 /** No shaping: every reading passes through as it is. */

@@ -51,6 +51,7 @@ interface Win {
 }
 
 interface SeriesWindows {
+  readonly key: string;
   readonly measurement: string;
   readonly tags: Reading['tags'];
   /** Newest event time seen; the watermark is this minus the lateness. */
@@ -61,6 +62,8 @@ interface SeriesWindows {
   readonly wins: Win[];
   /** Field names by slot, in order of first appearance (usually each reading's own order). */
   readonly names: string[];
+  /** After a restart: windows (start → hi seq) written by the run before, whose readings up to hi are skipped. */
+  written: Map<number, number> | undefined;
 }
 
 /**
@@ -77,8 +80,10 @@ interface SeriesWindows {
  * passed on as it comes, too. A series keeps at most MAX_FIELDS_PER_SERIES distinct fields;
  * values of further fields are reported (`field_limit`) and left out of the aggregates.
  *
- * Seqs: each open window holds its lowest seq in the holdback; a closed window is
- * recorded as an aggregated range, so no cursor lands inside it.
+ * Seqs: each open window holds its lowest seq in the holdback. A closed window is
+ * recorded in the context's replay ledger (replay-state.ts: with the series' newest time,
+ * saved with the cursor, so that a restart anywhere decides like this run), or without
+ * one as an aggregated range, so no cursor lands inside it.
  *
  * On complete: every open window is emitted as it is (a partial window), then completes;
  * those windows keep their holds, so an output never commits past them and a replay
@@ -122,7 +127,8 @@ export function aggregateWindows(options: WindowOptions, context?: OperatorConte
   return (source) =>
     new Observable<SeqReading>((out) => {
       const ctx = resolveContext(context);
-      const { holdback } = ctx;
+      const { holdback, scheduler } = ctx;
+      const ledger = context?.replay?.ledger(`window ${context.place ?? ''} ${JSON.stringify(options)}`, idle);
 
       const emit = (s: SeriesWindows, w: Win, whole: boolean) => {
         const fields: Record<string, FieldValue> = {};
@@ -139,7 +145,10 @@ export function aggregateWindows(options: WindowOptions, context?: OperatorConte
             }
           }
         }
-        if (whole) holdback.aggregated(w.lo, w.hi);
+        if (whole) {
+          if (ledger) ledger.written(s.key, w.start, w.lo, w.hi);
+          else holdback.aggregated(w.lo, w.hi);
+        }
         if (any) out.next({ seq: w.lo, reading: { measurement: s.measurement, tags: s.tags, fields, time: w.start } });
         if (whole) holdback.release(w.hold);
       };
@@ -216,7 +225,9 @@ export function aggregateWindows(options: WindowOptions, context?: OperatorConte
         const time = r.time;
         let s = table.get(key);
         if (s === undefined) {
-          s = { measurement: r.measurement + suffix, tags: r.tags, maxTime: time, closedStart: time - latePlusPeriodNs, wins: [], names: [] };
+          const before = ledger?.resume(key, scheduler.now());
+          const maxTime = before !== undefined && before.max > time ? before.max : time;
+          s = { key, measurement: r.measurement + suffix, tags: r.tags, maxTime, closedStart: maxTime - latePlusPeriodNs, wins: [], names: [], written: before?.written };
           if (!table.add(key, s)) {
             ctx.onNotice(notice('window', 'series_limit', 'dropped', t));
             return;
@@ -227,16 +238,21 @@ export function aggregateWindows(options: WindowOptions, context?: OperatorConte
         const lastStart = rem < 0n ? time - rem - everyNs : time - rem;
         if (lastStart <= s.closedStart) {
           // Every window holding this reading has closed.
+          ledger?.seen(t.seq, key, s.maxTime, scheduler.now());
           const raw = o.late === 'raw' || o.keep_raw;
           ctx.onNotice(notice('window', 'late', raw ? 'raw' : 'dropped', t));
           if (raw) out.next(t);
           return;
         }
         const n = collect(s, t);
-        if (tumbling) add(windowAt(s, lastStart, t.seq), t, n);
-        else {
+        const written = s.written;
+        if (tumbling) {
+          if (written === undefined || !isWritten(written, lastStart, t.seq)) add(windowAt(s, lastStart, t.seq), t, n);
+        } else {
           const before = time - periodNs; // windows starting at or before this end before `time`
-          for (let start = lastStart; start > before && start > s.closedStart; start -= everyNs) add(windowAt(s, start, t.seq), t, n);
+          for (let start = lastStart; start > before && start > s.closedStart; start -= everyNs) {
+            if (written === undefined || !isWritten(written, start, t.seq)) add(windowAt(s, start, t.seq), t, n);
+          }
         }
         if (time > s.maxTime) {
           s.maxTime = time;
@@ -245,7 +261,9 @@ export function aggregateWindows(options: WindowOptions, context?: OperatorConte
           let n = 0;
           while (n < wins.length && (wins[n] as Win).start <= closed) emit(s, wins[n++] as Win, true);
           if (n > 0) wins.splice(0, n);
+          if (written !== undefined) forgetClosed(s, written, Number(closed));
         }
+        ledger?.seen(t.seq, key, s.maxTime, scheduler.now());
         if (o.keep_raw) out.next(t);
       };
 
@@ -270,6 +288,18 @@ export function aggregateWindows(options: WindowOptions, context?: OperatorConte
         table.dispose();
       };
     });
+}
+
+/** The reading (seq) was part of the written window starting at `start` (after a restart). */
+function isWritten(written: Map<number, number>, start: bigint, seq: number): boolean {
+  const hi = written.get(Number(start));
+  return hi !== undefined && seq <= hi;
+}
+
+/** Written windows now closed: a later reading for them is late anyway. */
+function forgetClosed(s: SeriesWindows, written: Map<number, number>, closed: number): void {
+  for (const start of written.keys()) if (start <= closed) written.delete(start);
+  if (written.size === 0) s.written = undefined;
 }
 
 function hasAny(fields: Reading['fields'], names: ReadonlySet<string>): boolean {

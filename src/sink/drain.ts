@@ -15,6 +15,13 @@
  * aggregate's seq range). Every record below it is written (or dead-lettered, or produced
  * nothing); batches finishing out of order never move it past one still in flight.
  *
+ * The shaping stage's replay state (pipeline/replay-state.ts), when it keeps one, is saved
+ * with the cursor (`journal.setStateSource`): `committed(cursor)` after every commit makes
+ * it the state as of that cursor, and a start restores what was saved, so a restart at any
+ * record decides late or not as the run before did. The cursor then only waits for open
+ * windows and unwritten batches (`replayLag` counts how far it is behind the oldest
+ * record an open window or the read position needs).
+ *
  * The shaping stage's StreamClock, when given, is moved to each record's arrival time before
  * the record is fed, and with the wall clock while caught up (clock-ticker.ts): a replay
  * fires the operators' timers (idle windows, debounce) where the live run did.
@@ -147,11 +154,23 @@ export class Drain {
     return { cursor: this.committed, behind: Math.max(0, this.journal.stats().headSeq - this.committed) };
   }
 
+  /**
+   * How many messages the cursor is behind the oldest record the shaping stage holds (an
+   * open window) or, with none held, the read position: what a restart replays beyond
+   * what it must (points not yet written, a throttle mean's range).
+   */
+  get replayLag(): number {
+    const held = this.pipeline.lowestHeld();
+    const needed = held !== undefined && held < this.readPos ? held : this.readPos;
+    return Math.max(0, needed - this.committed);
+  }
+
   /** Registers the consumer (the caller did `journal.addConsumer(id)`) and starts reading from its cursor. */
   start(): void {
     if (this.phase !== 'new') return;
     this.phase = 'running';
     this.readPos = this.committed = this.journal.cursor(this.id);
+    this.restoreState();
     const backlog = this.journal.stats().headSeq - this.readPos;
     this.behind = backlog > 0;
     if (backlog > 0) this.log.info({ messages: backlog, cursor: this.readPos }, `output ${this.id}: ${backlog} messages in the journal to write`);
@@ -216,6 +235,17 @@ export class Drain {
       this.output.close();
     }
     return { left: Math.max(0, this.journal.stats().headSeq - this.committed) };
+  }
+
+  /** Takes the state saved with the cursor back into the shaping stage, and saves it from now on. */
+  private restoreState(): void {
+    const { restore, snapshot } = this.pipeline;
+    if (restore === undefined || snapshot === undefined) return;
+    const saved = this.journal.savedState(this.id);
+    if (saved !== undefined && !restore.call(this.pipeline, saved, this.committed)) {
+      this.log.warn({ output: this.id, cursor: this.committed }, `output ${this.id}: the shaping state saved with the cursor does not fit it; replaying without it (a late reading may be taken as on time)`);
+    }
+    this.journal.setStateSource(this.id, () => snapshot.call(this.pipeline));
   }
 
   private async finish(closePipeline: boolean): Promise<void> {
@@ -311,6 +341,7 @@ export class Drain {
     if (low <= this.committed) return;
     this.journal.commit(this.id, low);
     this.committed = low;
+    this.pipeline.committed?.(low);
     this.opts.onCommit?.();
   }
 

@@ -173,3 +173,60 @@ describe('Drain with a shaping stage', () => {
     await drain.stop(1000, false);
   });
 });
+
+describe('Drain with a shaping stage: the replay promise (issue 25)', () => {
+  const window10s: PipelineStep = { window: { every: 10_000, allowed_lateness: 5_000, aggregates: ['mean', 'count'] } };
+
+  it('a new drain on the same journal takes the state saved with the cursor: the late reading stays late', async () => {
+    // The issue's minimal case, published one after the other.
+    const T = 1_700_000_000_000;
+    append('w/B', `10@${T + 2_500}`, 100_000);
+    append('w/B', `20@${T + 21_500}`, 100_000);
+    append('w/A', `30@${T + 22_500}`, 100_000);
+    append('w/B', `99@${T + 5_500}`, 100_000); // late: dropped
+    append('w/B', `40@${T + 41_500}`, 100_000);
+    start(shaping([[window10s]]));
+    await tick(cfg.batch.max_age);
+    expect(writer.written.sort()).toEqual([`m,s=B v_mean=10,v_count=1i ${T}000000`, `m,s=B v_mean=20,v_count=1i ${T + 20_000}000000`]);
+    expect(drain.lag.cursor).toBe(2); // A's window is open
+    await drain.stop(1000, false);
+
+    writer = new RecordingWriter();
+    start(shaping([[window10s]]));
+    await tick(cfg.batch.max_age);
+    // B@T is not written again from the late reading alone (count 1, mean 99).
+    expect(writer.written).toEqual([]);
+    expect(counters.get('pipeline_rejected', { output: 'out', op: 'window', reason: 'late', outcome: 'dropped' })).toBe(2);
+    await drain.stop(1000, false);
+  });
+
+  it('steady out-of-order traffic: the cursor follows the oldest open window and the journal is trimmed', async () => {
+    // 4 sensors, one reading each per second of event time, arriving in real time; every
+    // 20th reading arrives 3 s late (within the lateness): windows of one series overlap
+    // in seq with the next ones, so merged "aggregated ranges" would pin the cursor.
+    const step: PipelineStep = { window: { every: 10_000, allowed_lateness: 5_000 } };
+    start(shaping([[step]]));
+    let n = 0;
+    let late: [string, number][] = [];
+    for (let second = 0; second < 300; second++) {
+      const now = 100_000 + second * 1000;
+      vi.setSystemTime(now);
+      for (const s of ['a', 'b', 'c', 'd']) {
+        if (n++ % 7 === 0) late.push([s, now]);
+        else append(`w/${s}`, `${n}@${now}`, now);
+      }
+      for (const [s, t] of late.filter(([, t]) => t <= now - 3000)) append(`w/${s}`, `${n}@${t}`, now);
+      late = late.filter(([, t]) => t > now - 3000);
+      await tick(0);
+    }
+    await tick(cfg.batch.max_age);
+    const { headSeq, oldestSeq } = journal.stats();
+    expect(headSeq).toBeGreaterThan(1100);
+    // The oldest open window is at most 20 s of traffic (10 s window + 5 s lateness + the 3 s
+    // late readings) behind the head: 4 readings a second.
+    expect(headSeq - drain.lag.cursor).toBeLessThanOrEqual(20 * 4);
+    expect(drain.replayLag).toBe(0);
+    expect(oldestSeq).toBe(drain.lag.cursor); // the memory journal dropped what every consumer passed
+    await drain.stop(1000, false);
+  });
+});

@@ -2,7 +2,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ConsumerCursors } from '../../src/journal/consumer-cursors.js';
 import { crc32c } from '../../src/journal/crc32c.js';
+import { CursorStore } from '../../src/journal/cursor-store.js';
 import { FileJournal, type FileJournalOptions } from '../../src/journal/file-journal.js';
 import { Counters } from '../../src/observe/counters.js';
 import { silentLogger } from '../../src/observe/logger.js';
@@ -252,6 +254,51 @@ describe('FileJournal segments and cursors', () => {
     expect(await j.open()).toMatchObject({ records: 10, headSeq: 10 });
     j.addConsumer('out');
     expect(j.cursor('out')).toBe(0);
+  });
+
+  it('saves a consumer\'s state with its cursor and gives it back after a reopen', async () => {
+    const dir = tmp();
+    const j = journal(dir, { sync: 'always' });
+    await j.open();
+    for (let i = 0; i < 10; i++) j.append(entry(i));
+    j.addConsumer('out');
+    let state = 'as of 0';
+    j.setStateSource('out', () => state);
+    j.commit('out', 7);
+    state = 'as of 7';
+    await j.close();
+    const k = journal(dir);
+    await k.open();
+    k.addConsumer('out');
+    expect(k.cursor('out')).toBe(7);
+    expect(k.savedState('out')).toBe('as of 7');
+  });
+
+  it('a cursor beyond the fsynced data is saved neither alone nor with a state: the pair saved before stands', async () => {
+    const dir = tmp();
+    let synced = 10;
+    const cursors = new ConsumerCursors(new CursorStore(dir), 60_000, silentLogger(), () => synced);
+    await cursors.load();
+    cursors.add('out', 0, 20);
+    let state = 'as of 7';
+    cursors.setStateSource('out', () => state);
+    cursors.advance('out', 7);
+    synced = 20;
+    await cursors.close(); // saves (7, 'as of 7')
+    const again = new ConsumerCursors(new CursorStore(dir), 60_000, silentLogger(), () => synced);
+    await again.load();
+    again.add('out', 0, 20);
+    expect([again.get('out'), again.state('out')]).toEqual([7, 'as of 7']);
+    again.setStateSource('out', () => state);
+    again.advance('out', 15);
+    state = 'as of 15';
+    synced = 12; // the data up to 15 is not fsynced (a power loss would take it)
+    await again.close();
+    const third = new ConsumerCursors(new CursorStore(dir), 60_000, silentLogger(), () => synced);
+    await third.load();
+    third.add('out', 0, 20);
+    expect([third.get('out'), third.state('out')]).toEqual([7, 'as of 7']);
+    await third.close();
   });
 
   it('refuses a second process on the same directory', async () => {

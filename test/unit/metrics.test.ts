@@ -31,7 +31,7 @@ describe('Metrics', () => {
     counters.inc('points_written', { output: 'local' }, 40);
     counters.inc('dropped_points', { output: 'local', reason: 'memory_full' }, 7);
     const providers: MetricsProviders = {
-      outputs: () => [{ id: 'local', up: false, backlog: 12 }],
+      outputs: () => [{ id: 'local', up: false, backlog: 12, replayLag: 3 }],
       sources: () => [{ id: 'broker', up: true }],
       queueDepth: () => 3,
       spool: () => ({ bytes: 1000, maxBytes: 4000 }),
@@ -47,6 +47,7 @@ describe('Metrics', () => {
     expect(s.get('edgeflux_points_dropped_total{output="local",reason="memory_full"}')).toBe(7);
     expect(s.get('edgeflux_output_up{output="local"}')).toBe(0);
     expect(s.get('edgeflux_output_backlog_messages{output="local"}')).toBe(12);
+    expect(s.get('edgeflux_output_replay_lag_messages{output="local"}')).toBe(3);
     expect(s.get('edgeflux_source_up{source="broker"}')).toBe(1);
     expect(s.get('edgeflux_queue_depth')).toBe(3);
     expect(s.get('edgeflux_spool_bytes')).toBe(1000);
