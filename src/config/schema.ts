@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { compileTopicTemplate, compileValueTemplate, isTemplateError } from '../util/topic-template.js';
 import { checkRules, RuleSet } from '../devices/rules.js';
-import { notBoth, secretFields as secret, type ReadSecretOptions } from './secrets.js';
+import { notBoth, secretFields as secret, type ReadSecretOptions, type SecretPolicy } from './secrets.js';
 import type { Config } from './types.js';
 import { brokerCrossChecks, brokerSecurityFields } from './schema-broker.js';
 import { serviceSchema } from './schema-service.js';
@@ -25,6 +25,8 @@ export interface SchemaContext {
   readonly hostname: string;
   /** The environment, for `$STATE_DIRECTORY` (systemd's StateDirectory=); default `process.env`. */
   readonly env?: NodeJS.ProcessEnv;
+  /** Absent: secrets are read, an unreadable one is an error (the daemon). */
+  readonly secrets?: SecretPolicy;
 }
 
 const ENV_HINT = '; may be a ${ENV} reference';
@@ -83,8 +85,9 @@ export function filterError(filter: string): string | undefined {
 }
 
 export function createConfigSchema(sctx: SchemaContext) {
-  const plain: ReadSecretOptions = { baseDir: sctx.baseDir, trimNewline: true };
-  const pem: ReadSecretOptions = { baseDir: sctx.baseDir, trimNewline: false };
+  const policy = sctx.secrets && { policy: sctx.secrets };
+  const plain: ReadSecretOptions = { baseDir: sctx.baseDir, trimNewline: true, ...policy };
+  const pem: ReadSecretOptions = { baseDir: sctx.baseDir, trimNewline: false, ...policy };
 
   const tls = z
     .strictObject({
