@@ -13,7 +13,7 @@ import { isSecretPath, substituteEnv, type Path, type PathIssue, type SecretPoli
 import { buildDevices, checkDeviceConfig } from './schema-profiles.js';
 import { loadProfiles } from '../devices/profiles/load.js';
 import { RuleSet } from '../devices/rules.js';
-import { coveringFilters } from '../util/topic-template.js';
+import { compileTopicTemplate, coveringFilters, filterCovers, isTemplateError } from '../util/topic-template.js';
 import { SELF_SOURCE_ID } from '../types.js';
 import type { Config } from './types.js';
 
@@ -27,7 +27,7 @@ export interface ConfigIssue {
   readonly message: string;
 }
 
-/** `warnings`: secrets left unread under `LoadOptions.secrets: 'warn'`, each at its place. */
+/** `warnings`, each at its place: secrets left unread under `LoadOptions.secrets: 'warn'`, `ignore:` filters that shadow a rule. */
 export type LoadResult = { readonly ok: true; readonly config: Config; readonly warnings?: readonly ConfigIssue[] } | { readonly ok: false; readonly errors: readonly ConfigIssue[] };
 
 export interface LoadOptions {
@@ -129,8 +129,25 @@ export async function parseConfigText(
   if (!devices.ok) {
     return { ok: false, errors: sortIssues([...devices.profileErrors, ...devices.issues.map((i) => ({ ...locate(doc, i.path, at), message: i.message }))]) };
   }
-  const warnings = sortIssues(unread.map((i) => ({ ...locate(doc, i.path, at), message: `${i.message} (not read: the daemon reads it where it runs)` })));
+  const warnings = sortIssues([
+    ...unread.map((i) => ({ ...locate(doc, i.path, at), message: `${i.message} (not read: the daemon reads it where it runs)` })),
+    ...shadowedRules(devices.config).map((i) => ({ ...locate(doc, i.path, at), message: i.message })),
+  ]);
   return { ok: true, config: freeze(devices.config) as Config, ...(warnings.length > 0 && { warnings }) };
+}
+
+/** An `ignore:` filter that covers a rule's whole topic leaves that rule nothing to decode. */
+function shadowedRules(c: Pick<Config, 'ignore' | 'rules'>): PathIssue[] {
+  const issues: PathIssue[] = [];
+  c.ignore.forEach((f, i) => {
+    c.rules.forEach((r, j) => {
+      const tpl = compileTopicTemplate(r.topic);
+      if (!isTemplateError(tpl) && filterCovers(f, tpl.filter)) {
+        issues.push({ path: ['ignore', i], message: `"${f}" shadows rules[${j}] ("${r.topic}"): its messages are ignored before the rule sees them` });
+      }
+    });
+  });
+  return issues;
 }
 
 function valueAt(tree: unknown, path: Path): unknown {

@@ -248,6 +248,20 @@ export function createConfigSchema(sctx: SchemaContext) {
       mqtt: z.array(mqttSource).default([]).describe('External MQTT brokers to subscribe to.'),
       service: serviceSchema,
       rules: z.array(rule).default([]).describe('How topics become readings; the first matching rule decodes a message. At least one unless devices or serial ports are configured.'),
+      ignore: z
+        .array(
+          z
+            .string()
+            .superRefine((f, ctx) => {
+              const e = f.startsWith('$share/') ? 'a shared subscription is not a topic to ignore' : filterError(f);
+              if (e) ctx.addIssue({ code: 'custom', message: e });
+            })
+            .describe('An MQTT topic filter, e.g. "tele/+/STATE" or "homeassistant/#".'),
+        )
+        .default([])
+        .describe(
+          'Topics that carry no readings (device state, discovery, bridge chatter): matching messages are counted as ignored (edgeflux_messages_ignored_total) and go no further: no rule, no journal, no dead letter, no warning. Checked before the rules and profiles.',
+        ),
       device_profiles: createDeviceProfilesSchema(sctx.baseDir),
       devices: devicesSchema,
       serial: serialSchema,
