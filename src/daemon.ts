@@ -11,7 +11,7 @@ import { MqttSource } from './sources/mqtt-source.js';
 import { SourceSupervisor } from './sources/supervisor.js';
 import { RuleSet } from './devices/rules.js';
 import { decodeDeviceMessage, DeviceStatusLog, loadDevices } from './devices/device-messages.js';
-import { coveringFilters } from './util/topic-template.js';
+import { coveringFilters, filterMatcher } from './util/topic-template.js';
 import type { Journal, JournalRecord, JournalStats } from './journal/journal.js';
 import { createJournal } from './journal/create-journal.js';
 import { Ingest } from './ingest.js';
@@ -151,8 +151,10 @@ export class Daemon {
     // both paths, counted and logged on the ingest path only (onStatus).
     const decodeMessage = (m: MessageData, onStatus?: Parameters<typeof decodeDeviceMessage>[3]): Reading[] | DecodeError =>
       isSelfMessage(m) ? decodeSelf(m) : decodeDeviceMessage(m, devices?.decoders, rules, onStatus);
+    const ignore = filterMatcher(config.ignore);
     const ingest = new Ingest({
       journal,
+      ...(ignore && { ignore }),
       decode: (m) => {
         const r = decodeMessage(m, (s) => deviceStatus.observe(s));
         if (!isSelfMessage(m)) {

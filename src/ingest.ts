@@ -39,6 +39,8 @@ import { decodeError, isDecodeError, type DecodeError, type RawMessage, type Rea
 export interface IngestOptions {
   readonly journal: Journal;
   readonly decode: (msg: RawMessage) => Reading[] | DecodeError;
+  /** Topics that carry no readings (`ignore:`): counted as `messages_ignored`, acked, nothing else. */
+  readonly ignore?: (topic: string) => boolean;
   /** A message that does not decode (count, log, dead-letter); it is acked afterwards. */
   readonly onBadMessage: (msg: RawMessage, err: DecodeError) => void;
   readonly cache: DecodedCache;
@@ -85,6 +87,7 @@ export class Ingest {
   private readonly groupMs: number;
   private readonly received = new Map<string, (by?: number) => void>();
   private readonly decoded = new Map<string, (by?: number) => void>();
+  private readonly ignored = new Map<string, (by?: number) => void>();
 
   constructor(private readonly opts: IngestOptions) {
     this.now = opts.now ?? Date.now;
@@ -101,6 +104,11 @@ export class Ingest {
   accept(msg: RawMessage): void {
     if (this.stopped) return; // not acked: the source is closing, the sender keeps it
     perSource(this.received, this.opts.counters, 'messages_received', msg.sourceId)();
+    if (this.opts.ignore?.(msg.topic)) {
+      perSource(this.ignored, this.opts.counters, 'messages_ignored', msg.sourceId)();
+      msg.ack();
+      return;
+    }
     let r: Reading[] | DecodeError;
     try {
       r = this.opts.decode(msg);

@@ -40,6 +40,7 @@ export async function runCommand(path: string): Promise<number> {
   process.on('unhandledRejection', die('unhandled rejection'));
 
   for (const w of await worldReadableSecrets(path)) logger.warn({ file: w.path }, w.message);
+  for (const w of res.warnings ?? []) logger.warn(`config: ${formatIssue(w)}`);
 
   const v = version();
   const env = takeNotifyEnvironment(); // only our notifier talks to systemd, not our children

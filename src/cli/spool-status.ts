@@ -29,7 +29,7 @@ export async function spoolStatusCommand(configPath: string | undefined, out: No
     err.write('edgeflux spool status: --config FILE is required\n');
     return 2;
   }
-  const res = await loadConfig(configPath);
+  const res = await loadConfig(configPath, process.env, { secrets: 'skip' }); // only service.http is needed
   if (!res.ok) {
     for (const issue of res.errors) err.write(`${formatIssue(issue)}\n`);
     return 2;

@@ -9,11 +9,11 @@ import { dirname, resolve } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type YAMLError } from 'yaml';
 import type { z } from 'zod';
 import { configJsonSchema, createConfigSchema } from './schema.js';
-import { substituteEnv, type Path, type PathIssue } from './secrets.js';
+import { isSecretPath, substituteEnv, type Path, type PathIssue, type SecretPolicy } from './secrets.js';
 import { buildDevices, checkDeviceConfig } from './schema-profiles.js';
 import { loadProfiles } from '../devices/profiles/load.js';
 import { RuleSet } from '../devices/rules.js';
-import { coveringFilters } from '../util/topic-template.js';
+import { compileTopicTemplate, coveringFilters, filterCovers, isTemplateError } from '../util/topic-template.js';
 import { SELF_SOURCE_ID } from '../types.js';
 import type { Config } from './types.js';
 
@@ -27,7 +27,18 @@ export interface ConfigIssue {
   readonly message: string;
 }
 
-export type LoadResult = { readonly ok: true; readonly config: Config } | { readonly ok: false; readonly errors: readonly ConfigIssue[] };
+/** `warnings`, each at its place: secrets left unread under `LoadOptions.secrets: 'warn'`, `ignore:` filters that shadow a rule. */
+export type LoadResult = { readonly ok: true; readonly config: Config; readonly warnings?: readonly ConfigIssue[] } | { readonly ok: false; readonly errors: readonly ConfigIssue[] };
+
+export interface LoadOptions {
+  /**
+   * `read` (default, the daemon): every secret is read, an unreadable one or an unset
+   * `${ENV}` in one is an error. `warn` (`edgeflux check` from a shell): those are warnings
+   * naming the reference or file, the rest is validated as usual. `skip` (tools that need
+   * no secrets, e.g. `spool status`): secrets are not read at all.
+   */
+  readonly secrets?: 'read' | 'warn' | 'skip';
+}
 
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 const READ_TIMEOUT_MS = 5000;
@@ -39,7 +50,7 @@ export function formatIssue(i: ConfigIssue): string {
 }
 
 /** Reads and validates a config file. `env` defaults to `process.env`. */
-export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadResult> {
+export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env, opts: LoadOptions = {}): Promise<LoadResult> {
   let text: string;
   try {
     const st = await stat(path);
@@ -50,7 +61,7 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
     const why = code === 'ENOENT' ? 'no such file' : code === 'E2BIG' ? `larger than ${MAX_CONFIG_BYTES} bytes` : code === 'ABORT_ERR' ? 'timed out' : (code ?? 'read failed');
     return { ok: false, errors: [{ file: path, line: 0, column: 0, key: '', message: `cannot read the config file: ${why}` }] };
   }
-  return parseConfigText(text, path, env);
+  return parseConfigText(text, path, env, undefined, opts);
 }
 
 /**
@@ -62,6 +73,7 @@ export async function parseConfigText(
   file: string,
   env: NodeJS.ProcessEnv = process.env,
   baseDir: string = dirname(resolve(file)),
+  opts: LoadOptions = {},
 ): Promise<LoadResult> {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true });
@@ -83,8 +95,18 @@ export async function parseConfigText(
     return { ok: false, errors: [{ ...at(0), message: (err as Error).message }] };
   }
   if (raw === null || raw === undefined) return { ok: false, errors: [{ ...at(0), message: 'the config file is empty' }] };
-  const substituted = substituteEnv(raw, env);
-  const schema = createConfigSchema({ baseDir, hostname: hostname() });
+  const mode = opts.secrets ?? 'read';
+  const substituted = substituteEnv(raw, env, mode !== 'read');
+  const unread: PathIssue[] = mode === 'warn' ? [...substituted.unresolved] : [];
+  const secrets: SecretPolicy | undefined =
+    mode === 'read'
+      ? undefined
+      : {
+          mode,
+          unresolved: new Set(substituted.unresolved.map((u) => valueAt(substituted.value, u.path)).filter((v): v is string => typeof v === 'string')),
+          warn: (value, message) => unread.push({ path: secretPathOf(substituted.value, value) ?? [], message }),
+        };
+  const schema = createConfigSchema({ baseDir, hostname: hostname(), ...(secrets && { secrets }) });
   const parsed = await schema.safeParseAsync(substituted.value, { error: zodMessage });
 
   const issues: PathIssue[] = [...substituted.issues];
@@ -107,7 +129,42 @@ export async function parseConfigText(
   if (!devices.ok) {
     return { ok: false, errors: sortIssues([...devices.profileErrors, ...devices.issues.map((i) => ({ ...locate(doc, i.path, at), message: i.message }))]) };
   }
-  return { ok: true, config: freeze(devices.config) as Config };
+  const warnings = sortIssues([
+    ...unread.map((i) => ({ ...locate(doc, i.path, at), message: `${i.message} (not read: the daemon reads it where it runs)` })),
+    ...shadowedRules(devices.config).map((i) => ({ ...locate(doc, i.path, at), message: i.message })),
+  ]);
+  return { ok: true, config: freeze(devices.config) as Config, ...(warnings.length > 0 && { warnings }) };
+}
+
+/** An `ignore:` filter that covers a rule's whole topic leaves that rule nothing to decode. */
+function shadowedRules(c: Pick<Config, 'ignore' | 'rules'>): PathIssue[] {
+  const issues: PathIssue[] = [];
+  c.ignore.forEach((f, i) => {
+    c.rules.forEach((r, j) => {
+      const tpl = compileTopicTemplate(r.topic);
+      if (!isTemplateError(tpl) && filterCovers(f, tpl.filter)) {
+        issues.push({ path: ['ignore', i], message: `"${f}" shadows rules[${j}] ("${r.topic}"): its messages are ignored before the rule sees them` });
+      }
+    });
+  });
+  return issues;
+}
+
+function valueAt(tree: unknown, path: Path): unknown {
+  let v = tree;
+  for (const seg of path) v = (v as Record<string | number, unknown> | null)?.[seg];
+  return v;
+}
+
+/** Where the secret whose value (a file name) is `value` stands in the tree. */
+function secretPathOf(tree: unknown, value: string, path: (string | number)[] = []): Path | undefined {
+  if (typeof tree === 'string') return tree === value && isSecretPath(path) ? path : undefined;
+  if (tree === null || typeof tree !== 'object') return undefined;
+  for (const [k, v] of Array.isArray(tree) ? tree.entries() : Object.entries(tree)) {
+    const found = secretPathOf(v, value, [...path, k]);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 /**

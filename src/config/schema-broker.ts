@@ -4,7 +4,7 @@
  * `broker:` by schema.ts; the daemon turns the result into EmbeddedBroker options.
  */
 import { z } from 'zod';
-import { notBoth, readSecretFile, secretFields as secret, type ReadSecretOptions } from './secrets.js';
+import { notBoth, readSecretPerPolicy, secretFields as secret, type ReadSecretOptions } from './secrets.js';
 import { sizeField as size } from './units.js';
 import { hashError, parsePasswordFile } from '../sources/broker/passwords.js';
 import { filterError } from './schema.js';
@@ -75,7 +75,8 @@ export function brokerSecurityFields(plain: ReadSecretOptions, pem: ReadSecretOp
     .string()
     .min(1)
     .transform(async (path, ctx) => {
-      const r = await readSecretFile(path, plain);
+      const r = await readSecretPerPolicy(path, plain);
+      if (r === undefined) return []; // not read (a tool that needs no users)
       if (!r.ok) {
         ctx.addIssue({ code: 'custom', message: r.error, input: path });
         return z.NEVER;

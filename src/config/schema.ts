@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { compileTopicTemplate, compileValueTemplate, isTemplateError } from '../util/topic-template.js';
 import { checkRules, RuleSet } from '../devices/rules.js';
-import { notBoth, secretFields as secret, type ReadSecretOptions } from './secrets.js';
+import { notBoth, secretFields as secret, type ReadSecretOptions, type SecretPolicy } from './secrets.js';
 import type { Config } from './types.js';
 import { brokerCrossChecks, brokerSecurityFields } from './schema-broker.js';
 import { serviceSchema } from './schema-service.js';
@@ -25,6 +25,8 @@ export interface SchemaContext {
   readonly hostname: string;
   /** The environment, for `$STATE_DIRECTORY` (systemd's StateDirectory=); default `process.env`. */
   readonly env?: NodeJS.ProcessEnv;
+  /** Absent: secrets are read, an unreadable one is an error (the daemon). */
+  readonly secrets?: SecretPolicy;
 }
 
 const ENV_HINT = '; may be a ${ENV} reference';
@@ -83,8 +85,9 @@ export function filterError(filter: string): string | undefined {
 }
 
 export function createConfigSchema(sctx: SchemaContext) {
-  const plain: ReadSecretOptions = { baseDir: sctx.baseDir, trimNewline: true };
-  const pem: ReadSecretOptions = { baseDir: sctx.baseDir, trimNewline: false };
+  const policy = sctx.secrets && { policy: sctx.secrets };
+  const plain: ReadSecretOptions = { baseDir: sctx.baseDir, trimNewline: true, ...policy };
+  const pem: ReadSecretOptions = { baseDir: sctx.baseDir, trimNewline: false, ...policy };
 
   const tls = z
     .strictObject({
@@ -245,6 +248,20 @@ export function createConfigSchema(sctx: SchemaContext) {
       mqtt: z.array(mqttSource).default([]).describe('External MQTT brokers to subscribe to.'),
       service: serviceSchema,
       rules: z.array(rule).default([]).describe('How topics become readings; the first matching rule decodes a message. At least one unless devices or serial ports are configured.'),
+      ignore: z
+        .array(
+          z
+            .string()
+            .superRefine((f, ctx) => {
+              const e = f.startsWith('$share/') ? 'a shared subscription is not a topic to ignore' : filterError(f);
+              if (e) ctx.addIssue({ code: 'custom', message: e });
+            })
+            .describe('An MQTT topic filter, e.g. "tele/+/STATE" or "homeassistant/#".'),
+        )
+        .default([])
+        .describe(
+          'Topics that carry no readings (device state, discovery, bridge chatter): matching messages are counted as ignored (edgeflux_messages_ignored_total) and go no further: no rule, no journal, no dead letter, no warning. Checked before the rules and profiles.',
+        ),
       device_profiles: createDeviceProfilesSchema(sctx.baseDir),
       devices: devicesSchema,
       serial: serialSchema,

@@ -72,12 +72,23 @@ function missingVariable(name: string): string {
   return `environment variable ${name} is not set${hint}`;
 }
 
+/** Keys whose value is a secret or names the file that holds one. */
+const SECRET_KEYS = new Set(['password', 'token', 'ca', 'cert', 'key', 'password_file', 'token_file', 'ca_file', 'cert_file', 'key_file']);
+
+/** Whether the value at `path` is a secret (or a secret's file). */
+export function isSecretPath(path: Path): boolean {
+  const last = path[path.length - 1];
+  return typeof last === 'string' && SECRET_KEYS.has(last);
+}
+
 /**
  * Substitutes environment references in every string value of a parsed YAML tree
- * (keys are left alone). Returns a new tree; values that fail keep their text and get an issue.
+ * (keys are left alone). Returns a new tree; values that fail keep their text and get an
+ * issue, or, for secret keys when `lenientSecrets` is set, a warning (`unresolved`).
  */
-export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv): { value: unknown; issues: PathIssue[] } {
+export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, lenientSecrets = false): { value: unknown; issues: PathIssue[]; unresolved: PathIssue[] } {
   const issues: PathIssue[] = [];
+  const unresolved: PathIssue[] = [];
   // A YAML alias may refer to its own node (`a: &x [*x]`): stop at a value already on the path.
   const open = new Set<object>();
   const walk = (v: unknown, path: (string | number)[]): unknown => {
@@ -99,7 +110,7 @@ export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv): { value: 
     if (typeof v === 'string') {
       const r = expandEnv(v, env);
       if (r.ok) return r.value;
-      issues.push({ path, message: r.error });
+      (lenientSecrets && isSecretPath(path) ? unresolved : issues).push({ path, message: r.error });
       return v;
     }
     if (Array.isArray(v)) return v.map((item, i) => walk(item, [...path, i]));
@@ -110,12 +121,30 @@ export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv): { value: 
     }
     return v;
   };
-  return { value: walk(value, []), issues };
+  return { value: walk(value, []), issues, unresolved };
 }
+
+/**
+ * How a tool that does not run the daemon treats secrets: `skip` reads none (`spool
+ * status` needs none); `warn` reads them but an unreadable one is a warning, not an error
+ * (`check` from an operator's shell, where `$CREDENTIALS_DIRECTORY` is not set).
+ */
+export interface SecretPolicy {
+  readonly mode: 'skip' | 'warn';
+  /** Values whose `${ENV}` reference did not resolve (already reported): not read. */
+  readonly unresolved: ReadonlySet<string>;
+  /** Records why the secret file named `value` was not read. */
+  warn(value: string, message: string): void;
+}
+
+/** The value a secret has when it was not read under a `SecretPolicy`. */
+export const UNREAD_SECRET = '<not read>';
 
 export interface ReadSecretOptions {
   /** Directory that relative paths are resolved against (the config file's). */
   readonly baseDir: string;
+  /** Absent: every secret is read and an unreadable one is an error. */
+  readonly policy?: SecretPolicy;
   /** Drop trailing CR/LF (passwords, tokens written with `echo`); keep PEM as is. */
   readonly trimNewline: boolean;
   readonly timeoutMs?: number;
@@ -153,6 +182,16 @@ export async function readSecretFile(path: string, opts: ReadSecretOptions): Pro
   }
 }
 
+/** Reads a secret file, or not, per `opts.policy`: undefined = not read (skipped, or unreadable under `warn`). */
+export async function readSecretPerPolicy(path: string, opts: ReadSecretOptions): Promise<TextResult | undefined> {
+  const policy = opts.policy;
+  if (policy && (policy.mode === 'skip' || policy.unresolved.has(path))) return undefined;
+  const r = await readSecretFile(path, opts);
+  if (r.ok || !policy) return r;
+  policy.warn(path, r.error);
+  return undefined;
+}
+
 function reason(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
   switch (code) {
@@ -177,7 +216,8 @@ function secretFile(opts: ReadSecretOptions) {
     .string()
     .min(1)
     .transform(async (path, ctx) => {
-      const r = await readSecretFile(path, opts);
+      const r = await readSecretPerPolicy(path, opts);
+      if (r === undefined) return UNREAD_SECRET;
       if (!r.ok) ctx.addIssue({ code: 'custom', message: r.error, input: path });
       return r.ok ? r.value : z.NEVER;
     });

@@ -20,6 +20,8 @@ export interface Config {
   readonly service: ServiceConfig;
   /** May be empty when `devices` or `serial` decode everything with profiles. */
   readonly rules: readonly RuleConfig[];
+  /** Topic filters of messages that are not readings: counted as ignored, never decoded, journaled, dead-lettered or logged. */
+  readonly ignore: readonly string[];
   /** User profile directories (absolute); the shipped devices/ are always available. */
   readonly device_profiles: DeviceProfilesConfig;
   /** MQTT device families decoded by profiles (before the rules). */

@@ -85,6 +85,7 @@ const COUNTERS: Readonly<Record<string, readonly [string, string]>> = {
   messages_received: ['messages_received', 'Messages received, by source.'],
   messages_decoded: ['messages_decoded', 'Messages decoded into readings, by source.'],
   messages_failed: ['messages_failed', 'Messages that could not be decoded, by source and reason.'],
+  messages_ignored: ['messages_ignored', 'Messages on a topic of the ignore: list (not readings), by source.'],
   readings_dropped: ['readings_dropped', 'Readings dropped before the outputs, by reason.'],
   points_written: ['points_written', 'Points InfluxDB accepted, by output.'],
   write_requests: ['write_requests', 'Write requests sent, by output.'],

@@ -20,8 +20,11 @@ export async function configFrom(yaml: string, baseDir: string, env: NodeJS.Proc
   return r.config;
 }
 
-/** Starts a daemon in process from a YAML config, capturing its logs. */
-export async function startDaemon(yaml: string, baseDir: string, deps: Partial<Omit<DaemonDeps, 'config' | 'logger'>> = {}): Promise<{ daemon: Daemon; log: CapturedLog }> {
+/**
+ * Starts a daemon in process from a YAML config, capturing its logs. `configEnv`: the
+ * environment the config's `${ENV}` references read (as systemd gives the service).
+ */
+export async function startDaemon(yaml: string, baseDir: string, deps: Partial<Omit<DaemonDeps, 'config' | 'logger'>> = {}, configEnv: NodeJS.ProcessEnv = {}): Promise<{ daemon: Daemon; log: CapturedLog }> {
   const lines: Record<string, unknown>[] = [];
   const raw: string[] = [];
   const dest = new Writable({
@@ -35,7 +38,7 @@ export async function startDaemon(yaml: string, baseDir: string, deps: Partial<O
     },
   });
   const logger = pino({ level: 'info' }, dest);
-  let config = await configFrom(yaml, baseDir);
+  let config = await configFrom(yaml, baseDir, configEnv);
   // Tests run in parallel: unless a test configures the health listener itself, give it
   // any free port instead of the fixed default.
   if (!/\bhttp:\s*\{|^\s+http:\s*$/m.test(yaml)) config = { ...config, service: { ...config.service, http: { ...config.service.http, port: 0 } } };

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { spawn } from 'node:child_process';
@@ -144,6 +144,28 @@ describe('edgeflux spool status', () => {
       expect(await daemon.stop()).toBe(true);
     }
   }, 90_000);
+
+  it('needs no secrets: works from a shell without $CREDENTIALS_DIRECTORY', async () => {
+    await influx.createDatabase('creds');
+    const port = await freePort();
+    const creds = join(dir.path, 'credentials');
+    await mkdir(creds, { recursive: true });
+    await writeFile(join(creds, 'influx-password'), 'secret\n', { mode: 0o600 });
+    const yaml = config('creds', port).replace('database: creds', 'database: creds\n    username: edge\n    password_file: ${CREDENTIALS_DIRECTORY}/influx-password');
+    const file = join(dir.path, 'creds.yaml');
+    await writeFile(file, yaml);
+    const { daemon } = await startDaemon(yaml, dir.path, {}, { CREDENTIALS_DIRECTORY: creds }); // as systemd runs it
+    expect(process.env.CREDENTIALS_DIRECTORY).toBeUndefined();
+    try {
+      const out = capture();
+      const err = capture();
+      expect(await spoolStatusCommand(file, out.stream, err.stream)).toBe(0);
+      expect(err.text()).toBe('');
+      expect(out.text()).toMatch(/^\s+local\s+up\s+\d+\s+0\s/m);
+    } finally {
+      expect(await daemon.stop()).toBe(true);
+    }
+  }, 60_000);
 
   it('says clearly when no daemon is running', async () => {
     const port = await freePort();

@@ -49,6 +49,31 @@ describe('edgeflux check', () => {
     ]);
   });
 
+  it('an unreadable secret is a warning naming it ($CREDENTIALS_DIRECTORY is set only for the service); the rest is checked', async () => {
+    const file = join(fx.dir.path, 'creds.yaml');
+    const yaml = (extra = '') => `broker: { port: 1883 }
+mqtt:
+  - { id: site, url: "mqtt://127.0.0.1:1884", username: edge, password_file: "\${CREDENTIALS_DIRECTORY}/mqtt-password" }
+rules: [{ topic: "t/{device}/{measurement}", format: json }]
+outputs:
+  - { id: local, type: influxdb_v1, url: "http://127.0.0.1:8086", database: s, username: edge, password_file: ./no-such-file${extra} }
+`;
+    await writeFile(file, yaml());
+    const ok = await cli(['check', '--config', file]);
+    expect(ok.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^warning: .*creds\.yaml:3:\d+ mqtt\[0\]\.password_file: environment variable CREDENTIALS_DIRECTORY is not set/),
+      expect.stringMatching(/^warning: .*creds\.yaml:6:\d+ outputs\[0\]\.password_file: cannot read ".*no-such-file": no such file/),
+    ]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('creds.yaml: ok');
+
+    await writeFile(file, yaml(', batch: { max_age: 1x }'));
+    const bad = await cli(['check', '--config', file]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/outputs\[0\]\.batch\.max_age: /);
+    expect(bad.stderr).toContain('1 error in');
+  });
+
   it('usage errors exit 2', async () => {
     expect((await cli(['check'])).code).toBe(2);
     expect((await cli(['frobnicate'])).code).toBe(2);

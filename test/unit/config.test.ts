@@ -729,3 +729,20 @@ describe('hostile YAML', () => {
     if (!r.ok) expect(r.errors.map(formatIssue)).toContain('edgeflux.yaml:2:12 rules[0]: a value that contains itself (a YAML alias to its own node)');
   });
 });
+
+describe('ignore:', () => {
+  it('takes MQTT topic filters; a filter that covers a rule\'s whole topic is a warning at its place', async () => {
+    const text = `broker: {}\nignore: ["tele/+/STATE", "sensors/#", "homeassistant/#"]\n${RULES}${OUTPUT}`;
+    const r = await parseConfigText(text, 'edgeflux.yaml', {}, '/etc/edgeflux');
+    if (!r.ok) throw new Error(r.errors.map(formatIssue).join('\n'));
+    expect(r.config.ignore).toEqual(['tele/+/STATE', 'sensors/#', 'homeassistant/#']);
+    expect(brief(r.warnings ?? [])).toEqual(['2:26 ignore[1]: "sensors/#" shadows rules[0] ("sensors/{location}/{device}/{measurement}"): its messages are ignored before the rule sees them']);
+  });
+
+  it('refuses an invalid filter or a shared subscription, naming it', async () => {
+    expect(brief(await errorsOf(`broker: {}\nignore: ["a/#/b", "$share/g/x"]\n${RULES}${OUTPUT}`))).toEqual([
+      expect.stringMatching(/^2:10 ignore\[0\]: "#" must be the last level/),
+      '2:19 ignore[1]: a shared subscription is not a topic to ignore',
+    ]);
+  });
+});

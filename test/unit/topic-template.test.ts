@@ -3,6 +3,7 @@ import {
   compileTopicTemplate,
   compileValueTemplate,
   filterCovers,
+  filterMatcher,
   isTemplateError,
   renderTemplate,
   type TopicTemplate,
@@ -201,5 +202,22 @@ describe('filterCovers', () => {
     ['+/+', 'a/b', true],
   ])('%s covers %s: %s', (a, b, want) => {
     expect(filterCovers(a, b)).toBe(want);
+  });
+});
+
+describe('filterMatcher', () => {
+  it('matches topics as an MQTT broker matches filters', () => {
+    const m = filterMatcher(['tele/+/STATE', 'zigbee2mqtt/bridge/#', 'a.b/+', '$SYS/#'])!;
+    const yes = ['tele/plug/STATE', 'tele//STATE', 'zigbee2mqtt/bridge', 'zigbee2mqtt/bridge/state', 'zigbee2mqtt/bridge/x/y', 'a.b/c', '$SYS/broker/uptime'];
+    const no = ['tele/plug/SENSOR', 'tele/a/b/STATE', 'zigbee2mqtt/bridgeX', 'zigbee2mqtt/plug', 'aXb/c', 'a.b/c/d', 'tele/plug/STATE/x'];
+    expect(yes.filter((t) => !m(t))).toEqual([]);
+    expect(no.filter((t) => m(t))).toEqual([]);
+  });
+
+  it('a leading wildcard does not match a $ topic; none given: no matcher', () => {
+    expect(filterMatcher(['#'])!('$SYS/x')).toBe(false);
+    expect(filterMatcher(['#'])!('a/b')).toBe(true);
+    expect(filterMatcher(['+/b'])!('$x/b')).toBe(false);
+    expect(filterMatcher([])).toBeUndefined();
   });
 });
