@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { notBoth, readSecretFile, secretFields as secret, type ReadSecretOptions } from './secrets.js';
-import { sizeField as size } from './units.js';
+import { durationField as duration, sizeField as size } from './units.js';
 import { hashError, parsePasswordFile } from '../sources/broker/passwords.js';
 import { filterError } from './schema.js';
 
@@ -116,7 +116,9 @@ export function brokerSecurityFields(plain: ReadSecretOptions, pem: ReadSecretOp
       .strictObject({
         max_packet: size('1MiB', 'Largest MQTT packet; a larger one ends the connection before it is buffered.'),
         max_connections: int(1, 1_000_000).default(1000).describe('Simultaneous connections. Default 1000.'),
-        max_topic_length: int(1, 65535).default(256).describe('Longest topic accepted in a publish. Default 256.'),
+        max_connections_per_address: int(1, 1_000_000).default(32).describe('Simultaneous connections from one address (so that one host cannot take them all). Default 32.'),
+        connect_timeout: duration('5s', 'A connection that has not sent its whole CONNECT by then is closed. Default 5s.', 100),
+        max_topic_length: int(1, 65535).default(256).describe('Longest topic accepted in a publish, in UTF-8 bytes. Default 256.'),
         max_topic_levels: int(1, 100).default(16).describe('Most topic levels. Default 16.'),
         max_rate: int(0, 1_000_000).default(0).describe('Publishes per second per client (burst: one second\'s worth); 0 = no limit (default).'),
       })

@@ -76,6 +76,9 @@ export interface BrokerConfig {
   readonly limits: {
     readonly max_packet: number;
     readonly max_connections: number;
+    readonly max_connections_per_address: number;
+    /** ms */
+    readonly connect_timeout: number;
     readonly max_topic_length: number;
     readonly max_topic_levels: number;
     readonly max_rate: number;

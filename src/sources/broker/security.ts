@@ -43,6 +43,8 @@ export type RefusalReason =
   | 'too_many_levels'
   | 'rate_exceeded'
   | 'too_many_connections'
+  | 'too_many_connections_per_address'
+  | 'connect_timeout'
   | 'client_id_taken'
   | 'client_id_pattern'
   | 'forward_denied'
