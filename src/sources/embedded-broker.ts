@@ -14,6 +14,7 @@ import { BrokerGate, type BrokerSecurity, type ClientIdentity, type GateOptions 
 import { PacketGuard } from './broker/packet-guard.js';
 import { compileAcl } from './broker/acl.js';
 import { ClientIdOwners } from './broker/client-ids.js';
+import { DEFAULT_RETAINED_BOUNDS, RetainedLimits, type RetainedBounds } from './broker/retained-limits.js';
 import type { BrokerStore } from './broker/broker-store.js';
 
 /** Input limits of the embedded broker; exceeding one refuses or disconnects, counted. */
@@ -68,6 +69,8 @@ export interface EmbeddedBrokerOptions {
   readonly id?: string;
   /** Users, anonymous policy and ACLs. Absent: anyone may connect (warned unless bound to loopback). */
   readonly security?: BrokerSecurity;
+  /** Bounds on retained messages (defaults: DEFAULT_RETAINED_BOUNDS). */
+  readonly retained?: Partial<RetainedBounds>;
   /** Password checking and login throttling (defaults in security.ts, login-throttle.ts). */
   readonly login?: Omit<GateOptions, 'owners'>;
   readonly limits?: Partial<BrokerLimits>;
@@ -112,6 +115,7 @@ export class EmbeddedBroker implements Source {
   private readonly counters: Counters;
   private gate: BrokerGate | undefined;
   private store: BrokerStore | undefined;
+  private retained: RetainedLimits;
   private readonly identities = new WeakMap<object, ClientIdentity>();
   private readonly buckets = new WeakMap<Client, { tokens: number; at: number }>();
   private tlsPort: number | undefined;
@@ -129,6 +133,7 @@ export class EmbeddedBroker implements Source {
     this.outlet = new MessageOutlet(this.id);
     this.limits = { ...DEFAULT_BROKER_LIMITS, ...opts.limits };
     this.counters = opts.counters ?? new Counters();
+    this.retained = new RetainedLimits({ ...DEFAULT_RETAINED_BOUNDS, ...opts.retained });
   }
 
   /** The TLS listener's bound port, when it runs. */
@@ -170,6 +175,8 @@ export class EmbeddedBroker implements Source {
       persistence = store.persistence();
       owners = new ClientIdOwners(store.owners());
       await owners.load();
+      this.retained = new RetainedLimits({ ...DEFAULT_RETAINED_BOUNDS, ...this.opts.retained }, store.retainedIndex());
+      await this.retained.load();
     }
     const gate = security ? new BrokerGate(security, (c) => this.identify(c), this.log, this.counters, { ...this.opts.login, owners }) : undefined;
     this.gate = gate;
@@ -334,7 +341,7 @@ export class EmbeddedBroker implements Source {
   }
 
   /** Why this client may not publish this now (counted and logged), or undefined. */
-  private publishRefusal(client: Client, topic: string, payloadBytes: number): string | undefined {
+  private publishRefusal(client: Client, topic: string, payloadBytes: number, retain: boolean): string | undefined {
     const l = this.limits;
     const who = { clientId: client.id, username: this.gate?.username(client), address: this.identify(client).address, topic: topic.slice(0, 200) };
     let reason: Parameters<BrokerGate['refuse']>[0] | undefined;
@@ -342,9 +349,21 @@ export class EmbeddedBroker implements Source {
     else if (payloadBytes > l.maxPacketBytes) reason = 'payload_too_large';
     else if (!this.takeToken(client)) reason = 'rate_exceeded';
     else if (this.gate && !this.gate.canPublish(client, topic)) reason = 'publish_denied';
+    else if (retain) {
+      // Reserved now: the share is taken before the retained message is stored.
+      const owner = this.gate?.username(client) ?? '';
+      const verdict = this.retained.check(owner, topic, payloadBytes);
+      if (verdict === 'ok') this.retained.accept(owner, topic, payloadBytes, (err) => this.stateError('retained', err));
+      else reason = verdict;
+    }
     if (reason === undefined) return undefined;
     this.refuse(reason, who, `broker: publish refused (${reason}) from client ${client.id}; disconnecting it`);
     return reason;
+  }
+
+  private stateError(what: string, err: unknown): void {
+    this.counters.inc('broker_state_errors', { what });
+    this.log.error({ err }, `broker: saving its state (${what}) failed`);
   }
 
   /** Token bucket per client: `maxRatePerClient` per second, burst of one second. */
@@ -374,7 +393,7 @@ export class EmbeddedBroker implements Source {
       callback(new Error('$SYS topics are reserved'));
       return;
     }
-    const denied = client === null ? undefined : this.publishRefusal(client, topic, packet.payload.length);
+    const denied = client === null ? undefined : this.publishRefusal(client, topic, packet.payload.length, packet.retain);
     if (denied !== undefined) {
       // aedes closes a client whose publish is refused: MQTT 3.1.1 has no negative PUBACK,
       // and acking would make the sensor believe its reading was taken.
@@ -399,8 +418,10 @@ export class EmbeddedBroker implements Source {
 }
 
 /** EmbeddedBroker options from the validated `broker:` config section. */
-export function brokerOptionsFromConfig(c: BrokerConfig): Pick<EmbeddedBrokerOptions, 'config' | 'security' | 'limits' | 'plaintext' | 'tls'> {
+export function brokerOptionsFromConfig(c: BrokerConfig, maxPayload = DEFAULT_RETAINED_BOUNDS.maxPayloadBytes): Pick<EmbeddedBrokerOptions, 'config' | 'security' | 'limits' | 'plaintext' | 'tls' | 'retained'> {
+  const r = c.limits.retained;
   return {
+    retained: { maxPayloadBytes: r.max_payload ?? maxPayload, maxPerUser: r.max_per_user, maxBytesPerUser: r.max_bytes_per_user, maxTotal: r.max_total, maxBytesTotal: r.max_bytes_total },
     config: { host: c.host, port: c.port },
     plaintext: c.plaintext,
     security: {

@@ -45,6 +45,8 @@ export type RefusalReason =
   | 'too_many_connections'
   | 'too_many_connections_per_address'
   | 'connect_timeout'
+  | 'retained_too_large'
+  | 'retained_limit'
   | 'client_id_taken'
   | 'client_id_pattern'
   | 'forward_denied'
