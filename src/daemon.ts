@@ -206,7 +206,7 @@ export class Daemon {
       // sessions) beside the journal; memory mode writes nothing to disk.
       const stateDir = config.spool.mode === 'durable' ? join(config.spool.dir, 'broker') : undefined;
       this.broker = new EmbeddedBroker({
-        ...brokerOptionsFromConfig(config.broker),
+        ...brokerOptionsFromConfig(config.broker, config.limits.max_payload),
         ...(stateDir !== undefined && { stateDir }),
         logger: this.log.child({ source: 'broker' }),
         clock: this.clock,

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { notBoth, readSecretPerPolicy, secretFields as secret, type ReadSecretOptions } from './secrets.js';
-import { sizeField as size } from './units.js';
+import { durationField as duration, parseSize, sizeField as size } from './units.js';
 import { hashError, parsePasswordFile } from '../sources/broker/passwords.js';
 import { filterError } from './schema.js';
 
@@ -117,9 +117,29 @@ export function brokerSecurityFields(plain: ReadSecretOptions, pem: ReadSecretOp
       .strictObject({
         max_packet: size('1MiB', 'Largest MQTT packet; a larger one ends the connection before it is buffered.'),
         max_connections: int(1, 1_000_000).default(1000).describe('Simultaneous connections. Default 1000.'),
-        max_topic_length: int(1, 65535).default(256).describe('Longest topic accepted in a publish. Default 256.'),
+        max_connections_per_address: int(1, 1_000_000).default(32).describe('Simultaneous connections from one address (so that one host cannot take them all). Default 32.'),
+        connect_timeout: duration('5s', 'A connection that has not sent its whole CONNECT by then is closed. Default 5s.', 100),
+        max_topic_length: int(1, 65535).default(256).describe('Longest topic accepted in a publish, in UTF-8 bytes. Default 256.'),
         max_topic_levels: int(1, 100).default(16).describe('Most topic levels. Default 16.'),
         max_rate: int(0, 1_000_000).default(0).describe('Publishes per second per client (burst: one second\'s worth); 0 = no limit (default).'),
+        retained: z
+          .strictObject({
+            max_payload: z
+              .union([z.string(), z.number()], { error: 'expected a size such as "64KiB" or a number of bytes' })
+              .transform((v, ctx) => {
+                const r = parseSize(v);
+                if (!r.ok) ctx.addIssue({ code: 'custom', message: r.error, input: v });
+                return r.ok ? r.value : 0;
+              })
+              .optional()
+              .describe('Largest retained payload. Default: limits.max_payload (256KiB).'),
+            max_per_user: int(0, 10_000_000).default(1000).describe('Retained messages per user (anonymous clients share one budget). Default 1000.'),
+            max_bytes_per_user: size('1MiB', 'Bytes (topic + payload) of retained messages per user. Default 1MiB.'),
+            max_total: int(0, 10_000_000).default(10_000).describe('Retained messages over all users. Default 10000.'),
+            max_bytes_total: size('10MiB', 'Bytes of retained messages over all users. Default 10MiB.'),
+          })
+          .prefault({})
+          .describe('Bounds on retained messages; a retained publish beyond one is refused (no PUBACK, connection closed, counted). A zero-length retained publish clears and is always allowed.'),
       })
       .prefault({})
       .describe('Input limits; exceeding one refuses or disconnects the client, counted.'),

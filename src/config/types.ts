@@ -78,9 +78,20 @@ export interface BrokerConfig {
   readonly limits: {
     readonly max_packet: number;
     readonly max_connections: number;
+    readonly max_connections_per_address: number;
+    /** ms */
+    readonly connect_timeout: number;
     readonly max_topic_length: number;
     readonly max_topic_levels: number;
     readonly max_rate: number;
+    readonly retained: {
+      /** bytes; absent = limits.max_payload */
+      readonly max_payload?: number;
+      readonly max_per_user: number;
+      readonly max_bytes_per_user: number;
+      readonly max_total: number;
+      readonly max_bytes_total: number;
+    };
   };
 }
 

@@ -14,6 +14,7 @@ import { BrokerGate, type BrokerSecurity, type ClientIdentity, type GateOptions 
 import { PacketGuard } from './broker/packet-guard.js';
 import { compileAcl } from './broker/acl.js';
 import { ClientIdOwners } from './broker/client-ids.js';
+import { DEFAULT_RETAINED_BOUNDS, RetainedLimits, type RetainedBounds } from './broker/retained-limits.js';
 import type { BrokerStore } from './broker/broker-store.js';
 
 /** Input limits of the embedded broker; exceeding one refuses or disconnects, counted. */
@@ -21,6 +22,11 @@ export interface BrokerLimits {
   /** Largest MQTT packet (≈ payload + topic); larger ones end the connection before being buffered. */
   readonly maxPacketBytes: number;
   readonly maxConnections: number;
+  /** Connections from one address (held failed logins included): one host cannot take them all. */
+  readonly maxConnectionsPerAddress: number;
+  /** A connection that has not sent a whole CONNECT by then is closed (counted `connect_timeout`). */
+  readonly connectTimeoutMs: number;
+  /** Longest topic, in UTF-8 bytes (the unit of MQTT's own limit). */
   readonly maxTopicLength: number;
   readonly maxTopicLevels: number;
   /**
@@ -37,6 +43,8 @@ export const DEFAULT_BROKER_LIMITS: BrokerLimits = {
   // merely large payload is dead-lettered with its reason; only absurd packets cost the connection.
   maxPacketBytes: 1024 * 1024,
   maxConnections: 1000,
+  maxConnectionsPerAddress: 32,
+  connectTimeoutMs: 5000,
   maxTopicLength: 256,
   maxTopicLevels: 16,
   maxRatePerClient: 0,
@@ -61,6 +69,8 @@ export interface EmbeddedBrokerOptions {
   readonly id?: string;
   /** Users, anonymous policy and ACLs. Absent: anyone may connect (warned unless bound to loopback). */
   readonly security?: BrokerSecurity;
+  /** Bounds on retained messages (defaults: DEFAULT_RETAINED_BOUNDS). */
+  readonly retained?: Partial<RetainedBounds>;
   /** Password checking and login throttling (defaults in security.ts, login-throttle.ts). */
   readonly login?: Omit<GateOptions, 'owners'>;
   readonly limits?: Partial<BrokerLimits>;
@@ -105,10 +115,13 @@ export class EmbeddedBroker implements Source {
   private readonly counters: Counters;
   private gate: BrokerGate | undefined;
   private store: BrokerStore | undefined;
+  private retained: RetainedLimits;
   private readonly identities = new WeakMap<object, ClientIdentity>();
   private readonly buckets = new WeakMap<Client, { tokens: number; at: number }>();
   private tlsPort: number | undefined;
   private readonly sockets = new Set<Socket>();
+  /** Open connections per remote address. */
+  private readonly perAddress = new Map<string, number>();
   private boundPort: number | undefined;
   /** Bumped on stop: acks after that do nothing. */
   private gen = 0;
@@ -120,6 +133,7 @@ export class EmbeddedBroker implements Source {
     this.outlet = new MessageOutlet(this.id);
     this.limits = { ...DEFAULT_BROKER_LIMITS, ...opts.limits };
     this.counters = opts.counters ?? new Counters();
+    this.retained = new RetainedLimits({ ...DEFAULT_RETAINED_BOUNDS, ...opts.retained });
   }
 
   /** The TLS listener's bound port, when it runs. */
@@ -161,6 +175,8 @@ export class EmbeddedBroker implements Source {
       persistence = store.persistence();
       owners = new ClientIdOwners(store.owners());
       await owners.load();
+      this.retained = new RetainedLimits({ ...DEFAULT_RETAINED_BOUNDS, ...this.opts.retained }, store.retainedIndex());
+      await this.retained.load();
     }
     const gate = security ? new BrokerGate(security, (c) => this.identify(c), this.log, this.counters, { ...this.opts.login, owners }) : undefined;
     this.gate = gate;
@@ -171,17 +187,23 @@ export class EmbeddedBroker implements Source {
       ...hooks,
       ...(persistence !== undefined && { persistence }),
       maxTopicLevels: Math.min(100, this.limits.maxTopicLevels),
+      connectTimeout: this.limits.connectTimeoutMs,
       authorizePublish: (client, packet, callback) => this.onPublish(client, packet, callback),
     });
     this.broker = broker;
     broker.on('clientError', (client, err) => this.log.debug({ clientId: client.id, err: err.message }, 'broker: client error'));
-    broker.on('connectionError', (_client, err) => this.log.debug({ err: err.message }, 'broker: connection error'));
+    broker.on('connectionError', (client, err) => {
+      if (err.message === 'connect did not arrive in time') {
+        this.refuse('connect_timeout', { address: this.identify(client).address }, `broker: connection closed: no CONNECT within ${this.limits.connectTimeoutMs} ms`);
+      } else this.log.debug({ err: err.message }, 'broker: connection error');
+    });
     broker.on('client', (client) => this.log.debug({ clientId: client.id }, 'broker: client connected'));
     broker.on('clientDisconnect', (client) => this.log.debug({ clientId: client.id }, 'broker: client disconnected'));
 
     try {
       if (this.opts.plaintext ?? true) {
-        const server = createServer((socket) => this.accept(socket, socket));
+        const server = createServer();
+        server.on('connection', (socket: Socket) => this.admit(socket) && this.accept(socket, socket));
         this.boundPort = await this.listen(server, host, port, 'mqtt');
       }
       const tls = this.opts.tls;
@@ -190,6 +212,8 @@ export class EmbeddedBroker implements Source {
           { cert: tls.cert, key: tls.key, ...(tls.ca !== undefined && { ca: tls.ca }), requestCert: tls.clientCerts !== 'none', rejectUnauthorized: tls.clientCerts === 'required' },
           (socket) => this.accept(socket, socket, certUser(socket)),
         );
+        // Counted on the TCP connection, before the TLS handshake costs anything.
+        server.on('connection', (socket: Socket) => this.admit(socket));
         this.tlsPort = await this.listen(server, tls.host, tls.port, 'mqtts');
       }
     } catch (err) {
@@ -224,6 +248,27 @@ export class EmbeddedBroker implements Source {
     const bound = (server.address() as AddressInfo).port;
     this.log.info({ host, port: bound }, `embedded broker listening on ${scheme}://${host}:${bound}`);
     return bound;
+  }
+
+  /**
+   * Counts a new TCP connection against its address's share; false (and the socket
+   * destroyed, counted) when the address already holds `maxConnectionsPerAddress`.
+   */
+  private admit(socket: Socket): boolean {
+    const address = socket.remoteAddress ?? 'unknown';
+    const n = this.perAddress.get(address) ?? 0;
+    if (n >= this.limits.maxConnectionsPerAddress) {
+      socket.destroy();
+      this.refuse('too_many_connections_per_address', { address }, `broker: connection refused: ${address} already has ${n} connections`);
+      return false;
+    }
+    this.perAddress.set(address, n + 1);
+    socket.once('close', () => {
+      const left = (this.perAddress.get(address) ?? 1) - 1;
+      if (left <= 0) this.perAddress.delete(address);
+      else this.perAddress.set(address, left);
+    });
+    return true;
   }
 
   /** Hands a connection to aedes through the packet-size guard, remembering who it is. */
@@ -296,17 +341,29 @@ export class EmbeddedBroker implements Source {
   }
 
   /** Why this client may not publish this now (counted and logged), or undefined. */
-  private publishRefusal(client: Client, topic: string, payloadBytes: number): string | undefined {
+  private publishRefusal(client: Client, topic: string, payloadBytes: number, retain: boolean): string | undefined {
     const l = this.limits;
     const who = { clientId: client.id, username: this.gate?.username(client), address: this.identify(client).address, topic: topic.slice(0, 200) };
     let reason: Parameters<BrokerGate['refuse']>[0] | undefined;
-    if (topic.length > l.maxTopicLength) reason = 'topic_too_long';
+    if (Buffer.byteLength(topic) > l.maxTopicLength) reason = 'topic_too_long';
     else if (payloadBytes > l.maxPacketBytes) reason = 'payload_too_large';
     else if (!this.takeToken(client)) reason = 'rate_exceeded';
     else if (this.gate && !this.gate.canPublish(client, topic)) reason = 'publish_denied';
+    else if (retain) {
+      // Reserved now: the share is taken before the retained message is stored.
+      const owner = this.gate?.username(client) ?? '';
+      const verdict = this.retained.check(owner, topic, payloadBytes);
+      if (verdict === 'ok') this.retained.accept(owner, topic, payloadBytes, (err) => this.stateError('retained', err));
+      else reason = verdict;
+    }
     if (reason === undefined) return undefined;
     this.refuse(reason, who, `broker: publish refused (${reason}) from client ${client.id}; disconnecting it`);
     return reason;
+  }
+
+  private stateError(what: string, err: unknown): void {
+    this.counters.inc('broker_state_errors', { what });
+    this.log.error({ err }, `broker: saving its state (${what}) failed`);
   }
 
   /** Token bucket per client: `maxRatePerClient` per second, burst of one second. */
@@ -330,10 +387,13 @@ export class EmbeddedBroker implements Source {
   private onPublish(client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void {
     const topic = packet.topic;
     if (topic.startsWith('$SYS')) {
+      if (client) {
+        this.refuse('publish_denied', { clientId: client.id, username: this.gate?.username(client), address: this.identify(client).address, topic: topic.slice(0, 200) }, `broker: publish to reserved ${topic.slice(0, 200)} refused from client ${client.id}; disconnecting it`);
+      }
       callback(new Error('$SYS topics are reserved'));
       return;
     }
-    const denied = client === null ? undefined : this.publishRefusal(client, topic, packet.payload.length);
+    const denied = client === null ? undefined : this.publishRefusal(client, topic, packet.payload.length, packet.retain);
     if (denied !== undefined) {
       // aedes closes a client whose publish is refused: MQTT 3.1.1 has no negative PUBACK,
       // and acking would make the sensor believe its reading was taken.
@@ -358,8 +418,10 @@ export class EmbeddedBroker implements Source {
 }
 
 /** EmbeddedBroker options from the validated `broker:` config section. */
-export function brokerOptionsFromConfig(c: BrokerConfig): Pick<EmbeddedBrokerOptions, 'config' | 'security' | 'limits' | 'plaintext' | 'tls'> {
+export function brokerOptionsFromConfig(c: BrokerConfig, maxPayload = DEFAULT_RETAINED_BOUNDS.maxPayloadBytes): Pick<EmbeddedBrokerOptions, 'config' | 'security' | 'limits' | 'plaintext' | 'tls' | 'retained'> {
+  const r = c.limits.retained;
   return {
+    retained: { maxPayloadBytes: r.max_payload ?? maxPayload, maxPerUser: r.max_per_user, maxBytesPerUser: r.max_bytes_per_user, maxTotal: r.max_total, maxBytesTotal: r.max_bytes_total },
     config: { host: c.host, port: c.port },
     plaintext: c.plaintext,
     security: {
@@ -372,6 +434,8 @@ export function brokerOptionsFromConfig(c: BrokerConfig): Pick<EmbeddedBrokerOpt
     limits: {
       maxPacketBytes: c.limits.max_packet,
       maxConnections: c.limits.max_connections,
+      maxConnectionsPerAddress: c.limits.max_connections_per_address,
+      connectTimeoutMs: c.limits.connect_timeout,
       maxTopicLength: c.limits.max_topic_length,
       maxTopicLevels: c.limits.max_topic_levels,
       maxRatePerClient: c.limits.max_rate,

@@ -12,6 +12,8 @@ import { silentLogger } from '../../src/observe/logger.js';
 import type { RawMessage } from '../../src/types.js';
 import { makeCerts } from '../helpers/certs.js';
 import { tempDir, waitFor } from '../helpers/net.js';
+import { RawMqtt } from '../helpers/raw-mqtt.js';
+import mqttPacket from 'mqtt-packet';
 
 // Every door of the embedded broker, tried with real mqtt.js clients: each refusal is
 // counted and nothing refused is ingested.
@@ -183,6 +185,53 @@ describe('embedded broker limits', () => {
     expect(got.length).toBeLessThan(50);
     expect(got.map((m) => m.payload.toString())).toEqual(got.map((_, i) => String(i)));
     expect(counters.get('broker_refused', { reason: 'rate_exceeded' })).toBe(1);
+  });
+});
+
+describe('embedded broker connection limits', () => {
+  /** A plain TCP connection to the broker from `localAddress` (any 127.x.y.z is loopback on Linux). */
+  function tcp(port: number, localAddress: string) {
+    const sock = createConnection({ host: '127.0.0.1', port, localAddress });
+    sock.on('error', () => {});
+    const closed = new Promise<void>((resolve) => sock.once('close', () => resolve()));
+    cleanups.push(async () => sock.destroy());
+    return { sock, closed };
+  }
+
+  it('a flood of 1,100 idle sockets from one address does not keep a good client out', async () => {
+    const { broker, counters } = await start({ security: { anonymous: 'always', acl: undefined } });
+    const flood = Array.from({ length: 1100 }, () => tcp(broker.port, '127.0.0.2'));
+    await waitFor(() => counters.get('broker_refused', { reason: 'too_many_connections_per_address' }) === 1100 - 32, 10_000, 'the flood beyond 32 refused');
+    const good = await connect(broker.port, { clientId: 'good' });
+    await good.publishAsync('sensors/x/t', '1', { qos: 1 });
+    expect(flood.length).toBe(1100);
+  });
+
+  it('a connection that does not finish its CONNECT in time is closed and counted', async () => {
+    const { broker, counters } = await start({ security: { anonymous: 'always', acl: undefined }, limits: { connectTimeoutMs: 200 } });
+    const { sock, closed } = tcp(broker.port, '127.0.0.1');
+    const connectPacket = mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'slow', keepalive: 60 });
+    sock.write(connectPacket.subarray(0, 5)); // half a CONNECT
+    await closed;
+    expect(counters.get('broker_refused', { reason: 'connect_timeout' })).toBe(1);
+  });
+
+  it('max_topic_length counts UTF-8 bytes, not characters', async () => {
+    const { broker, counters, got } = await start({ security: { anonymous: 'always', acl: undefined }, limits: { maxTopicLength: 15 } });
+    const { conn } = await RawMqtt.connect(broker.port, { clientId: 'utf8' });
+    cleanups.push(() => conn.end());
+    await expect(conn.publish('é/éééééééé', '1')).rejects.toThrow(/closed/); // 10 characters, 20 bytes
+    expect(got).toHaveLength(0);
+    expect(counters.get('broker_refused', { reason: 'topic_too_long' })).toBe(1);
+  });
+
+  it('a publish to $SYS is refused, counted and logged like any other ACL refusal', async () => {
+    const { broker, counters, got } = await start({ security: { anonymous: 'always', acl: undefined } });
+    const { conn } = await RawMqtt.connect(broker.port, { clientId: 'sys' });
+    cleanups.push(() => conn.end());
+    await expect(conn.publish('$SYS/broker/uptime', 'forged')).rejects.toThrow(/closed/);
+    expect(got).toHaveLength(0);
+    expect(counters.get('broker_refused', { reason: 'publish_denied' })).toBe(1);
   });
 });
 

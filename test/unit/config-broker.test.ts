@@ -29,8 +29,16 @@ describe('broker security config', () => {
     if (!r.ok) throw new Error(r.errors.map(formatIssue).join('\n'));
     expect(r.config.broker).toEqual({
       host: '127.0.0.1', port: 11883, plaintext: true, anonymous: 'loopback', users: [],
-      limits: { max_packet: 1024 * 1024, max_connections: 1000, max_topic_length: 256, max_topic_levels: 16, max_rate: 0 },
+      limits: { max_packet: 1024 * 1024, max_connections: 1000, max_connections_per_address: 32, connect_timeout: 5000, max_topic_length: 256, max_topic_levels: 16, max_rate: 0,
+        retained: { max_per_user: 1000, max_bytes_per_user: 1024 * 1024, max_total: 10_000, max_bytes_total: 10 * 1024 * 1024 } },
     });
+  });
+
+  it('client id pattern, per-address connections and the connect timeout', async () => {
+    const r = await parse('  client_id: "%u-*"\n  limits: { max_connections_per_address: 4, connect_timeout: 2s }\n');
+    if (!r.ok) throw new Error(r.errors.map(formatIssue).join('\n'));
+    expect(r.config.broker?.client_id).toBe('%u-*');
+    expect(r.config.broker?.limits).toMatchObject({ max_connections_per_address: 4, connect_timeout: 2000 });
   });
 
   it('users from the config and the password file together, with ACLs', async () => {
