@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs edgeflux as a systemd service from this checkout, on Raspberry Pi OS / Debian:
+# Installs edgeflux as a systemd service, on Raspberry Pi OS / Debian, from a checkout
+# (built here) or from an installed package (npm i -g edgeflux; then sudo edgeflux-install):
 #   sudo systemd/install.sh              install (or upgrade) and start
 #   sudo systemd/install.sh --uninstall  remove the program and the service; keep config and data
 #   sudo systemd/install.sh --uninstall --purge   also remove /etc/edgeflux, /var/lib/edgeflux and the user
 # Options: --prefix DIR (default /opt/edgeflux), --no-start, --dry-run (print what would be done).
-# Needs Node.js >= 20 and npm (e.g. from nodejs.org or NodeSource), systemd >= 246.
+# Needs Node.js >= 20 and npm (docs/raspberry-pi.md says how), systemd >= 246.
 set -euo pipefail
 
 PREFIX=/opt/edgeflux
@@ -18,9 +19,12 @@ MODE=install
 PURGE=0
 START=1
 DRY=0
-SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Where this script lives, through the symlink npm makes for the edgeflux-install command.
+SRC="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
+# systemd runs this host when this directory exists (sd_booted(3)); a test may name another.
+SYSTEMD_RUN_DIR="${EDGEFLUX_SYSTEMD_RUN_DIR:-/run/systemd/system}"
 
-usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "install.sh: $*" >&2; exit 1; }
 say() { echo "==> $*"; }
 # Runs a command, or only prints it with --dry-run.
@@ -46,12 +50,12 @@ if [ "$DRY" = 0 ] && [ "$(id -u)" != 0 ]; then die "run as root (sudo $0 $*)"; f
 
 uninstall() {
   say "stopping and disabling edgeflux.service"
-  if command -v systemctl >/dev/null 2>&1; then
+  if systemd_running; then
     run systemctl disable --now edgeflux.service || true
   fi
   run rm -f "$UNIT_DIR/edgeflux.service" "$BIN_LINK" "$SYSUSERS_DIR/edgeflux.conf" "$TMPFILES_DIR/edgeflux.conf"
   run rm -rf "$UNIT_DIR/edgeflux.service.d"
-  if command -v systemctl >/dev/null 2>&1; then run systemctl daemon-reload || true; fi
+  if systemd_running; then run systemctl daemon-reload || true; fi
   say "removing $PREFIX"
   run rm -rf "$PREFIX"
   if [ "$PURGE" = 1 ]; then
@@ -64,31 +68,46 @@ uninstall() {
   fi
 }
 
+# A checkout (src/ and package-lock.json: built here) or an installed package (dist/ and
+# its node_modules: copied as it is).
+source_kind() {
+  if [ -f "$SRC/package-lock.json" ] && [ -d "$SRC/src" ]; then echo checkout
+  elif [ -f "$SRC/dist/cli/main.js" ] && [ -f "$SRC/package.json" ]; then echo package
+  else echo none
+  fi
+}
+
+systemd_running() { [ -d "$SYSTEMD_RUN_DIR" ] && command -v systemctl >/dev/null 2>&1; }
+
 check_prerequisites() {
-  command -v systemctl >/dev/null 2>&1 || die "systemd is required (systemctl not found)"
-  command -v systemd-notify >/dev/null 2>&1 || die "systemd-notify not found (package systemd)"
   NODE="$(command -v node || true)"
   [ -n "$NODE" ] || die "Node.js >= 20 is required: install it from https://nodejs.org or NodeSource, then run this again"
   NODE="$(readlink -f "$NODE")"
   local major
   major="$("$NODE" -p 'process.versions.node.split(".")[0]')"
   [ "$major" -ge 20 ] || die "Node.js >= 20 is required, found $("$NODE" --version) at $NODE"
-  command -v npm >/dev/null 2>&1 || die "npm is required (it comes with Node.js)"
-  [ -f "$SRC/package.json" ] && [ -f "$SRC/package-lock.json" ] || die "run me from an edgeflux checkout ($SRC has no package.json/package-lock.json)"
+  [ "$(source_kind)" != none ] || die "run me from an edgeflux checkout or an installed edgeflux package ($SRC is neither)"
+  if [ "$(source_kind)" = checkout ]; then command -v npm >/dev/null 2>&1 || die "npm is required (it comes with Node.js)"; fi
+  if systemd_running; then command -v systemd-notify >/dev/null 2>&1 || die "systemd-notify not found (package systemd)"; fi
 }
 
 install_program() {
-  say "installing edgeflux from $SRC into $PREFIX"
   local stage="$PREFIX.new"
   run rm -rf "$stage"
   run mkdir -p "$stage"
-  local item
-  for item in package.json package-lock.json tsconfig.json tsconfig.build.json src devices systemd examples schema docs README.md LICENSE; do
-    if [ -e "$SRC/$item" ]; then run cp -a "$SRC/$item" "$stage/"; fi
-  done
-  # The build needs the dev toolchain (TypeScript); the installed tree keeps production dependencies only.
-  say "npm ci, build, then npm prune --omit=dev (a few minutes on a Pi)"
-  run bash -c "cd '$stage' && npm ci --no-audit --no-fund && npm run build && npm prune --omit=dev --no-audit --no-fund"
+  if [ "$(source_kind)" = package ]; then
+    say "installing the edgeflux package at $SRC into $PREFIX"
+    run cp -a "$SRC/." "$stage/"
+  else
+    say "installing edgeflux from the checkout $SRC into $PREFIX"
+    local item
+    for item in package.json package-lock.json tsconfig.json tsconfig.build.json src devices systemd examples schema docs grafana README.md CHANGELOG.md LICENSE; do
+      if [ -e "$SRC/$item" ]; then run cp -a "$SRC/$item" "$stage/"; fi
+    done
+    # The build needs the dev toolchain (TypeScript); the installed tree keeps production dependencies only.
+    say "npm ci, build, then npm prune --omit=dev (a few minutes on a Pi)"
+    run bash -c "cd '$stage' && npm ci --no-audit --no-fund && npm run build && npm prune --omit=dev --no-audit --no-fund"
+  fi
   run chmod 0755 "$stage/dist/cli/main.js"
   run rm -rf "$PREFIX.old"
   if [ -e "$PREFIX" ]; then run mv "$PREFIX" "$PREFIX.old"; fi
@@ -146,6 +165,15 @@ start_service() {
     systemctl --no-pager --lines=5 status edgeflux.service || die "edgeflux did not start: journalctl -u edgeflux -e"
   fi
   say "done. Health: curl -s http://127.0.0.1:9274/healthz   Logs: journalctl -u edgeflux -f"
+  say "Grafana dashboards to import: $PREFIX/grafana/*.json"
+}
+
+# No systemd (a container, WSL without it): the program is installed, the service is not.
+without_systemd() {
+  say "systemd is not running on this host (a container?): edgeflux is installed in $PREFIX"
+  say "and on the PATH as $BIN_LINK, but no service was set up. Run it in the foreground:"
+  say "  edgeflux run --config edgeflux.yaml    (start from $PREFIX/examples/raspberry-pi.yaml)"
+  say "On a host that runs systemd, run this installer again to get the service."
 }
 
 if [ "$MODE" = uninstall ]; then
@@ -154,6 +182,10 @@ if [ "$MODE" = uninstall ]; then
 fi
 check_prerequisites
 install_program
+if ! systemd_running; then
+  without_systemd
+  exit 0
+fi
 install_system_files
 install_config
 start_service

@@ -1,85 +1,95 @@
 #!/usr/bin/env -S node --max-semi-space-size=4 --v8-pool-size=2
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
+import { closest, COMMANDS, failure, USAGE, UsageError } from './usage.js';
 
 // Each command is imported when it runs: the daemon (`run`) then holds none of the
 // other commands' code (every module loaded stays in memory for the life of the process).
-
-const USAGE = `edgeflux — IoT sensor ingestion daemon (MQTT in, InfluxDB out)
-
-Usage:
-  edgeflux run --config FILE       run the daemon
-  edgeflux check --config FILE     validate a config; prints every error with file:line:key
-  edgeflux schema [--out FILE]     print the config's JSON Schema (for editor completion)
-  edgeflux passwd USER --file F    set USER's password in the embedded broker's password file
-                                   (read from standard input; stored as a salted scrypt hash)
-  edgeflux devices list [--config FILE] [--dir DIR]   the device profiles available
-  edgeflux devices show NAME [--config FILE]          what a profile matches, decodes and writes
-  edgeflux tail --config FILE [--filter TOPIC_FILTER] [--limit N]
-                                   decoded readings live from the configured broker (Ctrl-C ends)
-  edgeflux simulate --url URL --devices N --rate R [--duration S] [--count C] [--bad-ratio 0.01]
-                   [--qos 0|1] [--topic 'sensors/{location}/{device}/climate']
-                                   publish realistic sensor traffic (random walks, some bad payloads)
-  edgeflux spool status --config FILE   the running daemon's journal size, per-output lag and drops
-  edgeflux --version
-
-Exit codes: 0 ok; 1 runtime failure; 2 invalid config or usage; 3 stopped with unwritten readings.
-`;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }
 
+/** Options of the commands parsed here (devices, simulate and tail parse their own). */
+const OPTIONS = {
+  run: { config: { type: 'string', short: 'c' } },
+  check: { config: { type: 'string', short: 'c' } },
+  schema: { out: { type: 'string', short: 'o' } },
+  spool: { config: { type: 'string', short: 'c' } },
+  passwd: { file: { type: 'string', short: 'f' } },
+  completion: {},
+} as const;
+
+function parse(cmd: keyof typeof OPTIONS, args: string[]) {
+  return parseArgs({ args, allowPositionals: true, options: OPTIONS[cmd] as Record<string, { type: 'string'; short?: string }> });
+}
+
+function needConfig(cmd: string, config: string | undefined): string {
+  if (!config) throw new UsageError(`--config FILE is required (edgeflux ${cmd} --config /etc/edgeflux/edgeflux.yaml)`);
+  return config;
+}
+
 async function main(argv: string[]): Promise<number> {
-  if (argv[0] === 'devices') return (await import('./devices.js')).devicesCommand(argv.slice(1)); // its own options
-  if (argv[0] === 'simulate') return (await import('./simulate.js')).simulateCommand(argv.slice(1));
-  if (argv[0] === 'tail') return (await import('./tail.js')).tailCommand(argv.slice(1));
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string', short: 'c' },
-      out: { type: 'string', short: 'o' },
-      file: { type: 'string', short: 'f' },
-      help: { type: 'boolean', short: 'h' },
-      version: { type: 'boolean', short: 'v' },
-    },
-  });
-  if (values.version) {
+  const [cmd, ...rest] = argv;
+  if (cmd === '--version' || cmd === '-v' || cmd === 'version') {
     process.stdout.write(`${version()}\n`);
     return 0;
   }
-  const cmd = positionals[0];
-  if (values.help || cmd === undefined || cmd === 'help') {
-    process.stdout.write(USAGE);
-    return values.help || cmd === 'help' ? 0 : 2;
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    const about = cmd === 'help' && rest[0] !== undefined ? COMMANDS[rest[0]] : undefined;
+    process.stdout.write(about?.usage ?? USAGE);
+    return cmd === undefined ? 2 : 0;
+  }
+  const usage = COMMANDS[cmd];
+  if (usage === undefined) {
+    const near = closest(cmd, Object.keys(COMMANDS));
+    throw new UsageError(`unknown command "${cmd}"${near ? ` (did you mean "${near}"?)` : ''}`);
+  }
+  const beforeDashes = rest.indexOf('--') === -1 ? rest : rest.slice(0, rest.indexOf('--'));
+  if (beforeDashes.includes('--help') || beforeDashes.includes('-h')) {
+    process.stdout.write(usage.usage);
+    return 0;
   }
   switch (cmd) {
+    case 'devices':
+      return (await import('./devices.js')).devicesCommand(rest);
+    case 'simulate':
+      return (await import('./simulate.js')).simulateCommand(rest);
+    case 'tail':
+      return (await import('./tail.js')).tailCommand(rest);
+    case 'completion':
+      parse(cmd, rest);
+      return (await import('./completion.js')).completionCommand();
     case 'run':
-    case 'check':
-      if (!values.config) {
-        process.stderr.write(`edgeflux ${cmd}: --config FILE is required\n`);
-        return 2;
-      }
-      return cmd === 'run' ? (await import('./run.js')).runCommand(values.config) : (await import('./check.js')).checkCommand(values.config);
+    case 'check': {
+      const path = needConfig(cmd, parse(cmd, rest).values.config);
+      return cmd === 'run' ? (await import('./run.js')).runCommand(path) : (await import('./check.js')).checkCommand(path);
+    }
     case 'schema':
-      return (await import('./schema.js')).schemaCommand(values.out);
-    case 'spool':
-      if (positionals[1] !== 'status') {
-        process.stderr.write(`edgeflux spool: unknown subcommand "${positionals[1] ?? ''}" (try: spool status --config FILE)\n`);
-        return 2;
-      }
-      return (await import('./spool-status.js')).spoolStatusCommand(values.config);
-    case 'passwd':
-      return (await import('./passwd.js')).passwdCommand(positionals[1], values.file);
+      return (await import('./schema.js')).schemaCommand(parse(cmd, rest).values.out);
+    case 'spool': {
+      const { values, positionals } = parse(cmd, rest);
+      if (positionals[0] !== 'status') throw new UsageError(`unknown subcommand "${positionals[0] ?? ''}" (try: edgeflux spool status --config FILE)`);
+      return (await import('./spool-status.js')).spoolStatusCommand(needConfig('spool status', values.config));
+    }
+    case 'passwd': {
+      const { values, positionals } = parse(cmd, rest);
+      return (await import('./passwd.js')).passwdCommand(positionals[0], values.file);
+    }
     default:
-      process.stderr.write(`edgeflux: unknown command "${cmd}"\n\n${USAGE}`);
-      return 2;
+      throw new Error(`unreachable: command ${cmd}`);
   }
 }
 
-main(process.argv.slice(2)).then(
+// A closed pipe (`edgeflux schema | head`) ends the output, not in an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
+const argv = process.argv.slice(2);
+main(argv).then(
   (code) => {
     process.exitCode = code;
     // Everything was closed; if a stray handle would keep the process alive, do not hang
@@ -87,7 +97,9 @@ main(process.argv.slice(2)).then(
     setTimeout(() => process.exit(code), 2000).unref();
   },
   (err: unknown) => {
-    process.stderr.write(`edgeflux: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = err instanceof TypeError && /parseArgs|option/i.test(String(err)) ? 2 : 1;
+    const { line, code } = failure(err, argv[0]);
+    process.stderr.write(`${line}\n`);
+    if (process.env.EDGEFLUX_DEBUG === '1' && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    process.exitCode = code;
   },
 );

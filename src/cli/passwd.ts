@@ -2,6 +2,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { hashPassword, setPasswordEntry } from '../sources/broker/passwords.js';
+import { UsageError } from './usage.js';
 
 /** Reads one line from stdin; on a TTY it asks `prompt` and does not echo what is typed. */
 async function readSecretLine(prompt: string): Promise<string> {
@@ -13,7 +14,7 @@ async function readSecretLine(prompt: string): Promise<string> {
   try {
     const line = await new Promise<string>((resolve, reject) => {
       rl.once('line', resolve);
-      rl.once('close', () => reject(new Error('no password given on standard input')));
+      rl.once('close', () => reject(new UsageError('no password given on standard input (echo it in, or run it on a terminal)')));
     });
     if (tty) process.stderr.write('\n');
     return line;
@@ -28,10 +29,8 @@ async function readSecretLine(prompt: string): Promise<string> {
  * password is read from standard input (asked twice, without echo, on a terminal).
  */
 export async function passwdCommand(username: string | undefined, file: string | undefined): Promise<number> {
-  if (!username || !file) {
-    process.stderr.write('usage: edgeflux passwd USER --file PASSWORD_FILE  (the password is read from standard input)\n');
-    return 2;
-  }
+  if (!username || !file) throw new UsageError('USER and --file PASSWORD_FILE are required (the password is read from standard input)');
+  if (!/^[^:\s]+$/.test(username)) throw new UsageError(`user name ${JSON.stringify(username)} may not contain ":" or white space`);
   const password = await readSecretLine(`password for ${username}: `);
   if (process.stdin.isTTY === true) {
     const again = await readSecretLine('again: ');
@@ -40,10 +39,7 @@ export async function passwdCommand(username: string | undefined, file: string |
       return 1;
     }
   }
-  if (password.length < 8) {
-    process.stderr.write('edgeflux passwd: use at least 8 characters\n');
-    return 1;
-  }
+  if (password.length < 8) throw new UsageError(password === '' ? 'the password is empty: use at least 8 characters' : 'use at least 8 characters');
   let text = '';
   try {
     text = await readFile(file, 'utf8');

@@ -5,6 +5,7 @@ import { Daemon } from '../daemon.js';
 import type { Config } from '../config/types.js';
 import { worldReadableSecrets } from '../config/permissions.js';
 import { takeNotifyEnvironment } from '../observe/sd-notify.js';
+import { portInUseMessage } from './port-in-use.js';
 
 function version(): string {
   try {
@@ -81,7 +82,9 @@ export async function runCommand(path: string): Promise<number> {
   try {
     await daemon.start();
   } catch (err) {
-    logger.fatal({ err }, 'start failed');
+    const inUse = portInUseMessage(err, res.config);
+    if (inUse !== undefined) logger.fatal({ code: 'EADDRINUSE' }, `not started: ${inUse}`);
+    else logger.fatal({ err }, 'start failed');
     await daemon.stop().catch(() => false);
     return 1;
   }

@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
+import { UsageError } from './usage.js';
 
 const LOCATIONS = ['kitchen', 'cellar', 'attic', 'garage', 'office', 'lab', 'barn', 'greenhouse'];
 const BAD_PAYLOADS = ['{"temperature":', 'not json', '', '{"temperature":21.5,'];
@@ -160,11 +161,11 @@ export async function simulateCommand(argv: string[], out: NodeJS.WriteStream = 
   const num = (name: string, v: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined => {
     if (v === undefined) return undefined;
     const n = Number(v);
-    if (!Number.isFinite(n) || n < min || n > max) throw new TypeError(`edgeflux simulate: option --${name} must be a number in [${min}, ${max}], got "${v}"`);
+    if (!Number.isFinite(n) || n < min || n > max) throw new UsageError(`--${name} must be a number ${max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`}, got "${v}"`);
     return n;
   };
   const qos = num('qos', values.qos, 0, 1);
-  if (qos !== 0 && qos !== 1) throw new TypeError('edgeflux simulate: option --qos must be 0 or 1');
+  if (qos !== 0 && qos !== 1) throw new UsageError('--qos must be 0 or 1');
   const opts: SimulateOptions = {
     url: values.url,
     devices: Math.floor(num('devices', values.devices, 1) ?? 10),

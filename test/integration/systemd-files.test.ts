@@ -19,9 +19,12 @@ interface Run {
   stderr: string;
 }
 
-function run(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<Run> {
+/** install.sh takes systemd as running when this directory exists (here: a host that runs it). */
+const SYSTEMD_UP = { EDGEFLUX_SYSTEMD_RUN_DIR: ROOT };
+
+function run(cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: 30_000, cwd: opts.cwd ?? ROOT, maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) => {
+    execFile(cmd, args, { timeout: 30_000, cwd: opts.cwd ?? ROOT, maxBuffer: 4 * 1024 * 1024, env: { ...process.env, ...SYSTEMD_UP, ...opts.env } }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -155,6 +158,22 @@ describe('systemd/install.sh (planned steps, --dry-run)', () => {
     expect(order(/check --config \/etc\/edgeflux\/edgeflux\.yaml/)).toBeGreaterThan(order(/raspberry-pi\.yaml/));
     expect(order(/^\+ systemctl enable edgeflux\.service$/)).toBeGreaterThan(order(/systemctl daemon-reload/));
     expect(order(/^\+ systemctl restart edgeflux\.service$/)).toBeGreaterThan(order(/systemctl enable/));
+  });
+
+  it('from a checkout, copies grafana/ with the rest before building', async () => {
+    const r = await run('bash', [sh, '--dry-run', '--prefix', '/opt/ef-test']);
+    expect(r.stdout).toContain(`+ cp -a ${ROOT}/grafana /opt/ef-test.new/`);
+    expect(r.stdout).toContain(`installing edgeflux from the checkout ${ROOT}`);
+  });
+
+  it('without a running systemd (a container): installs the program, then says so and how to run it, exit 0', async () => {
+    const r = await run('bash', [sh, '--dry-run', '--prefix', '/opt/ef-test'], { env: { EDGEFLUX_SYSTEMD_RUN_DIR: '/nonexistent/run/systemd/system' } });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain('+ ln -sf /opt/ef-test/dist/cli/main.js /usr/local/bin/edgeflux');
+    expect(r.stdout).toContain('systemd is not running on this host (a container?): edgeflux is installed in /opt/ef-test');
+    expect(r.stdout).toContain('edgeflux run --config edgeflux.yaml');
+    expect(r.stdout).not.toMatch(/systemctl|daemon-reload|systemd-sysusers/);
   });
 
   it('--uninstall keeps config and data; with --purge removes them', async () => {
