@@ -5,6 +5,13 @@
  * retried every second while InfluxDB is down. Nothing else: no journal, no bound on
  * memory, acks on receipt (mqtt.js's default). Prints "ready" once subscribed.
  *
+ * `--payload` says which of the bench's payloads (bench/lib/workload.ts) it reads, and it
+ * writes the points edgeflux writes for them, the way one would by hand: flat JSON → one
+ * line (`seq`, `rssi` integers, strings quoted); a Tasmota SENSOR message → one line per
+ * sensor object (keys lower-cased, the profile's drops dropped, arrival time); Zigbee2MQTT
+ * → one line, numbers sent as strings written as numbers (arrival time); line protocol →
+ * the topic's levels added as tags.
+ *
  *   node bench/baseline.js --mqtt mqtt://127.0.0.1:1883 --topic 'bench/baseline/#' --qos 1 \
  *     --influx http://127.0.0.1:8086 --db bench
  */
@@ -20,29 +27,89 @@ const { values: opt } = parseArgs({
     db: { type: 'string', default: 'bench' },
     batch: { type: 'string', default: '5000' },
     'max-age-ms': { type: 'string', default: '1000' },
+    payload: { type: 'string', default: 'point' },
   },
 });
+const PAYLOAD = opt.payload;
 const BATCH = Number(opt.batch);
 const MAX_AGE_MS = Number(opt['max-age-ms']);
-const writeUrl = `${opt.influx}/write?db=${encodeURIComponent(opt.db)}&precision=u`;
+const writeUrl = `${opt.influx}/write?db=${encodeURIComponent(opt.db)}&precision=${PAYLOAD === 'point' ? 'u' : 'ns'}`;
 
 let lines: string[] = [];
 const bodies: string[] = [];
 let posting = false;
 let timer: NodeJS.Timeout | undefined;
 
+/** Arrival time in ns, unique within the process (ms clock + a counter), so that no two points collide. */
+let arrivals = 0;
+function arrivalNs(): string {
+  return `${Date.now()}${String(arrivals++ % 1_000_000).padStart(6, '0')}`;
+}
+
+const esc = (s: string): string => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+
+/** Fields of a flat JSON object as line protocol (`ints`: written as integers; `skip`: left out). */
+function fieldsOf(o: Record<string, unknown>, ints: ReadonlySet<string>, skip: ReadonlySet<string>, numericStrings = false): string {
+  let out = '';
+  for (const k in o) {
+    if (skip.has(k)) continue;
+    const v = o[k];
+    let f: string;
+    if (typeof v === 'number') f = ints.has(k) ? `${Math.round(v)}i` : String(v);
+    else if (typeof v === 'boolean') f = String(v);
+    else if (typeof v === 'string') f = numericStrings && v !== '' && Number.isFinite(Number(v)) ? (ints.has(k) ? `${Math.round(Number(v))}i` : String(Number(v))) : `"${esc(v)}"`;
+    else continue;
+    out += (out ? ',' : '') + k + '=' + f;
+  }
+  return out;
+}
+
+const FLAT_INTS = new Set(['seq', 'rssi']);
+const FLAT_SKIP = new Set(['ts']);
+const Z2M_INTS = new Set(['linkquality']);
+const Z2M_SKIP = new Set(['last_seen']);
+const TASMOTA_SKIP = new Set(['TotalStartTime', 'Period']);
+const NONE = new Set<string>();
+
+function push(line: string): void {
+  lines.push(line);
+  if (lines.length >= BATCH) flush();
+  else timer ??= setTimeout(flush, MAX_AGE_MS);
+}
+
 function onMessage(topic: string, payload: Buffer): void {
-  // bench/<system>/<run>/<device>/<measurement>
   const t = topic.split('/');
-  let r: { seq: number; v: number; ts: number };
+  const text = payload.toString();
+  if (PAYLOAD === 'lp') {
+    // bench/<system>/lp/<run>/<device>: the line gets the topic's levels as tags.
+    const sp = text.indexOf(' ');
+    push(`${text.slice(0, sp)},device=${t[4]},run=${t[3]},system=${t[1]}${text.slice(sp)}`);
+    return;
+  }
+  let o: Record<string, unknown>;
   try {
-    r = JSON.parse(payload.toString()) as typeof r;
+    o = JSON.parse(text) as Record<string, unknown>;
   } catch {
     return;
   }
-  lines.push(`${t[4]},device=${t[3]},run=${t[2]},system=${t[1]} seq=${r.seq}i,v=${r.v} ${r.ts}`);
-  if (lines.length >= BATCH) flush();
-  else timer ??= setTimeout(flush, MAX_AGE_MS);
+  if (PAYLOAD === 'point') {
+    // bench/<system>/<run>/<device>/<measurement>
+    push(`${t[4]},device=${t[3]},run=${t[2]},system=${t[1]} seq=${o.seq as number}i,v=${o.v as number} ${o.ts as number}`);
+  } else if (PAYLOAD === 'flat') {
+    push(`${t[4]},device=${t[3]},run=${t[2]},system=${t[1]} ${fieldsOf(o, FLAT_INTS, FLAT_SKIP)} ${o.ts as number}000000`);
+  } else if (PAYLOAD === 'z2m') {
+    // bench/<system>/z2m/<device>
+    push(`zigbee2mqtt,device=${t[3]} ${fieldsOf(o, Z2M_INTS, Z2M_SKIP, true)} ${arrivalNs()}`);
+  } else if (PAYLOAD === 'tasmota') {
+    // bench/<system>/tele/<device>/SENSOR: one line per sensor object.
+    const time = arrivalNs();
+    for (const k in o) {
+      const sensor = o[k];
+      if (sensor === null || typeof sensor !== 'object') continue;
+      const f = fieldsOf(sensor as Record<string, unknown>, NONE, TASMOTA_SKIP).toLowerCase();
+      if (f) push(`tasmota,device=${t[3]},sensor=${k} ${f} ${time}`);
+    }
+  }
 }
 
 function flush(): void {

@@ -17,6 +17,7 @@ import { loadAverage, machineInfo, versions } from './lib/machine.js';
 import { ensureNodeRed } from './lib/node-red.js';
 import { parseOptions, USAGE, type BenchOptions } from './lib/options.js';
 import { runOutage, type OutageResult } from './lib/outage.js';
+import { cellTargets, fullMatrix, quickMatrix, runCell, SERIAL_RATE, runLatency, selectCells, type CellResult, type LatencyResult } from './lib/matrix.js';
 import { runQosBlock, type SystemQosResult } from './lib/plan.js';
 import { cleanupAll, installCleanupHandlers, interruptedBy } from './lib/procs.js';
 import { runProfile, type ProfileResult } from './lib/profile.js';
@@ -25,8 +26,9 @@ import { evaluateTargets, median, type BenchResults } from './lib/results.js';
 import { installMissingServers, missingPrerequisites, startInfluxd, startMosquitto } from './lib/servers.js';
 import { CLOSE_DELAY_MS, SHAPED_PIPELINE, WINDOW_IDLE } from './lib/shaped.js';
 import type { StepEnv } from './lib/steps.js';
-import { cpuChart } from './lib/svg.js';
-import { makeSystems } from './lib/systems.js';
+import { cpuChart, matrixChart } from './lib/svg.js';
+import { edgefluxDef, makeSystems, SERIAL_PORTS, type SystemsContext } from './lib/systems.js';
+import { describeWorkload, type Workload } from './lib/workload.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const t0 = Date.now();
@@ -79,6 +81,7 @@ async function main(o: BenchOptions): Promise<number> {
 
   log('starting mosquitto and influxd on free loopback ports');
   const [broker, influx] = await Promise.all([startMosquitto(), startInfluxd()]);
+  // The systems outside the matrix: the outage (baseline, edgeflux, Node-RED) and edgeflux-shaped.
   const systems = makeSystems({ runtime, broker, influx, edgeflux: setup, ...(extra ? { edgefluxExtra: extra } : {}), ...(nodeRed ? { nodeRed } : {}) }, o.only, o.shaped);
   for (const s of systems) await influx.createDatabase(s.db);
   const gen = await LoadGenerator.start(runtime, broker.port, 'bench-load');
@@ -100,14 +103,29 @@ async function main(o: BenchOptions): Promise<number> {
     }
   }
 
-  const blocks: SystemQosResult[] = [];
-  for (const qos of [...o.qos].sort((a, b) => b - a)) {
-    const inBlock = systems.filter((s) => !s.shaped || qos === 1);
-    log(`QoS ${qos}: ${inBlock.map((s) => s.label).join(', ')}`);
-    blocks.push(...(await runQosBlock(env, inBlock, qos, o.plan)));
+  // The workload matrix (issue 26): every cell against its reference, the targets per cell.
+  const cells = selectCells(o.quick && !o.cells ? quickMatrix() : fullMatrix(), o.cells);
+  const ctx: SystemsContext = { runtime, broker, influx, edgeflux: setup, ...(extra ? { edgefluxExtra: extra } : {}) };
+  const cellResults: CellResult[] = [];
+  log(`workload matrix: ${cells.length} cells (${cells.map((c) => c.id).join(', ')})`);
+  for (const [i, c] of cells.entries()) {
+    log(`cell ${i + 1}/${cells.length} ${c.id}: ${describeWorkload(c.workload)}, QoS ${c.qos}`);
+    cellResults.push(await runCell(env, ctx, c, { plan: o.plan, serialPlan: o.serialPlan }));
   }
-  if (systems.some((s) => s.shaped) && !o.qos.includes(1)) notes.push('edgeflux-shaped runs in the QoS 1 block only, and QoS 1 was not run');
-
+  const latency: LatencyResult[] = [];
+  if (o.latencyMessages > 0) {
+    log(`sequential QoS 1 publish latency, ${o.latencyMessages} messages, one in flight`);
+    for (const via of ['embedded', 'mqtt+mosquitto'] as const) latency.push(await runLatency(env, edgefluxDef(ctx, false, via), o.latencyMessages));
+  }
+  // Issue 8's figures (max rate, CPU and RSS against the bare batcher at QoS 0 and 1) come from the `mqtt/flat/100` cells.
+  const blocks: SystemQosResult[] = cellResults.filter((r) => /^mqtt\/flat\/100\/q[01]$/.test(r.cell.id)).flatMap((r) => r.blocks);
+  const shapedDef = systems.find((s) => s.shaped);
+  if (shapedDef && o.qos.includes(1)) {
+    // The window + deadband pipeline on the same flat readings as mqtt/flat/100/q1, compared with raw edgeflux there.
+    log('QoS 1, flat payload, 100 devices: edgeflux with the window + deadband pipeline');
+    const w: Workload = { source: 'mosquitto', payload: 'flat', devices: 100, connections: 1, window: 20_000 };
+    blocks.push(...(await runQosBlock({ ...env, devices: 100, workload: w }, [shapedDef], 1, o.plan)));
+  }
   const outage: OutageResult[] = [];
   if (o.outage) {
     log(`outage and backlog: ${o.outageReadings} readings while influxd is down, ${o.outageReps} run(s)`);
@@ -132,9 +150,11 @@ async function main(o: BenchOptions): Promise<number> {
 
   const stamp = startedAt.toISOString().slice(0, 16).replace(/[:T]/g, '-');
   let profile: ProfileResult | undefined;
-  const edgefluxDef = systems.find((s) => s.name === 'edgeflux');
-  if (o.profile && edgefluxDef) {
-    profile = await runProfile(env, edgefluxDef, ROOT, join(ROOT, 'bench', '.work', 'profiles'), stamp, 10_000, o.profileMs);
+  const profiled = systems.find((s) => s.name === 'edgeflux');
+  if (o.profile && profiled) {
+    // On a realistic workload: flat readings from 1,000 devices through mosquitto.
+    const w: Workload = { source: 'mosquitto', payload: 'flat', devices: 1000, connections: 1, window: 20_000 };
+    profile = await runProfile({ ...env, devices: 1000, workload: w }, profiled, ROOT, join(ROOT, 'bench', '.work', 'profiles'), stamp, 10_000, o.profileMs);
     log(`  hot spots: ${profile.top.slice(0, 6).map((h) => `${h.name} ${h.selfPct.toFixed(1)}%`).join(', ')}`);
   }
 
@@ -146,13 +166,13 @@ async function main(o: BenchOptions): Promise<number> {
     const files = blocks.filter((b) => b.system === 'edgeflux').map((b) => b.facts).join('; ');
     if (/journal files: 0\b/.test(files)) notes.push(`edgeflux was configured durable but wrote no journal files (${files}): the journal is probably not wired into the daemon yet`);
   }
-  const loads = blocks.flatMap((b) => b.steps.map((s) => s.load1));
+  const loads = [...blocks, ...cellResults.flatMap((r) => r.blocks)].flatMap((b) => b.steps.map((s) => s.load1));
   const loadSteps = loads.length ? `; 1-min load average at the end of the steps: median ${median(loads)?.toFixed(1)}, max ${Math.max(...loads).toFixed(1)} (the bench itself accounts for about 2)` : '';
   notes.push(`the machine is shared (other engineers' builds and tests ran meanwhile): load average (1/5/15 min) ${loadStart} at the start, ${loadEnd} at the end${loadSteps}; compare ratios within this run, not absolute figures across runs`);
   const method = [
-    `Load: ${o.devices} device topics, JSON payload \`{"seq":…,"v":…,"ts":…}\` (each reading its own µs timestamp), raw MQTT 3.1.1 publisher in its own process → private mosquitto (\`max_queued_messages 0\`) → system under test (its own process, MQTT 3.1.1, its own database) → private influxd`,
+    `Load: a matrix of ${cells.length} cells (payload × devices × path, bench/lib/matrix.ts); the publisher is a raw MQTT 3.1.1 client in its own process: one connection → private mosquitto (\`max_queued_messages 0\`) → system under test (its own process, its own database) → private influxd; or, for the embedded broker, one connection per device straight into it (QoS 1, a window of 1 or 64 per connection); or JSON lines on ${SERIAL_PORTS} socat ptys at ${SERIAL_RATE}/s in all. Outage and edgeflux-shaped: the \`point\`/\`flat\` payloads over 100 devices`,
     `A rate is *sustained* when every reading is in influxd within ${o.drainLimitMs / 1000} s of the last publish (steps of ${o.plan.stepMs / 1000} s, ${o.plan.reps} repetition(s), medians; a rate counts when most repetitions sustain it)`,
-    'CPU µs per reading: utime+stime of the system\'s process tree (/proc) from the first publish to the last reading stored, divided by the readings; peak RSS: VmHWM (reset per step) or VmRSS sampled every 100 ms',
+    'CPU µs per reading: utime+stime of the system\'s process tree (/proc; with mosquitto\'s for "mosquitto + edgeflux") from the first publish to the last reading stored, divided by the messages stored; peak RSS: VmHWM, reset at the start of the step and read at its end (the whole step), or VmRSS sampled every 100 ms',
     `edgeflux: ${setup.note}; \`node ${[...unitNodeFlags(ROOT), ''].join(' ')}bench/.work/js/src/cli/main.js run\` (transpiled src/; node flags as in systemd/edgeflux.service); output retry 200 ms..2 s. Baseline: bench/baseline.ts (mqtt.js + 5000-line POSTs, 1 in flight, retry every 1 s)`,
   ];
   if (systems.some((s) => s.shaped)) {
@@ -168,6 +188,7 @@ async function main(o: BenchOptions): Promise<number> {
       machine: machineInfo(), versions: [...codeVersion, ...extraVersions], method, notes, edgefluxMode: setup.mode,
     },
     brokerCeilings, postCeilings, blocks, outage, charts: [], ...(profile ? { profile } : {}),
+    matrix: { cells: cellResults, climbed: o.plan.maxClimbSteps > 0, latency },
   };
 
   if (o.writeResults) {
@@ -180,6 +201,11 @@ async function main(o: BenchOptions): Promise<number> {
       await writeFile(file, cpuChart(bs, `CPU per reading vs offered rate, QoS ${qos} (${stamp}${o.quick ? ', quick' : ''})`));
       results.charts.push(relative(join(ROOT, 'bench'), file));
     }
+    if (cellResults.length > 0) {
+      const file = join(resultsDir, `${stamp}-matrix${o.quick ? '-quick' : ''}.svg`);
+      await writeFile(file, matrixChart(results.matrix!, `CPU per reading at 10k/s against the reference, per cell (${stamp}${o.quick ? ', quick' : ''})`));
+      results.charts.push(relative(join(ROOT, 'bench'), file));
+    }
     // Raw figures (every step) stay out of git: bench/.work/ is ignored. The committed output is RESULTS.md and the charts.
     const rawDir = join(ROOT, 'bench', '.work', 'results');
     await mkdir(rawDir, { recursive: true });
@@ -190,7 +216,12 @@ async function main(o: BenchOptions): Promise<number> {
     await appendFile(md, `\n${renderSection(results)}\n`);
     log(`results appended to ${relative(ROOT, md)}; charts in ${relative(ROOT, resultsDir)}/; raw figures in ${relative(ROOT, rawFile)} (not committed)`);
   }
-  log('targets:');
+  log('matrix, targets per cell:');
+  for (const r of cellResults) {
+    for (const t of cellTargets(r, results.matrix!.climbed)) log(`  ${t.verdict.padEnd(4)} ${r.cell.id.padEnd(24)} ${t.figure}: edgeflux ${t.edgeflux}, reference ${t.reference}, ${t.ratio} (needed ${t.needed})${t.why ? ` — ${t.why}` : ''}`);
+  }
+  for (const l of latency) log(`  ${l.label}: ${l.msPerMessage.toFixed(2)} ms per sequential QoS 1 message (needed ≤ 1 ms through the embedded broker)`);
+  log('targets (issue 8, mqtt/flat/100 cells):');
   for (const t of evaluateTargets(results)) log(`  ${t.verdict.padEnd(4)} ${t.target}: edgeflux ${t.edgeflux}, reference ${t.reference}, ${t.ratio} (needed ${t.needed})${t.why ? ` — ${t.why}` : ''}`);
   return 0;
 }

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { Runtime } from './build.js';
 import { startProc, type Proc } from './procs.js';
+import { edgefluxDecoding, type PayloadKind } from './workload.js';
 
 export interface EdgefluxSetup {
   /** `durable` when the schema has a spool mode and the config checks; else `memory`. */
@@ -78,6 +79,11 @@ export interface EdgefluxConfigArgs {
   readonly memoryBytes?: string;
   /** Extra top-level YAML keys merged over the generated ones (`--edgeflux-extra`). */
   readonly extra?: Json;
+  /** The payload it decodes (default `point`). */
+  readonly payload?: PayloadKind;
+  /** Where the readings come from: the external broker (default), the embedded broker on this port, or these serial ports. */
+  readonly embeddedPort?: number;
+  readonly serialPorts?: readonly { readonly id: string; readonly path: string }[];
 }
 
 function merge(a: Json, b: Json): Json {
@@ -98,17 +104,20 @@ export function edgefluxConfig(a: EdgefluxConfigArgs): string {
     retry: { initial: '200ms', max: '2s' },
   };
   if (!a.setup.hasSpool && a.setup.hasMaxPending && a.memoryBytes) output.max_pending = a.memoryBytes;
+  const serialId = a.serialPorts?.[0]?.id.replace(/\d+$/, '');
+  const decoding = edgefluxDecoding(a.payload ?? 'point', a.system, serialId);
+  // Serial ports are decoded by the rules with the port's id as the topic: one rule per port.
+  const rules = a.serialPorts ? a.serialPorts.flatMap((p) => decoding.rules.map((r) => ({ ...r, topic: p.id }))) : decoding.rules;
+  const source: Json = a.embeddedPort !== undefined
+    ? { broker: { host: '127.0.0.1', port: a.embeddedPort } }
+    : a.serialPorts
+      ? { serial: a.serialPorts.map((p) => ({ id: p.id, path: p.path, baud_rate: 115_200, framing: { type: 'readline' } })) }
+      : { mqtt: [{ id: 'bench', url: a.brokerUrl, client_id: `${a.system}-bench`, subscriptions: [{ topic: `bench/${a.system}/#`, qos: a.qos }] }] };
   let cfg: Json = {
     log: { level: 'info' },
-    mqtt: [
-      {
-        id: 'bench',
-        url: a.brokerUrl,
-        client_id: `${a.system}-bench`,
-        subscriptions: [{ topic: `bench/${a.system}/#`, qos: a.qos }],
-      },
-    ],
-    rules: [{ topic: 'bench/{system}/{run}/{device}/{measurement}', format: 'json', json: { time_key: 'ts', time_unit: 'us', integers: ['seq'] } }],
+    ...source,
+    ...(rules.length > 0 ? { rules } : {}),
+    ...(decoding.devices ? { devices: decoding.devices } : {}),
     outputs: [output],
     dead_letter: { path: join(a.dir, 'dead-letter.jsonl') },
     service: { http: { host: '127.0.0.1', port: a.httpPort } },

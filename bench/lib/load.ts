@@ -37,6 +37,15 @@ export class LoadGenerator {
     return this.rpc.call<PublishResult>('publish', { ...args, timeoutMs }, timeoutMs + 5000);
   }
 
+  /** Opens (or keeps) `connections` publisher connections to the broker on `port`, one per device. */
+  openPool(port: number, connections: number, clientPrefix: string): Promise<{ openMs: number }> {
+    return this.rpc.call('openPool', { port, connections, clientPrefix }, 60_000 + connections * 20);
+  }
+
+  closePool(): Promise<void> {
+    return this.rpc.call('closePool', {}, 30_000);
+  }
+
   async stop(): Promise<void> {
     try {
       await this.rpc.call('close', {}, 3000);

@@ -1,11 +1,18 @@
 /** Command-line flags of `npm run bench` and the settings of a quick and a full run. */
 import { parseArgs } from 'node:util';
 import type { PlanOptions } from './plan.js';
+import { SERIAL_RATE } from './matrix.js';
 import { SYSTEM_NAMES, type SystemName } from './systems.js';
 
 export const USAGE = `npm run bench [-- flags]   end-to-end benchmark of edgeflux against a bare baseline (and Node-RED)
 
-  --quick               short steps, 1 repetition (< 4 min; indicative only)
+  --quick               a representative subset of the workload matrix (7 cells), fixed rates
+                        only, short steps, 1 repetition; no ceilings, outage, shaped or profile
+                        (< 5 min; indicative only)
+  --cells LIST          only the matrix cells whose id starts with one of these
+                        (e.g. mqtt/flat,embedded/flat/100,serial; ids: mqtt/<payload>/<devices>/q<qos>,
+                        embedded/flat/<devices>/w<window>, serial/flat/4)
+  --latency-messages N  sequential QoS 1 publishes per broker (default 2000; quick 300; 0: skip)
   --node-red            also measure Node-RED (installs node-red 4 + node-red-contrib-influxdb
                         into bench/.work/node-red with npm on first use)
   --only LIST           systems to run: baseline,edgeflux,edgeflux-shaped,nodered (default: all enabled)
@@ -23,7 +30,8 @@ export const USAGE = `npm run bench [-- flags]   end-to-end benchmark of edgeflu
   -h, --help
 
 Needs Linux (/proc), mosquitto and influxd 1.x (Debian: apt-get install mosquitto influxdb).
-Appends a dated section to bench/RESULTS.md and writes charts to bench/results/.`;
+Appends a dated section to bench/RESULTS.md and writes charts to bench/results/; the raw
+figures of every step go to bench/.work/results/ (git-ignored).`;
 
 export interface BenchOptions {
   readonly quick: boolean;
@@ -50,6 +58,11 @@ export interface BenchOptions {
   readonly postCeilingPoints: number;
   readonly postConcurrency: number[];
   readonly plan: PlanOptions;
+  /** Serial cells: their one realistic rate. */
+  readonly serialPlan: PlanOptions;
+  /** Matrix cells to run (id prefixes); all when absent. */
+  readonly cells?: string[];
+  readonly latencyMessages: number;
 }
 
 export function parseOptions(argv: string[]): BenchOptions | 'help' {
@@ -57,6 +70,8 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     args: argv,
     options: {
       quick: { type: 'boolean', default: false },
+      cells: { type: 'string' },
+      'latency-messages': { type: 'string' },
       'node-red': { type: 'boolean', default: false },
       only: { type: 'string' },
       'no-shaped': { type: 'boolean', default: false },
@@ -88,18 +103,20 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   const outageReadings = v['outage-readings'] !== undefined ? Number(v['outage-readings']) : quick ? 100_000 : 1_000_000;
   if (!Number.isInteger(outageReadings) || outageReadings < 1000 || outageReadings > 5_000_000) throw new Error('--outage-readings: 1000..5000000');
   const outageReps = v['outage-reps'] !== undefined ? Number(v['outage-reps']) : quick ? 1 : 3;
+  const latencyMessages = v['latency-messages'] !== undefined ? Number(v['latency-messages']) : quick ? 300 : 2000;
+  if (!Number.isInteger(latencyMessages) || latencyMessages < 0 || latencyMessages > 100_000) throw new Error('--latency-messages: 0..100000');
   if (!Number.isInteger(outageReps) || outageReps < 1 || outageReps > 9) throw new Error('--outage-reps: 1..9');
   return {
     quick,
     nodeRed: v['node-red'] || (only?.includes('nodered') ?? false),
     only,
-    shaped: !v['no-shaped'],
+    shaped: !v['no-shaped'] && !quick,
     qos: qos as (0 | 1)[],
     spool: v.spool,
     edgefluxExtra: v['edgeflux-extra'],
     devices,
-    ceilings: !v['skip-ceilings'],
-    outage: !v['skip-outage'],
+    ceilings: !v['skip-ceilings'] && !quick,
+    outage: !v['skip-outage'] && !quick,
     outageReadings,
     outageReps,
     outageRate: 20_000,
@@ -111,8 +128,12 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     brokerCeilingCount: quick ? { 0: 150_000, 1: 60_000 } : { 0: 600_000, 1: 300_000 },
     postCeilingPoints: quick ? 200_000 : 1_000_000,
     postConcurrency: quick ? [1] : [1, 2],
+    // The targets are read at 10k/s (CPU) and 20k/s (RSS); the full run then climbs to the max zero-loss rate.
     plan: quick
-      ? { reps: 1, stepMs: 2500, fixedRates: [1000, 10_000, 20_000], climbFactor: 1.6, maxClimbSteps: 2, maxBisectSteps: 0, resolution: 0.2, rateCap: 150_000, warmupRate: 5000, warmupMs: 1500 }
-      : { reps: 3, stepMs: 10_000, fixedRates: [1000, 10_000, 20_000], climbFactor: 1.25, maxClimbSteps: 6, maxBisectSteps: 2, resolution: 0.08, rateCap: 150_000, warmupRate: 5000, warmupMs: 3000 },
+      ? { reps: 1, stepMs: 2500, fixedRates: [10_000, 20_000], climbFactor: 1.6, maxClimbSteps: 0, maxBisectSteps: 0, resolution: 0.2, rateCap: 150_000, warmupRate: 5000, warmupMs: 1500 }
+      : { reps: 3, stepMs: 8000, fixedRates: [10_000, 20_000], climbFactor: 1.25, maxClimbSteps: 6, maxBisectSteps: 2, resolution: 0.08, rateCap: 150_000, warmupRate: 5000, warmupMs: 3000 },
+    serialPlan: { reps: quick ? 1 : 3, stepMs: quick ? 5000 : 20_000, fixedRates: [SERIAL_RATE], climbFactor: 1, maxClimbSteps: 0, maxBisectSteps: 0, resolution: 1, rateCap: SERIAL_RATE, warmupRate: SERIAL_RATE, warmupMs: 2000 },
+    ...(v.cells ? { cells: v.cells.split(',').map((c) => c.trim()).filter(Boolean) } : {}),
+    latencyMessages,
   };
 }

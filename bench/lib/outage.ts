@@ -8,7 +8,6 @@
  */
 import { sleep } from './net.js';
 import { TreeMeter, treeCpuUs, treeRssKb } from './procstat.js';
-import { topicPrefix } from './readings.js';
 import { runStep, type StepEnv } from './steps.js';
 import type { SystemDef } from './systems.js';
 import { countRun, findMissing } from './verify.js';
@@ -67,7 +66,7 @@ export async function runOutage(env: StepEnv, def: SystemDef, o: OutageOptions):
     let heldRssMb = 0;
     let outageRssMb = 0;
     try {
-      const pub = await env.gen.publish({ prefix: topicPrefix(def.name, run), devices: env.devices, rate: o.rate, count: o.readings, qos: 1, tsBaseUs, window: 20_000 });
+      const pub = await env.gen.publish({ system: def.name, run, devices: env.devices, rate: o.rate, count: o.readings, qos: 1, tsBase: tsBaseUs, window: 20_000 });
       env.log(`    published ${pub.sent} at ${Math.round(pub.achievedRate)}/s; waiting for ${def.name} to take them in`);
       await quiet(sut.proc.pid, 120_000);
       heldRssMb = treeRssKb(sut.proc.pid) / 1024;

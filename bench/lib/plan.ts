@@ -62,7 +62,7 @@ export async function runQosBlock(env: StepEnv, systems: readonly SystemDef[], q
       env.log(`  starting ${def.label} (QoS ${qos})`);
       let sut: Sut;
       try {
-        sut = await def.start({ qos });
+        sut = await def.start({ qos, ...(env.workload ? { workload: env.workload } : {}) });
       } catch (e) {
         if (def.name !== 'nodered') throw e;
         env.log(`    Node-RED did not start, left out of this block: ${String(e).slice(0, 600)}`);

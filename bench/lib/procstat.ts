@@ -104,7 +104,11 @@ export function resetPeak(root: number): boolean {
   return ok;
 }
 
-/** Measures CPU and peak RSS of a process tree between `start` and `stop`. */
+/**
+ * Measures CPU and peak RSS of a process tree between `start` and `stop`; `also`: more
+ * trees counted with it (e.g. the broker a system needs, whose work it would otherwise hide).
+ * The peak is the VmHWM of the whole step: reset once at `start`, read once at `stop`.
+ */
 export class TreeMeter {
   private cpu0 = 0;
   private sampledPeakKb = 0;
@@ -112,31 +116,43 @@ export class TreeMeter {
   private hwmReset = false;
   private pids: number[] = [];
   private samples = 0;
+  private readonly roots: readonly number[];
 
-  constructor(private readonly root: number) {}
+  constructor(root: number, also: readonly number[] = []) {
+    this.roots = [root, ...also];
+  }
+
+  private tree(): number[] {
+    return this.roots.flatMap((r) => processTree(r));
+  }
+
+  private cpuNow(): number {
+    return this.roots.reduce((sum, r) => sum + treeCpuUs(r), 0);
+  }
 
   start(): void {
-    this.hwmReset = resetPeak(this.root);
-    this.cpu0 = treeCpuUs(this.root);
-    this.pids = processTree(this.root);
-    this.sampledPeakKb = treeRssKb(this.root, this.pids);
+    this.hwmReset = this.roots.map((r) => resetPeak(r)).every(Boolean);
+    this.cpu0 = this.cpuNow();
+    this.pids = this.tree();
+    this.sampledPeakKb = treeRssKb(this.roots[0]!, this.pids);
     this.timer = setInterval(() => {
       // Scanning /proc for descendants is dearer than reading RSS: once every 2 s.
-      if (++this.samples % 20 === 0) this.pids = processTree(this.root);
-      this.sampledPeakKb = Math.max(this.sampledPeakKb, treeRssKb(this.root, this.pids));
+      if (++this.samples % 20 === 0) this.pids = this.tree();
+      this.sampledPeakKb = Math.max(this.sampledPeakKb, treeRssKb(this.roots[0]!, this.pids));
     }, 100);
   }
 
   /** CPU µs used since `start`. */
   cpuUs(): number {
-    return treeCpuUs(this.root) - this.cpu0;
+    return this.cpuNow() - this.cpu0;
   }
 
   /** Peak RSS since `start`, in MB (VmHWM when it could be reset, else the sampled peak). */
   peakRssMb(): number {
-    const sampled = Math.max(this.sampledPeakKb, treeRssKb(this.root));
+    const pids = this.tree();
+    const sampled = Math.max(this.sampledPeakKb, treeRssKb(this.roots[0]!, pids));
     if (!this.hwmReset) return sampled / 1024;
-    const hwm = processTree(this.root).reduce((sum, pid) => sum + statusKb(pid, 'VmHWM'), 0);
+    const hwm = pids.reduce((sum, pid) => sum + statusKb(pid, 'VmHWM'), 0);
     return Math.max(hwm, sampled) / 1024;
   }
 

@@ -109,7 +109,7 @@ export function analyseProfile(p: CpuProfile, root: string, topN = 15): Omit<Pro
 export async function runProfile(env: StepEnv, def: SystemDef, root: string, outDir: string, stamp: string, rate: number, stepMs: number): Promise<ProfileResult> {
   const dir = await tempDir('edgeflux-bench-prof-');
   env.log(`  profiling ${def.label} at ${rate}/s QoS 1 (node --cpu-prof)`);
-  const sut = await def.start({ qos: 1, nodeFlags: ['--cpu-prof', '--cpu-prof-dir', dir] });
+  const sut = await def.start({ qos: 1, nodeFlags: ['--cpu-prof', '--cpu-prof-dir', dir], ...(env.workload ? { workload: env.workload } : {}) });
   let step: StepResult;
   try {
     await runStep(env, def, sut, 1, 2000, 2000); // warm-up, also profiled (small next to the step)

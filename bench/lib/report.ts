@@ -1,5 +1,7 @@
 /** The dated Markdown section one run appends to bench/RESULTS.md. */
+import { cellPair, cellTargets, type MatrixResult } from './matrix.js';
 import { block, evaluateTargets, figuresAt, median, postCeiling1, ratesOf, type BenchResults } from './results.js';
+import { describeWorkload, PAYLOADS } from './workload.js';
 
 const n = (x: number | undefined, d = 0): string => (x === undefined || !Number.isFinite(x) ? '—' : x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }));
 
@@ -22,6 +24,76 @@ export function renderSection(res: BenchResults): string {
   for (const m of info.notes) out.push(`- **Note:** ${m}`);
   out.push('');
 
+  if (res.matrix) out.push(renderMatrix(res.matrix), '');
+  if (res.blocks.length > 0) out.push(...renderIssue8(res));
+  else out.push('(The reference workload, `mqtt/flat/100` at QoS 0 and 1, was not among the cells: no issue 8 targets, outage or start-up figures from it.)', '');
+  return out.join('\n');
+}
+
+/** The matrix: every cell's targets with PASS/MISS, why each miss, every step per cell (folded), the sequential latency. */
+export function renderMatrix(m: MatrixResult): string {
+  const out: string[] = [];
+  out.push('### Workload matrix (issue 26): targets in every cell');
+  out.push('');
+  out.push('Reference: the bare batcher (`bench/baseline.ts`, same payload) through mosquitto; for the embedded broker, "mosquitto + edgeflux\'s MQTT client" fed the same way, mosquitto\'s CPU and RSS counted with edgeflux\'s. CPU per reading = per message (a Tasmota message is 3 points). Verdicts: CPU ≤ 1.2× (QoS 0) / 1.3× (QoS 1) at 10k/s and every step at 10k/s sustained; peak RSS (VmHWM of the whole step) ≤ 100 MB at 20k/s; max zero-loss rate ≥ 0.9×' + (m.climbed ? '' : ' (not in a quick run: no climb)') + '; nothing lost in any step.');
+  out.push('');
+  const rows: string[][] = [];
+  const misses: string[] = [];
+  let pass = 0;
+  let miss = 0;
+  for (const r of m.cells) {
+    const t = cellTargets(r, m.climbed);
+    const get = (f: string): (typeof t)[number] | undefined => t.find((x) => x.figure.startsWith(f));
+    const show = (x: (typeof t)[number] | undefined, withRatio = true): string => (x ? `${x.edgeflux}${x.reference !== '—' ? ` / ${x.reference}` : ''}${withRatio && x.ratio !== '—' ? ` = ${x.ratio}` : ''} **${x.verdict}**` : '—');
+    const verdict = t.some((x) => x.verdict === 'MISS') ? 'MISS' : t.every((x) => x.verdict === 'n/a') ? 'n/a' : 'PASS';
+    if (verdict === 'MISS') miss++;
+    else if (verdict === 'PASS') pass++;
+    rows.push([`\`${r.cell.id}\``, describeWorkload(r.cell.workload), String(r.cell.qos), show(get('CPU')), show(get('peak RSS'), false), show(get('max')), show(get('readings lost'), false), `**${verdict}**`]);
+    for (const x of t) if (x.verdict === 'MISS' || (x.why && x.verdict !== 'n/a' && !x.figure.startsWith('max'))) misses.push(`- \`${r.cell.id}\` ${x.figure}: ${x.verdict}${x.why ? ` — ${x.why}` : ''}`);
+  }
+  out.push(table(['cell', 'workload', 'QoS', 'CPU/reading at 10k/s: edgeflux / reference', 'peak RSS (20k/s; serial: its rate)', 'max zero-loss rate', 'lost', 'cell'], rows));
+  out.push('');
+  out.push(`${pass} of ${m.cells.length} cells pass every target, ${miss} miss at least one.`);
+  out.push('');
+  if (misses.length > 0) {
+    out.push('Misses and caveats:');
+    out.push('');
+    out.push(...misses);
+    out.push('');
+  }
+  out.push('Payloads (one example each; values drawn from realistic ranges per reading):');
+  out.push('');
+  for (const k of [...new Set(m.cells.map((c) => c.cell.workload.payload))]) out.push(`- \`${k}\`: \`${PAYLOADS[k].example}\``);
+  out.push('');
+  if (m.latency.length > 0) {
+    out.push('Sequential QoS 1 publish (one connection, one message in flight; target ≤ 1 ms per message through the embedded broker):');
+    out.push('');
+    out.push(table(['broker', 'messages', 'ms per message', 'lost', 'verdict'], m.latency.map((l) => [l.label, n(l.messages), l.msPerMessage.toFixed(2), String(l.lost), l.label.includes('embedded') ? `**${l.msPerMessage <= 1 && l.lost === 0 ? 'PASS' : 'MISS'}**` : 'reference'])));
+    out.push('');
+  }
+  out.push('<details><summary>Every step of every cell (medians per rate)</summary>');
+  out.push('');
+  const steps: string[][] = [];
+  for (const r of m.cells) {
+    const { ref, ef } = cellPair(r);
+    for (const b of [ref, ef]) {
+      if (!b) continue;
+      for (const rate of ratesOf(b)) {
+        const f = figuresAt(b, rate);
+        const held = Math.max(0, ...b.steps.filter((s) => s.rate === rate).map((s) => s.maxHeldMs ?? 0));
+        steps.push([`\`${r.cell.id}\``, b.label, `${n(rate)}/s`, `${f.sustained}/${f.reps}${f.limited ? ` (+${f.limited} generator-limited)` : ''}`, n(f.cpu, 1), n(f.rss), f.drainMs === undefined ? 'never' : `${(f.drainMs / 1000).toFixed(1)} s`, held > 0 ? `${n(held)} ms` : '', f.lost ? `**${n(f.lost)}**` : '0']);
+      }
+    }
+  }
+  out.push(table(['cell', 'system', 'rate', 'sustained', 'CPU µs/reading', 'peak RSS MB', 'drain', 'longest window wait', 'lost'], steps));
+  out.push('');
+  out.push('</details>');
+  return out.join('\n');
+}
+
+function renderIssue8(res: BenchResults): string[] {
+  const { info } = res;
+  const out: string[] = [];
   out.push('### Targets (issue 8)');
   out.push('');
   if (info.edgefluxMode !== 'durable') {
@@ -140,5 +212,5 @@ export function renderSection(res: BenchResults): string {
     for (const c of res.charts) out.push(`![rate vs CPU per reading](${c})`);
     out.push('');
   }
-  return out.join('\n');
+  return out;
 }

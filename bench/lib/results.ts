@@ -3,6 +3,7 @@
  * rate) and issue 8's targets, each with its verdict (PASS / MISS / n/a).
  */
 import type { BrokerCeiling, PostCeiling } from './ceilings.js';
+import type { MatrixResult } from './matrix.js';
 import type { OutageResult } from './outage.js';
 import { atRate, type SystemQosResult } from './plan.js';
 import type { ProfileResult } from './profile.js';
@@ -27,6 +28,8 @@ export interface BenchResults {
   readonly outage: OutageResult[];
   readonly profile?: ProfileResult;
   readonly charts: string[];
+  /** The workload matrix (issue 26): per cell, its blocks and targets. */
+  readonly matrix?: MatrixResult;
 }
 
 /** A system's outage runs: how many, the median drain rate of those that drained, the readings lost in all. */

@@ -4,6 +4,7 @@
  * the rate was sustained, a hollow one where it was not.
  */
 import type { SystemQosResult } from './plan.js';
+import { cellPair, type MatrixResult } from './matrix.js';
 import { figuresAt, ratesOf } from './results.js';
 
 const COLORS: Record<string, string> = { baseline: '#6b6b6b', edgeflux: '#1f6fb4', 'edgeflux-shaped': '#27a0a0', nodered: '#c0392b' };
@@ -86,6 +87,47 @@ export function cpuChart(blocks: readonly SystemQosResult[], title: string): str
   const ly = M.top + 10 + series.length * 20 + 10;
   out.push(`<circle cx="${M.left + pw + 22}" cy="${ly}" r="4" fill="#333"/><text x="${M.left + pw + 38}" y="${ly + 4}">sustained</text>`);
   out.push(`<circle cx="${M.left + pw + 22}" cy="${ly + 18}" r="4" fill="#fff" stroke="#333" stroke-width="2"/><text x="${M.left + pw + 38}" y="${ly + 22}">not sustained</text>`);
+  out.push('</svg>');
+  return out.join('\n');
+}
+
+/**
+ * The matrix at a glance: one bar per cell, edgeflux's CPU per reading at 10k/s over its
+ * reference's, with the limits (1.2× at QoS 0, 1.3× at QoS 1) marked; green within the
+ * cell's limit, red beyond it. Cells without a reference (serial) are left out.
+ */
+export function matrixChart(m: MatrixResult, title: string): string {
+  const bars = m.cells.flatMap((r) => {
+    const { ref, ef } = cellPair(r);
+    if (!ref || !ef) return [];
+    const e = figuresAt(ef, 10_000).cpu;
+    const b = figuresAt(ref, 10_000).cpu;
+    return e !== undefined && b ? [{ id: r.cell.id, ratio: e / b, limit: r.cell.qos === 0 ? 1.2 : 1.3 }] : [];
+  });
+  const rowH = 18;
+  const left = 190;
+  const width = 640;
+  const plotW = width - left - 30;
+  const height = 60 + bars.length * rowH + 30;
+  const xMax = Math.max(2, Math.ceil(Math.max(...bars.map((b) => b.ratio), 1.3) * 2) / 2);
+  const x = (v: number): number => left + (v / xMax) * plotW;
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+    `<rect width="${width}" height="${height}" fill="#fff"/>`,
+    `<text x="10" y="20" font-size="13" font-weight="bold">${esc(title)}</text>`,
+  ];
+  for (let v = 0; v <= xMax + 1e-9; v += 0.5) {
+    out.push(`<line x1="${x(v).toFixed(1)}" x2="${x(v).toFixed(1)}" y1="40" y2="${height - 25}" stroke="#eee"/>`);
+    out.push(`<text x="${x(v).toFixed(1)}" y="${height - 10}" text-anchor="middle">${v.toFixed(1)}×</text>`);
+  }
+  for (const lim of [1.2, 1.3]) out.push(`<line x1="${x(lim).toFixed(1)}" x2="${x(lim).toFixed(1)}" y1="36" y2="${height - 25}" stroke="#999" stroke-dasharray="4 3"/><text x="${x(lim).toFixed(1)}" y="34" text-anchor="middle" fill="#666">${lim}×</text>`);
+  bars.forEach((b, i) => {
+    const y = 44 + i * rowH;
+    out.push(`<text x="${left - 6}" y="${y + 11}" text-anchor="end">${esc(b.id)}</text>`);
+    out.push(`<rect x="${left}" y="${y}" width="${Math.max(1, x(Math.min(b.ratio, xMax)) - left).toFixed(1)}" height="${rowH - 5}" fill="${b.ratio <= b.limit ? '#3c9a5f' : '#c0392b'}"><title>${esc(b.id)}: ${b.ratio.toFixed(2)}× (limit ${b.limit}×)</title></rect>`);
+    out.push(`<text x="${(x(Math.min(b.ratio, xMax)) + 4).toFixed(1)}" y="${y + 11}">${b.ratio.toFixed(2)}×</text>`);
+  });
+  if (bars.length === 0) out.push(`<text x="${left}" y="60">no cell with a reference</text>`);
   out.push('</svg>');
   return out.join('\n');
 }

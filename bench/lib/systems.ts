@@ -14,13 +14,15 @@ import { startNodeRed } from './node-red.js';
 import { removeDir, startProc, tempDir, type Proc } from './procs.js';
 import { databaseOf } from './readings.js';
 import type { Influxd, Mosquitto } from './servers.js';
+import { startSerialPorts, type SerialPorts } from './serial-load.js';
 import { EdgefluxProbe, SHAPED_PIPELINE } from './shaped.js';
+import type { Workload } from './workload.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-export type SystemName = 'edgeflux' | 'edgeflux-shaped' | 'baseline' | 'nodered';
+export type SystemName = 'edgeflux' | 'edgeflux-shaped' | 'baseline' | 'nodered' | 'edgeflux-embedded' | 'edgeflux-serial';
 
-export const SYSTEM_NAMES: readonly SystemName[] = ['baseline', 'edgeflux', 'edgeflux-shaped', 'nodered'];
+export const SYSTEM_NAMES: readonly SystemName[] = ['baseline', 'edgeflux', 'edgeflux-shaped', 'nodered', 'edgeflux-embedded', 'edgeflux-serial'];
 
 export interface Sut {
   readonly name: SystemName;
@@ -29,6 +31,12 @@ export interface Sut {
   readonly readyMs: number;
   /** edgeflux's health listener (/spool, /metrics). */
   readonly probe?: EdgefluxProbe;
+  /** Where the load generator's connection pool publishes (embedded-broker cells): this system's broker port. */
+  readonly publishPort?: number;
+  /** More processes whose CPU and RSS count as this system's (the mosquitto an MQTT client needs, in embedded-broker cells). */
+  readonly meterAlso?: readonly number[];
+  /** Feeds a step itself instead of the MQTT load generator (serial ports). */
+  readonly feed?: SerialPorts['feed'];
   /** Extra facts for the results (e.g. journal files written). */
   facts(): Promise<string>;
   stop(): Promise<void>;
@@ -40,6 +48,8 @@ export interface StartOptions {
   readonly outage?: boolean;
   /** Node flags for the process (e.g. --cpu-prof). */
   readonly nodeFlags?: readonly string[];
+  /** The cell's workload (default: the `point` payload through mosquitto). */
+  readonly workload?: Workload;
 }
 
 export interface SystemDef {
@@ -63,39 +73,67 @@ export interface SystemsContext {
   readonly nodeRed?: { readonly red: string };
 }
 
+/**
+ * How edgeflux takes the readings in: its MQTT client on the private mosquitto (`mqtt`; in
+ * embedded-broker cells as the reference "mosquitto + edgeflux's MQTT client", the load
+ * publishing to mosquitto over the same connection pool and mosquitto's CPU and RSS counted
+ * with edgeflux's), its embedded broker, or serial ports.
+ */
+export type EdgefluxVia = 'mqtt' | 'mqtt+mosquitto' | 'embedded' | 'serial';
+
+/** Serial cells: this many ports (socat ptys), the readings spread over them. */
+export const SERIAL_PORTS = 4;
+
 /** edgeflux as configured by the bench; `shaped`: plus the global window + deadband pipeline. */
-function edgefluxDef(ctx: SystemsContext, shaped: boolean): SystemDef {
-  const name: SystemName = shaped ? 'edgeflux-shaped' : 'edgeflux';
+export function edgefluxDef(ctx: SystemsContext, shaped: boolean, via: EdgefluxVia = 'mqtt'): SystemDef {
+  const name: SystemName = shaped ? 'edgeflux-shaped' : via === 'embedded' ? 'edgeflux-embedded' : via === 'serial' ? 'edgeflux-serial' : 'edgeflux';
   const db = databaseOf(name);
+  const mode = ctx.edgeflux.mode;
+  const label = shaped ? `edgeflux (${mode}, window+deadband)`
+    : via === 'embedded' ? `edgeflux (${mode}, embedded broker)`
+      : via === 'mqtt+mosquitto' ? `mosquitto + edgeflux (${mode}, MQTT client)`
+        : via === 'serial' ? `edgeflux (${mode}, serial)` : `edgeflux (${mode})`;
   return {
     name,
-    label: shaped ? `edgeflux (${ctx.edgeflux.mode}, window+deadband)` : `edgeflux (${ctx.edgeflux.mode})`,
+    label,
     db,
     shaped,
     async start(o) {
       const dir = await tempDir('edgeflux-bench-sut-');
       const file = join(dir, 'edgeflux.yaml');
       const httpPort = await freePort();
-      await writeFile(file, edgefluxConfig({
-        setup: ctx.edgeflux, system: name, brokerUrl: ctx.broker.url, influxUrl: ctx.influx.url, db, qos: o.qos, dir, httpPort,
-        memoryBytes: o.outage ? '512MiB' : undefined, extra: ctx.edgefluxExtra, ...(shaped ? { pipeline: SHAPED_PIPELINE } : {}),
-      }));
-      const problems = await checkConfig(ctx.runtime, file);
-      if (problems) throw new Error(`edgeflux check refused the bench config:\n${problems}`);
-      const { proc, readyMs } = await startEdgeflux(ctx.runtime, file, [...unitNodeFlags(ROOT), ...(o.nodeFlags ?? [])]);
-      return {
-        name,
-        proc,
-        readyMs,
-        probe: new EdgefluxProbe(httpPort, 'bench'),
-        async facts() {
-          return ctx.edgeflux.mode === 'durable' ? `journal files: ${await journalFiles(dir)}` : '';
-        },
-        async stop() {
-          await proc.stop(15_000);
-          await removeDir(dir);
-        },
-      };
+      const embeddedPort = via === 'embedded' ? await freePort() : undefined;
+      const serial = via === 'serial' ? await startSerialPorts(SERIAL_PORTS) : undefined;
+      try {
+        await writeFile(file, edgefluxConfig({
+          setup: ctx.edgeflux, system: name, brokerUrl: ctx.broker.url, influxUrl: ctx.influx.url, db, qos: o.qos, dir, httpPort,
+          memoryBytes: o.outage ? '512MiB' : undefined, extra: ctx.edgefluxExtra, ...(shaped ? { pipeline: SHAPED_PIPELINE } : {}),
+          payload: o.workload?.payload ?? 'point', ...(embeddedPort !== undefined ? { embeddedPort } : {}), ...(serial ? { serialPorts: serial.ports } : {}),
+        }));
+        const problems = await checkConfig(ctx.runtime, file);
+        if (problems) throw new Error(`edgeflux check refused the bench config:\n${problems}`);
+        const { proc, readyMs } = await startEdgeflux(ctx.runtime, file, [...unitNodeFlags(ROOT), ...(o.nodeFlags ?? [])]);
+        return {
+          name,
+          proc,
+          readyMs,
+          probe: new EdgefluxProbe(httpPort, 'bench'),
+          ...(embeddedPort !== undefined ? { publishPort: embeddedPort } : {}),
+          ...(via === 'mqtt+mosquitto' ? { publishPort: ctx.broker.port, meterAlso: [ctx.broker.proc.pid] } : {}),
+          ...(serial ? { feed: serial.feed } : {}),
+          async facts() {
+            return ctx.edgeflux.mode === 'durable' ? `journal files: ${await journalFiles(dir)}` : '';
+          },
+          async stop() {
+            await proc.stop(15_000);
+            await serial?.stop();
+            await removeDir(dir);
+          },
+        };
+      } catch (e) {
+        await serial?.stop();
+        throw e;
+      }
     },
   };
 }
@@ -107,7 +145,7 @@ function baselineDef(ctx: SystemsContext): SystemDef {
     label: 'bare baseline',
     db,
     async start(o) {
-      const args = ['--mqtt', ctx.broker.url, '--topic', 'bench/baseline/#', '--qos', String(o.qos), '--influx', ctx.influx.url, '--db', db];
+      const args = ['--mqtt', ctx.broker.url, '--topic', 'bench/baseline/#', '--qos', String(o.qos), '--influx', ctx.influx.url, '--db', db, '--payload', o.workload?.payload ?? 'point'];
       const proc = startProc('baseline', process.execPath, [...(o.nodeFlags ?? []), ...ctx.runtime.script('bench/baseline.ts'), ...args]);
       const readyMs = await new Promise<number>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`baseline not ready within 30 s: ${proc.tail()}`)), 30_000);

@@ -2,14 +2,13 @@
  * The verifier: counts what arrived in influxd for one step (`run` tag) and, when
  * something is missing, names the missing readings (sequence number, device, timestamp).
  */
-import { MEASUREMENT, deviceName } from './readings.js';
+import { deviceName } from './readings.js';
 import type { Influxd } from './servers.js';
+import { PAYLOADS, type PayloadSpec } from './workload.js';
 
-const quote = (s: string): string => s.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
-
-/** Points stored for one run (0 when none). */
-export async function countRun(influx: Influxd, db: string, run: string): Promise<number> {
-  const json = await influx.query(`SELECT count("seq") FROM "${MEASUREMENT}" WHERE "run"='${quote(run)}'`, db);
+/** Messages stored for one run (0 when none): points carrying the payload's sequence field. */
+export async function countRun(influx: Influxd, db: string, run: string, spec: PayloadSpec = PAYLOADS.point): Promise<number> {
+  const json = await influx.query(`SELECT count("${spec.seqField}") FROM "${spec.measurement}" WHERE ${spec.where(run)}`, db);
   const v = json.results?.[0]?.series?.[0]?.values?.[0]?.[1];
   return typeof v === 'number' ? v : 0;
 }
@@ -24,9 +23,9 @@ export interface Missing {
 }
 
 /** Lists which of readings 0..expected-1 of a run are not in influxd (bounded: ≤ 5M readings). */
-export async function findMissing(influx: Influxd, db: string, run: string, expected: number, devices: number, tsBaseUs: number, limit = 8): Promise<Missing> {
+export async function findMissing(influx: Influxd, db: string, run: string, expected: number, devices: number, tsBase: number, limit = 8, spec: PayloadSpec = PAYLOADS.point): Promise<Missing> {
   if (expected > 5_000_000) throw new Error(`findMissing: ${expected} readings is more than it checks`);
-  const csv = await influx.queryCsv(`SELECT "seq" FROM "${MEASUREMENT}" WHERE "run"='${quote(run)}'`, db, 120_000);
+  const csv = await influx.queryCsv(`SELECT "${spec.seqField}" FROM "${spec.measurement}" WHERE ${spec.where(run)}`, db, 120_000);
   const seen = new Uint8Array(expected);
   let stored = 0;
   let unexpected = 0;
@@ -49,8 +48,8 @@ export async function findMissing(influx: Influxd, db: string, run: string, expe
     if (examples.length < limit) {
       examples.push(
         end === seq
-          ? `seq ${seq} (device ${deviceName(seq, devices)}, ts ${tsBaseUs + seq} µs)`
-          : `seq ${seq}–${end} (${end - seq + 1} readings, from device ${deviceName(seq, devices)} ts ${tsBaseUs + seq} µs)`,
+          ? `seq ${seq} (device ${deviceName(seq, devices)}, step base time ${tsBase})`
+          : `seq ${seq}–${end} (${end - seq + 1} readings, from device ${deviceName(seq, devices)}, step base time ${tsBase})`,
       );
     }
     seq = end;
