@@ -48,9 +48,12 @@ async function filesUnder(dir: string): Promise<string[]> {
   return out;
 }
 
+/** A file under src/ that the build turns into a .js (a .d.ts only declares types). */
+const compiles = (p: string): boolean => p.endsWith('.ts') && !p.endsWith('.d.ts');
+
 /** src/**\/*.ts → <stage>/dist/**\/*.js, as the build lays it out. */
 async function transpile(stage: string): Promise<void> {
-  for (const f of (await filesUnder(join(ROOT, 'src'))).filter((p) => p.endsWith('.ts'))) {
+  for (const f of (await filesUnder(join(ROOT, 'src'))).filter(compiles)) {
     const rel = relative(join(ROOT, 'src'), f);
     const out = ts.transpileModule(await readFile(f, 'utf8'), {
       compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, verbatimModuleSyntax: true, isolatedModules: true, sourceMap: false },
@@ -95,7 +98,7 @@ afterAll(async () => {
 describe('npm pack', () => {
   it('ships exactly dist/ (no maps), the profiles, systemd/, the schema, both example configs, docs/, grafana/ and the top-level papers', async () => {
     const git = await run('git', ['ls-files', '--cached', '--others', '--exclude-standard', ...SHIPPED_DIRS]);
-    const sources = (await filesUnder(join(ROOT, 'src'))).filter((p) => p.endsWith('.ts')).map((p) => `dist/${relative(join(ROOT, 'src'), p).replace(/\.ts$/, '.js')}`);
+    const sources = (await filesUnder(join(ROOT, 'src'))).filter(compiles).map((p) => `dist/${relative(join(ROOT, 'src'), p).replace(/\.ts$/, '.js')}`);
     const expected = [...SHIPPED_FILES, ...git.stdout.trim().split('\n'), ...sources].sort();
     expect(packed.files.map((f) => f.path).sort()).toEqual(expected);
   });
