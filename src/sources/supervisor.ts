@@ -54,6 +54,9 @@ export class SourceSupervisor {
   private failures = 0;
   private failing = false;
   private runs = 0;
+  /** While the first start() is under way: a stream failure waits for its outcome. */
+  private firstStart = false;
+  private earlyFailure: { readonly run: number; readonly err: unknown } | undefined;
 
   constructor(private readonly opts: SupervisorOptions) {
     this.id = opts.source.id;
@@ -72,11 +75,23 @@ export class SourceSupervisor {
     };
   }
 
-  /** Subscribes, then starts the source (so nothing waits for a subscriber). */
+  /**
+   * Subscribes, then starts the source (so nothing waits for a subscriber). The first
+   * start's failure is not retried but thrown (e.g. the broker's port is taken): the
+   * daemon then fails to start and says why, rather than run without that source.
+   */
   async start(): Promise<void> {
     this.running = true;
     this.statusSub ??= this.opts.source.status$.subscribe((st) => (this.status = st));
-    await this.run();
+    this.firstStart = true;
+    try {
+      await this.run();
+    } finally {
+      this.firstStart = false;
+    }
+    const early = this.earlyFailure;
+    this.earlyFailure = undefined;
+    if (early) this.failed(early.run, early.err);
   }
 
   /** Cancels a pending restart, stops the source and unsubscribes. */
@@ -114,6 +129,15 @@ export class SourceSupervisor {
     try {
       await this.opts.source.start();
     } catch (err) {
+      if (this.firstStart) {
+        this.running = false;
+        this.earlyFailure = undefined;
+        this.sub?.unsubscribe();
+        this.sub = undefined;
+        this.statusSub?.unsubscribe();
+        this.statusSub = undefined;
+        throw err;
+      }
       this.failed(run, err);
     }
   }
@@ -121,6 +145,10 @@ export class SourceSupervisor {
   /** Run number `run` failed (each run fails at most once; a stop is not a failure). */
   private failed(run: number, err: unknown): void {
     if (!this.running || run !== this.runs || this.failing) return;
+    if (this.firstStart) {
+      this.earlyFailure ??= { run, err };
+      return;
+    }
     this.sub?.unsubscribe();
     this.sub = undefined;
     if (this.now() - this.startedAt >= (this.opts.stableMs ?? 60_000)) this.retry.reset();

@@ -8,6 +8,8 @@ import type { RawMessage, Source, SourceStatus } from '../../src/sources/source.
 export class FlakySource implements Source {
   starts = 0;
   stops = 0;
+  /** When set, the next start() fails with it after ending its stream (as a broker whose port is taken). */
+  failNextStart: Error | undefined;
   private stream = new Subject<RawMessage>();
   private readonly status = new BehaviorSubject<SourceStatus>({ state: 'closed' });
 
@@ -23,6 +25,12 @@ export class FlakySource implements Source {
 
   async start(): Promise<void> {
     this.starts++;
+    const err = this.failNextStart;
+    if (err) {
+      this.failNextStart = undefined;
+      await this.stop();
+      throw err;
+    }
     this.status.next({ state: 'up' });
   }
 

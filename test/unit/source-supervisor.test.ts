@@ -77,4 +77,33 @@ describe('SourceSupervisor', () => {
     expect(b.starts).toBe(2);
     expect(vi.getTimerCount()).toBe(0);
   });
+
+  it("the first start's failure is thrown, not retried (the daemon fails to start and says why)", async () => {
+    vi.useFakeTimers();
+    const counters = new Counters();
+    const b = new FlakySource('b');
+    b.failNextStart = new Error('listen EADDRINUSE: address already in use 127.0.0.1:1883');
+    const sb = new SourceSupervisor({ source: b, onMessage: () => undefined, logger, counters });
+    await expect(sb.start()).rejects.toThrow('EADDRINUSE');
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(b.starts).toBe(1);
+    expect(vi.getTimerCount()).toBe(0);
+    expect(sb.state.state).not.toBe('failed');
+  });
+
+  it('a later start that fails is retried with backoff like any other failure', async () => {
+    vi.useFakeTimers();
+    const counters = new Counters();
+    const b = new FlakySource('b');
+    const sb = new SourceSupervisor({ source: b, onMessage: () => undefined, logger, counters, random: () => 0.5 });
+    await sb.start();
+    b.failNextStart = new Error('listen EADDRINUSE');
+    b.fail();
+    expect(sb.state.state).toBe('failed');
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(b.starts).toBeGreaterThanOrEqual(3); // the failed restart, then one that works
+    expect(sb.state.state).toBe('up');
+    expect(counters.get('source_failures', { source: 'b' })).toBe(2);
+    await sb.stop();
+  });
 });
