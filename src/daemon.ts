@@ -10,8 +10,7 @@ import type { EmbeddedBroker } from './sources/embedded-broker.js';
 import { MqttSource } from './sources/mqtt-source.js';
 import { SourceSupervisor } from './sources/supervisor.js';
 import { RuleSet } from './devices/rules.js';
-import { decodeDeviceMessage, DeviceStatusLog, loadDevices } from './devices/device-messages.js';
-import { coveringFilters } from './util/topic-template.js';
+import { decodeDeviceMessage, defaultFilters, DeviceStatusLog, loadDevices } from './devices/device-messages.js';
 import type { Journal, JournalRecord, JournalStats } from './journal/journal.js';
 import { createJournal } from './journal/create-journal.js';
 import { Ingest } from './ingest.js';
@@ -212,7 +211,7 @@ export class Daemon {
       });
       this.sources.push(this.broker);
     }
-    const filters = coveringFilters([...rules.filters(), ...(devices?.filters ?? [])]);
+    const filters = defaultFilters(rules, devices);
     for (const mc of config.mqtt) {
       this.sources.push(new MqttSource({ config: mc, defaultFilters: filters, logger: this.log.child({ source: mc.id }), clock: this.clock, ackBarrier: ingest.ackBarrier, counters: this.counters }));
     }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { loadConfig, formatIssue } from '../config/load.js';
+import { loadConfig, formatIssue } from './load-config.js';
 import { createLogger, type Logger } from '../observe/logger.js';
 import { Daemon } from '../daemon.js';
 import type { Config } from '../config/types.js';

@@ -216,3 +216,20 @@ export function coveringFilters(filters: readonly string[]): string[] {
   const all = [...new Set(filters)];
   return all.filter((f, i) => !all.some((g, j) => j !== i && filterCovers(g, f) && (!filterCovers(f, g) || j < i)));
 }
+
+/** Problems with an MQTT subscription filter, or undefined when valid. */
+export function filterError(filter: string): string | undefined {
+  let f = filter;
+  if (f.startsWith('$share/')) {
+    const [, group, ...rest] = f.split('/');
+    if (!group || /[+#]/.test(group)) return 'a shared subscription is $share/<group>/<filter>';
+    f = rest.join('/');
+  }
+  if (f === '') return 'empty topic filter';
+  const levels = f.split('/');
+  for (const [i, lv] of levels.entries()) {
+    if (lv === '#' && i !== levels.length - 1) return '"#" must be the last level';
+    if (lv.length > 1 && /[+#]/.test(lv)) return '"+" and "#" must be a whole level';
+  }
+  return undefined;
+}
