@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Config, SpoolConfig } from './config/types.js';
 import type { Logger } from './observe/logger.js';
 import { Counters } from './observe/counters.js';
-import { RateLimiter } from './observe/rate-limit.js';
+import { RateLimiter } from './util/rate-limit.js';
 import { systemClock, type Clock } from './clock.js';
 import type { DecodeError, MessageData, RawMessage } from './types.js';
 import type { Source } from './sources/source.js';

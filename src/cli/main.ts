@@ -1,6 +1,6 @@
 #!/usr/bin/env -S node --max-semi-space-size=4 --v8-pool-size=2
 import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
+import { packageVersion as version } from '../util/version.js';
 
 // Each command is imported when it runs: the daemon (`run`) then holds none of the
 // other commands' code (every module loaded stays in memory for the life of the process).
@@ -25,11 +25,6 @@ Usage:
 
 Exit codes: 0 ok; 1 runtime failure; 2 invalid config or usage; 3 stopped with unwritten readings.
 `;
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'devices') return (await import('./devices.js')).devicesCommand(argv.slice(1)); // its own options

@@ -31,7 +31,7 @@
 import type { Journal } from '../journal/journal.js';
 import type { Counters } from '../observe/counters.js';
 import type { Logger } from '../observe/logger.js';
-import { RateLimiter } from '../observe/rate-limit.js';
+import { RateLimiter } from '../util/rate-limit.js';
 import type { DecodedCache } from './decoded-cache.js';
 import { AckBarrier } from './ack-barrier.js';
 import { decodeError, isDecodeError, type DecodeError, type RawMessage, type Reading } from '../types.js';

@@ -6,7 +6,7 @@
  * holding any segment, until their consumer is added again.
  */
 import type { Logger } from '../observe/logger.js';
-import { RateLimiter } from '../observe/rate-limit.js';
+import { RateLimiter } from '../util/rate-limit.js';
 import type { CursorStore } from './cursor-store.js';
 
 export class ConsumerCursors {

@@ -1,7 +1,7 @@
 import type { Client, PublishPacket, Subscription } from 'aedes';
 import type { Logger } from '../../observe/logger.js';
 import type { Counters } from '../../observe/counters.js';
-import { RateLimiter } from '../../observe/rate-limit.js';
+import { RateLimiter } from '../../util/rate-limit.js';
 import { dummyHashLike, verifyPassword } from '../../util/passwords.js';
 import type { Acl } from './acl.js';
 import { LoginThrottle, type LoginThrottleOptions } from './login-throttle.js';
