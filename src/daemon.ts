@@ -60,7 +60,7 @@ export interface SpoolStatus {
 
 /**
  * Wires sources → ingest (validate, journal, ack) and, per output, journal → drain
- * (decode, shape, encode, batch, write, commit), and owns their lifecycle (DESIGN.md,
+ * (decode, shape, encode, batch, write, commit), and owns their lifecycle (docs/architecture.md,
  * "Delivery guarantees"). Construction does nothing. `start()` opens the journal first
  * (recovering after a crash), then starts the drains (which replay whatever their cursor
  * has not passed), then the sources, so nothing is acknowledged before the journal is

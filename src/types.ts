@@ -1,6 +1,6 @@
 /**
  * The data types that flow through edgeflux, from a source's bytes to an output's
- * line protocol. See ../shared/DESIGN.md, "The way data flows".
+ * line protocol. See docs/architecture.md, "The flow".
  */
 import type { Writable } from 'node:stream';
 

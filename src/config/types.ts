@@ -36,7 +36,7 @@ export interface Config {
 }
 
 /**
- * Where accepted messages wait until every output has written them (see DESIGN.md,
+ * Where accepted messages wait until every output has written them (see docs/architecture.md,
  * "Delivery guarantees"): `durable` = the on-disk journal, `memory` = a bounded RAM ring.
  */
 export interface SpoolConfig {

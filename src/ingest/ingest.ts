@@ -1,6 +1,6 @@
 /**
  * The ack path: every message from every source passes here, one at a time, and is
- * acknowledged only once it is safe (DESIGN.md, "Delivery guarantees"):
+ * acknowledged only once it is safe (docs/architecture.md, "Delivery guarantees"):
  *
  *   decode (validation) → bad: counted, dead-lettered once, acked, never journaled
  *                       → good: journal.stage(raw) … journal.flush() → msg.ack()

@@ -5,7 +5,7 @@
  * and a folder without a layer.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -105,4 +105,11 @@ describe('check-layers', () => {
     expect(r.out).toContain('src/extras has no layer');
   });
 
+  it('docs/architecture.md names every folder of the layer table', async () => {
+    const doc = await readFile(join(import.meta.dirname, '../../docs/architecture.md'), 'utf8');
+    const script = await readFile(SCRIPT, 'utf8');
+    const folders = [...script.matchAll(/\['(\w+)', \[([^\]]*)\]\]/g)].flatMap((m) => [...(m[2] ?? '').matchAll(/'(\w+)'/g)].map((f) => f[1]));
+    expect(folders.length).toBeGreaterThan(10);
+    for (const f of folders) expect(doc, `docs/architecture.md should name ${f}`).toMatch(new RegExp(`\\b${f}\\b`));
+  });
 });
