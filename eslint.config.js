@@ -20,6 +20,11 @@ export default tseslint.config(
     },
   },
   {
+    // Node scripts run by npm (scripts/check-layers.mjs).
+    files: ['scripts/**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+  },
+  {
     files: ['src/**/*.ts'],
     ignores: ['src/cli/**'],
     rules: { 'no-console': 'error' },

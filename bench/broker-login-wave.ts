@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import mqttPacket from 'mqtt-packet';
-import { hashPassword } from '../src/sources/broker/passwords.js';
+import { hashPassword } from '../src/util/passwords.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '20' }, wave: { type: 'string', default: '100' }, every: { type: 'string', default: '1000' } } });
 const seconds = Number(values.seconds);

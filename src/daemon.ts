@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Config, SpoolConfig } from './config/types.js';
 import type { Logger } from './observe/logger.js';
 import { Counters } from './observe/counters.js';
-import { RateLimiter } from './observe/rate-limit.js';
+import { RateLimiter } from './util/rate-limit.js';
 import { systemClock, type Clock } from './clock.js';
 import type { DecodeError, MessageData, RawMessage } from './types.js';
 import type { Source } from './sources/source.js';
@@ -10,13 +10,13 @@ import type { EmbeddedBroker } from './sources/embedded-broker.js';
 import { MqttSource } from './sources/mqtt-source.js';
 import { SourceSupervisor } from './sources/supervisor.js';
 import { RuleSet } from './devices/rules.js';
-import { decodeDeviceMessage, DeviceStatusLog, loadDevices } from './devices/device-messages.js';
-import { coveringFilters, filterMatcher } from './util/topic-template.js';
+import { decodeDeviceMessage, defaultFilters, DeviceStatusLog, loadDevices } from './devices/device-messages.js';
+import { filterMatcher } from './util/topic-template.js';
 import type { Journal, JournalRecord, JournalStats } from './journal/journal.js';
 import { createJournal } from './journal/create-journal.js';
-import { Ingest } from './ingest.js';
+import { Ingest } from './ingest/ingest.js';
 import { DeadLetter } from './sink/dead-letter.js';
-import { DecodedCache } from './sink/decoded-cache.js';
+import { DecodedCache } from './ingest/decoded-cache.js';
 import { Drain } from './sink/drain.js';
 import { createShaping, noticeReporter } from './pipeline/shaping.js';
 import { Output, type OutputStatus } from './sink/output.js';
@@ -61,7 +61,7 @@ export interface SpoolStatus {
 
 /**
  * Wires sources → ingest (validate, journal, ack) and, per output, journal → drain
- * (decode, shape, encode, batch, write, commit), and owns their lifecycle (DESIGN.md,
+ * (decode, shape, encode, batch, write, commit), and owns their lifecycle (docs/architecture.md,
  * "Delivery guarantees"). Construction does nothing. `start()` opens the journal first
  * (recovering after a crash), then starts the drains (which replay whatever their cursor
  * has not passed), then the sources, so nothing is acknowledged before the journal is
@@ -214,7 +214,7 @@ export class Daemon {
       });
       this.sources.push(this.broker);
     }
-    const filters = coveringFilters([...rules.filters(), ...(devices?.filters ?? [])]);
+    const filters = defaultFilters(rules, devices);
     for (const mc of config.mqtt) {
       this.sources.push(new MqttSource({ config: mc, defaultFilters: filters, logger: this.log.child({ source: mc.id }), clock: this.clock, ackBarrier: ingest.ackBarrier, counters: this.counters }));
     }

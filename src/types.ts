@@ -1,7 +1,8 @@
 /**
  * The data types that flow through edgeflux, from a source's bytes to an output's
- * line protocol. See ../shared/DESIGN.md, "The way data flows".
+ * line protocol. See docs/architecture.md, "The flow".
  */
+import type { Writable } from 'node:stream';
 
 /**
  * A field value. Its JavaScript type fixes its InfluxDB type, so a field never flips:
@@ -27,7 +28,7 @@ export interface RawMessage {
   readonly ack: () => void;
   /**
    * True when the source may be acked before the journal write because it holds the ack's
-   * bytes behind the ingest's AckBarrier until that write is done (sources/ack-barrier.ts).
+   * bytes behind the ingest's AckBarrier until that write is done (ingest/ack-barrier.ts).
    * Otherwise `ack` is called only after the write.
    */
   readonly ackGated?: boolean;
@@ -44,6 +45,15 @@ export const SELF_TOPIC = '$edgeflux/self';
 /** Topic first: a drain's record (FrameRecord) then never builds the source id string of a device message. */
 export function isSelfMessage(m: Pick<RawMessage, 'sourceId' | 'topic'>): boolean {
   return m.topic === SELF_TOPIC && m.sourceId === SELF_SOURCE_ID;
+}
+
+/**
+ * What a source that acks early needs of the ingest's AckBarrier (ingest/ack-barrier.ts):
+ * `hold(stream)` corks the connection's socket before an ack is written to it, so that the
+ * ack's bytes leave only once the journal write they promise is done.
+ */
+export interface AckGate {
+  hold(stream: Writable): void;
 }
 
 /** What decoding looks at: a message without its acknowledgement (a journal record is one). */

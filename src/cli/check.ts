@@ -1,4 +1,4 @@
-import { loadConfig, formatIssue } from '../config/load.js';
+import { loadConfig, formatIssue } from './load-config.js';
 
 /**
  * Validates a config file; prints every error with file:line:column key, or a summary.

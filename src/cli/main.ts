@@ -1,15 +1,10 @@
 #!/usr/bin/env -S node --max-semi-space-size=4 --v8-pool-size=2
 import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
 import { closest, COMMANDS, failure, USAGE, UsageError } from './usage.js';
+import { packageVersion as version } from '../util/version.js';
 
 // Each command is imported when it runs: the daemon (`run`) then holds none of the
 // other commands' code (every module loaded stays in memory for the life of the process).
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 /** Options of the commands parsed here (devices, simulate and tail parse their own). */
 const OPTIONS = {

@@ -1,7 +1,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
-import { hashPassword, setPasswordEntry } from '../sources/broker/passwords.js';
+import { hashPassword, setPasswordEntry } from '../util/passwords.js';
 import { UsageError } from './usage.js';
 
 /** Reads one line from stdin; on a TTY it asks `prompt` and does not echo what is typed. */

@@ -1,19 +1,11 @@
-import { readFileSync } from 'node:fs';
-import { loadConfig, formatIssue } from '../config/load.js';
+import { loadConfig, formatIssue } from './load-config.js';
 import { createLogger, type Logger } from '../observe/logger.js';
 import { Daemon } from '../daemon.js';
 import type { Config } from '../config/types.js';
 import { worldReadableSecrets } from '../config/permissions.js';
 import { takeNotifyEnvironment } from '../observe/sd-notify.js';
 import { portInUseMessage } from './port-in-use.js';
-
-function version(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-}
+import { packageVersion as version } from '../util/version.js';
 
 /**
  * Runs the daemon until SIGINT/SIGTERM. The first signal stops it gracefully (sources

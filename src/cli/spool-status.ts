@@ -4,7 +4,7 @@
  * size, each output's cursor, how far it is behind and its state, and the drops.
  */
 import { request } from 'node:http';
-import { loadConfig, formatIssue } from '../config/load.js';
+import { loadConfig, formatIssue } from './load-config.js';
 
 const TIMEOUT_MS = 5_000;
 

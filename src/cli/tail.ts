@@ -10,7 +10,7 @@
  */
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
-import { loadConfig, formatIssue } from '../config/load.js';
+import { loadConfig, formatIssue } from './load-config.js';
 import type { Config } from '../config/types.js';
 import { decodeDeviceMessage, loadDevices } from '../devices/device-messages.js';
 import { RuleSet } from '../devices/rules.js';

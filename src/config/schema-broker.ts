@@ -6,8 +6,8 @@
 import { z } from 'zod';
 import { notBoth, readSecretPerPolicy, secretFields as secret, type ReadSecretOptions } from './secrets.js';
 import { durationField as duration, parseSize, sizeField as size } from './units.js';
-import { hashError, parsePasswordFile } from '../sources/broker/passwords.js';
-import { filterError } from './schema.js';
+import { hashError, parsePasswordFile } from '../util/passwords.js';
+import { filterError } from '../util/topic-template.js';
 
 const digits = (v: unknown): unknown => (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v);
 const int = (min: number, max: number) => z.preprocess(digits, z.int().min(min).max(max));

@@ -6,13 +6,12 @@
  */
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { compileTopicTemplate, compileValueTemplate, isTemplateError } from '../util/topic-template.js';
-import { checkRules, RuleSet } from '../devices/rules.js';
+import { compileTopicTemplate, compileValueTemplate, filterError, isTemplateError } from '../util/topic-template.js';
 import { notBoth, secretFields as secret, type ReadSecretOptions, type SecretPolicy } from './secrets.js';
 import type { Config } from './types.js';
 import { brokerCrossChecks, brokerSecurityFields } from './schema-broker.js';
 import { serviceSchema } from './schema-service.js';
-import { createDeviceProfilesSchema, devicesSchema } from './schema-profiles.js';
+import { createDeviceProfilesSchema, devicesSchema } from './schema-devices.js';
 import { serialSchema } from './schema-serial.js';
 import { pipelineSchema } from './schema-pipeline.js';
 import { durationField as duration, formatDuration, parseDuration, parseSize, sizeField as size } from './units.js';
@@ -67,23 +66,6 @@ const backoff = (about: string) =>
     .prefault({})
     .describe(about);
 
-/** Problems with an MQTT subscription filter, or undefined when valid. */
-export function filterError(filter: string): string | undefined {
-  let f = filter;
-  if (f.startsWith('$share/')) {
-    const [, group, ...rest] = f.split('/');
-    if (!group || /[+#]/.test(group)) return 'a shared subscription is $share/<group>/<filter>';
-    f = rest.join('/');
-  }
-  if (f === '') return 'empty topic filter';
-  const levels = f.split('/');
-  for (const [i, lv] of levels.entries()) {
-    if (lv === '#' && i !== levels.length - 1) return '"#" must be the last level';
-    if (lv.length > 1 && /[+#]/.test(lv)) return '"+" and "#" must be a whole level';
-  }
-  return undefined;
-}
-
 export function createConfigSchema(sctx: SchemaContext) {
   const policy = sctx.secrets && { policy: sctx.secrets };
   const plain: ReadSecretOptions = { baseDir: sctx.baseDir, trimNewline: true, ...policy };
@@ -134,7 +116,7 @@ export function createConfigSchema(sctx: SchemaContext) {
       username: text().optional().describe('Username.'),
       ...secret('password', 'Password.', plain),
       tls: tls.optional(),
-      subscriptions: z.array(subscription).min(1).optional().describe("Topic filters to subscribe to. Default: every rule's topic at QoS 1."),
+      subscriptions: z.array(subscription).min(1).optional().describe("Topic filters to subscribe to. Default: what the rules and device profiles need, at QoS 1, without overlaps."),
     })
     .superRefine(...notBoth('password'))
     .transform((m, ctx) => {
@@ -282,19 +264,10 @@ export function createConfigSchema(sctx: SchemaContext) {
       shutdown_timeout: duration('10s', 'Time allowed on SIGTERM to write what is spooled (durable: the rest stays in the journal; memory: the rest is lost).', 1),
     })
     .superRefine(crossChecks, { when: () => true })
-    .check((payload) => {
-      // What the rule set itself refuses (e.g. a rule that an earlier one always shadows),
-      // reported here with its place instead of as a failure at start; only once the
-      // rest is valid, so that a problem found above is not reported twice.
-      if (payload.issues.length > 0) return;
-      for (const p of checkRules(payload.value.rules, payload.value.limits)) {
-        payload.issues.push({ code: 'custom', message: p.message, path: [...p.path], input: payload.value });
-      }
-    })
-    .transform((c) => {
-      const subscriptions = new RuleSet(c.rules, c.limits).filters().map((topic) => ({ topic, qos: 1 as const }));
-      return { ...c, mqtt: c.mqtt.map((m) => ({ ...m, subscriptions: m.subscriptions ?? subscriptions })) };
-    })
+    // No `subscriptions`: [] here; the daemon subscribes to what the rules and the device
+    // profiles need (one covering set, MqttSource `defaultFilters`). What the rule set
+    // refuses is checked once the rules compile (devices/device-config.ts).
+    .transform((c) => ({ ...c, mqtt: c.mqtt.map((m) => ({ ...m, subscriptions: m.subscriptions ?? [] })) }))
     .describe('edgeflux configuration. Any string value may use ${ENV} or ${ENV:-default}.');
 }
 

@@ -5,7 +5,7 @@
  * src/config/schema.ts must produce exactly this shape (checked at compile time there).
  */
 import type { ServiceConfig } from './schema-service.js';
-import type { DeviceEntryConfig, DeviceProfilesConfig } from './schema-profiles.js';
+import type { DeviceEntryConfig, DeviceProfilesConfig } from './schema-devices.js';
 import type { SerialPortConfig } from './schema-serial.js';
 import type { PipelineConfig } from './schema-pipeline.js';
 
@@ -38,7 +38,7 @@ export interface Config {
 }
 
 /**
- * Where accepted messages wait until every output has written them (see DESIGN.md,
+ * Where accepted messages wait until every output has written them (see docs/architecture.md,
  * "Delivery guarantees"): `durable` = the on-disk journal, `memory` = a bounded RAM ring.
  */
 export interface SpoolConfig {
@@ -113,7 +113,7 @@ export interface MqttSourceConfig {
     readonly key?: string;              // from key_file
     readonly reject_unauthorized: boolean;  // default true
   };
-  /** Default: each rule's topic filter at QoS 1. */
+  /** Empty: the daemon subscribes to what the rules and device profiles need, at QoS 1 (MqttSource `defaultFilters`). */
   readonly subscriptions: readonly { readonly topic: string; readonly qos: 0 | 1 | 2 }[];
 }
 

@@ -19,7 +19,7 @@
 import type { JsonOptions, TimeUnit } from '../config/types.js';
 import { isUtf8 } from 'node:buffer';
 import { decodeError, type DecodeError, type FieldValue, type Reading } from '../types.js';
-import type { DecodeContext } from './rules.js';
+import type { DecodeContext } from './decode-context.js';
 import { scanFlatObject } from './flat-json.js';
 import { significantDigits, TIME_MAX_NS, TIME_MIN_NS, toNs, UNIT_SCALE } from './timestamps.js';
 

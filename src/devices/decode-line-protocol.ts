@@ -26,7 +26,7 @@
 import { decodeError, type DecodeError, type FieldValue, type Reading } from '../types.js';
 import { setProp } from './decode-json.js';
 import { TIME_MAX_NS, TIME_MIN_NS } from './timestamps.js';
-import type { DecodeContext } from './rules.js';
+import type { DecodeContext } from './decode-context.js';
 
 const INT64_MIN = -9223372036854775808n;
 const INT64_MAX = 9223372036854775807n;

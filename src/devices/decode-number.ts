@@ -6,7 +6,7 @@
  */
 import { decodeError, type DecodeError, type Reading } from '../types.js';
 import { setProp } from './decode-json.js';
-import type { DecodeContext } from './rules.js';
+import type { DecodeContext } from './decode-context.js';
 
 const NUMBER_RE = /^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$/;
 

@@ -9,8 +9,8 @@
  * per message, never again on a replay.
  */
 import type { Config } from '../config/types.js';
-import { formatIssue } from '../config/load.js';
-import { buildDevices, type Devices } from '../config/schema-profiles.js';
+import { formatIssue } from '../config/yaml-places.js';
+import { buildDevices, type Devices } from './device-config.js';
 import type { Counters } from '../observe/counters.js';
 import type { Logger } from '../observe/logger.js';
 import type { DecodeError, MessageData, Reading } from '../types.js';
@@ -18,6 +18,7 @@ import { loadProfiles } from './profiles/load.js';
 import type { DeviceDecoders } from './profiles/device-decoders.js';
 import { deviceStatusReading, isDeviceStatus, type DeviceState, type DeviceStatus } from './profiles/types.js';
 import type { RuleSet } from './rules.js';
+import { coveringFilters } from '../util/topic-template.js';
 
 /**
  * Loads the profiles (shipped + `device_profiles.dirs`) and builds the decoders and serial
@@ -30,6 +31,16 @@ export async function loadDevices(config: Pick<Config, 'device_profiles' | 'devi
   if (!loaded.ok) throw new Error(`device profiles:\n${loaded.errors.map(formatIssue).join('\n')}`);
   for (const [name, file] of loaded.catalog.replaced) logger.info({ profile: name, file }, `device profile ${name}: your ${file} replaces the shipped one`);
   return buildDevices(config, loaded.catalog, { maxPayload: config.limits.max_payload });
+}
+
+/**
+ * The topic filters an MQTT source without `subscriptions` subscribes to (at QoS 1): what
+ * the rules and the device profiles decode, as one covering set (a broker delivers a
+ * message once per matching filter, so no filter may overlap another). The one place
+ * these defaults are computed.
+ */
+export function defaultFilters(rules: Pick<RuleSet, 'filters'>, devices?: Pick<Devices, 'filters'>): string[] {
+  return coveringFilters([...rules.filters(), ...(devices?.filters ?? [])]);
 }
 
 /**

@@ -23,15 +23,9 @@ import { decodeNumber } from './decode-number.js';
 import { utf8Text } from './utf8.js';
 import { compileTopicTemplate, compileValueTemplate, coveringFilters, filterCovers, isTemplateError, type TopicTemplate } from '../util/topic-template.js';
 
-/** What a rule hands to a decoder besides the payload text. */
-export interface DecodeContext {
-  /** The rule's measurement; undefined only for line protocol (each line names its own). */
-  readonly measurement?: string | undefined;
-  /** Tags from the topic and the rule; they win over tags found in the payload. */
-  readonly tags: Readonly<Record<string, string>>;
-  /** Arrival time (ns): the event time when the payload has none. */
-  readonly receivedAt: bigint;
-}
+import type { DecodeContext } from './decode-context.js';
+
+export type { DecodeContext };
 
 /**
  * A rule's context for one message. The arrival time is read only when a decoder needs it

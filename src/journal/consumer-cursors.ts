@@ -13,7 +13,7 @@
  * that much more.
  */
 import type { Logger } from '../observe/logger.js';
-import { RateLimiter } from '../observe/rate-limit.js';
+import { RateLimiter } from '../util/rate-limit.js';
 import type { CursorStore } from './cursor-store.js';
 
 /** A consumer with a state has its pair saved on every this many flushes. */

@@ -5,6 +5,7 @@
  * lock file also keeps a second process from opening the same journal directory.
  */
 import { ClassicLevel } from 'classic-level';
+import { withTimeout } from '../util/timeout.js';
 
 const PREFIX = 'cursor:';
 const STATE = 'state:';
@@ -28,7 +29,7 @@ export class CursorStore {
     // memtable that every overwrite grows until it is flushed, two of them at times) would
     // hold megabytes of native memory for a few hundred bytes of data.
     const db = new ClassicLevel<string, string>(this.location, { keyEncoding: 'utf8', valueEncoding: 'utf8', cacheSize: 64 * 1024, writeBufferSize: 64 * 1024 });
-    await withTimeout(db.open(), this.timeoutMs, 'opening the cursor database');
+    await withTimeout(db.open(), this.timeoutMs, 'journal: opening the cursor database');
     this.db = db;
     const cursors = new Map<string, number>();
     for await (const [key, value] of db.iterator({ gte: PREFIX, lt: PREFIX.slice(0, -1) + ';' })) {
@@ -48,20 +49,12 @@ export class CursorStore {
     for (const id of dels) ops.push({ type: 'del', key: PREFIX + id }, { type: 'del', key: STATE + id });
     for (const [id, seq] of puts) ops.push({ type: 'put', key: PREFIX + id, value: String(seq) });
     for (const [id, state] of states) ops.push({ type: 'put', key: STATE + id, value: state });
-    if (ops.length > 0) await withTimeout(db.batch(ops), this.timeoutMs, 'saving cursors');
+    if (ops.length > 0) await withTimeout(db.batch(ops), this.timeoutMs, 'journal: saving cursors');
   }
 
   async close(): Promise<void> {
     const db = this.db;
     this.db = undefined;
-    if (db) await withTimeout(db.close(), this.timeoutMs, 'closing the cursor database');
+    if (db) await withTimeout(db.close(), this.timeoutMs, 'journal: closing the cursor database');
   }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`journal: timed out after ${ms} ms ${what}`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

@@ -51,7 +51,7 @@
 import * as path from 'node:path';
 import type { Counters } from '../observe/counters.js';
 import type { Logger } from '../observe/logger.js';
-import { RateLimiter } from '../observe/rate-limit.js';
+import { RateLimiter } from '../util/rate-limit.js';
 import { ConsumerCursors } from './consumer-cursors.js';
 import { CursorStore } from './cursor-store.js';
 import type { AppendResult, Journal, JournalEntry, JournalRecord, JournalStats, RecoveryReport } from './journal.js';

@@ -1,6 +1,6 @@
 /**
- * The write-ahead journal: the one place where accepted messages wait. See DESIGN.md,
- * "Delivery guarantees".
+ * The write-ahead journal: the one place where accepted messages wait. See
+ * docs/architecture.md, "Delivery guarantees" and "The journal on disk".
  *
  * What is journaled is the RAW message (source, topic, payload, arrival time), appended
  * before the source acknowledges it. Decoding and the pipeline run after the journal, per

@@ -7,7 +7,7 @@
  */
 import type { Counters } from '../observe/counters.js';
 import type { Logger } from '../observe/logger.js';
-import { RateLimiter } from '../observe/rate-limit.js';
+import { RateLimiter } from '../util/rate-limit.js';
 import type { ConsumerCursors } from './consumer-cursors.js';
 import type { SegmentLog } from './segment-log.js';
 import type { Segment } from './segment.js';

@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from './logger.js';
 import { DEFAULT_THRESHOLDS, evaluateHealth, unavailableReport, type HealthReport, type HealthSource, type HealthThresholds } from './health.js';
+import { settlesWithin, withTimeout } from '../util/timeout.js';
 
 export interface MetricsRenderer {
   render(): Promise<string>;
@@ -111,9 +112,7 @@ export class HealthServer {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     // Connections between requests go now; those answering one finish it (at most the grace).
     for (const [s, active] of this.sockets) if (active === 0) s.destroy();
-    let t: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([closed, new Promise<void>((r) => (t = setTimeout(r, CLOSE_GRACE_MS)))]);
-    clearTimeout(t);
+    await settlesWithin(closed, CLOSE_GRACE_MS);
     for (const s of this.sockets.keys()) s.destroy();
     this.sockets.clear();
   }
@@ -130,7 +129,7 @@ export class HealthServer {
       }
       if (path === '/metrics' && this.opts.metrics) {
         const m = this.opts.metrics;
-        const text = await within(m.render(), this.answerMs(), 'metrics');
+        const text = await withTimeout(m.render(), this.answerMs(), 'metrics');
         return send(res, 200, m.contentType, text, { 'Cache-Control': 'no-store' });
       }
       if (path === '/spool' && this.opts.spoolStatus) {
@@ -150,7 +149,7 @@ export class HealthServer {
   private async report(): Promise<HealthReport> {
     const now = this.opts.now ?? Date.now;
     try {
-      const facts = await within(Promise.resolve().then(() => this.opts.health.healthFacts()), this.answerMs(), 'health facts');
+      const facts = await withTimeout(Promise.resolve().then(() => this.opts.health.healthFacts()), this.answerMs(), 'health facts');
       return evaluateHealth(facts, this.opts.thresholds ?? DEFAULT_THRESHOLDS, now());
     } catch (err) {
       return unavailableReport(`the daemon could not report its health: ${(err as Error).message}`, now());
@@ -172,10 +171,4 @@ function send(res: ServerResponse, status: number, type: string, body: string, h
   const buf = Buffer.from(body, 'utf8');
   res.writeHead(status, { 'Content-Type': type, 'Content-Length': String(buf.length), ...headers });
   res.end(res.req.method === 'HEAD' ? undefined : buf);
-}
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms)));
-  return Promise.race([p, timeout]).finally(() => clearTimeout(t));
 }

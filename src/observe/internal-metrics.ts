@@ -16,7 +16,7 @@
 import { hostname } from 'node:os';
 import type { FieldValue, Reading } from '../types.js';
 import type { Logger } from './logger.js';
-import { RateLimiter } from './rate-limit.js';
+import { RateLimiter } from '../util/rate-limit.js';
 import { sumEntries } from './counter-entries.js';
 import { WRITE_LATENCY_BUCKETS, type Figures, type LatencyFigures } from './metrics.js';
 

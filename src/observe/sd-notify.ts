@@ -11,8 +11,9 @@
  * The transport is in notify-transport.ts (why `systemd-notify` is used: see there).
  */
 import type { Logger } from './logger.js';
-import { RateLimiter } from './rate-limit.js';
+import { RateLimiter } from '../util/rate-limit.js';
 import { systemdNotifyCommand, type NotifyTransport } from './notify-transport.js';
+import { settlesWithin } from '../util/timeout.js';
 
 export interface SdNotifierOptions {
   readonly logger: Logger;
@@ -154,9 +155,7 @@ export class SdNotifier {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
     if (!this.sending && this.queue.length === 0) return;
-    let t: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([new Promise<void>((r) => this.idleWaiters.push(r)), new Promise<void>((r) => (t = setTimeout(r, timeoutMs)))]);
-    clearTimeout(t);
+    await settlesWithin(new Promise<void>((r) => this.idleWaiters.push(r)), timeoutMs);
   }
 
   private tick(): void {

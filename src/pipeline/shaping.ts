@@ -12,7 +12,7 @@
  */
 import type { Counters } from '../observe/counters.js';
 import type { Logger } from '../observe/logger.js';
-import { RateLimiter } from '../observe/rate-limit.js';
+import { RateLimiter } from '../util/rate-limit.js';
 import { isSelfMessage, type RawMessage } from '../types.js';
 import { createPipeline, type PipelineStep, type ShapingPipeline } from './compose.js';
 import type { Notice } from './series.js';

@@ -39,7 +39,7 @@ import type { Journal, JournalRecord } from '../journal/journal.js';
 import { recordBytes } from '../journal/record-codec.js';
 import type { Counters } from '../observe/counters.js';
 import type { Logger } from '../observe/logger.js';
-import { RateLimiter } from '../observe/rate-limit.js';
+import { RateLimiter } from '../util/rate-limit.js';
 import { passThrough, type PointPipeline, type TrackedReading } from '../pipeline/tracked.js';
 import { decodeError, isDecodeError, type DecodeError, type Reading } from '../types.js';
 import { BatchSlots } from './batch-slots.js';
@@ -49,8 +49,8 @@ import { encodeLine } from './line-protocol.js';
 import type { Output } from './output.js';
 import type { StreamClock } from '../pipeline/stream-clock.js';
 import { ClockTicker } from './clock-ticker.js';
-import { globalTimers, Sleeper, type Timers } from './sleeper.js';
-import { Wakeup } from './wakeup.js';
+import { globalTimers, Sleeper, type Timers } from '../util/sleeper.js';
+import { Wakeup } from '../util/wakeup.js';
 
 export interface DrainOptions {
   readonly journal: Journal;

@@ -6,7 +6,7 @@
  * nothing here is dropped to save memory, and an unreachable InfluxDB only costs time.
  *
  * By error kind:
- * - retryable (network, timeout, 5xx, 429) → backoff with full jitter, at least
+ * - retryable (network, timeout, 5xx, 429) → backoff (util/backoff.ts), at least
  *   Retry-After, retried until halted; the output is `down`. When InfluxDB did not answer
  *   at all (refused, reset, timeout), it is also probed every `PROBE_MS` with a request
  *   that carries no data (`Writer.ping`, InfluxDB's `/ping`): the moment it answers, the
@@ -27,15 +27,15 @@
 import type { OutputConfig } from '../config/types.js';
 import type { Counters } from '../observe/counters.js';
 import type { Logger } from '../observe/logger.js';
-import { RateLimiter } from '../observe/rate-limit.js';
-import { Backoff } from './backoff.js';
+import { RateLimiter } from '../util/rate-limit.js';
+import { Backoff } from '../util/backoff.js';
 import type { DeadLetterSink } from './dead-letter.js';
 import type { Writer } from './influx-writer.js';
 import type { LineBatch } from './line-batch.js';
-import { Sleeper, type Timers } from './sleeper.js';
+import { Sleeper, type Timers } from '../util/sleeper.js';
 import { fixHint, otherWriteError, type WriteError, type WriteErrorKind } from './write-error.js';
 
-export type { Timers } from './sleeper.js';
+export type { Timers } from '../util/sleeper.js';
 
 export interface OutputOptions {
   readonly config: OutputConfig;
@@ -72,7 +72,7 @@ export type WriteOutcome = 'settled' | 'halted';
 export const PROBE_MS = 1000;
 
 /** Slow retry while InfluxDB refuses the credentials or the database/bucket is missing. */
-const SLOW_RETRY = { initialMs: 30_000, maxMs: 120_000, jitter: 'equal' } as const;
+const SLOW_RETRY = { initialMs: 30_000, maxMs: 120_000 } as const;
 
 export class Output {
   readonly id: string;

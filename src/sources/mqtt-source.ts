@@ -4,12 +4,11 @@ import mqtt from 'mqtt';
 import { holdEachPublish, requestsAwaitingAnswer } from './mqtt-js.js';
 import type { IClientOptions, IConnackPacket, IPublishPacket, ISubscriptionMap, MqttClient } from 'mqtt';
 import type { DoneCallback, IStore, Packet, PacketCallback } from 'mqtt';
-import type { AckBarrier } from './ack-barrier.js';
 import type { MqttSourceConfig } from '../config/types.js';
 import type { Counters } from '../observe/counters.js';
 import type { Logger } from '../observe/logger.js';
 import { systemClock, type Clock } from '../clock.js';
-import type { RawMessage, SourceStatus } from '../types.js';
+import type { AckGate, RawMessage, SourceStatus } from '../types.js';
 import { MessageOutlet, RetryTimer, type Source } from './source.js';
 import './mqtt-wire.js';
 
@@ -24,10 +23,10 @@ export interface MqttSourceOptions {
   /** Random source in [0, 1) for the reconnect jitter (tests). */
   readonly random?: () => number;
   /**
-   * The ingest's barrier: acks are given at once and their bytes held there until the
-   * journal write (`ackGated` messages). Absent: the ack is sent when it is given.
+   * The ingest's barrier (ingest/ack-barrier.ts): acks are given at once and their bytes
+   * held there until the journal write (`ackGated` messages). Absent: the ack is sent when it is given.
    */
-  readonly ackBarrier?: AckBarrier;
+  readonly ackBarrier?: AckGate;
   /** `source_paused{source}`: times the connection could not take more acks and reading stopped until it drained. */
   readonly counters?: Counters;
 }

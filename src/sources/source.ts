@@ -1,5 +1,6 @@
 import { Observable, type Subscriber } from 'rxjs';
 import type { RawMessage, SourceStatus } from '../types.js';
+import { backoffDelay } from '../util/backoff.js';
 
 export type { RawMessage, SourceStatus } from '../types.js';
 
@@ -85,17 +86,7 @@ export class MessageOutlet {
   }
 }
 
-/**
- * Capped exponential backoff with jitter: attempt n (0-based) waits a random time in
- * [d/2, d] where d = min(max, initial · 2^n). Half the delay is fixed so that a
- * failing peer is never hammered; the other half spreads reconnecting clients apart.
- */
-export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random: () => number = Math.random): number {
-  const d = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
-  return Math.round(d / 2 + random() * (d / 2));
-}
-
-/** One pending retry at a time, on `setTimeout`; `reset()` after a success, `cancel()` on stop. */
+/** One pending retry at a time, on `setTimeout`, waiting util/backoff.ts's delays; `reset()` after a success, `cancel()` on stop. */
 export class RetryTimer {
   private attempt = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -109,7 +100,7 @@ export class RetryTimer {
   /** Schedules `fn` after the next backoff delay (replacing a pending one); returns the delay. */
   schedule(fn: () => void): number {
     this.cancel();
-    const delay = backoffDelay(this.attempt++, this.initialMs, this.maxMs, this.random);
+    const delay = backoffDelay(this.attempt++, { initialMs: this.initialMs, maxMs: this.maxMs, random: this.random });
     this.timer = setTimeout(() => {
       this.timer = undefined;
       fn();

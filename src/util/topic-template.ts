@@ -237,3 +237,20 @@ export function filterMatcher(filters: readonly string[]): ((topic: string) => b
   const re = new RegExp(`^(?:${alternatives.join('|')})$`, 's');
   return (topic) => re.test(topic);
 }
+
+/** Problems with an MQTT subscription filter, or undefined when valid. */
+export function filterError(filter: string): string | undefined {
+  let f = filter;
+  if (f.startsWith('$share/')) {
+    const [, group, ...rest] = f.split('/');
+    if (!group || /[+#]/.test(group)) return 'a shared subscription is $share/<group>/<filter>';
+    f = rest.join('/');
+  }
+  if (f === '') return 'empty topic filter';
+  const levels = f.split('/');
+  for (const [i, lv] of levels.entries()) {
+    if (lv === '#' && i !== levels.length - 1) return '"#" must be the last level';
+    if (lv.length > 1 && /[+#]/.test(lv)) return '"+" and "#" must be a whole level';
+  }
+  return undefined;
+}

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
-import { parseConfigText, type LoadResult } from '../../src/config/load.js';
+import { parseConfigText, type LoadResult } from '../../src/cli/load-config.js';
 import { mutateText, nastyText, show } from './arbitraries.js';
 import { Stats, fcParams, type FuzzTarget, type RunOptions } from './check.js';
 

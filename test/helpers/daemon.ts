@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import mqtt, { type MqttClient } from 'mqtt';
-import { parseConfigText, formatIssue } from '../../src/config/load.js';
+import { parseConfigText, formatIssue } from '../../src/cli/load-config.js';
 import { Daemon, type DaemonDeps } from '../../src/daemon.js';
 import type { Config } from '../../src/config/types.js';
 

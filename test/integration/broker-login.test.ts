@@ -2,7 +2,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { EmbeddedBroker, type EmbeddedBrokerOptions } from '../../src/sources/embedded-broker.js';
-import { hashPassword } from '../../src/sources/broker/passwords.js';
+import { hashPassword } from '../../src/util/passwords.js';
 import { Counters } from '../../src/observe/counters.js';
 import { silentLogger, type Logger } from '../../src/observe/logger.js';
 import { waitFor } from '../helpers/net.js';

@@ -1,6 +1,6 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedBroker } from '../../src/sources/embedded-broker.js';
-import { hashPassword } from '../../src/sources/broker/passwords.js';
+import { hashPassword } from '../../src/util/passwords.js';
 import type { RetainedBounds } from '../../src/sources/broker/retained-limits.js';
 import { Counters } from '../../src/observe/counters.js';
 import { silentLogger } from '../../src/observe/logger.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createConnection } from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { EmbeddedBroker, type BrokerLimits, type BrokerTls } from '../../src/sources/embedded-broker.js';
-import { hashPassword } from '../../src/sources/broker/passwords.js';
+import { hashPassword } from '../../src/util/passwords.js';
 import { compileAcl } from '../../src/sources/broker/acl.js';
 import type { BrokerSecurity } from '../../src/sources/broker/security.js';
 import { Counters } from '../../src/observe/counters.js';

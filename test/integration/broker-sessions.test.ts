@@ -1,6 +1,6 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedBroker } from '../../src/sources/embedded-broker.js';
-import { hashPassword } from '../../src/sources/broker/passwords.js';
+import { hashPassword } from '../../src/util/passwords.js';
 import { compileAcl, type AclRule } from '../../src/sources/broker/acl.js';
 import type { BrokerSecurity } from '../../src/sources/broker/security.js';
 import { Counters } from '../../src/observe/counters.js';

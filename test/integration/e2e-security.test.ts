@@ -5,7 +5,7 @@ import mqtt from 'mqtt';
 import { startFakeInfluxV2, type FakeInfluxV2 } from '../helpers/fake-influx-v2.js';
 import { tempDir, waitFor } from '../helpers/net.js';
 import { publishAll, startDaemon } from '../helpers/daemon.js';
-import { hashPassword } from '../../src/sources/broker/passwords.js';
+import { hashPassword } from '../../src/util/passwords.js';
 
 // The embedded broker's doors as configured in the YAML file, through the whole daemon;
 // and no secret anywhere in what a full run with a wrong token logs or dead-letters.

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { firstValueFrom, filter } from 'rxjs';
-import { AckBarrier } from '../../src/sources/ack-barrier.js';
+import { AckBarrier } from '../../src/ingest/ack-barrier.js';
 import { MqttSource } from '../../src/sources/mqtt-source.js';
 import { Counters } from '../../src/observe/counters.js';
 import type { MqttSourceConfig } from '../../src/config/types.js';

@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { Backoff, backoffDelay } from '../../src/sink/backoff.js';
+import { Backoff, backoffDelay } from '../../src/util/backoff.js';
 import { parseRetryAfter } from '../../src/sink/write-error.js';
 
 const ALMOST_ONE = 0.999_999_9;
 
-describe('backoffDelay (full jitter)', () => {
-  it('draws uniformly below a ceiling that doubles per attempt', () => {
+describe('backoffDelay (equal jitter: uniform in [ceiling/2, ceiling])', () => {
+  it('draws uniformly in the upper half of a ceiling that doubles per attempt', () => {
     const opts = { initialMs: 100, maxMs: 10_000 };
     const ceilings = [0, 1, 2, 3, 4, 5].map((n) => backoffDelay(n, { ...opts, random: () => ALMOST_ONE }));
     expect(ceilings).toEqual([100, 200, 400, 800, 1600, 3200]);
-    expect(backoffDelay(3, { ...opts, random: () => 0 })).toBe(0);
-    expect(backoffDelay(3, { ...opts, random: () => 0.5 })).toBe(400);
+    expect(backoffDelay(3, { ...opts, random: () => 0 })).toBe(400);
+    expect(backoffDelay(3, { ...opts, random: () => 0.5 })).toBe(600);
   });
 
   it('is capped at maxMs, also for huge attempt numbers', () => {
@@ -20,17 +20,17 @@ describe('backoffDelay (full jitter)', () => {
     expect(backoffDelay(Number.MAX_SAFE_INTEGER, opts)).toBe(5000);
   });
 
-  it('stays within [0, ceiling] for any random draw', () => {
+  it('stays within [ceiling/2, ceiling] for any random draw: never retries at once', () => {
     for (let i = 0; i < 1000; i++) {
       const n = Math.floor(Math.random() * 20);
       const d = backoffDelay(n, { initialMs: 250, maxMs: 60_000 });
-      expect(d).toBeGreaterThanOrEqual(0);
+      expect(d).toBeGreaterThanOrEqual(Math.min(60_000, 250 * 2 ** n) / 2);
       expect(d).toBeLessThanOrEqual(Math.min(60_000, 250 * 2 ** n));
     }
   });
 
-  it('equal jitter stays in the upper half of the ceiling', () => {
-    const opts = { initialMs: 30_000, maxMs: 120_000, jitter: 'equal' as const };
+  it('slow retries (30 s up to 2 min) wait at least 15 s', () => {
+    const opts = { initialMs: 30_000, maxMs: 120_000 };
     expect(backoffDelay(0, { ...opts, random: () => 0 })).toBe(15_000);
     expect(backoffDelay(0, { ...opts, random: () => ALMOST_ONE })).toBe(30_000);
     expect(backoffDelay(9, { ...opts, random: () => 0 })).toBe(60_000);
@@ -40,8 +40,8 @@ describe('backoffDelay (full jitter)', () => {
     const opts = { initialMs: 100, maxMs: 1000, random: () => 0.5 };
     expect(backoffDelay(0, opts, 7000)).toBe(7000); // longer than maxMs: the server asked for it
     expect(backoffDelay(5, { ...opts, random: () => ALMOST_ONE }, 10)).toBe(1000); // a short hint does not shorten the backoff
-    expect(backoffDelay(0, opts, 0)).toBe(50);
-    expect(backoffDelay(0, opts, NaN)).toBe(50);
+    expect(backoffDelay(0, opts, 0)).toBe(75);
+    expect(backoffDelay(0, opts, NaN)).toBe(75);
   });
 
   it('caps an absurd Retry-After', () => {

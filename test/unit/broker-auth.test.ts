@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Client } from 'aedes';
-import { hashError, hashPassword, parsePasswordFile, setPasswordEntry, verifyPassword } from '../../src/sources/broker/passwords.js';
+import { hashError, hashPassword, parsePasswordFile, setPasswordEntry, verifyPassword } from '../../src/util/passwords.js';
 import { compileAcl } from '../../src/sources/broker/acl.js';
 import { LoginThrottle } from '../../src/sources/broker/login-throttle.js';
 import { PasswordChecks } from '../../src/sources/broker/password-checks.js';

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatIssue, parseConfigText } from '../../src/config/load.js';
-import { hashPassword } from '../../src/sources/broker/passwords.js';
+import { formatIssue, parseConfigText } from '../../src/cli/load-config.js';
+import { hashPassword } from '../../src/util/passwords.js';
 
 const REST = `rules:
   - { topic: "s/{device}/{measurement}", format: json }

@@ -7,8 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { formatIssue, parseConfigText } from '../../src/config/load.js';
-import { decodeDeviceMessage, DeviceStatusLog, loadDevices } from '../../src/devices/device-messages.js';
+import { formatIssue, parseConfigText } from '../../src/cli/load-config.js';
+import { decodeDeviceMessage, defaultFilters, DeviceStatusLog, loadDevices } from '../../src/devices/device-messages.js';
 import { RuleSet } from '../../src/devices/rules.js';
 import { Counters } from '../../src/observe/counters.js';
 import { silentLogger, type Logger } from '../../src/observe/logger.js';
@@ -44,7 +44,8 @@ describe('config with device profiles', () => {
     const { config, errors } = await load(USER);
     expect(errors).toEqual([]);
     expect(config?.rules).toEqual([]);
-    expect(config?.mqtt[0]?.subscriptions).toEqual([{ topic: 'tele/+/SENSOR', qos: 1 }, { topic: 'tele/+/LWT', qos: 1 }]);
+    expect(config?.mqtt[0]?.subscriptions).toEqual([]);
+    expect(defaultFilters(new RuleSet(config!.rules, config!.limits), await loadDevices(config!, silentLogger()))).toEqual(['tele/+/SENSOR', 'tele/+/LWT']);
     expect(config?.serial[0]).toMatchObject({ id: 'sds', path: '/dev/ttyUSB0', profile: 'sds011' });
   });
 
@@ -52,7 +53,7 @@ describe('config with device profiles', () => {
     const rules = `rules:\n  - { topic: "tele/{device}/{measurement}", format: json }\n  - { topic: "sensors/{device}/{measurement}", format: json }\n`;
     const { config, errors } = await load(`${USER}${rules}`);
     expect(errors).toEqual([]);
-    expect(config?.mqtt[0]?.subscriptions.map((s) => s.topic)).toEqual(['tele/+/+', 'sensors/+/+']);
+    expect(defaultFilters(new RuleSet(config!.rules, config!.limits), await loadDevices(config!, silentLogger()))).toEqual(['tele/+/+', 'sensors/+/+']);
     const explicit = await load(`${USER.replace('url: "mqtt://127.0.0.1:1883" }', 'url: "mqtt://127.0.0.1:1883", subscriptions: [{ topic: "x/#" }] }')}`);
     expect(explicit.config?.mqtt[0]?.subscriptions).toEqual([{ topic: 'x/#', qos: 1 }]);
   });

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { checkCommand } from '../../src/cli/check.js';
-import { formatIssue, parseConfigText } from '../../src/config/load.js';
+import { formatIssue, parseConfigText } from '../../src/cli/load-config.js';
 import { tempDir } from '../helpers/net.js';
 
 // `pipeline:` mounted in the config (globally and per rule): parsed into the operators'

@@ -2,11 +2,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { formatIssue, loadConfig, parseConfigText, type ConfigIssue } from '../../src/config/load.js';
+import { formatIssue, loadConfig, parseConfigText, type ConfigIssue } from '../../src/cli/load-config.js';
 import { configJsonSchema } from '../../src/config/schema.js';
 import { expandEnv } from '../../src/config/secrets.js';
 import type { Config } from '../../src/config/types.js';
 import { formatDuration, parseDuration, parseSize } from '../../src/config/units.js';
+import { defaultFilters } from '../../src/devices/device-messages.js';
+import { RuleSet } from '../../src/devices/rules.js';
 
 const EXAMPLE = resolve(import.meta.dirname, '../../examples/edgeflux.yaml');
 
@@ -149,7 +151,7 @@ describe('the example config', () => {
     }).toThrow(TypeError);
   });
 
-  it('fills MQTT source defaults; default subscriptions are the rules\' filters at QoS 1, without overlaps', async () => {
+  it('fills MQTT source defaults; default filters are the rules\' filters, without overlaps', async () => {
     const c = await load(`
 mqtt:
   - id: site
@@ -171,12 +173,9 @@ ${OUTPUT}`);
       keepalive: 30_000,
       connect_timeout: 10_000,
       reconnect: { initial: 1000, max: 60_000 },
-      subscriptions: [
-        { topic: 'sensors/+/+/+', qos: 1 },
-        { topic: 'plain/+/+', qos: 1 },
-        { topic: 'lp/#', qos: 1 },
-      ],
+      subscriptions: [],
     });
+    expect(defaultFilters(new RuleSet(c.rules, c.limits))).toEqual(['sensors/+/+/+', 'plain/+/+', 'lp/#']);
   });
 
   it('keeps explicit values: MQTT 5, shared subscriptions, v2 output', async () => {

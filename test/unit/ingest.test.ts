@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DEFAULT_GROUP_MS, Ingest } from '../../src/ingest.js';
+import { DEFAULT_GROUP_MS, Ingest } from '../../src/ingest/ingest.js';
 import type { JournalEntry } from '../../src/journal/journal.js';
 import { MemoryJournal, RECORD_OVERHEAD } from '../../src/journal/memory-journal.js';
 import { Counters } from '../../src/observe/counters.js';
 import { silentLogger } from '../../src/observe/logger.js';
-import { DecodedCache } from '../../src/sink/decoded-cache.js';
+import { DecodedCache } from '../../src/ingest/decoded-cache.js';
 import { decodeError, type DecodeError, type RawMessage, type Reading } from '../../src/types.js';
 
 let journal: MemoryJournal;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DecodedCache } from '../../src/sink/decoded-cache.js';
+import { DecodedCache } from '../../src/ingest/decoded-cache.js';
 import { LineBatch, LineWriter } from '../../src/sink/line-batch.js';
 import type { Reading } from '../../src/types.js';
 

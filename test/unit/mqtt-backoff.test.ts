@@ -1,5 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { backoffDelay, MessageOutlet, RetryTimer } from '../../src/sources/source.js';
+import { MessageOutlet, RetryTimer } from '../../src/sources/source.js';
+import { backoffDelay as delay } from '../../src/util/backoff.js';
+
+const backoffDelay = (n: number, initialMs: number, maxMs: number, random?: () => number) => delay(n, { initialMs, maxMs, ...(random && { random }) });
 import { mqttDebugWanted, redactUrl } from '../../src/sources/mqtt-source.js';
 import type { RawMessage } from '../../src/types.js';
 

@@ -161,7 +161,7 @@ describe('Output: writing', () => {
 });
 
 describe('Output: retry', () => {
-  it('retries a retryable failure with exponential backoff and full jitter', async () => {
+  it('retries a retryable failure with exponential backoff and equal jitter', async () => {
     make(config({ retry: { initial: 1000, max: 60_000 } }), () => 0.5);
     writer.behaviour = (_l, n) => (n <= 3 ? err('retryable', { status: 503 }) : undefined);
     const w = write(lines('a', 3));
@@ -169,16 +169,16 @@ describe('Output: retry', () => {
     expect(writer.calls).toHaveLength(1);
     expect(out.status.state).toBe('down');
     expect(out.status.lastError).toContain('503');
-    await tick(499);
+    await tick(749);
     expect(writer.calls).toHaveLength(1);
-    await tick(1); // 0.5 * 1000
+    await tick(1); // 1000 / 2 + 0.5 * 1000 / 2
     expect(writer.calls).toHaveLength(2);
-    await tick(999);
+    await tick(1499);
     expect(writer.calls).toHaveLength(2);
-    await tick(1); // 0.5 * 2000
+    await tick(1); // 2000 / 2 + 0.5 * 2000 / 2
     expect(writer.calls).toHaveLength(3);
     expect(w.outcome()).toBeUndefined();
-    await tick(2000); // 0.5 * 4000
+    await tick(3000); // 4000 / 2 + 0.5 * 4000 / 2
     expect(writer.calls).toHaveLength(4);
     expect(w.outcome()).toBe('settled');
     expect(writer.written).toEqual(lines('a', 3));

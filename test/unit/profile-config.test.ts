@@ -1,13 +1,14 @@
 /**
  * The config parts of serial ports and profiled devices (src/config/schema-serial.ts,
- * schema-profiles.ts), as a user writes them: "an SDS011 on /dev/ttyUSB0 and
+ * config/schema-devices.ts, devices/device-config.ts), as a user writes them: "an SDS011 on /dev/ttyUSB0 and
  * Tasmota plugs on the broker".
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { serialSchema, resolveSerialPort, serialPortSchema } from '../../src/config/schema-serial.js';
-import { buildDevices, checkDeviceConfig, createDeviceProfilesSchema, devicesSchema } from '../../src/config/schema-profiles.js';
+import { createDeviceProfilesSchema, devicesSchema } from '../../src/config/schema-devices.js';
+import { buildDevices, checkDeviceConfig } from '../../src/devices/device-config.js';
 import { loadProfiles, type ProfileCatalog } from '../../src/devices/profiles/load.js';
 import { isDeviceStatus } from '../../src/devices/profiles/types.js';
 

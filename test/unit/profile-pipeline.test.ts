@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { formatIssue, parseConfigText, type ConfigIssue } from '../../src/config/load.js';
+import { formatIssue, parseConfigText, type ConfigIssue } from '../../src/cli/load-config.js';
 import type { Config, InfluxV1OutputConfig } from '../../src/config/types.js';
 import { decodeDeviceMessage, loadDevices } from '../../src/devices/device-messages.js';
 import { DeviceDecoders } from '../../src/devices/profiles/device-decoders.js';

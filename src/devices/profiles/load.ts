@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkProfile, type Profile } from './profile.js';
 import { profileSchema } from './schema.js';
-import { parseYaml, zodIssueMessage, zodIssues, type ConfigIssue } from './yaml-places.js';
+import { parseYaml, zodIssueMessage, zodIssues, type ConfigIssue } from '../../config/yaml-places.js';
 
 /** devices/ at the package root (from src/devices/profiles or dist/devices/profiles). */
 export const SHIPPED_PROFILES_DIR = fileURLToPath(new URL('../../../devices/', import.meta.url));

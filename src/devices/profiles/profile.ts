@@ -6,7 +6,7 @@
  */
 import { compileTopicTemplate, compileValueTemplate, isTemplateError } from '../../util/topic-template.js';
 import { DECODERS, type FormatDecoderDef } from './decoders/index.js';
-import { zodIssueMessage, zodIssues, type IssuePath } from './yaml-places.js';
+import { zodIssueMessage, zodIssues, type IssuePath } from '../../config/yaml-places.js';
 import type { ProfileSpec } from './schema.js';
 
 export interface Profile {

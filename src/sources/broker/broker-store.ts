@@ -12,6 +12,7 @@
 import { ClassicLevel } from 'classic-level';
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
 import type { OwnerStore } from './client-ids.js';
+import { withTimeout } from '../../util/timeout.js';
 
 export interface RetainedEntry {
   readonly owner: string;
@@ -35,7 +36,7 @@ export class BrokerStore {
   async open(): Promise<void> {
     // Small caches: the state is small (bounded retained bytes, bounded queues).
     const db = new ClassicLevel<string, string>(this.location, { keyEncoding: 'utf8', valueEncoding: 'utf8', cacheSize: 256 * 1024, writeBufferSize: 256 * 1024 });
-    await withTimeout(db.open(), this.timeoutMs, 'opening the broker state');
+    await withTimeout(db.open(), this.timeoutMs, 'broker: opening the broker state');
     this.db = db;
   }
 
@@ -57,8 +58,8 @@ export class BrokerStore {
         for await (const [k, v] of sub.iterator()) out.push([k, v]);
         return out;
       },
-      put: (key, owner) => withTimeout(sub.put(key, owner), this.timeoutMs, 'saving a client id owner'),
-      del: (key) => withTimeout(sub.del(key), this.timeoutMs, 'forgetting a client id owner'),
+      put: (key, owner) => withTimeout(sub.put(key, owner), this.timeoutMs, 'broker: saving a client id owner'),
+      del: (key) => withTimeout(sub.del(key), this.timeoutMs, 'broker: forgetting a client id owner'),
     };
   }
 
@@ -73,22 +74,14 @@ export class BrokerStore {
         }
         return out;
       },
-      put: (topic, e) => withTimeout(sub.put(topic, `${e.owner}\0${e.bytes}`), this.timeoutMs, 'saving a retained entry'),
-      del: (topic) => withTimeout(sub.del(topic), this.timeoutMs, 'removing a retained entry'),
+      put: (topic, e) => withTimeout(sub.put(topic, `${e.owner}\0${e.bytes}`), this.timeoutMs, 'broker: saving a retained entry'),
+      del: (topic) => withTimeout(sub.del(topic), this.timeoutMs, 'broker: removing a retained entry'),
     };
   }
 
   async close(): Promise<void> {
     const db = this.db;
     this.db = undefined;
-    if (db) await withTimeout(db.close(), this.timeoutMs, 'closing the broker state');
+    if (db) await withTimeout(db.close(), this.timeoutMs, 'broker: closing the broker state');
   }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`broker: timed out after ${ms} ms ${what}`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

@@ -1,8 +1,8 @@
 import type { Client, PublishPacket, Subscription } from 'aedes';
 import type { Logger } from '../../observe/logger.js';
 import type { Counters } from '../../observe/counters.js';
-import { RateLimiter } from '../../observe/rate-limit.js';
-import { dummyHashLike, verifyPassword } from './passwords.js';
+import { RateLimiter } from '../../util/rate-limit.js';
+import { dummyHashLike, verifyPassword } from '../../util/passwords.js';
 import type { Acl } from './acl.js';
 import { LoginThrottle, type LoginThrottleOptions } from './login-throttle.js';
 import { PasswordChecks } from './password-checks.js';

@@ -1,62 +1,19 @@
 /**
- * Config schema of device profiles in use: where user profiles live
- * (`device_profiles.dirs`) and which MQTT device families to decode (`devices:`), plus
- * the checks that need the loaded profiles (profile names exist and fit the transport,
- * %vars% overrides exist, serial ports get a framing, topics do not shadow each other),
- * and the builder of the runtime decoders.
- *
- * ```yaml
- * device_profiles:
- *   dirs: [./devices.d]        # your own profiles (*.yaml), next to the shipped ones
- * devices:
- *   - profile: tasmota         # decode tele/+/SENSOR and tele/+/LWT from every MQTT source
- *     tags: { site: home }
- *   - profile: zigbee2mqtt
- *     vars: { base: z2m }      # Zigbee2MQTT's base_topic, if not "zigbee2mqtt"
- *     pipeline:                # instead of the profile's own steps (then the global pipeline)
- *       - deadband: { field: temperature, abs: 0.2, heartbeat: 5m }
- * ```
+ * The device profiles against the config, once both are loaded: the checks (profile names
+ * exist and fit the transport, %vars% overrides exist, serial ports get a framing, topics
+ * do not shadow each other, the rules compile), and the builder of the runtime decoders.
+ * The schema of `device_profiles:` and `devices:` is config/schema-devices.ts.
  */
 import { resolve } from 'node:path';
-import { z } from 'zod';
-import type { Path, PathIssue } from './secrets.js';
-import { pipelineSchema } from './schema-pipeline.js';
-import { resolveSerialPort, type SerialPortConfig, type SerialPortSettings } from './schema-serial.js';
-import { checkBindings, DeviceDecoders, type MqttBindingConfig, type SerialBindingConfig } from '../devices/profiles/device-decoders.js';
-import type { ProfileCatalog } from '../devices/profiles/load.js';
-
-/** `device_profiles:`; relative `dirs` resolve against `baseDir` (the config file's directory). */
-export function createDeviceProfilesSchema(baseDir: string) {
-  return z
-    .strictObject({
-      dirs: z
-        .array(z.string().min(1).transform((d) => resolve(baseDir, d)))
-        .default([])
-        .describe('Directories of your own profiles (*.yaml), relative to the config file; a profile named like a shipped one replaces it.'),
-    })
-    .prefault({})
-    .describe('Device profiles beyond the shipped ones (see `edgeflux devices list`).');
-}
-
-/** `device_profiles:` with dirs resolved against the working directory. */
-export const deviceProfilesSchema = createDeviceProfilesSchema('.');
-
-export const deviceEntrySchema = z
-  .strictObject({
-    profile: z.string().min(1).describe('Profile name, e.g. tasmota, zigbee2mqtt, shelly-gen2, esphome, homie5, generic-json.'),
-    vars: z.record(z.string(), z.string().min(1)).default({}).describe('Overrides of the profile\'s %vars% (e.g. base: z2m).'),
-    tags: z.record(z.string().min(1), z.string()).default({}).describe('Tags added to every reading of these devices.'),
-    measurement: z.string().min(1).optional().describe('Measurement instead of the profile\'s ({name} templates allowed).'),
-    pipeline: pipelineSchema
-      .optional()
-      .describe('Shaping steps for these devices\' readings instead of the profile\'s, before the global pipeline ([] = none).'),
-  })
-  .describe('An MQTT device family to decode with a profile, from every MQTT source (embedded broker and mqtt[]).');
-
-export const devicesSchema = z.array(deviceEntrySchema).default([]).describe('MQTT devices decoded by profiles; checked before the topic rules.');
-
-export type DeviceProfilesConfig = z.output<typeof deviceProfilesSchema>;
-export type DeviceEntryConfig = z.output<typeof deviceEntrySchema>;
+import type { CheckResult, ConfigCheck } from '../config/load.js';
+import type { DeviceEntryConfig } from '../config/schema-devices.js';
+import { resolveSerialPort, type SerialPortConfig, type SerialPortSettings } from '../config/schema-serial.js';
+import type { Path, PathIssue } from '../config/secrets.js';
+import type { Config } from '../config/types.js';
+import { SELF_SOURCE_ID } from '../types.js';
+import { checkBindings, DeviceDecoders, type MqttBindingConfig, type SerialBindingConfig } from './profiles/device-decoders.js';
+import { loadProfiles, type ProfileCatalog } from './profiles/load.js';
+import { checkRules } from './rules.js';
 
 export interface DevicesInput {
   readonly devices: readonly DeviceEntryConfig[];
@@ -135,4 +92,44 @@ export function buildDevices(input: DevicesInput, catalog: ProfileCatalog, opts:
   const decoders = new DeviceDecoders({ ...bindingOptions(input, catalog), ...(opts.maxPayload !== undefined && { maxPayload: opts.maxPayload }) });
   const serialPorts = input.serial.map((s) => resolveSerialPort(s, s.profile === undefined ? undefined : catalog.profiles.get(s.profile)?.spec.serial) as SerialPortSettings);
   return { decoders, serialPorts, filters: decoders.filters() };
+}
+
+/**
+ * The config check that needs the rules compiled and the device profiles loaded (a
+ * `ConfigCheck` for config/load.ts): what the rule set refuses (e.g. a rule that an
+ * earlier one always shadows), the profile files' own errors (at their file:line), then
+ * `devices[]` / `serial[]` against the catalog. Profiles are loaded only when the config
+ * uses or adds some.
+ */
+export const checkDeviceSettings: ConfigCheck = { valid: checkValidDevices, invalid: profileNameIssues };
+
+async function checkValidDevices(c: Config): Promise<CheckResult> {
+  const ruleIssues = checkRules(c.rules, c.limits).map((p) => ({ path: p.path, message: p.message }));
+  if (ruleIssues.length > 0) return { issues: ruleIssues };
+  if (c.devices.length === 0 && c.serial.length === 0 && c.device_profiles.dirs.length === 0) return { issues: [] };
+  const loaded = await loadProfiles({ dirs: c.device_profiles.dirs });
+  if (!loaded.ok) return { issues: [], placed: loaded.errors };
+  const otherIds = ['broker', SELF_SOURCE_ID, ...c.mqtt.map((m) => m.id)]; // serial ids must not reuse a source id
+  return { issues: checkDeviceConfig(c, loaded.catalog, otherIds) };
+}
+
+/**
+ * For a config that failed the schema: the user's profile files' own errors, and
+ * `devices[].profile` / `serial[].profile` names that no profile has, read from the raw
+ * input (the full device checks run once the rest is valid).
+ */
+async function profileNameIssues(input: unknown, baseDir: string): Promise<CheckResult> {
+  const raw = (input ?? {}) as { device_profiles?: { dirs?: unknown }; devices?: unknown; serial?: unknown };
+  const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+  const dirs = list(raw.device_profiles?.dirs).filter((d): d is string => typeof d === 'string' && d !== '').map((d) => resolve(baseDir, d));
+  const named = [
+    ...list(raw.devices).map((d, i) => ({ path: ['devices', i, 'profile'], name: (d as { profile?: unknown } | null)?.profile })),
+    ...list(raw.serial).map((s, i) => ({ path: ['serial', i, 'profile'], name: (s as { profile?: unknown } | null)?.profile })),
+  ].filter((n): n is { path: (string | number)[]; name: string } => typeof n.name === 'string' && n.name !== '');
+  if (dirs.length === 0 && named.length === 0) return { issues: [] };
+  const loaded = await loadProfiles({ dirs });
+  if (!loaded.ok) return { placed: loaded.errors, issues: [] };
+  const known = [...loaded.catalog.profiles.keys()].sort().join(', ');
+  const issues = named.filter((n) => !loaded.catalog.profiles.has(n.name)).map((n) => ({ path: n.path, message: `unknown profile "${n.name}" (available: ${known})` }));
+  return { issues };
 }

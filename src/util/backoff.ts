@@ -1,19 +1,21 @@
 /**
- * Exponential backoff with jitter, capped, honouring a server's Retry-After hint.
+ * The one retry policy of edgeflux (output writes, source reconnects, supervised source
+ * restarts): capped exponential backoff with "equal jitter", honouring a server's
+ * Retry-After hint.
  *
- * Attempt n (0-based) has the ceiling `min(maxMs, initialMs * 2^n)`. With `full` jitter
- * (the default, as in AWS's "Exponential Backoff and Jitter") the delay is uniform in
- * [0, ceiling]; with `equal` jitter it is uniform in [ceiling/2, ceiling] (for slow
- * retries that must not come early). A Retry-After hint is a floor: the delay is at
- * least the hint (the server asked us to wait that long), capped by `retryAfterCapMs`
- * so a silly header cannot stall an output for hours.
+ * Retry n (0-based) has the ceiling c = min(maxMs, initialMs · 2^n) and waits a random time
+ * in [c/2, c]. Half the wait is fixed, so a failing peer is never retried at once (full
+ * jitter, uniform in [0, c], may draw a wait of ~0 ms); the random half spreads clients
+ * that failed together (edge hosts after one uplink outage, sources after a broker
+ * restart) apart. A Retry-After hint is a floor: the wait is at least the hint (the server
+ * asked for it), capped by `retryAfterCapMs` so a silly header cannot stall an output for
+ * hours.
  */
 export interface BackoffOptions {
   /** Ceiling of the first delay, ms. */
   readonly initialMs: number;
   /** Ceiling of every delay, ms. */
   readonly maxMs: number;
-  readonly jitter?: 'full' | 'equal';
   /** Longest wait a Retry-After hint may impose, ms; default max(maxMs, 10 min). */
   readonly retryAfterCapMs?: number;
   /** Uniform random in [0, 1); injectable for tests. */
@@ -28,7 +30,7 @@ export function backoffDelay(attempt: number, opts: BackoffOptions, retryAfterMs
   // 2^attempt overflows to Infinity for large attempts; min() keeps it capped.
   const ceiling = Math.min(max, initial * 2 ** Math.max(0, Math.min(attempt, 1024)));
   const r = Math.min(Math.max(random(), 0), 1);
-  let delay = opts.jitter === 'equal' ? ceiling / 2 + r * (ceiling / 2) : r * ceiling;
+  let delay = ceiling / 2 + r * (ceiling / 2);
   if (retryAfterMs !== undefined && Number.isFinite(retryAfterMs) && retryAfterMs > 0) {
     const cap = opts.retryAfterCapMs ?? Math.max(max, 600_000);
     delay = Math.max(delay, Math.min(retryAfterMs, cap));

@@ -1,6 +1,6 @@
 /**
  * The ack path: every message from every source passes here, one at a time, and is
- * acknowledged only once it is safe (DESIGN.md, "Delivery guarantees"):
+ * acknowledged only once it is safe (docs/architecture.md, "Delivery guarantees"):
  *
  *   decode (validation) → bad: counted, dead-lettered once, acked, never journaled
  *                       → good: journal.stage(raw) … journal.flush() → msg.ack()
@@ -28,13 +28,13 @@
  * backpressure. A hold longer than the connection's keepalive drops it (the ack also
  * holds the PINGRESP back); the source reconnects and the broker redelivers.
  */
-import type { Journal } from './journal/journal.js';
-import type { Counters } from './observe/counters.js';
-import type { Logger } from './observe/logger.js';
-import { RateLimiter } from './observe/rate-limit.js';
-import type { DecodedCache } from './sink/decoded-cache.js';
-import { AckBarrier } from './sources/ack-barrier.js';
-import { decodeError, isDecodeError, type DecodeError, type RawMessage, type Reading } from './types.js';
+import type { Journal } from '../journal/journal.js';
+import type { Counters } from '../observe/counters.js';
+import type { Logger } from '../observe/logger.js';
+import { RateLimiter } from '../util/rate-limit.js';
+import type { DecodedCache } from './decoded-cache.js';
+import { AckBarrier } from './ack-barrier.js';
+import { decodeError, isDecodeError, type DecodeError, type RawMessage, type Reading } from '../types.js';
 
 export interface IngestOptions {
   readonly journal: Journal;

@@ -1,0 +1,22 @@
+/**
+ * The config as the commands (and so the daemon) take it: the file validated by config/
+ * (YAML, `${ENV}`, schema, every problem with its place), then the checks that need the
+ * rules compiled and the device profiles loaded (devices/device-config.ts), reported at
+ * their places too. Composed here, at the top, so that config/ imports nothing above it.
+ */
+import { loadConfig as loadConfigFile, parseConfigText as parseConfigFileText, type ConfigCheck, type LoadOptions, type LoadResult } from '../config/load.js';
+import { checkDeviceSettings } from '../devices/device-config.js';
+
+export { formatIssue, type ConfigIssue, type LoadResult } from '../config/load.js';
+
+const checks: readonly ConfigCheck[] = [checkDeviceSettings];
+
+/** Reads and validates a config file, devices included. `env` defaults to `process.env`. */
+export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env, opts: Omit<LoadOptions, 'checks'> = {}): Promise<LoadResult> {
+  return loadConfigFile(path, env, { ...opts, checks });
+}
+
+/** Validates config text, devices included; `file` names it in issues, `baseDir` anchors relative paths. */
+export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env, baseDir?: string): Promise<LoadResult> {
+  return parseConfigFileText(text, file, env, baseDir, { checks });
+}
