@@ -1,6 +1,6 @@
 /**
  * What the window operators must know after a restart to decide exactly as the run before
- * it did (issue 25), saved with the output's cursor.
+ * it did, saved with the output's cursor.
  *
  * A restart feeds the journal from the cursor C through a fresh pipeline. Whether a
  * reading is late depends on its series' newest event time so far (the watermark), which

@@ -8,7 +8,7 @@ import { StreamClock } from '../../src/pipeline/stream-clock.js';
 import type { FieldValue } from '../../src/types.js';
 import { ns } from '../helpers/pipeline.js';
 
-// The replay promise (issue 25): a restart at ANY record — a fresh pipeline given the state
+// The replay promise: a restart at ANY record — a fresh pipeline given the state
 // saved with the cursor, fed the journal from that cursor as the drain does (stream clock
 // moved to each record's arrival first) — ends with exactly the points of a run without one
 // (InfluxDB keeps the last point written per series and timestamp).
@@ -103,10 +103,10 @@ function runWithRestart(steps: readonly PipelineStep[], records: readonly Rec[],
 const T = 1_700_000_000_000; // a grid point of 10 s
 const window10s = (extra: object = {}): PipelineStep[] => [{ window: { every: 10_000, allowed_lateness: 5_000, aggregates: ['mean', 'count'], ...extra } }];
 
-// The issue's minimal case: B's window [T, T+10s) is written (count 1, mean 10); A's open
+// The smallest case: B's window [T, T+10s) is written (count 1, mean 10); A's open
 // window keeps the cursor at A's record; B's late reading (dropped in the live run) is the
 // first B record after the cursor.
-// Published one after the other (arrivals 10 ms apart), as in the issue.
+// Published one after the other (arrivals 10 ms apart).
 const minimal: Rec[] = [
   { series: 'B', t: T + 2_500, v: 10, at: T + 42_000 },
   { series: 'B', t: T + 21_500, v: 20, at: T + 42_010 },
@@ -116,7 +116,7 @@ const minimal: Rec[] = [
 ];
 const keyB = (t: number) => `m,{"s":"B"}@${ns(t)}`;
 
-describe('replay after a restart: the minimal case of issue 25', () => {
+describe('replay after a restart: a late reading that is the first of its series after the cursor', () => {
   it('tumbling: a restart after the late record does not overwrite B@T with the late reading', () => {
     const live = runWithout(window10s(), minimal);
     expect(live.get(keyB(T))).toEqual({ v_mean: 10, v_count: 1n });
