@@ -96,6 +96,7 @@ function withLedger(list: PipelineStep[]) {
       op(
         source.pipe(
           tap((t) => {
+            replay.feeding(t.seq);
             if (++n % 1024 === 0) replay.committed(t.seq - 1024);
             if (n % 100_000 === 0 && replay.snapshot().length === 0) throw new Error('no state');
           }),

@@ -53,6 +53,7 @@ class Run {
     for (; this.readPos < to; this.readPos++) {
       const rec = this.records[this.readPos] as Rec;
       this.clock.advanceTo(rec.at);
+      this.pipeline.feeding?.(this.readPos);
       this.input.next({ seq: this.readPos, reading: { measurement: 'm', tags: { s: rec.series }, fields: { v: rec.v }, time: ns(rec.t) } });
       this.commit();
     }
@@ -144,6 +145,22 @@ describe('replay after a restart: a late reading that is the first of its series
   });
 });
 
+describe('replay after a restart: throttle', () => {
+  it('mean: a late reading, the first of its series after the cursor, does not rebuild a written bucket', () => {
+    const steps: PipelineStep[] = [{ throttle: { interval: 10_000, keep: 'mean', idle: 600_000 } }];
+    const records: Rec[] = [
+      { series: 'B', t: T + 2_500, v: 10, at: T + 42_000 },
+      { series: 'B', t: T + 21_500, v: 20, at: T + 42_010 }, // B's bucket [T, T+10s) is written
+      { series: 'A', t: T + 22_500, v: 30, at: T + 42_020 }, // A's bucket holds the cursor here
+      { series: 'B', t: T + 5_500, v: 99, at: T + 42_030 }, // late: dropped
+      { series: 'B', t: T + 41_500, v: 40, at: T + 42_040 },
+    ];
+    const live = runWithout(steps, records);
+    expect(live.get(keyB(T))).toEqual({ v: 10 });
+    for (let crashAt = 0; crashAt <= records.length; crashAt++) expect(runWithRestart(steps, records, crashAt).store).toEqual(live);
+  });
+});
+
 describe('replay after a restart: property (fast-check, virtual time)', () => {
   // Streams of a few series, in arrival order; event time mostly near arrival, some
   // readings out of order within the lateness and some later than it.
@@ -170,6 +187,9 @@ describe('replay after a restart: property (fast-check, virtual time)', () => {
     fc.constant(window10s({ late: 'raw' })),
     fc.constant(window10s({ period: 30_000, allowed_lateness: 2_000, idle: 8_000 })),
     fc.constant(window10s({ allowed_lateness: 0, idle: 3_000 })),
+    fc.constant<PipelineStep[]>([{ throttle: { interval: 10_000, keep: 'mean' } }]),
+    fc.constant<PipelineStep[]>([{ throttle: { interval: 10_000, keep: 'last', idle: 5_000 } }]),
+    // Not a chain (a window after a throttle): see docs/replay.md for why it is not covered.
   );
 
   it('a restart at any record gives the points of a run without one', () => {
