@@ -13,9 +13,10 @@
  * machine is shared).
  */
 import { loadavg } from 'node:os';
-import { Subject, type OperatorFunction } from 'rxjs';
+import { Subject, tap, type OperatorFunction } from 'rxjs';
 import { composeSteps, type PipelineStep } from '../src/pipeline/compose.js';
 import { Holdback, type SeqReading } from '../src/pipeline/holdback.js';
+import { ReplayState } from '../src/pipeline/replay-state.js';
 import { seriesKey } from '../src/pipeline/series.js';
 import { StreamClock } from '../src/pipeline/stream-clock.js';
 import { median, measureRuns, type MicroResult } from './lib/micro.js';
@@ -82,6 +83,28 @@ function steps(list: PipelineStep[]) {
   return (clock: StreamClock) => composeSteps(list, { scheduler: clock, holdback: new Holdback(), maxSeries: SERIES * 2 });
 }
 
+/**
+ * As a drain runs a window with its replay ledger (pipeline/replay-state.ts): the cursor
+ * committed 1024 readings behind (a read's worth), the state built every 100,000 readings.
+ */
+function withLedger(list: PipelineStep[]) {
+  return (clock: StreamClock): OperatorFunction<SeqReading, SeqReading> => {
+    const replay = new ReplayState();
+    const op = composeSteps(list, { scheduler: clock, holdback: new Holdback(), maxSeries: SERIES * 2, replay });
+    let n = 0;
+    return (source) =>
+      op(
+        source.pipe(
+          tap((t) => {
+            replay.feeding(t.seq);
+            if (++n % 1024 === 0) replay.committed(t.seq - 1024);
+            if (n % 100_000 === 0 && replay.snapshot().length === 0) throw new Error('no state');
+          }),
+        ),
+      );
+  };
+}
+
 const readings = makeReadings();
 const cases: [string, (clock: StreamClock) => OperatorFunction<SeqReading, SeqReading>][] = [
   ['pass-through (Subject only)', () => (s) => s],
@@ -92,6 +115,7 @@ const cases: [string, (clock: StreamClock) => OperatorFunction<SeqReading, SeqRe
   ['throttle 1m last', steps([{ throttle: { interval: 60_000, keep: 'last' } }])],
   ['throttle 1m mean', steps([{ throttle: { interval: 60_000, keep: 'mean' } }])],
   ['window 1m mean', steps([{ window: { every: 60_000, aggregates: ['mean'] } }])],
+  ['window 1m mean + replay ledger', withLedger([{ window: { every: 60_000, aggregates: ['mean'] } }])],
   ['window 1m mean,min,max,count,stddev', steps([{ window: { every: 60_000, aggregates: ['mean', 'min', 'max', 'count', 'stddev'] } }])],
   ['window 5m every 1m (hopping) mean', steps([{ window: { every: 60_000, period: 300_000, aggregates: ['mean'] } }])],
   ['window 1m p50,p99', steps([{ window: { every: 60_000, aggregates: ['p50', 'p99'] } }])],

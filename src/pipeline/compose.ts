@@ -45,6 +45,7 @@ export interface ShapingPipeline {
   commitBound(candidate: number): number;
   /** With a ReplayState in the context: what a restart needs (tracked.ts `PointPipeline`). */
   restore?(state: string, cursor: number): boolean;
+  feeding?(seq: number): void;
   committed?(cursor: number): void;
   snapshot?(): string;
 }
@@ -149,6 +150,7 @@ export function createPipeline(steps: readonly PipelineStep[], ctx: OperatorCont
   return {
     ...pipeline,
     restore: (state, cursor) => replay.restore(state, cursor),
+    feeding: (seq) => replay.feeding(seq),
     committed: (cursor) => replay.committed(cursor),
     snapshot: () => replay.snapshot(),
   };

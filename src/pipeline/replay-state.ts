@@ -1,6 +1,6 @@
 /**
- * What the window operators must know after a restart to decide exactly as the run before
- * it did (issue 25), saved with the output's cursor.
+ * What the window (and throttle) operators must know after a restart to decide exactly as
+ * the run before it did, saved with the output's cursor.
  *
  * A restart feeds the journal from the cursor C through a fresh pipeline. Whether a
  * reading is late depends on its series' newest event time so far (the watermark), which
@@ -19,13 +19,16 @@
  * that state the replay makes every decision the run before made, so it writes the same
  * points (proof sketch: docs/replay.md).
  *
- * The state as of C is found from a log of (seq, series, newest time, clock) per reading,
- * folded into the base map when the cursor reaches past the entry (`committed`): the log
- * holds the readings between the cursor and the drain's read position, which the drain
- * bounds (it reads only while its output has room).
+ * The state as of C is found from a log of (position, series, newest time, clock) per
+ * reading, folded into the base map when the cursor reaches past the entry (`committed`):
+ * the log holds the readings between the cursor and the drain's read position, which the
+ * drain bounds (it reads only while its output has room). The position is the journal
+ * record being fed (`feeding`), not the reading's own seq: an operator after another one
+ * (a window after a throttle) gets points carrying older seqs, and points its upstream
+ * emits on a timer before record r is fed, which belong to the state before r.
  */
 
-/** One window operator's share (`ReplayState.ledger`). */
+/** One window or throttle operator's share (`ReplayState.ledger`); for throttle, `max` is the current bucket's start. */
 export class WindowLedger {
   // The log, as parallel arrays from `head` (entries of readings past the last fold).
   private seqs: number[] = [];
@@ -41,11 +44,14 @@ export class WindowLedger {
   /** From the saved state, consulted (and emptied) as series show up again after a restart. */
   private readonly pending = new Map<string, { max: bigint; at: number; written: Map<number, number> | undefined }>();
 
-  constructor(private readonly idleMs: number) {}
+  constructor(
+    private readonly idleMs: number,
+    private readonly position: () => number,
+  ) {}
 
-  /** A reading of series `key` (seq `seq`) was taken; the series' newest time is now `max`, the clock `at`. */
-  seen(seq: number, key: string, max: bigint, at: number): void {
-    this.seqs.push(seq);
+  /** A reading of series `key` was taken (while the current record is fed); the series' newest time is now `max`, the clock `at`. */
+  seen(key: string, max: bigint, at: number): void {
+    this.seqs.push(this.position());
     this.keys.push(key);
     this.maxes.push(max);
     this.ats.push(at);
@@ -98,6 +104,7 @@ export class WindowLedger {
 
   /** The state as of `cursor` (the last fold), as plain data. */
   save(cursor: number): SavedLedger {
+    this.fold(cursor); // what a timer did before record `cursor` was fed, after the commit
     const series: [string, string, number][] = [];
     for (const [key, s] of this.base) {
       // Forgotten by the run for being idle: a restart would forget it at once.
@@ -148,12 +155,15 @@ export class ReplayState {
   private readonly ledgers = new Map<string, WindowLedger>();
   private restored: Saved | undefined;
   private cursor = 0;
+  /** The journal record being fed (or last fed: a timer firing before the next one belongs to the state before it). */
+  private position = -1;
+  private readonly positionOf = () => this.position;
 
   /** The ledger of the window operator `key` (its place in the config and its options). */
   ledger(key: string, idleMs: number): WindowLedger {
     let l = this.ledgers.get(key);
     if (l === undefined) {
-      l = new WindowLedger(idleMs);
+      l = new WindowLedger(idleMs, this.positionOf);
       this.ledgers.set(key, l);
       const saved = this.restored?.ops[key];
       if (saved !== undefined) l.load(saved);
@@ -167,6 +177,7 @@ export class ReplayState {
    */
   restore(text: string, cursor: number): boolean {
     this.cursor = cursor;
+    this.position = cursor - 1;
     let saved: unknown;
     try {
       saved = JSON.parse(text);
@@ -176,6 +187,11 @@ export class ReplayState {
     if (!isSaved(saved) || saved.cursor > cursor) return false;
     this.restored = saved;
     return true;
+  }
+
+  /** The drain is about to feed record `seq` (after moving the clock to its arrival). */
+  feeding(seq: number): void {
+    this.position = seq;
   }
 
   /** The output committed `cursor`. */

@@ -45,8 +45,8 @@ export interface OperatorContext {
   /** Series cap for operators whose options set none. Default `DEFAULT_MAX_SERIES`. */
   readonly maxSeries?: number;
   /**
-   * Where window operators keep what a restart needs to decide like this run (saved with
-   * the cursor; replay-state.ts). Absent: none is kept, and a written window's seq range
+   * Where window and throttle operators keep what a restart needs to decide like this run
+   * (saved with the cursor; replay-state.ts). Absent: none is kept, and a written window's seq range
    * holds the cursor instead (holdback.ts `aggregated`).
    */
   readonly replay?: ReplayState;

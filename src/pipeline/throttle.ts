@@ -27,8 +27,9 @@ interface Sum {
 
 interface Bucket {
   start: bigint;
-  last: SeqReading;
-  hold: Hold;
+  /** Undefined: the bucket the run before the restart had open (as of the cursor) and wrote; only its start is known. */
+  last: SeqReading | undefined;
+  hold: Hold | undefined;
   lo: number;
   hi: number;
   sums: Map<string, Sum> | undefined;
@@ -45,7 +46,9 @@ interface Bucket {
  * reported through `onNotice` and dropped.
  *
  * Seqs: `last` holds the seq of the reading it keeps; `mean` holds the bucket's lowest seq
- * and records the bucket as an aggregated range when it closes. On complete: open buckets
+ * and records the bucket as an aggregated range when it closes. With a replay ledger in the
+ * context (replay-state.ts), each series' current bucket start is saved with the cursor, so
+ * that after a restart a reading late before it is late after it too. On complete: open buckets
  * are emitted (a partial mean keeps its hold, like a partial window), then completes; on
  * error the same, then the error. On unsubscribe: state and timer are dropped.
  */
@@ -56,9 +59,12 @@ export function throttleSeries(options: ThrottleOptions, context?: OperatorConte
   return (source) =>
     new Observable<SeqReading>((out) => {
       const ctx = resolveContext(context);
-      const { holdback } = ctx;
+      const { holdback, scheduler } = ctx;
+      const idle = options.idle ?? options.interval;
+      const ledger = context?.replay?.ledger(`throttle ${context.place ?? ''} ${JSON.stringify(options)}`, idle);
 
       const emit = (b: Bucket, whole: boolean) => {
+        if (b.last === undefined || b.hold === undefined) return; // written before the restart
         if (!mean) {
           out.next(b.last);
           holdback.release(b.hold);
@@ -74,14 +80,19 @@ export function throttleSeries(options: ThrottleOptions, context?: OperatorConte
         if (whole) holdback.release(b.hold);
       };
       const table = new SeriesTable<Bucket>({
-        idleMs: options.idle ?? options.interval,
+        idleMs: idle,
         maxSeries: options.max_series ?? ctx.maxSeries,
         scheduler: ctx.scheduler,
         onIdle: (b) => emit(b, true),
       });
 
       const add = (b: Bucket, t: SeqReading) => {
-        if (!mean) {
+        if (b.hold === undefined) {
+          // The bucket written before the restart, with a later reading (throttle `last`
+          // only: a mean bucket's range keeps the cursor before its readings).
+          b.hold = holdback.hold(t.seq);
+          b.lo = b.hi = t.seq;
+        } else if (!mean) {
           const old = b.hold;
           b.hold = holdback.hold(t.seq);
           holdback.release(old);
@@ -102,17 +113,28 @@ export function throttleSeries(options: ThrottleOptions, context?: OperatorConte
           const rem = time % intervalNs;
           const start = rem < 0n ? time - rem - intervalNs : time - rem;
           const key = seriesKey(t.reading);
-          const b = table.get(key);
+          let b = table.get(key);
           if (b === undefined) {
-            const nb: Bucket = { start, last: t, hold: holdback.hold(t.seq), lo: t.seq, hi: t.seq, sums: mean ? new Map() : undefined };
-            if (!table.add(key, nb)) {
-              holdback.release(nb.hold);
-              ctx.onNotice(notice('throttle', 'series_limit', 'dropped', t));
+            const before = ledger?.resume(key, scheduler.now());
+            if (before !== undefined && before.max >= start) {
+              b = { start: before.max, last: undefined, hold: undefined, lo: t.seq, hi: t.seq, sums: mean ? new Map() : undefined };
+              if (!table.add(key, b)) {
+                ctx.onNotice(notice('throttle', 'series_limit', 'dropped', t));
+                return;
+              }
+            } else {
+              const nb: Bucket = { start, last: t, hold: holdback.hold(t.seq), lo: t.seq, hi: t.seq, sums: mean ? new Map() : undefined };
+              if (!table.add(key, nb)) {
+                holdback.release(nb.hold as Hold);
+                ctx.onNotice(notice('throttle', 'series_limit', 'dropped', t));
+                return;
+              }
+              if (nb.sums !== undefined) accumulate(nb.sums, t.reading.fields);
+              ledger?.seen(key, start, scheduler.now());
               return;
             }
-            if (nb.sums !== undefined) accumulate(nb.sums, t.reading.fields);
-            return;
           }
+          ledger?.seen(key, start > b.start ? start : b.start, scheduler.now());
           if (start < b.start) {
             ctx.onNotice(notice('throttle', 'late', 'dropped', t));
             return;

@@ -32,11 +32,14 @@ export interface PointPipeline {
   commitBound?(candidate: number): number;
   /**
    * What a restart needs to decide like this run (pipeline/replay-state.ts), for the drain
-   * to save with the cursor: `committed(c)` after every commit of `c`, `snapshot()` the
+   * to save with the cursor: `feeding(seq)` before each record's readings go in,
+   * `committed(c)` after every commit of `c`, `snapshot()` the
    * state as of the last one; `restore(state, cursor)` before the first record of a run
    * starting at `cursor` (false: the text was not taken). Absent: the stage keeps none.
    */
   restore?(state: string, cursor: number): boolean;
+  /** Record `seq` is fed next (after the clock moved to its arrival). */
+  feeding?(seq: number): void;
   committed?(cursor: number): void;
   snapshot?(): string;
 }

@@ -238,7 +238,7 @@ export function aggregateWindows(options: WindowOptions, context?: OperatorConte
         const lastStart = rem < 0n ? time - rem - everyNs : time - rem;
         if (lastStart <= s.closedStart) {
           // Every window holding this reading has closed.
-          ledger?.seen(t.seq, key, s.maxTime, scheduler.now());
+          ledger?.seen(key, s.maxTime, scheduler.now());
           const raw = o.late === 'raw' || o.keep_raw;
           ctx.onNotice(notice('window', 'late', raw ? 'raw' : 'dropped', t));
           if (raw) out.next(t);
@@ -263,7 +263,7 @@ export function aggregateWindows(options: WindowOptions, context?: OperatorConte
           if (n > 0) wins.splice(0, n);
           if (written !== undefined) forgetClosed(s, written, Number(closed));
         }
-        ledger?.seen(t.seq, key, s.maxTime, scheduler.now());
+        ledger?.seen(key, s.maxTime, scheduler.now());
         if (o.keep_raw) out.next(t);
       };
 

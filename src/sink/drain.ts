@@ -320,6 +320,7 @@ export class Drain {
       return;
     }
     const route = this.direct ? 'bypass' : this.opts.route?.(rec);
+    if (route !== 'bypass') this.pipeline.feeding?.(rec.seq);
     for (let i = 0; i < readings.length; i++) {
       const reading = readings[i] as Reading;
       if (route === 'bypass') this.encodeReading(reading, rec.seq);

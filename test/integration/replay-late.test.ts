@@ -6,7 +6,7 @@ import { publishAll, publisher } from '../helpers/daemon.js';
 import { influxdPerFile } from '../helpers/influxd.js';
 import { freePort, waitFor } from '../helpers/net.js';
 
-// Issue 25 end to end: the real `edgeflux run` process, its embedded broker (QoS 1), a
+// A late reading after the cursor, end to end: the real `edgeflux run` process, its embedded broker (QoS 1), a
 // real influxd 1.6.7, kill -9 after the late reading, restart on the same spool. The
 // restarted run must not rewrite B's written window from the late reading alone.
 
@@ -38,7 +38,7 @@ interface Spool {
   readonly outputs: readonly { readonly id: string; readonly cursor: number; readonly behind: number }[];
 }
 
-describe('replay after kill -9 (issue 25)', () => {
+describe('replay after kill -9: a late reading after the cursor', () => {
   it('the minimal case: B@T keeps count 1, mean 10 after a restart that follows the late reading', async () => {
     await fx.influx.createDatabase('late');
     const [port, http] = [await freePort(), await freePort()];

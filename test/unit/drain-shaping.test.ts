@@ -174,11 +174,11 @@ describe('Drain with a shaping stage', () => {
   });
 });
 
-describe('Drain with a shaping stage: the replay promise (issue 25)', () => {
+describe('Drain with a shaping stage: the state saved with the cursor', () => {
   const window10s: PipelineStep = { window: { every: 10_000, allowed_lateness: 5_000, aggregates: ['mean', 'count'] } };
 
   it('a new drain on the same journal takes the state saved with the cursor: the late reading stays late', async () => {
-    // The issue's minimal case, published one after the other.
+    // A late reading that is the first of its series after the cursor, published one after the other.
     const T = 1_700_000_000_000;
     append('w/B', `10@${T + 2_500}`, 100_000);
     append('w/B', `20@${T + 21_500}`, 100_000);

@@ -8,7 +8,7 @@ import { StreamClock } from '../../src/pipeline/stream-clock.js';
 import type { FieldValue } from '../../src/types.js';
 import { ns } from '../helpers/pipeline.js';
 
-// The replay promise (issue 25): a restart at ANY record — a fresh pipeline given the state
+// The replay promise: a restart at ANY record — a fresh pipeline given the state
 // saved with the cursor, fed the journal from that cursor as the drain does (stream clock
 // moved to each record's arrival first) — ends with exactly the points of a run without one
 // (InfluxDB keeps the last point written per series and timestamp).
@@ -53,6 +53,7 @@ class Run {
     for (; this.readPos < to; this.readPos++) {
       const rec = this.records[this.readPos] as Rec;
       this.clock.advanceTo(rec.at);
+      this.pipeline.feeding?.(this.readPos);
       this.input.next({ seq: this.readPos, reading: { measurement: 'm', tags: { s: rec.series }, fields: { v: rec.v }, time: ns(rec.t) } });
       this.commit();
     }
@@ -103,10 +104,10 @@ function runWithRestart(steps: readonly PipelineStep[], records: readonly Rec[],
 const T = 1_700_000_000_000; // a grid point of 10 s
 const window10s = (extra: object = {}): PipelineStep[] => [{ window: { every: 10_000, allowed_lateness: 5_000, aggregates: ['mean', 'count'], ...extra } }];
 
-// The issue's minimal case: B's window [T, T+10s) is written (count 1, mean 10); A's open
+// The smallest case: B's window [T, T+10s) is written (count 1, mean 10); A's open
 // window keeps the cursor at A's record; B's late reading (dropped in the live run) is the
 // first B record after the cursor.
-// Published one after the other (arrivals 10 ms apart), as in the issue.
+// Published one after the other (arrivals 10 ms apart).
 const minimal: Rec[] = [
   { series: 'B', t: T + 2_500, v: 10, at: T + 42_000 },
   { series: 'B', t: T + 21_500, v: 20, at: T + 42_010 },
@@ -116,7 +117,7 @@ const minimal: Rec[] = [
 ];
 const keyB = (t: number) => `m,{"s":"B"}@${ns(t)}`;
 
-describe('replay after a restart: the minimal case of issue 25', () => {
+describe('replay after a restart: a late reading that is the first of its series after the cursor', () => {
   it('tumbling: a restart after the late record does not overwrite B@T with the late reading', () => {
     const live = runWithout(window10s(), minimal);
     expect(live.get(keyB(T))).toEqual({ v_mean: 10, v_count: 1n });
@@ -141,6 +142,22 @@ describe('replay after a restart: the minimal case of issue 25', () => {
     const live = runWithout(steps, minimal);
     expect(live.get(keyB(T + 5_500))).toEqual({ v: 99 });
     for (let crashAt = 0; crashAt <= minimal.length; crashAt++) expect(runWithRestart(steps, minimal, crashAt).store).toEqual(live);
+  });
+});
+
+describe('replay after a restart: throttle', () => {
+  it('mean: a late reading, the first of its series after the cursor, does not rebuild a written bucket', () => {
+    const steps: PipelineStep[] = [{ throttle: { interval: 10_000, keep: 'mean', idle: 600_000 } }];
+    const records: Rec[] = [
+      { series: 'B', t: T + 2_500, v: 10, at: T + 42_000 },
+      { series: 'B', t: T + 21_500, v: 20, at: T + 42_010 }, // B's bucket [T, T+10s) is written
+      { series: 'A', t: T + 22_500, v: 30, at: T + 42_020 }, // A's bucket holds the cursor here
+      { series: 'B', t: T + 5_500, v: 99, at: T + 42_030 }, // late: dropped
+      { series: 'B', t: T + 41_500, v: 40, at: T + 42_040 },
+    ];
+    const live = runWithout(steps, records);
+    expect(live.get(keyB(T))).toEqual({ v: 10 });
+    for (let crashAt = 0; crashAt <= records.length; crashAt++) expect(runWithRestart(steps, records, crashAt).store).toEqual(live);
   });
 });
 
@@ -170,6 +187,9 @@ describe('replay after a restart: property (fast-check, virtual time)', () => {
     fc.constant(window10s({ late: 'raw' })),
     fc.constant(window10s({ period: 30_000, allowed_lateness: 2_000, idle: 8_000 })),
     fc.constant(window10s({ allowed_lateness: 0, idle: 3_000 })),
+    fc.constant<PipelineStep[]>([{ throttle: { interval: 10_000, keep: 'mean' } }]),
+    fc.constant<PipelineStep[]>([{ throttle: { interval: 10_000, keep: 'last', idle: 5_000 } }]),
+    // Not a chain (a window after a throttle): see docs/replay.md for why it is not covered.
   );
 
   it('a restart at any record gives the points of a run without one', () => {
