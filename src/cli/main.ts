@@ -15,7 +15,7 @@ Usage:
                                    (read from standard input; stored as a salted scrypt hash)
   edgeflux devices list [--config FILE] [--dir DIR]   the device profiles available
   edgeflux devices show NAME [--config FILE]          what a profile matches, decodes and writes
-  edgeflux tail --config FILE [--filter TOPIC_FILTER] [--limit N]
+  edgeflux tail --config FILE [--filter TOPIC_FILTER] [--limit N] [--unmatched] [--username U --password-file F]
                                    decoded readings live from the configured broker (Ctrl-C ends)
   edgeflux simulate --url URL --devices N --rate R [--duration S] [--count C] [--bad-ratio 0.01]
                    [--qos 0|1] [--topic 'sensors/{location}/{device}/climate']
