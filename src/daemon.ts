@@ -158,7 +158,7 @@ export class Daemon {
         const r = decodeMessage(m, (s) => deviceStatus.observe(s));
         if (!isSelfMessage(m)) {
           this.lastMessageAt = this.clock.nowMs();
-          if (!isDecodeError(r)) service.observe(r);
+          if (!isDecodeError(r)) service.observe(r, m.sourceId, m.topic);
         }
         return r;
       },
@@ -304,11 +304,19 @@ export class Daemon {
       spool,
       emitReadings: (rs) => this.self?.emit(rs),
       spoolStatus: () => this.spoolStatus(),
+      statusFacts: () => {
+        const s = this.spoolStatus();
+        return {
+          outputs: (s?.outputs ?? []).map((o) => ({ id: o.id, state: o.state, lastError: o.lastError, downSince: o.downSince, behind: o.behind, cursor: o.cursor })),
+          ...(s && { spool: { mode: s.mode, bytes: s.journal.bytes, maxBytes: this.deps.config.spool.max_bytes, dropped: s.journal.dropped, holding: s.holding } }),
+        };
+      },
     };
   }
 
   private onBadMessage(m: MessageData, e: DecodeError): void {
     this.counters.inc('messages_failed', { source: m.sourceId, reason: e.reason });
+    this.service?.badMessage({ source: m.sourceId, topic: m.topic, reason: e.reason, message: e.message, payload: m.payload });
     this.deadLetter?.record({ reason: e.reason, sourceId: m.sourceId, topic: m.topic, payload: m.payload, message: e.message });
     const suppressed = this.badInputLog.take(`${m.topic}\0${e.reason}`);
     if (suppressed >= 0) {

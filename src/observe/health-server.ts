@@ -5,10 +5,12 @@
  * refused, connections are capped, and the daemon's answer (health facts, metrics) gets
  * a bounded time after which the request fails with 503.
  */
+import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from './logger.js';
 import { DEFAULT_THRESHOLDS, evaluateHealth, unavailableReport, type HealthReport, type HealthSource, type HealthThresholds } from './health.js';
+import { StatusFeed, type StatusFeedOptions } from './status-feed.js';
 
 export interface MetricsRenderer {
   render(): Promise<string>;
@@ -25,6 +27,8 @@ export interface HealthServerOptions {
   readonly metrics?: MetricsRenderer;
   /** `GET /spool` answers this as JSON (for `edgeflux spool status`); absent or undefined: 404. */
   readonly spoolStatus?: () => unknown;
+  /** The status page at `/` with its live feed at `/events`; absent: `/` says where /healthz and /metrics are. */
+  readonly status?: Omit<StatusFeedOptions, 'health' | 'logger'>;
   readonly logger: Logger;
   /** Whole-request limit (headers and answer). Default 5 s. */
   readonly requestTimeoutMs?: number;
@@ -37,14 +41,21 @@ const MAX_HEADER_BYTES = 8 * 1024;
 const KEEP_ALIVE_MS = 5_000;
 const CLOSE_GRACE_MS = 2_000;
 const LOOPBACK = /^(127\.|::1$|localhost$)/;
+/** The status page's files (shipped in the package beside dist/): name → content type. */
+const ASSETS: Readonly<Record<string, string>> = { 'index.html': 'text/html; charset=utf-8', 'app.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8' };
+const ASSET_DIR = new URL('../../status-page/', import.meta.url);
 
 export class HealthServer {
   private server: Server | undefined;
   /** Open connections, with the number of requests each is answering. */
   private readonly sockets = new Map<Socket, number>();
   private boundPort: number | undefined;
+  readonly feed: StatusFeed | undefined;
+  private assets = new Map<string, Buffer>();
 
-  constructor(private readonly opts: HealthServerOptions) {}
+  constructor(private readonly opts: HealthServerOptions) {
+    this.feed = opts.status && new StatusFeed({ ...opts.status, health: () => this.report(), logger: opts.logger });
+  }
 
   /** The bound port, once started. */
   get port(): number {
@@ -59,6 +70,7 @@ export class HealthServer {
 
   async start(): Promise<void> {
     if (this.server) return;
+    if (this.feed) this.assets = new Map(await Promise.all(Object.keys(ASSETS).map(async (n) => [n, await readFile(new URL(n, ASSET_DIR))] as const)));
     const timeout = this.opts.requestTimeoutMs ?? 5_000;
     const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: timeout, headersTimeout: timeout, keepAliveTimeout: KEEP_ALIVE_MS }, (req, res) => {
       const sock = req.socket;
@@ -108,6 +120,7 @@ export class HealthServer {
     if (!server) return;
     this.server = undefined;
     this.boundPort = undefined;
+    this.feed?.stop();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     // Connections between requests go now; those answering one finish it (at most the grace).
     for (const [s, active] of this.sockets) if (active === 0) s.destroy();
@@ -120,7 +133,7 @@ export class HealthServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
-      const path = (req.url ?? '/').split('?')[0];
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
       const method = req.method ?? 'GET';
       if (method !== 'GET' && method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n', { Allow: 'GET, HEAD', Connection: 'close' });
       if (hasBody(req)) return send(res, 400, 'text/plain', 'a request body is not accepted\n', { Connection: 'close' });
@@ -138,6 +151,10 @@ export class HealthServer {
         if (status === undefined) return send(res, 503, 'text/plain', 'the spool is not open yet\n', { 'Cache-Control': 'no-store' });
         return send(res, 200, 'application/json', `${JSON.stringify(status)}\n`, { 'Cache-Control': 'no-store' });
       }
+      if (this.feed && path === '/events') return this.feed.open(req, res);
+      const asset = path === '/' ? 'index.html' : path.slice(1);
+      const body = this.assets.get(asset);
+      if (body) return send(res, 200, ASSETS[asset] ?? 'application/octet-stream', body, { 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff', 'Content-Security-Policy': "default-src 'self'" });
       if (path === '/') return send(res, 200, 'text/plain', 'edgeflux: /healthz /metrics\n');
       return send(res, 404, 'text/plain', 'not found\n');
     } catch (err) {
@@ -168,8 +185,8 @@ function hasBody(req: IncomingMessage): boolean {
   return (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
-  const buf = Buffer.from(body, 'utf8');
+function send(res: ServerResponse, status: number, type: string, body: string | Buffer, headers: Record<string, string> = {}): void {
+  const buf = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
   res.writeHead(status, { 'Content-Type': type, 'Content-Length': String(buf.length), ...headers });
   res.end(res.req.method === 'HEAD' ? undefined : buf);
 }
