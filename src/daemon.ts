@@ -25,6 +25,8 @@ import { SelfSource, decodeSelf, isSelfMessage } from './sources/self-source.js'
 import { instrumentWriter } from './sink/instrument-writer.js';
 import { encodeLine } from './sink/line-protocol.js';
 import { isDecodeError, type Reading } from './types.js';
+import { parsePasswordFile, verifyPassword } from './sources/broker/passwords.js';
+import { readSecretFile } from './config/secrets.js';
 
 export interface DaemonDeps {
   readonly config: Config;
@@ -304,6 +306,7 @@ export class Daemon {
       spool,
       emitReadings: (rs) => this.self?.emit(rs),
       spoolStatus: () => this.spoolStatus(),
+      statusUsers: () => statusUsers(this.deps.config),
       statusFacts: () => {
         const s = this.spoolStatus();
         return {
@@ -323,4 +326,28 @@ export class Daemon {
       this.log.warn({ source: m.sourceId, topic: m.topic, reason: e.reason, suppressed }, `bad message on ${m.topic}: ${e.message}`);
     }
   }
+}
+
+/**
+ * Who may log in to the status page: the users of `service.http.users_file`, else those of
+ * the embedded broker (scrypt hashes from `edgeflux passwd`).
+ */
+async function statusUsers(config: Config): Promise<{ verify?: (username: string, password: string) => Promise<boolean>; why?: string }> {
+  let users: readonly { username: string; password_hash: string }[] = config.broker?.users ?? [];
+  const file = config.service.http.users_file;
+  if (file !== undefined) {
+    const r = await readSecretFile(file, { baseDir: '/', trimNewline: false });
+    if (!r.ok) return { why: `service.http.users_file: ${r.error}` };
+    const parsed = parsePasswordFile(r.value);
+    if (parsed.errors.length > 0) return { why: `service.http.users_file: ${file}:${parsed.errors[0]?.line}: ${parsed.errors[0]?.message}` };
+    users = parsed.entries.map((e) => ({ username: e.username, password_hash: e.hash }));
+  }
+  if (users.length === 0) return { why: 'set service.http.users_file, or give the embedded broker users' };
+  const byName = new Map(users.map((u) => [u.username, u.password_hash]));
+  return {
+    verify: async (username, password) => {
+      const hash = byName.get(username);
+      return hash !== undefined && (await verifyPassword(password, hash));
+    },
+  };
 }

@@ -31,6 +31,7 @@ import { statusLine } from './status-line.js';
 import { BadInputLog } from './bad-input.js';
 import { DeviceTable } from './device-table.js';
 import type { StatusFacts } from './status-feed.js';
+import { loginRequired } from './status-login.js';
 
 /** What the daemon provides. `devices` and `clockSynchronized` of MetricsProviders are filled in here. */
 export interface ServiceHost extends HealthSource, Omit<MetricsProviders, 'devices' | 'clockSynchronized'> {
@@ -40,6 +41,8 @@ export interface ServiceHost extends HealthSource, Omit<MetricsProviders, 'devic
   spoolStatus?(): unknown;
   /** Outputs and spool for the status page; absent: the page shows none. */
   statusFacts?(): StatusFacts;
+  /** Checks a status page login (scrypt hashes); undefined = no users configured, with why. */
+  statusUsers?(): Promise<{ verify?: (username: string, password: string) => Promise<boolean>; why?: string }>;
 }
 
 export interface ServiceOptions {
@@ -236,6 +239,8 @@ export class Service {
     const h = this.config.http;
     if (!h.enabled) return;
     const hc = this.config.health;
+    const login = loginRequired(h.host, h.login) ? ((await this.opts.host.statusUsers?.()) ?? { why: 'no users' }) : undefined;
+    if (login && !login.verify) this.log.warn({ why: login.why }, 'status page: a login is required but there is no user; the page is closed (docs/status-page.md)');
     this.health = new HealthServer({
       host: h.host,
       port: h.port,
@@ -251,6 +256,7 @@ export class Service {
         bad: this.bad,
         facts: () => this.opts.host.statusFacts?.() ?? { outputs: [] },
       },
+      ...(login && { login }),
       thresholds: { noDataAfterMs: hc.no_data_after, outputDownAfterMs: hc.output_down_after, spoolNearQuota: hc.spool_near_quota },
       logger: this.log.child({ component: 'http' }),
     });

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { hashPassword } from '../../src/sources/broker/passwords.js';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { influxdPerFile } from '../helpers/influxd.js';
 import { tempDir, waitFor } from '../helpers/net.js';
@@ -94,4 +96,56 @@ service:
       await daemon.stop();
     }
   }, 90_000);
+
+  it('asks for a login (service.http.login: always, users_file); the session cookie is HttpOnly and SameSite=Strict; the tail follows one device', async () => {
+    await writeFile(join(fx.dir.path, 'ui-users'), `ops:${await hashPassword('right-one')}\n`, { mode: 0o600 });
+    const yaml = `
+broker: { port: 0 }
+rules:
+  - { topic: "sensors/{location}/{device}/{measurement}", format: json }
+outputs:
+  - { id: local, type: influxdb_v1, url: "${fx.influx.url}", database: page, batch: { max_age: 50ms } }
+spool: { dir: ${join(fx.dir.path, 'spool-login')} }
+dead_letter: { path: ${join(fx.dir.path, 'dead-login.jsonl')} }
+service:
+  http: { port: 0, login: always, users_file: ./ui-users }
+`;
+    const { daemon } = await startDaemon(yaml, fx.dir.path);
+    const page = await context.newPage();
+    const mqtt = await publisher(daemon.brokerPort!);
+    try {
+      const base = daemon.healthUrl!;
+      expect((await page.request.get(`${base}/events`, { maxRedirects: 0 })).status()).toBe(401);
+      expect((await page.request.get(`${base}/healthz`)).status()).toBe(200); // monitors need no login
+      await page.goto(`${base}/`);
+      expect(new URL(page.url()).pathname).toBe('/login');
+      await page.fill('input[name=username]', 'ops');
+      await page.fill('input[name=password]', 'wrong');
+      await page.click('button[type=submit]');
+      await page.waitForURL(/\/login\?failed=1$/, { timeout: 10_000 });
+      await page.fill('input[name=username]', 'ops');
+      await page.fill('input[name=password]', 'right-one');
+      await page.click('button[type=submit]');
+      await page.locator('#conn', { hasText: 'live' }).waitFor({ timeout: 10_000 });
+      const [cookie] = await context.cookies(base);
+      expect(cookie).toMatchObject({ name: 'edgeflux_session', httpOnly: true, sameSite: 'Strict' });
+
+      await page.fill('#tail-filter', 'th2');
+      await page.locator('#conn', { hasText: 'live' }).waitFor({ timeout: 5_000 });
+      await waitFor(async () => {
+        await publishAll(mqtt, [
+          { topic: 'sensors/cellar/th2/climate', payload: '{"temperature":11.5}' },
+          { topic: 'sensors/kitchen/th1/climate', payload: '{"temperature":21.5}' },
+        ]);
+        return (await page.locator('#tail-lines').textContent())?.includes('th2');
+      }, 10_000, 'the tail shows th2', 500);
+      const tail = (await page.locator('#tail-lines').textContent()) ?? '';
+      expect(tail).toMatch(/^sensors\/cellar\/th2\/climate {2}climate,location=cellar,device=th2 temperature=11\.5$/m);
+      expect(tail).not.toContain('th1');
+    } finally {
+      await mqtt.endAsync();
+      await page.close();
+      await daemon.stop();
+    }
+  }, 60_000);
 });
