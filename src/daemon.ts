@@ -152,7 +152,7 @@ export class Daemon {
     // both paths, counted and logged on the ingest path only (onStatus).
     const decodeMessage = (m: MessageData, onStatus?: Parameters<typeof decodeDeviceMessage>[3]): Reading[] | DecodeError =>
       isSelfMessage(m) ? decodeSelf(m) : decodeDeviceMessage(m, devices?.decoders, rules, onStatus);
-    const ignore = filterMatcher(config.ignore);
+    const ignore = filterMatcher([...config.ignore, ...(devices?.decoders.ignoreFilters() ?? [])]); // the config's and the profiles'
     const ingest = new Ingest({
       journal,
       ...(ignore && { ignore }),

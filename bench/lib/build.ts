@@ -4,7 +4,7 @@
  * isolatedModules code) into `bench/.work/js/`, so that no child pays tsx's loader and
  * the shared `dist/` is left alone. `--tsx` runs the TypeScript through tsx instead.
  */
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import ts from 'typescript';
 
@@ -54,6 +54,8 @@ export async function transpile(root: string): Promise<{ runtime: Runtime; files
     await mkdir(dirname(target), { recursive: true });
     await writeFile(target, out.outputText);
   }
+  // The status page's files, where the daemon looks for them (beside src/, as beside dist/).
+  await cp(join(root, 'status-page'), join(outRoot, 'status-page'), { recursive: true });
   return { runtime: transpiledRuntime(root), files: files.length, ms: Date.now() - t0 };
 }
 

@@ -83,7 +83,14 @@ export class HealthServer {
 
   async start(): Promise<void> {
     if (this.server) return;
-    if (this.feed) this.assets = new Map(await Promise.all(Object.keys(ASSETS).map(async (n) => [n, await readFile(new URL(n, ASSET_DIR))] as const)));
+    if (this.feed) {
+      try {
+        this.assets = new Map(await Promise.all(Object.keys(ASSETS).map(async (n) => [n, await readFile(new URL(n, ASSET_DIR))] as const)));
+      } catch (err) {
+        // An install without the files still serves /healthz and /metrics.
+        this.opts.logger.warn({ err }, 'status page: its files are missing from the installation; / serves only a pointer to /healthz and /metrics');
+      }
+    }
     const timeout = this.opts.requestTimeoutMs ?? 5_000;
     const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: timeout, headersTimeout: timeout, keepAliveTimeout: KEEP_ALIVE_MS }, (req, res) => {
       const sock = req.socket;
