@@ -56,32 +56,40 @@ try {
   const { proc } = await startEdgeflux(runtime, file, unitNodeFlags(ROOT));
   const gen = await LoadGenerator.start(runtime, mosquitto.port, 'page-load');
   const windowMs = seconds * 1000;
-  const total = Math.ceil(rate * (seconds * 3 + 20));
-  log(`edgeflux ${proc.pid}, ${rate} readings/s QoS 0 over ${devices} devices, windows of ${seconds} s; warming up 10 s`);
+  const cycles = 2;
+  const total = Math.ceil(rate * (seconds * (2 * cycles + 1) + 60));
+  log(`edgeflux ${proc.pid}, ${rate} readings/s QoS 0 over ${devices} devices, windows of ${seconds} s; warming up 30 s`);
   const load = gen.publish({ prefix: 'bench/edgeflux/page', devices, rate, count: total, qos: 0, tsBaseUs: Date.now() * 1000 });
-  await new Promise((r) => setTimeout(r, 10_000));
-  const before = await measure(proc.pid, windowMs);
-  log(`no page:       ${fmt(before)}`);
-
+  await new Promise((r) => setTimeout(r, 30_000));
   const profile = await tempDir('edgeflux-bench-chromium-');
   const browser = await chromium.launchPersistentContext(profile, {
     executablePath: '/usr/bin/chromium',
     headless: true,
     args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
-  const page = await browser.newPage();
-  await page.goto(`http://127.0.0.1:${httpPort}/`);
-  await page.locator('#conn', { hasText: 'live' }).waitFor({ timeout: 10_000 });
-  await page.fill('#tail-filter', 'd007');
-  await page.locator('tr[data-device]').first().waitFor({ timeout: 10_000 });
-  const watched = await measure(proc.pid, windowMs);
-  log(`one page open: ${fmt(watched)}  (${await page.locator('#dev-count').textContent()} devices listed)`);
+  // Windows without and with a page, alternating; each page window is compared with the
+  // mean of the windows on either side (RSS still drifts up after the warm-up).
+  const without = [await measure(proc.pid, windowMs)];
+  log(`no page:       ${fmt(without[0]!)}`);
+  const withPage: Awaited<ReturnType<typeof measure>>[] = [];
+  for (let i = 0; i < cycles; i++) {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${httpPort}/`);
+    await page.locator('#conn', { hasText: 'live' }).waitFor({ timeout: 10_000 });
+    await page.fill('#tail-filter', 'd007');
+    await page.locator('tr[data-device]').first().waitFor({ timeout: 10_000 });
+    withPage.push(await measure(proc.pid, windowMs));
+    log(`one page open: ${fmt(withPage[i]!)}  (${await page.locator('#dev-count').textContent()} devices listed)`);
+    await page.close();
+    without.push(await measure(proc.pid, windowMs));
+    log(`no page:       ${fmt(without[i + 1]!)}`);
+  }
   await browser.close();
-
-  const after = await measure(proc.pid, windowMs);
-  log(`page closed:   ${fmt(after)}`);
-  const base = { cpu: (before.cpuUsPerReading + after.cpuUsPerReading) / 2, rss: (before.rssMeanMb + after.rssMeanMb) / 2 };
-  log(`the page: CPU ${(watched.cpuUsPerReading - base.cpu).toFixed(2)} µs/reading (${((100 * (watched.cpuUsPerReading - base.cpu)) / base.cpu).toFixed(1)} %), RSS ${(watched.rssMeanMb - base.rss).toFixed(1)} MB against the mean of the windows without it`);
+  withPage.forEach((w, i) => {
+    const cpu = (without[i]!.cpuUsPerReading + without[i + 1]!.cpuUsPerReading) / 2;
+    const rss = (without[i]!.rssMeanMb + without[i + 1]!.rssMeanMb) / 2;
+    log(`page window ${i + 1}: CPU ${(w.cpuUsPerReading - cpu).toFixed(2)} µs/reading (${((100 * (w.cpuUsPerReading - cpu)) / cpu).toFixed(1)} %), RSS ${(w.rssMeanMb - rss).toFixed(1)} MB against the windows on either side`);
+  });
   await load.catch(() => undefined);
   await gen.stop();
 } finally {
