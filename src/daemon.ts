@@ -26,6 +26,8 @@ import { SelfSource, decodeSelf, isSelfMessage } from './sources/self-source.js'
 import { instrumentWriter } from './sink/instrument-writer.js';
 import { encodeLine } from './sink/line-protocol.js';
 import { isDecodeError, type Reading } from './types.js';
+import { parsePasswordFile, verifyPassword } from './util/passwords.js';
+import { readSecretFile } from './config/secrets.js';
 
 export interface DaemonDeps {
   readonly config: Config;
@@ -151,7 +153,7 @@ export class Daemon {
     // both paths, counted and logged on the ingest path only (onStatus).
     const decodeMessage = (m: MessageData, onStatus?: Parameters<typeof decodeDeviceMessage>[3]): Reading[] | DecodeError =>
       isSelfMessage(m) ? decodeSelf(m) : decodeDeviceMessage(m, devices?.decoders, rules, onStatus);
-    const ignore = filterMatcher(config.ignore);
+    const ignore = filterMatcher([...config.ignore, ...(devices?.decoders.ignoreFilters() ?? [])]); // the config's and the profiles'
     const ingest = new Ingest({
       journal,
       ...(ignore && { ignore }),
@@ -159,7 +161,7 @@ export class Daemon {
         const r = decodeMessage(m, (s) => deviceStatus.observe(s));
         if (!isSelfMessage(m)) {
           this.lastMessageAt = this.clock.nowMs();
-          if (!isDecodeError(r)) service.observe(r);
+          if (!isDecodeError(r)) service.observe(r, m.sourceId, m.topic);
         }
         return r;
       },
@@ -314,15 +316,48 @@ export class Daemon {
       spool,
       emitReadings: (rs) => this.self?.emit(rs),
       spoolStatus: () => this.spoolStatus(),
+      statusUsers: () => statusUsers(this.deps.config),
+      statusFacts: () => {
+        const s = this.spoolStatus();
+        return {
+          outputs: (s?.outputs ?? []).map((o) => ({ id: o.id, state: o.state, lastError: o.lastError, downSince: o.downSince, behind: o.behind, cursor: o.cursor })),
+          ...(s && { spool: { mode: s.mode, bytes: s.journal.bytes, maxBytes: this.deps.config.spool.max_bytes, dropped: s.journal.dropped, holding: s.holding } }),
+        };
+      },
     };
   }
 
   private onBadMessage(m: MessageData, e: DecodeError): void {
     this.counters.inc('messages_failed', { source: m.sourceId, reason: e.reason });
+    this.service?.badMessage({ source: m.sourceId, topic: m.topic, reason: e.reason, message: e.message, payload: m.payload });
     this.deadLetter?.record({ reason: e.reason, sourceId: m.sourceId, topic: m.topic, payload: m.payload, message: e.message });
     const suppressed = this.badInputLog.take(`${m.topic}\0${e.reason}`);
     if (suppressed >= 0) {
       this.log.warn({ source: m.sourceId, topic: m.topic, reason: e.reason, suppressed }, `bad message on ${m.topic}: ${e.message}`);
     }
   }
+}
+
+/**
+ * Who may log in to the status page: the users of `service.http.users_file`, else those of
+ * the embedded broker (scrypt hashes from `edgeflux passwd`).
+ */
+async function statusUsers(config: Config): Promise<{ verify?: (username: string, password: string) => Promise<boolean>; why?: string }> {
+  let users: readonly { username: string; password_hash: string }[] = config.broker?.users ?? [];
+  const file = config.service.http.users_file;
+  if (file !== undefined) {
+    const r = await readSecretFile(file, { baseDir: '/', trimNewline: false });
+    if (!r.ok) return { why: `service.http.users_file: ${r.error}` };
+    const parsed = parsePasswordFile(r.value);
+    if (parsed.errors.length > 0) return { why: `service.http.users_file: ${file}:${parsed.errors[0]?.line}: ${parsed.errors[0]?.message}` };
+    users = parsed.entries.map((e) => ({ username: e.username, password_hash: e.hash }));
+  }
+  if (users.length === 0) return { why: 'set service.http.users_file, or give the embedded broker users' };
+  const byName = new Map(users.map((u) => [u.username, u.password_hash]));
+  return {
+    verify: async (username, password) => {
+      const hash = byName.get(username);
+      return hash !== undefined && (await verifyPassword(password, hash));
+    },
+  };
 }

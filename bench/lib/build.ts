@@ -4,7 +4,7 @@
  * isolatedModules code) into `bench/.work/js/`, so that no child pays tsx's loader and
  * the shared `dist/` is left alone. `--tsx` runs the TypeScript through tsx instead.
  */
-import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import ts from 'typescript';
 
@@ -56,6 +56,8 @@ export async function transpile(root: string): Promise<{ runtime: Runtime; files
   }
   // The shipped device profiles are found next to the code (`<root>/devices`, as from dist/).
   await symlink(join(root, 'devices'), join(outRoot, 'devices'), 'dir');
+  // The status page's files, where the daemon looks for them (beside src/, as beside dist/).
+  await cp(join(root, 'status-page'), join(outRoot, 'status-page'), { recursive: true });
   return { runtime: transpiledRuntime(root), files: files.length, ms: Date.now() - t0 };
 }
 

@@ -6,11 +6,20 @@
  * line per reading (`topic  line-protocol`), a bad message as `! topic: reason: message`,
  * and a reading InfluxDB would reject (a field whose type differs from the one first seen)
  * as `! topic: field_type: why: line`.
+ * `--unmatched` subscribes to everything (`#`) and prints only the messages that no rule
+ * or profile decodes and no `ignore:` filter names, as `? topic  payload`: what to write a
+ * rule (or an ignore entry) for.
+ * A secured embedded broker: `--username` and `--password-file` (its `edgeflux passwd`
+ * password; from loopback, anonymous clients are admitted by default). An `mqtt:` source's
+ * own credentials are read from the config; one that cannot be read here (unset
+ * `$CREDENTIALS_DIRECTORY`) asks for the two options.
  * It acknowledges nothing for the daemon: QoS 0, clean session, its own client id.
  */
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { loadConfig, formatIssue } from './load-config.js';
+import { readSecretFile, UNREAD_SECRET } from '../config/secrets.js';
+import { filterMatcher } from '../util/topic-template.js';
 import type { Config } from '../config/types.js';
 import { decodeDeviceMessage, loadDevices } from '../devices/device-messages.js';
 import { RuleSet } from '../devices/rules.js';
@@ -33,7 +42,17 @@ export function tailTarget(config: Config): { url: string; username?: string; pa
 }
 
 export async function tailCommand(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, filter: { type: 'string' }, limit: { type: 'string' } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string', short: 'c' },
+      filter: { type: 'string' },
+      limit: { type: 'string' },
+      unmatched: { type: 'boolean' },
+      username: { type: 'string' },
+      'password-file': { type: 'string' },
+    },
+  });
   if (!values.config) {
     err.write('edgeflux tail: --config FILE is required\n');
     return 2;
@@ -43,21 +62,39 @@ export async function tailCommand(argv: string[], out: NodeJS.WritableStream = p
     err.write(`edgeflux tail: --limit must be a positive number, got "${values.limit}"\n`);
     return 2;
   }
-  const res = await loadConfig(values.config);
+  if ((values.username === undefined) !== (values['password-file'] === undefined)) {
+    err.write('edgeflux tail: --username and --password-file go together\n');
+    return 2;
+  }
+  const res = await loadConfig(values.config, process.env, { secrets: 'warn' });
   if (!res.ok) {
     for (const issue of res.errors) err.write(`${formatIssue(issue)}\n`);
     return 2;
   }
   const config = res.config;
-  const target = tailTarget(config);
-  if (!target) {
+  const found = tailTarget(config);
+  if (!found) {
     err.write('edgeflux tail: the config has neither a broker nor an mqtt source\n');
+    return 2;
+  }
+  let target = found;
+  if (values.username !== undefined && values['password-file'] !== undefined) {
+    const pw = await readSecretFile(values['password-file'], { baseDir: process.cwd(), trimNewline: true });
+    if (!pw.ok) {
+      err.write(`edgeflux tail: --password-file: ${pw.error}\n`);
+      return 2;
+    }
+    target = { url: found.url, username: values.username, password: pw.value };
+  } else if (target.password === UNREAD_SECRET) {
+    err.write(`edgeflux tail: the password for ${target.url} cannot be read here (see \`edgeflux check\`); give --username and --password-file\n`);
     return 2;
   }
   const logger = createLogger({ level: 'warn', destination: process.stderr }) // stdout is for readings;
   const rules = new RuleSet(config.rules, config.limits);
   const devices = await loadDevices(config, logger);
-  const filters = values.filter !== undefined ? [values.filter] : [...new Set([...rules.filters(), ...(devices?.filters ?? [])])];
+  const unmatched = values.unmatched === true;
+  const ignored = filterMatcher(config.ignore);
+  const filters = values.filter !== undefined ? [values.filter] : unmatched ? ['#'] : [...new Set([...rules.filters(), ...(devices?.filters ?? [])])];
   if (filters.length === 0) {
     err.write('edgeflux tail: nothing to subscribe to (no rules, no devices, no --filter)\n');
     return 2;
@@ -74,7 +111,9 @@ export async function tailCommand(argv: string[], out: NodeJS.WritableStream = p
       ...(target.password !== undefined && { password: target.password }),
     });
   } catch (e) {
-    err.write(`edgeflux tail: cannot connect to ${target.url}: ${(e as Error).message}\n`);
+    const refused = /not authori[sz]ed|bad user ?name or password/i.test((e as Error).message);
+    const hint = refused ? (target.username === undefined ? ' (the broker wants a login: --username and --password-file)' : ' (check the username and password)') : '';
+    err.write(`edgeflux tail: cannot connect to ${target.url}: ${(e as Error).message}${hint}\n`);
     return 1;
   }
   const fieldTypes = new FieldTypes(); // the type rule the output's InfluxDB will apply
@@ -83,8 +122,13 @@ export async function tailCommand(argv: string[], out: NodeJS.WritableStream = p
   const done = new Promise<number>((resolve) => (finish = resolve));
   client.on('message', (topic, payload) => {
     if (seen >= limit) return;
+    if (unmatched && ignored?.(topic)) return;
     const r = decodeDeviceMessage({ sourceId: 'tail', topic, payload, receivedAt: clock.arrivalNs() }, devices?.decoders, rules);
-    if (Array.isArray(r)) {
+    if (unmatched) {
+      if (Array.isArray(r) || r.reason !== 'no_rule') return;
+      out.write(`? ${topic}  ${excerpt(payload)}\n`);
+      seen++;
+    } else if (Array.isArray(r)) {
       for (const reading of r) {
         if (seen >= limit) break;
         const line = encodeLine(reading);
@@ -112,4 +156,12 @@ export async function tailCommand(argv: string[], out: NodeJS.WritableStream = p
     process.off('SIGTERM', stop);
     await client.endAsync(true).catch(() => undefined);
   }
+}
+
+/** The payload as one short line: text up to 120 characters, else its size. */
+function excerpt(payload: Buffer): string {
+  const text = payload.toString('utf8');
+  if (text.includes('\uFFFD') || payload.includes(0)) return `<${payload.length} bytes, binary>`;
+  const one = text.replace(/\s+/g, ' ');
+  return one.length > 120 ? `${one.slice(0, 119)}…` : one;
 }

@@ -77,7 +77,8 @@ Options:
   },
   tail: {
     summary: 'decoded readings live from the configured broker (Ctrl-C ends)',
-    usage: `Usage: edgeflux tail --config FILE [--filter TOPIC_FILTER] [--limit N]
+    usage: `Usage: edgeflux tail --config FILE [--filter TOPIC_FILTER] [--limit N] [--unmatched]
+                     [--username USER --password-file FILE]
 
 Subscribes (QoS 0, its own client id; it acknowledges nothing for the daemon) to the
 broker the config names and prints every message as the daemon decodes it:
@@ -90,6 +91,10 @@ Options:
   -c, --config FILE       the config file
   --filter TOPIC_FILTER   only this MQTT topic filter (default: the rules' and profiles')
   --limit N               stop after N lines
+  --unmatched             only the messages that no rule, profile or ignore entry covers
+                          (subscribes to everything: the newcomer's most common mistake)
+  --username USER         log in as USER (a secured embedded broker; default: the
+  --password-file FILE      config's own credentials for an mqtt: source)
 `,
   },
   simulate: {

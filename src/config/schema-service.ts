@@ -24,9 +24,18 @@ export const serviceSchema = z
         port: int(0, 65535).prefault(DEFAULT_HTTP_PORT).describe(`TCP port; 0 = any free port. Default ${DEFAULT_HTTP_PORT}${ENV_HINT}.`),
         request_timeout: duration('5s', 'Longest a request may take.', 100, 60_000),
         max_connections: int(1, 1024).prefault(16).describe(`Open connections at most. Default 16${ENV_HINT}.`),
+        login: z
+          .enum(['auto', 'always'])
+          .default('auto')
+          .describe('When the status page at / asks for a login: auto (default) = when host is not a loopback address; always.'),
+        users_file: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('Users of the status page (lines username:hash from `edgeflux passwd USER --file FILE`), relative to the config file. Absent: the embedded broker\'s users.'),
       })
       .prefault({})
-      .describe('The HTTP listener for /healthz (200 or 503 with reasons) and /metrics (Prometheus).'),
+      .describe('The HTTP listener: the status page at / (docs/status-page.md), /healthz (200 or 503 with reasons) and /metrics (Prometheus).'),
     health: z
       .strictObject({
         no_data_after: duration('5m', 'Unhealthy when no message arrived from any source for this long; 0 = never.'),

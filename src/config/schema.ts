@@ -228,7 +228,7 @@ export function createConfigSchema(sctx: SchemaContext) {
         .optional()
         .describe('The embedded MQTT broker (in process). Absent: none.'),
       mqtt: z.array(mqttSource).default([]).describe('External MQTT brokers to subscribe to.'),
-      service: serviceSchema,
+      service: serviceSchema.transform((sv) => (sv.http.users_file === undefined ? sv : { ...sv, http: { ...sv.http, users_file: resolve(sctx.baseDir, sv.http.users_file) } })),
       rules: z.array(rule).default([]).describe('How topics become readings; the first matching rule decodes a message. At least one unless devices or serial ports are configured.'),
       ignore: z
         .array(

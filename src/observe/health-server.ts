@@ -5,11 +5,14 @@
  * refused, connections are capped, and the daemon's answer (health facts, metrics) gets
  * a bounded time after which the request fails with 503.
  */
+import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from './logger.js';
 import { DEFAULT_THRESHOLDS, evaluateHealth, unavailableReport, type HealthReport, type HealthSource, type HealthThresholds } from './health.js';
 import { settlesWithin, withTimeout } from '../util/timeout.js';
+import { StatusFeed, type StatusFeedOptions } from './status-feed.js';
+import { Sessions, type LoginOptions } from './status-login.js';
 
 export interface MetricsRenderer {
   render(): Promise<string>;
@@ -26,6 +29,10 @@ export interface HealthServerOptions {
   readonly metrics?: MetricsRenderer;
   /** `GET /spool` answers this as JSON (for `edgeflux spool status`); absent or undefined: 404. */
   readonly spoolStatus?: () => unknown;
+  /** The status page at `/` with its live feed at `/events`; absent: `/` says where /healthz and /metrics are. */
+  readonly status?: Omit<StatusFeedOptions, 'health' | 'logger'>;
+  /** Present: the status page (not /healthz, /metrics) needs a login (POST /login sets a session cookie). */
+  readonly login?: LoginOptions;
   readonly logger: Logger;
   /** Whole-request limit (headers and answer). Default 5 s. */
   readonly requestTimeoutMs?: number;
@@ -38,14 +45,31 @@ const MAX_HEADER_BYTES = 8 * 1024;
 const KEEP_ALIVE_MS = 5_000;
 const CLOSE_GRACE_MS = 2_000;
 const LOOPBACK = /^(127\.|::1$|localhost$)/;
+/** The status page's files (shipped in the package beside dist/): name → content type. */
+const ASSETS: Readonly<Record<string, string>> = {
+  'index.html': 'text/html; charset=utf-8',
+  'login.html': 'text/html; charset=utf-8',
+  'app.js': 'text/javascript; charset=utf-8',
+  'style.css': 'text/css; charset=utf-8',
+};
+/** What may be fetched without a session (the login form and its style). */
+const PUBLIC = new Set(['login.html', 'style.css']);
+const MAX_LOGIN_BODY = 2048;
+const ASSET_DIR = new URL('../../status-page/', import.meta.url);
 
 export class HealthServer {
   private server: Server | undefined;
   /** Open connections, with the number of requests each is answering. */
   private readonly sockets = new Map<Socket, number>();
   private boundPort: number | undefined;
+  readonly feed: StatusFeed | undefined;
+  private readonly sessions: Sessions | undefined;
+  private assets = new Map<string, Buffer>();
 
-  constructor(private readonly opts: HealthServerOptions) {}
+  constructor(private readonly opts: HealthServerOptions) {
+    this.feed = opts.status && new StatusFeed({ ...opts.status, health: () => this.report(), logger: opts.logger });
+    this.sessions = opts.status && opts.login ? new Sessions(opts.login) : undefined;
+  }
 
   /** The bound port, once started. */
   get port(): number {
@@ -60,6 +84,14 @@ export class HealthServer {
 
   async start(): Promise<void> {
     if (this.server) return;
+    if (this.feed) {
+      try {
+        this.assets = new Map(await Promise.all(Object.keys(ASSETS).map(async (n) => [n, await readFile(new URL(n, ASSET_DIR))] as const)));
+      } catch (err) {
+        // An install without the files still serves /healthz and /metrics.
+        this.opts.logger.warn({ err }, 'status page: its files are missing from the installation; / serves only a pointer to /healthz and /metrics');
+      }
+    }
     const timeout = this.opts.requestTimeoutMs ?? 5_000;
     const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: timeout, headersTimeout: timeout, keepAliveTimeout: KEEP_ALIVE_MS }, (req, res) => {
       const sock = req.socket;
@@ -109,6 +141,7 @@ export class HealthServer {
     if (!server) return;
     this.server = undefined;
     this.boundPort = undefined;
+    this.feed?.stop();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     // Connections between requests go now; those answering one finish it (at most the grace).
     for (const [s, active] of this.sockets) if (active === 0) s.destroy();
@@ -119,8 +152,9 @@ export class HealthServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
-      const path = (req.url ?? '/').split('?')[0];
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
       const method = req.method ?? 'GET';
+      if (this.sessions && method === 'POST' && (path === '/login' || path === '/logout')) return await this.loginOrOut(req, res, path);
       if (method !== 'GET' && method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n', { Allow: 'GET, HEAD', Connection: 'close' });
       if (hasBody(req)) return send(res, 400, 'text/plain', 'a request body is not accepted\n', { Connection: 'close' });
       if (path === '/healthz') {
@@ -137,6 +171,14 @@ export class HealthServer {
         if (status === undefined) return send(res, 503, 'text/plain', 'the spool is not open yet\n', { 'Cache-Control': 'no-store' });
         return send(res, 200, 'application/json', `${JSON.stringify(status)}\n`, { 'Cache-Control': 'no-store' });
       }
+      const asset = path === '/' ? 'index.html' : path === '/login' ? 'login.html' : path.slice(1);
+      if (this.sessions && (path === '/events' || (this.assets.has(asset) && !PUBLIC.has(asset))) && this.sessions.user(req.headers.cookie) === undefined) {
+        if (path === '/') return send(res, 303, 'text/plain', 'log in at /login\n', { Location: '/login', 'Cache-Control': 'no-store' });
+        return send(res, 401, 'text/plain', 'log in first\n', { 'Cache-Control': 'no-store' });
+      }
+      if (this.feed && path === '/events') return this.feed.open(req, res);
+      const body = this.assets.get(asset);
+      if (body) return send(res, 200, ASSETS[asset] ?? 'application/octet-stream', body, { 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff', 'Content-Security-Policy': "default-src 'self'" });
       if (path === '/') return send(res, 200, 'text/plain', 'edgeflux: /healthz /metrics\n');
       return send(res, 404, 'text/plain', 'not found\n');
     } catch (err) {
@@ -144,6 +186,20 @@ export class HealthServer {
       if (!res.headersSent) send(res, 503, 'text/plain', `unavailable: ${(err as Error).message}\n`, { Connection: 'close' });
       else res.destroy();
     }
+  }
+
+  /** POST /login (form: username, password) or /logout; answers with a redirect. */
+  private async loginOrOut(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const sessions = this.sessions!;
+    if (path === '/logout') return send(res, 303, 'text/plain', 'logged out\n', { Location: '/login', 'Set-Cookie': sessions.logout(req.headers.cookie) });
+    if (sessions.opts.verify === undefined) return send(res, 403, 'text/plain', `the status page has no users: ${sessions.opts.why ?? 'see docs/status-page.md'}\n`, { Connection: 'close' });
+    const form = new URLSearchParams(await readBody(req, MAX_LOGIN_BODY));
+    const cookie = await sessions.login(form.get('username') ?? '', form.get('password') ?? '');
+    if (cookie === undefined) {
+      this.opts.logger.warn({ username: (form.get('username') ?? '').slice(0, 64), remote: req.socket.remoteAddress }, 'status page: a login failed');
+      return send(res, 303, 'text/plain', 'wrong username or password\n', { Location: '/login?failed=1', 'Cache-Control': 'no-store' });
+    }
+    return send(res, 303, 'text/plain', 'logged in\n', { Location: '/', 'Set-Cookie': cookie, 'Cache-Control': 'no-store' });
   }
 
   private async report(): Promise<HealthReport> {
@@ -162,13 +218,28 @@ export class HealthServer {
   }
 }
 
+/** The request body as text, at most `max` bytes (a larger one fails the request). */
+function readBody(req: IncomingMessage, max: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > max) req.destroy(new Error(`a login form larger than ${max} bytes`));
+      else chunks.push(c);
+    });
+    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.once('error', reject);
+  });
+}
+
 function hasBody(req: IncomingMessage): boolean {
   const len = req.headers['content-length'];
   return (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
-  const buf = Buffer.from(body, 'utf8');
+function send(res: ServerResponse, status: number, type: string, body: string | Buffer, headers: Record<string, string> = {}): void {
+  const buf = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
   res.writeHead(status, { 'Content-Type': type, 'Content-Length': String(buf.length), ...headers });
   res.end(res.req.method === 'HEAD' ? undefined : buf);
 }

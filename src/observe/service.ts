@@ -28,6 +28,10 @@ import { systemdNotifyCommand } from './notify-transport.js';
 import { SdNotifier } from './sd-notify.js';
 import { StaleDevices } from './stale-devices.js';
 import { statusLine } from './status-line.js';
+import { BadInputLog } from './bad-input.js';
+import { DeviceTable } from './device-table.js';
+import type { StatusFacts } from './status-feed.js';
+import { loginRequired } from './status-login.js';
 
 /** What the daemon provides. `devices` and `clockSynchronized` of MetricsProviders are filled in here. */
 export interface ServiceHost extends HealthSource, Omit<MetricsProviders, 'devices' | 'clockSynchronized'> {
@@ -35,6 +39,10 @@ export interface ServiceHost extends HealthSource, Omit<MetricsProviders, 'devic
   emitReadings(readings: Reading[]): void;
   /** The spool and every output's position in it, served as JSON at `/spool`. */
   spoolStatus?(): unknown;
+  /** Outputs and spool for the status page; absent: the page shows none. */
+  statusFacts?(): StatusFacts;
+  /** Checks a status page login (scrypt hashes); undefined = no users configured, with why. */
+  statusUsers?(): Promise<{ verify?: (username: string, password: string) => Promise<boolean>; why?: string }>;
 }
 
 export interface ServiceOptions {
@@ -59,6 +67,10 @@ export const SUMMARY_EVERY_MS = 5 * 60_000;
 export class Service {
   readonly metrics: Metrics;
   readonly devices: StaleDevices | undefined;
+  /** Every device seen, for the status page (always on; bounded by stale_devices.max_devices). */
+  readonly table: DeviceTable;
+  /** The latest bad messages, for the status page. */
+  readonly bad: BadInputLog;
   readonly notifier: SdNotifier;
   private config: ServiceConfig;
   private health: HealthServer | undefined;
@@ -91,6 +103,9 @@ export class Service {
       : undefined;
     const devices = this.devices;
     if (devices && opts.previous?.devices) devices.adopt(opts.previous.devices);
+    this.table = new DeviceTable(c.stale_devices.tag, c.stale_devices.max_devices);
+    if (opts.previous) this.table.adopt(opts.previous.table);
+    this.bad = opts.previous?.bad ?? new BadInputLog();
     this.clockSynced = opts.previous?.clockSynced;
     this.metrics = new Metrics({
       counters: opts.counters,
@@ -160,9 +175,16 @@ export class Service {
     this.summaryTimer.unref();
   }
 
-  /** Notes the devices named in decoded readings (cheap: one Map update per reading). */
-  observe(readings: readonly Reading[]): void {
+  /** Notes the devices named in decoded readings (cheap: a Map update or two per reading). */
+  observe(readings: readonly Reading[], source = '', topic = ''): void {
     this.devices?.observe(readings);
+    this.table.observe(readings, source, Date.now());
+    this.health?.feed?.observeTail(readings, topic, this.config.stale_devices.tag);
+  }
+
+  /** Notes a bad message for the status page (the daemon counts, logs and dead-letters it). */
+  badMessage(e: { source: string; topic: string; reason: string; message: string; payload: Buffer }): void {
+    this.bad.record({ ...e, atMs: Date.now() });
   }
 
   ready(): Promise<void> {
@@ -217,6 +239,8 @@ export class Service {
     const h = this.config.http;
     if (!h.enabled) return;
     const hc = this.config.health;
+    const login = loginRequired(h.host, h.login) ? ((await this.opts.host.statusUsers?.()) ?? { why: 'no users' }) : undefined;
+    if (login && !login.verify) this.log.warn({ why: login.why }, 'status page: a login is required but there is no user; the page is closed (docs/status-page.md)');
     this.health = new HealthServer({
       host: h.host,
       port: h.port,
@@ -225,6 +249,14 @@ export class Service {
       health: this.opts.host,
       metrics: this.metrics,
       ...(this.opts.host.spoolStatus && { spoolStatus: () => this.opts.host.spoolStatus?.() }),
+      status: {
+        counters: this.opts.counters,
+        devices: this.table,
+        stale: () => new Set((this.devices?.list() ?? []).filter((d) => d.stale).map((d) => d.device)),
+        bad: this.bad,
+        facts: () => this.opts.host.statusFacts?.() ?? { outputs: [] },
+      },
+      ...(login && { login }),
       thresholds: { noDataAfterMs: hc.no_data_after, outputDownAfterMs: hc.output_down_after, spoolNearQuota: hc.spool_near_quota },
       logger: this.log.child({ component: 'http' }),
     });

@@ -125,4 +125,36 @@ describe('HealthServer (real HTTP on 127.0.0.1, port 0)', () => {
     await expect(second.start()).rejects.toThrow(/EADDRINUSE/);
     await second.stop();
   });
+
+  it('the status page: / and its files, /events streams snapshots; a view beyond max_clients is refused', async () => {
+    const { DeviceTable } = await import('../../src/observe/device-table.js');
+    const { BadInputLog } = await import('../../src/observe/bad-input.js');
+    const s = await start(() => ({ startedAt: Date.now(), outputs: [] }), {
+      status: { counters: new Counters(), devices: new DeviceTable(), bad: new BadInputLog(), facts: () => ({ outputs: [] }), maxClients: 2, intervalMs: 100 },
+    });
+    const page = await fetch(`${s.url}/`);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    expect(await page.text()).toContain('<script type="module" src="app.js">');
+    expect((await fetch(`${s.url}/app.js`)).status).toBe(200);
+    const streams = [new AbortController(), new AbortController()];
+    try {
+      const open = await Promise.all(streams.map((c) => fetch(`${s.url}/events`, { signal: c.signal })));
+      expect(open.map((r) => r.headers.get('content-type'))).toEqual(['text/event-stream', 'text/event-stream']);
+      const reader = open[0]!.body!.getReader();
+      let text = '';
+      while ((text.match(/\n\n/g) ?? []).length < 2) text += new TextDecoder().decode((await reader.read()).value);
+      expect(JSON.parse(text.split('\n\n')[0]!.replace(/^data: /, ''))).toMatchObject({ health: { status: 'ok' }, devices: { total: 0, rows: [] } });
+      const third = await fetch(`${s.url}/events`);
+      expect(third.status).toBe(503);
+      expect(s.feed?.clients).toBe(2);
+    } finally {
+      for (const c of streams) c.abort();
+    }
+    await waitUntil(() => s.feed?.clients === 0);
+  });
 });
+
+async function waitUntil(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(cond()).toBe(true);
+}

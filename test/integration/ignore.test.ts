@@ -52,4 +52,30 @@ dead_letter: { path: ${dead} }
       await daemon.stop();
     }
   });
+
+  it('a profile\'s own ignore topics (tasmota: tele/<device>/STATE) are counted as ignored too', async () => {
+    const yaml = `
+broker: { port: 0 }
+devices: [{ profile: tasmota }]
+outputs:
+  - { id: local, type: influxdb_v1, url: "${fx.influx.url}", database: ign, batch: { max_age: 50ms } }
+spool: { dir: ${join(fx.dir.path, 'spool2')} }
+dead_letter: { path: ${join(fx.dir.path, 'dead2.jsonl')} }
+`;
+    const { daemon } = await startDaemon(yaml, fx.dir.path);
+    const c = await publisher(daemon.brokerPort!);
+    try {
+      await publishAll(c, [
+        { topic: 'tele/plug2/STATE', payload: '{"Time":"2026-12-06T03:00:00","POWER":"ON"}' },
+        { topic: 'tele/plug2/INFO1', payload: '{"Module":"Sonoff Basic"}' },
+        { topic: 'tele/plug2/SENSOR', payload: '{"Time":"2026-12-06T03:00:00","ENERGY":{"Power":7}}' },
+      ]);
+      await waitFor(() => daemon.counters.get('messages_decoded', { source: 'broker' }) === 1, 10_000, 'the SENSOR message decoded');
+      expect(daemon.counters.get('messages_ignored', { source: 'broker' })).toBe(2);
+      expect(daemon.counters.total('messages_failed')).toBe(0);
+    } finally {
+      await c.endAsync();
+      await daemon.stop();
+    }
+  });
 });

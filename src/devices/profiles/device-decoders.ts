@@ -65,6 +65,8 @@ interface Availability {
 interface Binding {
   readonly profile: Profile;
   readonly topics: readonly TopicTemplate[];
+  /** Topics of the device that carry no readings (`mqtt.ignore`). */
+  readonly ignore: readonly TopicTemplate[];
   readonly availability: readonly Availability[];
   readonly fn: FormatFn;
   readonly fields: CompiledFields;
@@ -101,6 +103,11 @@ export class DeviceDecoders {
   /** MQTT subscription filters covering every binding's topics, without overlaps. */
   filters(): string[] {
     return coveringFilters(this.mqtt.flatMap((b) => [...b.topics, ...b.availability.map((a) => a.tpl)].map((t) => t.filter)));
+  }
+
+  /** MQTT filters of the topics the bindings' devices publish that carry no readings (`mqtt.ignore`). */
+  ignoreFilters(): string[] {
+    return coveringFilters(this.mqtt.flatMap((b) => b.ignore.map((t) => t.filter)));
   }
 
   /** Whether a profile decodes this message (without decoding it). */
@@ -229,6 +236,7 @@ function compile(profile: Profile, vars: Readonly<Record<string, string>>, extra
     return isTemplateError(t) ? undefined : t;
   };
   const topics = (spec.mqtt?.topics ?? []).map((t) => topic(t, ['vars'])).filter((t): t is TopicTemplate => t !== undefined);
+  const ignore = (spec.mqtt?.ignore ?? []).map((t) => topic(t, ['vars'])).filter((t): t is TopicTemplate => t !== undefined);
   const avail: Availability[] = [];
   for (const a of spec.mqtt?.availability ?? []) {
     const tpl = topic(a.topic, ['vars']);
@@ -244,6 +252,7 @@ function compile(profile: Profile, vars: Readonly<Record<string, string>>, extra
   return {
     profile,
     topics,
+    ignore,
     availability: avail,
     fn: profile.decoder.create(profile.params, { declared }),
     fields: compileFields(spec),

@@ -44,6 +44,10 @@ export const profileSchema = z
       .strictObject({
         topics: z.array(z.string().min(1)).min(1).describe('Topic templates of data messages, e.g. tele/{device}/SENSOR.'),
         availability: z.array(availability).default([]).describe('Availability / last-will topics: a device status, never a reading.'),
+        ignore: z
+          .array(z.string().min(1))
+          .default([])
+          .describe('Topic templates the device publishes that carry no readings (state, info, bridge chatter): counted as ignored, like the config\'s ignore: list.'),
       })
       .optional()
       .describe('An MQTT device family.'),
