@@ -16,6 +16,9 @@ import { compileAcl } from './broker/acl.js';
 import { ClientIdOwners } from './broker/client-ids.js';
 import { DEFAULT_RETAINED_BOUNDS, RetainedLimits, type RetainedBounds } from './broker/retained-limits.js';
 import type { BrokerStore } from './broker/broker-store.js';
+import { boundOutgoingQueues, type OutgoingQueues } from './broker/bounded-queues.js';
+import AsyncMemoryPersistence from 'aedes-persistence/asyncPersistence.js';
+import { RateLimiter } from '../observe/rate-limit.js';
 
 /** Input limits of the embedded broker; exceeding one refuses or disconnects, counted. */
 export interface BrokerLimits {
@@ -26,6 +29,8 @@ export interface BrokerLimits {
   readonly maxConnectionsPerAddress: number;
   /** A connection that has not sent a whole CONNECT by then is closed (counted `connect_timeout`). */
   readonly connectTimeoutMs: number;
+  /** Messages queued per persistent session (offline or unacknowledged); beyond, new ones are dropped, counted. */
+  readonly maxQueuedPerClient: number;
   /** Longest topic, in UTF-8 bytes (the unit of MQTT's own limit). */
   readonly maxTopicLength: number;
   readonly maxTopicLevels: number;
@@ -45,6 +50,7 @@ export const DEFAULT_BROKER_LIMITS: BrokerLimits = {
   maxConnections: 1000,
   maxConnectionsPerAddress: 32,
   connectTimeoutMs: 5000,
+  maxQueuedPerClient: 1000,
   maxTopicLength: 256,
   maxTopicLevels: 16,
   maxRatePerClient: 0,
@@ -120,6 +126,7 @@ export class EmbeddedBroker implements Source {
   private readonly buckets = new WeakMap<Client, { tokens: number; at: number }>();
   private tlsPort: number | undefined;
   private readonly sockets = new Set<Socket>();
+  private readonly dropLog = new RateLimiter(60_000);
   /** Open connections per remote address. */
   private readonly perAddress = new Map<string, number>();
   private boundPort: number | undefined;
@@ -165,7 +172,7 @@ export class EmbeddedBroker implements Source {
     const { host, port } = this.opts.config;
     this.status.next({ state: 'connecting' });
     const security = this.opts.security;
-    let persistence: unknown;
+    let persistence: unknown = new AsyncMemoryPersistence();
     let owners = new ClientIdOwners(undefined);
     if (this.opts.stateDir !== undefined) {
       const { BrokerStore } = await import('./broker/broker-store.js');
@@ -178,6 +185,11 @@ export class EmbeddedBroker implements Source {
       this.retained = new RetainedLimits({ ...DEFAULT_RETAINED_BOUNDS, ...this.opts.retained }, store.retainedIndex());
       await this.retained.load();
     }
+    boundOutgoingQueues(persistence as OutgoingQueues, this.limits.maxQueuedPerClient, (clientId) => {
+      this.counters.inc('broker_queue_dropped');
+      const suppressed = this.dropLog.take(clientId);
+      if (suppressed >= 0) this.log.warn({ clientId, suppressed, limit: this.limits.maxQueuedPerClient }, `broker: queue of session ${clientId} is full; a message for it was dropped`);
+    });
     const gate = security ? new BrokerGate(security, (c) => this.identify(c), this.log, this.counters, { ...this.opts.login, owners }) : undefined;
     this.gate = gate;
     const hooks: Partial<AedesOptions> = gate
@@ -185,7 +197,7 @@ export class EmbeddedBroker implements Source {
       : {};
     const broker = await Aedes.createBroker({
       ...hooks,
-      ...(persistence !== undefined && { persistence }),
+      persistence,
       maxTopicLevels: Math.min(100, this.limits.maxTopicLevels),
       connectTimeout: this.limits.connectTimeoutMs,
       authorizePublish: (client, packet, callback) => this.onPublish(client, packet, callback),
@@ -436,6 +448,7 @@ export function brokerOptionsFromConfig(c: BrokerConfig, maxPayload = DEFAULT_RE
       maxConnections: c.limits.max_connections,
       maxConnectionsPerAddress: c.limits.max_connections_per_address,
       connectTimeoutMs: c.limits.connect_timeout,
+      maxQueuedPerClient: c.limits.max_queued_messages,
       maxTopicLength: c.limits.max_topic_length,
       maxTopicLevels: c.limits.max_topic_levels,
       maxRatePerClient: c.limits.max_rate,
