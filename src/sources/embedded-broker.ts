@@ -77,6 +77,12 @@ export interface EmbeddedBrokerOptions {
   readonly security?: BrokerSecurity;
   /** Bounds on retained messages (defaults: DEFAULT_RETAINED_BOUNDS). */
   readonly retained?: Partial<RetainedBounds>;
+  /**
+   * Shown every retained message kept from an earlier run, once, before any client can
+   * connect: decoders that learn from earlier messages (a Homie `$description`) learn
+   * again from the retained copy. Nothing shown here is ingested.
+   */
+  readonly onRetained?: (m: { readonly topic: string; readonly payload: Buffer }) => void;
   /** Password checking and login throttling (defaults in security.ts, login-throttle.ts). */
   readonly login?: Omit<GateOptions, 'owners'>;
   readonly limits?: Partial<BrokerLimits>;
@@ -203,6 +209,7 @@ export class EmbeddedBroker implements Source {
       authorizePublish: (client, packet, callback) => this.onPublish(client, packet, callback),
     });
     this.broker = broker;
+    if (this.opts.onRetained && this.store) await this.showRetained(persistence as RetainedSource, this.opts.onRetained);
     broker.on('clientError', (client, err) => this.log.debug({ clientId: client.id, err: err.message }, 'broker: client error'));
     broker.on('connectionError', (client, err) => {
       if (err.message === 'connect did not arrive in time') {
@@ -373,6 +380,19 @@ export class EmbeddedBroker implements Source {
     return reason;
   }
 
+  private async showRetained(persistence: RetainedSource, show: NonNullable<EmbeddedBrokerOptions['onRetained']>): Promise<void> {
+    let n = 0;
+    try {
+      for await (const p of persistence.createRetainedStream('#') as AsyncIterable<{ topic: string; payload: Buffer | string }>) {
+        n++;
+        show({ topic: p.topic, payload: Buffer.isBuffer(p.payload) ? p.payload : Buffer.from(p.payload) });
+      }
+    } catch (err) {
+      this.stateError('retained', err);
+    }
+    if (n > 0) this.log.info({ retained: n }, `embedded broker: ${n} retained messages kept from the last run`);
+  }
+
   private stateError(what: string, err: unknown): void {
     this.counters.inc('broker_state_errors', { what });
     this.log.error({ err }, `broker: saving its state (${what}) failed`);
@@ -427,6 +447,10 @@ export class EmbeddedBroker implements Source {
       },
     });
   }
+}
+
+interface RetainedSource {
+  createRetainedStream(pattern: string): AsyncIterable<unknown>;
 }
 
 /** EmbeddedBroker options from the validated `broker:` config section. */
