@@ -57,6 +57,13 @@ describe('ACL', () => {
     expect(acl.canSubscribe('s1', 'c1', 'commands/#')).toBe(false);
   });
 
+  it('$ sequences in a username or client id are text, not replacement patterns', () => {
+    expect(acl.canPublish('a$&b', 'c', 'sensors/a$&b/temp')).toBe(true);
+    expect(acl.canPublish('$$', 'c', 'sensors/$$/temp')).toBe(true);
+    expect(acl.canPublish('$$', 'c', 'sensors/$/temp')).toBe(false);
+    expect(acl.canSubscribe('s1', "x$'", "commands/x$'/#")).toBe(true);
+  });
+
   it('a username with wildcards or slashes cannot widen its own rule', () => {
     expect(acl.canPublish('+', 'c', 'sensors/x/t')).toBe(false);
     expect(acl.canPublish('#', 'c', 'sensors/x/t')).toBe(false);
