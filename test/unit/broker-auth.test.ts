@@ -176,6 +176,29 @@ describe('PasswordChecks', () => {
   });
 });
 
+describe('PasswordChecks: the last slot', () => {
+  it('is kept for clean checks: suspicious ones wait, a clean one starts at once', async () => {
+    const checks = new PasswordChecks(2, 4);
+    const pending: (() => void)[] = [];
+    const started: string[] = [];
+    const check = (name: string) => () => new Promise<boolean>((resolve) => {
+      started.push(name);
+      pending.push(() => resolve(false));
+    });
+    void checks.run(5, check('s1'));
+    void checks.run(5, check('s2'));
+    expect(started).toEqual(['s1']);
+    void checks.run(0, check('clean'), true);
+    expect(started).toEqual(['s1', 'clean']);
+    pending.shift()!(); // s1 done: the clean check holds one slot, the free one stays reserved
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual(['s1', 'clean']);
+    pending.shift()!(); // clean done
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual(['s1', 'clean', 's2']);
+  });
+});
+
 describe('BrokerGate', () => {
   const client = (id: string) => ({ id }) as unknown as Client;
   function gate(anonymous: 'never' | 'loopback' | 'always', address: string, users = new Map<string, string>()) {
