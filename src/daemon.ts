@@ -210,6 +210,9 @@ export class Daemon {
       this.broker = new EmbeddedBroker({
         ...brokerOptionsFromConfig(config.broker, config.limits.max_payload),
         ...(stateDir !== undefined && { stateDir }),
+        // Decoders that learn from earlier messages (Homie's retained $description) learn
+        // again from the retained copies; their readings, if any, are not ingested twice.
+        onRetained: (m) => void decodeMessage({ sourceId: 'broker', topic: m.topic, payload: m.payload, receivedAt: this.clock.arrivalNs() }),
         logger: this.log.child({ source: 'broker' }),
         clock: this.clock,
         counters: this.counters,

@@ -119,6 +119,7 @@ export function brokerSecurityFields(plain: ReadSecretOptions, pem: ReadSecretOp
         max_connections: int(1, 1_000_000).default(1000).describe('Simultaneous connections. Default 1000.'),
         max_connections_per_address: int(1, 1_000_000).default(32).describe('Simultaneous connections from one address (so that one host cannot take them all). Default 32.'),
         connect_timeout: duration('5s', 'A connection that has not sent its whole CONNECT by then is closed. Default 5s.', 100),
+        max_queued_messages: int(1, 10_000_000).default(1000).describe('QoS 1/2 messages queued per persistent session (clean=false) while its client is away or has not acknowledged them; beyond, new ones are dropped and counted (broker_queue_dropped), as mosquitto does. Default 1000.'),
         max_topic_length: int(1, 65535).default(256).describe('Longest topic accepted in a publish, in UTF-8 bytes. Default 256.'),
         max_topic_levels: int(1, 100).default(16).describe('Most topic levels. Default 16.'),
         max_rate: int(0, 1_000_000).default(0).describe('Publishes per second per client (burst: one second\'s worth); 0 = no limit (default).'),

@@ -81,6 +81,7 @@ export interface BrokerConfig {
     readonly max_connections_per_address: number;
     /** ms */
     readonly connect_timeout: number;
+    readonly max_queued_messages: number;
     readonly max_topic_length: number;
     readonly max_topic_levels: number;
     readonly max_rate: number;

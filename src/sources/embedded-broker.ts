@@ -16,6 +16,9 @@ import { compileAcl } from './broker/acl.js';
 import { ClientIdOwners } from './broker/client-ids.js';
 import { DEFAULT_RETAINED_BOUNDS, RetainedLimits, type RetainedBounds } from './broker/retained-limits.js';
 import type { BrokerStore } from './broker/broker-store.js';
+import { boundOutgoingQueues, type OutgoingQueues } from './broker/bounded-queues.js';
+import AsyncMemoryPersistence from 'aedes-persistence/asyncPersistence.js';
+import { RateLimiter } from '../observe/rate-limit.js';
 
 /** Input limits of the embedded broker; exceeding one refuses or disconnects, counted. */
 export interface BrokerLimits {
@@ -26,6 +29,8 @@ export interface BrokerLimits {
   readonly maxConnectionsPerAddress: number;
   /** A connection that has not sent a whole CONNECT by then is closed (counted `connect_timeout`). */
   readonly connectTimeoutMs: number;
+  /** Messages queued per persistent session (offline or unacknowledged); beyond, new ones are dropped, counted. */
+  readonly maxQueuedPerClient: number;
   /** Longest topic, in UTF-8 bytes (the unit of MQTT's own limit). */
   readonly maxTopicLength: number;
   readonly maxTopicLevels: number;
@@ -45,6 +50,7 @@ export const DEFAULT_BROKER_LIMITS: BrokerLimits = {
   maxConnections: 1000,
   maxConnectionsPerAddress: 32,
   connectTimeoutMs: 5000,
+  maxQueuedPerClient: 1000,
   maxTopicLength: 256,
   maxTopicLevels: 16,
   maxRatePerClient: 0,
@@ -71,6 +77,12 @@ export interface EmbeddedBrokerOptions {
   readonly security?: BrokerSecurity;
   /** Bounds on retained messages (defaults: DEFAULT_RETAINED_BOUNDS). */
   readonly retained?: Partial<RetainedBounds>;
+  /**
+   * Shown every retained message kept from an earlier run, once, before any client can
+   * connect: decoders that learn from earlier messages (a Homie `$description`) learn
+   * again from the retained copy. Nothing shown here is ingested.
+   */
+  readonly onRetained?: (m: { readonly topic: string; readonly payload: Buffer }) => void;
   /** Password checking and login throttling (defaults in security.ts, login-throttle.ts). */
   readonly login?: Omit<GateOptions, 'owners'>;
   readonly limits?: Partial<BrokerLimits>;
@@ -120,6 +132,7 @@ export class EmbeddedBroker implements Source {
   private readonly buckets = new WeakMap<Client, { tokens: number; at: number }>();
   private tlsPort: number | undefined;
   private readonly sockets = new Set<Socket>();
+  private readonly dropLog = new RateLimiter(60_000);
   /** Open connections per remote address. */
   private readonly perAddress = new Map<string, number>();
   private boundPort: number | undefined;
@@ -165,7 +178,7 @@ export class EmbeddedBroker implements Source {
     const { host, port } = this.opts.config;
     this.status.next({ state: 'connecting' });
     const security = this.opts.security;
-    let persistence: unknown;
+    let persistence: unknown = new AsyncMemoryPersistence();
     let owners = new ClientIdOwners(undefined);
     if (this.opts.stateDir !== undefined) {
       const { BrokerStore } = await import('./broker/broker-store.js');
@@ -178,6 +191,11 @@ export class EmbeddedBroker implements Source {
       this.retained = new RetainedLimits({ ...DEFAULT_RETAINED_BOUNDS, ...this.opts.retained }, store.retainedIndex());
       await this.retained.load();
     }
+    boundOutgoingQueues(persistence as OutgoingQueues, this.limits.maxQueuedPerClient, (clientId) => {
+      this.counters.inc('broker_queue_dropped');
+      const suppressed = this.dropLog.take(clientId);
+      if (suppressed >= 0) this.log.warn({ clientId, suppressed, limit: this.limits.maxQueuedPerClient }, `broker: queue of session ${clientId} is full; a message for it was dropped`);
+    });
     const gate = security ? new BrokerGate(security, (c) => this.identify(c), this.log, this.counters, { ...this.opts.login, owners }) : undefined;
     this.gate = gate;
     const hooks: Partial<AedesOptions> = gate
@@ -185,12 +203,13 @@ export class EmbeddedBroker implements Source {
       : {};
     const broker = await Aedes.createBroker({
       ...hooks,
-      ...(persistence !== undefined && { persistence }),
+      persistence,
       maxTopicLevels: Math.min(100, this.limits.maxTopicLevels),
       connectTimeout: this.limits.connectTimeoutMs,
       authorizePublish: (client, packet, callback) => this.onPublish(client, packet, callback),
     });
     this.broker = broker;
+    if (this.opts.onRetained && this.store) await this.showRetained(persistence as RetainedSource, this.opts.onRetained);
     broker.on('clientError', (client, err) => this.log.debug({ clientId: client.id, err: err.message }, 'broker: client error'));
     broker.on('connectionError', (client, err) => {
       if (err.message === 'connect did not arrive in time') {
@@ -361,6 +380,19 @@ export class EmbeddedBroker implements Source {
     return reason;
   }
 
+  private async showRetained(persistence: RetainedSource, show: NonNullable<EmbeddedBrokerOptions['onRetained']>): Promise<void> {
+    let n = 0;
+    try {
+      for await (const p of persistence.createRetainedStream('#') as AsyncIterable<{ topic: string; payload: Buffer | string }>) {
+        n++;
+        show({ topic: p.topic, payload: Buffer.isBuffer(p.payload) ? p.payload : Buffer.from(p.payload) });
+      }
+    } catch (err) {
+      this.stateError('retained', err);
+    }
+    if (n > 0) this.log.info({ retained: n }, `embedded broker: ${n} retained messages kept from the last run`);
+  }
+
   private stateError(what: string, err: unknown): void {
     this.counters.inc('broker_state_errors', { what });
     this.log.error({ err }, `broker: saving its state (${what}) failed`);
@@ -417,6 +449,10 @@ export class EmbeddedBroker implements Source {
   }
 }
 
+interface RetainedSource {
+  createRetainedStream(pattern: string): AsyncIterable<unknown>;
+}
+
 /** EmbeddedBroker options from the validated `broker:` config section. */
 export function brokerOptionsFromConfig(c: BrokerConfig, maxPayload = DEFAULT_RETAINED_BOUNDS.maxPayloadBytes): Pick<EmbeddedBrokerOptions, 'config' | 'security' | 'limits' | 'plaintext' | 'tls' | 'retained'> {
   const r = c.limits.retained;
@@ -436,6 +472,7 @@ export function brokerOptionsFromConfig(c: BrokerConfig, maxPayload = DEFAULT_RE
       maxConnections: c.limits.max_connections,
       maxConnectionsPerAddress: c.limits.max_connections_per_address,
       connectTimeoutMs: c.limits.connect_timeout,
+      maxQueuedPerClient: c.limits.max_queued_messages,
       maxTopicLength: c.limits.max_topic_length,
       maxTopicLevels: c.limits.max_topic_levels,
       maxRatePerClient: c.limits.max_rate,

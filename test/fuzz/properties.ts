@@ -6,6 +6,7 @@
  * per-case time ceiling; every rejection is a value with a known reason (DecodeReason)
  * and a non-empty message (config: issues with file, line >= 0, key, message).
  */
+import { brokerTargets } from './targets-broker.js';
 import { configTargets } from './targets-config.js';
 import { decoderTargets } from './targets-decoders.js';
 import { encodingTargets } from './targets-encoding.js';
@@ -14,9 +15,9 @@ import type { FuzzTarget, TargetReport } from './check.js';
 
 export type { FuzzTarget, TargetReport, RunOptions } from './check.js';
 
-/** Every fuzz target: the core decoders, each device profile, the encoder, topic templates, the config loader. */
+/** Every fuzz target: the core decoders, each device profile, the encoder, topic templates, the config loader, the broker's session/retained bookkeeping. */
 export async function fuzzTargets(): Promise<FuzzTarget[]> {
-  return [...decoderTargets(), ...(await profileTargets()), ...encodingTargets(), ...configTargets()];
+  return [...decoderTargets(), ...(await profileTargets()), ...encodingTargets(), ...configTargets(), ...brokerTargets()];
 }
 
 /**

@@ -31,7 +31,7 @@ const RULES: AclRule[] = [
   { user: 'reader', publish: [], subscribe: ['sensors/#'] },
 ];
 
-async function start(opts: { security?: Partial<BrokerSecurity>; stateDir?: string; rules?: AclRule[] } = {}) {
+async function start(opts: { security?: Partial<BrokerSecurity>; stateDir?: string; rules?: AclRule[]; maxQueued?: number } = {}) {
   const counters = new Counters();
   const broker = new EmbeddedBroker({
     config: { host: '127.0.0.1', port: 0 },
@@ -39,6 +39,7 @@ async function start(opts: { security?: Partial<BrokerSecurity>; stateDir?: stri
     counters,
     security: { users, anonymous: 'never', clientCertUsers: false, acl: compileAcl(opts.rules ?? RULES), ...opts.security },
     ...(opts.stateDir !== undefined && { stateDir: opts.stateDir }),
+    ...(opts.maxQueued !== undefined && { limits: { maxQueuedPerClient: opts.maxQueued } }),
   });
   const got: RawMessage[] = [];
   const sub = broker.messages().subscribe((m) => {
@@ -170,5 +171,25 @@ describe('client ids belong to their first user', () => {
     back.conn.send({ cmd: 'pingreq' });
     await back.conn.next('pingresp');
     expect(back.conn.packets.filter((p) => p.cmd === 'publish')).toEqual([]);
+  });
+});
+
+describe('persistent sessions', () => {
+  it.each([['in memory', false], ['on disk', true]])('queue at most max_queued_messages for a client that is away (%s); the rest are dropped, counted', async (_where, onDisk) => {
+    const dir = await tempDir('edgeflux-broker-state-');
+    cleanups.push(dir.cleanup);
+    const { broker, counters } = await start({ maxQueued: 3, ...(onDisk && { stateDir: dir.path }) });
+    const obs = await raw(broker.port, { clientId: 'observer', clean: false, ...READER });
+    await obs.conn.subscribe('sensors/#', 1);
+    await obs.conn.end();
+    const pub = await raw(broker.port, { clientId: 'sensor1-pub', ...SENSOR });
+    for (let i = 1; i <= 5; i++) await pub.conn.publish('sensors/sensor1/t', String(i), { messageId: i });
+    await waitFor(() => counters.get('broker_queue_dropped') === 2, 5000, 'two dropped');
+
+    const back = await raw(broker.port, { clientId: 'observer', clean: false, ...READER });
+    await waitFor(() => back.conn.packets.filter((p) => p.cmd === 'publish').length >= 3, 5000, 'the queued messages');
+    back.conn.send({ cmd: 'pingreq' });
+    await back.conn.next('pingresp');
+    expect(back.conn.packets.flatMap((p) => (p.cmd === 'publish' ? [p.payload.toString()] : []))).toEqual(['1', '2', '3']);
   });
 });

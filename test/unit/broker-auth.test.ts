@@ -57,6 +57,13 @@ describe('ACL', () => {
     expect(acl.canSubscribe('s1', 'c1', 'commands/#')).toBe(false);
   });
 
+  it('$ sequences in a username or client id are text, not replacement patterns', () => {
+    expect(acl.canPublish('a$&b', 'c', 'sensors/a$&b/temp')).toBe(true);
+    expect(acl.canPublish('$$', 'c', 'sensors/$$/temp')).toBe(true);
+    expect(acl.canPublish('$$', 'c', 'sensors/$/temp')).toBe(false);
+    expect(acl.canSubscribe('s1', "x$'", "commands/x$'/#")).toBe(true);
+  });
+
   it('a username with wildcards or slashes cannot widen its own rule', () => {
     expect(acl.canPublish('+', 'c', 'sensors/x/t')).toBe(false);
     expect(acl.canPublish('#', 'c', 'sensors/x/t')).toBe(false);
@@ -166,6 +173,29 @@ describe('PasswordChecks', () => {
     expect(await r4).toEqual({ busy: false, value: false });
     expect(await r1).toEqual({ busy: false, value: false });
     expect(started).toEqual([0, 4, 1]);
+  });
+});
+
+describe('PasswordChecks: the last slot', () => {
+  it('is kept for clean checks: suspicious ones wait, a clean one starts at once', async () => {
+    const checks = new PasswordChecks(2, 4);
+    const pending: (() => void)[] = [];
+    const started: string[] = [];
+    const check = (name: string) => () => new Promise<boolean>((resolve) => {
+      started.push(name);
+      pending.push(() => resolve(false));
+    });
+    void checks.run(5, check('s1'));
+    void checks.run(5, check('s2'));
+    expect(started).toEqual(['s1']);
+    void checks.run(0, check('clean'), true);
+    expect(started).toEqual(['s1', 'clean']);
+    pending.shift()!(); // s1 done: the clean check holds one slot, the free one stays reserved
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual(['s1', 'clean']);
+    pending.shift()!(); // clean done
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual(['s1', 'clean', 's2']);
   });
 });
 

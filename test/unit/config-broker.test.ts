@@ -29,7 +29,7 @@ describe('broker security config', () => {
     if (!r.ok) throw new Error(r.errors.map(formatIssue).join('\n'));
     expect(r.config.broker).toEqual({
       host: '127.0.0.1', port: 11883, plaintext: true, anonymous: 'loopback', users: [],
-      limits: { max_packet: 1024 * 1024, max_connections: 1000, max_connections_per_address: 32, connect_timeout: 5000, max_topic_length: 256, max_topic_levels: 16, max_rate: 0,
+      limits: { max_packet: 1024 * 1024, max_connections: 1000, max_connections_per_address: 32, connect_timeout: 5000, max_queued_messages: 1000, max_topic_length: 256, max_topic_levels: 16, max_rate: 0,
         retained: { max_per_user: 1000, max_bytes_per_user: 1024 * 1024, max_total: 10_000, max_bytes_total: 10 * 1024 * 1024 } },
     });
   });

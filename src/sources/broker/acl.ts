@@ -25,7 +25,8 @@ function expand(pattern: string, username: string | undefined, clientId: string)
   if ((pattern.includes('%u') && (username === undefined || UNSAFE.test(username) || username === '')) || (pattern.includes('%c') && (UNSAFE.test(clientId) || clientId === ''))) {
     return undefined;
   }
-  return pattern.replaceAll('%u', username ?? '').replaceAll('%c', clientId);
+  // Function replacers: `$&`, `$$`, `` $` `` in a username or client id are text, not replacement patterns.
+  return pattern.replaceAll('%u', () => username ?? '').replaceAll('%c', () => clientId);
 }
 
 export function compileAcl(rules: readonly AclRule[]): Acl {

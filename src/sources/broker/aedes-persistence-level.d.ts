@@ -4,3 +4,10 @@ declare module 'aedes-persistence-level/asyncPersistence.js' {
     constructor(db: unknown);
   }
 }
+
+declare module 'aedes-persistence/asyncPersistence.js' {
+  /** aedes' in-memory persistence (aedes 1.x async API). */
+  export default class AsyncMemoryPersistence {
+    constructor();
+  }
+}

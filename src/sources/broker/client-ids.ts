@@ -101,6 +101,7 @@ export class ClientIdOwners {
  */
 export function clientIdMatches(pattern: string, clientId: string, username: string | undefined): boolean {
   if (pattern.includes('%u') && (username === undefined || username === '')) return false;
-  const literal = (part: string) => ownershipKey(part.replaceAll('%u', username ?? '')).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  // A function replacer: a username's `$&`, `$$`, `` $` `` must not act as replacement patterns.
+  const literal = (part: string) => ownershipKey(part.replaceAll('%u', () => username ?? '')).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return new RegExp(`^${pattern.split('*').map(literal).join('.*')}$`, 'su').test(ownershipKey(clientId));
 }

@@ -121,6 +121,12 @@ export class LoginThrottle {
     return entry.failures + entry.inFlight + (user ? user.failures + user.inFlight : 0);
   }
 
+  /** Whether (address, username) has no failures on record (its own attempt aside). */
+  isClean(address: string, username: string): boolean {
+    const user = this.fresh(address)?.users.get(username);
+    return user === undefined || user.failures === 0;
+  }
+
   private fresh(address: string): AddressEntry | undefined {
     const entry = this.addresses.get(address);
     if (entry && entry.inFlight === 0 && this.now() - entry.last > this.opts.forgetMs) {

@@ -196,7 +196,7 @@ export class BrokerGate {
     if (this.held >= this.maxHeld) return busy('busy', 'too many failed logins being answered');
     if (!this.throttle.admit(id.address, username)) return busy('throttled', 'another attempt for this user from this address is still in flight');
     const hash = this.security.users.get(username);
-    this.checks.run(this.throttle.suspicion(id.address, username), () => this.verify(password?.toString('utf8') ?? '', hash ?? this.dummyHash)).then(
+    this.checks.run(this.throttle.suspicion(id.address, username), () => this.verify(password?.toString('utf8') ?? '', hash ?? this.dummyHash), this.throttle.isClean(id.address, username)).then(
       (outcome) => {
         if (outcome.busy) {
           this.throttle.answered(id.address, username);

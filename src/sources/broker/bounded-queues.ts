@@ -1,0 +1,58 @@
+import type { Readable } from 'node:stream';
+
+/** The part of aedes' persistence interface that holds each persistent session's QoS 1/2 queue. */
+export interface OutgoingQueues {
+  outgoingEnqueue(sub: { clientId: string }, packet: unknown): Promise<unknown>;
+  outgoingEnqueueCombi(subs: readonly { clientId: string }[], packet: unknown): Promise<unknown>;
+  outgoingClearMessageId(client: { id: string }, packet: unknown): Promise<unknown>;
+  outgoingStream(client: { id: string }): Readable;
+}
+
+/**
+ * Bounds the queue of every persistent session at `maxPerClient` messages (aedes keeps
+ * them without limit): a message for a full queue is not queued, and `onDrop` is told
+ * (the newest is dropped, as mosquitto's max_queued_messages does). Patches `p` in place.
+ *
+ * A queue's length is counted from the store the first time the client is seen, then kept
+ * up to date (+1 per message queued, -1 per message acknowledged); when the count says
+ * full it is counted again from the store before anything is dropped, so a count that
+ * drifted (a queue aedes emptied itself) costs one recount, never a wrong drop.
+ */
+export function boundOutgoingQueues(p: OutgoingQueues, maxPerClient: number, onDrop: (clientId: string) => void): void {
+  const counts = new Map<string, number>();
+  const enqueue = p.outgoingEnqueue.bind(p);
+  const clear = p.outgoingClearMessageId.bind(p);
+
+  const countStored = async (clientId: string): Promise<number> => {
+    let n = 0;
+    const stream = p.outgoingStream({ id: clientId });
+    for await (const _ of stream) {
+      if (++n > maxPerClient) break;
+    }
+    stream.destroy();
+    return n;
+  };
+
+  const boundedEnqueue = async (sub: { clientId: string }, packet: unknown): Promise<void> => {
+    let n = counts.get(sub.clientId);
+    if (n === undefined || n >= maxPerClient) n = await countStored(sub.clientId);
+    if (n >= maxPerClient) {
+      counts.set(sub.clientId, n);
+      onDrop(sub.clientId);
+      return;
+    }
+    counts.set(sub.clientId, n + 1);
+    await enqueue(sub, packet);
+  };
+
+  p.outgoingEnqueue = boundedEnqueue;
+  p.outgoingEnqueueCombi = async (subs, packet) => {
+    await Promise.all(subs.map((s) => boundedEnqueue(s, packet)));
+  };
+  p.outgoingClearMessageId = async (client, packet) => {
+    const cleared = await clear(client, packet);
+    const n = counts.get(client.id);
+    if (cleared !== undefined && n !== undefined) counts.set(client.id, Math.max(0, n - 1));
+    return cleared;
+  };
+}
