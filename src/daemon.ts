@@ -98,9 +98,9 @@ export class Daemon {
     this.clock = deps.clock ?? systemClock();
   }
 
-  /** The embedded broker's bound port (useful with `port: 0`), if it runs. */
+  /** The embedded broker's bound port (useful with `port: 0`), if it runs and listens. */
   get brokerPort(): number | undefined {
-    return this.broker?.port;
+    return this.broker?.listening === true ? this.broker.port : undefined;
   }
 
   /** The spool and every output's position in it; undefined before `start()`. */

@@ -154,6 +154,11 @@ export class EmbeddedBroker implements Source {
     return this.tlsPort;
   }
 
+  /** Whether the plain MQTT listener is bound (`port` answers). */
+  get listening(): boolean {
+    return this.boundPort !== undefined;
+  }
+
   /** The port actually bound (useful with `port: 0`); throws before `start()`. */
   get port(): number {
     if (this.boundPort === undefined) throw new Error(`embedded broker ${this.id}: not listening`);
@@ -261,6 +266,13 @@ export class EmbeddedBroker implements Source {
         });
       });
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        const key = scheme === 'mqtts' ? 'broker.tls.port' : 'broker.port';
+        throw new Error(
+          `embedded broker: port ${port} on ${host} is already in use (${key}): another edgeflux may be running, or another MQTT broker such as mosquitto (systemctl status mosquitto); set ${key} to a free port, or remove broker: and read from that broker with an mqtt: source`,
+          { cause: err },
+        );
+      }
       throw new Error(`embedded broker: cannot listen on ${host}:${port}: ${(err as Error).message}`, { cause: err });
     }
     server.on('error', (err) => this.log.error({ err }, 'broker: server error'));

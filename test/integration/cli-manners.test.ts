@@ -7,6 +7,8 @@ import { promisify } from 'node:util';
 import { freePort, tempDir } from '../helpers/net.js';
 import { COMMANDS, failure, UsageError } from '../../src/cli/usage.js';
 import { bashCompletion } from '../../src/cli/completion.js';
+import { EmbeddedBroker } from '../../src/sources/embedded-broker.js';
+import { silentLogger } from '../../src/observe/logger.js';
 
 // How the command line behaves when used wrongly: per-command help, one line and an exit
 // code for every mistake (never a stack trace), a closed pipe, a port in use.
@@ -108,17 +110,37 @@ describe('a port in use', () => {
       expect(all).toContain(`port ${port} on 127.0.0.1 is already in use (service.http.port, health and metrics): another edgeflux may be running`);
       expect(all).not.toMatch(/\\n\s+at /);
 
+      // The embedded broker's port (1883 on a Pi that already runs mosquitto): the start fails the same way.
       const broker = join(dir.path, 'b.yaml');
       await writeFile(broker, `broker: { port: ${port} }\nrules:\n  - { topic: "s/{device}/{measurement}", format: json }\noutputs:\n  - { id: local, type: influxdb_v1, url: "http://127.0.0.1:9", database: x }\nservice: { http: { enabled: false } }\nspool: { dir: ./spool2 }\n`);
       const b = await cli(['run', '--config', broker]);
       expect(b.code).toBe(1);
-      expect((b.stdout + b.stderr).match(/already in use/g)).toHaveLength(1);
-      expect(b.stdout + b.stderr).toContain(`port ${port} on 127.0.0.1 is already in use (broker.port, the embedded MQTT broker): another edgeflux may be running, or another MQTT broker such as mosquitto`);
+      const both = b.stdout + b.stderr;
+      expect(both.match(/"msg":"[^"]*already in use/g)).toHaveLength(1);
+      expect(both).toContain(`"msg":"not started: port ${port} on 127.0.0.1 is already in use (broker.port, the embedded MQTT broker): another edgeflux may be running, or another MQTT broker such as mosquitto`);
     } finally {
       busy.close();
       await dir.cleanup();
     }
   }, 60_000);
+});
+
+describe('the embedded broker\'s port in use (a Pi that already runs mosquitto)', () => {
+  it('its start fails naming broker.port and what may hold the port', async () => {
+    const busy = createServer();
+    const port = await freePort();
+    await new Promise<void>((resolve) => busy.listen(port, '127.0.0.1', resolve));
+    const broker = new EmbeddedBroker({ id: 'broker', config: { host: '127.0.0.1', port }, logger: silentLogger() });
+    try {
+      await expect(broker.start()).rejects.toThrow(
+        `embedded broker: port ${port} on 127.0.0.1 is already in use (broker.port): another edgeflux may be running, or another MQTT broker such as mosquitto (systemctl status mosquitto); set broker.port to a free port, or remove broker: and read from that broker with an mqtt: source`,
+      );
+      expect(broker.listening).toBe(false);
+    } finally {
+      await broker.stop();
+      busy.close();
+    }
+  });
 });
 
 describe('edgeflux completion', () => {
