@@ -112,6 +112,7 @@ export class FileJournal implements Journal {
     this.reader = new SegmentReader(this.log, (seg, offset, resumeAt) => this.onReadDamage(seg, offset, resumeAt));
     const store = new CursorStore(path.join(opts.dir, 'cursors'));
     this.cursors = new ConsumerCursors(store, opts.cursorFlushMs ?? 200, opts.logger, () => this.log.syncedHead);
+    this.log.onSynced = () => this.cursors.dataSynced();
     this.retention = new Retention(this.log, this.cursors, {
       ...opts,
       rotate: () => this.rotate(),
@@ -162,6 +163,7 @@ export class FileJournal implements Journal {
     const pending = b.len + len;
     if (this.log.totalBytes + pending > this.opts.maxBytes && !this.retention.makeRoom(pending)) return this.refuse('quota');
     b.add(len);
+    if (entry.unsynced !== true) b.needsSync = true;
     return this.log.head + b.count - 1;
   }
 
@@ -174,7 +176,7 @@ export class FileJournal implements Journal {
     if (b.count === 0) return 'ok';
     let first: number;
     try {
-      first = this.log.writeFrames(b.buf, b.len, b.lens);
+      first = this.log.writeFrames(b.buf, b.len, b.lens, b.needsSync);
     } catch (err) {
       if (!isDiskFull(err)) {
         b.clear();
@@ -184,7 +186,7 @@ export class FileJournal implements Journal {
       if (this.opts.policy === 'block' || this.log.segments.length < 2) return this.dropBatch(err);
       this.retention.dropOldest();
       try {
-        first = this.log.writeFrames(b.buf, b.len, b.lens);
+        first = this.log.writeFrames(b.buf, b.len, b.lens, b.needsSync);
       } catch (again) {
         if (!isDiskFull(again)) {
           b.clear();

@@ -15,7 +15,7 @@
  *   await service.stop()         last thing in stop()
  */
 import type { ServiceConfig } from '../config/schema-service.js';
-import type { Reading } from '../types.js';
+import { SELF_SOURCE_ID, type Reading } from '../types.js';
 import { checkClock, logClockCheck, waitForClockSync, ClockStepMonitor, type ClockCheckResult } from './clock-check.js';
 import type { Counters } from './counters.js';
 import type { HealthSource } from './health.js';
@@ -93,6 +93,7 @@ export class Service {
     if (devices && opts.previous?.devices) devices.adopt(opts.previous.devices);
     this.clockSynced = opts.previous?.clockSynced;
     this.metrics = new Metrics({
+      lagPausesWhenIdle: true, // an idle daemon is not woken to measure its own lag
       counters: opts.counters,
       version: opts.version,
       nodeDefaults: opts.nodeDefaults,
@@ -162,6 +163,7 @@ export class Service {
 
   /** Notes the devices named in decoded readings (cheap: one Map update per reading). */
   observe(readings: readonly Reading[]): void {
+    this.metrics.touch();
     this.devices?.observe(readings);
   }
 
@@ -238,6 +240,8 @@ export class Service {
       figures: () => this.metrics.figures(),
       sink: (r) => this.opts.host.emitReadings(r),
       intervalMs: im.interval,
+      selfSourceId: SELF_SOURCE_ID,
+      idleIntervalMs: im.idle_interval,
       tags: im.tags,
       logger: this.log,
     });
