@@ -33,6 +33,8 @@ export class SegmentLog {
   private timer: NodeJS.Timeout | undefined;
   private syncing: Promise<void> | undefined;
   private closed = false;
+  /** The segment directory vanished while running (checked at each interval sync). */
+  onFatal: ((err: Error) => void) | undefined;
   /** Called after each interval fsync that moved `syncedHead`. */
   onSynced: (() => void) | undefined;
 
@@ -214,6 +216,13 @@ export class SegmentLog {
   private tick(): void {
     if (!this.dirty && !this.dirDirty && this.pending.length === 0) return;
     if (this.syncing) return; // re-armed when it ends
+    if (!fs.existsSync(this.dir)) {
+      // Removed under us: appends would go on into unlinked files, lost at the next start.
+      const err = new Error(`journal: ${this.dir} was removed`) as NodeJS.ErrnoException;
+      err.code = 'ENOENT';
+      this.onFatal?.(err);
+      return;
+    }
     const head = this.head;
     const fds = [this.fd, ...this.pending];
     const closing = this.pending;

@@ -74,7 +74,8 @@ export interface Figures {
   readonly outputs: readonly OutputFigures[];
   readonly sources: readonly SourceFigures[];
   readonly queueDepth?: number;
-  readonly spool?: { readonly bytes: number; readonly maxBytes?: number };
+  /** `refusing`: why the journal refuses appends (nothing is acknowledged meanwhile). */
+  readonly spool?: { readonly bytes: number; readonly maxBytes?: number; readonly refusing?: string };
   readonly devices: { readonly total: number; readonly stale: number };
   readonly eventLoop: LoopLag;
   readonly memory: { readonly rssBytes: number; readonly heapUsedBytes: number };
