@@ -14,6 +14,7 @@ import { decodeDeviceMessage, defaultFilters, DeviceStatusLog, loadDevices } fro
 import { filterMatcher } from './util/topic-template.js';
 import type { Journal, JournalRecord, JournalStats } from './journal/journal.js';
 import { createJournal } from './journal/create-journal.js';
+import { spoolDirError } from './journal/spool-dir.js';
 import { Ingest } from './ingest/ingest.js';
 import { DeadLetter } from './sink/dead-letter.js';
 import { DecodedCache } from './ingest/decoded-cache.js';
@@ -35,7 +36,13 @@ export interface DaemonDeps {
   readonly counters?: Counters;
   readonly clock?: Clock;
   /** The journal for `config.spool`; default FileJournal (durable) or MemoryJournal (memory). */
-  readonly createJournal?: (spool: SpoolConfig, logger: Logger, counters: Counters) => Journal;
+  readonly createJournal?: (spool: SpoolConfig, logger: Logger, counters: Counters, onFatal?: (err: Error) => void) => Journal;
+  /**
+   * The spool became unusable while running (read-only, removed, no permission): the
+   * daemon cannot keep its promise, so the CLI stops it and exits non-zero (systemd sees a
+   * failure, not a hang). The error names the path and the fix; it is also logged (fatal).
+   */
+  readonly onFatal?: (err: Error) => void;
   /** For /metrics and edgeflux_internal. */
   readonly version?: string;
   /** NOTIFY_SOCKET, WATCHDOG_USEC, …; default process.env. */
@@ -83,6 +90,7 @@ export class Daemon {
   private sources: Source[] = [];
   private broker: EmbeddedBroker | undefined;
   private supervisors: SourceSupervisor[] = [];
+  private fatalError: Error | undefined;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   private service: Service | undefined;
   private self: SelfSource | undefined;
@@ -143,7 +151,7 @@ export class Daemon {
     this.deadLetter = new DeadLetter({ path: config.dead_letter.path, maxBytes: config.dead_letter.max_bytes, logger: this.log, counters: this.counters });
     await this.deadLetter.start();
 
-    const journal = (this.deps.createJournal ?? createJournal)(config.spool, this.log.child({ component: 'journal' }), this.counters);
+    const journal = (this.deps.createJournal ?? createJournal)(config.spool, this.log.child({ component: 'journal' }), this.counters, (err) => this.fatal(err));
     this.journal = journal;
     const report = await journal.open();
 
@@ -165,7 +173,8 @@ export class Daemon {
         }
         return r;
       },
-      onBadMessage: (m, e) => this.onBadMessage(m, e), cache, counters: this.counters, logger: this.log });
+      onBadMessage: (m, e) => this.onBadMessage(m, e), cache, counters: this.counters, logger: this.log,
+      onFatal: (err) => this.fatal(config.spool.mode === 'durable' ? spoolDirError(config.spool.dir, err) : err instanceof Error ? err : new Error(String(err))) });
     this.ingest = ingest;
     // The record itself: a FrameRecord decodes only the fields the decoder asks for.
     const decode = (r: JournalRecord) => cache.take(r.seq) ?? decodeMessage(r);
@@ -302,7 +311,13 @@ export class Daemon {
 
   /** What the service layer (health, metrics, edgeflux_internal) reads from the daemon. */
   private serviceHost(): ServiceHost {
-    const spool = () => (this.journal ? { bytes: this.journal.stats().bytes, maxBytes: this.deps.config.spool.max_bytes } : undefined);
+    const refusal = () => this.ingest?.refusal;
+    const spool = () => {
+      if (!this.journal) return undefined;
+      const r = refusal();
+      return { bytes: this.journal.stats().bytes, maxBytes: this.deps.config.spool.max_bytes, ...(r && { refusing: r.reason === 'disk_full' ? 'disk full' : r.reason === 'quota' ? 'quota (policy block)' : 'journal error' }) };
+    };
+    const dir = this.deps.config.spool.mode === 'durable' ? this.deps.config.spool.dir : undefined;
     return {
       healthFacts: () => ({
         startedAt: this.startedAt,
@@ -312,6 +327,7 @@ export class Daemon {
           return { id: d.id, state: s.state, lastError: s.lastError, lastSuccessAt: s.lastSuccessAt, downSince: s.downSince };
         }),
         spool: spool(),
+        ...(refusal() && { refusing: { ...refusal()!, ...(dir !== undefined && { dir }) } }),
         sources: this.supervisors.map((s) => s.state),
       }),
       outputs: () => this.drains.map((d) => ({ id: d.id, up: d.output.status.state === 'up', backlog: d.lag.behind, replayLag: d.replayLag })),
@@ -328,6 +344,14 @@ export class Daemon {
         };
       },
     };
+  }
+
+  /** Once: logs the error (fatal) and tells the owner (the CLI exits non-zero). */
+  private fatal(err: Error): void {
+    if (this.fatalError !== undefined || this.state !== 'running') return;
+    this.fatalError = err;
+    this.log.fatal({ err }, err.message);
+    this.deps.onFatal?.(err);
   }
 
   private onBadMessage(m: MessageData, e: DecodeError): void {

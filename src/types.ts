@@ -32,6 +32,12 @@ export interface RawMessage {
    * Otherwise `ack` is called only after the write.
    */
   readonly ackGated?: boolean;
+  /**
+   * True for a message nobody waits for (no ack to give: edgeflux's own internal points):
+   * the journal writes it but does not fsync for it alone (the next fsync of other data
+   * covers it), so an idle daemon does not sync the disk for its own figures.
+   */
+  readonly unsynced?: boolean;
 }
 
 /**

@@ -37,7 +37,8 @@ export async function runCommand(path: string): Promise<number> {
 
   const v = version();
   const env = takeNotifyEnvironment(); // only our notifier talks to systemd, not our children
-  const make = (config: Config, previous?: Daemon) => new Daemon({ config, logger, version: v, nodeMetrics: true, env, ...(previous && { previous }) });
+  let onFatal: (err: Error) => void = () => undefined;
+  const make = (config: Config, previous?: Daemon) => new Daemon({ config, logger, version: v, nodeMetrics: true, env, onFatal: (err) => onFatal(err), ...(previous && { previous }) });
   let daemon = make(res.config);
   let reloading: Promise<void> | undefined;
 
@@ -61,6 +62,16 @@ export async function runCommand(path: string): Promise<number> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
+  // The spool became unusable (logged fatal by the daemon): stop, exit 1 so systemd sees a failure.
+  const failed = new Promise<number>((resolve) => {
+    onFatal = () => {
+      onFatal = () => undefined;
+      (reloading ?? Promise.resolve())
+        .then(() => daemon.stop())
+        .catch((err: unknown) => logger.error({ err }, 'stop failed'))
+        .finally(() => resolve(1));
+    };
+  });
   process.on('SIGHUP', () => {
     if (reloading) return;
     reloading = reload(path, daemon, make, logger).then(
@@ -76,13 +87,13 @@ export async function runCommand(path: string): Promise<number> {
   } catch (err) {
     const inUse = portInUseMessage(err, res.config);
     if (inUse !== undefined) logger.fatal({ code: 'EADDRINUSE' }, `not started: ${inUse}`);
-    else logger.fatal({ err }, 'start failed');
+    else logger.fatal({ err }, `start failed: ${err instanceof Error ? err.message : String(err)}`);
     await daemon.stop().catch(() => false);
     return 1;
   }
-  const ok = await stopped;
+  const code = await Promise.race([stopped.then((ok) => (ok ? 0 : 3)), failed]);
   logger.flush();
-  return ok ? 0 : 3;
+  return code;
 }
 
 /** Validates the config file again; restarts the daemon on it when valid. */

@@ -51,6 +51,7 @@ export const serviceSchema = z
       .strictObject({
         enabled: bool().prefault(true).describe(`Write edgeflux's own figures as edgeflux_internal points. Default true${ENV_HINT}.`),
         interval: duration('10s', 'How often.', 1000),
+        idle_interval: duration('60s', "How often while idle (no message but edgeflux's own since the last report, every output up): fewer writes to an SD card. Not below interval.", 1000),
         tags: z.record(z.string().min(1), z.string()).default({}).describe('Tags added to every edgeflux_internal point (host is always added).'),
       })
       .prefault({})

@@ -29,6 +29,7 @@
  * holds the PINGRESP back); the source reconnects and the broker redelivers.
  */
 import type { Journal } from '../journal/journal.js';
+import { FATAL_SPOOL_CODES } from '../journal/spool-dir.js';
 import type { Counters } from '../observe/counters.js';
 import type { Logger } from '../observe/logger.js';
 import { RateLimiter } from '../util/rate-limit.js';
@@ -43,6 +44,8 @@ export interface IngestOptions {
   readonly ignore?: (topic: string) => boolean;
   /** A message that does not decode (count, log, dead-letter); it is acked afterwards. */
   readonly onBadMessage: (msg: RawMessage, err: DecodeError) => void;
+  /** An append failed in a way that will not pass (read-only filesystem, directory removed, no permission). */
+  readonly onFatal?: (err: unknown) => void;
   readonly cache: DecodedCache;
   readonly counters: Counters;
   readonly logger: Logger;
@@ -63,6 +66,13 @@ export interface IngestOptions {
  */
 export const DEFAULT_GROUP_MS = 10;
 
+/** Why messages are held unacknowledged, since when (ms), and the journal's error if it threw. */
+export interface Refusal {
+  readonly reason: 'quota' | 'disk_full' | 'error';
+  readonly since: number;
+  readonly error?: string;
+}
+
 interface Held {
   readonly msg: RawMessage;
   readonly readings: Reading[];
@@ -80,6 +90,8 @@ export class Ingest {
   private groupTimer: ReturnType<typeof setTimeout> | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private blockedSince: number | undefined;
+  private reason: Refusal['reason'] = 'quota';
+  private lastError: string | undefined;
   private stopped = false;
   private readonly errorLog = new RateLimiter(10_000);
   private readonly now: () => number;
@@ -98,6 +110,12 @@ export class Ingest {
   /** Messages held unacknowledged because the journal refused them. */
   get holding(): number {
     return this.held.length - this.heldFirst;
+  }
+
+  /** Why messages are held unacknowledged (undefined while appends work). */
+  get refusal(): Refusal | undefined {
+    if (this.blockedSince === undefined) return undefined;
+    return { reason: this.reason, since: this.blockedSince, ...(this.reason === 'error' && this.lastError !== undefined && { error: this.lastError }) };
   }
 
   /** The hot path: called for every message from every source. */
@@ -165,6 +183,7 @@ export class Ingest {
     let ok = false;
     try {
       ok = this.opts.journal.flush() === 'ok';
+      if (!ok) this.reason = 'disk_full';
     } catch (err) {
       this.appendFailed(err);
     }
@@ -205,7 +224,10 @@ export class Ingest {
       this.appendFailed(err);
       return false;
     }
-    if (seq === 'full') return false;
+    if (seq === 'full') {
+      this.reason = 'quota';
+      return false;
+    }
     this.opts.cache.put(seq, h.readings);
     this.staged.push(h);
     if (h.msg.ackGated === true) h.msg.ack();
@@ -228,9 +250,13 @@ export class Ingest {
   }
 
   private appendFailed(err: unknown): void {
+    this.reason = (err as NodeJS.ErrnoException | undefined)?.code === 'ENOSPC' ? 'disk_full' : 'error';
+    this.lastError = err instanceof Error ? err.message : String(err);
     const suppressed = this.errorLog.take('append');
     if (suppressed >= 0) this.opts.logger.error({ err, suppressed }, 'spool: cannot append to the journal; messages are not acknowledged until it works again');
     this.opts.counters.inc('journal_append_errors');
+    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    if (code !== undefined && FATAL_SPOOL_CODES.has(code)) this.opts.onFatal?.(err);
   }
 
   private hold(h: Held): void {
@@ -241,7 +267,8 @@ export class Ingest {
   private noteBlocked(): void {
     if (this.blockedSince === undefined) {
       this.blockedSince = this.now();
-      this.opts.logger.warn('spool: journal full (policy block) or failing: not acknowledging messages; the brokers and publishers keep them');
+      const why = this.reason === 'disk_full' ? 'the disk is full' : this.reason === 'quota' ? 'the journal is at its quota (policy block)' : `appending fails (${this.lastError ?? 'unknown error'})`;
+      this.opts.logger.warn({ reason: this.reason }, `spool: ${why}: not acknowledging messages; the brokers and publishers keep them`);
     }
     this.schedule();
   }

@@ -1,7 +1,8 @@
 /**
  * The consumers of a FileJournal and their cursors (the next seq each needs). Moves are
- * in memory at once and saved to the CursorStore every `flushMs` and on close, never
- * beyond `syncedHead()` (what the data files have fsynced): after a crash a cursor may be
+ * in memory at once and saved to the CursorStore `flushMs` after a move (no timer runs
+ * while nothing moved) and on close, never beyond `syncedHead()` (what the data files
+ * have fsynced; a move past it is saved once the data is synced, `dataSynced()`): after a crash a cursor may be
  * slightly behind, never ahead of the data. Cursors found in the store wait, without
  * holding any segment, until their consumer is added again.
  *
@@ -28,6 +29,11 @@ export class ConsumerCursors {
   private readonly removed = new Set<string>();
   private dirty = false;
   private timer: NodeJS.Timeout | undefined;
+  private started = false;
+  /** A cursor is ahead of the fsynced data: saved up to it now, the rest after `dataSynced()`. */
+  private waitingForSync = false;
+  /** What the store holds for each active consumer (a save that would change nothing is skipped). */
+  private readonly saved = new Map<string, number>();
   private flushing: Promise<void> | undefined;
   private readonly errorLimit = new RateLimiter(60_000);
 
@@ -51,7 +57,23 @@ export class ConsumerCursors {
   /** Starts the periodic save; stored cursors beyond `head` (data lost since) are pulled back to it. */
   start(head: number): void {
     for (const [id, c] of this.stored) if (c > head) this.stored.set(id, head);
-    this.timer = setInterval(() => this.flush(), this.flushMs);
+    this.started = true;
+    this.arm();
+  }
+
+  /** The data files were fsynced further: cursors held back by them may be saved now. */
+  dataSynced(): void {
+    if (!this.waitingForSync) return;
+    this.dirty = true;
+    this.arm();
+  }
+
+  private arm(): void {
+    if (!this.dirty || !this.started || this.timer !== undefined) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flush();
+    }, this.flushMs);
     this.timer.unref();
   }
 
@@ -74,12 +96,14 @@ export class ConsumerCursors {
     this.stored.delete(id);
     this.removed.delete(id);
     this.dirty = true;
+    this.arm();
   }
 
   /** From now on `source()` is saved with `id`'s cursor (see the module comment). */
   setStateSource(id: string, source: () => string): void {
     this.sources.set(id, source);
     this.dirty = true;
+    this.arm();
   }
 
   /** `id`'s state: its live source's, else what was stored with its cursor. */
@@ -94,7 +118,9 @@ export class ConsumerCursors {
     this.storedStates.delete(id);
     this.stored.delete(id);
     this.removed.add(id);
+    this.saved.delete(id);
     this.dirty = true;
+    this.arm();
   }
 
   /** Moves `id` forward to `seq`; false when that is not forward. */
@@ -103,6 +129,7 @@ export class ConsumerCursors {
     if (cur === undefined || seq <= cur) return false;
     this.active.set(id, seq);
     this.dirty = true;
+    this.arm();
     return true;
   }
 
@@ -115,7 +142,8 @@ export class ConsumerCursors {
 
   /** Stops the periodic save, saves everything (the data must be fsynced by now), closes the store. */
   async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    this.started = false;
+    if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await this.flushing;
     try {
@@ -134,6 +162,7 @@ export class ConsumerCursors {
       })
       .finally(() => {
         this.flushing = undefined;
+        this.arm(); // moved meanwhile, or the save failed: again in flushMs
       });
   }
 
@@ -141,11 +170,12 @@ export class ConsumerCursors {
   private async save(withStates = true): Promise<void> {
     if (!this.dirty) return;
     this.dirty = false;
+    this.waitingForSync = false;
     const synced = this.syncedHead();
     const puts = new Map<string, number>();
     const states = new Map<string, string>();
     for (const [id, c] of this.active) {
-      if (c > synced) this.dirty = true; // saved up to the fsynced data now, the rest later
+      if (c > synced) this.waitingForSync = true; // saved up to the fsynced data now, the rest later
       const source = this.sources.get(id);
       if (source === undefined) puts.set(id, Math.min(c, synced));
       else if (!withStates) this.dirty = true;
@@ -154,10 +184,17 @@ export class ConsumerCursors {
         states.set(id, source());
       }
     }
+    for (const [id, c] of puts) {
+      if (this.saved.get(id) !== c) continue;
+      puts.delete(id); // its state belongs to this very cursor: saved with it
+      states.delete(id);
+    }
     const dels = [...this.removed];
     this.removed.clear();
+    if (puts.size === 0 && dels.length === 0) return; // nothing new (e.g. held back by unsynced data)
     try {
       await this.store.save(puts, dels, states);
+      for (const [id, c] of puts) this.saved.set(id, c);
     } catch (err) {
       for (const id of dels) if (!this.active.has(id)) this.removed.add(id);
       this.dirty = true;

@@ -9,7 +9,7 @@ import { FileJournal } from './file-journal.js';
 import type { Journal } from './journal.js';
 import { MemoryJournal } from './memory-journal.js';
 
-export function createJournal(spool: SpoolConfig, logger: Logger, counters: Counters): Journal {
+export function createJournal(spool: SpoolConfig, logger: Logger, counters: Counters, onFatal?: (err: Error) => void): Journal {
   if (spool.mode === 'memory') return new MemoryJournal({ maxBytes: spool.max_bytes, policy: spool.policy, counters });
   return new FileJournal({
     dir: spool.dir,
@@ -19,5 +19,6 @@ export function createJournal(spool: SpoolConfig, logger: Logger, counters: Coun
     sync: spool.sync,
     logger,
     counters,
+    ...(onFatal && { onFatal }),
   });
 }

@@ -62,6 +62,7 @@ import { Retention } from './retention.js';
 import { SegmentReader } from './segment-reader.js';
 import type { Segment } from './segment.js';
 import { WriteBatch } from './write-batch.js';
+import { checkSpoolDir, spoolDirError } from './spool-dir.js';
 
 export interface FileJournalOptions {
   /** Directory of the journal (created if missing). */
@@ -77,6 +78,8 @@ export interface FileJournalOptions {
   counters?: Counters;
   /** How often committed cursors are saved, ms. Default 200. */
   cursorFlushMs?: number;
+  /** The directory became unusable while running (removed, read-only): the error names it and the fix. */
+  onFatal?: (err: Error) => void;
 }
 
 const DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024;
@@ -109,9 +112,11 @@ export class FileJournal implements Journal {
     const wanted = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     this.segmentBytes = Math.max(MIN_SEGMENT_BYTES, Math.min(wanted, Math.floor(opts.maxBytes / 4)));
     this.log = new SegmentLog(path.join(opts.dir, 'segments'), opts.sync, opts.logger);
+    this.log.onFatal = (err) => opts.onFatal?.(spoolDirError(opts.dir, err));
     this.reader = new SegmentReader(this.log, (seg, offset, resumeAt) => this.onReadDamage(seg, offset, resumeAt));
     const store = new CursorStore(path.join(opts.dir, 'cursors'));
     this.cursors = new ConsumerCursors(store, opts.cursorFlushMs ?? 200, opts.logger, () => this.log.syncedHead);
+    this.log.onSynced = () => this.cursors.dataSynced();
     this.retention = new Retention(this.log, this.cursors, {
       ...opts,
       rotate: () => this.rotate(),
@@ -129,6 +134,7 @@ export class FileJournal implements Journal {
   private async recover(): Promise<RecoveryReport> {
     let found: RecoveryFindings;
     try {
+      checkSpoolDir(this.opts.dir); // a clear error naming the path and the fix, not LevelDB's
       // The cursor database first: its lock keeps a second process out of this directory.
       const headHint = await this.cursors.load();
       found = this.log.recover(headHint);
@@ -162,6 +168,7 @@ export class FileJournal implements Journal {
     const pending = b.len + len;
     if (this.log.totalBytes + pending > this.opts.maxBytes && !this.retention.makeRoom(pending)) return this.refuse('quota');
     b.add(len);
+    if (entry.unsynced !== true) b.needsSync = true;
     return this.log.head + b.count - 1;
   }
 
@@ -174,7 +181,7 @@ export class FileJournal implements Journal {
     if (b.count === 0) return 'ok';
     let first: number;
     try {
-      first = this.log.writeFrames(b.buf, b.len, b.lens);
+      first = this.log.writeFrames(b.buf, b.len, b.lens, b.needsSync);
     } catch (err) {
       if (!isDiskFull(err)) {
         b.clear();
@@ -184,7 +191,7 @@ export class FileJournal implements Journal {
       if (this.opts.policy === 'block' || this.log.segments.length < 2) return this.dropBatch(err);
       this.retention.dropOldest();
       try {
-        first = this.log.writeFrames(b.buf, b.len, b.lens);
+        first = this.log.writeFrames(b.buf, b.len, b.lens, b.needsSync);
       } catch (again) {
         if (!isDiskFull(again)) {
           b.clear();

@@ -25,7 +25,8 @@ export interface JournalRecord {
   readonly receivedAt: bigint;
 }
 
-export type JournalEntry = Omit<JournalRecord, 'seq'>;
+/** `unsynced`: see RawMessage.unsynced (no fsync for this entry alone). */
+export type JournalEntry = Omit<JournalRecord, 'seq'> & { readonly unsynced?: boolean };
 
 /** What `open()` found. */
 export interface RecoveryReport {

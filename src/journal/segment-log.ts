@@ -1,8 +1,8 @@
 /**
  * The segment files of the journal: recovery at open, appends to the active segment
  * (one write(2) per batch of records on an O_APPEND descriptor), rotation by size, deletion of the
- * oldest segments, and the sync policy (fdatasync after every append, or every N ms
- * when something was written). Knows nothing of consumers or quotas: FileJournal does.
+ * oldest segments, and the sync policy (fdatasync after every append, or N ms after the
+ * first unsynced write: no timer runs while nothing waits for a sync). Knows nothing of consumers or quotas: FileJournal does.
  */
 import * as fs from 'node:fs';
 import type { Logger } from '../observe/logger.js';
@@ -32,6 +32,11 @@ export class SegmentLog {
   private pending: number[] = [];
   private timer: NodeJS.Timeout | undefined;
   private syncing: Promise<void> | undefined;
+  private closed = false;
+  /** The segment directory vanished while running (checked at each interval sync). */
+  onFatal: ((err: Error) => void) | undefined;
+  /** Called after each interval fsync that moved `syncedHead`. */
+  onSynced: (() => void) | undefined;
 
   constructor(
     private readonly dir: string,
@@ -84,10 +89,6 @@ export class SegmentLog {
     }
     this.totalBytes = this.segments.reduce((sum, s) => sum + s.bytes, 0);
     this.syncedHead = this.head;
-    if (typeof this.sync === 'number') {
-      this.timer = setInterval(() => this.tick(), this.sync);
-      this.timer.unref();
-    }
     return { records, damaged, truncatedBytes };
   }
 
@@ -101,7 +102,7 @@ export class SegmentLog {
    * of the lengths `lens`) with ONE write(2) and returns the first seq. All or nothing: a
    * failed or short write is cut off again and thrown.
    */
-  writeFrames(buf: Buffer, len: number, lens: readonly number[]): number {
+  writeFrames(buf: Buffer, len: number, lens: readonly number[], needsSync = true): number {
     const seg = this.active;
     const offset = seg.bytes;
     let written: number;
@@ -124,10 +125,15 @@ export class SegmentLog {
       at += n;
     }
     this.totalBytes += len;
+    if (!needsSync) return first; // covered by the next sync of other data (or close)
     if (this.sync === 'always') {
       fs.fdatasyncSync(this.fd);
       this.syncedHead = this.head;
-    } else this.dirty = true;
+      this.onSynced?.();
+    } else {
+      this.dirty = true;
+      this.arm();
+    }
     return first;
   }
 
@@ -137,7 +143,10 @@ export class SegmentLog {
     const old = this.fd;
     this.createSegment(this.head); // first: if it fails, the active segment simply stays
     if (this.sync === 'always') fs.closeSync(old);
-    else this.pending.push(old);
+    else {
+      this.pending.push(old);
+      this.arm();
+    }
   }
 
   /** Deletes the oldest segment (never the active one) and returns it. */
@@ -152,12 +161,14 @@ export class SegmentLog {
     }
     this.totalBytes -= seg.bytes;
     this.dirDirty = true;
+    this.arm();
     return seg;
   }
 
   /** Syncs what is dirty, closes every descriptor. */
   async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await this.syncing;
     if (this.fd >= 0) {
@@ -177,7 +188,20 @@ export class SegmentLog {
     this.fd = fs.openSync(seg.path, 'a'); // O_APPEND | O_CREAT | O_WRONLY
     this.segments.push(seg);
     if (this.sync === 'always') syncDir(this.dir);
-    else this.dirDirty = true;
+    else {
+      this.dirDirty = true;
+      this.arm();
+    }
+  }
+
+  /** Interval policy: the sync `sync` ms after the first write that waits for one (one timer, none when clean). */
+  private arm(): void {
+    if (this.timer !== undefined || this.closed || typeof this.sync !== 'number') return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.tick();
+    }, this.sync);
+    this.timer.unref();
   }
 
   private undoPartialWrite(offset: number): void {
@@ -190,7 +214,15 @@ export class SegmentLog {
 
   /** Interval policy: fdatasync what was written since the last tick (off the event loop). */
   private tick(): void {
-    if (this.syncing || (!this.dirty && !this.dirDirty && this.pending.length === 0)) return;
+    if (!this.dirty && !this.dirDirty && this.pending.length === 0) return;
+    if (this.syncing) return; // re-armed when it ends
+    if (!fs.existsSync(this.dir)) {
+      // Removed under us: appends would go on into unlinked files, lost at the next start.
+      const err = new Error(`journal: ${this.dir} was removed`) as NodeJS.ErrnoException;
+      err.code = 'ENOENT';
+      this.onFatal?.(err);
+      return;
+    }
     const head = this.head;
     const fds = [this.fd, ...this.pending];
     const closing = this.pending;
@@ -200,7 +232,9 @@ export class SegmentLog {
     this.dirDirty = false;
     this.syncing = Promise.all([...fds.map(fdatasync), dir ? syncDirAsync(this.dir) : undefined])
       .then(() => {
+        const moved = head > this.syncedHead;
         this.syncedHead = Math.max(this.syncedHead, head);
+        if (moved) this.onSynced?.();
       })
       .catch((err: unknown) => {
         this.dirty = true;
@@ -209,6 +243,7 @@ export class SegmentLog {
       .finally(() => {
         for (const fd of closing) closeQuietly(fd, false);
         this.syncing = undefined;
+        if (this.dirty || this.dirDirty || this.pending.length > 0) this.arm();
       });
   }
 }

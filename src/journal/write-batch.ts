@@ -11,6 +11,8 @@ export class WriteBatch {
   len = 0;
   /** Length of each staged frame, in order. */
   readonly lens: number[] = [];
+  /** Whether a staged frame must be fsynced (not every one is `unsynced`). */
+  needsSync = false;
 
   constructor(private readonly keptBytes = 4 * 1024 * 1024) {}
 
@@ -37,6 +39,7 @@ export class WriteBatch {
   clear(): void {
     this.len = 0;
     this.lens.length = 0;
+    this.needsSync = false;
     if (this.buf.length > this.keptBytes) this.buf = Buffer.allocUnsafeSlow(INITIAL_BYTES);
   }
 }

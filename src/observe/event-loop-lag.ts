@@ -7,6 +7,11 @@
  * The histogram records the time between two samples, i.e. the resolution plus the lag:
  * the resolution is subtracted, so an idle loop reads ~0 (as prom-client's setImmediate
  * based `nodejs_eventloop_lag_seconds`), not ~the resolution.
+ *
+ * With `pauseWhenIdle`, a window in which `touch()` was never called (nothing arrived)
+ * ends the sampling (the histogram's libuv timer and the window timer both stop: an idle
+ * daemon is not woken to measure itself); the next `touch()` starts it again. Meanwhile
+ * `current` is the last window measured.
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 
@@ -24,12 +29,16 @@ export interface EventLoopLagOptions {
   readonly resolutionMs?: number;
   /** Length of a summary window. Default 10 s. */
   readonly windowMs?: number;
+  /** Stop sampling after a window without `touch()`; default false. */
+  readonly pauseWhenIdle?: boolean;
 }
 
 export class EventLoopLag {
   private histogram: IntervalHistogram | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
   private last: LoopLag | undefined;
+  private touched = false;
+  private paused = false;
 
   constructor(private readonly opts: EventLoopLagOptions = {}) {}
 
@@ -39,13 +48,27 @@ export class EventLoopLag {
 
   start(): void {
     if (this.histogram) return;
+    this.paused = false;
+    this.touched = false;
     this.histogram = monitorEventLoopDelay({ resolution: this.resolutionMs });
     this.histogram.enable();
     this.timer = setInterval(() => this.roll(), this.opts.windowMs ?? 10_000);
     this.timer.unref?.();
   }
 
+  /** Work is being done (a message arrived): sample while it goes on. Cheap enough for every message. */
+  touch(): void {
+    if (this.paused) this.start();
+    this.touched = true;
+  }
+
+  /** Whether sampling is paused for want of work. */
+  get idle(): boolean {
+    return this.paused;
+  }
+
   stop(): void {
+    this.paused = false;
     this.histogram?.disable();
     this.histogram = undefined;
     if (this.timer !== undefined) clearInterval(this.timer);
@@ -60,6 +83,11 @@ export class EventLoopLag {
   private roll(): void {
     this.last = summarise(this.histogram, this.resolutionMs);
     this.histogram?.reset();
+    if (this.opts.pauseWhenIdle && !this.touched) {
+      this.stop();
+      this.paused = true;
+    }
+    this.touched = false;
   }
 }
 

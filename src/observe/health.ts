@@ -8,7 +8,9 @@
  * - `spool_near_quota`: the journal holds at least `spoolNearQuota` of its quota (the
  *   next step is dropping the oldest data, or refusing new data);
  * - `no_data`: no message from any source for `noDataAfterMs` (counted from start too);
- * - `source_failed`: a source's message stream failed and it waits for its restart.
+ * - `source_failed`: a source's message stream failed and it waits for its restart;
+ * - `spool_refusing`: the journal refuses appends (disk full, quota under policy block,
+ *   an I/O error), so messages are not acknowledged (their senders keep them).
  */
 
 export interface OutputHealth {
@@ -29,6 +31,8 @@ export interface HealthFacts {
   readonly outputs: readonly OutputHealth[];
   /** The journal; absent in memory mode. */
   readonly spool?: { readonly bytes: number; readonly maxBytes: number };
+  /** Messages are held unacknowledged because the journal refuses them (see Refusal in ingest.ts). */
+  readonly refusing?: { readonly reason: 'quota' | 'disk_full' | 'error'; readonly since: number; readonly error?: string; readonly dir?: string };
   readonly sources?: readonly { readonly id: string; readonly state: string; readonly lastError?: string; readonly failures?: number; readonly failedAt?: number }[];
 }
 
@@ -47,7 +51,7 @@ export interface HealthThresholds {
 
 export const DEFAULT_THRESHOLDS: HealthThresholds = { noDataAfterMs: 5 * 60_000, outputDownAfterMs: 60_000, spoolNearQuota: 0.9 };
 
-export type HealthCheck = 'output_unreachable' | 'spool_near_quota' | 'no_data' | 'source_failed' | 'health_unavailable';
+export type HealthCheck = 'output_unreachable' | 'spool_near_quota' | 'spool_refusing' | 'no_data' | 'source_failed' | 'health_unavailable';
 
 export interface HealthReason {
   readonly check: HealthCheck;
@@ -88,6 +92,7 @@ export function evaluateHealth(f: HealthFacts, t: HealthThresholds, nowMs: numbe
     const why = s.lastError ? `: ${s.lastError}` : '';
     reasons.push({ check: 'source_failed', source: s.id, ...(s.failedAt !== undefined && { since: iso(s.failedAt) }), message: `source ${s.id} failed (${s.failures ?? 1} times so far)${why}; restarting it` });
   }
+  if (f.refusing) reasons.push({ check: 'spool_refusing', since: iso(f.refusing.since), message: refusingMessage(f.refusing) });
   if (f.spool && f.spool.maxBytes > 0 && f.spool.bytes >= t.spoolNearQuota * f.spool.maxBytes) {
     const pct = Math.round((100 * f.spool.bytes) / f.spool.maxBytes);
     reasons.push({ check: 'spool_near_quota', message: `journal at ${pct}% of its quota (${f.spool.bytes} of ${f.spool.maxBytes} bytes)` });
@@ -114,6 +119,18 @@ export function evaluateHealth(f: HealthFacts, t: HealthThresholds, nowMs: numbe
     ...(f.spool && { spool: { bytes: f.spool.bytes, max_bytes: f.spool.maxBytes, used: f.spool.maxBytes > 0 ? Math.round((1000 * f.spool.bytes) / f.spool.maxBytes) / 1000 : 0 } }),
     ...(f.lastMessageAt !== undefined && { last_message: iso(f.lastMessageAt) }),
   };
+}
+
+/** Why nothing is acknowledged, and what fixes it. */
+export function refusingMessage(r: NonNullable<HealthFacts['refusing']>): string {
+  const where = r.dir ? ` (${r.dir})` : '';
+  const why =
+    r.reason === 'disk_full'
+      ? `the disk holding the spool${where} is full: free space on it (or lower spool.max_bytes below what is free); acknowledging resumes by itself`
+      : r.reason === 'quota'
+        ? 'the journal is at spool.max_bytes (policy block) while an output is behind: it resumes as the outputs catch up (or raise spool.max_bytes)'
+        : `appending to the journal${where} fails: ${r.error ?? 'unknown error'}`;
+  return `spool: not acknowledging messages (their senders keep them): ${why}`;
 }
 
 /** The report when the daemon could not say (threw or timed out). */

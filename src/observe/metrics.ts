@@ -50,6 +50,8 @@ export interface MetricsOptions {
   readonly nodeDefaults?: boolean;
   /** Event-loop lag summary window. Default 10 s. */
   readonly lagWindowMs?: number;
+  /** Stop sampling the lag after a window without `touch()` (see event-loop-lag.ts). Default false. */
+  readonly lagPausesWhenIdle?: boolean;
   readonly version?: string;
   readonly now?: () => number;
 }
@@ -72,7 +74,8 @@ export interface Figures {
   readonly outputs: readonly OutputFigures[];
   readonly sources: readonly SourceFigures[];
   readonly queueDepth?: number;
-  readonly spool?: { readonly bytes: number; readonly maxBytes?: number };
+  /** `refusing`: why the journal refuses appends (nothing is acknowledged meanwhile). */
+  readonly spool?: { readonly bytes: number; readonly maxBytes?: number; readonly refusing?: string };
   readonly devices: { readonly total: number; readonly stale: number };
   readonly eventLoop: LoopLag;
   readonly memory: { readonly rssBytes: number; readonly heapUsedBytes: number };
@@ -121,7 +124,7 @@ export class Metrics {
 
   constructor(private readonly opts: MetricsOptions) {
     this.now = opts.now ?? Date.now;
-    this.lag = new EventLoopLag({ windowMs: opts.lagWindowMs });
+    this.lag = new EventLoopLag({ windowMs: opts.lagWindowMs, pauseWhenIdle: opts.lagPausesWhenIdle });
   }
 
   get contentType(): string {
@@ -146,6 +149,11 @@ export class Metrics {
       buckets: WRITE_LATENCY_BUCKETS,
       registers: [this.registry],
     });
+  }
+
+  /** Work is being done: keeps the lag sampler running (see `lagPausesWhenIdle`). */
+  touch(): void {
+    this.lag.touch();
   }
 
   stop(): void {

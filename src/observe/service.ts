@@ -15,7 +15,7 @@
  *   await service.stop()         last thing in stop()
  */
 import type { ServiceConfig } from '../config/schema-service.js';
-import type { Reading } from '../types.js';
+import { SELF_SOURCE_ID, type Reading } from '../types.js';
 import { checkClock, logClockCheck, waitForClockSync, ClockStepMonitor, type ClockCheckResult } from './clock-check.js';
 import type { Counters } from './counters.js';
 import type { HealthSource } from './health.js';
@@ -108,6 +108,7 @@ export class Service {
     this.bad = opts.previous?.bad ?? new BadInputLog();
     this.clockSynced = opts.previous?.clockSynced;
     this.metrics = new Metrics({
+      lagPausesWhenIdle: true, // an idle daemon is not woken to measure its own lag
       counters: opts.counters,
       version: opts.version,
       nodeDefaults: opts.nodeDefaults,
@@ -177,6 +178,7 @@ export class Service {
 
   /** Notes the devices named in decoded readings (cheap: a Map update or two per reading). */
   observe(readings: readonly Reading[], source = '', topic = ''): void {
+    this.metrics.touch();
     this.devices?.observe(readings);
     this.table.observe(readings, source, Date.now());
     this.health?.feed?.observeTail(readings, topic, this.config.stale_devices.tag);
@@ -270,6 +272,8 @@ export class Service {
       figures: () => this.metrics.figures(),
       sink: (r) => this.opts.host.emitReadings(r),
       intervalMs: im.interval,
+      selfSourceId: SELF_SOURCE_ID,
+      idleIntervalMs: im.idle_interval,
       tags: im.tags,
       logger: this.log,
     });

@@ -14,6 +14,7 @@ export function statusText(now: Figures, prev: Figures | undefined): string {
     return dt > 0 ? (Math.max(0, d) / dt).toFixed(1) : '0.0';
   };
   const parts = [`in ${rate('messages_received')} msg/s`, `out ${rate('points_written')} points/s`];
+  if (now.spool?.refusing) parts.unshift(`NOT ACKNOWLEDGING: spool ${now.spool.refusing}`);
   const backlog = now.outputs.reduce((n, o) => Math.max(n, o.backlog), 0) + (now.queueDepth ?? 0);
   parts.push(`backlog ${backlog}`);
   if (now.outputs.length > 0) parts.push(`outputs ${now.outputs.filter((o) => o.up).length}/${now.outputs.length} up`);

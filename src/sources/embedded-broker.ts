@@ -18,7 +18,7 @@ import { DEFAULT_RETAINED_BOUNDS, RetainedLimits, type RetainedBounds } from './
 import type { BrokerStore } from './broker/broker-store.js';
 import { boundOutgoingQueues, type OutgoingQueues } from './broker/bounded-queues.js';
 import AsyncMemoryPersistence from 'aedes-persistence/asyncPersistence.js';
-import { RateLimiter } from '../observe/rate-limit.js';
+import { RateLimiter } from '../util/rate-limit.js';
 
 /** Input limits of the embedded broker; exceeding one refuses or disconnects, counted. */
 export interface BrokerLimits {

@@ -58,7 +58,7 @@ export class SelfSource implements Source {
       this.opts.counters?.inc('readings_dropped', { reason: 'self_not_running' }, lines.length);
       return;
     }
-    this.outlet.push({ sourceId: SELF_SOURCE_ID, topic: SELF_TOPIC, payload: Buffer.from(lines.join('\n'), 'utf8'), receivedAt: this.opts.arrivalNs(), ack: () => undefined });
+    this.outlet.push({ sourceId: SELF_SOURCE_ID, topic: SELF_TOPIC, payload: Buffer.from(lines.join('\n'), 'utf8'), receivedAt: this.opts.arrivalNs(), ack: () => undefined, unsynced: true });
   }
 }
 

@@ -58,7 +58,7 @@ outputs: [{ id: local, type: influxdb_v1, url: "${influxd.url}", database: senso
       emitReadings: (rs) => void emitted.push(...rs),
     };
     const service = new Service({
-      config: serviceSchema.parse({ http: { port: 0 }, health: { output_down_after: 0, no_data_after: '1h' }, internal_metrics: { interval: '1s' } }),
+      config: serviceSchema.parse({ http: { port: 0 }, health: { output_down_after: 0, no_data_after: '1h' }, internal_metrics: { interval: '1s', idle_interval: '1s' } }),
       logger,
       counters,
       host,

@@ -40,6 +40,20 @@ describe('evaluateHealth', () => {
     ]);
   });
 
+  it('a spool that refuses appends is unhealthy, saying why and what fixes it', () => {
+    const disk = evaluateHealth(facts({ refusing: { reason: 'disk_full', since: START, dir: '/var/lib/edgeflux' } }), T, START + 1000);
+    expect(disk.status).toBe('unhealthy');
+    expect(disk.reasons).toEqual([
+      {
+        check: 'spool_refusing',
+        since: new Date(START).toISOString(),
+        message: 'spool: not acknowledging messages (their senders keep them): the disk holding the spool (/var/lib/edgeflux) is full: free space on it (or lower spool.max_bytes below what is free); acknowledging resumes by itself',
+      },
+    ]);
+    const ro = evaluateHealth(facts({ refusing: { reason: 'error', since: START, error: 'EROFS: read-only file system, write', dir: '/s' } }), T, START);
+    expect(ro.reasons[0]?.message).toBe('spool: not acknowledging messages (their senders keep them): appending to the journal (/s) fails: EROFS: read-only file system, write');
+  });
+
   it('without downSince, counts from the last success, else from start', () => {
     const r = evaluateHealth(facts({ outputs: [{ id: 'a', state: 'down' }] }), T, START + 60_000);
     expect(r.reasons[0]?.since).toBe(new Date(START).toISOString());

@@ -107,6 +107,26 @@ describe('InternalMetricsReporter on virtual time', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('while idle (only its own messages, outputs up) reports every idle interval; a message or a down output brings the interval back', async () => {
+    let up = true;
+    const { counters, metrics } = setup({ outputs: () => [{ id: 'local', up, backlog: 0 }] });
+    const at: number[] = [];
+    const r = new InternalMetricsReporter({ figures: () => metrics.figures(), sink: () => void at.push(Date.now()), intervalMs: 10_000, idleIntervalMs: 60_000, selfSourceId: 'edgeflux' });
+    vi.setSystemTime(0);
+    r.start();
+    counters.inc('messages_received', { source: 'edgeflux' }); // its own points do not count
+    await vi.advanceTimersByTimeAsync(130_000);
+    expect(at).toEqual([10_000, 70_000, 130_000]);
+    counters.inc('messages_received', { source: 'broker' });
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(at).toEqual([10_000, 70_000, 130_000, 140_000]); // active for one interval, then idle again
+    up = false;
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(at.slice(4)).toEqual([160_000, 170_000]);
+    r.stop();
+    metrics.stop();
+  });
+
   it('a failing sink is logged, and the next interval still reports', async () => {
     const { metrics } = setup();
     const error = vi.fn();

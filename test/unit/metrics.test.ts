@@ -188,6 +188,11 @@ describe('statusText', () => {
     const text = statusText(m.figures(), before);
     expect(text).toBe('in 25.0 msg/s, out 10.0 points/s, backlog 7, outputs 1/2 up, devices 1 (1 stale), 3 bad messages');
   });
+
+  it('leads with NOT ACKNOWLEDGING while the spool refuses appends', () => {
+    const m = new Metrics({ counters: new Counters(), providers: { spool: () => ({ bytes: 10, maxBytes: 100, refusing: 'disk full' }) } });
+    expect(statusText(m.figures(), undefined)).toMatch(/^NOT ACKNOWLEDGING: spool disk full, in 0\.0 msg\/s/);
+  });
 });
 
 describe('Metrics: node default metrics', () => {

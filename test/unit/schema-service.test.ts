@@ -9,7 +9,7 @@ describe('the service: config section', () => {
     const c = serviceSchema.parse(undefined);
     expect(c.http).toEqual({ enabled: true, host: '127.0.0.1', port: DEFAULT_HTTP_PORT, request_timeout: 5000, max_connections: 16 });
     expect(c.health).toEqual({ no_data_after: 300_000, output_down_after: 60_000, spool_near_quota: 0.9 });
-    expect(c.internal_metrics).toEqual({ enabled: true, interval: 10_000, tags: {} });
+    expect(c.internal_metrics).toEqual({ enabled: true, interval: 10_000, idle_interval: 60_000, tags: {} });
     expect(c.stale_devices.factor).toBe(3);
     expect(c.clock.wait_for_sync).toBe(0);
     expect(c.notify.command).toBe('systemd-notify');

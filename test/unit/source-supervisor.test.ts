@@ -62,6 +62,32 @@ describe('SourceSupervisor', () => {
     expect(sb.state.state).toBe('closed');
   });
 
+  it("a source that cannot start rejects the first start() (the daemon's start fails); a restart that cannot start is retried", async () => {
+    vi.useFakeTimers();
+    const counters = new Counters();
+    const b = new FlakySource('b');
+    const start = b.start.bind(b);
+    let refuse = true;
+    b.start = async () => {
+      await start();
+      if (refuse) throw new Error('EADDRINUSE');
+    };
+    const sb = new SourceSupervisor({ source: b, onMessage: () => undefined, logger, counters, random: () => 1 });
+    await expect(sb.start()).rejects.toThrow('EADDRINUSE');
+    expect(vi.getTimerCount()).toBe(0);
+    refuse = false;
+    await sb.start();
+    refuse = true;
+    b.fail();
+    await vi.advanceTimersByTimeAsync(1000); // restart refused: failed again, next in 2 s
+    expect(sb.state).toMatchObject({ state: 'failed', failures: 2, lastError: 'EADDRINUSE' });
+    refuse = false;
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(sb.state).toMatchObject({ state: 'up', failures: 2 });
+    await sb.stop();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('stop() during the backoff cancels the restart; a stop is not a failure', async () => {
     vi.useFakeTimers();
     const counters = new Counters();
