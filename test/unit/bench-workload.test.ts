@@ -31,7 +31,7 @@ function decodeOne(rules: RuleSet, topic: string, payload: string): Reading {
 }
 
 describe('bench workload payloads', () => {
-  it('flat readings decode through the README-style json rule into the verifier\'s measurement, run tag and integer seq, at their ms timestamp', async () => {
+  it('flat readings decode through the README-style json rule into the verifier\'s measurement, device tag and integer seq, at their ms timestamp', async () => {
     const rules = await rulesFor('flat');
     for (const seq of [0, 5, 1234]) {
       const spec = PAYLOADS.flat;
