@@ -103,7 +103,7 @@ async function main(o: BenchOptions): Promise<number> {
     }
   }
 
-  // The workload matrix (issue 26): every cell against its reference, the targets per cell.
+  // The workload matrix: every cell against its reference, the targets per cell.
   const cells = selectCells(o.quick && !o.cells ? quickMatrix() : fullMatrix(), o.cells);
   const ctx: SystemsContext = { runtime, broker, influx, edgeflux: setup, ...(extra ? { edgefluxExtra: extra } : {}) };
   const cellResults: CellResult[] = [];

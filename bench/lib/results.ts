@@ -30,7 +30,7 @@ export interface BenchResults {
   readonly charts: string[];
   /** Raw edgeflux and edgeflux-shaped side by side (QoS 1, `point` payload): the shaped target's pair. */
   readonly shaped?: SystemQosResult[];
-  /** The workload matrix (issue 26): per cell, its blocks and targets. */
+  /** The workload matrix: per cell, its blocks and targets. */
   readonly matrix?: MatrixResult;
 }
 
