@@ -1,6 +1,6 @@
 /**
  * `node --import tsx bench/probe.ts`: one system at one or more fixed rates, for quick A/B
- * checks while working on the hot path (the full `npm run bench` takes ~25 min). The same
+ * checks while working on the hot path (the full `npm run bench` takes hours). The same
  * parts as the bench (private mosquitto and influxd, the load generator, runStep), no
  * climb, no results file: prints each step and, for edgeflux, its V8 heap figures from
  * /metrics at the end of each step.
