@@ -81,9 +81,9 @@ function onMessage(topic: string, payload: Buffer): void {
   const t = topic.split('/');
   const text = payload.toString();
   if (PAYLOAD === 'lp') {
-    // bench/<system>/lp/<run>/<device>: the line gets the topic's levels as tags.
+    // bench/<system>/lp/<device>: the line gets the topic's levels as tags.
     const sp = text.indexOf(' ');
-    push(`${text.slice(0, sp)},device=${t[4]},run=${t[3]},system=${t[1]}${text.slice(sp)}`);
+    push(`${text.slice(0, sp)},device=${t[3]},system=${t[1]}${text.slice(sp)}`);
     return;
   }
   let o: Record<string, unknown>;

@@ -1,6 +1,6 @@
 /**
  * `node --import tsx bench/probe.ts`: one system at one or more fixed rates, for quick A/B
- * checks while working on the hot path (the full `npm run bench` takes ~25 min). The same
+ * checks while working on the hot path (the full `npm run bench` takes hours). The same
  * parts as the bench (private mosquitto and influxd, the load generator, runStep), no
  * climb, no results file: prints each step and, for edgeflux, its V8 heap figures from
  * /metrics at the end of each step.
@@ -8,6 +8,7 @@
  *   node --import tsx bench/probe.ts --system edgeflux --qos 0 --rates 10000,20000 --reps 3
  *   node --import tsx bench/probe.ts --system edgeflux --node-flags=--max-semi-space-size=4
  *   node --import tsx bench/probe.ts --system edgeflux --outage 300000 --reps 1 --node-flags=--cpu-prof
+ *   node --import tsx bench/probe.ts --system edgeflux --payload tasmota --devices 1000 --profile   # where the CPU goes (QoS 1, first rate)
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -24,7 +25,9 @@ import { cleanupAll, installCleanupHandlers } from './lib/procs.js';
 import { clockTicks } from './lib/procstat.js';
 import { startInfluxd, startMosquitto } from './lib/servers.js';
 import { runStep, type StepEnv } from './lib/steps.js';
+import { runProfile } from './lib/profile.js';
 import { makeSystems, SYSTEM_NAMES, type SystemName } from './lib/systems.js';
+import { PAYLOAD_KINDS, type PayloadKind, type Workload } from './lib/workload.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -84,8 +87,12 @@ async function main(): Promise<void> {
       'node-flags': { type: 'string', default: '' },
       'edgeflux-extra': { type: 'string' },
       outage: { type: 'string' },
+      payload: { type: 'string', default: 'point' },
+      profile: { type: 'boolean', default: false },
     },
   });
+  const payload = v.payload as PayloadKind;
+  if (!PAYLOAD_KINDS.includes(payload)) throw new Error(`--payload: one of ${PAYLOAD_KINDS.join(', ')}`);
   const system = v.system as SystemName;
   if (!SYSTEM_NAMES.includes(system)) throw new Error(`--system: one of ${SYSTEM_NAMES.join(', ')}`);
   const qos = Number(v.qos) as 0 | 1;
@@ -99,7 +106,18 @@ async function main(): Promise<void> {
   if (!def) throw new Error('no such system');
   await influx.createDatabase(def.db);
   const gen = await LoadGenerator.start(runtime, broker.port, 'probe-load');
-  const env: StepEnv = { influx, gen, devices: Number(v.devices), drainLimitMs: 3000, log };
+  const workload: Workload = { source: 'mosquitto', payload, devices: Number(v.devices), connections: 1, window: 20_000 };
+  const env: StepEnv = { influx, gen, devices: Number(v.devices), drainLimitMs: 3000, log, workload };
+  if (v.profile) {
+    const stamp = new Date().toISOString().slice(0, 16).replace(/[:T]/g, '-');
+    const p = await runProfile(env, def, ROOT, join(ROOT, 'bench', '.work', 'profiles'), `${stamp}-${payload}`, Number(v.rates.split(',')[0]), Number(v.seconds) * 1000);
+    log(`profile ${p.file}, ${p.busyMs} ms busy`);
+    log(`  areas: ${p.areas.slice(0, 12).map((a) => `${a.area} ${a.selfPct.toFixed(1)}%`).join(', ')}`);
+    for (const h of p.top) log(`  ${h.selfPct.toFixed(1).padStart(5)}%  ${h.name}  ${h.where}`);
+    await gen.stop();
+    await cleanupAll();
+    return;
+  }
   const nodeFlags = v['node-flags'] ? v['node-flags'].split(' ').filter(Boolean) : [];
   if (v.outage) {
     for (let r = 0; r < Number(v.reps); r++) {
@@ -111,7 +129,7 @@ async function main(): Promise<void> {
     await cleanupAll();
     return;
   }
-  const sut = await def.start({ qos, nodeFlags });
+  const sut = await def.start({ qos, nodeFlags, workload });
   log(`${def.label}: ready in ${sut.readyMs} ms ${nodeFlags.join(' ')}`);
   const httpPort = (sut.probe as unknown as { port?: number } | undefined)?.port;
   if (httpPort) log(`      idle: ${await heapFigures(httpPort)}`);

@@ -103,7 +103,7 @@ async function main(o: BenchOptions): Promise<number> {
     }
   }
 
-  // The workload matrix (issue 26): every cell against its reference, the targets per cell.
+  // The workload matrix: every cell against its reference, the targets per cell.
   const cells = selectCells(o.quick && !o.cells ? quickMatrix() : fullMatrix(), o.cells);
   const ctx: SystemsContext = { runtime, broker, influx, edgeflux: setup, ...(extra ? { edgefluxExtra: extra } : {}) };
   const cellResults: CellResult[] = [];
@@ -119,12 +119,13 @@ async function main(o: BenchOptions): Promise<number> {
   }
   // Issue 8's figures (max rate, CPU and RSS against the bare batcher at QoS 0 and 1) come from the `mqtt/flat/100` cells.
   const blocks: SystemQosResult[] = cellResults.filter((r) => /^mqtt\/flat\/100\/q[01]$/.test(r.cell.id)).flatMap((r) => r.blocks);
+  const shaped: SystemQosResult[] = [];
   const shapedDef = systems.find((s) => s.shaped);
-  if (shapedDef && o.qos.includes(1)) {
-    // The window + deadband pipeline on the same flat readings as mqtt/flat/100/q1, compared with raw edgeflux there.
-    log('QoS 1, flat payload, 100 devices: edgeflux with the window + deadband pipeline');
-    const w: Workload = { source: 'mosquitto', payload: 'flat', devices: 100, connections: 1, window: 20_000 };
-    blocks.push(...(await runQosBlock({ ...env, devices: 100, workload: w }, [shapedDef], 1, o.plan)));
+  const rawDef = systems.find((s) => s.name === 'edgeflux');
+  if (shapedDef && rawDef && o.qos.includes(1)) {
+    // The window + deadband pipeline against raw edgeflux, side by side on the `point` payload (its checks count by run tag).
+    log('QoS 1, point payload, 100 devices: edgeflux raw and with the window + deadband pipeline');
+    shaped.push(...(await runQosBlock({ ...env, devices: 100 }, [rawDef, shapedDef], 1, o.plan)));
   }
   const outage: OutageResult[] = [];
   if (o.outage) {
@@ -166,7 +167,7 @@ async function main(o: BenchOptions): Promise<number> {
     const files = blocks.filter((b) => b.system === 'edgeflux').map((b) => b.facts).join('; ');
     if (/journal files: 0\b/.test(files)) notes.push(`edgeflux was configured durable but wrote no journal files (${files}): the journal is probably not wired into the daemon yet`);
   }
-  const loads = [...blocks, ...cellResults.flatMap((r) => r.blocks)].flatMap((b) => b.steps.map((s) => s.load1));
+  const loads = [...shaped, ...cellResults.flatMap((r) => r.blocks)].flatMap((b) => b.steps.map((s) => s.load1));
   const loadSteps = loads.length ? `; 1-min load average at the end of the steps: median ${median(loads)?.toFixed(1)}, max ${Math.max(...loads).toFixed(1)} (the bench itself accounts for about 2)` : '';
   notes.push(`the machine is shared (other engineers' builds and tests ran meanwhile): load average (1/5/15 min) ${loadStart} at the start, ${loadEnd} at the end${loadSteps}; compare ratios within this run, not absolute figures across runs`);
   const method = [
@@ -175,9 +176,9 @@ async function main(o: BenchOptions): Promise<number> {
     'CPU µs per reading: utime+stime of the system\'s process tree (/proc; with mosquitto\'s for "mosquitto + edgeflux") from the first publish to the last reading stored, divided by the messages stored; peak RSS: VmHWM, reset at the start of the step and read at its end (the whole step), or VmRSS sampled every 100 ms',
     `edgeflux: ${setup.note}; \`node ${[...unitNodeFlags(ROOT), ''].join(' ')}bench/.work/js/src/cli/main.js run\` (transpiled src/; node flags as in systemd/edgeflux.service); output retry 200 ms..2 s. Baseline: bench/baseline.ts (mqtt.js + 5000-line POSTs, 1 in flight, retry every 1 s)`,
   ];
-  if (systems.some((s) => s.shaped)) {
+  if (shaped.length > 0) {
     method.push(
-      `edgeflux (window+deadband), QoS 1 only: the same config plus \`pipeline: ${JSON.stringify(SHAPED_PIPELINE).replace(/"/g, '')}\` on every series. It writes window points, so a step is *sustained* when edgeflux received every message, held none and its output was at the journal's head (\`/spool\` behind 0: every window closed and its point written) within ${o.drainLimitMs / 1000} s + ${CLOSE_DELAY_MS / 1000} s (the close delay of a quiet series: stream clock 1 s behind, idle ${WINDOW_IDLE}, batch max_age 1 s) of the last publish, and the step's window points (\`seq_count\` summed per device) account for every reading; CPU µs per reading as above, up to that moment (its /spool polls included)`,
+      `edgeflux (window+deadband), QoS 1 only, measured side by side with raw edgeflux on the \`point\` payload over 100 devices: the same config plus \`pipeline: ${JSON.stringify(SHAPED_PIPELINE).replace(/"/g, '')}\` on every series. It writes window points, so a step is *sustained* when edgeflux received every message, held none and its output was at the journal's head (\`/spool\` behind 0: every window closed and its point written) within ${o.drainLimitMs / 1000} s + ${CLOSE_DELAY_MS / 1000} s (the close delay of a quiet series: stream clock 1 s behind, idle ${WINDOW_IDLE}, batch max_age 1 s) of the last publish, and the step's window points (\`seq_count\` summed per device) account for every reading; CPU µs per reading as above, up to that moment (its /spool polls included)`,
     );
   }
   if (nodeRed) method.push('Node-RED: mqtt in (json) → function (tags, fields, timestamp) → join (5000 or 1 s) → influxdb batch (node-influx, precision µs); writes seq as a float');
@@ -187,7 +188,7 @@ async function main(o: BenchOptions): Promise<number> {
       startedAt, finishedAt: new Date(), quick: o.quick, command: `npm run bench${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`,
       machine: machineInfo(), versions: [...codeVersion, ...extraVersions], method, notes, edgefluxMode: setup.mode,
     },
-    brokerCeilings, postCeilings, blocks, outage, charts: [], ...(profile ? { profile } : {}),
+    brokerCeilings, postCeilings, blocks, outage, charts: [], ...(profile ? { profile } : {}), ...(shaped.length > 0 ? { shaped } : {}),
     matrix: { cells: cellResults, climbed: o.plan.maxClimbSteps > 0, latency },
   };
 

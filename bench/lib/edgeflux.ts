@@ -83,6 +83,8 @@ export interface EdgefluxConfigArgs {
   readonly payload?: PayloadKind;
   /** Where the readings come from: the external broker (default), the embedded broker on this port, or these serial ports. */
   readonly embeddedPort?: number;
+  /** Embedded broker: the publisher connections it must admit (all from 127.0.0.1). */
+  readonly embeddedConnections?: number;
   readonly serialPorts?: readonly { readonly id: string; readonly path: string }[];
 }
 
@@ -109,7 +111,14 @@ export function edgefluxConfig(a: EdgefluxConfigArgs): string {
   // Serial ports are decoded by the rules with the port's id as the topic: one rule per port.
   const rules = a.serialPorts ? a.serialPorts.flatMap((p) => decoding.rules.map((r) => ({ ...r, topic: p.id }))) : decoding.rules;
   const source: Json = a.embeddedPort !== undefined
-    ? { broker: { host: '127.0.0.1', port: a.embeddedPort } }
+    ? {
+      broker: {
+        host: '127.0.0.1', port: a.embeddedPort,
+        // On loopback every device connects from one address: the per-address limit (default 32)
+        // is raised to the device count, as the overall one for 10,000 devices (default 1,000).
+        limits: { max_connections: Math.max(1000, (a.embeddedConnections ?? 0) + 16), max_connections_per_address: Math.max(32, (a.embeddedConnections ?? 0) + 16) },
+      },
+    }
     : a.serialPorts
       ? { serial: a.serialPorts.map((p) => ({ id: p.id, path: p.path, baud_rate: 115_200, framing: { type: 'readline' } })) }
       : { mqtt: [{ id: 'bench', url: a.brokerUrl, client_id: `${a.system}-bench`, subscriptions: [{ topic: `bench/${a.system}/#`, qos: a.qos }] }] };

@@ -17,7 +17,7 @@ import { figuresAt } from './results.js';
 import { waitStored, type StepEnv } from './steps.js';
 import { edgefluxDef, SERIAL_PORTS, type SystemDef, type SystemsContext } from './systems.js';
 import { makeSystems } from './systems.js';
-import { PAYLOADS, tsBase, type PayloadKind, type SourceKind, type Workload } from './workload.js';
+import { endStep, nextStep, PAYLOADS, type PayloadKind, type SourceKind, type Workload } from './workload.js';
 
 export interface Cell {
   /** Short name, e.g. `mqtt/flat/1000/q1`, `embedded/flat/100/w1`, `serial/flat/4`. */
@@ -203,13 +203,14 @@ export async function runLatency(env: StepEnv, def: SystemDef, messages: number)
   const sut = await def.start({ qos: 1, workload });
   try {
     await env.gen.openPool(sut.publishPort!, 1, `bench-latency-${def.name}`);
-    const run = `lat${Date.now()}`;
+    const key = nextStep(def.db, 'flat', `lat${Date.now()}`);
     const pub = await env.gen.publish({
-      system: def.name, run, payload: 'flat', devices: 1, rate: Infinity, count: messages, qos: 1, tsBase: tsBase('flat'), window: 1, pool: true,
+      system: def.name, run: key.run, payload: 'flat', devices: 1, rate: Infinity, count: messages, qos: 1, tsBase: key.base, window: 1, pool: true,
       // At 44 ms per message (Nagle on the broker's socket) 1000 messages take 44 s: bounded at 2 min.
       giveUpHeldMs: 120_000, timeoutMs: 180_000,
     });
-    const stored = await waitStored(env.influx, def, sut, run, pub.sent, pub.lastPublishAt, 30_000, PAYLOADS.flat);
+    const stored = await waitStored(env.influx, def, sut, key, pub.sent, pub.lastPublishAt, 30_000, PAYLOADS.flat);
+    endStep(def.db, 'flat', key, pub.sent, 1);
     const r = { label: def.label, messages: pub.sent, msPerMessage: pub.elapsedMs / Math.max(1, pub.sent - 1), lost: pub.sent - stored.stored };
     env.log(`    ${def.label}: ${r.msPerMessage.toFixed(2)} ms per message, sequential QoS 1 (${pub.sent} messages, ${r.lost} lost)`);
     return r;

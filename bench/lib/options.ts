@@ -132,7 +132,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     plan: quick
       ? { reps: 1, stepMs: 2500, fixedRates: [10_000, 20_000], climbFactor: 1.6, maxClimbSteps: 0, maxBisectSteps: 0, resolution: 0.2, rateCap: 150_000, warmupRate: 5000, warmupMs: 1500 }
       : { reps: 3, stepMs: 8000, fixedRates: [10_000, 20_000], climbFactor: 1.25, maxClimbSteps: 6, maxBisectSteps: 2, resolution: 0.08, rateCap: 150_000, warmupRate: 5000, warmupMs: 3000 },
-    serialPlan: { reps: quick ? 1 : 3, stepMs: quick ? 5000 : 20_000, fixedRates: [SERIAL_RATE], climbFactor: 1, maxClimbSteps: 0, maxBisectSteps: 0, resolution: 1, rateCap: SERIAL_RATE, warmupRate: SERIAL_RATE, warmupMs: 2000 },
+    serialPlan: { reps: quick ? 1 : 3, stepMs: quick ? 3000 : 20_000, fixedRates: [SERIAL_RATE], climbFactor: 1, maxClimbSteps: 0, maxBisectSteps: 0, resolution: 1, rateCap: SERIAL_RATE, warmupRate: SERIAL_RATE, warmupMs: quick ? 1000 : 2000 },
     ...(v.cells ? { cells: v.cells.split(',').map((c) => c.trim()).filter(Boolean) } : {}),
     latencyMessages,
   };

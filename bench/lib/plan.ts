@@ -71,7 +71,8 @@ export async function runQosBlock(env: StepEnv, systems: readonly SystemDef[], q
       const res: SystemQosResult = { system: def.name, label: def.label, qos, steps: [], readyMs: sut.readyMs, maxRate: 0, maxNote: '', facts: '' };
       started.push({ def, sut, res });
       env.log(`    ready in ${sut.readyMs} ms; warming up at ${o.warmupRate}/s`);
-      const w = await runStep(env, def, sut, qos, o.warmupRate, o.warmupMs);
+      // Long enough for every device to send once: its series exist (in influxd and edgeflux) before anything is measured.
+      const w = await runStep(env, def, sut, qos, o.warmupRate, Math.max(o.warmupMs, Math.ceil((env.devices * 1000) / o.warmupRate)));
       if (w.lost > 0) env.log(`    warning: ${def.name} lost readings during the warm-up`);
     }
     const step = async (x: (typeof started)[number], rate: number): Promise<StepResult> => {

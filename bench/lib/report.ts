@@ -33,7 +33,7 @@ export function renderSection(res: BenchResults): string {
 /** The matrix: every cell's targets with PASS/MISS, why each miss, every step per cell (folded), the sequential latency. */
 export function renderMatrix(m: MatrixResult): string {
   const out: string[] = [];
-  out.push('### Workload matrix (issue 26): targets in every cell');
+  out.push('### Workload matrix: targets in every cell');
   out.push('');
   out.push('Reference: the bare batcher (`bench/baseline.ts`, same payload) through mosquitto; for the embedded broker, "mosquitto + edgeflux\'s MQTT client" fed the same way, mosquitto\'s CPU and RSS counted with edgeflux\'s. CPU per reading = per message (a Tasmota message is 3 points). Verdicts: CPU ≤ 1.2× (QoS 0) / 1.3× (QoS 1) at 10k/s and every step at 10k/s sustained; peak RSS (VmHWM of the whole step) ≤ 100 MB at 20k/s; max zero-loss rate ≥ 0.9×' + (m.climbed ? '' : ' (not in a quick run: no climb)') + '; nothing lost in any step.');
   out.push('');

@@ -1,7 +1,7 @@
 /**
  * Serial sensors for the bench: socat pseudo-terminal pairs (one end is the "device path"
  * edgeflux opens, the other the sensor's side) and a writer that sends one JSON line per
- * reading (the `flat` payload plus the `run` and `device` keys the rule turns into tags) at
+ * reading (the `flat` payload plus the `device` key the rule turns into a tag) at
  * a paced rate, reading `seq` on port `(seq % devices) % ports`. The writer runs in the
  * bench's own process: its CPU is not counted against edgeflux.
  */
@@ -65,7 +65,7 @@ export async function startSerialPorts(n: number, idPrefix = 'serial'): Promise<
       const lines: string[][] = ports.map(() => []);
       for (; sent < due; sent++) {
         const body = flat.payload(sent, a.devices, a.tsBase);
-        lines[(sent % a.devices) % ports.length]!.push(`{"run":"${a.run}","device":"${deviceName(sent, a.devices)}",${body.slice(1)}\n`);
+        lines[(sent % a.devices) % ports.length]!.push(`{"device":"${deviceName(sent, a.devices)}",${body.slice(1)}\n`);
       }
       await Promise.all(lines.map((l, i) => (l.length > 0 ? peers[i]!.write(l.join('')) : undefined)));
       lastWriteAt = performance.now();

@@ -17,7 +17,7 @@ import type { Influxd } from './servers.js';
 import { CLOSE_DELAY_MS, accountFor, countsBefore, waitCaughtUp, type ProbeCounts } from './shaped.js';
 import type { Sut, SystemDef } from './systems.js';
 import { countRun, findMissing } from './verify.js';
-import { DEFAULT_WORKLOAD, PAYLOADS, tsBase as tsBaseOf, type PayloadSpec, type Workload } from './workload.js';
+import { DEFAULT_WORKLOAD, endStep, nextStep, PAYLOADS, type PayloadSpec, type StepKey, type Workload } from './workload.js';
 
 export interface StepResult {
   readonly system: string;
@@ -66,7 +66,8 @@ export async function runStep(env: StepEnv, system: SystemDef, sut: Sut, qos: 0 
   const spec = PAYLOADS[w.payload];
   const run = `q${qos}n${++counter}r${rate}`;
   const planned = Math.max(1, Math.round((rate * durationMs) / 1000));
-  const tsBase = tsBaseOf(w.payload);
+  const key = nextStep(system.db, w.payload, run);
+  const tsBase = key.base;
   const pooled = sut.publishPort !== undefined && !sut.feed;
   if (pooled) await env.gen.openPool(sut.publishPort!, w.connections, `bench-${system.name}`);
   const before = system.shaped ? await countsBefore(sut) : undefined;
@@ -88,10 +89,11 @@ export async function runStep(env: StepEnv, system: SystemDef, sut: Sut, qos: 0 
     const generatorLimited = !held && (pooled ? pub.maxLagMs > 1000 : pub.achievedRate < rate * 0.95 || pub.maxLagMs > 1000);
     // Followed until everything is in (bounded); the CPU measurement ends there.
     const maxMs = Math.max(90_000, durationMs * 4);
-    const raw = before ? undefined : await waitStored(env.influx, system, sut, run, count, pub.lastPublishAt, maxMs, spec);
+    const raw = before ? undefined : await waitStored(env.influx, system, sut, key, count, pub.lastPublishAt, maxMs, spec);
     const drainMs = before ? await waitCaughtUp(sut, before, count, pub.lastPublishAt, maxMs) : raw?.drainMs;
     measured = meter.stop();
-    const checked = before ? await checkShaped(env, system, run, count, sut, before) : await checkStored(env, system, run, count, tsBase, raw?.stored ?? 0, w.devices, spec, pub.abandoned);
+    const checked = before ? await checkShaped(env, system, run, count, sut, before) : await checkStored(env, system, key, count, tsBase, raw?.stored ?? 0, w.devices, spec, pub.abandoned);
+    endStep(system.db, w.payload, key, count, w.devices);
     const limitMs = env.drainLimitMs + (before ? CLOSE_DELAY_MS : 0);
     const sustained = !generatorLimited && !held && drainMs !== undefined && drainMs <= limitMs && checked.stored === count && checked.lost === 0;
     const { lost, missingExamples, stored } = checked;
@@ -128,7 +130,7 @@ interface Checked {
 }
 
 /** Polls influxd until the run's `count` readings are stored; ms from the last publish to then (undefined: never, within `maxMs` or 15 s without progress). */
-export async function waitStored(influx: Influxd, system: SystemDef, sut: Sut, run: string, count: number, lastPublishAt: number, maxMs: number, spec: PayloadSpec): Promise<{ stored: number; drainMs: number | undefined }> {
+export async function waitStored(influx: Influxd, system: SystemDef, sut: Sut, run: StepKey, count: number, lastPublishAt: number, maxMs: number, spec: PayloadSpec): Promise<{ stored: number; drainMs: number | undefined }> {
   let stored = 0;
   const hardDeadline = Date.now() + maxMs;
   let lastProgressAt = Date.now();
@@ -145,7 +147,7 @@ export async function waitStored(influx: Influxd, system: SystemDef, sut: Sut, r
 }
 
 /** Names the readings a raw run is missing (none when all were stored). */
-async function checkStored(env: StepEnv, system: SystemDef, run: string, count: number, tsBase: number, stored: number, devices: number, spec: PayloadSpec, abandoned: boolean): Promise<Checked> {
+async function checkStored(env: StepEnv, system: SystemDef, run: StepKey, count: number, tsBase: number, stored: number, devices: number, spec: PayloadSpec, abandoned: boolean): Promise<Checked> {
   if (stored >= count) return { stored, lost: 0, missingExamples: [] };
   // A step cut short wrote readings with gaps in `seq` (held ones were never sent): counted, not named.
   if (abandoned) return { stored, lost: count - stored, missingExamples: [`${count - stored} of the ${count} readings written (step cut short: not named)`] };

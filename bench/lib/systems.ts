@@ -108,7 +108,7 @@ export function edgefluxDef(ctx: SystemsContext, shaped: boolean, via: EdgefluxV
         await writeFile(file, edgefluxConfig({
           setup: ctx.edgeflux, system: name, brokerUrl: ctx.broker.url, influxUrl: ctx.influx.url, db, qos: o.qos, dir, httpPort,
           memoryBytes: o.outage ? '512MiB' : undefined, extra: ctx.edgefluxExtra, ...(shaped ? { pipeline: SHAPED_PIPELINE } : {}),
-          payload: o.workload?.payload ?? 'point', ...(embeddedPort !== undefined ? { embeddedPort } : {}), ...(serial ? { serialPorts: serial.ports } : {}),
+          payload: o.workload?.payload ?? 'point', ...(embeddedPort !== undefined ? { embeddedPort, embeddedConnections: o.workload?.connections ?? 1 } : {}), ...(serial ? { serialPorts: serial.ports } : {}),
         }));
         const problems = await checkConfig(ctx.runtime, file);
         if (problems) throw new Error(`edgeflux check refused the bench config:\n${problems}`);

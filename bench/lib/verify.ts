@@ -4,11 +4,12 @@
  */
 import { deviceName } from './readings.js';
 import type { Influxd } from './servers.js';
-import { PAYLOADS, type PayloadSpec } from './workload.js';
+import { PAYLOADS, type PayloadSpec, type StepKey } from './workload.js';
 
-/** Messages stored for one run (0 when none): points carrying the payload's sequence field. */
-export async function countRun(influx: Influxd, db: string, run: string, spec: PayloadSpec = PAYLOADS.point): Promise<number> {
-  const json = await influx.query(`SELECT count("${spec.seqField}") FROM "${spec.measurement}" WHERE ${spec.where(run)}`, db);
+/** Messages stored for one step (0 when none): points carrying the payload's sequence field. `run`: a step of the `point` payload. */
+export async function countRun(influx: Influxd, db: string, step: StepKey | string, spec: PayloadSpec = PAYLOADS.point): Promise<number> {
+  const key = typeof step === 'string' ? { run: step, fromMs: 0 } : step;
+  const json = await influx.query(`SELECT count("${spec.seqField}") FROM "${spec.measurement}" WHERE ${spec.where(key)}`, db);
   const v = json.results?.[0]?.series?.[0]?.values?.[0]?.[1];
   return typeof v === 'number' ? v : 0;
 }
@@ -23,9 +24,10 @@ export interface Missing {
 }
 
 /** Lists which of readings 0..expected-1 of a run are not in influxd (bounded: ≤ 5M readings). */
-export async function findMissing(influx: Influxd, db: string, run: string, expected: number, devices: number, tsBase: number, limit = 8, spec: PayloadSpec = PAYLOADS.point): Promise<Missing> {
+export async function findMissing(influx: Influxd, db: string, step: StepKey | string, expected: number, devices: number, tsBase: number, limit = 8, spec: PayloadSpec = PAYLOADS.point): Promise<Missing> {
   if (expected > 5_000_000) throw new Error(`findMissing: ${expected} readings is more than it checks`);
-  const csv = await influx.queryCsv(`SELECT "${spec.seqField}" FROM "${spec.measurement}" WHERE ${spec.where(run)}`, db, 120_000);
+  const key = typeof step === 'string' ? { run: step, fromMs: 0 } : step;
+  const csv = await influx.queryCsv(`SELECT "${spec.seqField}" FROM "${spec.measurement}" WHERE ${spec.where(key)}`, db, 120_000);
   const seen = new Uint8Array(expected);
   let stored = 0;
   let unexpected = 0;

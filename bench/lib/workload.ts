@@ -11,6 +11,12 @@
  * measured). Timestamps are per device (`base + seq / devices` ms), so no two readings of a
  * series collapse into one point whatever the rate.
  *
+ * The devices are the same in every step (`d0000`…): a real site has a fixed set of series,
+ * and a new set per step would measure series creation (in influxd, and in edgeflux's device
+ * tracking) instead. A step's readings are told apart by time: each step's timestamps (event
+ * time in the payload, or arrival time) start after the previous step's ended (`from`); only
+ * `point` keeps a `run` tag per step (the outage and edgeflux-shaped count by it).
+ *
  * - `point`: the original workload, `{"seq":N,"v":D.5,"ts":µs}` on `bench/<system>/<run>/<device>/m`
  *   (kept for the outage run and edgeflux-shaped);
  * - `flat`: a flat JSON reading, five floats (1–3 decimals), two integers, a boolean, a
@@ -51,13 +57,16 @@ function h(seq: number, salt: number): number {
   return (x ^ (x >>> 13)) >>> 0;
 }
 
-/** `lo + (hash mod span) / 10^decimals`, written as JavaScript writes numbers (shortest form: 21.5, 21.53). */
+/**
+ * `lo + (hash mod span·10^decimals) / 10^decimals`, rounded to `decimals` as a device prints it
+ * (21.53, never 21.529999999999998), written in the shortest form (21.5, 21.53).
+ */
 function value(seq: number, salt: number, lo: number, span: number, decimals: number): number {
   const scale = 10 ** decimals;
-  return lo + (h(seq, salt) % (span * scale)) / scale;
+  return fix(lo + (h(seq, salt) % (span * scale)) / scale, decimals);
 }
 
-const fix = (x: number, d: number): string => String(Number(x.toFixed(d)));
+const fix = (x: number, d: number): number => Number(x.toFixed(d));
 
 /** The ms timestamp of reading `seq`: its device's own clock, one ms per reading of that device. */
 export const tsMs = (seq: number, devices: number, baseMs: number): number => baseMs + Math.floor(seq / devices);
@@ -72,17 +81,28 @@ export interface PayloadSpec {
   /** Where the verifier counts: the measurement, the field holding `seq`, and the step's readings (InfluxQL WHERE). */
   readonly measurement: string;
   readonly seqField: string;
-  where(run: string): string;
+  where(step: StepKey): string;
+  /** Time comes from the payload (`base + seq / devices` ms), not from the arrival. */
+  readonly eventTime: boolean;
   /** Points each message becomes. */
   readonly pointsPerMessage: number;
   /** What a message looks like, for the results. */
   readonly example: string;
 }
 
+/** One step as the verifier finds it: its `run` (the `point` payload's tag) and the time its readings start at. */
+export interface StepKey {
+  readonly run: string;
+  /** Every reading of the step is at or after this, ms since the epoch; none of the step before is. */
+  readonly fromMs: number;
+}
+
 const quote = (s: string): string => s.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
-const byRunTag = (run: string): string => `"run"='${quote(run)}'`;
-/** Tasmota and Zigbee2MQTT topics have one level for the device: the step's run is its prefix. */
-const byDevicePrefix = (run: string): string => `"device" =~ /^${run.replace(/[^A-Za-z0-9]/g, '')}-/`;
+const byRunTag = (k: StepKey): string => `"run"='${quote(k.run)}'`;
+const byTime = (k: StepKey): string => `time >= ${Math.floor(k.fromMs)}000000`;
+
+/** The steady topic level where `point` has the step's run. */
+const LIVE = 'live';
 
 function flat(seq: number, devices: number, baseMs: number): string {
   const tag = seq % 16 === 5 ? `,"event":"${TAGS[h(seq, 7) % TAGS.length]}"` : '';
@@ -126,31 +146,31 @@ export const PAYLOADS: Readonly<Record<PayloadKind, PayloadSpec>> = {
     topic: (system, run, device) => `bench/${system}/${run}/${device}/m`,
     // µs timestamps: the base time is taken in µs for this kind (see tsBase).
     payload: (seq, _devices, baseUs) => `{"seq":${seq},"v":${(seq % 1000) + 0.5},"ts":${baseUs + seq}}`,
-    measurement: 'm', seqField: 'seq', where: byRunTag, pointsPerMessage: 1,
+    measurement: 'm', seqField: 'seq', where: byRunTag, eventTime: true, pointsPerMessage: 1,
     example: '{"seq":N,"v":D.5,"ts":µs}',
   },
   flat: {
-    topic: (system, run, device) => `bench/${system}/${run}/${device}/m`,
+    topic: (system, _run, device) => `bench/${system}/${LIVE}/${device}/m`,
     payload: flat,
-    measurement: 'm', seqField: 'seq', where: byRunTag, pointsPerMessage: 1,
+    measurement: 'm', seqField: 'seq', where: byTime, eventTime: true, pointsPerMessage: 1,
     example: flat(5, 100, 1_765_000_000_000),
   },
   tasmota: {
-    topic: (system, run, device) => `bench/${system}/tele/${run}-${device}/SENSOR`,
+    topic: (system, _run, device) => `bench/${system}/tele/${device}/SENSOR`,
     payload: tasmota,
-    measurement: 'tasmota', seqField: 'c1', where: byDevicePrefix, pointsPerMessage: 3,
+    measurement: 'tasmota', seqField: 'c1', where: byTime, eventTime: false, pointsPerMessage: 3,
     example: tasmota(5),
   },
   z2m: {
-    topic: (system, run, device) => `bench/${system}/z2m/${run}-${device}`,
+    topic: (system, _run, device) => `bench/${system}/z2m/${device}`,
     payload: z2m,
-    measurement: 'zigbee2mqtt', seqField: 'count', where: byDevicePrefix, pointsPerMessage: 1,
+    measurement: 'zigbee2mqtt', seqField: 'count', where: byTime, eventTime: false, pointsPerMessage: 1,
     example: z2m(5),
   },
   lp: {
-    topic: (system, run, device) => `bench/${system}/lp/${run}/${device}`,
+    topic: (system, _run, device) => `bench/${system}/lp/${device}`,
     payload: lp,
-    measurement: 'environment', seqField: 'seq', where: byRunTag, pointsPerMessage: 1,
+    measurement: 'environment', seqField: 'seq', where: byTime, eventTime: true, pointsPerMessage: 1,
     example: lp(5, 100, 1_765_000_000_000),
   },
 };
@@ -158,6 +178,26 @@ export const PAYLOADS: Readonly<Record<PayloadKind, PayloadSpec>> = {
 /** The base time a step's payloads count from: µs for `point` (its timestamps are µs), else ms. */
 export function tsBase(kind: PayloadKind): number {
   return kind === 'point' ? Date.now() * 1000 : Date.now();
+}
+
+/** Per database and payload: where the last step's timestamps ended (ms), so that the next one starts after them. */
+const stepEnds = new Map<string, number>();
+
+/**
+ * The next step of `kind` into database `db`: its `from` (and, with event time, its base
+ * time) is now, or just after the previous step's last event time when that ran ahead of
+ * the clock (more than 1,000 readings per second per device).
+ */
+export function nextStep(db: string, kind: PayloadKind, run: string): StepKey & { readonly base: number } {
+  if (kind === 'point') return { run, fromMs: Date.now(), base: tsBase(kind) };
+  const fromMs = Math.max(Date.now(), (stepEnds.get(`${db}/${kind}`) ?? 0) + 1);
+  return { run, fromMs, base: fromMs };
+}
+
+/** Records where a step's timestamps ended: its last event time, or (arrival time) the moment it was verified. */
+export function endStep(db: string, kind: PayloadKind, key: { readonly base: number }, count: number, devices: number): void {
+  const end = PAYLOADS[kind].eventTime ? tsMs(Math.max(0, count - 1), devices, key.base) : Date.now();
+  stepEnds.set(`${db}/${kind}`, Math.max(end, Date.now()));
 }
 
 type Json = Record<string, unknown>;
@@ -174,7 +214,7 @@ export function edgefluxDecoding(kind: PayloadKind, system: string, serialId?: s
       return { rules: [{ topic: 'bench/{system}/{run}/{device}/{measurement}', format: 'json', json: { time_key: 'ts', time_unit: 'us', integers: ['seq'] } }] };
     case 'flat':
       if (serialId) {
-        return { rules: [{ topic: serialId, format: 'json', measurement: 'm', json: { time_key: 'ts', time_unit: 'ms', integers: ['seq', 'rssi'], tag_keys: ['run', 'device'] } }] };
+        return { rules: [{ topic: serialId, format: 'json', measurement: 'm', json: { time_key: 'ts', time_unit: 'ms', integers: ['seq', 'rssi'], tag_keys: ['device'] } }] };
       }
       return { rules: [{ topic: 'bench/{system}/{run}/{device}/{measurement}', format: 'json', json: { time_key: 'ts', time_unit: 'ms', integers: ['seq', 'rssi'] } }] };
     case 'tasmota':
@@ -182,7 +222,7 @@ export function edgefluxDecoding(kind: PayloadKind, system: string, serialId?: s
     case 'z2m':
       return { rules: [], devices: [{ profile: 'zigbee2mqtt', vars: { base: `bench/${system}/z2m` } }] };
     case 'lp':
-      return { rules: [{ topic: 'bench/{system}/lp/{run}/{device}', format: 'line_protocol' }] };
+      return { rules: [{ topic: 'bench/{system}/lp/{device}', format: 'line_protocol' }] };
   }
 }
 
