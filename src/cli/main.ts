@@ -1,6 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=4 --v8-pool-size=2
 import { parseArgs } from 'node:util';
-import { closest, COMMANDS, failure, USAGE, UsageError } from './usage.js';
+import { COMMANDS, failure, USAGE, UsageError } from './usage.js';
+import { closest } from '../util/closest.js';
 import { packageVersion as version } from '../util/version.js';
 
 // Each command is imported when it runs: the daemon (`run`) then holds none of the

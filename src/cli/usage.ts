@@ -3,6 +3,7 @@
  * `edgeflux <command> --help`, the options offered by the bash completion, and the
  * "did you mean" of a mistyped option all come from this one table.
  */
+import { closest } from '../util/closest.js';
 
 export interface CommandUsage {
   /** One line for the overview. */
@@ -163,29 +164,6 @@ Exit codes: 0 ok; 1 runtime failure; 2 invalid config or usage; 3 stopped with u
 export function optionsOf(command: string): string[] {
   const usage = COMMANDS[command]?.usage ?? '';
   return [...new Set([...usage.matchAll(/--[a-z][a-z-]*/g)].map((m) => m[0]))].sort();
-}
-
-/** The closest of `candidates` to `word` within a small edit distance, for "did you mean". */
-export function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDist = Math.max(2, Math.floor(word.length / 3)) + 1;
-  for (const c of candidates) {
-    const d = editDistance(word, c);
-    if (d < bestDist) [best, bestDist] = [c, d];
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min((prev[j] as number) + 1, (cur[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length] as number;
 }
 
 /**

@@ -12,6 +12,7 @@ import { isSecretPath, substituteEnv, type Path, type PathIssue, type SecretPoli
 import { compileTopicTemplate, filterCovers, isTemplateError } from '../util/topic-template.js';
 import type { Config } from './types.js';
 import { parseYaml, sortIssues, zodIssueMessage, type ConfigIssue } from './yaml-places.js';
+import { closest } from '../util/closest.js';
 
 export { formatIssue, keyOf, type ConfigIssue } from './yaml-places.js';
 
@@ -196,28 +197,6 @@ function knownKeys(path: Path, input: unknown): string[] {
     s = branch(s, v);
   }
   return Object.keys(s?.properties ?? {});
-}
-
-function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDist = Math.max(2, Math.floor(word.length / 3)) + 1;
-  for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestDist) [best, bestDist] = [c, d];
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min((prev[j] as number) + 1, (cur[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length] as number;
 }
 
 /** Deep-freezes plain data, dropping keys whose value is undefined. */

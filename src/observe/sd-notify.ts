@@ -133,8 +133,13 @@ export class SdNotifier {
     return this.send(['RELOADING=1', `MONOTONIC_USEC=${mono}`, ...this.statusLine(status)]);
   }
 
-  /** STOPPING=1: shutdown has begun. */
+  /**
+   * STOPPING=1: shutdown has begun. The tick ends here: systemd stops the watchdog when the
+   * unit leaves the running state, so no WATCHDOG=1 follows (a slow flush sent some).
+   */
   stopping(status?: string): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
     return this.send(['STOPPING=1', ...this.statusLine(status)]);
   }
 

@@ -86,6 +86,23 @@ describe('SdNotifier on virtual time', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('no WATCHDOG=1 after STOPPING=1, however long the shutdown takes (systemd stops the watchdog there)', async () => {
+    const sent: string[] = [];
+    const n = new SdNotifier({
+      logger: silentLogger(),
+      env: { NOTIFY_SOCKET: '/s', WATCHDOG_USEC: '10000000' },
+      transport: () => ({ send: async (m) => void sent.push(m) }),
+    });
+    n.start();
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(sent).toEqual(['WATCHDOG=1']);
+    await n.stopping();
+    await vi.advanceTimersByTimeAsync(60_000); // a slow flush of the outputs
+    expect(sent).toEqual(['WATCHDOG=1', 'STOPPING=1']);
+    expect(vi.getTimerCount()).toBe(0);
+    await n.stop();
+  });
+
   it('without a watchdog, ticks only for status, at statusIntervalMs', async () => {
     const sent: string[] = [];
     let i = 0;
