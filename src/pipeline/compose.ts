@@ -149,6 +149,7 @@ export function createPipeline(steps: readonly PipelineStep[], ctx: OperatorCont
   if (replay === undefined) return pipeline;
   return {
     ...pipeline,
+    commitBound: (candidate) => replay.bound(holdback.commitBound(candidate)),
     restore: (state, cursor) => replay.restore(state, cursor),
     feeding: (seq) => replay.feeding(seq),
     committed: (cursor) => replay.committed(cursor),

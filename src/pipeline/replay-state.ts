@@ -26,7 +26,16 @@
  * record being fed (`feeding`), not the reading's own seq: an operator after another one
  * (a window after a throttle) gets points carrying older seqs, and points its upstream
  * emits on a timer before record r is fed, which belong to the state before r.
+ *
+ * Memory: the log grows only while the cursor stays behind (an open window holds it) and
+ * the drain reads on. A window that never closes (a series whose event time stops moving
+ * but that keeps sending) would grow it without end, so past `maxLog` entries a ledger stops
+ * logging and pins the cursor where it was (`bound`): the journal then keeps the records
+ * from there, as it did before the ledger existed, and the saved pair stays exact.
  */
+
+/** Log entries per ledger before it pins the cursor (about 60 bytes each). */
+export const MAX_LOG = 1 << 17;
 
 /** One window or throttle operator's share (`ReplayState.ledger`); for throttle, `max` is the current bucket's start. */
 export class WindowLedger {
@@ -44,13 +53,27 @@ export class WindowLedger {
   /** From the saved state, consulted (and emptied) as series show up again after a restart. */
   private readonly pending = new Map<string, { max: bigint; at: number; written: Map<number, number> | undefined }>();
 
+  /** The log outgrew `maxLog`: nothing is logged any more, the cursor stays where it is. */
+  overflowed = false;
+
   constructor(
     private readonly idleMs: number,
     private readonly position: () => number,
+    private readonly maxLog = MAX_LOG,
   ) {}
 
   /** A reading of series `key` was taken (while the current record is fed); the series' newest time is now `max`, the clock `at`. */
   seen(key: string, max: bigint, at: number): void {
+    if (this.overflowed) return;
+    if (this.seqs.length - this.head >= this.maxLog) {
+      this.overflowed = true;
+      this.seqs = [];
+      this.keys = [];
+      this.maxes = [];
+      this.ats = [];
+      this.head = 0;
+      return;
+    }
     this.seqs.push(this.position());
     this.keys.push(key);
     this.maxes.push(max);
@@ -59,7 +82,9 @@ export class WindowLedger {
 
   /** A window of `key` starting at `start` was written from readings `lo..hi`. */
   written(key: string, start: bigint, lo: number, hi: number): void {
-    if (hi > lo) this.closed.push({ key, start, lo, hi });
+    // Overflowed: the cursor stays below every window still open then, so none of the
+    // windows closing from now on can hold readings from before it.
+    if (hi > lo && !this.overflowed) this.closed.push({ key, start, lo, hi });
   }
 
   /**
@@ -77,6 +102,7 @@ export class WindowLedger {
 
   /** The cursor moved to `cursor`: fold the log up to it, forget written windows wholly before it. */
   fold(cursor: number): void {
+    if (this.overflowed) return;
     const { seqs } = this;
     let i = this.head;
     const n = seqs.length;
@@ -117,6 +143,7 @@ export class WindowLedger {
   }
 
   /** Takes the saved state back (before the first reading of a restarted run). */
+  // (An overflowed ledger saves the state as of the cursor it pinned: still exact.)
   load(saved: SavedLedger): void {
     for (const [key, max, at] of saved.series) {
       const m = BigInt(max);
@@ -155,6 +182,8 @@ export class ReplayState {
   private readonly ledgers = new Map<string, WindowLedger>();
   private restored: Saved | undefined;
   private cursor = 0;
+
+  constructor(private readonly maxLog = MAX_LOG) {}
   /** The journal record being fed (or last fed: a timer firing before the next one belongs to the state before it). */
   private position = -1;
   private readonly positionOf = () => this.position;
@@ -163,7 +192,7 @@ export class ReplayState {
   ledger(key: string, idleMs: number): WindowLedger {
     let l = this.ledgers.get(key);
     if (l === undefined) {
-      l = new WindowLedger(idleMs, this.positionOf);
+      l = new WindowLedger(idleMs, this.positionOf, this.maxLog);
       this.ledgers.set(key, l);
       const saved = this.restored?.ops[key];
       if (saved !== undefined) l.load(saved);
@@ -192,6 +221,12 @@ export class ReplayState {
   /** The drain is about to feed record `seq` (after moving the clock to its arrival). */
   feeding(seq: number): void {
     this.position = seq;
+  }
+
+  /** The highest cursor <= `candidate` the ledgers allow: the committed one once a ledger overflowed. */
+  bound(candidate: number): number {
+    for (const l of this.ledgers.values()) if (l.overflowed) return Math.min(candidate, this.cursor);
+    return candidate;
   }
 
   /** The output committed `cursor`. */
