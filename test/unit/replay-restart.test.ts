@@ -3,7 +3,7 @@ import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { createPipeline, type PipelineStep, type ShapingPipeline } from '../../src/pipeline/compose.js';
 import type { SeqReading } from '../../src/pipeline/holdback.js';
-import { ReplayState } from '../../src/pipeline/replay-state.js';
+import { MAX_LOG, ReplayState } from '../../src/pipeline/replay-state.js';
 import { StreamClock } from '../../src/pipeline/stream-clock.js';
 import type { FieldValue } from '../../src/types.js';
 import { ns } from '../helpers/pipeline.js';
@@ -239,6 +239,22 @@ describe('replay after a restart: property (fast-check, virtual time)', () => {
       fc.property(stream, steps, fc.nat(), (records, s, k) => {
         const crashAt = k % (records.length + 1);
         expect(runWithRestart(s, records, crashAt).store).toEqual(runWithout(s, records));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('the same with a coarse log (checkpoints every few records, thinned past a few stretches)', () => {
+    fc.assert(
+      fc.property(stream, steps, fc.nat(), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 2, max: 6 }), (records, s, k, every, stretches) => {
+        const crashAt = k % (records.length + 1);
+        const store: Store = new Map();
+        const first = new Run(s, records, store, 0, undefined, new ReplayState(MAX_LOG, every, stretches));
+        first.feed(crashAt);
+        const second = new Run(s, records, store, first.cursor, first.saved(), new ReplayState(MAX_LOG, every, stretches));
+        second.feed(records.length);
+        second.end();
+        expect(store).toEqual(runWithout(s, records));
       }),
       { numRuns: 1000 },
     );
