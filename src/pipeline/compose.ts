@@ -149,6 +149,15 @@ export function createPipeline(steps: readonly PipelineStep[], ctx: OperatorCont
   if (replay === undefined) return pipeline;
   return {
     ...pipeline,
+    // The highest checkpoint of the ledgers that no hold and no aggregate forbids.
+    commitBound: (candidate) => {
+      let c = candidate;
+      for (;;) {
+        const next = holdback.peekBound(replay.bound(c));
+        if (next === c) return holdback.commitBound(c);
+        c = next;
+      }
+    },
     restore: (state, cursor) => replay.restore(state, cursor),
     feeding: (seq) => replay.feeding(seq),
     committed: (cursor) => replay.committed(cursor),

@@ -159,6 +159,18 @@ export class Holdback {
     return c;
   }
 
+  /** What `commitBound(candidate)` would return, forgetting nothing (for a caller that may lower it further). */
+  peekBound(candidate: number): number {
+    let c = candidate;
+    const low = this.lowestHeld();
+    if (low !== undefined && low < c) c = low;
+    const { los, his } = this;
+    let i = 0;
+    while (i < his.length && (his[i] as number) < c) i++;
+    if (i < los.length && (los[i] as number) < c) c = los[i] as number;
+    return c;
+  }
+
   /** Holds outstanding (for tests and metrics). */
   get held(): number {
     return this.live;

@@ -19,47 +19,85 @@
  * that state the replay makes every decision the run before made, so it writes the same
  * points (proof sketch: docs/replay.md).
  *
- * The state as of C is found from a log of (position, series, newest time, clock) per
- * reading, folded into the base map when the cursor reaches past the entry (`committed`):
- * the log holds the readings between the cursor and the drain's read position, which the
- * drain bounds (it reads only while its output has room). The position is the journal
- * record being fed (`feeding`), not the reading's own seq: an operator after another one
- * (a window after a throttle) gets points carrying older seqs, and points its upstream
- * emits on a timer before record r is fed, which belong to the state before r.
+ * The state as of C is found from a log of (series, newest time, clock) per reading,
+ * coalesced per stretch of `every` journal records (one entry per series and stretch: the
+ * last), and folded into the base map when the cursor passes the stretch (`committed`).
+ * The stretches start at checkpoints (`feeding`), and the cursor only stops on one
+ * (`bound`): it moves in steps of at most `every` records (at once when nothing is held).
+ * The stretch is found by the journal record being fed, not by the reading's own seq: an
+ * operator after another one (a window after a throttle) gets points carrying older seqs,
+ * and points its upstream emits on a timer before record r is fed, which belong to the
+ * state before r.
+ *
+ * Memory: the log holds, per stretch between the cursor and the read position, one entry
+ * per series seen in it (about 100 bytes). A window that never closes (a series that keeps
+ * sending with its event time stuck) would grow it without end, so past `maxLog` entries
+ * a ledger stops logging and pins the cursor where it was (`bound`): the journal then
+ * keeps the records from there, as it did before the ledger existed, and the saved pair
+ * stays exact.
  */
+
+/** Log entries per ledger before it pins the cursor. */
+export const MAX_LOG = 1 << 17;
+/** Records per stretch of the log at first (the cursor's step; thinning makes older stretches longer). */
+export const CHECKPOINT_EVERY = 1;
+/** Stretches kept between the cursor and the read position; past it, every other one is merged into the one before. */
+export const MAX_STRETCHES = 512;
+
+interface Entry {
+  max: bigint;
+  at: number;
+}
 
 /** One window or throttle operator's share (`ReplayState.ledger`); for throttle, `max` is the current bucket's start. */
 export class WindowLedger {
-  // The log, as parallel arrays from `head` (entries of readings past the last fold).
-  private seqs: number[] = [];
-  private keys: string[] = [];
-  private maxes: bigint[] = [];
-  private ats: number[] = [];
-  private head = 0;
+  /** The log: per stretch (from checkpoint `pos`), the last entry of each series seen in it. */
+  private stretches: { readonly pos: number; readonly entries: Map<string, Entry> }[] = [];
+  private entries = 0;
   /** Per series as of the last fold: newest event time (ns) and last reading's clock time (ms). */
-  private readonly base = new Map<string, { max: bigint; at: number }>();
+  private readonly base = new Map<string, Entry>();
   private newestAt = -Infinity;
   /** Windows written whose readings may reach past the cursor: series, start (ns), lo, hi seqs. */
   private closed: { key: string; start: bigint; lo: number; hi: number }[] = [];
   /** From the saved state, consulted (and emptied) as series show up again after a restart. */
   private readonly pending = new Map<string, { max: bigint; at: number; written: Map<number, number> | undefined }>();
 
+  /** The log outgrew `maxLog`: nothing is logged any more, the cursor stays where it is. */
+  overflowed = false;
+
   constructor(
     private readonly idleMs: number,
-    private readonly position: () => number,
+    private readonly checkpoint: () => number,
+    private readonly maxLog = MAX_LOG,
   ) {}
 
   /** A reading of series `key` was taken (while the current record is fed); the series' newest time is now `max`, the clock `at`. */
   seen(key: string, max: bigint, at: number): void {
-    this.seqs.push(this.position());
-    this.keys.push(key);
-    this.maxes.push(max);
-    this.ats.push(at);
+    if (this.overflowed) return;
+    const pos = this.checkpoint();
+    let last = this.stretches.at(-1);
+    if (last === undefined || last.pos !== pos) this.stretches.push((last = { pos, entries: new Map() }));
+    const e = last.entries.get(key);
+    if (e !== undefined) {
+      e.max = max;
+      e.at = at;
+      return;
+    }
+    if (this.entries >= this.maxLog) {
+      this.overflowed = true;
+      this.stretches = [];
+      this.entries = 0;
+      return;
+    }
+    last.entries.set(key, { max, at });
+    this.entries++;
   }
 
   /** A window of `key` starting at `start` was written from readings `lo..hi`. */
   written(key: string, start: bigint, lo: number, hi: number): void {
-    if (hi > lo) this.closed.push({ key, start, lo, hi });
+    // Overflowed: the cursor stays below every window still open then, so none of the
+    // windows closing from now on can hold readings from before it.
+    if (hi > lo && !this.overflowed) this.closed.push({ key, start, lo, hi });
   }
 
   /**
@@ -75,30 +113,33 @@ export class WindowLedger {
     return p.at + this.idleMs <= now ? undefined : p;
   }
 
-  /** The cursor moved to `cursor`: fold the log up to it, forget written windows wholly before it. */
-  fold(cursor: number): void {
-    const { seqs } = this;
-    let i = this.head;
-    const n = seqs.length;
-    while (i < n && (seqs[i] as number) < cursor) {
-      const at = this.ats[i] as number;
-      this.base.set(this.keys[i] as string, { max: this.maxes[i] as bigint, at });
-      if (at > this.newestAt) this.newestAt = at;
-      i++;
+  /** Merges the stretches whose checkpoint is gone into the one before (`ReplayState.thin`). */
+  thin(kept: ReadonlySet<number>): void {
+    const out: { readonly pos: number; readonly entries: Map<string, Entry> }[] = [];
+    let n = 0;
+    for (const st of this.stretches) {
+      const prev = out.at(-1);
+      if (prev === undefined || kept.has(st.pos)) out.push(st);
+      else for (const [key, e] of st.entries) prev.entries.set(key, e);
     }
-    if (i === n) {
-      this.seqs = [];
-      this.keys = [];
-      this.maxes = [];
-      this.ats = [];
-      this.head = 0;
-    } else if (i > 4096 && i > n >>> 1) {
-      this.seqs = seqs.slice(i);
-      this.keys = this.keys.slice(i);
-      this.maxes = this.maxes.slice(i);
-      this.ats = this.ats.slice(i);
-      this.head = 0;
-    } else this.head = i;
+    for (const st of out) n += st.entries.size;
+    this.stretches = out;
+    this.entries = n;
+  }
+
+  /** The cursor moved to checkpoint `cursor`: fold the stretches before it, forget written windows wholly before it. */
+  fold(cursor: number): void {
+    if (this.overflowed) return;
+    let i = 0;
+    for (; i < this.stretches.length && (this.stretches[i] as { pos: number }).pos < cursor; i++) {
+      const { entries } = this.stretches[i] as { entries: Map<string, Entry> };
+      for (const [key, e] of entries) {
+        this.base.set(key, e);
+        if (e.at > this.newestAt) this.newestAt = e.at;
+      }
+      this.entries -= entries.size;
+    }
+    if (i > 0) this.stretches.splice(0, i);
     if (this.closed.length > 0) this.closed = this.closed.filter((w) => w.hi >= cursor);
   }
 
@@ -117,6 +158,7 @@ export class WindowLedger {
   }
 
   /** Takes the saved state back (before the first reading of a restarted run). */
+  // (An overflowed ledger saves the state as of the cursor it pinned: still exact.)
   load(saved: SavedLedger): void {
     for (const [key, max, at] of saved.series) {
       const m = BigInt(max);
@@ -133,7 +175,7 @@ export class WindowLedger {
 
   /** Log entries waiting for the cursor (for tests and metrics). */
   get logged(): number {
-    return this.seqs.length - this.head;
+    return this.entries;
   }
 }
 
@@ -155,15 +197,25 @@ export class ReplayState {
   private readonly ledgers = new Map<string, WindowLedger>();
   private restored: Saved | undefined;
   private cursor = 0;
-  /** The journal record being fed (or last fed: a timer firing before the next one belongs to the state before it). */
+
+  /** The journal record being fed (or last fed). */
   private position = -1;
-  private readonly positionOf = () => this.position;
+  /** Where the current stretch of the log starts, and the checkpoints not yet passed by the cursor. */
+  private checkpointPos = 0;
+  private checkpoints: number[] = [0];
+  private readonly checkpointOf = () => this.checkpointPos;
+
+  constructor(
+    private readonly maxLog = MAX_LOG,
+    private readonly every = CHECKPOINT_EVERY,
+    private readonly maxStretches = MAX_STRETCHES,
+  ) {}
 
   /** The ledger of the window operator `key` (its place in the config and its options). */
   ledger(key: string, idleMs: number): WindowLedger {
     let l = this.ledgers.get(key);
     if (l === undefined) {
-      l = new WindowLedger(idleMs, this.positionOf);
+      l = new WindowLedger(idleMs, this.checkpointOf, this.maxLog);
       this.ledgers.set(key, l);
       const saved = this.restored?.ops[key];
       if (saved !== undefined) l.load(saved);
@@ -178,6 +230,8 @@ export class ReplayState {
   restore(text: string, cursor: number): boolean {
     this.cursor = cursor;
     this.position = cursor - 1;
+    this.checkpointPos = cursor;
+    this.checkpoints = [cursor];
     let saved: unknown;
     try {
       saved = JSON.parse(text);
@@ -191,13 +245,45 @@ export class ReplayState {
 
   /** The drain is about to feed record `seq` (after moving the clock to its arrival). */
   feeding(seq: number): void {
+    if (this.position < 0 || seq - this.checkpointPos >= this.every) this.checkpoint(seq);
     this.position = seq;
+  }
+
+  private checkpoint(pos: number): void {
+    if (pos <= this.checkpointPos) return;
+    this.checkpointPos = pos;
+    this.checkpoints.push(pos);
+    if (this.checkpoints.length > this.maxStretches) this.thin();
+  }
+
+  /** Drops every other checkpoint (never the first nor the current) and merges the ledgers' stretches to match. */
+  private thin(): void {
+    const cps = this.checkpoints;
+    this.checkpoints = cps.filter((_, i) => i === 0 || i === cps.length - 1 || i % 2 === 0);
+    const kept = new Set(this.checkpoints);
+    for (const l of this.ledgers.values()) l.thin(kept);
+  }
+
+  /** The highest cursor <= `candidate` the ledgers allow: the committed one once a ledger overflowed. */
+  bound(candidate: number): number {
+    for (const l of this.ledgers.values()) if (l.overflowed) return Math.min(candidate, this.cursor);
+    // Nothing fed at or past the candidate: a checkpoint there is as good as any.
+    if (candidate > this.position) this.checkpoint(candidate);
+    const cps = this.checkpoints;
+    for (let i = cps.length - 1; i >= 0; i--) {
+      const c = cps[i] as number;
+      if (c <= candidate) return Math.max(c, Math.min(this.cursor, candidate));
+    }
+    return Math.min(this.cursor, candidate);
   }
 
   /** The output committed `cursor`. */
   committed(cursor: number): void {
     if (cursor <= this.cursor) return;
     this.cursor = cursor;
+    let i = 0;
+    while (i < this.checkpoints.length - 1 && (this.checkpoints[i + 1] as number) <= cursor) i++;
+    if (i > 0) this.checkpoints.splice(0, i);
     for (const l of this.ledgers.values()) l.fold(cursor);
   }
 

@@ -3,7 +3,7 @@ import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { createPipeline, type PipelineStep, type ShapingPipeline } from '../../src/pipeline/compose.js';
 import type { SeqReading } from '../../src/pipeline/holdback.js';
-import { ReplayState } from '../../src/pipeline/replay-state.js';
+import { MAX_LOG, ReplayState } from '../../src/pipeline/replay-state.js';
 import { StreamClock } from '../../src/pipeline/stream-clock.js';
 import type { FieldValue } from '../../src/types.js';
 import { ns } from '../helpers/pipeline.js';
@@ -38,8 +38,9 @@ class Run {
     private readonly store: Store,
     from: number,
     state: string | undefined,
+    readonly replay = new ReplayState(),
   ) {
-    this.pipeline = createPipeline(steps, { scheduler: this.clock, replay: new ReplayState() });
+    this.pipeline = createPipeline(steps, { scheduler: this.clock, replay });
     if (state !== undefined) expect(this.pipeline.restore?.(state, from)).toBe(true);
     this.readPos = this.cursor = from;
     this.input.pipe(this.pipeline.operator).subscribe((p) => {
@@ -161,6 +162,47 @@ describe('replay after a restart: throttle', () => {
   });
 });
 
+describe('replay after a restart: bounded memory', () => {
+  it('a window that never closes: past maxLog the ledger stops logging and pins the cursor; a restart is still exact', () => {
+    // A stuck its event time (always T) but keeps sending; B moves on and closes its windows.
+    const records: Rec[] = [];
+    for (let i = 0; i < 400; i++) records.push(i % 2 === 0 ? { series: 'A', t: T, v: i, at: T + i * 100 } : { series: 'B', t: T + i * 100, v: i, at: T + i * 100 });
+    const steps = window10s();
+    const live = runWithout(steps, records);
+    const store: Store = new Map();
+    const replay = new ReplayState(50);
+    const first = new Run(steps, records, store, 0, undefined, replay);
+    first.feed(300);
+    expect(replay.logged).toBe(0); // stopped logging (and dropped the log) at 50 entries
+    expect(first.cursor).toBe(0); // A's window holds it anyway
+    const second = new Run(steps, records, store, first.cursor, first.saved());
+    second.feed(records.length);
+    second.end();
+    expect(store).toEqual(live);
+  });
+
+  it('once overflowed, the cursor stays where it was even when the open window closes', () => {
+    const records: Rec[] = [
+      { series: 'A', t: T, v: 1, at: T },
+      { series: 'B', t: T + 1_000, v: 2, at: T + 1_000 },
+      { series: 'B', t: T + 2_000, v: 3, at: T + 2_000 },
+      { series: 'B', t: T + 3_000, v: 4, at: T + 3_000 },
+      { series: 'A', t: T + 30_000, v: 5, at: T + 30_000 }, // closes A's window
+      { series: 'B', t: T + 31_000, v: 6, at: T + 31_000 },
+    ];
+    const steps = window10s();
+    const store: Store = new Map();
+    const replay = new ReplayState(3);
+    const run = new Run(steps, records, store, 0, undefined, replay);
+    run.feed(records.length);
+    expect(run.cursor).toBe(0);
+    const second = new Run(steps, records, store, run.cursor, run.saved());
+    second.feed(records.length);
+    second.end();
+    expect(store).toEqual(runWithout(steps, records));
+  });
+});
+
 describe('replay after a restart: property (fast-check, virtual time)', () => {
   // Streams of a few series, in arrival order; event time mostly near arrival, some
   // readings out of order within the lateness and some later than it.
@@ -197,6 +239,22 @@ describe('replay after a restart: property (fast-check, virtual time)', () => {
       fc.property(stream, steps, fc.nat(), (records, s, k) => {
         const crashAt = k % (records.length + 1);
         expect(runWithRestart(s, records, crashAt).store).toEqual(runWithout(s, records));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('the same with a coarse log (checkpoints every few records, thinned past a few stretches)', () => {
+    fc.assert(
+      fc.property(stream, steps, fc.nat(), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 2, max: 6 }), (records, s, k, every, stretches) => {
+        const crashAt = k % (records.length + 1);
+        const store: Store = new Map();
+        const first = new Run(s, records, store, 0, undefined, new ReplayState(MAX_LOG, every, stretches));
+        first.feed(crashAt);
+        const second = new Run(s, records, store, first.cursor, first.saved(), new ReplayState(MAX_LOG, every, stretches));
+        second.feed(records.length);
+        second.end();
+        expect(store).toEqual(runWithout(s, records));
       }),
       { numRuns: 1000 },
     );
