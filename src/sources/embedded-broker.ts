@@ -185,16 +185,25 @@ export class EmbeddedBroker implements Source {
     const security = this.opts.security;
     let persistence: unknown = new AsyncMemoryPersistence();
     let owners = new ClientIdOwners(undefined);
+    // A fresh ledger per start: it must describe the retained messages of this persistence.
+    this.retained = new RetainedLimits({ ...DEFAULT_RETAINED_BOUNDS, ...this.opts.retained });
     if (this.opts.stateDir !== undefined) {
       const { BrokerStore } = await import('./broker/broker-store.js');
       const store = new BrokerStore(this.opts.stateDir);
       await store.open();
       this.store = store;
-      persistence = store.persistence();
-      owners = new ClientIdOwners(store.owners());
-      await owners.load();
-      this.retained = new RetainedLimits({ ...DEFAULT_RETAINED_BOUNDS, ...this.opts.retained }, store.retainedIndex());
-      await this.retained.load();
+      try {
+        persistence = store.persistence();
+        owners = new ClientIdOwners(store.owners());
+        await owners.load();
+        this.retained = new RetainedLimits({ ...DEFAULT_RETAINED_BOUNDS, ...this.opts.retained }, store.retainedIndex());
+        await this.retained.load();
+      } catch (err) {
+        // Closed, so that a restart of this source can open it again.
+        this.store = undefined;
+        await store.close().catch(() => {});
+        throw err;
+      }
     }
     boundOutgoingQueues(persistence as OutgoingQueues, this.limits.maxQueuedPerClient, (clientId) => {
       this.counters.inc('broker_queue_dropped');
@@ -206,13 +215,19 @@ export class EmbeddedBroker implements Source {
     const hooks: Partial<AedesOptions> = gate
       ? { preConnect: gate.preConnect, authenticate: gate.authenticate, authorizeSubscribe: gate.authorizeSubscribe, authorizeForward: gate.authorizeForward }
       : {};
-    const broker = await Aedes.createBroker({
-      ...hooks,
-      persistence,
-      maxTopicLevels: Math.min(100, this.limits.maxTopicLevels),
-      connectTimeout: this.limits.connectTimeoutMs,
-      authorizePublish: (client, packet, callback) => this.onPublish(client, packet, callback),
-    });
+    let broker: Aedes;
+    try {
+      broker = await Aedes.createBroker({
+        ...hooks,
+        persistence,
+        maxTopicLevels: Math.min(100, this.limits.maxTopicLevels),
+        connectTimeout: this.limits.connectTimeoutMs,
+        authorizePublish: (client, packet, callback) => this.onPublish(client, packet, callback),
+      });
+    } catch (err) {
+      await this.stop(); // closes the state store (no broker yet)
+      throw err;
+    }
     this.broker = broker;
     if (this.opts.onRetained && this.store) await this.showRetained(persistence as RetainedSource, this.opts.onRetained);
     broker.on('clientError', (client, err) => this.log.debug({ clientId: client.id, err: err.message }, 'broker: client error'));

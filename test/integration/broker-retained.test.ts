@@ -130,4 +130,18 @@ describe('retained messages are bounded', () => {
     await expect(again.retain('a/3', 'z')).rejects.toThrow(/closed/);
     await waitFor(() => second.counters.get('broker_refused', { reason: 'retained_limit' }) === 1, 2000, 'counted');
   });
+
+  it('a broker restarted in place without a state dir starts with an empty ledger (its retained messages are gone too)', async () => {
+    const { broker, counters } = await start({ maxPerUser: 1 });
+    const a = await as(broker.port, 'alice');
+    await a.retain('a/1', 'x');
+    await a.conn.end();
+    await broker.stop(); // as a supervised restart does: stop, subscribe again, start
+    const sub = broker.messages().subscribe((m) => m.ack());
+    cleanups.push(async () => sub.unsubscribe());
+    await broker.start();
+    const again = await as(broker.port, 'alice');
+    await again.retain('a/2', 'y');
+    expect(counters.get('broker_refused', { reason: 'retained_limit' })).toBe(0);
+  });
 });
