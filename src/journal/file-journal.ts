@@ -62,6 +62,7 @@ import { Retention } from './retention.js';
 import { SegmentReader } from './segment-reader.js';
 import type { Segment } from './segment.js';
 import { WriteBatch } from './write-batch.js';
+import type { JournalFileIO } from './file-io.js';
 import { checkSpoolDir, spoolDirError } from './spool-dir.js';
 
 export interface FileJournalOptions {
@@ -78,6 +79,8 @@ export interface FileJournalOptions {
   counters?: Counters;
   /** How often committed cursors are saved, ms. Default 200. */
   cursorFlushMs?: number;
+  /** The segment files' writes and syncs (tests swap it to simulate a power cut). Default node:fs. */
+  io?: JournalFileIO;
   /** The directory became unusable while running (removed, read-only): the error names it and the fix. */
   onFatal?: (err: Error) => void;
 }
@@ -111,7 +114,7 @@ export class FileJournal implements Journal {
     if (opts.sync !== 'always' && !(opts.sync > 0)) throw new RangeError('FileJournal: sync must be "always" or a positive number of ms');
     const wanted = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     this.segmentBytes = Math.max(MIN_SEGMENT_BYTES, Math.min(wanted, Math.floor(opts.maxBytes / 4)));
-    this.log = new SegmentLog(path.join(opts.dir, 'segments'), opts.sync, opts.logger);
+    this.log = new SegmentLog(path.join(opts.dir, 'segments'), opts.sync, opts.logger, opts.io);
     this.log.onFatal = (err) => opts.onFatal?.(spoolDirError(opts.dir, err));
     this.reader = new SegmentReader(this.log, (seg, offset, resumeAt) => this.onReadDamage(seg, offset, resumeAt));
     const store = new CursorStore(path.join(opts.dir, 'cursors'));

@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import type { Logger } from '../observe/logger.js';
+import { nodeFileIO, type JournalFileIO } from './file-io.js';
 import { scanSegment } from './segment-scan.js';
 import { Segment, parseSegmentFileName } from './segment.js';
 
@@ -42,6 +43,7 @@ export class SegmentLog {
     private readonly dir: string,
     private readonly sync: SyncPolicy,
     private readonly logger: Logger,
+    private readonly io: JournalFileIO = nodeFileIO,
   ) {}
 
   get active(): Segment {
@@ -85,7 +87,7 @@ export class SegmentLog {
       this.createSegment(headHint);
     } else {
       this.head = this.active.endSeq;
-      this.fd = fs.openSync(this.active.path, 'a');
+      this.fd = this.io.openAppend(this.active.path);
     }
     this.totalBytes = this.segments.reduce((sum, s) => sum + s.bytes, 0);
     this.syncedHead = this.head;
@@ -107,7 +109,7 @@ export class SegmentLog {
     const offset = seg.bytes;
     let written: number;
     try {
-      written = fs.writeSync(this.fd, buf, 0, len);
+      written = this.io.write(this.fd, buf, 0, len);
     } catch (err) {
       this.undoPartialWrite(offset);
       throw err;
@@ -127,7 +129,7 @@ export class SegmentLog {
     this.totalBytes += len;
     if (!needsSync) return first; // covered by the next sync of other data (or close)
     if (this.sync === 'always') {
-      fs.fdatasyncSync(this.fd);
+      this.io.fdatasyncSync(this.fd);
       this.syncedHead = this.head;
       this.onSynced?.();
     } else {
@@ -142,7 +144,7 @@ export class SegmentLog {
     if (this.active.records === 0) return;
     const old = this.fd;
     this.createSegment(this.head); // first: if it fails, the active segment simply stays
-    if (this.sync === 'always') fs.closeSync(old);
+    if (this.sync === 'always') this.io.close(old);
     else {
       this.pending.push(old);
       this.arm();
@@ -172,10 +174,10 @@ export class SegmentLog {
     this.timer = undefined;
     await this.syncing;
     if (this.fd >= 0) {
-      for (const fd of this.pending) closeQuietly(fd, true);
+      for (const fd of this.pending) closeQuietly(this.io, fd, true);
       this.pending = [];
-      fs.fdatasyncSync(this.fd);
-      fs.closeSync(this.fd);
+      this.io.fdatasyncSync(this.fd);
+      this.io.close(this.fd);
       this.fd = -1;
       this.syncedHead = this.head;
       if (this.dirDirty) syncDir(this.dir);
@@ -185,7 +187,7 @@ export class SegmentLog {
 
   private createSegment(firstSeq: number): void {
     const seg = new Segment(this.dir, firstSeq);
-    this.fd = fs.openSync(seg.path, 'a'); // O_APPEND | O_CREAT | O_WRONLY
+    this.fd = this.io.openAppend(seg.path); // O_APPEND | O_CREAT | O_WRONLY
     this.segments.push(seg);
     if (this.sync === 'always') syncDir(this.dir);
     else {
@@ -206,7 +208,7 @@ export class SegmentLog {
 
   private undoPartialWrite(offset: number): void {
     try {
-      fs.ftruncateSync(this.fd, offset);
+      this.io.ftruncateSync(this.fd, offset);
     } catch (err) {
       this.logger.error({ err, file: this.active.path }, 'journal: could not cut a failed write; recovery will');
     }
@@ -230,7 +232,7 @@ export class SegmentLog {
     this.pending = [];
     this.dirty = false;
     this.dirDirty = false;
-    this.syncing = Promise.all([...fds.map(fdatasync), dir ? syncDirAsync(this.dir) : undefined])
+    this.syncing = Promise.all([...fds.map((fd) => this.io.fdatasync(fd)), dir ? this.io.fsyncDir(this.dir) : undefined])
       .then(() => {
         const moved = head > this.syncedHead;
         this.syncedHead = Math.max(this.syncedHead, head);
@@ -241,7 +243,7 @@ export class SegmentLog {
         this.logger.error({ err }, 'journal: fdatasync failed');
       })
       .finally(() => {
-        for (const fd of closing) closeQuietly(fd, false);
+        for (const fd of closing) closeQuietly(this.io, fd, false);
         this.syncing = undefined;
         if (this.dirty || this.dirDirty || this.pending.length > 0) this.arm();
       });
@@ -258,10 +260,6 @@ function truncateFile(file: string, length: number): void {
   }
 }
 
-function fdatasync(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
-}
-
 function syncDir(dir: string): void {
   const fd = fs.openSync(dir, 'r');
   try {
@@ -271,19 +269,10 @@ function syncDir(dir: string): void {
   }
 }
 
-async function syncDirAsync(dir: string): Promise<void> {
-  const h = await fs.promises.open(dir, 'r');
+function closeQuietly(io: JournalFileIO, fd: number, syncFirst: boolean): void {
   try {
-    await h.sync();
-  } finally {
-    await h.close();
-  }
-}
-
-function closeQuietly(fd: number, syncFirst: boolean): void {
-  try {
-    if (syncFirst) fs.fdatasyncSync(fd);
-    fs.closeSync(fd);
+    if (syncFirst) io.fdatasyncSync(fd);
+    io.close(fd);
   } catch {
     // Already closed or failing: nothing left to save through this descriptor.
   }

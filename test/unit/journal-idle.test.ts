@@ -17,8 +17,12 @@ afterEach(async () => {
 });
 
 /** Lets real I/O (fdatasync in the thread pool, LevelDB) finish: turns until `done()`, timers staying fake. */
-async function io(done: () => boolean = () => false, turns = 20_000): Promise<void> {
-  for (let i = 0; i < turns && !done(); i++) await new Promise((r) => setImmediate(r));
+async function io(done: () => boolean = () => vi.getTimerCount() === 0, turns = 500_000): Promise<void> {
+  // Until done() has held for a while (an fsync or a LevelDB write may still be in flight after it first holds).
+  for (let i = 0, held = 0; i < turns && held < 5000; i++) {
+    held = done() ? held + 1 : 0;
+    await new Promise((r) => setImmediate(r));
+  }
 }
 
 describe('FileJournal when idle', () => {
@@ -34,7 +38,7 @@ describe('FileJournal when idle', () => {
     expect(vi.getTimerCount()).toBe(0);
 
     // edgeflux's own points: written, no sync scheduled, and the cursor moved past them is not saved.
-    await io(() => false, 200);
+    await io();
     for (let i = 0; i < 3; i++) expect(j.append({ ...entry(i), unsynced: true })).toBe(i);
     expect(vi.getTimerCount()).toBe(0);
     j.commit('out', 3);
