@@ -7,7 +7,7 @@ import { DEFAULT_HTTP_PORT, serviceSchema } from '../../src/config/schema-servic
 describe('the service: config section', () => {
   it('may be absent: every key has a default (loopback listener, 5 min no-data, 10 s internal points)', () => {
     const c = serviceSchema.parse(undefined);
-    expect(c.http).toEqual({ enabled: true, host: '127.0.0.1', port: DEFAULT_HTTP_PORT, request_timeout: 5000, max_connections: 16 });
+    expect(c.http).toEqual({ enabled: true, host: '127.0.0.1', port: DEFAULT_HTTP_PORT, request_timeout: 5000, max_connections: 16, login: 'auto' });
     expect(c.health).toEqual({ no_data_after: 300_000, output_down_after: 60_000, spool_near_quota: 0.9 });
     expect(c.internal_metrics).toEqual({ enabled: true, interval: 10_000, idle_interval: 60_000, tags: {} });
     expect(c.stale_devices.factor).toBe(3);
