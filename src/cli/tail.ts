@@ -21,7 +21,7 @@ import { loadConfig, formatIssue } from './load-config.js';
 import { readSecretFile, UNREAD_SECRET } from '../config/secrets.js';
 import { filterMatcher } from '../util/topic-template.js';
 import type { Config } from '../config/types.js';
-import { decodeDeviceMessage, loadDevices } from '../devices/device-messages.js';
+import { decodeDeviceMessage, defaultFilters, loadDevices } from '../devices/device-messages.js';
 import { RuleSet } from '../devices/rules.js';
 import { systemClock } from '../clock.js';
 import { createLogger } from '../observe/logger.js';
@@ -94,7 +94,7 @@ export async function tailCommand(argv: string[], out: NodeJS.WritableStream = p
   const devices = await loadDevices(config, logger);
   const unmatched = values.unmatched === true;
   const ignored = filterMatcher(config.ignore);
-  const filters = values.filter !== undefined ? [values.filter] : unmatched ? ['#'] : [...new Set([...rules.filters(), ...(devices?.filters ?? [])])];
+  const filters = values.filter !== undefined ? [values.filter] : unmatched ? ['#'] : defaultFilters(rules, devices);
   if (filters.length === 0) {
     err.write('edgeflux tail: nothing to subscribe to (no rules, no devices, no --filter)\n');
     return 2;

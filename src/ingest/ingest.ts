@@ -81,7 +81,8 @@ interface Held {
 export class Ingest {
   /** For sources that ack before the journal write (see the module comment). */
   readonly ackBarrier = new AckBarrier(() => this.flushSoon());
-  private held: Held[] = [];
+  /** A queue: `held[heldFirst…]` wait; taken entries are cleared to free their messages. */
+  private held: (Held | undefined)[] = [];
   private heldFirst = 0;
   /** Staged since the last flush, in order; `deferred` are the ones still to ack. */
   private staged: Held[] = [];
@@ -148,9 +149,9 @@ export class Ingest {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     while (this.holding > 0 && !this.stopped) {
-      const h = this.held[this.heldFirst] as Held;
-      if (!this.stage(h)) break;
-      this.held[this.heldFirst++] = undefined as unknown as Held;
+      const h = this.held[this.heldFirst];
+      if (h === undefined || !this.stage(h)) break;
+      this.held[this.heldFirst++] = undefined;
       if (this.opts.journal.stagedBytes >= this.flushBytes && !this.flush()) break;
     }
     if (!this.flush() || this.holding > 0) {

@@ -70,7 +70,7 @@ class Run {
 
 export class RecentTail {
   /** Oldest first; `runs[start]` holds `oldest`, the last one takes new batches. */
-  private runs: Run[] = [];
+  private runs: (Run | undefined)[] = [];
   private start = 0;
   private oldest = 0;
   private bytes = 0;
@@ -94,7 +94,7 @@ export class RecentTail {
     while (this.bytes > this.maxBytes && this.oldest < first) {
       const r = this.runs[this.start]!;
       this.bytes -= r.bytesOf(this.oldest);
-      if (++this.oldest === r.end) this.runs[this.start++] = undefined as unknown as Run;
+      if (++this.oldest === r.end) this.runs[this.start++] = undefined;
     }
     if (this.start > 64 && this.start * 2 > this.runs.length) {
       this.runs = this.runs.slice(this.start);
