@@ -17,6 +17,6 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env, o
 }
 
 /** Validates config text, devices included; `file` names it in issues, `baseDir` anchors relative paths. */
-export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env, baseDir?: string): Promise<LoadResult> {
-  return parseConfigFileText(text, file, env, baseDir, { checks });
+export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env, baseDir?: string, opts: Omit<LoadOptions, 'checks'> = {}): Promise<LoadResult> {
+  return parseConfigFileText(text, file, env, baseDir, { ...opts, checks });
 }
