@@ -96,6 +96,8 @@ export class Daemon {
   private self: SelfSource | undefined;
   private startedAt = 0;
   private lastMessageAt: number | undefined;
+  /** The device profiles' field units by message (the status page). */
+  private unitsOf: ((m: Pick<RawMessage, 'sourceId' | 'topic'>) => Readonly<Record<string, string>> | undefined) | undefined;
 
   private previous: Daemon | undefined;
 
@@ -129,6 +131,7 @@ export class Daemon {
     const rules = new RuleSet(config.rules, config.limits);
     const devices = await loadDevices(config, this.log); // profiles named by devices[] and serial[]
     const deviceStatus = new DeviceStatusLog(this.log, this.counters);
+    this.unitsOf = devices && ((m) => devices.decoders.units(m));
     const previous = this.previous;
     this.previous = undefined;
     this.startedAt = previous?.startedAt ?? this.clock.nowMs();
@@ -336,6 +339,11 @@ export class Daemon {
       emitReadings: (rs) => this.self?.emit(rs),
       spoolStatus: () => this.spoolStatus(),
       statusUsers: () => statusUsers(this.deps.config),
+      fieldUnits: (sourceId, topic) => this.unitsOf?.({ sourceId, topic }),
+      receivedAt: async (seq) => {
+        const [r] = (await this.journal?.read(seq, 1)) ?? [];
+        return r === undefined ? undefined : Number(r.receivedAt / 1_000_000n);
+      },
       statusFacts: () => {
         const s = this.spoolStatus();
         return {

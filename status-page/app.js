@@ -74,8 +74,9 @@ function render(s) {
       d.append(head);
       const peak = Math.max(o.behind, o.behind > 0 ? (backlogPeak.get(o.id) ?? 0) : 0);
       backlogPeak.set(o.id, peak);
+      const lag = o.lag_s !== null ? ` (${duration(o.lag_s)})` : '';
       const eta = o.eta_s !== null ? `, about ${duration(o.eta_s)} to go at ${Math.round(o.drain_per_s)}/s` : '';
-      d.append(el('div', o.behind > 0 ? `behind the journal: ${o.behind} messages${eta}` : 'caught up with the journal', 'muted'));
+      d.append(el('div', o.behind > 0 ? `behind the journal: ${o.behind} messages${lag}${eta}` : 'caught up with the journal', 'muted'));
       const bar = el('div', undefined, 'bar');
       const fill = el('div');
       fill.dataset.output = o.id;
@@ -92,7 +93,8 @@ function render(s) {
   // Spool
   if (s.spool) {
     const pct = s.spool.maxBytes > 0 ? Math.round((100 * s.spool.bytes) / s.spool.maxBytes) : 0;
-    $('spool-text').textContent = `${s.spool.mode}: ${bytes(s.spool.bytes)} of ${bytes(s.spool.maxBytes)} (${pct}%), ${s.spool.dropped} dropped at the quota, ${s.spool.holding} held back`;
+    const oldest = s.spool.oldest_unwritten_s === null ? 'unknown' : s.outputs.some((o) => o.behind > 0) ? duration(s.spool.oldest_unwritten_s) : 'none';
+    $('spool-text').textContent = `${s.spool.mode}: ${bytes(s.spool.bytes)} of ${bytes(s.spool.maxBytes)} (${pct}%), oldest unwritten message: ${oldest}, ${s.spool.dropped} dropped at the quota, ${s.spool.holding} held back`;
     $('spool-bar').style.width = `${pct}%`;
   }
 

@@ -65,6 +65,7 @@ export class HealthServer {
   readonly feed: StatusFeed | undefined;
   private readonly sessions: Sessions | undefined;
   private assets = new Map<string, Buffer>();
+  private failedLogin: Buffer | undefined;
 
   constructor(private readonly opts: HealthServerOptions) {
     this.feed = opts.status && new StatusFeed({ ...opts.status, health: () => this.report(), logger: opts.logger });
@@ -87,6 +88,9 @@ export class HealthServer {
     if (this.feed) {
       try {
         this.assets = new Map(await Promise.all(Object.keys(ASSETS).map(async (n) => [n, await readFile(new URL(n, ASSET_DIR))] as const)));
+        // After a failed login (`/login?failed=1`) the form says so: the same page with its notice shown (no script needed).
+        const login = this.assets.get('login.html');
+        this.failedLogin = login && Buffer.from(login.toString().replace('role="alert" hidden>', 'role="alert">'));
       } catch (err) {
         // An install without the files still serves /healthz and /metrics.
         this.opts.logger.warn({ err }, 'status page: its files are missing from the installation; / serves only a pointer to /healthz and /metrics');
@@ -177,7 +181,7 @@ export class HealthServer {
         return send(res, 401, 'text/plain', 'log in first\n', { 'Cache-Control': 'no-store' });
       }
       if (this.feed && path === '/events') return this.feed.open(req, res);
-      const body = this.assets.get(asset);
+      const body = asset === 'login.html' && /[?&]failed=1(&|$)/.test(req.url ?? '') ? this.failedLogin : this.assets.get(asset);
       if (body) return send(res, 200, ASSETS[asset] ?? 'application/octet-stream', body, { 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff', 'Content-Security-Policy': "default-src 'self'" });
       if (path === '/') return send(res, 200, 'text/plain', 'edgeflux: /healthz /metrics\n');
       return send(res, 404, 'text/plain', 'not found\n');

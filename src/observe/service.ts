@@ -41,6 +41,10 @@ export interface ServiceHost extends HealthSource, Omit<MetricsProviders, 'devic
   spoolStatus?(): unknown;
   /** Outputs and spool for the status page; absent: the page shows none. */
   statusFacts?(): StatusFacts;
+  /** The units a device profile declares for the fields of a message from (source, topic): field → unit. */
+  fieldUnits?(source: string, topic: string): Readonly<Record<string, string>> | undefined;
+  /** When the journal record at `seq` (or the oldest stored after it) arrived, ms since the epoch; undefined when none. */
+  receivedAt?(seq: number): Promise<number | undefined>;
   /** Checks a status page login (scrypt hashes); undefined = no users configured, with why. */
   statusUsers?(): Promise<{ verify?: (username: string, password: string) => Promise<boolean>; why?: string }>;
 }
@@ -180,7 +184,7 @@ export class Service {
   observe(readings: readonly Reading[], source = '', topic = ''): void {
     this.metrics.touch();
     this.devices?.observe(readings);
-    this.table.observe(readings, source, Date.now());
+    this.table.observe(readings, source, Date.now(), topic);
     this.health?.feed?.observeTail(readings, topic, this.config.stale_devices.tag);
   }
 
@@ -257,6 +261,8 @@ export class Service {
         stale: () => new Set((this.devices?.list() ?? []).filter((d) => d.stale).map((d) => d.device)),
         bad: this.bad,
         facts: () => this.opts.host.statusFacts?.() ?? { outputs: [] },
+        ...(this.opts.host.fieldUnits && { units: (source: string, topic: string) => this.opts.host.fieldUnits?.(source, topic) }),
+        ...(this.opts.host.receivedAt && { receivedAt: (seq: number) => this.opts.host.receivedAt?.(seq) ?? Promise.resolve(undefined) }),
       },
       ...(login && { login }),
       thresholds: { noDataAfterMs: hc.no_data_after, outputDownAfterMs: hc.output_down_after, spoolNearQuota: hc.spool_near_quota },

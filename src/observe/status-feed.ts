@@ -8,10 +8,12 @@
  * - a view gets one page of devices (`pageSize` rows, sorted and filtered here), not all;
  * - its live tail keeps at most `TAIL_LINES` lines between two snapshots (the rest counted).
  * Nothing is computed while no view is open; the hot path (`observeTail`) returns at once
- * when no view asked for a tail.
+ * when no view asked for a tail. The age of each backlogged output's oldest unwritten
+ * message is one journal read of one record per output a second, shared by every view.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Reading } from '../types.js';
+import { withTimeout } from '../util/timeout.js';
 import { filterMatcher } from '../util/topic-template.js';
 import type { BadInputLog } from './bad-input.js';
 import { counterEntries, type CounterEntry } from './counter-entries.js';
@@ -41,6 +43,10 @@ export interface StatusFeedOptions {
   readonly stale?: () => ReadonlySet<string>;
   readonly bad: BadInputLog;
   readonly facts: () => StatusFacts;
+  /** The units a device profile declares for the fields of a message from (source, topic). */
+  readonly units?: (source: string, topic: string) => Readonly<Record<string, string>> | undefined;
+  /** When the journal record at `seq` (or the oldest stored after it) arrived, ms; undefined when none. */
+  readonly receivedAt?: (seq: number) => Promise<number | undefined>;
   readonly health: () => Promise<HealthReport>;
   readonly logger: Logger;
   readonly now?: () => number;
@@ -53,6 +59,8 @@ export interface StatusFeedOptions {
 }
 
 const TAIL_LINES = 50;
+/** How long a journal read for a message's age may take before the snapshot goes without it. */
+const READ_TIMEOUT_MS = 1000;
 const SORTS = ['device', 'last_seen', 'readings', 'source'] as const;
 type Sort = (typeof SORTS)[number];
 
@@ -184,6 +192,7 @@ export class StatusFeed {
       };
       this.prevCounters = counters;
       this.prevAt = now;
+      this.unwritten = await this.oldestUnwritten();
     }
     const facts = this.opts.facts();
     const health = await this.opts.health();
@@ -197,9 +206,9 @@ export class StatusFeed {
       flow: { in: this.flow.in, bad: this.flow.bad, out: this.flow.out, ignored_per_s: this.flow.ignored / dt },
       outputs: facts.outputs.map((o) => {
         const rate = this.flow.consumed.get(o.id) ?? 0;
-        return { ...o, eta_s: o.behind > 0 && rate > 0 ? Math.round(o.behind / rate) : null, drain_per_s: rate };
+        return { ...o, eta_s: o.behind > 0 && rate > 0 ? Math.round(o.behind / rate) : null, drain_per_s: rate, lag_s: this.lagSeconds(o, now) };
       }),
-      spool: facts.spool ?? null,
+      spool: facts.spool ? { ...facts.spool, oldest_unwritten_s: this.oldestAge(facts.outputs, now) } : null,
       devices: this.devicePage(v, now),
       bad: this.opts.bad.latest().slice(0, 20),
       ...(v.tail && { tail: { filter: v.tail.text, lines: tail, dropped } }),
@@ -214,6 +223,39 @@ export class StatusFeed {
     consumed: new Map(),
   };
   private prevCursors = new Map<string, number>();
+  /** Per output: its cursor and when the message at it arrived (ms), as of the last window. */
+  private unwritten = new Map<string, { readonly cursor: number; readonly atMs: number }>();
+
+  /** One journal read per backlogged output: when its oldest unwritten message arrived. */
+  private async oldestUnwritten(): Promise<Map<string, { cursor: number; atMs: number }>> {
+    const out = new Map<string, { cursor: number; atMs: number }>();
+    const read = this.opts.receivedAt;
+    if (read === undefined) return out;
+    for (const o of this.opts.facts().outputs) {
+      if (o.behind <= 0) continue;
+      try {
+        const atMs = await withTimeout(read(o.cursor), READ_TIMEOUT_MS, 'journal read');
+        if (atMs !== undefined) out.set(o.id, { cursor: o.cursor, atMs });
+      } catch (err) {
+        this.opts.logger.debug({ err, output: o.id }, 'status page: the age of the oldest unwritten message is unknown');
+      }
+    }
+    return out;
+  }
+
+  /** Seconds the output is behind: the age of its oldest unwritten message; 0 when caught up, null when unknown. */
+  private lagSeconds(o: StatusFacts['outputs'][number], now: number): number | null {
+    if (o.behind <= 0) return 0;
+    const u = this.unwritten.get(o.id);
+    return u === undefined ? null : Math.max(0, Math.round((now - u.atMs) / 1000));
+  }
+
+  /** The age of the oldest message some output has not written (the slowest output's), s; 0 when none, null when unknown. */
+  private oldestAge(outputs: StatusFacts['outputs'], now: number): number | null {
+    const lags = outputs.map((o) => this.lagSeconds(o, now));
+    const known = lags.filter((s): s is number => s !== null);
+    return known.length === 0 && lags.length > 0 ? null : Math.max(0, ...known);
+  }
 
   /** Messages per second each output moved its cursor by (its drain rate). */
   private consumed(dt: number): Map<string, number> {
@@ -230,6 +272,7 @@ export class StatusFeed {
 
   private devicePage(v: View, now: number): object {
     const stale = this.opts.stale?.() ?? new Set<string>();
+    const units = this.opts.units;
     let rows = this.opts.devices.rows();
     if (v.filter) rows = rows.filter((r) => r.device.toLowerCase().includes(v.filter) || r.source.toLowerCase().includes(v.filter) || r.measurement.toLowerCase().includes(v.filter));
     rows.sort(comparator(v.sort));
@@ -249,8 +292,8 @@ export class StatusFeed {
       last_seen: r.lastSeenMs,
       readings: r.readings,
       per_min: per(r),
-      state: stale.has(r.device) ? 'stale' : 'online',
-      values: formatFields(r.fields),
+      state: r.availability !== undefined && r.availability !== 'online' ? r.availability : stale.has(r.device) ? 'stale' : 'online',
+      values: formatFields(r.fields, units?.(r.source, r.topic)),
     }));
     v.prev = new Map(shown.map((r) => [r.device, r.readings]));
     v.prevAt = now;
@@ -297,17 +340,21 @@ function rates(now: readonly CounterEntry[], prev: readonly CounterEntry[], name
   return out;
 }
 
-function formatValue(v: unknown): string {
-  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(Math.round(v * 1000) / 1000);
+function formatValue(v: unknown, unit: string | undefined): string {
+  if (typeof v === 'number') {
+    const text = Number.isInteger(v) ? String(v) : String(Math.round(v * 1000) / 1000);
+    return unit === undefined ? text : `${text} ${unit}`;
+  }
+  if (typeof v === 'bigint' && unit !== undefined) return `${v} ${unit}`;
   if (typeof v === 'bigint') return String(v);
   if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 39)}…` : v);
   return String(v);
 }
 
-/** `temperature=21.5 humidity=40`, at most 8 fields. */
-export function formatFields(fields: Readonly<Record<string, unknown>>): string {
+/** `temperature=21.5 humidity=40`, at most 8 fields; with units (`temperature=21.5 °C`) for numbers where `units` names one. */
+export function formatFields(fields: Readonly<Record<string, unknown>>, units?: Readonly<Record<string, string>>): string {
   const keys = Object.keys(fields);
-  const shown = keys.slice(0, 8).map((k) => `${k}=${formatValue(fields[k])}`);
+  const shown = keys.slice(0, 8).map((k) => `${k}=${formatValue(fields[k], units && Object.hasOwn(units, k) ? units[k] : undefined)}`);
   return keys.length > 8 ? `${shown.join(' ')} …` : shown.join(' ');
 }
 

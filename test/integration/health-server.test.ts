@@ -154,6 +154,98 @@ describe('HealthServer (real HTTP on 127.0.0.1, port 0)', () => {
   });
 });
 
+describe('HealthServer: the status page feed and login (real HTTP on 127.0.0.1, port 0)', () => {
+  let server: HealthServer | undefined;
+  afterEach(async () => {
+    await server?.stop();
+    server = undefined;
+  });
+
+  it('a snapshot: values with their profile units, a device that said offline, each output behind in messages and seconds, the oldest unwritten message in the spool', async () => {
+    const { DeviceTable } = await import('../../src/observe/device-table.js');
+    const { BadInputLog } = await import('../../src/observe/bad-input.js');
+    const now = Date.now();
+    const devices = new DeviceTable();
+    devices.observe([{ measurement: 'tasmota', tags: { device: 'plug1' }, fields: { temperature: 21.5, power: 40, relay: 'ON' }, time: 0n }], 'broker', now, 'tele/plug1/SENSOR');
+    devices.observe([{ measurement: 'device_status', tags: { device: 'plug1', profile: 'tasmota' }, fields: { state: 'offline', online: false }, time: 0n }], 'broker', now, 'tele/plug1/LWT');
+    devices.observe([{ measurement: 'climate', tags: { device: 'th1' }, fields: { temperature: 20 }, time: 0n }], 'broker', now, 'sensors/th1');
+    const arrived = new Map([[100, now - 90_000], [250, now - 5_000]]); // seq → receivedAt (ms)
+    server = new HealthServer({
+      host: '127.0.0.1',
+      port: 0,
+      health: { healthFacts: () => ({ startedAt: now, outputs: [] }) },
+      thresholds: T,
+      logger: silentLogger(),
+      status: {
+        counters: new Counters(),
+        devices,
+        bad: new BadInputLog(),
+        facts: () => ({
+          outputs: [
+            { id: 'slow', state: 'down', behind: 200, cursor: 100 },
+            { id: 'fast', state: 'up', behind: 50, cursor: 250 },
+            { id: 'done', state: 'up', behind: 0, cursor: 300 },
+          ],
+          spool: { mode: 'durable', bytes: 1000, maxBytes: 10_000, dropped: 0, holding: 0 },
+        }),
+        units: (source, topic) => (source === 'broker' && topic.startsWith('tele/') ? { temperature: '°C', power: 'W', relay: 'x' } : undefined),
+        receivedAt: async (seq) => arrived.get(seq),
+        intervalMs: 100,
+      },
+    });
+    await server.start();
+    const ctl = new AbortController();
+    try {
+      const res = await fetch(`${server.url}/events?sort=device`, { signal: ctl.signal });
+      const reader = res.body!.getReader();
+      let text = '';
+      while ((text.match(/\n\n/g) ?? []).length < 2) text += new TextDecoder().decode((await reader.read()).value);
+      const snap = JSON.parse(text.split('\n\n')[1]!.replace(/^data: /, '')) as {
+        devices: { rows: { device: string; state: string; values: string }[] };
+        outputs: { id: string; lag_s: number | null; behind: number }[];
+        spool: { oldest_unwritten_s: number | null };
+      };
+      expect(snap.devices.rows).toMatchObject([
+        { device: 'plug1', state: 'offline', values: 'temperature=21.5 °C power=40 W relay="ON"' },
+        { device: 'th1', state: 'online', values: 'temperature=20' },
+      ]);
+      const lag = Object.fromEntries(snap.outputs.map((o) => [o.id, o.lag_s]));
+      expect(lag.slow).toBeGreaterThanOrEqual(90);
+      expect(lag.slow).toBeLessThan(100);
+      expect(lag.fast).toBeGreaterThanOrEqual(5);
+      expect(lag.fast).toBeLessThan(15);
+      expect(lag.done).toBe(0);
+      expect(snap.spool.oldest_unwritten_s).toBe(lag.slow);
+    } finally {
+      ctl.abort();
+    }
+    await waitUntil(() => server?.feed?.clients === 0);
+  });
+
+  it('the login form says "wrong user name or password" after a failed attempt, and not before', async () => {
+    const { DeviceTable } = await import('../../src/observe/device-table.js');
+    const { BadInputLog } = await import('../../src/observe/bad-input.js');
+    server = new HealthServer({
+      host: '127.0.0.1',
+      port: 0,
+      health: { healthFacts: () => ({ startedAt: Date.now(), outputs: [] }) },
+      thresholds: T,
+      logger: silentLogger(),
+      status: { counters: new Counters(), devices: new DeviceTable(), bad: new BadInputLog(), facts: () => ({ outputs: [] }) },
+      login: { verify: async (u, p) => u === 'ops' && p === 'pw', failurePauseMs: 0 },
+    });
+    await server.start();
+    const notice = (html: string) => /<p id="failed"[^>]*>wrong user name or password<\/p>/.exec(html)?.[0];
+    expect(notice(await (await fetch(`${server.url}/login`)).text())).toContain(' hidden>');
+    const failed = await fetch(`${server.url}/login`, { method: 'POST', body: 'username=ops&password=nope', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, redirect: 'manual' });
+    expect(failed.status).toBe(303);
+    const again = await fetch(new URL(failed.headers.get('location')!, server.url));
+    const shown = notice(await again.text());
+    expect(shown).toBeDefined();
+    expect(shown).not.toContain('hidden');
+  });
+});
+
 async function waitUntil(cond: () => boolean): Promise<void> {
   for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
   expect(cond()).toBe(true);

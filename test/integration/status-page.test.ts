@@ -81,6 +81,9 @@ service:
       expect(await page.locator('#health-reasons').textContent()).toContain('output local unreachable');
       await waitFor(async () => (await barValue(page, 'local')) < 100, 10_000, 'a backlog on the bar');
       expect(await output.textContent()).toMatch(/behind the journal: \d+ messages/);
+      // …and in seconds (the age of its oldest unwritten message), as the spool says too.
+      await output.locator('div', { hasText: /behind the journal: \d+ messages \(\d+ s\)/ }).first().waitFor({ timeout: 5_000 });
+      expect(await page.locator('#spool-text').textContent()).toMatch(/oldest unwritten message: \d+ s/);
       if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
 
       // It comes back: the bar fills as the backlog drains, and the output is up again.
@@ -103,6 +106,7 @@ service:
 broker: { port: 0 }
 rules:
   - { topic: "sensors/{location}/{device}/{measurement}", format: json }
+devices: [{ profile: tasmota }]
 outputs:
   - { id: local, type: influxdb_v1, url: "${fx.influx.url}", database: page, batch: { max_age: 50ms } }
 spool: { dir: ${join(fx.dir.path, 'spool-login')} }
@@ -123,12 +127,22 @@ service:
       await page.fill('input[name=password]', 'wrong');
       await page.click('button[type=submit]');
       await page.waitForURL(/\/login\?failed=1$/, { timeout: 10_000 });
+      await page.locator('#failed', { hasText: 'wrong user name or password' }).waitFor({ state: 'visible', timeout: 2_000 });
       await page.fill('input[name=username]', 'ops');
       await page.fill('input[name=password]', 'right-one');
       await page.click('button[type=submit]');
       await page.locator('#conn', { hasText: 'live' }).waitFor({ timeout: 10_000 });
       const [cookie] = await context.cookies(base);
       expect(cookie).toMatchObject({ name: 'edgeflux_session', httpOnly: true, sameSite: 'Strict' });
+
+      // A profile's units on the values; a device whose last will said Offline shows offline.
+      await publishAll(mqtt, [
+        { topic: 'tele/plug9/SENSOR', payload: '{"AM2301":{"Temperature":21.5,"Humidity":40}}' },
+        { topic: 'tele/plug9/LWT', payload: 'Offline' },
+      ]);
+      const plug = page.locator('tr[data-device="plug9"]');
+      await plug.locator('td.values', { hasText: 'temperature=21.5 °C humidity=40 %' }).waitFor({ timeout: 3_000 });
+      await plug.locator('td', { hasText: /^offline$/ }).waitFor({ timeout: 3_000 });
 
       await page.fill('#tail-filter', 'th2');
       await page.locator('#conn', { hasText: 'live' }).waitFor({ timeout: 5_000 });

@@ -181,6 +181,17 @@ describe('DeviceDecoders', () => {
     expect(new DeviceDecoders({ mqtt: [{ profile: broken }] }).decode(msg('y/d', '{}'))).toMatchObject({ reason: 'internal_error', message: expect.stringContaining('boom') });
   });
 
+  it('units: the declared fields that name one, for the binding a message (data or availability topic, serial port) decodes with', () => {
+    const u = profile('name: u\ndescription: d\nmqtt:\n  topics: ["u/{device}/data"]\n  availability: [{ topic: "u/{device}/lwt", online: "1", offline: "0" }]\ndecode: { decoder: json }\nmeasurement: m\nfields:\n  - { name: temperature, from: T, type: float, unit: °C }\n  - { name: count, type: integer }\n');
+    const su = profile('name: su\ndescription: d\nserial: { framing: { type: byte_length, length: 10 } }\ndecode: { decoder: sds011 }\nmeasurement: pm\nfields:\n  - { name: pm2_5, type: float, unit: µg/m³ }\n');
+    const dd = new DeviceDecoders({ mqtt: [{ profile: b }, { profile: u }], serial: [{ port: 'sds', profile: su }] });
+    expect(dd.units({ sourceId: 'broker', topic: 'u/t1/data' })).toEqual({ temperature: '°C' });
+    expect(dd.units({ sourceId: 'broker', topic: 'u/t1/lwt' })).toEqual({ temperature: '°C' });
+    expect(dd.units({ sourceId: 'broker', topic: 'y/t1' })).toBeUndefined(); // b declares no unit
+    expect(dd.units({ sourceId: 'broker', topic: 'nothing/here' })).toBeUndefined();
+    expect(dd.units({ sourceId: 'sds', topic: 'sds' })).toEqual({ pm2_5: 'µg/m³' });
+  });
+
   it('serial messages match by port id (source id and topic)', () => {
     const sds = profile('name: s\ndescription: d\nserial: { framing: { type: byte_length, length: 10 } }\ndecode: { decoder: sds011 }\nmeasurement: pm\n');
     const dd = new DeviceDecoders({ serial: [{ port: 'sds', profile: sds, tags: { room: 'lab' } }] });

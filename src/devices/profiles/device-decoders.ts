@@ -75,6 +75,8 @@ interface Binding {
   readonly extraTags: Readonly<Record<string, string>>;
   readonly dropTags: ReadonlySet<string>;
   readonly memory: BoundedMemory;
+  /** Field name → unit, for the declared fields that name one (the status page shows them). */
+  readonly units: Readonly<Record<string, string>>;
 }
 
 export class DeviceDecoders {
@@ -129,6 +131,17 @@ export class DeviceDecoders {
       for (const a of b.availability) if (a.tpl.matchInto(msg.topic, out)) return i;
     }
     return undefined;
+  }
+
+  /**
+   * The units the profile of this message's binding declares (field name → unit, e.g.
+   * `temperature` → `°C`); `undefined` when no profile matches or none declares a unit.
+   */
+  units(msg: Pick<RawMessage, 'sourceId' | 'topic'>): Readonly<Record<string, string>> | undefined {
+    const i = this.bindingFor(msg);
+    if (i === undefined) return undefined;
+    const b = i < this.mqtt.length ? this.mqtt[i] : this.serial.get(msg.sourceId)?.binding;
+    return b === undefined || Object.keys(b.units).length === 0 ? undefined : b.units;
   }
 
   /** Readings, a device status, or why not; `undefined` when no profile matches the message. */
@@ -261,6 +274,7 @@ function compile(profile: Profile, vars: Readonly<Record<string, string>>, extra
     extraTags,
     dropTags: new Set(spec.drop_tags),
     memory: new BoundedMemory(maxMemory),
+    units: Object.fromEntries(spec.fields.flatMap((f) => (f.unit ? [[f.name, f.unit] as const] : []))),
   };
 }
 

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { DeviceTable } from '../../src/observe/device-table.js';
+import type { Reading } from '../../src/types.js';
+
+const reading = (device: string, fields: Reading['fields'], measurement = 'climate'): Reading => ({ measurement, tags: { device }, fields, time: 0n });
+/** The `device_status` reading a profile's availability message becomes (devices/profiles/types.ts). */
+const status = (device: string, state: string): Reading => ({ measurement: 'device_status', tags: { device, profile: 'tasmota' }, fields: { state, online: state === 'online' }, time: 0n });
+
+describe('DeviceTable', () => {
+  it('keeps each device’s latest values, topic, source and count', () => {
+    const t = new DeviceTable();
+    t.observe([reading('th1', { temperature: 21.5 })], 'broker', 1000, 'tele/th1/SENSOR');
+    t.observe([reading('th1', { temperature: 22 })], 'broker', 2000, 'tele/th1/SENSOR');
+    expect(t.rows()).toEqual([{ device: 'th1', source: 'broker', measurement: 'climate', lastSeenMs: 2000, readings: 2, fields: { temperature: 22 }, topic: 'tele/th1/SENSOR' }]);
+  });
+
+  it('a device status (availability) sets the state and leaves the values alone; a reading after offline clears it', () => {
+    const t = new DeviceTable();
+    t.observe([reading('plug', { power: 40 })], 'broker', 1000, 'tele/plug/SENSOR');
+    t.observe([status('plug', 'offline')], 'broker', 5000, 'tele/plug/LWT');
+    expect(t.rows()).toEqual([{ device: 'plug', source: 'broker', measurement: 'climate', lastSeenMs: 1000, readings: 1, fields: { power: 40 }, topic: 'tele/plug/SENSOR', availability: 'offline' }]);
+    t.observe([reading('plug', { power: 41 })], 'broker', 9000, 'tele/plug/SENSOR');
+    expect(t.rows()[0]).toMatchObject({ fields: { power: 41 }, readings: 2 });
+    expect(t.rows()[0]?.availability).toBeUndefined();
+  });
+
+  it('a device first heard of by its status is listed, with no values', () => {
+    const t = new DeviceTable();
+    t.observe([status('z1', 'offline')], 'broker', 1000, 'zigbee2mqtt/z1/availability');
+    expect(t.rows()).toEqual([{ device: 'z1', source: 'broker', measurement: '', lastSeenMs: 1000, readings: 0, fields: {}, topic: '', availability: 'offline' }]);
+  });
+
+  it('holds at most maxDevices, the least recently seen going first', () => {
+    const t = new DeviceTable('device', 2);
+    t.observe([reading('a', { v: 1 })], 's', 1000);
+    t.observe([reading('b', { v: 1 })], 's', 2000);
+    t.observe([reading('a', { v: 2 })], 's', 3000);
+    t.observe([reading('c', { v: 1 })], 's', 4000);
+    expect(t.rows().map((r) => r.device).sort()).toEqual(['a', 'c']);
+  });
+});
