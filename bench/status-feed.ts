@@ -19,16 +19,18 @@ if (!gc) throw new Error('run with node --expose-gc');
 const heap = () => (gc(), gc(), process.memoryUsage().heapUsed);
 const reading = (i: number): Reading => ({ measurement: 'climate', tags: { device: `dev-${i}`, location: 'site' }, fields: { temperature: 20 + (i % 10) / 10, humidity: 40 + (i % 7) }, time: 0n });
 
-const table = new DeviceTable('device', 1_000_000);
+const units = { temperature: '°C', humidity: '%' }; // one object per profile, shared by its devices
+const table = new DeviceTable('device', 1_000_000, () => units);
 const h0 = heap();
-for (let i = 0; i < n; i++) table.observe([reading(i)], 'broker', Date.now());
+for (let i = 0; i < n; i++) table.observe([reading(i)], 'broker', Date.now(), `sensors/site/dev-${i}/climate`);
 const h1 = heap();
 process.stdout.write(`device table: ${n} devices, ${((h1 - h0) / n).toFixed(0)} bytes of heap per device (the entry, and the latest reading's fields object it keeps alive), ${((h1 - h0) / 1048576).toFixed(2)} MB in all\n`);
 const batches = Array.from({ length: n }, (_, i) => [reading(i)]);
+const topics = Array.from({ length: n }, (_, i) => `sensors/site/dev-${i}/climate`);
 
 const t0 = process.cpuUsage();
 const rounds = 2_000_000;
-for (let i = 0; i < rounds; i++) table.observe(batches[i % n]!, 'broker', Date.now());
+for (let i = 0; i < rounds; i++) table.observe(batches[i % n]!, 'broker', Date.now(), topics[i % n]);
 const c0 = process.cpuUsage(t0);
 process.stdout.write(`noting a reading: ${(((c0.user + c0.system) * 1000) / rounds).toFixed(0)} ns CPU\n`);
 

@@ -5,8 +5,10 @@
  * by reference (the reading's own object, never copied or formatted here).
  * Bounded: at most `maxDevices` entries (the least recently seen, to the second, is
  * forgotten first); per device one small object holding its last reading's measurement
- * and fields (≤ `limits.max_fields` values, as decoded), its last topic and its
- * availability (references, never copies), i.e. a few hundred bytes.
+ * and fields (≤ `limits.max_fields` values, as decoded), the units its device profile
+ * declares and its availability (references to shared objects, never copies), i.e. a few
+ * hundred bytes. The units are looked up (one topic match) when a device is first seen
+ * with a reading or changes source, never per reading.
  *
  * A `device_status` reading (a profile's availability / last will: online, offline, ...)
  * is not a value: it sets the device's `availability` and leaves its values alone. A
@@ -23,8 +25,8 @@ export interface DeviceRow {
   readonly readings: number;
   /** The latest reading's fields (numbers, booleans, strings; integers as bigint). */
   readonly fields: Readonly<Record<string, unknown>>;
-  /** The topic of its latest reading (for the units its profile declares). */
-  readonly topic: string;
+  /** Field → unit, as its device profile declares them (shared with every device of the profile). */
+  readonly units?: Readonly<Record<string, string>>;
   /** What the device last said of itself (`online`, `offline`, `init`, `sleeping`), if it did. */
   readonly availability?: string;
 }
@@ -35,7 +37,7 @@ interface Entry {
   lastSeen: number;
   readings: number;
   fields: Readonly<Record<string, unknown>>;
-  topic: string;
+  units: Readonly<Record<string, string>> | undefined;
   availability?: string | undefined;
 }
 
@@ -46,6 +48,8 @@ export class DeviceTable {
     /** The tag naming a device (`service.stale_devices.tag`). */
     private readonly tag = 'device',
     private readonly maxDevices = 10_000,
+    /** The units a device profile declares for messages from (source, topic). */
+    private readonly unitsOf?: (source: string, topic: string) => Readonly<Record<string, string>> | undefined,
   ) {}
 
   get size(): number {
@@ -61,7 +65,7 @@ export class DeviceTable {
       let e = this.devices.get(d);
       if (e === undefined) {
         if (this.devices.size >= this.maxDevices) this.devices.delete(this.devices.keys().next().value as string);
-        e = status === undefined ? { source, measurement: r.measurement, lastSeen: atMs, readings: 0, fields: r.fields, topic } : { source, measurement: '', lastSeen: atMs, readings: 0, fields: {}, topic: '' };
+        e = status === undefined ? { source, measurement: r.measurement, lastSeen: atMs, readings: 0, fields: r.fields, units: undefined } : { source, measurement: '', lastSeen: atMs, readings: 0, fields: {}, units: undefined };
         this.devices.set(d, e);
       } else if (atMs - e.lastSeen >= 1000) {
         // Map order = least recently seen first, to within a second (a move per reading would churn the Map).
@@ -73,12 +77,12 @@ export class DeviceTable {
         continue;
       }
       if (e.availability === 'offline') e.availability = undefined;
+      if (e.readings === 0 || e.source !== source) e.units = this.unitsOf?.(source, topic);
       e.source = source;
       e.measurement = r.measurement;
       e.lastSeen = atMs;
       e.readings++;
       e.fields = r.fields;
-      e.topic = topic;
     }
   }
 
@@ -91,6 +95,6 @@ export class DeviceTable {
   }
 
   rows(): DeviceRow[] {
-    return [...this.devices].map(([device, e]) => ({ device, source: e.source, measurement: e.measurement, lastSeenMs: e.lastSeen, readings: e.readings, fields: e.fields, topic: e.topic, ...(e.availability !== undefined && { availability: e.availability }) }));
+    return [...this.devices].map(([device, e]) => ({ device, source: e.source, measurement: e.measurement, lastSeenMs: e.lastSeen, readings: e.readings, fields: e.fields, ...(e.units !== undefined && { units: e.units }), ...(e.availability !== undefined && { availability: e.availability }) }));
   }
 }

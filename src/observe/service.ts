@@ -107,7 +107,7 @@ export class Service {
       : undefined;
     const devices = this.devices;
     if (devices && opts.previous?.devices) devices.adopt(opts.previous.devices);
-    this.table = new DeviceTable(c.stale_devices.tag, c.stale_devices.max_devices);
+    this.table = new DeviceTable(c.stale_devices.tag, c.stale_devices.max_devices, host.fieldUnits && ((source, topic) => host.fieldUnits?.(source, topic)));
     if (opts.previous) this.table.adopt(opts.previous.table);
     this.bad = opts.previous?.bad ?? new BadInputLog();
     this.clockSynced = opts.previous?.clockSynced;
@@ -261,7 +261,6 @@ export class Service {
         stale: () => new Set((this.devices?.list() ?? []).filter((d) => d.stale).map((d) => d.device)),
         bad: this.bad,
         facts: () => this.opts.host.statusFacts?.() ?? { outputs: [] },
-        ...(this.opts.host.fieldUnits && { units: (source: string, topic: string) => this.opts.host.fieldUnits?.(source, topic) }),
         ...(this.opts.host.receivedAt && { receivedAt: (seq: number) => this.opts.host.receivedAt?.(seq) ?? Promise.resolve(undefined) }),
       },
       ...(login && { login }),

@@ -43,8 +43,6 @@ export interface StatusFeedOptions {
   readonly stale?: () => ReadonlySet<string>;
   readonly bad: BadInputLog;
   readonly facts: () => StatusFacts;
-  /** The units a device profile declares for the fields of a message from (source, topic). */
-  readonly units?: (source: string, topic: string) => Readonly<Record<string, string>> | undefined;
   /** When the journal record at `seq` (or the oldest stored after it) arrived, ms; undefined when none. */
   readonly receivedAt?: (seq: number) => Promise<number | undefined>;
   readonly health: () => Promise<HealthReport>;
@@ -272,7 +270,6 @@ export class StatusFeed {
 
   private devicePage(v: View, now: number): object {
     const stale = this.opts.stale?.() ?? new Set<string>();
-    const units = this.opts.units;
     let rows = this.opts.devices.rows();
     if (v.filter) rows = rows.filter((r) => r.device.toLowerCase().includes(v.filter) || r.source.toLowerCase().includes(v.filter) || r.measurement.toLowerCase().includes(v.filter));
     rows.sort(comparator(v.sort));
@@ -293,7 +290,7 @@ export class StatusFeed {
       readings: r.readings,
       per_min: per(r),
       state: r.availability !== undefined && r.availability !== 'online' ? r.availability : stale.has(r.device) ? 'stale' : 'online',
-      values: formatFields(r.fields, units?.(r.source, r.topic)),
+      values: formatFields(r.fields, r.units),
     }));
     v.prev = new Map(shown.map((r) => [r.device, r.readings]));
     v.prevAt = now;

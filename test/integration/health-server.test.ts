@@ -165,7 +165,7 @@ describe('HealthServer: the status page feed and login (real HTTP on 127.0.0.1, 
     const { DeviceTable } = await import('../../src/observe/device-table.js');
     const { BadInputLog } = await import('../../src/observe/bad-input.js');
     const now = Date.now();
-    const devices = new DeviceTable();
+    const devices = new DeviceTable('device', 100, (source, topic) => (source === 'broker' && topic.startsWith('tele/') ? { temperature: '°C', power: 'W', relay: 'x' } : undefined));
     devices.observe([{ measurement: 'tasmota', tags: { device: 'plug1' }, fields: { temperature: 21.5, power: 40, relay: 'ON' }, time: 0n }], 'broker', now, 'tele/plug1/SENSOR');
     devices.observe([{ measurement: 'device_status', tags: { device: 'plug1', profile: 'tasmota' }, fields: { state: 'offline', online: false }, time: 0n }], 'broker', now, 'tele/plug1/LWT');
     devices.observe([{ measurement: 'climate', tags: { device: 'th1' }, fields: { temperature: 20 }, time: 0n }], 'broker', now, 'sensors/th1');
@@ -188,7 +188,6 @@ describe('HealthServer: the status page feed and login (real HTTP on 127.0.0.1, 
           ],
           spool: { mode: 'durable', bytes: 1000, maxBytes: 10_000, dropped: 0, holding: 0 },
         }),
-        units: (source, topic) => (source === 'broker' && topic.startsWith('tele/') ? { temperature: '°C', power: 'W', relay: 'x' } : undefined),
         receivedAt: async (seq) => arrived.get(seq),
         intervalMs: 100,
       },

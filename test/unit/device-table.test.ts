@@ -7,18 +7,28 @@ const reading = (device: string, fields: Reading['fields'], measurement = 'clima
 const status = (device: string, state: string): Reading => ({ measurement: 'device_status', tags: { device, profile: 'tasmota' }, fields: { state, online: state === 'online' }, time: 0n });
 
 describe('DeviceTable', () => {
-  it('keeps each device’s latest values, topic, source and count', () => {
-    const t = new DeviceTable();
+  it('keeps each device’s latest values, source and count, and its profile’s units, looked up when it is first seen or changes source', () => {
+    const tasmota = { temperature: '°C' };
+    const asked: string[] = [];
+    const t = new DeviceTable('device', 100, (source, topic) => (asked.push(`${source} ${topic}`), source === 'broker' && topic.startsWith('tele/') ? tasmota : undefined));
     t.observe([reading('th1', { temperature: 21.5 })], 'broker', 1000, 'tele/th1/SENSOR');
     t.observe([reading('th1', { temperature: 22 })], 'broker', 2000, 'tele/th1/SENSOR');
-    expect(t.rows()).toEqual([{ device: 'th1', source: 'broker', measurement: 'climate', lastSeenMs: 2000, readings: 2, fields: { temperature: 22 }, topic: 'tele/th1/SENSOR' }]);
+    t.observe([reading('th2', { temperature: 19 })], 'broker', 2000, 'sensors/th2');
+    expect(t.rows()).toEqual([
+      { device: 'th1', source: 'broker', measurement: 'climate', lastSeenMs: 2000, readings: 2, fields: { temperature: 22 }, units: { temperature: '°C' } },
+      { device: 'th2', source: 'broker', measurement: 'climate', lastSeenMs: 2000, readings: 1, fields: { temperature: 19 } },
+    ]);
+    expect(t.rows()[0]?.units).toBe(tasmota); // shared, not copied
+    expect(asked).toEqual(['broker tele/th1/SENSOR', 'broker sensors/th2']); // not per reading
+    t.observe([reading('th1', { temperature: 23 })], 'mqtt2', 3000, 'other/th1');
+    expect(t.rows().find((r) => r.device === 'th1')?.units).toBeUndefined();
   });
 
   it('a device status (availability) sets the state and leaves the values alone; a reading after offline clears it', () => {
     const t = new DeviceTable();
     t.observe([reading('plug', { power: 40 })], 'broker', 1000, 'tele/plug/SENSOR');
     t.observe([status('plug', 'offline')], 'broker', 5000, 'tele/plug/LWT');
-    expect(t.rows()).toEqual([{ device: 'plug', source: 'broker', measurement: 'climate', lastSeenMs: 1000, readings: 1, fields: { power: 40 }, topic: 'tele/plug/SENSOR', availability: 'offline' }]);
+    expect(t.rows()).toEqual([{ device: 'plug', source: 'broker', measurement: 'climate', lastSeenMs: 1000, readings: 1, fields: { power: 40 }, availability: 'offline' }]);
     t.observe([reading('plug', { power: 41 })], 'broker', 9000, 'tele/plug/SENSOR');
     expect(t.rows()[0]).toMatchObject({ fields: { power: 41 }, readings: 2 });
     expect(t.rows()[0]?.availability).toBeUndefined();
@@ -27,7 +37,7 @@ describe('DeviceTable', () => {
   it('a device first heard of by its status is listed, with no values', () => {
     const t = new DeviceTable();
     t.observe([status('z1', 'offline')], 'broker', 1000, 'zigbee2mqtt/z1/availability');
-    expect(t.rows()).toEqual([{ device: 'z1', source: 'broker', measurement: '', lastSeenMs: 1000, readings: 0, fields: {}, topic: '', availability: 'offline' }]);
+    expect(t.rows()).toEqual([{ device: 'z1', source: 'broker', measurement: '', lastSeenMs: 1000, readings: 0, fields: {}, availability: 'offline' }]);
   });
 
   it('holds at most maxDevices, the least recently seen going first', () => {
