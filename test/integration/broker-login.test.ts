@@ -1,29 +1,18 @@
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { EmbeddedBroker, type EmbeddedBrokerOptions } from '../../src/sources/embedded-broker.js';
-import { hashPassword } from '../../src/util/passwords.js';
 import { Counters } from '../../src/observe/counters.js';
 import { silentLogger, type Logger } from '../../src/observe/logger.js';
 import { waitFor } from '../helpers/net.js';
 import { RawMqtt } from '../helpers/raw-mqtt.js';
+import { cleanupsAfterEach, hashedUsers } from '../helpers/broker-users.js';
 
 // Login throttling seen from the wire: failure answers are held back, correct logins never;
 // guesses in parallel count like guesses in a row. Raw CONNECTs, as a guesser would send them.
 
-const FAST = { logN: 10, r: 8, p: 1 };
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-let users: Map<string, string>;
-beforeAll(async () => {
-  users = new Map([
-    ['sensor1', await hashPassword('pw1', FAST)],
-    ['reader', await hashPassword('pw2', FAST)],
-  ]);
-});
+const cleanups = cleanupsAfterEach();
+const users = hashedUsers({ sensor1: 'pw1', reader: 'pw2' });
 
 async function start(login: EmbeddedBrokerOptions['login'] = {}, logger: Logger = silentLogger()) {
   const counters = new Counters();

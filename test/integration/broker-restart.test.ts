@@ -1,36 +1,17 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { influxdPerFile } from '../helpers/influxd.js';
 import { freePort, waitFor } from '../helpers/net.js';
+import { killAllDaemons, runDaemon } from '../helpers/daemon-process.js';
 
 // The embedded broker's retained messages survive kill -9 of the real daemon, and a Homie 5
 // device's values are decoded after the restart from its retained $description alone (a
 // device publishes it once at boot, not after every restart of edgeflux).
 
-const CLI = ['--import', 'tsx', join(import.meta.dirname, '../../src/cli/main.ts')];
 const fx = influxdPerFile();
-const children = new Set<ChildProcess>();
-afterAll(async () => {
-  for (const c of children) c.kill('SIGKILL');
-});
-
-async function runDaemon(config: string): Promise<{ child: ChildProcess; exited: Promise<number | null>; log: () => string }> {
-  const child = spawn(process.execPath, [...CLI, 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let out = '';
-  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
-    children.delete(child);
-    resolve(code);
-  }));
-  await waitFor(() => out.includes('edgeflux started') || child.exitCode !== null, 30_000, 'edgeflux started');
-  if (!out.includes('edgeflux started')) throw new Error(`edgeflux did not start:\n${out}`);
-  return { child, exited, log: () => out };
-}
+afterAll(killAllDaemons);
 
 const DESCRIPTION = JSON.stringify({
   homie: '5.0', version: 1, name: 'Hall sensor',

@@ -1,28 +1,17 @@
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EmbeddedBroker } from '../../src/sources/embedded-broker.js';
-import { hashPassword } from '../../src/util/passwords.js';
 import type { RetainedBounds } from '../../src/sources/broker/retained-limits.js';
 import { Counters } from '../../src/observe/counters.js';
 import { silentLogger } from '../../src/observe/logger.js';
 import { tempDir, waitFor } from '../helpers/net.js';
 import { RawMqtt } from '../helpers/raw-mqtt.js';
+import { cleanupsAfterEach, hashedUsers } from '../helpers/broker-users.js';
 
 // Retained messages are bounded per user and overall; over a bound a retained publish is
 // refused the way an over-size packet is (no PUBACK, connection closed) and counted.
 
-const FAST = { logN: 10, r: 8, p: 1 };
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-let users: Map<string, string>;
-beforeAll(async () => {
-  users = new Map([
-    ['alice', await hashPassword('pa', FAST)],
-    ['bob', await hashPassword('pb', FAST)],
-  ]);
-});
+const cleanups = cleanupsAfterEach();
+const users = hashedUsers({ alice: 'pa', bob: 'pb' });
 
 async function start(retained: Partial<RetainedBounds>, stateDir?: string) {
   const counters = new Counters();

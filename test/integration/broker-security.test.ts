@@ -1,10 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createConnection } from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { EmbeddedBroker, type BrokerLimits, type BrokerTls } from '../../src/sources/embedded-broker.js';
-import { hashPassword } from '../../src/util/passwords.js';
 import { compileAcl } from '../../src/sources/broker/acl.js';
 import type { BrokerSecurity } from '../../src/sources/broker/security.js';
 import { Counters } from '../../src/observe/counters.js';
@@ -14,23 +13,13 @@ import { makeCerts } from '../helpers/certs.js';
 import { tempDir, waitFor } from '../helpers/net.js';
 import { RawMqtt } from '../helpers/raw-mqtt.js';
 import mqttPacket from 'mqtt-packet';
+import { cleanupsAfterEach, hashedUsers } from '../helpers/broker-users.js';
 
 // Every door of the embedded broker, tried with real mqtt.js clients: each refusal is
 // counted and nothing refused is ingested.
 
-const FAST = { logN: 10, r: 8, p: 1 };
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-let users: Map<string, string>;
-beforeAll(async () => {
-  users = new Map([
-    ['sensor1', await hashPassword('pw1', FAST)],
-    ['reader', await hashPassword('pw2', FAST)],
-  ]);
-});
+const cleanups = cleanupsAfterEach();
+const users = hashedUsers({ sensor1: 'pw1', reader: 'pw2' });
 
 interface Started {
   broker: EmbeddedBroker;

@@ -1,6 +1,5 @@
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EmbeddedBroker } from '../../src/sources/embedded-broker.js';
-import { hashPassword } from '../../src/util/passwords.js';
 import { compileAcl, type AclRule } from '../../src/sources/broker/acl.js';
 import type { BrokerSecurity } from '../../src/sources/broker/security.js';
 import { Counters } from '../../src/observe/counters.js';
@@ -8,23 +7,13 @@ import { silentLogger } from '../../src/observe/logger.js';
 import type { RawMessage } from '../../src/types.js';
 import { tempDir, waitFor } from '../helpers/net.js';
 import { RawMqtt } from '../helpers/raw-mqtt.js';
+import { cleanupsAfterEach, hashedUsers } from '../helpers/broker-users.js';
 
 // Client ids and persistent sessions belong to the user that first used them. Tried with
 // raw MQTT packets, as a hostile device would (a client library never reuses an id on purpose).
 
-const FAST = { logN: 10, r: 8, p: 1 };
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-let users: Map<string, string>;
-beforeAll(async () => {
-  users = new Map([
-    ['sensor1', await hashPassword('pw1', FAST)],
-    ['reader', await hashPassword('pw2', FAST)],
-  ]);
-});
+const cleanups = cleanupsAfterEach();
+const users = hashedUsers({ sensor1: 'pw1', reader: 'pw2' });
 
 const RULES: AclRule[] = [
   { user: 'sensor1', publish: ['sensors/%u/#'], subscribe: ['commands/%u/#'] },

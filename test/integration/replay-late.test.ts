@@ -1,38 +1,17 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { publishAll, publisher } from '../helpers/daemon.js';
 import { influxdPerFile } from '../helpers/influxd.js';
 import { freePort, waitFor } from '../helpers/net.js';
+import { killAllDaemons, runDaemon } from '../helpers/daemon-process.js';
 
 // A late reading after the cursor, end to end: the real `edgeflux run` process, its embedded broker (QoS 1), a
 // real influxd 1.6.7, kill -9 after the late reading, restart on the same spool. The
 // restarted run must not rewrite B's written window from the late reading alone.
 
-const CLI = ['--import', 'tsx', join(import.meta.dirname, '../../src/cli/main.ts')];
 const fx = influxdPerFile();
-const children = new Set<ChildProcess>();
-afterAll(async () => {
-  for (const c of children) c.kill('SIGKILL');
-});
-
-async function runDaemon(config: string): Promise<{ child: ChildProcess; exited: Promise<number | null>; log: () => string }> {
-  const child = spawn(process.execPath, [...CLI, 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let out = '';
-  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => {
-      children.delete(child);
-      resolve(code);
-    }),
-  );
-  await waitFor(() => out.includes('edgeflux started') || child.exitCode !== null, 30_000, 'edgeflux started');
-  if (!out.includes('edgeflux started')) throw new Error(`edgeflux did not start:\n${out}`);
-  return { child, exited, log: () => out };
-}
+afterAll(killAllDaemons);
 
 interface Spool {
   readonly outputs: readonly { readonly id: string; readonly cursor: number; readonly behind: number }[];
