@@ -51,7 +51,7 @@ describe('edgeflux check', () => {
 
   it('an unreadable secret is a warning naming it ($CREDENTIALS_DIRECTORY is set only for the service); the rest is checked', async () => {
     const file = join(fx.dir.path, 'creds.yaml');
-    const yaml = (extra = '') => `broker: { port: 1883 }
+    const yaml = (extra = '') => `broker: { port: 11883 }
 mqtt:
   - { id: site, url: "mqtt://127.0.0.1:1884", username: edge, password_file: "\${CREDENTIALS_DIRECTORY}/mqtt-password" }
 rules: [{ topic: "t/{device}/{measurement}", format: json }]
