@@ -7,10 +7,12 @@ import { UsageError } from './usage.js';
 /** Reads one line from stdin; on a TTY it asks `prompt` and does not echo what is typed. */
 async function readSecretLine(prompt: string): Promise<string> {
   const tty = process.stdin.isTTY === true;
-  if (tty) process.stderr.write(prompt);
   // On a terminal readline echoes what is typed to its output: give it one that drops it.
   const silent = new Writable({ write: (_chunk, _enc, cb) => cb() });
   const rl = createInterface({ input: process.stdin, output: tty ? silent : undefined, terminal: tty });
+  // The prompt only now: the interface has put the terminal in raw mode (no echo by the
+  // terminal itself), so nothing typed after the prompt appears.
+  if (tty) process.stderr.write(prompt);
   try {
     const line = await new Promise<string>((resolve, reject) => {
       rl.once('line', resolve);
