@@ -110,7 +110,7 @@ describe('a port in use', () => {
       expect(all).toContain(`port ${port} on 127.0.0.1 is already in use (service.http.port, health and metrics): another edgeflux may be running`);
       expect(all).not.toMatch(/\\n\s+at /);
 
-      // The embedded broker's port (1883 on a Pi that already runs mosquitto): the start fails the same way.
+      // The embedded broker's port (the MQTT default on a Pi that already runs mosquitto): the start fails the same way.
       const broker = join(dir.path, 'b.yaml');
       await writeFile(broker, `broker: { port: ${port} }\nrules:\n  - { topic: "s/{device}/{measurement}", format: json }\noutputs:\n  - { id: local, type: influxdb_v1, url: "http://127.0.0.1:9", database: x }\nservice: { http: { enabled: false } }\nspool: { dir: ./spool2 }\n`);
       const b = await cli(['run', '--config', broker]);

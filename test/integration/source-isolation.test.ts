@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { startInfluxd, type Influxd } from '../helpers/influxd.js';
-import { tempDir, waitFor } from '../helpers/net.js';
+import { influxdPerFile } from '../helpers/influxd.js';
+import { waitFor } from '../helpers/net.js';
 import { publishAll, publisher, startDaemon } from '../helpers/daemon.js';
 import { FlakySource } from '../helpers/flaky-source.js';
 
@@ -9,16 +9,7 @@ import { FlakySource } from '../helpers/flaky-source.js';
 // acknowledging and its readings reach a real influxd; the failed source is shown in
 // /healthz and restarted.
 
-let influx: Influxd;
-let dir: { path: string; cleanup: () => Promise<void> };
-beforeAll(async () => {
-  influx = await startInfluxd();
-  dir = await tempDir();
-});
-afterAll(async () => {
-  await influx?.stop();
-  await dir?.cleanup();
-});
+const fx = influxdPerFile();
 
 const get = async (url: string) => {
   const r = await fetch(url, { signal: AbortSignal.timeout(5000) });
@@ -27,7 +18,7 @@ const get = async (url: string) => {
 
 describe('a failing source does not silence the others', () => {
   it('the broker keeps acking and writing while a failed source waits for its restart, and the restarted source delivers again', async () => {
-    await influx.createDatabase('iso');
+    await fx.influx.createDatabase('iso');
     const flaky = new FlakySource('flaky');
     const { daemon, log } = await startDaemon(
       `
@@ -38,20 +29,20 @@ rules:
 outputs:
   - id: local
     type: influxdb_v1
-    url: ${influx.url}
+    url: ${fx.influx.url}
     database: iso
     batch: { max_points: 100, max_age: 100ms }
-spool: { dir: ${join(dir.path, 'spool')} }
-dead_letter: { path: ${join(dir.path, 'dead.jsonl')} }
+spool: { dir: ${join(fx.dir.path, 'spool')} }
+dead_letter: { path: ${join(fx.dir.path, 'dead.jsonl')} }
 `,
-      dir.path,
+      fx.dir.path,
       { extraSources: [flaky] },
     );
     try {
       flaky.fail(new Error('decoder bug in a source'));
       const client = await publisher(daemon.brokerPort!);
       await publishAll(client, Array.from({ length: 50 }, (_, i) => ({ topic: 'sensors/d1/climate', payload: JSON.stringify({ t: i }) })), 1);
-      await waitFor(async () => (await influx.count('iso', 'climate')) === 50, 10_000, '50 broker points in influxd');
+      await waitFor(async () => (await fx.influx.count('iso', 'climate')) === 50, 10_000, '50 broker points in influxd');
 
       const health = await get(`${daemon.healthUrl!}/healthz`);
       expect(health.status).toBe(503);
@@ -62,7 +53,7 @@ dead_letter: { path: ${join(dir.path, 'dead.jsonl')} }
       await waitFor(async () => flaky.starts === 2, 5000, 'the failed source restarted');
       expect((await get(`${daemon.healthUrl!}/healthz`)).body.sources).toContainEqual(expect.objectContaining({ id: 'flaky', state: 'up' }));
       flaky.emit('sensors/d2/climate', '{"t":1}');
-      await waitFor(async () => (await influx.count('iso', 'climate')) === 51, 10_000, 'the restarted source delivers');
+      await waitFor(async () => (await fx.influx.count('iso', 'climate')) === 51, 10_000, 'the restarted source delivers');
       await publishAll(client, [{ topic: 'sensors/d1/climate', payload: '{"t":99}' }], 1);
       await client.endAsync();
     } finally {
