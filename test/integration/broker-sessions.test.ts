@@ -171,6 +171,8 @@ describe('persistent sessions', () => {
     const obs = await raw(broker.port, { clientId: 'observer', clean: false, ...READER });
     await obs.conn.subscribe('sensors/#', 1);
     await obs.conn.end();
+    // Until the broker has seen the observer go, a message would be sent to it live, not queued.
+    await waitFor(() => broker.clientCount === 0, 5000, 'the observer gone');
     const pub = await raw(broker.port, { clientId: 'sensor1-pub', ...SENSOR });
     for (let i = 1; i <= 5; i++) await pub.conn.publish('sensors/sensor1/t', String(i), { messageId: i });
     await waitFor(() => counters.get('broker_queue_dropped') === 2, 5000, 'two dropped');

@@ -16,7 +16,9 @@ export interface OutgoingQueues {
  * A queue's length is counted from the store the first time the client is seen, then kept
  * up to date (+1 per message queued, -1 per message acknowledged); when the count says
  * full it is counted again from the store before anything is dropped, so a count that
- * drifted (a queue aedes emptied itself) costs one recount, never a wrong drop.
+ * drifted (a queue aedes emptied itself) costs one recount, never a wrong drop. Enqueues
+ * for one client run one after another, so two publishers racing for the last free place
+ * cannot both take it, nor two first-time counts both read the same stored length.
  */
 export function boundOutgoingQueues(p: OutgoingQueues, maxPerClient: number, onDrop: (clientId: string) => void): void {
   const counts = new Map<string, number>();
@@ -45,9 +47,23 @@ export function boundOutgoingQueues(p: OutgoingQueues, maxPerClient: number, onD
     await enqueue(sub, packet);
   };
 
-  p.outgoingEnqueue = boundedEnqueue;
+  // The tail of each client's chain of enqueues; removed when the chain goes idle.
+  const tails = new Map<string, Promise<void>>();
+  const serialEnqueue = (sub: { clientId: string }, packet: unknown): Promise<void> => {
+    const prev = tails.get(sub.clientId);
+    const run = prev === undefined ? boundedEnqueue(sub, packet) : prev.then(() => boundedEnqueue(sub, packet));
+    // The chain continues after a failure: the caller sees it, the next enqueue still runs.
+    const tail = run.catch(() => undefined);
+    tails.set(sub.clientId, tail);
+    void tail.then(() => {
+      if (tails.get(sub.clientId) === tail) tails.delete(sub.clientId);
+    });
+    return run;
+  };
+
+  p.outgoingEnqueue = serialEnqueue;
   p.outgoingEnqueueCombi = async (subs, packet) => {
-    await Promise.all(subs.map((s) => boundedEnqueue(s, packet)));
+    await Promise.all(subs.map((s) => serialEnqueue(s, packet)));
   };
   p.outgoingClearMessageId = async (client, packet) => {
     const cleared = await clear(client, packet);
