@@ -8,6 +8,7 @@
  *   node --import tsx bench/probe.ts --system edgeflux --qos 0 --rates 10000,20000 --reps 3
  *   node --import tsx bench/probe.ts --system edgeflux --node-flags=--max-semi-space-size=4
  *   node --import tsx bench/probe.ts --system edgeflux --outage 300000 --reps 1 --node-flags=--cpu-prof
+ *   node --import tsx bench/probe.ts --system edgeflux --outage 7200000 --outage-rate 2000 --reps 1 --devices 1000   # 1 h outage at 2k/s
  *   node --import tsx bench/probe.ts --system edgeflux --payload tasmota --devices 1000 --profile   # where the CPU goes (QoS 1, first rate)
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -87,6 +88,7 @@ async function main(): Promise<void> {
       'node-flags': { type: 'string', default: '' },
       'edgeflux-extra': { type: 'string' },
       outage: { type: 'string' },
+      'outage-rate': { type: 'string', default: '20000' },
       payload: { type: 'string', default: 'point' },
       profile: { type: 'boolean', default: false },
     },
@@ -121,8 +123,8 @@ async function main(): Promise<void> {
   const nodeFlags = v['node-flags'] ? v['node-flags'].split(' ').filter(Boolean) : [];
   if (v.outage) {
     for (let r = 0; r < Number(v.reps); r++) {
-      const c = await postCeiling(runtime, influx, 'probe_ceiling', Number(v.outage), 1, env.devices);
-      const o = await runOutage(env, def, { readings: Number(v.outage), rate: 20_000, nodeFlags });
+      const c = await postCeiling(runtime, influx, 'probe_ceiling', Math.min(Number(v.outage), 1_000_000), 1, env.devices);
+      const o = await runOutage(env, def, { readings: Number(v.outage), rate: Number(v['outage-rate']), nodeFlags });
       log(`    POST ceiling (1 in flight) ${Math.round(c.rate)} points/s; drain ${Math.round(o.drainRate ?? 0)} = ${((o.drainRate ?? 0) / c.rate).toFixed(2)}× the ceiling`);
     }
     await gen.stop();

@@ -7,7 +7,7 @@
  * are stored), and anything lost, named.
  */
 import { sleep } from './net.js';
-import { TreeMeter, treeCpuUs, treeRssKb } from './procstat.js';
+import { dirBytes, TreeMeter, treeCpuUs, treeRssKb, treeWriteBytes } from './procstat.js';
 import { runStep, type StepEnv } from './steps.js';
 import type { SystemDef } from './systems.js';
 import { countRun, findMissing } from './verify.js';
@@ -19,6 +19,12 @@ export interface OutageResult {
   readonly rep?: number;
   readonly readings: number;
   readonly publishRate: number;
+  /** RSS when influxd went down (MB): the outage's growth is measured from here. */
+  readonly startRssMb: number;
+  /** Bytes the system wrote to disk during the outage per reading (/proc/PID/io write_bytes). */
+  readonly writeBytesPerReading?: number;
+  /** Size of the system's directory (its spool) once everything was taken in, bytes. */
+  readonly heldDiskBytes?: number;
   /** Peak RSS while influxd was down (MB). */
   readonly outageRssMb: number;
   /** RSS once everything was taken in, before influxd came back (MB). */
@@ -61,9 +67,13 @@ export async function runOutage(env: StepEnv, def: SystemDef, o: OutageOptions):
     const run = `outage${Date.now() % 1_000_000}`;
     const tsBaseUs = Date.now() * 1000;
     const meter = new TreeMeter(sut.proc.pid);
+    const startRssMb = treeRssKb(sut.proc.pid) / 1024;
+    const writes0 = treeWriteBytes(sut.proc.pid);
     meter.start();
     await env.influx.pause();
     let heldRssMb = 0;
+    let writeBytesPerReading: number | undefined;
+    let heldDiskBytes: number | undefined;
     let outageRssMb = 0;
     try {
       const pub = await env.gen.publish({ system: def.name, run, devices: env.devices, rate: o.rate, count: o.readings, qos: 1, tsBase: tsBaseUs, window: 20_000 });
@@ -71,6 +81,9 @@ export async function runOutage(env: StepEnv, def: SystemDef, o: OutageOptions):
       await quiet(sut.proc.pid, 120_000);
       heldRssMb = treeRssKb(sut.proc.pid) / 1024;
       outageRssMb = meter.stop().peakRssMb;
+      const writes1 = treeWriteBytes(sut.proc.pid);
+      if (writes0 !== undefined && writes1 !== undefined) writeBytesPerReading = (writes1 - writes0) / o.readings;
+      if (sut.dir !== undefined) heldDiskBytes = await dirBytes(sut.dir);
     } finally {
       meter.stop();
       await env.influx.resume();
@@ -139,6 +152,9 @@ export async function runOutage(env: StepEnv, def: SystemDef, o: OutageOptions):
       label: def.label,
       readings: o.readings,
       publishRate: o.rate,
+      startRssMb,
+      ...(writeBytesPerReading !== undefined ? { writeBytesPerReading } : {}),
+      ...(heldDiskBytes !== undefined ? { heldDiskBytes } : {}),
       outageRssMb,
       heldRssMb,
       resumeToAllMs: allAt === undefined ? undefined : allAt - upAt,
@@ -149,7 +165,9 @@ export async function runOutage(env: StepEnv, def: SystemDef, o: OutageOptions):
       facts: await sut.facts(),
     };
     env.log(
-      `    ${def.name}: RSS during the outage ${outageRssMb.toFixed(0)} MB; ` +
+      `    ${def.name}: RSS ${startRssMb.toFixed(0)} MB when influxd went down, peak ${outageRssMb.toFixed(0)} MB during the outage, ${heldRssMb.toFixed(0)} MB once all was taken in; ` +
+        (writeBytesPerReading !== undefined ? `${writeBytesPerReading.toFixed(1)} B written per reading, ` : '') +
+        (heldDiskBytes !== undefined ? `${(heldDiskBytes / 1048576).toFixed(1)} MB on disk (${(heldDiskBytes / o.readings).toFixed(1)} B per reading); ` : '') +
         (allAt ? `all stored ${((allAt - upAt) / 1000).toFixed(1)} s after influxd was back, ${Math.round(drainRate ?? 0)} points/s` : `only ${stored}/${o.readings} stored`) +
         (drainCpu ? ` (CPU µs per point: ${def.name} ${drainCpu.system.toFixed(2)}, influxd ${drainCpu.influxd.toFixed(2)})` : '') +
         (lost ? `; LOST ${lost}: ${missingExamples.slice(0, 3).join('; ')}` : ''),

@@ -162,3 +162,33 @@ export class TreeMeter {
     return { cpuUs: this.cpuUs(), peakRssMb: this.peakRssMb() };
   }
 }
+
+/** Bytes the tree of `root` has caused to be written to storage so far (/proc/PID/io write_bytes); undefined when unreadable. */
+export function treeWriteBytes(root: number): number | undefined {
+  let sum = 0;
+  for (const pid of processTree(root)) {
+    try {
+      const m = /^write_bytes:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'latin1'));
+      if (!m) return undefined;
+      sum += Number(m[1]);
+    } catch {
+      return undefined;
+    }
+  }
+  return sum;
+}
+
+/** Total size of the regular files under `dir`, bytes (files that vanish while counted are skipped). */
+export async function dirBytes(dir: string): Promise<number> {
+  const { readdir, stat } = await import('node:fs/promises');
+  let sum = 0;
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile()) continue;
+    try {
+      sum += (await stat(`${e.parentPath}/${e.name}`)).size;
+    } catch {
+      // trimmed meanwhile
+    }
+  }
+  return sum;
+}

@@ -37,6 +37,8 @@ export interface Sut {
   readonly meterAlso?: readonly number[];
   /** Feeds a step itself instead of the MQTT load generator (serial ports). */
   readonly feed?: SerialPorts['feed'];
+  /** The system's own directory (edgeflux: its config and spool), for disk-use figures. */
+  readonly dir?: string;
   /** Extra facts for the results (e.g. journal files written). */
   facts(): Promise<string>;
   stop(): Promise<void>;
@@ -118,6 +120,7 @@ export function edgefluxDef(ctx: SystemsContext, shaped: boolean, via: EdgefluxV
           proc,
           readyMs,
           probe: new EdgefluxProbe(httpPort, 'bench'),
+          dir,
           ...(embeddedPort !== undefined ? { publishPort: embeddedPort } : {}),
           ...(via === 'mqtt+mosquitto' ? { publishPort: ctx.broker.port, meterAlso: [ctx.broker.proc.pid] } : {}),
           ...(serial ? { feed: serial.feed } : {}),
