@@ -110,7 +110,7 @@ async function main(o: BenchOptions): Promise<number> {
   log(`workload matrix: ${cells.length} cells (${cells.map((c) => c.id).join(', ')})`);
   for (const [i, c] of cells.entries()) {
     log(`cell ${i + 1}/${cells.length} ${c.id}: ${describeWorkload(c.workload)}, QoS ${c.qos}`);
-    cellResults.push(await runCell(env, ctx, c, { plan: o.plan, serialPlan: o.serialPlan }));
+    cellResults.push(await runCell(env, ctx, c, { plan: o.matrixPlan, serialPlan: o.serialPlan }));
   }
   const latency: LatencyResult[] = [];
   if (o.latencyMessages > 0) {
@@ -172,7 +172,7 @@ async function main(o: BenchOptions): Promise<number> {
   notes.push(`the machine is shared (other engineers' builds and tests ran meanwhile): load average (1/5/15 min) ${loadStart} at the start, ${loadEnd} at the end${loadSteps}; compare ratios within this run, not absolute figures across runs`);
   const method = [
     `Load: a matrix of ${cells.length} cells (payload × devices × path, bench/lib/matrix.ts); the publisher is a raw MQTT 3.1.1 client in its own process: one connection → private mosquitto (\`max_queued_messages 0\`) → system under test (its own process, its own database) → private influxd; or, for the embedded broker, one connection per device straight into it (QoS 1, a window of 1 or 64 per connection); or JSON lines on ${SERIAL_PORTS} socat ptys at ${SERIAL_RATE}/s in all. Outage and edgeflux-shaped: the \`point\`/\`flat\` payloads over 100 devices`,
-    `A rate is *sustained* when every reading is in influxd within ${o.drainLimitMs / 1000} s of the last publish (steps of ${o.plan.stepMs / 1000} s, ${o.plan.reps} repetition(s), medians; a rate counts when most repetitions sustain it)`,
+    `A rate is *sustained* when every reading is in influxd within ${o.drainLimitMs / 1000} s of the last publish (matrix cells: steps of ${o.matrixPlan.stepMs / 1000} s, 10k/s ${o.matrixPlan.fixedReps?.[0] ?? o.matrixPlan.reps}× and 20k/s ${o.matrixPlan.fixedReps?.[1] ?? o.matrixPlan.reps}×, medians; the reference's max is searched (×${o.matrixPlan.climbFactor} steps, then bisected), ${o.matrixPlan.stopAtFraction !== undefined ? `edgeflux is stepped straight to ${o.matrixPlan.stopAtFraction}× of it and reported as "≥" when it sustains that` : 'edgeflux\'s too'}; edgeflux-shaped: steps of ${o.plan.stepMs / 1000} s, ${o.plan.reps} repetition(s); a rate counts when most repetitions sustain it)`,
     'CPU µs per reading: utime+stime of the system\'s process tree (/proc; with mosquitto\'s for "mosquitto + edgeflux") from the first publish to the last reading stored, divided by the messages stored; peak RSS: VmHWM, reset at the start of the step and read at its end (the whole step), or VmRSS sampled every 100 ms',
     `edgeflux: ${setup.note}; \`node ${[...unitNodeFlags(ROOT), ''].join(' ')}bench/.work/js/src/cli/main.js run\` (transpiled src/; node flags as in systemd/edgeflux.service); output retry 200 ms..2 s. Baseline: bench/baseline.ts (mqtt.js + 5000-line POSTs, 1 in flight, retry every 1 s)`,
   ];
@@ -189,7 +189,7 @@ async function main(o: BenchOptions): Promise<number> {
       machine: machineInfo(), versions: [...codeVersion, ...extraVersions], method, notes, edgefluxMode: setup.mode,
     },
     brokerCeilings, postCeilings, blocks, outage, charts: [], ...(profile ? { profile } : {}), ...(shaped.length > 0 ? { shaped } : {}),
-    matrix: { cells: cellResults, climbed: o.plan.maxClimbSteps > 0, latency },
+    matrix: { cells: cellResults, climbed: o.matrixPlan.maxClimbSteps > 0, latency },
   };
 
   if (o.writeResults) {

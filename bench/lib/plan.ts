@@ -23,6 +23,15 @@ export interface PlanOptions {
   readonly rateCap: number;
   readonly warmupRate: number;
   readonly warmupMs: number;
+  /** Repetitions per fixed rate, in `fixedRates`' order (default: `reps` each). */
+  readonly fixedReps?: readonly number[];
+  /**
+   * When set, each system after the first (the reference) does not search for its own max:
+   * it is stepped straight to this fraction of the reference's max (rounded up) and, when it
+   * sustains that in most of `reps` repetitions, its max is reported as "at least" that rate.
+   * Enough to decide a "≥ fraction × reference" target at a third of the steps of a climb.
+   */
+  readonly stopAtFraction?: number;
 }
 
 export interface SystemQosResult {
@@ -33,6 +42,8 @@ export interface SystemQosResult {
   readonly readyMs: number;
   /** Highest rate sustained (0 when even the lowest was not). */
   maxRate: number;
+  /** The search stopped at the target (PlanOptions.stopAtFraction): the true max is at least `maxRate`. */
+  maxIsLowerBound?: boolean;
   /** E.g. "3/3 reps", "generator limit", "not reached: broker/generator could go no higher". */
   maxNote: string;
   facts: string;
@@ -50,9 +61,9 @@ export function sustainedAt(r: SystemQosResult, rate: number): boolean | undefin
   return s.filter((x) => x.sustained).length * 2 > s.length;
 }
 
-function niceRate(r: number): number {
+function niceRate(r: number, round: (x: number) => number = Math.round): number {
   const step = r >= 20_000 ? 2500 : r >= 5000 ? 1000 : 500;
-  return Math.max(step, Math.round(r / step) * step);
+  return Math.max(step, round(r / step) * step);
 }
 
 export async function runQosBlock(env: StepEnv, systems: readonly SystemDef[], qos: 0 | 1, o: PlanOptions): Promise<SystemQosResult[]> {
@@ -83,8 +94,9 @@ export async function runQosBlock(env: StepEnv, systems: readonly SystemDef[], q
     };
 
     env.log(`  fixed rates ${o.fixedRates.join(', ')}/s × ${o.reps} rep(s)`);
-    for (let rep = 0; rep < o.reps; rep++) {
-      for (const rate of o.fixedRates) for (const x of started) await step(x, rate);
+    const fixedReps = o.fixedRates.map((_, i) => o.fixedReps?.[i] ?? o.reps);
+    for (let rep = 0; rep < Math.max(0, ...fixedReps); rep++) {
+      for (const [i, rate] of o.fixedRates.entries()) if (rep < fixedReps[i]!) for (const x of started) await step(x, rate);
     }
 
     for (const x of started) {
@@ -97,7 +109,21 @@ export async function runQosBlock(env: StepEnv, systems: readonly SystemDef[], q
         else if (ok === false && firstFail === undefined) firstFail = rate;
       }
       let generatorBound = false;
-      for (let i = 0; firstFail === undefined && i < o.maxClimbSteps; i++) {
+      const ref = started[0];
+      let atTarget: number | undefined;
+      if (o.stopAtFraction !== undefined && ref !== undefined && x !== ref && ref.res.maxRate > 0) {
+        const target = niceRate(ref.res.maxRate * o.stopAtFraction, Math.ceil);
+        if (lastPass >= target) atTarget = target;
+        else if (firstFail === undefined || firstFail > target) {
+          env.log(`    straight to ${target}/s: ${o.stopAtFraction}× the reference's max`);
+          while (atRate(x.res, target).length < o.reps && !generatorBound) generatorBound = (await step(x, target)).generatorLimited;
+          if (sustainedAt(x.res, target)) {
+            lastPass = target;
+            atTarget = target;
+          } else if (!generatorBound) firstFail = target;
+        }
+      }
+      for (let i = 0; atTarget === undefined && firstFail === undefined && i < o.maxClimbSteps; i++) {
         const rate = niceRate(Math.max(lastPass, 1000) * o.climbFactor);
         if (rate > o.rateCap) break;
         const r = await step(x, rate);
@@ -108,7 +134,7 @@ export async function runQosBlock(env: StepEnv, systems: readonly SystemDef[], q
         if (r.sustained) lastPass = rate;
         else firstFail = rate;
       }
-      for (let i = 0; firstFail !== undefined && i < o.maxBisectSteps; i++) {
+      for (let i = 0; atTarget === undefined && firstFail !== undefined && i < o.maxBisectSteps; i++) {
         const mid = niceRate((lastPass + firstFail) / 2);
         if (mid <= lastPass || mid >= firstFail || firstFail - lastPass <= Math.max(500, o.resolution * firstFail)) break;
         const r = await step(x, mid);
@@ -126,10 +152,12 @@ export async function runQosBlock(env: StepEnv, systems: readonly SystemDef[], q
       }
       const reps = atRate(x.res, lastPass);
       x.res.maxRate = lastPass;
+      if (atTarget !== undefined) x.res.maxIsLowerBound = true;
       x.res.maxNote = [
         reps.length > 0 ? `${reps.filter((s) => s.sustained).length}/${reps.length} reps` : 'none sustained',
+        atTarget !== undefined ? `at least this: the search stopped once ${o.stopAtFraction}× the reference's max was sustained` : '',
         generatorBound ? 'the load generator (or the broker) could go no faster: the true max may be higher' : '',
-        firstFail === undefined && !generatorBound ? `no failure found up to ${lastPass}/s (climb stopped): the true max may be higher` : '',
+        atTarget === undefined && firstFail === undefined && !generatorBound ? `no failure found up to ${lastPass}/s (climb stopped): the true max may be higher` : '',
       ].filter(Boolean).join('; ');
       env.log(`    → ${lastPass}/s (${x.res.maxNote})`);
     }
