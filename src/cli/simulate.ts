@@ -8,6 +8,7 @@
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { UsageError } from './usage.js';
+import { withTimeout } from '../util/timeout.js';
 
 const LOCATIONS = ['kitchen', 'cellar', 'attic', 'garage', 'office', 'lab', 'barn', 'greenhouse'];
 const BAD_PAYLOADS = ['{"temperature":', 'not json', '', '{"temperature":21.5,'];
@@ -126,14 +127,10 @@ const CLOSE_TIMEOUT_MS = 5_000;
  * unsent); forced after CLOSE_TIMEOUT_MS so that a dead broker does not hang us.
  */
 async function closeGracefully(client: mqtt.MqttClient): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const graceful = client.endAsync(false).then(
+  const ok = await withTimeout(client.endAsync(false), CLOSE_TIMEOUT_MS, 'closing the connection').then(
     () => true,
     () => false,
   );
-  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), CLOSE_TIMEOUT_MS)));
-  const ok = await Promise.race([graceful, timedOut]);
-  clearTimeout(timer);
   if (!ok) await client.endAsync(true).catch(() => undefined);
 }
 

@@ -8,10 +8,8 @@ import { notBoth, readSecretPerPolicy, secretFields as secret, type ReadSecretOp
 import { durationField as duration, parseSize, sizeField as size } from './units.js';
 import { hashError, parsePasswordFile } from '../util/passwords.js';
 import { filterError } from '../util/topic-template.js';
+import { boolText, digits, ENV_HINT, int, text } from './schema-fields.js';
 
-const digits = (v: unknown): unknown => (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v);
-const int = (min: number, max: number) => z.preprocess(digits, z.int().min(min).max(max));
-const boolText = (v: unknown): unknown => (v === 'true' ? true : v === 'false' ? false : v);
 
 const patterns = (about: string) =>
   z
@@ -24,7 +22,7 @@ const patterns = (about: string) =>
     .default([])
     .describe(about);
 
-export function brokerSecurityFields(plain: ReadSecretOptions, pem: ReadSecretOptions) {
+function brokerSecurityFields(plain: ReadSecretOptions, pem: ReadSecretOptions) {
   const tls = z
     .strictObject({
       host: z.string().min(1).optional().describe('Address of the TLS listener. Default: broker.host.'),
@@ -147,8 +145,22 @@ export function brokerSecurityFields(plain: ReadSecretOptions, pem: ReadSecretOp
   };
 }
 
+/** The `broker:` section (optional): the embedded MQTT broker, where it listens and its doors. */
+export function brokerSchema(plain: ReadSecretOptions, pem: ReadSecretOptions) {
+  return z
+    .strictObject({
+      host: text().default('127.0.0.1').describe('Address to bind. Default 127.0.0.1.'),
+      port: int(0, 65535).prefault(1883).describe(`TCP port; 0 = any free port. Default 1883${ENV_HINT}.`),
+      ...brokerSecurityFields(plain, pem),
+    })
+    .superRefine(brokerCrossChecks)
+    .transform(({ password_file, users, ...b }) => ({ ...b, users: [...users, ...(password_file ?? [])] }))
+    .optional()
+    .describe('The embedded MQTT broker (in process). Absent: none.');
+}
+
 /** Checks across the broker's keys: usernames unique over `users` and `password_file`. */
-export function brokerCrossChecks(b: { users: readonly { username: string }[]; password_file?: readonly { username: string }[] | undefined }, ctx: z.core.$RefinementCtx): void {
+function brokerCrossChecks(b: { users: readonly { username: string }[]; password_file?: readonly { username: string }[] | undefined }, ctx: z.core.$RefinementCtx): void {
   const seen = new Set<string>();
   for (const u of [...b.users, ...(b.password_file ?? [])]) {
     if (seen.has(u.username)) ctx.addIssue({ code: 'custom', message: `user "${u.username}" is defined twice (users and password_file)`, path: ['users'] });

@@ -13,16 +13,14 @@
 import { z } from 'zod';
 import { AGGREGATES, DEFAULT_MAX_SERIES, MAX_OPEN_WINDOWS, SERIES_LIMIT_DEFAULTS, STEP_KINDS, THROTTLE_DEFAULTS, WINDOW_DEFAULTS } from './pipeline-defaults.js';
 import { durationField, formatDuration, parseDuration } from './units.js';
+import { bool, int as intField, numeric } from './schema-fields.js';
 
 /** Longest duration a pipeline option takes (a year): windows, heartbeats, idle times. */
 const MAX_PIPELINE_MS = 366 * 86_400_000;
 const DURATION_EXPECTED = 'expected a duration such as "1m" or "500ms"';
 
-const numeric = (v: unknown): unknown => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v);
-const boolText = (v: unknown): unknown => (v === 'true' ? true : v === 'false' ? false : v);
-const int = (min: number, max: number) => z.preprocess(numeric, z.int().min(min).max(max));
+const int = (min: number, max: number) => intField(min, max, numeric);
 const amount = () => z.preprocess(numeric, z.number().min(0));
-const bool = () => z.preprocess(boolText, z.boolean());
 const fieldName = () => z.string().min(1);
 const fieldList = (about: string) => z.array(fieldName()).min(1).describe(about);
 

@@ -6,12 +6,9 @@
  */
 import { z } from 'zod';
 import { durationField as duration } from './units.js';
+import { bool, ENV_HINT, int as intField, numeric } from './schema-fields.js';
 
-const digits = (v: unknown): unknown => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v);
-const boolText = (v: unknown): unknown => (v === 'true' ? true : v === 'false' ? false : v);
-const int = (min: number, max: number) => z.preprocess(digits, z.int().min(min).max(max));
-const bool = () => z.preprocess(boolText, z.boolean());
-const ENV_HINT = '; may be a ${ENV} reference';
+const int = (min: number, max: number) => intField(min, max, numeric);
 
 export const DEFAULT_HTTP_PORT = 9274;
 
@@ -41,7 +38,7 @@ export const serviceSchema = z
         no_data_after: duration('5m', 'Unhealthy when no message arrived from any source for this long; 0 = never.'),
         output_down_after: duration('1m', 'Unhealthy when an output could not write for this long.'),
         spool_near_quota: z
-          .preprocess(digits, z.number().gt(0).max(1))
+          .preprocess(numeric, z.number().gt(0).max(1))
           .prefault(0.9)
           .describe(`Unhealthy when the journal holds this fraction of spool.max_bytes. Default 0.9${ENV_HINT}.`),
       })
@@ -60,7 +57,7 @@ export const serviceSchema = z
       .strictObject({
         enabled: bool().prefault(true).describe(`Watch devices for silence. Default true${ENV_HINT}.`),
         tag: z.string().min(1).default('device').describe('The tag that names a device. Default "device".'),
-        factor: z.preprocess(digits, z.number().min(1).max(100)).prefault(3).describe(`Stale after this many expected intervals of silence. Default 3${ENV_HINT}.`),
+        factor: z.preprocess(numeric, z.number().min(1).max(100)).prefault(3).describe(`Stale after this many expected intervals of silence. Default 3${ENV_HINT}.`),
         min_silence: duration('1m', 'Never stale after less silence than this.'),
         default_interval: duration('0s', 'Expected interval of devices that have none given or learned yet; 0 = judge only those.'),
         intervals: z.record(z.string().min(1), duration('1m', 'Expected interval.', 1)).default({}).describe('Expected intervals of named devices, e.g. { th1: 1m }.'),

@@ -1,7 +1,8 @@
-import { Observable, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
 import type { FieldValue } from '../types.js';
 import type { SeqReading } from './holdback.js';
-import { notice, resolveContext, seriesKey, SeriesTable, type OperatorContext } from './series.js';
+import type { OperatorContext } from './series.js';
+import { softSeriesOperator } from './soft-series.js';
 
 export interface DeadbandOptions {
   /** Fields watched; default every field. Other fields pass through untouched. */
@@ -56,62 +57,47 @@ export function deadband(options: DeadbandOptions, context?: OperatorContext): O
     return (absLimit !== undefined && d > absLimit) || (ratio !== undefined && d > ratio * Math.abs(Number(last)));
   };
 
-  return (source) =>
-    new Observable<SeqReading>((out) => {
-      const ctx = resolveContext(context);
-      const table = new SeriesTable<Map<string, Emitted>>({
-        idleMs: options.idle ?? heartbeat ?? DEFAULT_SOFT_IDLE_MS,
-        maxSeries: options.max_series ?? ctx.maxSeries,
-        scheduler: ctx.scheduler,
-        onIdle: () => {},
-      });
-      const sub = source.subscribe({
-        next(t) {
-          const r = t.reading;
-          const key = seriesKey(r);
-          let state = table.get(key);
-          if (state === undefined) {
-            state = new Map();
-            if (!table.add(key, state)) {
-              ctx.onNotice(notice('deadband', 'series_limit', 'dropped', t));
-              return;
-            }
-          }
-          let kept: Record<string, FieldValue> | undefined;
-          let all = true;
-          let n = 0;
-          for (const name in r.fields) {
-            const v = r.fields[name] as FieldValue;
-            let pass = true;
-            if (watched === undefined || watched.has(name)) {
-              const last = state.get(name);
-              if (last === undefined) state.set(name, { value: v, at: r.time });
-              else if (changed(last.value, v) || (hbNs !== undefined && r.time - last.at >= hbNs)) {
-                last.value = v;
-                last.at = r.time;
-              } else pass = false;
-            }
-            if (pass) {
-              n++;
-              if (!all) (kept as Record<string, FieldValue>)[name] = v;
-            } else if (all) {
-              all = false;
-              kept = {};
-              for (const prev in r.fields) {
-                if (prev === name) break;
-                kept[prev] = r.fields[prev] as FieldValue;
-              }
-            }
-          }
-          if (all) out.next(t);
-          else if (n > 0) out.next({ seq: t.seq, reading: { ...r, fields: kept as Record<string, FieldValue> } });
-        },
-        error: (e) => out.error(e),
-        complete: () => out.complete(),
-      });
-      return () => {
-        sub.unsubscribe();
-        table.dispose();
-      };
-    });
+  /** The reading with the fields that qualify (itself when all do); undefined when none does. */
+  const qualifying = (t: SeqReading, state: Map<string, Emitted>): SeqReading | undefined => {
+    const r = t.reading;
+    let kept: Record<string, FieldValue> | undefined;
+    let all = true;
+    let n = 0;
+    for (const name in r.fields) {
+      const v = r.fields[name] as FieldValue;
+      let pass = true;
+      if (watched === undefined || watched.has(name)) {
+        const last = state.get(name);
+        if (last === undefined) state.set(name, { value: v, at: r.time });
+        else if (changed(last.value, v) || (hbNs !== undefined && r.time - last.at >= hbNs)) {
+          last.value = v;
+          last.at = r.time;
+        } else pass = false;
+      }
+      if (pass) {
+        n++;
+        if (!all) (kept as Record<string, FieldValue>)[name] = v;
+      } else if (all) {
+        all = false;
+        kept = {};
+        for (const prev in r.fields) {
+          if (prev === name) break;
+          kept[prev] = r.fields[prev] as FieldValue;
+        }
+      }
+    }
+    if (all) return t;
+    return n > 0 ? { seq: t.seq, reading: { ...r, fields: kept as Record<string, FieldValue> } } : undefined;
+  };
+
+  return softSeriesOperator<Map<string, Emitted>>(
+    {
+      op: 'deadband',
+      idleMs: options.idle ?? heartbeat ?? DEFAULT_SOFT_IDLE_MS,
+      maxSeries: options.max_series,
+      init: () => new Map(),
+      step: qualifying,
+    },
+    context,
+  );
 }

@@ -1,8 +1,9 @@
-import { Observable, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
 import type { FieldValue, Reading } from '../types.js';
 import { DEFAULT_SOFT_IDLE_MS } from './deadband.js';
 import type { SeqReading } from './holdback.js';
-import { notice, resolveContext, seriesKey, SeriesTable, type OperatorContext } from './series.js';
+import type { OperatorContext } from './series.js';
+import { softSeriesOperator } from './soft-series.js';
 
 export interface DedupeOptions {
   /** Fields compared; default all (then a reading with a field more or less is different too). */
@@ -41,38 +42,23 @@ export function dedupe(options: DedupeOptions = {}, context?: OperatorContext): 
     for (const _ in b) n--;
     return n === 0;
   };
-  return (source) =>
-    new Observable<SeqReading>((out) => {
-      const ctx = resolveContext(context);
-      const table = new SeriesTable<Last>({
-        idleMs: options.idle ?? heartbeat ?? DEFAULT_SOFT_IDLE_MS,
-        maxSeries: options.max_series ?? ctx.maxSeries,
-        scheduler: ctx.scheduler,
-        onIdle: () => {},
-      });
-      const sub = source.subscribe({
-        next(t) {
-          const r = t.reading;
-          const key = seriesKey(r);
-          const last = table.get(key);
-          if (last === undefined) {
-            if (table.add(key, { fields: r.fields, at: r.time })) out.next(t);
-            else ctx.onNotice(notice('dedupe', 'series_limit', 'dropped', t));
-            return;
-          }
-          if (same(last.fields, r.fields) && !(hbNs !== undefined && r.time - last.at >= hbNs)) return;
-          last.fields = r.fields;
-          last.at = r.time;
-          out.next(t);
-        },
-        error: (e) => out.error(e),
-        complete: () => out.complete(),
-      });
-      return () => {
-        sub.unsubscribe();
-        table.dispose();
-      };
-    });
+  return softSeriesOperator<Last>(
+    {
+      op: 'dedupe',
+      idleMs: options.idle ?? heartbeat ?? DEFAULT_SOFT_IDLE_MS,
+      maxSeries: options.max_series,
+      init: (t) => ({ fields: t.reading.fields, at: t.reading.time }),
+      step(t, last, fresh) {
+        const r = t.reading;
+        if (fresh) return t;
+        if (same(last.fields, r.fields) && !(hbNs !== undefined && r.time - last.at >= hbNs)) return undefined;
+        last.fields = r.fields;
+        last.at = r.time;
+        return t;
+      },
+    },
+    context,
+  );
 }
 
 function equal(a: FieldValue | undefined, b: FieldValue | undefined): boolean {

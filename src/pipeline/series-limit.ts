@@ -1,7 +1,8 @@
-import { Observable, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
 import { SERIES_LIMIT_DEFAULTS } from '../config/pipeline-defaults.js';
 import type { SeqReading } from './holdback.js';
-import { notice, resolveContext, seriesKey, SeriesTable, type OperatorContext } from './series.js';
+import type { OperatorContext } from './series.js';
+import { softSeriesOperator } from './soft-series.js';
 
 export interface SeriesLimitOptions {
   /** Series allowed at once; readings of a new series beyond it are dropped. */
@@ -22,27 +23,14 @@ export { SERIES_LIMIT_DEFAULTS } from '../config/pipeline-defaults.js';
  */
 export function limitSeries(options: SeriesLimitOptions, context?: OperatorContext): OperatorFunction<SeqReading, SeqReading> {
   if (!(options.max_series >= 1)) throw new RangeError(`series_limit: max_series must be >= 1, got ${options.max_series}`);
-  return (source) =>
-    new Observable<SeqReading>((out) => {
-      const ctx = resolveContext(context);
-      const table = new SeriesTable<true>({
-        idleMs: options.idle ?? SERIES_LIMIT_DEFAULTS.idle,
-        maxSeries: options.max_series,
-        scheduler: ctx.scheduler,
-        onIdle: () => {},
-      });
-      const sub = source.subscribe({
-        next(t) {
-          const key = seriesKey(t.reading);
-          if (table.get(key) !== undefined || table.add(key, true)) out.next(t);
-          else ctx.onNotice(notice('series_limit', 'series_limit', 'dropped', t));
-        },
-        error: (e) => out.error(e),
-        complete: () => out.complete(),
-      });
-      return () => {
-        sub.unsubscribe();
-        table.dispose();
-      };
-    });
+  return softSeriesOperator<true>(
+    {
+      op: 'series_limit',
+      idleMs: options.idle ?? SERIES_LIMIT_DEFAULTS.idle,
+      maxSeries: options.max_series,
+      init: () => true,
+      step: (t) => t,
+    },
+    context,
+  );
 }

@@ -12,7 +12,7 @@
  * reads from the journal only when the output has room: that is the backpressure.
  */
 import { LineWriter, type LineBatch } from './line-batch.js';
-import { globalTimers, type Timers } from '../util/sleeper.js';
+import { globalTimers, type Timers } from '../util/timers.js';
 
 export interface Batch {
   readonly lines: LineBatch;

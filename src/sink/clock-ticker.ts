@@ -6,7 +6,7 @@
  * moves the clock to each record's arrival time instead. `stop()` frees the timer.
  */
 import type { StreamClock } from '../pipeline/stream-clock.js';
-import type { Timers } from '../util/sleeper.js';
+import type { Timers } from '../util/timers.js';
 
 export interface ClockTickerOptions {
   readonly clock: StreamClock;

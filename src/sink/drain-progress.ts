@@ -6,7 +6,7 @@
  * (the output logs its own errors then).
  */
 import type { Logger } from '../observe/logger.js';
-import type { Timers } from '../util/sleeper.js';
+import type { Timers } from '../util/timers.js';
 
 export interface DrainProgressOptions {
   readonly id: string;

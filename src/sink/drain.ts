@@ -49,7 +49,9 @@ import { encodeLine } from './line-protocol.js';
 import type { Output } from './output.js';
 import type { StreamClock } from '../pipeline/stream-clock.js';
 import { ClockTicker } from './clock-ticker.js';
-import { globalTimers, Sleeper, type Timers } from '../util/sleeper.js';
+import { Sleeper } from '../util/sleeper.js';
+import { globalTimers, type Timers } from '../util/timers.js';
+import { settlesWithin } from '../util/timeout.js';
 import { Wakeup } from '../util/wakeup.js';
 
 export interface DrainOptions {
@@ -213,13 +215,13 @@ export class Drain {
       this.stopAt = this.journal.stats().headSeq;
       this.wakeup.wake();
       this.output.wake();
-      const done = await this.sleeper.within(this.finish(closePipeline), timeoutMs);
+      const done = await settlesWithin(this.finish(closePipeline), timeoutMs, this.timers);
       if (!done) {
         this.halting = true;
         this.slots.halt();
         this.output.halt();
         this.wakeup.wake();
-        await this.sleeper.within(Promise.all([this.loop, this.slots.settled()]), HALT_GRACE_MS);
+        await settlesWithin(Promise.all([this.loop, this.slots.settled()]), HALT_GRACE_MS, this.timers);
       }
     }
     if (this.phase !== 'stopped') {

@@ -32,10 +32,11 @@ import { Backoff } from '../util/backoff.js';
 import type { DeadLetterSink } from './dead-letter.js';
 import type { Writer } from './influx-writer.js';
 import type { LineBatch } from './line-batch.js';
-import { Sleeper, type Timers } from '../util/sleeper.js';
+import { Sleeper } from '../util/sleeper.js';
+import type { Timers } from '../util/timers.js';
 import { fixHint, otherWriteError, type WriteError, type WriteErrorKind } from './write-error.js';
 
-export type { Timers } from '../util/sleeper.js';
+export type { Timers } from '../util/timers.js';
 
 export interface OutputOptions {
   readonly config: OutputConfig;

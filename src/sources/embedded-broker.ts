@@ -19,6 +19,7 @@ import type { BrokerStore } from './broker/broker-store.js';
 import { boundOutgoingQueues, type OutgoingQueues } from './broker/bounded-queues.js';
 import AsyncMemoryPersistence from 'aedes-persistence/asyncPersistence.js';
 import { RateLimiter } from '../util/rate-limit.js';
+import { settlesWithin } from '../util/timeout.js';
 
 /** Input limits of the embedded broker; exceeding one refuses or disconnects, counted. */
 export interface BrokerLimits {
@@ -368,11 +369,8 @@ export class EmbeddedBroker implements Source {
     // Clients mid-handshake are not yet known to aedes; end their sockets too.
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeoutMs)));
-    const late = await Promise.race([Promise.all([serverClosed, brokerClosed]).then(() => false), timedOut]);
-    clearTimeout(timer);
-    if (late) this.log.warn({ timeoutMs }, 'embedded broker: stop timed out');
+    const closed = await settlesWithin(Promise.all([serverClosed, brokerClosed]), timeoutMs);
+    if (!closed) this.log.warn({ timeoutMs }, 'embedded broker: stop timed out');
     broker.removeAllListeners();
     const store = this.store;
     this.store = undefined;

@@ -1,18 +1,10 @@
+import { globalTimers, type Timers } from './timers.js';
+
 /**
  * Timers an output waits on, all cancellable at once, so a stopping component can cut
  * every backoff short and leave no timer behind. Time comes from injectable `Timers`
  * (vitest fake timers replace the globals; tests may also pass their own).
  */
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const globalTimers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
-};
-
 export class Sleeper {
   private readonly sleeps = new Map<() => void, unknown>();
 
@@ -41,16 +33,5 @@ export class Sleeper {
       resolve();
     }
     this.sleeps.clear();
-  }
-
-  /** Whether `p` settles within `ms`; the timer is freed either way. */
-  async within(p: Promise<unknown>, ms: number): Promise<boolean> {
-    let handle: unknown;
-    const late = new Promise<boolean>((resolve) => (handle = this.timers.setTimeout(() => resolve(false), ms)));
-    try {
-      return await Promise.race([p.then(() => true), late]);
-    } finally {
-      this.timers.clearTimeout(handle);
-    }
   }
 }

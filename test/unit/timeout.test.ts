@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { settlesWithin, withTimeout } from '../../src/util/timeout.js';
+import type { Timers } from '../../src/util/timers.js';
 
 describe('util/timeout (virtual time)', () => {
   beforeEach(() => {
@@ -35,6 +36,32 @@ describe('util/timeout (virtual time)', () => {
     const never = settlesWithin(new Promise(() => undefined), 100);
     await vi.advanceTimersByTimeAsync(100);
     expect(await never).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('both wait on injected timers when given, and free them after the race either way', async () => {
+    const armed = new Set<unknown>();
+    const timers: Timers = {
+      setTimeout: (fn, ms) => {
+        const h = setTimeout(() => {
+          armed.delete(h);
+          fn();
+        }, ms);
+        armed.add(h);
+        return h;
+      },
+      clearTimeout: (h) => {
+        armed.delete(h);
+        clearTimeout(h as ReturnType<typeof setTimeout>);
+      },
+    };
+    const never = settlesWithin(new Promise(() => undefined), 100, timers);
+    expect(armed.size).toBe(1);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await never).toBe(false);
+    await expect(withTimeout(Promise.resolve(1), 100, 'x', timers)).resolves.toBe(1);
+    await expect(settlesWithin(Promise.reject(new Error('no')), 100, timers)).resolves.toBe(true);
+    expect(armed.size).toBe(0);
     expect(vi.getTimerCount()).toBe(0);
   });
 });
