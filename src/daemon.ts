@@ -7,7 +7,6 @@ import { systemClock, type Clock } from './clock.js';
 import type { DecodeError, MessageData, RawMessage } from './types.js';
 import type { Source } from './sources/source.js';
 import type { EmbeddedBroker } from './sources/embedded-broker.js';
-import { MqttSource } from './sources/mqtt-source.js';
 import { SourceSupervisor } from './sources/supervisor.js';
 import { RuleSet } from './devices/rules.js';
 import { decodeDeviceMessage, defaultFilters, DeviceStatusLog, loadDevices } from './devices/device-messages.js';
@@ -25,7 +24,6 @@ import { createWriter } from './sink/influx-writer.js';
 import { Service, type ServiceHost } from './observe/service.js';
 import { SelfSource, decodeSelf, isSelfMessage } from './sources/self-source.js';
 import { instrumentWriter } from './sink/instrument-writer.js';
-import { encodeLine } from './sink/line-protocol.js';
 import { isDecodeError, type Reading } from './types.js';
 import { parsePasswordFile, verifyPassword } from './util/passwords.js';
 import { readSecretFile } from './config/secrets.js';
@@ -136,7 +134,7 @@ export class Daemon {
     this.previous = undefined;
     this.startedAt = previous?.startedAt ?? this.clock.nowMs();
     this.lastMessageAt = previous?.lastMessageAt;
-    this.self = new SelfSource({ counters: this.counters, encode: encodeLine, arrivalNs: () => this.clock.arrivalNs() });
+    this.self = new SelfSource({ counters: this.counters, arrivalNs: () => this.clock.arrivalNs() });
     const service = new Service({
       config: config.service,
       logger: this.log,
@@ -214,7 +212,7 @@ export class Daemon {
     this.log.info({ mode, ...(mode === 'durable' ? { dir, sync } : {}), maxBytes, policy, ...report, unwritten }, `spool: ${mode} mode, unwritten messages: ${perOutput || 'none (no outputs)'}`);
 
     if (config.broker) {
-      // aedes and serialport are loaded only when used: a daemon without them stays smaller.
+      // aedes, mqtt.js and serialport are loaded only when used: a daemon without them stays smaller.
       const { EmbeddedBroker, brokerOptionsFromConfig } = await import('./sources/embedded-broker.js');
       // Durable mode keeps the broker's state (client id owners, retained messages, persistent
       // sessions) beside the journal; memory mode writes nothing to disk.
@@ -232,7 +230,10 @@ export class Daemon {
       this.sources.push(this.broker);
     }
     const filters = defaultFilters(rules, devices);
+    // mqtt.js too: a daemon fed by its embedded broker alone holds none of it (~1.5 MB of RSS).
+    const { MqttSource } = config.mqtt.length > 0 ? await import('./sources/mqtt-source.js') : { MqttSource: undefined };
     for (const mc of config.mqtt) {
+      if (MqttSource === undefined) break;
       this.sources.push(new MqttSource({ config: mc, defaultFilters: filters, logger: this.log.child({ source: mc.id }), clock: this.clock, ackBarrier: ingest.ackBarrier, counters: this.counters }));
     }
     const serialPorts = devices?.serialPorts ?? [];

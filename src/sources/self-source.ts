@@ -1,12 +1,14 @@
 /**
  * The readings edgeflux makes about itself (edgeflux_internal, device_status) enter the
- * daemon like any sensor's: as messages of a source, here one line-protocol message per
- * batch. So they are journaled, reach every output through its own cursor, survive an
- * outage, and need no second write path. The daemon decodes them with `decodeSelf`
- * instead of the rules (no user rule has to match `$edgeflux/self`).
+ * daemon like any sensor's: as messages of a source, here one message per batch whose
+ * payload is the readings themselves, typed (self-codec.ts), not line protocol. So they
+ * are journaled, reach every output through its own cursor, survive an outage, and need
+ * no second write path. The daemon decodes them with `decodeSelf` instead of the rules
+ * (no user rule has to match `$edgeflux/self`).
  */
 import { BehaviorSubject, type Observable } from 'rxjs';
 import { decodeLineProtocol } from '../devices/decode-line-protocol.js';
+import { decodeSelfReadings, encodeSelfReadings, isSelfPayload } from './self-codec.js';
 import type { Counters } from '../observe/counters.js';
 import { SELF_SOURCE_ID, SELF_TOPIC, type DecodeError, type MessageData, type RawMessage, type Reading, type SourceStatus } from '../types.js';
 import { MessageOutlet, type Source } from './source.js';
@@ -24,8 +26,6 @@ export class SelfSource implements Source {
   constructor(
     private readonly opts: {
       readonly counters?: Counters;
-      /** One reading as a line of line protocol, or null when it has no field (the sink's encodeLine). */
-      readonly encode: (r: Reading) => string | null;
       /** Arrival time in ns (the daemon's Clock.arrivalNs). */
       readonly arrivalNs: () => bigint;
     },
@@ -52,17 +52,18 @@ export class SelfSource implements Source {
 
   /** Hands readings on as one message; outside start()…stop(), or when nobody takes them, they are dropped and counted. */
   emit(readings: readonly Reading[]): void {
-    const lines = readings.map((r) => this.opts.encode(r)).filter((l): l is string => l !== null);
-    if (lines.length === 0) return;
+    const points = readings.filter((r) => Object.keys(r.fields).length > 0); // a point needs a field
+    if (points.length === 0) return;
     if (!this.running || this.outlet.heldCount >= MAX_HELD) {
-      this.opts.counters?.inc('readings_dropped', { reason: 'self_not_running' }, lines.length);
+      this.opts.counters?.inc('readings_dropped', { reason: 'self_not_running' }, points.length);
       return;
     }
-    this.outlet.push({ sourceId: SELF_SOURCE_ID, topic: SELF_TOPIC, payload: Buffer.from(lines.join('\n'), 'utf8'), receivedAt: this.opts.arrivalNs(), ack: () => undefined, unsynced: true });
+    this.outlet.push({ sourceId: SELF_SOURCE_ID, topic: SELF_TOPIC, payload: encodeSelfReadings(points), receivedAt: this.opts.arrivalNs(), ack: () => undefined, unsynced: true });
   }
 }
 
-/** Decodes what `SelfSource` emitted (its lines carry their own times and tags). */
+/** Decodes what `SelfSource` emitted (its readings carry their own times and tags); line protocol from a spool of an earlier version too. */
 export function decodeSelf(m: MessageData): Reading[] | DecodeError {
+  if (isSelfPayload(m.payload)) return decodeSelfReadings(m.payload);
   return decodeLineProtocol(m.payload.toString('utf8'), { tags: {}, receivedAt: m.receivedAt });
 }
