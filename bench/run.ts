@@ -8,6 +8,7 @@ import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { transpile, tsxRuntime, type Runtime } from './lib/build.js';
 import { brokerCeiling, postCeiling, type BrokerCeiling, type PostCeiling } from './lib/ceilings.js';
@@ -29,6 +30,7 @@ import type { StepEnv } from './lib/steps.js';
 import { cpuChart, matrixChart } from './lib/svg.js';
 import { edgefluxDef, makeSystems, SERIAL_PORTS, type SystemsContext } from './lib/systems.js';
 import { describeWorkload, type Workload } from './lib/workload.js';
+import { EDGE_DEFAULTS, edgeOutage, edgeRun, edgeTargets, renderEdgeOutageSection, renderEdgeSection, type EdgeOptions, type EdgeOutageOptions, type EdgeRun } from './lib/edge.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const t0 = Date.now();
@@ -227,17 +229,88 @@ async function main(o: BenchOptions): Promise<number> {
   return 0;
 }
 
+/**
+ * `--edge` and `--edge-outage` (lib/edge.ts): the footprint of the example config on a
+ * small host, instead of the throughput matrix.
+ */
+async function edgeMain(argv: string[]): Promise<number> {
+  const { values: v } = parseArgs({
+    args: argv,
+    options: {
+      edge: { type: 'boolean', default: false },
+      'edge-outage': { type: 'boolean', default: false },
+      runs: { type: 'string', default: String(EDGE_DEFAULTS.runs) },
+      'idle-seconds': { type: 'string', default: String(EDGE_DEFAULTS.idleMs / 1000) },
+      'outage-seconds': { type: 'string' },
+      rate: { type: 'string', default: String(EDGE_DEFAULTS.rate) },
+      'no-results': { type: 'boolean', default: false },
+    },
+  });
+  installMissingServers(log);
+  const missing = missingPrerequisites();
+  if (missing.length > 0) {
+    process.stderr.write(`bench: missing prerequisites:\n${missing.map((m) => `  - ${m}`).join('\n')}\n`);
+    return 2;
+  }
+  installCleanupHandlers((s) => process.stderr.write(`${s}\n`));
+  const startedAt = new Date();
+  const loadStart = loadAverage();
+  const codeVersion = versions(ROOT);
+  const { runtime } = await transpile(ROOT);
+  const influx = await startInfluxd();
+  const rate = Number(v.rate);
+  let section: string;
+  let raw: unknown;
+  try {
+    const notes = () => [
+      `${codeVersion.join(', ')}; ${machineInfo().join(", ")}`,
+      `the machine is shared: load average (1/5/15 min) ${loadStart} at the start, ${loadAverage()} at the end; idle CPU and wake-ups count other processes' interference as the daemon's own when they delay it`,
+    ];
+    if (v['edge-outage']) {
+      const o: EdgeOutageOptions = { rate, devices: EDGE_DEFAULTS.devices, outageMs: Number(v['outage-seconds'] ?? 3600) * 1000, settleMs: EDGE_DEFAULTS.settleMs };
+      log(`edge outage: influxd down ${o.outageMs / 1000} s at ${o.rate} readings/s`);
+      const r = await edgeOutage(runtime, ROOT, influx, o, log);
+      section = renderEdgeOutageSection(startedAt, o, r, notes());
+      raw = r;
+    } else {
+      const o: EdgeOptions = { ...EDGE_DEFAULTS, runs: Number(v.runs), idleMs: Number(v['idle-seconds']) * 1000, rate, ...(v['outage-seconds'] ? { outageMs: Number(v['outage-seconds']) * 1000 } : {}) };
+      const runs: EdgeRun[] = [];
+      for (let i = 1; i <= o.runs; i++) {
+        log(`edge run ${i}/${o.runs}`);
+        runs.push(await edgeRun(runtime, ROOT, influx, o, log));
+      }
+      for (const t of edgeTargets(runs)) log(`  ${t.ok === undefined ? '?' : t.ok ? 'met' : 'NOT'} ${t.figure}: median ${t.median?.toFixed(3) ?? '—'} ${t.unit} (target ${t.target})`);
+      section = renderEdgeSection(startedAt, o, runs, notes());
+      raw = runs;
+    }
+  } finally {
+    await influx.stop();
+  }
+  if (!v['no-results']) {
+    const stamp = startedAt.toISOString().slice(0, 16).replace(/[:T]/g, '-');
+    const rawDir = join(ROOT, 'bench', '.work', 'results');
+    await mkdir(rawDir, { recursive: true });
+    await writeFile(join(rawDir, `${stamp}-${v['edge-outage'] ? 'edge-outage' : 'edge'}-raw.json`), JSON.stringify(raw, null, 1));
+    await appendFile(join(ROOT, 'bench', 'RESULTS.md'), `\n${section}\n`);
+    log('results appended to bench/RESULTS.md');
+  } else {
+    process.stdout.write(`${section}\n`);
+  }
+  return 0;
+}
+
 let opts: BenchOptions | 'help';
+const argv = process.argv.slice(2);
 try {
-  opts = parseOptions(process.argv.slice(2));
+  opts = argv.includes('--edge') || argv.includes('--edge-outage') ? 'help' : parseOptions(argv);
 } catch (e) {
   process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n\n${USAGE}\n`);
   process.exit(2);
 }
-if (opts === 'help') {
+if (opts === 'help' && !(argv.includes('--edge') || argv.includes('--edge-outage'))) {
   process.stdout.write(`${USAGE}\n`);
 } else {
-  main(opts).then(
+  (opts === 'help' ? edgeMain(argv) : main(opts)).then(
     async (code) => {
       await cleanupAll();
       process.exit(code);

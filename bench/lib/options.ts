@@ -27,6 +27,12 @@ export const USAGE = `npm run bench [-- flags]   end-to-end benchmark of edgeflu
   --skip-ceilings, --skip-outage, --profile, --no-profile (profile: on in full runs)
   --tsx                 run the TypeScript through tsx instead of transpiling to bench/.work/js
   --no-results          do not write bench/RESULTS.md or charts (for trying the bench out)
+  --edge                instead of the above: the footprint of examples/edgeflux.yaml (idle wake-ups,
+                        CPU, disk writes and RSS; write bytes per reading at 2k/s; first write after a
+                        60 s outage), --runs N (default 3), --idle-seconds N (60), --outage-seconds N;
+                        a targets table is appended to bench/RESULTS.md (< 10 min)
+  --edge-outage         influxd down --outage-seconds N (default 3600) at --rate N readings/s (2000):
+                        lost, RSS start/max, drain rate afterwards, spool bytes against the prediction
   -h, --help
 
 Needs Linux (/proc), mosquitto and influxd 1.x (Debian: apt-get install mosquitto influxdb).
