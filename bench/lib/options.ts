@@ -29,7 +29,7 @@ export const USAGE = `npm run bench [-- flags]   end-to-end benchmark of edgeflu
   --no-results          do not write bench/RESULTS.md or charts (for trying the bench out)
   --edge                instead of the above: the footprint of examples/edgeflux.yaml (idle wake-ups,
                         CPU, disk writes and RSS; write bytes per reading at 2k/s; first write after a
-                        60 s outage), --runs N (default 3), --idle-seconds N (60), --outage-seconds N;
+                        60 s outage), --runs N (default 3), --idle-seconds N (90), --outage-seconds N (60);
                         a targets table is appended to bench/RESULTS.md (< 10 min)
   --edge-outage         influxd down --outage-seconds N (default 3600) at --rate N readings/s (2000):
                         lost, RSS start/max, drain rate afterwards, spool bytes against the prediction
