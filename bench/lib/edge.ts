@@ -45,7 +45,7 @@ export interface EdgeOptions {
   readonly outageMs: number;
 }
 
-export const EDGE_DEFAULTS: EdgeOptions = { runs: 3, settleMs: 15_000, idleMs: 90_000, rate: 2000, devices: 1000, loadMs: 20_000, outageMs: 60_000 };
+export const EDGE_DEFAULTS: EdgeOptions = { runs: 3, settleMs: 15_000, idleMs: 90_000, rate: 2000, devices: 1000, loadMs: 15_000, outageMs: 60_000 };
 
 export interface EdgeRun {
   readonly wakeupsPerS: number | undefined;
