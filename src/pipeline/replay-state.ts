@@ -9,8 +9,12 @@
  * at or after C must not build it again. So for each window operator the state AS OF C
  * (after records < C, before C) is kept:
  *
- * - per series: its newest event time and the stream-clock time of its last reading (so a
- *   restart forgets the series where the run before did, after `idle`);
+ * - per series: its newest event time, the stream-clock time of its last reading (so a
+ *   restart forgets the series where the run before did, after `idle`, and remembers it
+ *   as gone as long as the run before did: gone.ts). A series back from gone has its
+ *   written windows closed beyond its watermark until that passes them, but needs no more
+ *   state here: until then it has an open window (the one its first reading back opened),
+ *   which keeps the cursor at or before that reading, where the series was still gone;
  * - the windows already written whose readings reach C or beyond: series, start, hi. A
  *   reading with seq <= hi for such a window was part of it (skipped); a later one is late.
  *
@@ -49,6 +53,17 @@ interface Entry {
   at: number;
 }
 
+/** What `resume` tells of a series the run before knew. */
+export interface Resumed {
+  readonly max: bigint;
+  /** The run before had forgotten the series for being idle (it is gone: gone.ts) … */
+  readonly gone: boolean;
+  /** … and remembers it until this processing time. */
+  readonly until: number;
+  /** Written windows (start as a number → hi seq) whose readings up to hi are skipped. */
+  readonly written: Map<number, number> | undefined;
+}
+
 /** One window or throttle operator's share (`ReplayState.ledger`); for throttle, `max` is the current bucket's start. */
 export class WindowLedger {
   /** The log: per stretch (from checkpoint `pos`), the last entry of each series seen in it. */
@@ -65,8 +80,14 @@ export class WindowLedger {
   /** The log outgrew `maxLog`: nothing is logged any more, the cursor stays where it is. */
   overflowed = false;
 
+  /**
+   * `idleMs`: the step forgets a series after this; `memoryMs`: and remembers it as gone
+   * for this long after; `maxGone`: at most this many gone series (the step's cap).
+   */
   constructor(
     private readonly idleMs: number,
+    private readonly memoryMs: number,
+    private readonly maxGone: number,
     private readonly checkpoint: () => number,
     private readonly maxLog = MAX_LOG,
   ) {}
@@ -101,16 +122,17 @@ export class WindowLedger {
   }
 
   /**
-   * What the run before knew of a series new to this run, once: its newest time and the
-   * written windows (start as a number → hi) whose readings it must skip; undefined when
-   * nothing was saved or the run before had forgotten the series by `now` (idle).
+   * What the run before knew of a series new to this run, once (see `Resumed`); undefined
+   * when nothing was saved or the run before no longer remembered the series by `now`.
    */
-  resume(key: string, now: number): { max: bigint; written: Map<number, number> | undefined } | undefined {
+  resume(key: string, now: number): Resumed | undefined {
     if (this.pending.size === 0) return undefined;
     const p = this.pending.get(key);
     if (p === undefined) return undefined;
     this.pending.delete(key);
-    return p.at + this.idleMs <= now ? undefined : p;
+    const idleAt = p.at + this.idleMs;
+    const until = idleAt + this.memoryMs;
+    return until <= now ? undefined : { max: p.max, gone: idleAt <= now, until, written: p.written };
   }
 
   /** Merges the stretches whose checkpoint is gone into the one before (`ReplayState.thin`). */
@@ -147,11 +169,20 @@ export class WindowLedger {
   save(cursor: number): SavedLedger {
     this.fold(cursor); // what a timer did before record `cursor` was fed, after the commit
     const series: [string, string, number][] = [];
+    const gone: [string, Entry][] = [];
     for (const [key, s] of this.base) {
-      // Forgotten by the run for being idle: a restart would forget it at once.
-      if (s.at + this.idleMs <= this.newestAt) this.base.delete(key);
+      const idleAt = s.at + this.idleMs;
+      // No longer remembered by the run, even as gone: a restart would not know it either.
+      if (idleAt + this.memoryMs <= this.newestAt) this.base.delete(key);
+      else if (idleAt <= this.newestAt) gone.push([key, s]);
       else series.push([key, String(s.max), s.at]);
     }
+    // The run keeps at most maxGone gone series (the newest); past that it has lost them too.
+    if (gone.length > this.maxGone) {
+      gone.sort((a, b) => b[1].at - a[1].at);
+      for (const [key] of gone.splice(this.maxGone)) this.base.delete(key);
+    }
+    for (const [key, s] of gone) series.push([key, String(s.max), s.at]);
     const written: [string, string, number][] = [];
     for (const w of this.closed) if (w.lo < cursor && w.hi >= cursor) written.push([w.key, String(w.start), w.hi]);
     return { series, written };
@@ -211,11 +242,11 @@ export class ReplayState {
     private readonly maxStretches = MAX_STRETCHES,
   ) {}
 
-  /** The ledger of the window operator `key` (its place in the config and its options). */
-  ledger(key: string, idleMs: number): WindowLedger {
+  /** The ledger of the window operator `key` (its place in the config and its options); the rest: see `WindowLedger`. */
+  ledger(key: string, idleMs: number, memoryMs: number, maxGone: number): WindowLedger {
     let l = this.ledgers.get(key);
     if (l === undefined) {
-      l = new WindowLedger(idleMs, this.checkpointOf, this.maxLog);
+      l = new WindowLedger(idleMs, memoryMs, maxGone, this.checkpointOf, this.maxLog);
       this.ledgers.set(key, l);
       const saved = this.restored?.ops[key];
       if (saved !== undefined) l.load(saved);

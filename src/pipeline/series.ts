@@ -24,11 +24,14 @@ export interface Notice {
   /**
    * `late`: older than the allowed lateness; `series_limit`: a new series beyond `max_series`;
    * `field_limit`: a field beyond the distinct fields a window keeps per series (the
-   * reading's other fields still count).
+   * reading's other fields still count); `memory_limit`: the step forgot a gone series
+   * (idle, its windows written) early, having `max_series` gone series to remember: if
+   * it comes back with readings for a written window, they may overwrite its point.
+   * `reading` then only names the series (seq -1, no fields, the time remembered).
    */
-  readonly reason: 'late' | 'series_limit' | 'field_limit';
-  /** What became of the reading: dropped, or passed on unchanged (window `late: raw`). */
-  readonly outcome: 'dropped' | 'raw';
+  readonly reason: 'late' | 'series_limit' | 'field_limit' | 'memory_limit';
+  /** What became of the reading: dropped, or passed on unchanged (window `late: raw`); `forgotten` for `memory_limit`. */
+  readonly outcome: 'dropped' | 'raw' | 'forgotten';
   readonly reading: SeqReading;
   /** The series as `measurement,tag=value,…` (tags sorted), to name the device in a warning. */
   readonly series: string;
@@ -97,6 +100,13 @@ export function seriesKey(r: Reading): string {
   return key;
 }
 
+/** The notice for a gone series a step forgot early (gone.ts): `reading` only names it (seq -1, no fields, `time`). */
+export function forgottenNotice(op: OperatorName, key: string, time: bigint): Notice {
+  const [measurement, ...tags] = key.split('\u0000');
+  const tagSet = Object.fromEntries(tags.map((kv) => kv.split('\u0001') as [string, string]));
+  return notice(op, 'memory_limit', 'forgotten', { seq: -1, reading: { measurement: measurement as string, tags: tagSet, fields: {}, time } });
+}
+
 /** `climate,device=th1,location=kitchen`: the series for people (logs, warnings). */
 export function describeSeries(r: Reading): string {
   const keys = Object.keys(r.tags).sort();
@@ -109,8 +119,8 @@ export interface SeriesTableOptions<S> {
   /** At most this many series at once; `add` refuses more. */
   readonly maxSeries: number;
   readonly scheduler: SchedulerLike;
-  /** Called with a series' state once it was forgotten for being idle (e.g. to emit what it held). */
-  readonly onIdle: (state: S) => void;
+  /** Called with a series' state once it was forgotten for being idle (e.g. to emit what it held), its key and the time of its last reading. */
+  readonly onIdle: (state: S, key: string, at: number) => void;
 }
 
 interface Entry<S> {
@@ -223,7 +233,7 @@ export class SeriesTable<S> {
       if (top.at + idleMs <= now) {
         this.map.delete(top.key);
         top.gone = true;
-        onIdle(top.state); // may emit, and even tear the table down (dispose empties the heap)
+        onIdle(top.state, top.key, top.at); // may emit, and even tear the table down (dispose empties the heap)
       } else {
         top.due = top.at + idleMs;
         this.push(top);

@@ -83,6 +83,13 @@ export function noticeReporter(output: string, counters: Counters, logger: Logge
     counters.inc('pipeline_rejected', { output, op: n.op, reason: n.reason, outcome: n.outcome });
     const suppressed = limiter.take(`${n.op}\0${n.reason}`);
     if (suppressed < 0) return;
+    if (n.reason === 'memory_limit') {
+      logger.warn(
+        { op: n.op, reason: n.reason, outcome: n.outcome, series: n.series, suppressed },
+        `output ${output}: ${n.op}: more gone series than max_series to remember: ${n.series} forgotten early (if it comes back with readings for windows already written, they may overwrite those points)`,
+      );
+      return;
+    }
     const what =
       n.reason === 'late' ? 'a reading later than allowed_lateness' : n.reason === 'series_limit' ? 'a new series beyond max_series' : 'a field beyond the fields a window keeps per series';
     logger.warn(

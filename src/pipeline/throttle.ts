@@ -3,7 +3,8 @@ import { THROTTLE_DEFAULTS } from '../config/pipeline-defaults.js';
 import type { FieldValue, Reading } from '../types.js';
 import { roundedMean } from './aggregate.js';
 import type { Hold, SeqReading } from './holdback.js';
-import { notice, resolveContext, seriesKey, SeriesTable, type OperatorContext } from './series.js';
+import { GONE_MEMORY_MS, GoneSeries } from './gone.js';
+import { forgottenNotice, notice, resolveContext, seriesKey, SeriesTable, type OperatorContext } from './series.js';
 
 export interface ThrottleOptions {
   /** At most one point per series per `interval` ms of event time (grid-aligned buckets). */
@@ -43,7 +44,10 @@ interface Bucket {
  * reading stamped at the bucket start whose numeric fields are the means (an integer field
  * stays an integer: its mean is rounded half away from zero) and whose other fields take
  * their last value. A reading for a bucket older than its series' current one is late:
- * reported through `onNotice` and dropped.
+ * reported through `onNotice` and dropped. So is a reading of a gone series (forgotten
+ * for being idle, its bucket emitted) for that bucket or an older one: the series' last
+ * bucket start is remembered as the window step does (gone.ts; notice `memory_limit`
+ * past `max_series` gone series).
  *
  * Seqs: `last` holds the seq of the reading it keeps; `mean` holds the bucket's lowest seq
  * and records the bucket as an aggregated range when it closes. With a replay ledger in the
@@ -61,7 +65,15 @@ export function throttleSeries(options: ThrottleOptions, context?: OperatorConte
       const ctx = resolveContext(context);
       const { holdback, scheduler } = ctx;
       const idle = options.idle ?? options.interval;
-      const ledger = context?.replay?.ledger(`throttle ${context.place ?? ''} ${JSON.stringify(options)}`, idle);
+      const memory = Math.max(GONE_MEMORY_MS, 7 * options.interval);
+      const maxSeries = options.max_series ?? ctx.maxSeries;
+      const ledger = context?.replay?.ledger(`throttle ${context.place ?? ''} ${JSON.stringify(options)}`, idle, memory, maxSeries);
+      // Series forgotten for being idle, by the start of the bucket written then.
+      const gone = new GoneSeries(maxSeries);
+      const remember = (key: string, start: bigint, until: number) => {
+        const dropped = gone.remember(key, start, until, scheduler.now());
+        if (dropped !== undefined) ctx.onNotice(forgottenNotice('throttle', dropped.key, dropped.time));
+      };
 
       const emit = (b: Bucket, whole: boolean) => {
         if (b.last === undefined || b.hold === undefined) return; // written before the restart
@@ -81,9 +93,12 @@ export function throttleSeries(options: ThrottleOptions, context?: OperatorConte
       };
       const table = new SeriesTable<Bucket>({
         idleMs: idle,
-        maxSeries: options.max_series ?? ctx.maxSeries,
+        maxSeries,
         scheduler: ctx.scheduler,
-        onIdle: (b) => emit(b, true),
+        onIdle: (b, key, at) => {
+          emit(b, true);
+          remember(key, b.start, at + idle + memory);
+        },
       });
 
       const add = (b: Bucket, t: SeqReading) => {
@@ -115,8 +130,16 @@ export function throttleSeries(options: ThrottleOptions, context?: OperatorConte
           const key = seriesKey(t.reading);
           let b = table.get(key);
           if (b === undefined) {
-            const before = ledger?.resume(key, scheduler.now());
-            if (before !== undefined && before.max >= start) {
+            const now = scheduler.now();
+            const before = ledger?.resume(key, now);
+            if (before?.gone) remember(key, before.max, before.until);
+            const goneStart = gone.recall(key, now);
+            if (goneStart !== undefined && start <= goneStart) {
+              // Its bucket was written as it went idle (and older ones before).
+              ctx.onNotice(notice('throttle', 'late', 'dropped', t));
+              return;
+            }
+            if (goneStart === undefined && before !== undefined && before.max >= start) {
               b = { start: before.max, last: undefined, hold: undefined, lo: t.seq, hi: t.seq, sums: mean ? new Map() : undefined };
               if (!table.add(key, b)) {
                 ctx.onNotice(notice('throttle', 'series_limit', 'dropped', t));
@@ -129,6 +152,7 @@ export function throttleSeries(options: ThrottleOptions, context?: OperatorConte
                 ctx.onNotice(notice('throttle', 'series_limit', 'dropped', t));
                 return;
               }
+              if (goneStart !== undefined) gone.delete(key);
               if (nb.sums !== undefined) accumulate(nb.sums, t.reading.fields);
               ledger?.seen(key, start, scheduler.now());
               return;
@@ -165,6 +189,7 @@ export function throttleSeries(options: ThrottleOptions, context?: OperatorConte
       return () => {
         sub.unsubscribe();
         table.dispose();
+        gone.clear();
       };
     });
 }

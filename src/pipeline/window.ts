@@ -3,8 +3,9 @@ import { MAX_OPEN_WINDOWS, WINDOW_DEFAULTS } from '../config/pipeline-defaults.j
 import { formatDuration } from '../config/units.js';
 import type { FieldValue, Reading } from '../types.js';
 import { FieldAggregate, isPercentile, type AggregateName } from './aggregate.js';
+import { GONE_MEMORY_MS, GoneSeries } from './gone.js';
 import type { Hold, SeqReading } from './holdback.js';
-import { notice, resolveContext, seriesKey, SeriesTable, type OperatorContext } from './series.js';
+import { forgottenNotice, notice, resolveContext, seriesKey, SeriesTable, type OperatorContext } from './series.js';
 
 /** Window options; durations in ms. The config schema (schema-pipeline.ts) produces them. */
 export interface WindowOptions {
@@ -25,7 +26,7 @@ export interface WindowOptions {
   readonly keep_raw?: boolean;
   /** A reading older than the lateness: `drop` it, or pass it on `raw`. Counted either way. */
   readonly late?: 'drop' | 'raw';
-  /** Close the windows of a series and forget it after this much scheduler time without a reading. Default period + allowed_lateness. */
+  /** Close the windows of a series and forget it (but for its newest time: see `aggregateWindows`) after this much scheduler time without a reading. Default period + allowed_lateness. */
   readonly idle?: number;
   readonly max_series?: number;
   /** Values kept per field and window for percentiles (deterministic systematic sample). */
@@ -56,7 +57,10 @@ interface SeriesWindows {
   readonly tags: Reading['tags'];
   /** Newest event time seen; the watermark is this minus the lateness. */
   maxTime: bigint;
-  /** Watermark minus period: a window starting at or before this has closed. */
+  /**
+   * Watermark minus period: a window starting at or before this has closed. Back from gone,
+   * at least the start of the last window written as the series went idle.
+   */
   closedStart: bigint;
   /** Open windows, by start (and so by end). */
   readonly wins: Win[];
@@ -75,10 +79,15 @@ interface SeriesWindows {
  * Emits a window's point when the window closes: when the series' watermark (its newest
  * event time minus `allowed_lateness`) reaches the window's end, or when the series has
  * been idle for `idle` ms of scheduler time (then all its windows close and the series is
- * forgotten). A reading whose windows are all closed already is late: reported through
- * `onNotice` and dropped or passed on raw (`late`). With `keep_raw`, every reading is
- * passed on as it comes, too. A series keeps at most MAX_FIELDS_PER_SERIES distinct fields;
- * values of further fields are reported (`field_limit`) and left out of the aggregates.
+ * forgotten, but for its newest event time: gone.ts). A reading whose windows are all
+ * closed already is late: reported through `onNotice` and dropped or passed on raw (`late`).
+ * So is a reading of a gone series for a window that held, or came before, its newest
+ * reading (every such window was written, or closed, as the series went idle); a gone
+ * series is remembered for a day (or 7 periods, if longer) after its last reading plus
+ * `idle`, and at most `max_series` of them (past that the oldest is forgotten early:
+ * notice `memory_limit`). With `keep_raw`, every reading is passed on as it comes, too.
+ * A series keeps at most MAX_FIELDS_PER_SERIES distinct fields; values of further fields
+ * are reported (`field_limit`) and left out of the aggregates.
  *
  * Seqs: each open window holds its lowest seq in the holdback. A closed window is
  * recorded in the context's replay ledger (replay-state.ts: with the series' newest time,
@@ -114,6 +123,8 @@ export function aggregateWindows(options: WindowOptions, context?: OperatorConte
   const only = o.fields ? new Set(o.fields) : undefined;
   const suffix = o.naming === 'measurement' ? `_${formatDuration(period)}` : '';
   const idle = o.idle ?? period + o.allowed_lateness;
+  const memory = Math.max(GONE_MEMORY_MS, 7 * period);
+  const maxSeries = o.max_series;
   const names = new Map<string, string[]>(); // a cache of output field names, bounded
   const outName = (field: string, i: number) => {
     let list = names.get(field);
@@ -128,7 +139,17 @@ export function aggregateWindows(options: WindowOptions, context?: OperatorConte
     new Observable<SeqReading>((out) => {
       const ctx = resolveContext(context);
       const { holdback, scheduler } = ctx;
-      const ledger = context?.replay?.ledger(`window ${context.place ?? ''} ${JSON.stringify(options)}`, idle);
+      const maxGone = maxSeries ?? ctx.maxSeries;
+      const ledger = context?.replay?.ledger(`window ${context.place ?? ''} ${JSON.stringify(options)}`, idle, memory, maxGone);
+      const gone = new GoneSeries(maxGone);
+      const startOf = (time: bigint): bigint => {
+        const rem = (offsetNs === 0n ? time : time - offsetNs) % everyNs;
+        return rem < 0n ? time - rem - everyNs : time - rem;
+      };
+      const remember = (key: string, max: bigint, until: number) => {
+        const dropped = gone.remember(key, max, until, scheduler.now());
+        if (dropped !== undefined) ctx.onNotice(forgottenNotice('window', dropped.key, dropped.time));
+      };
 
       const emit = (s: SeriesWindows, w: Win, whole: boolean) => {
         const fields: Record<string, FieldValue> = {};
@@ -152,11 +173,12 @@ export function aggregateWindows(options: WindowOptions, context?: OperatorConte
         if (any) out.next({ seq: w.lo, reading: { measurement: s.measurement, tags: s.tags, fields, time: w.start } });
         if (whole) holdback.release(w.hold);
       };
-      const closeAll = (s: SeriesWindows) => {
+      const closeAll = (s: SeriesWindows, key: string, at: number) => {
         for (const w of s.wins) emit(s, w, true);
         s.wins.length = 0;
+        remember(key, s.maxTime, at + idle + memory);
       };
-      const table = new SeriesTable<SeriesWindows>({ idleMs: idle, maxSeries: o.max_series ?? ctx.maxSeries, scheduler: ctx.scheduler, onIdle: closeAll });
+      const table = new SeriesTable<SeriesWindows>({ idleMs: idle, maxSeries: maxSeries ?? ctx.maxSeries, scheduler: ctx.scheduler, onIdle: closeAll });
 
       const windowAt = (s: SeriesWindows, start: bigint, seq: number): Win => {
         const wins = s.wins;
@@ -223,25 +245,36 @@ export function aggregateWindows(options: WindowOptions, context?: OperatorConte
         }
         const key = seriesKey(r);
         const time = r.time;
+        // The latest window holding `time` starts at lastStart (BigInt math allocates: keep it short).
+        const lastStart = startOf(time);
         let s = table.get(key);
         if (s === undefined) {
-          const before = ledger?.resume(key, scheduler.now());
-          const maxTime = before !== undefined && before.max > time ? before.max : time;
-          s = { key, measurement: r.measurement + suffix, tags: r.tags, maxTime, closedStart: maxTime - latePlusPeriodNs, wins: [], names: [], written: before?.written };
+          const now = scheduler.now();
+          const before = ledger?.resume(key, now);
+          if (before?.gone) remember(key, before.max, before.until);
+          const goneMax = gone.recall(key, now);
+          if (goneMax !== undefined) {
+            // Gone: every window up to the one holding its newest reading was written.
+            const closedStart = startOf(goneMax);
+            if (lastStart <= closedStart) {
+              late(t);
+              return;
+            }
+            s = { key, measurement: r.measurement + suffix, tags: r.tags, maxTime: goneMax, closedStart, wins: [], names: [], written: undefined };
+          } else {
+            const maxTime = before !== undefined && before.max > time ? before.max : time;
+            s = { key, measurement: r.measurement + suffix, tags: r.tags, maxTime, closedStart: maxTime - latePlusPeriodNs, wins: [], names: [], written: before?.written };
+          }
           if (!table.add(key, s)) {
             ctx.onNotice(notice('window', 'series_limit', 'dropped', t));
             return;
           }
+          if (goneMax !== undefined) gone.delete(key);
         }
-        // The latest window holding `time` starts at lastStart (BigInt math allocates: keep it short).
-        const rem = (offsetNs === 0n ? time : time - offsetNs) % everyNs;
-        const lastStart = rem < 0n ? time - rem - everyNs : time - rem;
         if (lastStart <= s.closedStart) {
           // Every window holding this reading has closed.
           ledger?.seen(key, s.maxTime, scheduler.now());
-          const raw = o.late === 'raw' || o.keep_raw;
-          ctx.onNotice(notice('window', 'late', raw ? 'raw' : 'dropped', t));
-          if (raw) out.next(t);
+          late(t);
           return;
         }
         const n = collect(s, t);
@@ -256,15 +289,24 @@ export function aggregateWindows(options: WindowOptions, context?: OperatorConte
         }
         if (time > s.maxTime) {
           s.maxTime = time;
-          const closed = (s.closedStart = time - latePlusPeriodNs);
-          const wins = s.wins;
-          let n = 0;
-          while (n < wins.length && (wins[n] as Win).start <= closed) emit(s, wins[n++] as Win, true);
-          if (n > 0) wins.splice(0, n);
-          if (written !== undefined) forgetClosed(s, written, Number(closed));
+          const closed = time - latePlusPeriodNs;
+          if (closed > s.closedStart) {
+            s.closedStart = closed;
+            const wins = s.wins;
+            let n = 0;
+            while (n < wins.length && (wins[n] as Win).start <= closed) emit(s, wins[n++] as Win, true);
+            if (n > 0) wins.splice(0, n);
+            if (written !== undefined) forgetClosed(s, written, Number(closed));
+          }
         }
         ledger?.seen(key, s.maxTime, scheduler.now());
         if (o.keep_raw) out.next(t);
+      };
+
+      const late = (t: SeqReading) => {
+        const raw = o.late === 'raw' || o.keep_raw;
+        ctx.onNotice(notice('window', 'late', raw ? 'raw' : 'dropped', t));
+        if (raw) out.next(t);
       };
 
       const flushPartial = () =>
@@ -286,6 +328,7 @@ export function aggregateWindows(options: WindowOptions, context?: OperatorConte
       return () => {
         sub.unsubscribe();
         table.dispose();
+        gone.clear();
       };
     });
 }

@@ -8,6 +8,7 @@ import { createLogger } from '../../src/observe/logger.js';
 import { SELF_SOURCE_ID, SELF_TOPIC } from '../../src/types.js';
 import type { PipelineStep } from '../../src/pipeline/compose.js';
 import { createShaping, noticeReporter, type OutputShaping } from '../../src/pipeline/shaping.js';
+import { forgottenNotice, seriesKey } from '../../src/pipeline/series.js';
 import { Drain } from '../../src/sink/drain.js';
 import { type Writer, bodyText, type Body } from '../../src/sink/influx-writer.js';
 import { Output } from '../../src/sink/output.js';
@@ -172,6 +173,13 @@ describe('Drain with a shaping stage', () => {
     expect(warn.mock.calls[0]?.[1]).toMatch(/window: a reading later than allowed_lateness \(m,s=a\), dropped/);
     await drain.stop(1000, false);
   });
+  it('counts a gone series forgotten early (memory_limit) and warns that it may overwrite points', () => {
+    const warn = vi.fn();
+    const report = noticeReporter('out', counters, { warn } as unknown as Parameters<typeof noticeReporter>[2]);
+    report(forgottenNotice('window', seriesKey({ measurement: 'm', tags: { s: 'a' }, fields: {}, time: 0n }), 0n));
+    expect(counters.get('pipeline_rejected', { output: 'out', op: 'window', reason: 'memory_limit', outcome: 'forgotten' })).toBe(1);
+    expect(warn.mock.calls[0]?.[1]).toMatch(/window: more gone series than max_series to remember: m,s=a forgotten early/);
+  });
 });
 
 describe('Drain with a shaping stage: the state saved with the cursor', () => {
@@ -195,6 +203,27 @@ describe('Drain with a shaping stage: the state saved with the cursor', () => {
     start(shaping([[window10s]]));
     await tick(cfg.batch.max_age);
     // B@T is not written again from the late reading alone (count 1, mean 99).
+    expect(writer.written).toEqual([]);
+    expect(counters.get('pipeline_rejected', { output: 'out', op: 'window', reason: 'late', outcome: 'dropped' })).toBe(2);
+    await drain.stop(1000, false);
+  });
+
+  it('a series that went quiet (its window written) and flushes a buffered reading: late, live and after a restart', async () => {
+    const T = 1_700_000_000_000;
+    append('w/B', `10@${T + 2_500}`, 100_000);
+    append('w/B', `20@${T + 3_500}`, 101_000); // B quiet from here: idle (15 s) writes B@T
+    append('w/A', `30@${T + 20_000}`, 130_000); // A's window holds the cursor here
+    append('w/B', `99@${T + 5_500}`, 140_000); // buffered while B was offline: late
+    append('w/B', `40@${T + 41_500}`, 141_000);
+    start(shaping([[window10s]]));
+    await tick(cfg.batch.max_age);
+    expect(writer.written).toEqual([`m,s=B v_mean=15,v_count=2i ${T}000000`]);
+    expect(drain.lag.cursor).toBe(2);
+    await drain.stop(1000, false);
+
+    writer = new RecordingWriter();
+    start(shaping([[window10s]])); // replays from A's record, with B remembered as gone
+    await tick(cfg.batch.max_age);
     expect(writer.written).toEqual([]);
     expect(counters.get('pipeline_rejected', { output: 'out', op: 'window', reason: 'late', outcome: 'dropped' })).toBe(2);
     await drain.stop(1000, false);

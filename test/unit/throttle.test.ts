@@ -127,3 +127,26 @@ describe('roundedMean', () => {
     expect(roundedMean(11n, 3)).toBe(4n);
   });
 });
+
+describe('throttle: a series that went idle and comes back', () => {
+  for (const keep of ['last', 'mean'] as const) {
+    it(`${keep}: a reading for the bucket emitted as its series went idle (or an older one) is late, not a second point`, () => {
+      const clock = new StreamClock(0);
+      const input = new Subject<SeqReading>();
+      const out: SeqReading[] = [];
+      const notices: string[] = [];
+      input.pipe(throttleSeries({ interval: MIN, keep }, { scheduler: clock, onNotice: (n) => notices.push(`${n.reason} ${n.outcome} ${n.reading.seq}`) })).subscribe((t) => out.push(t));
+      input.next(rd({ t: 70_000, f: { v: 1 }, seq: 1 }));
+      input.next(rd({ t: 80_000, f: { v: 3 }, seq: 2 }));
+      clock.advanceTo(MIN); // idle: the bucket [60 s, 120 s) is emitted
+      expect(out).toHaveLength(1);
+      clock.advanceTo(10 * MIN);
+      input.next(rd({ t: 90_000, f: { v: 99 }, seq: 3 })); // buffered while offline
+      input.next(rd({ t: 1_000, f: { v: 99 }, seq: 4 }));
+      input.next(rd({ t: 2 * MIN, f: { v: 5 }, seq: 5 })); // the next bucket: taken
+      input.complete();
+      expect(notices).toEqual(['late dropped 3', 'late dropped 4']);
+      expect(out).toEqual(keep === 'last' ? [rd({ t: 80_000, f: { v: 3 }, seq: 2 }), rd({ t: 2 * MIN, f: { v: 5 }, seq: 5 })] : [point(MIN, { v: 2 }, 1), point(2 * MIN, { v: 5 }, 5)]);
+    });
+  }
+});

@@ -431,3 +431,94 @@ describe('window: timestamps', () => {
     expect(out[0]?.reading.time).toBe(ns(-MIN));
   });
 });
+
+describe('window: a series that went idle and comes back (gone series)', () => {
+  const DAY = 86_400_000;
+  function harness(options: WindowOptions) {
+    const clock = new StreamClock(0);
+    const input = new Subject<SeqReading>();
+    const out: SeqReading[] = [];
+    const notices: string[] = [];
+    const ctx = { scheduler: clock, onNotice: (n: Notice) => notices.push(`${n.reason} ${n.outcome} ${n.series} ${n.reading.seq}`) };
+    const sub = input.pipe(aggregateWindows(options, ctx)).subscribe((t) => out.push(t));
+    /** Moves the clock to `at`, then feeds the reading (as a drain does). */
+    const feed = (at: number, spec: Parameters<typeof rd>[0]) => {
+      clock.advanceTo(at);
+      input.next(rd(spec));
+    };
+    return { clock, input, out, notices, sub, feed };
+  }
+
+  it('a reading for a window written as its series went idle is late, not a second point (tumbling)', () => {
+    const h = harness({ every: MIN, aggregates: ['mean', 'count'] }); // idle 60 s
+    h.feed(0, { t: 0, f: { v: 1 }, seq: 1 });
+    h.feed(1000, { t: 1000, f: { v: 3 }, seq: 2 });
+    h.clock.advanceTo(61_000); // idle: [0, 60 s) written whole
+    expect(h.out).toEqual([point(0, { v_mean: 2, v_count: 2n }, 1)]);
+    h.feed(200_000, { t: 30_000, f: { v: 99 }, seq: 3 }); // buffered while offline
+    h.feed(200_010, { t: 59_999, f: { v: 99 }, seq: 4 });
+    expect(h.notices).toEqual(['late dropped climate,device=d1 3', 'late dropped climate,device=d1 4']);
+    h.feed(200_020, { t: 60_000, f: { v: 5 }, seq: 5 }); // the next window: taken
+    h.input.complete();
+    expect(h.out).toEqual([point(0, { v_mean: 2, v_count: 2n }, 1), point(MIN, { v_mean: 5, v_count: 1n }, 5)]);
+  });
+
+  it('on idle every open window is written, so a reading back is late up to the window of the newest reading (hopping, late: raw)', () => {
+    // 2-min windows every minute, lateness 30 s: windows [-60 s, 60 s) and [0, 120 s) hold t = 10 s.
+    const h = harness({ every: MIN, period: 2 * MIN, allowed_lateness: 30_000, aggregates: ['count'], late: 'raw' });
+    h.feed(0, { t: 10_000, f: { v: 1 }, seq: 1 });
+    h.clock.advanceTo(1_000_000); // idle (150 s): both written
+    expect(h.out.map((p) => p.reading.time)).toEqual([ns(-MIN), ns(0)]);
+    // 50 s is in [0, 120 s), written: late although within the lateness of the newest reading.
+    const back = rd({ t: 50_000, f: { v: 2 }, seq: 2 });
+    h.feed(1_000_000, { t: 50_000, f: { v: 2 }, seq: 2 });
+    expect(h.notices).toEqual(['late raw climate,device=d1 2']);
+    expect(h.out.at(-1)).toEqual(back);
+    // 70 s: [0, 120 s) is written, [60 s, 180 s) is new: only that one takes it.
+    h.feed(1_000_010, { t: 70_000, f: { v: 3 }, seq: 3 });
+    h.input.complete();
+    expect(h.out.slice(3)).toEqual([point(MIN, { v_count: 1n }, 3)]);
+  });
+
+  it('a device whose clock jumped back while gone is late until the memory of it ends (a day after idle), counted', () => {
+    const h = harness({ every: MIN, aggregates: ['count'] });
+    const T = 1_700_000_040_000; // on the minute grid
+    h.feed(0, { t: T, f: { v: 1 }, seq: 1 });
+    h.clock.advanceTo(MIN); // idle: written
+    // Back with its RTC reset to the epoch: every reading is late, and it stays gone.
+    h.feed(2 * MIN, { t: 0, f: { v: 2 }, seq: 2 });
+    h.feed(MIN + DAY - 1, { t: 1000, f: { v: 3 }, seq: 3 });
+    expect(h.notices).toEqual(['late dropped climate,device=d1 2', 'late dropped climate,device=d1 3']);
+    // A day after it went idle (its last reading + idle + a day) it is forgotten: taken as new.
+    h.feed(MIN + DAY, { t: 2000, f: { v: 4 }, seq: 4 });
+    h.input.complete();
+    expect(h.notices).toHaveLength(2);
+    expect(h.out).toEqual([point(T, { v_count: 1n }, 1), point(0, { v_count: 1n }, 4)]);
+  });
+
+  it('remembers a gone series for 7 periods when that is longer than a day (daily windows)', () => {
+    const h = harness({ every: DAY, aggregates: ['count'] }); // idle: a day
+    h.feed(0, { t: 1000, f: { v: 1 }, seq: 1 });
+    h.clock.advanceTo(DAY); // idle: written
+    h.feed(DAY + 2 * DAY, { t: 2000, f: { v: 2 }, seq: 2 }); // a day after it went quiet: still late
+    h.feed(DAY + 7 * DAY, { t: 3000, f: { v: 3 }, seq: 3 }); // 7 days after: forgotten, taken
+    h.input.complete();
+    expect(h.notices).toEqual(['late dropped climate,device=d1 2']);
+    expect(h.out.map((p) => p.seq)).toEqual([1, 3]);
+  });
+
+  it('remembers at most max_series gone series: past it the oldest is forgotten early, with a memory_limit notice', () => {
+    const h = harness({ every: MIN, aggregates: ['count'], max_series: 2 });
+    for (const [i, device] of ['a', 'b', 'c'].entries()) h.feed(i * 1000, { t: 0, f: { v: 1 }, seq: i + 1, tags: { device } });
+    expect(h.notices).toEqual(['series_limit dropped climate,device=c 3']); // 2 active at most
+    h.clock.advanceTo(2 * MIN); // a and b gone
+    h.feed(2 * MIN, { t: 0, f: { v: 1 }, seq: 4, tags: { device: 'c' } }); // c: new
+    h.clock.advanceTo(4 * MIN); // c gone too: a, the oldest, forgotten early
+    expect(h.notices.slice(1)).toEqual(['memory_limit forgotten climate,device=a -1']);
+    h.feed(4 * MIN, { t: 1000, f: { v: 1 }, seq: 5, tags: { device: 'b' } }); // remembered: late
+    h.feed(4 * MIN, { t: 1000, f: { v: 1 }, seq: 6, tags: { device: 'a' } }); // forgotten: its window again
+    h.input.complete();
+    expect(h.notices.slice(2)).toEqual(['late dropped climate,device=b 5']);
+    expect(h.out.filter((p) => p.reading.tags.device === 'a').length).toBe(2);
+  });
+});
