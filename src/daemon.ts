@@ -291,7 +291,7 @@ export class Daemon {
     if (behind.length === 0) this.log.info('stopped: every accepted reading was written');
     else if (durable) this.log.info({ behind }, 'stopped: the messages not yet written stay in the journal and are written after the next start');
     else {
-      for (const b of behind) this.counters.inc('dropped_messages', { output: b.output, reason: 'shutdown' }, b.messages);
+      for (const b of behind) this.counters.inc('messages_dropped', { output: b.output, reason: 'shutdown' }, b.messages);
       this.log.error({ behind }, 'stopped with unwritten messages (memory mode: they are lost)');
       ok = false;
     }

@@ -280,7 +280,7 @@ export class Ingest {
 }
 
 /** The incrementer of counter `name{source}`, made once per source and kept in `cache`. */
-function perSource(cache: Map<string, (by?: number) => void>, counters: Counters, name: string, source: string): (by?: number) => void {
+function perSource(cache: Map<string, (by?: number) => void>, counters: Counters, name: 'messages_received' | 'messages_decoded' | 'messages_ignored', source: string): (by?: number) => void {
   let c = cache.get(source);
   if (c === undefined) {
     c = counters.counter(name, { source });

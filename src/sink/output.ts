@@ -22,7 +22,7 @@
  *   error at most once a minute; the output is `degraded` (it needs a human).
  * - fatal (any other 4xx, a bug) → dead-lettered.
  * Counters: points_written{output}, write_requests{output}, write_retries{output,kind},
- * dropped_points{output,reason}.
+ * points_dropped{output,reason}.
  */
 import type { OutputConfig } from '../config/types.js';
 import type { Counters } from '../observe/counters.js';
@@ -275,6 +275,6 @@ export class Output {
   }
 
   private drop(reason: string, points: number): void {
-    this.opts.counters.inc('dropped_points', { output: this.id, reason }, points);
+    this.opts.counters.inc('points_dropped', { output: this.id, reason }, points);
   }
 }
