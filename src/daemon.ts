@@ -26,6 +26,7 @@ import { SelfSource, decodeSelf, isSelfMessage } from './sources/self-source.js'
 import { instrumentWriter } from './sink/instrument-writer.js';
 import { isDecodeError, type Reading } from './types.js';
 import { parsePasswordFile, verifyPassword } from './util/passwords.js';
+import { PAYLOAD_CODES } from './util/errors.js';
 import { readSecretFile } from './config/secrets.js';
 
 export interface DaemonDeps {
@@ -366,10 +367,11 @@ export class Daemon {
   private onBadMessage(m: MessageData, e: DecodeError): void {
     this.counters.inc('messages_failed', { source: m.sourceId, reason: e.reason });
     this.service?.badMessage({ source: m.sourceId, topic: m.topic, reason: e.reason, message: e.message, payload: m.payload });
-    this.deadLetter?.record({ reason: e.reason, sourceId: m.sourceId, topic: m.topic, payload: m.payload, message: e.message });
+    const code = PAYLOAD_CODES[e.reason];
+    this.deadLetter?.record({ reason: e.reason, code, sourceId: m.sourceId, topic: m.topic, payload: m.payload, message: e.message });
     const suppressed = this.badInputLog.take(`${m.topic}\0${e.reason}`);
     if (suppressed >= 0) {
-      this.log.warn({ source: m.sourceId, topic: m.topic, reason: e.reason, suppressed }, `bad message on ${m.topic}: ${e.message}`);
+      this.log.warn({ code, source: m.sourceId, topic: m.topic, reason: e.reason, suppressed }, `bad message on ${m.topic}: ${e.message}`);
     }
   }
 }

@@ -232,7 +232,7 @@ describe('Output: retry', () => {
     writer.behaviour = (l) => (l.some((x) => x.startsWith('huge')) ? err('too_large', { status: 413 }) : undefined);
     expect(await out.write(LineBatch.of(['ok1 v=1 1', 'huge v="…" 2', 'ok2 v=1 3']))).toBe('settled');
     expect(writer.written).toEqual(['ok1 v=1 1', 'ok2 v=1 3']);
-    expect(deadLetter.entries).toEqual([{ reason: 'too_large', output: 'out1', line: 'huge v="…" 2', message: 'HTTP 413: too_large' }]);
+    expect(deadLetter.entries).toEqual([{ reason: 'too_large', code: 'EFX_OUTPUT_TOO_LARGE', output: 'out1', line: 'huge v="…" 2', message: 'HTTP 413: too_large' }]);
     expect(counters.get('points_dropped', { output: 'out1', reason: 'too_large' })).toBe(1);
   });
 
@@ -244,9 +244,9 @@ describe('Output: retry', () => {
     writer.behaviour = (l) => (l.some((x) => x.startsWith('BAD')) ? new WriteError('bad_request', "HTTP 400: unable to parse 'BAD': invalid number", { status: 400 }) : undefined);
     expect(await out.write(LineBatch.of(batch))).toBe('settled');
     expect(writer.written).toEqual(batch.filter((l) => !l.startsWith('BAD')));
-    expect(deadLetter.entries.map((e) => [e.reason, e.line, e.message])).toEqual([
-      ['bad_request', 'BAD1 v=x 3', "HTTP 400: unable to parse 'BAD': invalid number"],
-      ['bad_request', 'BAD2 v=y 12', "HTTP 400: unable to parse 'BAD': invalid number"],
+    expect(deadLetter.entries.map((e) => [e.reason, e.code, e.line, e.message])).toEqual([
+      ['bad_request', 'EFX_OUTPUT_REJECTED', 'BAD1 v=x 3', "HTTP 400: unable to parse 'BAD': invalid number"],
+      ['bad_request', 'EFX_OUTPUT_REJECTED', 'BAD2 v=y 12', "HTTP 400: unable to parse 'BAD': invalid number"],
     ]);
     expect(counters.get('points_dropped', { output: 'out1', reason: 'bad_request' })).toBe(2);
     expect(counters.get('points_written', labels)).toBe(14);
@@ -260,7 +260,7 @@ describe('Output: retry', () => {
     expect(await out.write(LineBatch.of(lines('m', 5)))).toBe('settled');
     expect(writer.calls).toHaveLength(1); // not retried
     expect(deadLetter.entries).toHaveLength(1);
-    expect(deadLetter.entries[0]).toMatchObject({ reason: 'partial_write', output: 'out1' });
+    expect(deadLetter.entries[0]).toMatchObject({ reason: 'partial_write', code: 'EFX_OUTPUT_REJECTED', output: 'out1' });
     expect(deadLetter.entries[0]?.message).toContain('field type conflict');
     expect(deadLetter.entries[0]?.message).toContain('dropped=2');
     expect(counters.get('points_dropped', { output: 'out1', reason: 'partial_write' })).toBe(2);
@@ -287,6 +287,7 @@ describe('Output: retry', () => {
     expect(errors.length).toBeGreaterThanOrEqual(5);
     expect(errors.length).toBeLessThanOrEqual(6); // once a minute over 5 minutes
     expect(errors[0]?.msg).toContain('rejected the credentials');
+    expect(errors[0]?.code).toBe('EFX_OUTPUT_AUTH');
     expect(errors[0]?.msg).toContain('outputs[id=out1].username');
     expect(JSON.stringify(logs)).not.toContain('s3cret');
     expect(w.outcome()).toBeUndefined();
