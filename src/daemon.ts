@@ -9,7 +9,7 @@ import type { Source } from './sources/source.js';
 import type { EmbeddedBroker } from './sources/embedded-broker.js';
 import { SourceSupervisor } from './sources/supervisor.js';
 import { RuleSet } from './devices/rules.js';
-import { decodeDeviceMessage, defaultFilters, DeviceStatusLog, loadDevices } from './devices/device-messages.js';
+import { decodeDeviceMessage, defaultFilters, DeviceStatusLog, loadDevices, sourceSubscriptions } from './devices/device-messages.js';
 import { filterMatcher } from './util/topic-template.js';
 import type { Journal, JournalRecord, JournalStats } from './journal/journal.js';
 import { createJournal } from './journal/create-journal.js';
@@ -235,7 +235,7 @@ export class Daemon {
     const { MqttSource } = config.mqtt.length > 0 ? await import('./sources/mqtt-source.js') : { MqttSource: undefined };
     for (const mc of config.mqtt) {
       if (MqttSource === undefined) break;
-      this.sources.push(new MqttSource({ config: mc, defaultFilters: filters, logger: this.log.child({ source: mc.id }), clock: this.clock, ackBarrier: ingest.ackBarrier, counters: this.counters }));
+      this.sources.push(new MqttSource({ config: { ...mc, subscriptions: sourceSubscriptions(mc, filters) }, logger: this.log.child({ source: mc.id }), clock: this.clock, ackBarrier: ingest.ackBarrier, counters: this.counters }));
     }
     const serialPorts = devices?.serialPorts ?? [];
     const { SerialSource } = serialPorts.length > 0 ? await import('./sources/serial/serial-source.js') : { SerialSource: undefined };
