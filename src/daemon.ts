@@ -9,7 +9,7 @@ import type { Source } from './sources/source.js';
 import type { EmbeddedBroker } from './sources/embedded-broker.js';
 import { SourceSupervisor } from './sources/supervisor.js';
 import { RuleSet } from './devices/rules.js';
-import { decodeDeviceMessage, defaultFilters, DeviceStatusLog, loadDevices } from './devices/device-messages.js';
+import { decodeDeviceMessage, defaultFilters, DeviceStatusLog, loadDevices, sourceSubscriptions } from './devices/device-messages.js';
 import { filterMatcher } from './util/topic-template.js';
 import type { Journal, JournalRecord, JournalStats } from './journal/journal.js';
 import { createJournal } from './journal/create-journal.js';
@@ -26,6 +26,7 @@ import { SelfSource, decodeSelf, isSelfMessage } from './sources/self-source.js'
 import { instrumentWriter } from './sink/instrument-writer.js';
 import { isDecodeError, type Reading } from './types.js';
 import { parsePasswordFile, verifyPassword } from './util/passwords.js';
+import { PAYLOAD_CODES } from './util/errors.js';
 import { readSecretFile } from './config/secrets.js';
 
 export interface DaemonDeps {
@@ -234,7 +235,7 @@ export class Daemon {
     const { MqttSource } = config.mqtt.length > 0 ? await import('./sources/mqtt-source.js') : { MqttSource: undefined };
     for (const mc of config.mqtt) {
       if (MqttSource === undefined) break;
-      this.sources.push(new MqttSource({ config: mc, defaultFilters: filters, logger: this.log.child({ source: mc.id }), clock: this.clock, ackBarrier: ingest.ackBarrier, counters: this.counters }));
+      this.sources.push(new MqttSource({ config: { ...mc, subscriptions: sourceSubscriptions(mc, filters) }, logger: this.log.child({ source: mc.id }), clock: this.clock, ackBarrier: ingest.ackBarrier, counters: this.counters }));
     }
     const serialPorts = devices?.serialPorts ?? [];
     const { SerialSource } = serialPorts.length > 0 ? await import('./sources/serial/serial-source.js') : { SerialSource: undefined };
@@ -291,7 +292,7 @@ export class Daemon {
     if (behind.length === 0) this.log.info('stopped: every accepted reading was written');
     else if (durable) this.log.info({ behind }, 'stopped: the messages not yet written stay in the journal and are written after the next start');
     else {
-      for (const b of behind) this.counters.inc('dropped_messages', { output: b.output, reason: 'shutdown' }, b.messages);
+      for (const b of behind) this.counters.inc('messages_dropped', { output: b.output, reason: 'shutdown' }, b.messages);
       this.log.error({ behind }, 'stopped with unwritten messages (memory mode: they are lost)');
       ok = false;
     }
@@ -366,10 +367,11 @@ export class Daemon {
   private onBadMessage(m: MessageData, e: DecodeError): void {
     this.counters.inc('messages_failed', { source: m.sourceId, reason: e.reason });
     this.service?.badMessage({ source: m.sourceId, topic: m.topic, reason: e.reason, message: e.message, payload: m.payload });
-    this.deadLetter?.record({ reason: e.reason, sourceId: m.sourceId, topic: m.topic, payload: m.payload, message: e.message });
+    const code = PAYLOAD_CODES[e.reason];
+    this.deadLetter?.record({ reason: e.reason, code, sourceId: m.sourceId, topic: m.topic, payload: m.payload, message: e.message });
     const suppressed = this.badInputLog.take(`${m.topic}\0${e.reason}`);
     if (suppressed >= 0) {
-      this.log.warn({ source: m.sourceId, topic: m.topic, reason: e.reason, suppressed }, `bad message on ${m.topic}: ${e.message}`);
+      this.log.warn({ code, source: m.sourceId, topic: m.topic, reason: e.reason, suppressed }, `bad message on ${m.topic}: ${e.message}`);
     }
   }
 }

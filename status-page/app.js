@@ -121,7 +121,7 @@ function render(s) {
     ...(shown.length
       ? shown.map((b) => {
           const li = el('li');
-          li.append(el('code', b.topic), ' ', el('strong', b.reason, 'bad'), ` ${ago(s.t - b.atMs)}: ${b.message}`, el('div', b.payload, 'muted'), el('div', `→ ${b.hint}`));
+          li.append(el('code', b.topic), ' ', el('strong', b.reason, 'bad'), ' ', el('code', b.code), ` ${ago(s.t - b.atMs)}: ${b.message}`, el('div', b.payload, 'muted'), el('div', `→ ${b.hint}`));
           return li;
         })
       : [el('li', 'none', 'muted')]),

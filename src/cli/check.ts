@@ -1,7 +1,8 @@
-import { loadConfig, formatIssue } from './load-config.js';
+import { loadConfig, formatIssue, formatIssueWithCode } from './load-config.js';
 
 /**
- * Validates a config file; prints every error with file:line:column key, or a summary.
+ * Validates a config file; prints every error with file:line:column key and its code
+ * (docs/troubleshooting.md), or a summary.
  * A secret it cannot read here (`${CREDENTIALS_DIRECTORY}` is set only for the service, a
  * file only the service user may read) is a warning naming it, not an error: the daemon
  * reads it where it runs.
@@ -9,7 +10,7 @@ import { loadConfig, formatIssue } from './load-config.js';
 export async function checkCommand(path: string): Promise<number> {
   const res = await loadConfig(path, process.env, { secrets: 'warn' });
   if (!res.ok) {
-    for (const issue of res.errors) process.stderr.write(`${formatIssue(issue)}\n`);
+    for (const issue of res.errors) process.stderr.write(`${formatIssueWithCode(issue)}\n`);
     process.stderr.write(`${res.errors.length} error${res.errors.length === 1 ? '' : 's'} in ${path}\n`);
     return 2;
   }

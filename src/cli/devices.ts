@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse } from 'yaml';
-import { formatIssue } from '../config/load.js';
+import { formatIssueWithCode } from '../config/load.js';
 import { formatDuration } from '../config/units.js';
 import { loadProfiles, type ProfileCatalog } from '../devices/profiles/load.js';
 import { fillVars, type Profile } from '../devices/profiles/profile.js';
@@ -56,7 +56,7 @@ export async function devicesCommand(args: readonly string[], out: Out = process
   const res = await loadProfiles({ dirs });
   let code = 0;
   if (!res.ok) {
-    for (const i of res.errors) err.write(`${formatIssue(i)}\n`);
+    for (const i of res.errors) err.write(`${formatIssueWithCode(i)}\n`);
     err.write(`${res.errors.length} error${res.errors.length === 1 ? '' : 's'} in device profiles\n`);
     code = 2;
   }

@@ -7,7 +7,7 @@
 import { loadConfig as loadConfigFile, parseConfigText as parseConfigFileText, type ConfigCheck, type LoadOptions, type LoadResult } from '../config/load.js';
 import { checkDeviceSettings } from '../devices/device-config.js';
 
-export { formatIssue, type ConfigIssue, type LoadResult } from '../config/load.js';
+export { formatIssue, formatIssueWithCode, issueCode, type ConfigIssue, type LoadResult } from '../config/load.js';
 
 const checks: readonly ConfigCheck[] = [checkDeviceSettings];
 

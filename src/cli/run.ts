@@ -1,4 +1,4 @@
-import { loadConfig, formatIssue } from './load-config.js';
+import { loadConfig, formatIssue, formatIssueWithCode, issueCode } from './load-config.js';
 import { createLogger, type Logger } from '../observe/logger.js';
 import { Daemon } from '../daemon.js';
 import type { Config } from '../config/types.js';
@@ -19,7 +19,7 @@ import { packageVersion as version } from '../util/version.js';
 export async function runCommand(path: string): Promise<number> {
   const res = await loadConfig(path);
   if (!res.ok) {
-    for (const issue of res.errors) process.stderr.write(`${formatIssue(issue)}\n`);
+    for (const issue of res.errors) process.stderr.write(`${formatIssueWithCode(issue)}\n`);
     process.stderr.write(`edgeflux: not started: ${res.errors.length} config error(s) in ${path}\n`);
     return 2;
   }
@@ -86,7 +86,7 @@ export async function runCommand(path: string): Promise<number> {
     await daemon.start();
   } catch (err) {
     const inUse = portInUseMessage(err, res.config);
-    if (inUse !== undefined) logger.fatal({ code: 'EADDRINUSE' }, `not started: ${inUse}`);
+    if (inUse !== undefined) logger.fatal({ code: 'EFX_PORT_IN_USE' }, `not started: ${inUse}`);
     else logger.fatal({ err }, `start failed: ${err instanceof Error ? err.message : String(err)}`);
     await daemon.stop().catch(() => false);
     return 1;
@@ -102,7 +102,7 @@ async function reload(path: string, current: Daemon, make: (c: Config, previous:
   await current.notifyReloading();
   const res = await loadConfig(path);
   if (!res.ok) {
-    for (const issue of res.errors) logger.error({ issue }, `reload refused: ${formatIssue(issue)}`);
+    for (const issue of res.errors) logger.error({ code: issueCode(issue), issue }, `reload refused: ${formatIssue(issue)}`);
     logger.error({ errors: res.errors.length }, 'reload refused: the configuration has errors; still running on the previous one');
     await current.notifyReady();
     return current;

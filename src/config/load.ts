@@ -14,7 +14,7 @@ import type { Config } from './types.js';
 import { parseYaml, sortIssues, zodIssueMessage, type ConfigIssue } from './yaml-places.js';
 import { closest } from '../util/closest.js';
 
-export { formatIssue, keyOf, type ConfigIssue } from './yaml-places.js';
+export { formatIssue, formatIssueWithCode, issueCode, keyOf, type ConfigIssue } from './yaml-places.js';
 
 /** What a check found: problems at config paths (placed by the loader) or placed already (a profile file's own errors). */
 export interface CheckResult {
@@ -64,7 +64,7 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
   } catch (err) {
     const code = (err as { code?: string }).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'E2BIG' ? `larger than ${MAX_CONFIG_BYTES} bytes` : code === 'ABORT_ERR' ? 'timed out' : (code ?? 'read failed');
-    return { ok: false, errors: [{ file: path, line: 0, column: 0, key: '', message: `cannot read the config file: ${why}` }] };
+    return { ok: false, errors: [{ file: path, line: 0, column: 0, key: '', message: `cannot read the config file: ${why}`, code: 'EFX_CONFIG_UNREADABLE' }] };
   }
   return parseConfigText(text, path, env, undefined, opts);
 }
@@ -115,18 +115,18 @@ export async function parseConfigText(
       placed.push(...(r.placed ?? []));
       issues.push(...r.issues);
     }
-    return { ok: false, errors: sortIssues([...placed, ...issues.map((i) => y.place(i.path, i.message))]) };
+    return { ok: false, errors: sortIssues([...placed, ...issues.map((i) => y.place(i.path, i.message, i.code))]) };
   }
   if (!parsed.success) throw new Error('unreachable: schema failed without issues');
   const config = parsed.data as Config;
   for (const check of opts.checks ?? []) {
     const r = await check.valid(config);
     if (r.issues.length > 0 || (r.placed?.length ?? 0) > 0) {
-      return { ok: false, errors: sortIssues([...(r.placed ?? []), ...r.issues.map((i) => y.place(i.path, i.message))]) };
+      return { ok: false, errors: sortIssues([...(r.placed ?? []), ...r.issues.map((i) => y.place(i.path, i.message, i.code))]) };
     }
   }
   const warnings = sortIssues([
-    ...unread.map((i) => y.place(i.path, `${i.message} (not read: the daemon reads it where it runs)`)),
+    ...unread.map((i) => y.place(i.path, `${i.message} (not read: the daemon reads it where it runs)`, i.code)),
     ...shadowedRules(config).map((i) => y.place(i.path, i.message)),
   ]);
   return { ok: true, config: freeze(config), ...(warnings.length > 0 && { warnings }) };
@@ -170,7 +170,7 @@ function splitIssue(zi: z.core.$ZodIssue, input: unknown): PathIssue[] {
   const known = knownKeys(path, input);
   return zi.keys.map((k) => {
     const near = closest(k, known);
-    return { path: [...path, k], message: `unknown key "${k}"${near ? ` (did you mean "${near}"?)` : ''}` };
+    return { path: [...path, k], message: `unknown key "${k}"${near ? ` (did you mean "${near}"?)` : ''}`, code: 'EFX_CONFIG_UNKNOWN_KEY' as const };
   });
 }
 

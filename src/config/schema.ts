@@ -80,7 +80,7 @@ export function createConfigSchema(sctx: SchemaContext) {
     })
     .superRefine(crossChecks, { when: () => true })
     // No `subscriptions`: [] here; the daemon subscribes to what the rules and the device
-    // profiles need (one covering set, MqttSource `defaultFilters`). What the rule set
+    // profiles need (one covering set, `sourceSubscriptions`). What the rule set
     // refuses is checked once the rules compile (devices/device-config.ts).
     .transform((c) => ({ ...c, mqtt: c.mqtt.map((m) => ({ ...m, subscriptions: m.subscriptions ?? [] })) }))
     .describe('edgeflux configuration. Any string value may use ${ENV} or ${ENV:-default}.');

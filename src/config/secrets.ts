@@ -11,12 +11,15 @@ import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import type { ErrorCode } from '../util/errors.js';
 
 export type Path = readonly (string | number)[];
 
 export interface PathIssue {
   readonly path: Path;
   readonly message: string;
+  /** Absent: EFX_CONFIG_INVALID. */
+  readonly code?: ErrorCode;
 }
 
 export type TextResult = { readonly ok: true; readonly value: string } | { readonly ok: false; readonly error: string };
@@ -110,7 +113,7 @@ export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, lenientSec
     if (typeof v === 'string') {
       const r = expandEnv(v, env);
       if (r.ok) return r.value;
-      (lenientSecrets && isSecretPath(path) ? unresolved : issues).push({ path, message: r.error });
+      (lenientSecrets && isSecretPath(path) ? unresolved : issues).push({ path, message: r.error, code: 'EFX_CONFIG_ENV' });
       return v;
     }
     if (Array.isArray(v)) return v.map((item, i) => walk(item, [...path, i]));

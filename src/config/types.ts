@@ -114,7 +114,7 @@ export interface MqttSourceConfig {
     readonly key?: string;              // from key_file
     readonly reject_unauthorized: boolean;  // default true
   };
-  /** Empty: the daemon subscribes to what the rules and device profiles need, at QoS 1 (MqttSource `defaultFilters`). */
+  /** Empty: the daemon subscribes to what the rules and device profiles need, at QoS 1 (`sourceSubscriptions` in devices/device-messages.ts). */
   readonly subscriptions: readonly { readonly topic: string; readonly qos: 0 | 1 | 2 }[];
 }
 

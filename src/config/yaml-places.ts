@@ -6,6 +6,7 @@
  */
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type YAMLError } from 'yaml';
 import type { z } from 'zod';
+import type { ErrorCode } from '../util/errors.js';
 
 /** One problem of a config or profile file, with its place. */
 export interface ConfigIssue {
@@ -16,6 +17,8 @@ export interface ConfigIssue {
   /** Dotted path such as `outputs[0].batch.max_age`; empty for the whole file. */
   readonly key: string;
   readonly message: string;
+  /** What kind of problem (docs/troubleshooting.md); absent: EFX_CONFIG_INVALID. */
+  readonly code?: ErrorCode;
 }
 
 export type IssuePath = readonly (string | number)[];
@@ -26,6 +29,16 @@ export function formatIssue(i: ConfigIssue): string {
   return i.key ? `${place} ${i.key}: ${i.message}` : `${place}: ${i.message}`;
 }
 
+/** `formatIssue` followed by the issue's code, ` [EFX_CONFIG_INVALID]`: what the CLI prints. */
+export function formatIssueWithCode(i: ConfigIssue): string {
+  return `${formatIssue(i)} [${issueCode(i)}]`;
+}
+
+/** The code of a config issue. */
+export function issueCode(i: ConfigIssue): ErrorCode {
+  return i.code ?? 'EFX_CONFIG_INVALID';
+}
+
 export interface ParsedYaml {
   readonly doc: Document;
   /** The document as plain data (undefined when it has YAML errors). */
@@ -33,7 +46,7 @@ export interface ParsedYaml {
   /** YAML syntax errors, placed. */
   readonly issues: ConfigIssue[];
   /** Places a path of the document (for semantic checks after the schema). */
-  place(path: IssuePath, message: string): ConfigIssue;
+  place(path: IssuePath, message: string, code?: ErrorCode): ConfigIssue;
 }
 
 /** Parses YAML text; `merge` allows `<<:` merge keys (the config file does, profiles do not). */
@@ -47,17 +60,17 @@ export function parseYaml(text: string, file: string, opts: { readonly merge?: b
   // YAML messages may quote source text (which may hold a secret): keep only the description.
   const unclosed = unclosedQuote(doc, text, doc.errors);
   const issues: ConfigIssue[] = unclosed
-    ? [{ ...at(unclosed.offset), message: `this ${unclosed.quote} quote is never closed (the string runs on to the end of the file)` }]
-    : [...doc.errors, ...doc.warnings].map((e) => ({ ...at(e.pos[0]), message: e.message.replace(/:\s*".*$/s, '') }));
+    ? [{ ...at(unclosed.offset), message: `this ${unclosed.quote} quote is never closed (the string runs on to the end of the file)`, code: 'EFX_CONFIG_SYNTAX' }]
+    : [...doc.errors, ...doc.warnings].map((e) => ({ ...at(e.pos[0]), message: e.message.replace(/:\s*".*$/s, ''), code: 'EFX_CONFIG_SYNTAX' }));
   let data: unknown;
   if (issues.length === 0) {
     try {
       data = doc.toJS({ maxAliasCount: 100 });
     } catch (err) {
-      issues.push({ ...at(0), message: (err as Error).message });
+      issues.push({ ...at(0), message: (err as Error).message, code: 'EFX_CONFIG_SYNTAX' });
     }
   }
-  return { doc, data, issues, place: (path, message) => ({ ...locate(doc, path, at), message }) };
+  return { doc, data, issues, place: (path, message, code) => ({ ...locate(doc, path, at), message, ...(code && { code }) }) };
 }
 
 /**
@@ -155,11 +168,11 @@ function kindOf(v: unknown): string {
 }
 
 /** Schema issues as path + message; unknown keys become one issue per key. */
-export function zodIssues(error: z.ZodError, prefix: IssuePath = []): { path: IssuePath; message: string }[] {
-  const out: { path: IssuePath; message: string }[] = [];
+export function zodIssues(error: z.ZodError, prefix: IssuePath = []): { path: IssuePath; message: string; code?: ErrorCode }[] {
+  const out: { path: IssuePath; message: string; code?: ErrorCode }[] = [];
   for (const zi of error.issues) {
     const path = [...prefix, ...zi.path.filter((s): s is string | number => typeof s !== 'symbol')];
-    if (zi.code === 'unrecognized_keys') for (const k of zi.keys) out.push({ path: [...path, k], message: `unknown key "${k}"` });
+    if (zi.code === 'unrecognized_keys') for (const k of zi.keys) out.push({ path: [...path, k], message: `unknown key "${k}"`, code: 'EFX_CONFIG_UNKNOWN_KEY' });
     else out.push({ path, message: zi.message });
   }
   return out;

@@ -8,7 +8,7 @@
  * of a status (count, log on change) happen only on the ingest path (`onStatus`), once
  * per message, never again on a replay.
  */
-import type { Config } from '../config/types.js';
+import type { Config, MqttSourceConfig } from '../config/types.js';
 import { formatIssue } from '../config/yaml-places.js';
 import { buildDevices, type Devices } from './device-config.js';
 import type { Counters } from '../observe/counters.js';
@@ -41,6 +41,11 @@ export async function loadDevices(config: Pick<Config, 'device_profiles' | 'devi
  */
 export function defaultFilters(rules: Pick<RuleSet, 'filters'>, devices?: Pick<Devices, 'filters'>): string[] {
   return coveringFilters([...rules.filters(), ...(devices?.filters ?? [])]);
+}
+
+/** What MQTT source `config` subscribes to: its own `subscriptions`, else `defaults` (from `defaultFilters`) at QoS 1. */
+export function sourceSubscriptions(config: Pick<MqttSourceConfig, 'subscriptions'>, defaults: readonly string[]): MqttSourceConfig['subscriptions'] {
+  return config.subscriptions.length > 0 ? config.subscriptions : defaults.map((topic) => ({ topic, qos: 1 as const }));
 }
 
 /**

@@ -150,7 +150,7 @@ export class FileJournal implements Journal {
     const report: RecoveryReport = { ...found, headSeq: this.log.head, oldestSeq: this.oldestSeq() };
     this.opts.counters?.inc('journal_damaged_records', undefined, found.damaged);
     const logged = { ...report, dir: this.opts.dir, segments: this.log.segments.length, bytes: this.log.totalBytes };
-    if (found.damaged > 0 || found.truncatedBytes > 0) this.opts.logger.warn(logged, 'journal: recovered with damage');
+    if (found.damaged > 0 || found.truncatedBytes > 0) this.opts.logger.warn({ code: 'EFX_SPOOL_DAMAGED', ...logged }, 'journal: recovered with damage');
     else this.opts.logger.info(logged, 'journal: opened');
     this.state = 'open';
     return report;
@@ -298,7 +298,7 @@ export class FileJournal implements Journal {
     this.opts.counters?.inc('journal_refused_appends', { reason });
     if (this.warnLimit.take(reason) >= 0) {
       const msg = reason === 'quota' ? 'journal: quota reached, refusing appends (policy block)' : 'journal: disk full, refusing appends';
-      this.opts.logger.warn({ err, maxBytes: this.opts.maxBytes, bytes: this.log.totalBytes }, msg);
+      this.opts.logger.warn({ code: reason === 'quota' ? 'EFX_SPOOL_QUOTA' : 'EFX_SPOOL_DISK_FULL', err, maxBytes: this.opts.maxBytes, bytes: this.log.totalBytes }, msg);
     }
     return 'full';
   }
@@ -331,6 +331,6 @@ export class FileJournal implements Journal {
 
   private onReadDamage(seg: Segment, offset: number, resumeAt: number): void {
     this.opts.counters?.inc('journal_damaged_reads');
-    this.opts.logger.error({ file: seg.path, offset, resumeAt }, 'journal: damaged bytes met while reading; skipped');
+    this.opts.logger.error({ code: 'EFX_SPOOL_DAMAGED', file: seg.path, offset, resumeAt }, 'journal: damaged bytes met while reading; skipped');
   }
 }

@@ -1,14 +1,18 @@
 /**
  * The latest bad messages for the status page: a ring of at most `max` entries (topic,
  * reason, the decoder's message and a payload excerpt of ≤ 120 characters), each with a
- * one-line hint of the fix. Costs nothing until a message is bad.
+ * one-line hint of the fix and its code (docs/troubleshooting.md). Costs nothing until a
+ * message is bad.
  */
+import type { DecodeReason } from '../types.js';
+import { PAYLOAD_CODES, type ErrorCode } from '../util/errors.js';
 
 export interface BadInput {
   readonly atMs: number;
   readonly source: string;
   readonly topic: string;
-  readonly reason: string;
+  readonly reason: DecodeReason;
+  readonly code: ErrorCode;
   readonly message: string;
   readonly payload: string;
   readonly hint: string;
@@ -22,8 +26,8 @@ export class BadInputLog {
 
   constructor(private readonly max = 50) {}
 
-  record(e: { atMs: number; source: string; topic: string; reason: string; message: string; payload: Buffer | string }): void {
-    const entry: BadInput = { atMs: e.atMs, source: e.source, topic: e.topic, reason: e.reason, message: e.message, payload: excerpt(e.payload), hint: fixHint(e.reason, e.topic) };
+  record(e: { atMs: number; source: string; topic: string; reason: DecodeReason; message: string; payload: Buffer | string }): void {
+    const entry: BadInput = { atMs: e.atMs, source: e.source, topic: e.topic, reason: e.reason, code: PAYLOAD_CODES[e.reason], message: e.message, payload: excerpt(e.payload), hint: fixHint(e.reason, e.topic) };
     if (this.ring.length < this.max) this.ring.push(entry);
     else this.ring[this.next] = entry;
     this.next = (this.next + 1) % this.max;

@@ -21,7 +21,7 @@ import { hostname } from 'node:os';
 import type { FieldValue, Reading } from '../types.js';
 import type { Logger } from './logger.js';
 import { RateLimiter } from '../util/rate-limit.js';
-import { sumEntries } from './counter-entries.js';
+import { sumEntries } from './counters.js';
 import { WRITE_LATENCY_BUCKETS, type Figures, type LatencyFigures } from './metrics.js';
 
 export const INTERNAL_MEASUREMENT = 'edgeflux_internal';
@@ -79,14 +79,14 @@ export function internalReadings(now: Figures, prev: Figures | undefined, tags: 
     point('source', { source: id }, fields);
   }
 
-  const outputIds = new Set([...now.outputs.map((o) => o.id), ...labelValues(now, ['points_written', 'write_requests', 'dropped_points', 'dropped_messages'], 'output')]);
+  const outputIds = new Set([...now.outputs.map((o) => o.id), ...labelValues(now, ['points_written', 'write_requests', 'points_dropped', 'messages_dropped'], 'output')]);
   for (const id of [...outputIds].sort()) {
     const fields: Record<string, FieldValue> = {
       points_written: int(sumEntries(now.counters, 'points_written', { output: id })),
       write_requests: int(sumEntries(now.counters, 'write_requests', { output: id })),
       write_retries: int(sumEntries(now.counters, 'write_retries', { output: id })),
-      points_dropped: int(sumEntries(now.counters, 'dropped_points', { output: id })),
-      messages_dropped: int(sumEntries(now.counters, 'dropped_messages', { output: id })),
+      points_dropped: int(sumEntries(now.counters, 'points_dropped', { output: id })),
+      messages_dropped: int(sumEntries(now.counters, 'messages_dropped', { output: id })),
     };
     const o = now.outputs.find((x) => x.id === id);
     if (o) Object.assign(fields, { backlog_messages: int(o.backlog), up: o.up });

@@ -3,18 +3,18 @@
  * never the global default one) and as one plain snapshot (`figures()`) that the
  * internal points (internal-metrics.ts) and STATUS= (status-line.ts) read.
  *
- * Design: `Counters` stays the single store of event counts. Its `inc()` is a Map update
- * on the hot path and its synchronous `get()` drives logic (output.ts), which prom-client
- * (async `get()`, fixed label names per metric) cannot replace without breaking that API.
- * So counters are read at scrape time: every counter name becomes
- * `edgeflux_<name>_total` (a few renamed, see COUNTERS) with the labels it was counted with;
- * a name first counted later appears at the next scrape. Gauges (queue depth, spool bytes,
+ * Design: `Counters` stays the single store of event counts. Its hot-path incrementer adds
+ * to a number it holds, and its synchronous `get()` drives logic (drain.ts), which
+ * prom-client (async `get()`, a label hash per `inc`) would slow down and complicate.
+ * So counters are read at scrape time: each counter of COUNTER_TABLE becomes
+ * `edgeflux_<name>_total` with its declared labels, registered once it has been counted
+ * (a name first counted later appears at the next scrape). Gauges (queue depth, spool bytes,
  * pending points, device last-seen…) are read from `MetricsProviders` the daemon implements,
  * and the write-latency histogram is fed by `instrumentWriter()` (sink/instrument-writer.ts) around each output's writer.
  */
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Counters } from './counters.js';
-import { counterEntries, type CounterEntry } from './counter-entries.js';
+import { COUNTER_TABLE, labelNames, type CounterName } from './counter-table.js';
+import type { CounterEntry, Counters } from './counters.js';
 import { EventLoopLag, type LoopLag } from './event-loop-lag.js';
 import { registerGauges } from './metrics-gauges.js';
 import type { MetricsProviders, OutputFigures, SourceFigures } from './metrics-providers.js';
@@ -83,29 +83,6 @@ export interface Figures {
   readonly clockSynchronized?: boolean;
 }
 
-/** Counters whose Prometheus name is not simply `edgeflux_<name>_total`, and their help. */
-const COUNTERS: Readonly<Record<string, readonly [string, string]>> = {
-  messages_received: ['messages_received', 'Messages received, by source.'],
-  messages_decoded: ['messages_decoded', 'Messages decoded into readings, by source.'],
-  messages_failed: ['messages_failed', 'Messages that could not be decoded, by source and reason.'],
-  messages_ignored: ['messages_ignored', 'Messages on a topic of the ignore: list (not readings), by source.'],
-  readings_dropped: ['readings_dropped', 'Readings dropped before the outputs, by reason.'],
-  points_written: ['points_written', 'Points InfluxDB accepted, by output.'],
-  write_requests: ['write_requests', 'Write requests sent, by output.'],
-  write_retries: ['write_retries', 'Write requests retried or split, by output and kind.'],
-  write_probes: ['write_probes', 'Pings (no data) sent to a down output to notice its return, by output.'],
-  source_failures: ['source_failures', 'Times a source failed and was restarted, by source.'],
-  dropped_points: ['points_dropped', 'Points given up, by output and reason.'],
-  dropped_messages: ['messages_dropped', 'Messages given up, by output and reason (journal quota; shutdown in memory mode).'],
-  journal_append_errors: ['journal_append_errors', 'Journal appends that failed (the message was held, not acknowledged).'],
-  dead_letter_records: ['dead_letter_records', 'Records appended to the dead-letter file, by reason.'],
-  dead_letter_dropped: ['dead_letter_dropped', 'Dead-letter records not kept, by cause.'],
-  broker_refused: ['broker_refused', 'Connections or packets the embedded broker refused, by reason.'],
-  source_paused: ['source_paused', 'Times a source stopped reading until its connection took the acks it held (the broker was not reading them), by source.'],
-};
-
-const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-
 interface Latency {
   count: number;
   sumSeconds: number;
@@ -114,7 +91,7 @@ interface Latency {
 
 export class Metrics {
   readonly registry = new Registry();
-  private readonly counterMetrics = new Map<string, { metric: Counter<string>; labels: ReadonlySet<string> }>();
+  private readonly counterMetrics = new Map<CounterName, Counter<string>>();
   private readonly latency = new Map<string, Latency>();
   private readonly lag: EventLoopLag;
   private histogram: Histogram<string> | undefined;
@@ -193,7 +170,7 @@ export class Metrics {
     return {
       atMs,
       uptimeSeconds: Math.max(0, (atMs - this.startedAt) / 1000),
-      counters: counterEntries(this.opts.counters),
+      counters: this.opts.counters.snapshot(),
       outputs: p.outputs?.() ?? [],
       sources: p.sources?.() ?? [],
       ...(queueDepth !== undefined && { queueDepth }),
@@ -206,30 +183,22 @@ export class Metrics {
     };
   }
 
+  /** Registers a prom-client counter for each counter counted since the last scrape; each reads its series when collected. */
   private syncCounters(): void {
-    const byName = new Map<string, CounterEntry[]>();
-    for (const e of counterEntries(this.opts.counters)) {
-      const list = byName.get(e.name);
-      if (list) list.push(e);
-      else byName.set(e.name, [e]);
-    }
-    for (const [name, entries] of byName) {
-      const keys = new Set(entries.flatMap((e) => Object.keys(e.labels)).filter((k) => LABEL.test(k)));
-      let m = this.counterMetrics.get(name);
-      if (!m || [...keys].some((k) => !m!.labels.has(k))) {
-        const [base, help] = COUNTERS[name] ?? [name.replace(/[^a-zA-Z0-9_]/g, '_'), `edgeflux counter "${name}".`];
-        const promName = `edgeflux_${base}_total`;
-        if (m) for (const k of m.labels) keys.add(k);
-        this.registry.removeSingleMetric(promName);
-        m = { metric: new Counter({ name: promName, help, labelNames: [...keys], registers: [this.registry] }), labels: keys };
-        this.counterMetrics.set(name, m);
-      }
-      m.metric.reset();
-      for (const e of entries) {
-        const labels: Record<string, string> = {};
-        for (const k in e.labels) if (m.labels.has(k)) labels[k] = e.labels[k] as string;
-        m.metric.inc(labels, e.value);
-      }
+    const counters = this.opts.counters;
+    for (const name of counters.names()) {
+      if (this.counterMetrics.has(name)) continue;
+      const metric = new Counter({
+        name: `edgeflux_${name}_total`,
+        help: COUNTER_TABLE[name].help,
+        labelNames: labelNames(name),
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const e of counters.entries(name)) this.inc(e.labels, e.value);
+        },
+      });
+      this.counterMetrics.set(name, metric);
     }
   }
 }

@@ -15,7 +15,7 @@
  *   await service.stop()         last thing in stop()
  */
 import type { ServiceConfig } from '../config/schema-service.js';
-import { SELF_SOURCE_ID, type Reading } from '../types.js';
+import { SELF_SOURCE_ID, type DecodeReason, type Reading } from '../types.js';
 import { checkClock, logClockCheck, waitForClockSync, ClockStepMonitor, type ClockCheckResult } from './clock-check.js';
 import type { Counters } from './counters.js';
 import type { HealthSource } from './health.js';
@@ -189,7 +189,7 @@ export class Service {
   }
 
   /** Notes a bad message for the status page (the daemon counts, logs and dead-letters it). */
-  badMessage(e: { source: string; topic: string; reason: string; message: string; payload: Buffer }): void {
+  badMessage(e: { source: string; topic: string; reason: DecodeReason; message: string; payload: Buffer }): void {
     this.bad.record({ ...e, atMs: Date.now() });
   }
 

@@ -16,7 +16,7 @@ import type { Reading } from '../types.js';
 import { withTimeout } from '../util/timeout.js';
 import { filterMatcher } from '../util/topic-template.js';
 import type { BadInputLog } from './bad-input.js';
-import { counterEntries, type CounterEntry } from './counter-entries.js';
+import type { CounterEntry, CounterName } from './counters.js';
 import type { Counters } from './counters.js';
 import type { DeviceRow, DeviceTable } from './device-table.js';
 import type { HealthReport } from './health.js';
@@ -150,7 +150,7 @@ export class StatusFeed {
 
   private resume(): void {
     if (this.timer !== undefined) return;
-    this.prevCounters = counterEntries(this.opts.counters);
+    this.prevCounters = this.opts.counters.snapshot();
     this.prevAt = this.now();
     this.timer = setInterval(() => void this.tick(), this.opts.intervalMs ?? 1000);
     this.timer.unref();
@@ -177,7 +177,7 @@ export class StatusFeed {
 
   private async snapshot(v: View): Promise<object> {
     const now = this.now();
-    const counters = counterEntries(this.opts.counters);
+    const counters = this.opts.counters.snapshot();
     const dt = Math.max(0.001, (now - this.prevAt) / 1000);
     // Rates over the last interval, shared by every view (the first view's tick moves the window).
     if (now - this.prevAt >= (this.opts.intervalMs ?? 1000) * 0.9) {
@@ -318,13 +318,13 @@ function tailMatcher(text: string): (topic: string, device: string | undefined) 
   return (t) => m?.(t) === true;
 }
 
-function total(entries: readonly CounterEntry[], name: string): number {
+function total(entries: readonly CounterEntry[], name: CounterName): number {
   let s = 0;
   for (const e of entries) if (e.name === name) s += e.value;
   return s;
 }
 
-function rates(now: readonly CounterEntry[], prev: readonly CounterEntry[], name: string, label: string, dt: number): Record<string, number> {
+function rates(now: readonly CounterEntry[], prev: readonly CounterEntry[], name: CounterName, label: string, dt: number): Record<string, number> {
   const sum = (entries: readonly CounterEntry[]) => {
     const m = new Map<string, number>();
     for (const e of entries) if (e.name === name) m.set(e.labels[label] ?? '', (m.get(e.labels[label] ?? '') ?? 0) + e.value);

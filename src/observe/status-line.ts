@@ -4,12 +4,12 @@
  * (backlog: messages the furthest-behind output has still to write).
  * Rates are over the time since the previous line.
  */
-import { sumEntries } from './counter-entries.js';
+import { sumEntries, type CounterName } from './counters.js';
 import type { Figures } from './metrics.js';
 
 export function statusText(now: Figures, prev: Figures | undefined): string {
   const dt = prev ? (now.atMs - prev.atMs) / 1000 : now.uptimeSeconds;
-  const rate = (name: string) => {
+  const rate = (name: CounterName) => {
     const d = sumEntries(now.counters, name) - (prev ? sumEntries(prev.counters, name) : 0);
     return dt > 0 ? (Math.max(0, d) / dt).toFixed(1) : '0.0';
   };

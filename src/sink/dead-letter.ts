@@ -2,7 +2,8 @@
  * The dead-letter file: everything edgeflux had to reject (undecodable messages, lines
  * InfluxDB refused), one JSON object per line, so nothing is dropped without a trace.
  *
- * Record fields: `at` (ISO time), `reason`, `message`, and when known `output`,
+ * Record fields: `at` (ISO time), `reason`, `message`, and when known `code`
+ * (docs/troubleshooting.md), `output`,
  * `source_id`, `topic`, `line` (line protocol), `payload` (UTF-8 text, or base64 with
  * `payload_encoding: "base64"` when the bytes are not valid UTF-8), `payload_bytes`
  * (original size) and `payload_truncated` / `line_truncated`.
@@ -17,10 +18,12 @@ import { dirname } from 'node:path';
 import { isUtf8 } from 'node:buffer';
 import type { Counters } from '../observe/counters.js';
 import type { Logger } from '../observe/logger.js';
+import type { ErrorCode } from '../util/errors.js';
 
 export interface DeadLetterEntry {
   readonly reason: string;
   readonly message: string;
+  readonly code?: ErrorCode;
   readonly output?: string;
   readonly sourceId?: string;
   readonly topic?: string;
@@ -129,6 +132,7 @@ export class DeadLetter implements DeadLetterSink {
       reason: e.reason,
       message: e.message,
     };
+    if (e.code !== undefined) rec.code = e.code;
     if (e.output !== undefined) rec.output = e.output;
     if (e.sourceId !== undefined) rec.source_id = e.sourceId;
     if (e.topic !== undefined) rec.topic = e.topic;

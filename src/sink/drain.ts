@@ -31,7 +31,7 @@
  * last partial batch goes at once instead of waiting `max_age` for live data to fill it.
  *
  * Seqs missing from a read: below the journal's oldest record the quota dropped them
- * (dropped_messages{output,reason="quota"}); at or above it they are read again once,
+ * (messages_dropped{output,reason="quota"}); at or above it they are read again once,
  * then counted as reason="damaged". Progress is logged while catching up (drain-progress.ts).
  */
 import { Subject, type Subscription } from 'rxjs';
@@ -367,8 +367,8 @@ export class Drain {
   }
 
   private gap(n: number, reason: 'quota' | 'damaged'): void {
-    this.opts.counters.inc('dropped_messages', { output: this.id, reason }, n);
-    const total = this.opts.counters.get('dropped_messages', { output: this.id, reason });
+    this.opts.counters.inc('messages_dropped', { output: this.id, reason }, n);
+    const total = this.opts.counters.get('messages_dropped', { output: this.id, reason });
     const why = reason === 'quota' ? 'dropped by the spool quota' : 'missing from the journal (damaged)';
     if (this.gapLog.take(reason) >= 0) this.log.warn({ dropped: n, total, reason }, `output ${this.id}: ${n} messages ${why} before they could be written (${total} in all)`);
   }

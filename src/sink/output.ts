@@ -22,7 +22,7 @@
  *   error at most once a minute; the output is `degraded` (it needs a human).
  * - fatal (any other 4xx, a bug) → dead-lettered.
  * Counters: points_written{output}, write_requests{output}, write_retries{output,kind},
- * dropped_points{output,reason}.
+ * points_dropped{output,reason}.
  */
 import type { OutputConfig } from '../config/types.js';
 import type { Counters } from '../observe/counters.js';
@@ -34,7 +34,7 @@ import type { Writer } from './influx-writer.js';
 import type { LineBatch } from './line-batch.js';
 import { Sleeper } from '../util/sleeper.js';
 import type { Timers } from '../util/timers.js';
-import { fixHint, otherWriteError, type WriteError, type WriteErrorKind } from './write-error.js';
+import { fixHint, otherWriteError, WRITE_ERROR_CODES, type WriteError, type WriteErrorKind } from './write-error.js';
 
 export type { Timers } from '../util/timers.js';
 
@@ -229,24 +229,24 @@ export class Output {
     const mid = Math.ceil(part.length / 2);
     if (err.kind === 'too_large' && mid < this.requestLimit) {
       this.requestLimit = mid;
-      this.opts.logger.warn({ max_points: mid, error: err.message }, `output ${this.id}: InfluxDB refused a request as too large; at most ${mid} points per request from now on`);
+      this.opts.logger.warn({ code: 'EFX_OUTPUT_TOO_LARGE', max_points: mid, error: err.message }, `output ${this.id}: InfluxDB refused a request as too large; at most ${mid} points per request from now on`);
     }
     return [part.slice(0, mid), part.slice(mid)];
   }
 
   private partialWrite(part: LineBatch, err: WriteError): LineBatch[] {
     const dropped = err.dropped === undefined ? undefined : Math.min(err.dropped, part.length);
-    this.opts.deadLetter.record({ reason: 'partial_write', output: this.id, message: `${err.message} (request of ${part.length} points; InfluxDB wrote the others)` });
+    this.opts.deadLetter.record({ reason: 'partial_write', code: 'EFX_OUTPUT_REJECTED', output: this.id, message: `${err.message} (request of ${part.length} points; InfluxDB wrote the others)` });
     if (dropped) this.drop('partial_write', dropped);
     this.written(part.length - (dropped ?? 0));
-    this.warn('partial', { dropped, error: err.message }, 'InfluxDB rejected part of a batch (recorded in the dead-letter file)');
+    this.warn('partial', { code: 'EFX_OUTPUT_REJECTED', dropped, error: err.message }, 'InfluxDB rejected part of a batch (recorded in the dead-letter file)');
     return [];
   }
 
   private reject(part: LineBatch, err: WriteError, reason: 'too_large' | 'bad_request' | 'fatal'): LineBatch[] {
-    for (const line of part) this.opts.deadLetter.record({ reason, output: this.id, line, message: err.message });
+    for (const line of part) this.opts.deadLetter.record({ reason, code: WRITE_ERROR_CODES[err.kind], output: this.id, line, message: err.message });
     this.drop(reason, part.length);
-    this.warn(reason, { points: part.length, reason, error: err.message }, 'points rejected by InfluxDB moved to the dead-letter file');
+    this.warn(reason, { code: WRITE_ERROR_CODES[err.kind], points: part.length, reason, error: err.message }, 'points rejected by InfluxDB moved to the dead-letter file');
     return [];
   }
 
@@ -264,7 +264,7 @@ export class Output {
   }
 
   private logRetry(err: WriteError, delayMs: number, points: number): void {
-    const fields = { status: err.status, error: err.message, retry_in_ms: delayMs, points };
+    const fields = { code: WRITE_ERROR_CODES[err.kind], status: err.status, error: err.message, retry_in_ms: delayMs, points };
     if (err.kind === 'retryable') this.warn('retry', fields, 'write failed, retrying (the data waits in the spool)');
     else if (this.fixLimiter.take(err.kind) >= 0) this.opts.logger.error(fields, `output ${this.id}: ${fixHint(this.opts.config, err)}`);
   }
@@ -275,6 +275,6 @@ export class Output {
   }
 
   private drop(reason: string, points: number): void {
-    this.opts.counters.inc('dropped_points', { output: this.id, reason }, points);
+    this.opts.counters.inc('points_dropped', { output: this.id, reason }, points);
   }
 }

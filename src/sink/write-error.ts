@@ -13,8 +13,19 @@
  * Messages never carry a token or password: writers pass their secrets to `redact`.
  */
 import type { OutputConfig } from '../config/types.js';
+import type { ErrorCode } from '../util/errors.js';
 
 export type WriteErrorKind = 'retryable' | 'too_large' | 'bad_request' | 'auth' | 'not_found' | 'fatal';
+
+/** The code (docs/troubleshooting.md) a user meets for each kind of write failure. */
+export const WRITE_ERROR_CODES: Readonly<Record<WriteErrorKind, ErrorCode>> = {
+  retryable: 'EFX_OUTPUT_UNREACHABLE',
+  too_large: 'EFX_OUTPUT_TOO_LARGE',
+  bad_request: 'EFX_OUTPUT_REJECTED',
+  auth: 'EFX_OUTPUT_AUTH',
+  not_found: 'EFX_OUTPUT_NOT_FOUND',
+  fatal: 'EFX_OUTPUT_FATAL',
+};
 
 export interface WriteErrorDetails {
   readonly status?: number;

@@ -10,7 +10,7 @@ import type { RawMessage, SourceStatus } from '../types.js';
 import { MessageOutlet, type Source } from './source.js';
 import './mqtt-wire.js';
 import { Counters } from '../observe/counters.js';
-import { BrokerGate, type BrokerSecurity, type ClientIdentity, type GateOptions } from './broker/security.js';
+import { BrokerGate, refusalCode, type BrokerSecurity, type ClientIdentity, type GateOptions } from './broker/security.js';
 import { PacketGuard } from './broker/packet-guard.js';
 import { compileAcl } from './broker/acl.js';
 import { ClientIdOwners } from './broker/client-ids.js';
@@ -209,7 +209,7 @@ export class EmbeddedBroker implements Source {
     boundOutgoingQueues(persistence as OutgoingQueues, this.limits.maxQueuedPerClient, (clientId) => {
       this.counters.inc('broker_queue_dropped');
       const suppressed = this.dropLog.take(clientId);
-      if (suppressed >= 0) this.log.warn({ clientId, suppressed, limit: this.limits.maxQueuedPerClient }, `broker: queue of session ${clientId} is full; a message for it was dropped`);
+      if (suppressed >= 0) this.log.warn({ code: 'EFX_BROKER_QUEUE_FULL', clientId, suppressed, limit: this.limits.maxQueuedPerClient }, `broker: queue of session ${clientId} is full; a message for it was dropped`);
     });
     const gate = security ? new BrokerGate(security, (c) => this.identify(c), this.log, this.counters, { ...this.opts.login, owners }) : undefined;
     this.gate = gate;
@@ -347,7 +347,7 @@ export class EmbeddedBroker implements Source {
     if (this.gate) this.gate.refuse(reason, details, message);
     else {
       this.counters.inc('broker_refused', { reason });
-      this.log.warn({ ...details, reason }, message);
+      this.log.warn({ code: refusalCode(reason), ...details, reason }, message);
     }
   }
 

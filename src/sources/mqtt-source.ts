@@ -1,6 +1,5 @@
 import { BehaviorSubject, type Observable } from 'rxjs';
-import { Readable } from 'node:stream';
-import mqtt from 'mqtt';
+import mqtt, { Store } from 'mqtt';
 import { holdEachPublish, requestsAwaitingAnswer } from './mqtt-js.js';
 import type { IClientOptions, IConnackPacket, IPublishPacket, ISubscriptionMap, MqttClient } from 'mqtt';
 import type { DoneCallback, IStore, Packet, PacketCallback } from 'mqtt';
@@ -16,8 +15,6 @@ export interface MqttSourceOptions {
   readonly config: MqttSourceConfig;
   readonly logger: Logger;
   readonly clock?: Clock;
-  /** Filters subscribed at QoS 1 when `config.subscriptions` is empty (each rule's topic filter). */
-  readonly defaultFilters?: readonly string[];
   /** How long `stop()` waits for a clean DISCONNECT before dropping the socket; default 2 s. */
   readonly stopTimeoutMs?: number;
   /** Random source in [0, 1) for the reconnect jitter (tests). */
@@ -98,10 +95,12 @@ export class MqttSource implements Source {
     return this.outlet.messages$;
   }
 
-  /** The filters this source subscribes to, with their QoS. */
+  /**
+   * The filters this source subscribes to, with their QoS: `config.subscriptions`, which
+   * the daemon fills with the defaults when the config lists none (`sourceSubscriptions`).
+   */
   get subscriptions(): readonly { readonly topic: string; readonly qos: 0 | 1 | 2 }[] {
-    if (this.cfg.subscriptions.length > 0) return this.cfg.subscriptions;
-    return (this.opts.defaultFilters ?? []).map((topic) => ({ topic, qos: 1 as const }));
+    return this.cfg.subscriptions;
   }
 
   async start(): Promise<void> {
@@ -299,9 +298,9 @@ class HoldingStore implements IStore {
     return this;
   }
 
-  /** Never read for incoming packets (mqtt.js streams only its outgoing store). */
+  /** Never read for incoming packets (mqtt.js streams only its outgoing store): an empty store's stream. */
   createStream(): ReturnType<IStore['createStream']> {
-    return Readable.from([]) as unknown as ReturnType<IStore['createStream']>;
+    return new Store().createStream();
   }
 
   close(cb: DoneCallback): void {

@@ -18,12 +18,12 @@ export interface MeasurementSchema {
 /** Readings of every kind edgeflux writes about itself, with every optional field present. */
 export function selfReadings(timeNs: bigint = 1_700_000_000_000_000_000n): Reading[] {
   const counters = new Counters();
-  for (const name of ['messages_received', 'messages_decoded']) counters.inc(name, { source: 'broker' }, 10);
+  for (const name of ['messages_received', 'messages_decoded'] as const) counters.inc(name, { source: 'broker' }, 10);
   counters.inc('messages_failed', { source: 'broker', reason: 'invalid_json' }, 1);
-  for (const name of ['points_written', 'write_requests']) counters.inc(name, { output: 'local' }, 10);
+  for (const name of ['points_written', 'write_requests'] as const) counters.inc(name, { output: 'local' }, 10);
   counters.inc('write_retries', { output: 'local', kind: 'retryable' });
-  counters.inc('dropped_points', { output: 'local', reason: 'memory_full' });
-  counters.inc('dropped_messages', { output: 'local', reason: 'quota' });
+  counters.inc('points_dropped', { output: 'local', reason: 'memory_full' });
+  counters.inc('messages_dropped', { output: 'local', reason: 'quota' });
   const metrics = new Metrics({
     counters,
     providers: {

@@ -113,9 +113,9 @@ describe('login refusal logs', () => {
     expect(await connackWithin(broker.port, 'a', 'sensor1', 'nope', 3000)).toBe(4);
     expect(await connackWithin(broker.port, 'b', 'correct-horse-battery', 'x', 3000)).toBe(4);
     const refusals = lines.filter((l) => l.reason === 'bad_password' || l.reason === 'unknown_user');
-    expect(refusals.map((l) => [l.reason, l.username, l.unknownUser, l.usernameLength])).toEqual([
-      ['bad_password', 'sensor1', undefined, undefined],
-      ['unknown_user', undefined, true, 21],
+    expect(refusals.map((l) => [l.reason, l.code, l.username, l.unknownUser, l.usernameLength])).toEqual([
+      ['bad_password', 'EFX_BROKER_LOGIN_REFUSED', 'sensor1', undefined, undefined],
+      ['unknown_user', 'EFX_BROKER_LOGIN_REFUSED', undefined, true, 21],
     ]);
     expect(JSON.stringify(lines)).not.toContain('correct-horse-battery');
   });

@@ -117,6 +117,7 @@ describe('a port in use', () => {
       expect(b.code).toBe(1);
       const both = b.stdout + b.stderr;
       expect(both.match(/"msg":"[^"]*already in use/g)).toHaveLength(1);
+      expect(both).toContain('"code":"EFX_PORT_IN_USE"');
       expect(both).toContain(`"msg":"not started: port ${port} on 127.0.0.1 is already in use (broker.port, the embedded MQTT broker): another edgeflux may be running, or another MQTT broker such as mosquitto`);
     } finally {
       busy.close();

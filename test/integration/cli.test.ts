@@ -35,16 +35,16 @@ describe('edgeflux check', () => {
     expect(r.stdout).toMatch(/edgeflux\.yaml: ok — sources: broker 127\.0\.0\.1:1883; rules: 3; outputs: local \(influxdb_v1\)/);
   });
 
-  it('lists every error with file:line:column and key, exit 2', async () => {
+  it('lists every error with file:line:column, key and code, exit 2', async () => {
     const file = join(fx.dir.path, 'bad.yaml');
     await writeFile(file, 'broker:\n  prot: 1883\nrules:\n  - topic: "a/{x"\n    format: json\noutputs: []\n');
     const r = await cli(['check', '--config', file]);
     expect(r.code).toBe(2);
     const lines = r.stderr.trim().split('\n').filter((l) => l.includes('bad.yaml'));
     expect(lines).toEqual([
-      expect.stringMatching(/bad\.yaml:2:3 broker\.prot: unknown key "prot" \(did you mean "port"\?\)$/),
-      expect.stringMatching(/bad\.yaml:4:5 rules\[0\]\.topic: invalid topic template/),
-      expect.stringMatching(/bad\.yaml:6:1 outputs: at least one output is required$/),
+      expect.stringMatching(/bad\.yaml:2:3 broker\.prot: unknown key "prot" \(did you mean "port"\?\) \[EFX_CONFIG_UNKNOWN_KEY\]$/),
+      expect.stringMatching(/bad\.yaml:4:5 rules\[0\]\.topic: invalid topic template.* \[EFX_CONFIG_INVALID\]$/),
+      expect.stringMatching(/bad\.yaml:6:1 outputs: at least one output is required \[EFX_CONFIG_INVALID\]$/),
       '3 errors in ' + file,
     ]);
   });

@@ -6,6 +6,8 @@ import { startInfluxd, type Influxd } from '../helpers/influxd.js';
 import { startFakeInfluxV2, type FakeInfluxV2 } from '../helpers/fake-influx-v2.js';
 import { tempDir, waitFor } from '../helpers/net.js';
 import { publishAll, publisher, startDaemon } from '../helpers/daemon.js';
+import { PAYLOAD_CODES } from '../../src/util/errors.js';
+import type { DecodeReason } from '../../src/types.js';
 import type { Daemon } from '../../src/daemon.js';
 
 // End to end through the embedded broker (aedes in process) into a real influxd 1.6.7.
@@ -134,8 +136,9 @@ describe('embedded broker → influxd', () => {
       for (const b of bad) expect(daemon.counters.get('messages_failed', { source: 'broker', reason: b.reason }), b.reason).toBe(ROUNDS);
       expect(daemon.counters.get('messages_received', { source: 'broker' })).toBe(ROUNDS * (bad.length + 1));
     });
-    // Stopped: the dead-letter file is flushed and holds one record per bad message, with its reason.
-    const records = (await readFile(join(dir.path, 'storm-dead.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { reason: string; topic: string });
+    // Stopped: the dead-letter file is flushed and holds one record per bad message, with its reason and code.
+    const records = (await readFile(join(dir.path, 'storm-dead.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { reason: DecodeReason; topic: string; code?: string });
+    for (const r of records) expect(r.code, r.reason).toBe(PAYLOAD_CODES[r.reason]);
     expect(records).toHaveLength(ROUNDS * bad.length);
     const byReason = new Map<string, number>();
     for (const r of records) byReason.set(r.reason, (byReason.get(r.reason) ?? 0) + 1);

@@ -66,6 +66,7 @@ service: { http: { port: ${hport} }, internal_metrics: { enabled: false } }
       expect(pub.acked.size - ackedWhenFull).toBeLessThan(100); // at most what was in flight
       expect(d.child.exitCode).toBeNull();
       expect(d.log()).toMatch(/disk full/);
+      expect(d.log()).toContain('"code":"EFX_SPOOL_DISK_FULL"');
 
       await unlink(filler); // space is back
       const target = pub.acked.size + 2000;

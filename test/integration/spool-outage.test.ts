@@ -84,7 +84,7 @@ dead_letter: { path: ${join(fx.dir.path, 'dead.jsonl')} }
       const sums = await fx.influx.query('SELECT COUNT(seq), SUM(seq) FROM climate', 'outage');
       expect(sums.results[0].series[0].values[0].slice(1)).toEqual([N + 1, (N * (N - 1)) / 2]);
       expect(growthMb).toBeLessThan(50);
-      expect(daemon.counters.total('dropped_points') + daemon.counters.total('dropped_messages')).toBe(0);
+      expect(daemon.counters.total('points_dropped') + daemon.counters.total('messages_dropped')).toBe(0);
       expect(log.text()).toMatch(/write failed, retrying/);
       expect(log.text()).toMatch(/writing again/);
     } finally {

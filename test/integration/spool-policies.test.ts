@@ -89,7 +89,7 @@ describe('spool: the quota while InfluxDB is down', () => {
       await fx.influx.resume();
       await waitFor(() => daemon.spoolStatus()!.outputs[0]!.behind === 0, 20_000, 'the backlog written');
       const stored = await storedNs('quota');
-      const dropped = daemon.counters.get('dropped_messages', { output: 'local', reason: 'quota' });
+      const dropped = daemon.counters.get('messages_dropped', { output: 'local', reason: 'quota' });
       // What the drain had read before the quota dropped it is written, not dropped: up to
       // a batch in flight, one waiting (5000 each) and a read, besides the ~2000 the quota
       // keeps; how much of that it reads in time depends on the machine's load.
@@ -135,7 +135,7 @@ describe('spool: the quota while InfluxDB is down', () => {
       });
       process.stderr.write(`spool block: acknowledgements stopped at ${blocked} of ${N} while InfluxDB was down, all ${N} acknowledged and stored after it came back\n`);
       expect((await storedNs('block')).sort((a, b) => a - b)).toEqual(Array.from({ length: N }, (_, i) => i));
-      expect(daemon.counters.total('dropped_messages') + daemon.counters.total('dropped_points')).toBe(0);
+      expect(daemon.counters.total('messages_dropped') + daemon.counters.total('points_dropped')).toBe(0);
     } finally {
       await pub.close();
       expect(await daemon.stop()).toBe(true);
@@ -159,7 +159,7 @@ describe('spool: memory mode', () => {
       await fx.influx.resume();
       await waitFor(() => daemon.spoolStatus()!.outputs[0]!.behind === 0, 15_000, 'the backlog written');
       const stored = await storedNs('mem');
-      expect(stored.length + daemon.counters.get('dropped_messages', { output: 'local', reason: 'quota' })).toBe(5000);
+      expect(stored.length + daemon.counters.get('messages_dropped', { output: 'local', reason: 'quota' })).toBe(5000);
       expect(stored).toContain(4999);
       await c.endAsync();
     } finally {
@@ -177,7 +177,7 @@ describe('spool: memory mode', () => {
       await publishAll(c, readings(0, 100));
       await c.endAsync();
       expect(await daemon.stop()).toBe(false);
-      expect(daemon.counters.get('dropped_messages', { output: 'local', reason: 'shutdown' })).toBe(100);
+      expect(daemon.counters.get('messages_dropped', { output: 'local', reason: 'shutdown' })).toBe(100);
       expect(log.text()).toMatch(/memory mode: they are lost/);
     } finally {
       await fx.influx.resume();

@@ -69,6 +69,7 @@ service:
       const bad = page.locator('#bad-list li', { hasText: 'tele/plug1/STATE' });
       await bad.waitFor({ timeout: 5_000 });
       expect(await bad.textContent()).toContain('no_rule');
+      expect(await bad.textContent()).toContain('EFX_PAYLOAD_NO_RULE');
       expect(await bad.textContent()).toContain('add a rule for "tele/+/STATE" or an ignore: entry');
 
       // The output goes down: shown with its reason; /healthz's words on the page.

@@ -7,7 +7,7 @@ import { configJsonSchema } from '../../src/config/schema.js';
 import { expandEnv } from '../../src/config/secrets.js';
 import type { Config } from '../../src/config/types.js';
 import { formatDuration, parseDuration, parseSize } from '../../src/config/units.js';
-import { defaultFilters } from '../../src/devices/device-messages.js';
+import { defaultFilters, sourceSubscriptions } from '../../src/devices/device-messages.js';
 import { RuleSet } from '../../src/devices/rules.js';
 
 const EXAMPLE = resolve(import.meta.dirname, '../../examples/edgeflux.yaml');
@@ -176,6 +176,10 @@ ${OUTPUT}`);
       subscriptions: [],
     });
     expect(defaultFilters(new RuleSet(c.rules, c.limits))).toEqual(['sensors/+/+/+', 'plain/+/+', 'lp/#']);
+    // A source without subscriptions takes the defaults at QoS 1; its own list wins otherwise.
+    const defaults = defaultFilters(new RuleSet(c.rules, c.limits));
+    expect(sourceSubscriptions(c.mqtt[0]!, defaults)).toEqual(defaults.map((topic) => ({ topic, qos: 1 })));
+    expect(sourceSubscriptions({ subscriptions: [{ topic: 'x/#', qos: 0 }] }, defaults)).toEqual([{ topic: 'x/#', qos: 0 }]);
   });
 
   it('keeps explicit values: MQTT 5, shared subscriptions, v2 output', async () => {

@@ -206,7 +206,7 @@ describe('Drain: reading, batching, committing', () => {
     await tick(2000);
     expect(writer.written).toEqual(Array.from({ length: 1000 }, (_, i) => line('a', i, i)));
     expect(drain.lag).toEqual({ cursor: 1000, behind: 0 });
-    expect(counters.total('dropped_points') + counters.total('dropped_messages')).toBe(0);
+    expect(counters.total('points_dropped') + counters.total('messages_dropped')).toBe(0);
     await drain.stop(1000, false);
   });
 
@@ -298,7 +298,7 @@ describe('Drain: reading, batching, committing', () => {
     writer.mode = 'ok';
     await tick(5000);
     const written = writer.written.length;
-    const dropped = counters.get('dropped_messages', { output: 'out1', reason: 'quota' });
+    const dropped = counters.get('messages_dropped', { output: 'out1', reason: 'quota' });
     expect(dropped).toBeGreaterThan(0);
     expect(written + dropped).toBe(1000);
     expect(writer.written.at(-1)).toBe(line('a', 999, 999)); // the newest survive
@@ -329,7 +329,7 @@ describe('Drain: seqs missing from a read', () => {
     make().start();
     await tick(1000);
     expect(writer.written).toEqual(Array.from({ length: 10 }, (_, i) => line('a', i, i)));
-    expect(counters.total('dropped_messages')).toBe(0);
+    expect(counters.total('messages_dropped')).toBe(0);
     expect(logs.some((l) => l.level === 40 && /skipped seqs 3\.\.5/.test(l.msg))).toBe(true);
     await drain.stop(1000, false);
   });
@@ -340,7 +340,7 @@ describe('Drain: seqs missing from a read', () => {
     make().start();
     await tick(1000);
     expect(writer.written).toHaveLength(7);
-    expect(counters.get('dropped_messages', { output: 'out1', reason: 'damaged' })).toBe(3);
+    expect(counters.get('messages_dropped', { output: 'out1', reason: 'damaged' })).toBe(3);
     expect(drain.lag.cursor).toBe(10);
     await drain.stop(1000, false);
   });
@@ -373,7 +373,7 @@ describe('Drain: stop and restart', () => {
     expect(result).toEqual({ left: 8 });
     expect(journal.cursor('out1')).toBe(0);
     expect(vi.getTimerCount()).toBe(0);
-    expect(counters.total('dropped_points')).toBe(0);
+    expect(counters.total('points_dropped')).toBe(0);
 
     // The next start: a new output and drain on the same journal write everything.
     writer = new ScriptedWriter();

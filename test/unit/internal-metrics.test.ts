@@ -27,8 +27,8 @@ describe('internalReadings', () => {
     counters.inc('messages_received', { source: 'site' }, 1); // a source known only from counters
     counters.inc('points_written', { output: 'local' }, 16);
     counters.inc('write_retries', { output: 'local', kind: 'retryable' }, 3);
-    counters.inc('dropped_points', { output: 'local', reason: 'memory_full' }, 5);
-    counters.inc('dropped_messages', { output: 'local', reason: 'quota' }, 6);
+    counters.inc('points_dropped', { output: 'local', reason: 'memory_full' }, 5);
+    counters.inc('messages_dropped', { output: 'local', reason: 'quota' }, 6);
     counters.inc('readings_dropped', { reason: 'no_valid_field' }, 1);
     const rs = internalReadings(metrics.figures(), undefined, { host: 'pi' }, 42n);
     metrics.stop();

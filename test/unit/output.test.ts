@@ -209,7 +209,7 @@ describe('Output: retry', () => {
     await tick(24 * 3600_000);
     expect(w.outcome()).toBeUndefined();
     expect(writer.calls.length).toBeGreaterThan(24 * 60); // a day at one try per 30 s on average
-    expect(counters.total('dropped_points')).toBe(0);
+    expect(counters.total('points_dropped')).toBe(0);
     writer.behaviour = () => undefined;
     await tick(60_000);
     expect(w.outcome()).toBe('settled');
@@ -232,8 +232,8 @@ describe('Output: retry', () => {
     writer.behaviour = (l) => (l.some((x) => x.startsWith('huge')) ? err('too_large', { status: 413 }) : undefined);
     expect(await out.write(LineBatch.of(['ok1 v=1 1', 'huge v="…" 2', 'ok2 v=1 3']))).toBe('settled');
     expect(writer.written).toEqual(['ok1 v=1 1', 'ok2 v=1 3']);
-    expect(deadLetter.entries).toEqual([{ reason: 'too_large', output: 'out1', line: 'huge v="…" 2', message: 'HTTP 413: too_large' }]);
-    expect(counters.get('dropped_points', { output: 'out1', reason: 'too_large' })).toBe(1);
+    expect(deadLetter.entries).toEqual([{ reason: 'too_large', code: 'EFX_OUTPUT_TOO_LARGE', output: 'out1', line: 'huge v="…" 2', message: 'HTTP 413: too_large' }]);
+    expect(counters.get('points_dropped', { output: 'out1', reason: 'too_large' })).toBe(1);
   });
 
   it('bisects a rejected batch, dead-letters exactly the bad lines and writes the rest', async () => {
@@ -244,11 +244,11 @@ describe('Output: retry', () => {
     writer.behaviour = (l) => (l.some((x) => x.startsWith('BAD')) ? new WriteError('bad_request', "HTTP 400: unable to parse 'BAD': invalid number", { status: 400 }) : undefined);
     expect(await out.write(LineBatch.of(batch))).toBe('settled');
     expect(writer.written).toEqual(batch.filter((l) => !l.startsWith('BAD')));
-    expect(deadLetter.entries.map((e) => [e.reason, e.line, e.message])).toEqual([
-      ['bad_request', 'BAD1 v=x 3', "HTTP 400: unable to parse 'BAD': invalid number"],
-      ['bad_request', 'BAD2 v=y 12', "HTTP 400: unable to parse 'BAD': invalid number"],
+    expect(deadLetter.entries.map((e) => [e.reason, e.code, e.line, e.message])).toEqual([
+      ['bad_request', 'EFX_OUTPUT_REJECTED', 'BAD1 v=x 3', "HTTP 400: unable to parse 'BAD': invalid number"],
+      ['bad_request', 'EFX_OUTPUT_REJECTED', 'BAD2 v=y 12', "HTTP 400: unable to parse 'BAD': invalid number"],
     ]);
-    expect(counters.get('dropped_points', { output: 'out1', reason: 'bad_request' })).toBe(2);
+    expect(counters.get('points_dropped', { output: 'out1', reason: 'bad_request' })).toBe(2);
     expect(counters.get('points_written', labels)).toBe(14);
     expect(counters.get('write_requests', labels)).toBeLessThan(16); // bisection, not one request per line
   });
@@ -260,10 +260,10 @@ describe('Output: retry', () => {
     expect(await out.write(LineBatch.of(lines('m', 5)))).toBe('settled');
     expect(writer.calls).toHaveLength(1); // not retried
     expect(deadLetter.entries).toHaveLength(1);
-    expect(deadLetter.entries[0]).toMatchObject({ reason: 'partial_write', output: 'out1' });
+    expect(deadLetter.entries[0]).toMatchObject({ reason: 'partial_write', code: 'EFX_OUTPUT_REJECTED', output: 'out1' });
     expect(deadLetter.entries[0]?.message).toContain('field type conflict');
     expect(deadLetter.entries[0]?.message).toContain('dropped=2');
-    expect(counters.get('dropped_points', { output: 'out1', reason: 'partial_write' })).toBe(2);
+    expect(counters.get('points_dropped', { output: 'out1', reason: 'partial_write' })).toBe(2);
     expect(counters.get('points_written', labels)).toBe(3);
   });
 
@@ -287,11 +287,12 @@ describe('Output: retry', () => {
     expect(errors.length).toBeGreaterThanOrEqual(5);
     expect(errors.length).toBeLessThanOrEqual(6); // once a minute over 5 minutes
     expect(errors[0]?.msg).toContain('rejected the credentials');
+    expect(errors[0]?.code).toBe('EFX_OUTPUT_AUTH');
     expect(errors[0]?.msg).toContain('outputs[id=out1].username');
     expect(JSON.stringify(logs)).not.toContain('s3cret');
     expect(w.outcome()).toBeUndefined();
     expect(out.status).toMatchObject({ state: 'degraded', lastErrorKind: 'auth' });
-    expect(counters.total('dropped_points')).toBe(0);
+    expect(counters.total('points_dropped')).toBe(0);
     refuse = false;
     await tick(120_000);
     expect(w.outcome()).toBe('settled');
@@ -338,7 +339,7 @@ describe('Output: retry', () => {
     expect(await out.write(LineBatch.of(lines('b', 1)))).toBe('settled');
     expect(deadLetter.entries.map((e) => e.line)).toEqual(lines('a', 3));
     expect(deadLetter.entries.every((e) => e.reason === 'fatal')).toBe(true);
-    expect(counters.get('dropped_points', { output: 'out1', reason: 'fatal' })).toBe(3);
+    expect(counters.get('points_dropped', { output: 'out1', reason: 'fatal' })).toBe(3);
     expect(writer.written).toEqual(lines('b', 1));
   });
 
@@ -423,7 +424,7 @@ describe('Output: wake, halt, close', () => {
     await tick(1000);
     out.halt();
     expect(await w.done).toBe('halted');
-    expect(counters.total('dropped_points')).toBe(0);
+    expect(counters.total('points_dropped')).toBe(0);
     expect(vi.getTimerCount()).toBe(0);
     expect(await out.write(LineBatch.of(lines('b', 1)))).toBe('halted'); // after halt nothing is sent
     expect(writer.calls.every((c) => c.lines[0]?.startsWith('a'))).toBe(true);

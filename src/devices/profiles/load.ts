@@ -104,7 +104,7 @@ export function parseProfileText(text: string, file: string, origin: Profile['or
   }
   const parsed = profileSchema.safeParse(y.data, { error: zodIssueMessage });
   if (!parsed.success) {
-    errors.push(...zodIssues(parsed.error).map((i) => y.place(i.path, i.message)).sort((a, b) => a.line - b.line || a.column - b.column));
+    errors.push(...zodIssues(parsed.error).map((i) => y.place(i.path, i.message, i.code)).sort((a, b) => a.line - b.line || a.column - b.column));
     return undefined;
   }
   const p = checkProfile(parsed.data, file, origin);

@@ -1,6 +1,7 @@
 import type { Client, PublishPacket, Subscription } from 'aedes';
 import type { Logger } from '../../observe/logger.js';
 import type { Counters } from '../../observe/counters.js';
+import type { ErrorCode } from '../../util/errors.js';
 import { RateLimiter } from '../../util/rate-limit.js';
 import { dummyHashLike, verifyPassword } from '../../util/passwords.js';
 import type { Acl } from './acl.js';
@@ -52,6 +53,11 @@ export type RefusalReason =
   | 'forward_denied'
   | 'busy'
   | 'throttled';
+
+/** The code (docs/troubleshooting.md) of a refusal: failed logins apart from broken limits and ACLs. */
+export function refusalCode(reason: RefusalReason): ErrorCode {
+  return reason === 'anonymous' || reason === 'unknown_user' || reason === 'bad_password' || reason === 'throttled' ? 'EFX_BROKER_LOGIN_REFUSED' : 'EFX_BROKER_REFUSED';
+}
 
 const AUTH_IDENTIFIER_REJECTED = 2;
 const AUTH_SERVER_UNAVAILABLE = 3;
@@ -119,7 +125,7 @@ export class BrokerGate {
     this.counters.inc('broker_refused', { reason });
     const key = `${reason}\0${String(details.address ?? details.clientId ?? '')}`;
     const suppressed = this.logLimit.take(key);
-    if (suppressed >= 0) this.log.warn({ ...details, reason, suppressed }, message);
+    if (suppressed >= 0) this.log.warn({ code: refusalCode(reason), ...details, reason, suppressed }, message);
   }
 
   /** aedes `preConnect`: notes the clients whose id aedes will make up. */

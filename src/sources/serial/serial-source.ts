@@ -52,7 +52,7 @@ export class SerialSource implements Source {
   private readonly log: Logger;
   private readonly clock: Clock;
   private readonly counters: Counters;
-  private readonly labels: Readonly<Record<string, string>>;
+  private readonly labels: { readonly port: string };
   private readonly outlet: MessageOutlet;
   private readonly status = new BehaviorSubject<SourceStatus>({ state: 'closed' });
   private readonly retry: RetryTimer;

@@ -42,7 +42,7 @@ export const nmea = defineDecoder({
       const line = text.replace(/(?<![\r\n])[\r\n]+$/, '');
       const m = SENTENCE_RE.exec(line);
       if (m === null) return profileError('bad_frame', `not an NMEA 0183 sentence: "${clip(line)}"`);
-      const [, , type, body, sum] = m as unknown as [string, string, string, string, string | undefined];
+      const [, , type = '', body = '', sum] = m; // groups 2 and 3 take part in every match
       if (sum === undefined) {
         if (p.require_checksum) return profileError('bad_frame', `NMEA ${type}: no *hh checksum`);
       } else {
