@@ -13,7 +13,7 @@ import { parseProfileText } from '../../src/devices/profiles/load.js';
 import type { Profile } from '../../src/devices/profiles/profile.js';
 import { BoundedMemory, deviceStatusReading, type DeviceStatus, type FormatResult, type RawRecord } from '../../src/devices/profiles/types.js';
 import type { ConfigIssue } from '../../src/config/load.js';
-import type { RawMessage } from '../../src/types.js';
+import type { RawMessage, Reading } from '../../src/types.js';
 
 const ARRIVAL = 1_705_322_400_000_000_000n;
 const ns = (iso: string) => parseIsoNs(iso) as bigint;
@@ -165,6 +165,30 @@ describe('DeviceDecoders', () => {
     const st = dd.decode(msg('site1/t1/lwt', '0')) as DeviceStatus;
     expect(st).toEqual({ kind: 'device_status', profile: 'a', device: 't1', state: 'offline', raw: '0', tags: { device: 't1', kind: 'override', site: 'home' }, time: ARRIVAL });
     expect(deviceStatusReading(st)).toEqual({ measurement: 'device_status', tags: { device: 't1', kind: 'override', site: 'home', profile: 'a' }, fields: { state: 'offline', online: false }, time: ARRIVAL });
+  });
+
+  it('a topic\'s readings share one frozen tags object per series, and each series keeps its own tags', () => {
+    const t = profile('name: t\ndescription: d\nmqtt:\n  topics: ["tele/{device}/SENSOR"]\ndecode: { decoder: tasmota }\nmeasurement: "tasmota_{device}"\ntags: { kind: "k-{sensor}" }\n');
+    const dd = new DeviceDecoders({ mqtt: [{ profile: t, tags: { site: 'home' } }] });
+    const payload = '{"AM2301":{"Temperature":21.5},"DS18B20":{"Id":"0316","Temperature":20},"Switch1":"ON"}';
+    const first = dd.decode(msg('tele/t1/SENSOR', payload)) as Reading[];
+    const second = dd.decode(msg('tele/t1/SENSOR', payload.replace('21.5', '22'))) as Reading[];
+    const other = dd.decode(msg('tele/t2/SENSOR', payload)) as Reading[];
+    expect(first.map((r) => [r.measurement, r.tags])).toEqual([
+      ['tasmota_t1', { sensor: 'AM2301', device: 't1', kind: 'k-AM2301', site: 'home' }],
+      ['tasmota_t1', { sensor: 'DS18B20', sensor_id: '0316', device: 't1', kind: 'k-DS18B20', site: 'home' }],
+      ['tasmota_t1', { device: 't1', kind: 'k-', site: 'home' }],
+    ]);
+    expect(second.map((r) => r.fields.Temperature)).toEqual([22, 20, undefined]);
+    for (let i = 0; i < 3; i++) {
+      expect(second[i]?.tags).toBe(first[i]?.tags);
+      expect(Object.isFrozen(first[i]?.tags)).toBe(true);
+    }
+    expect(other[0]?.tags).toEqual({ sensor: 'AM2301', device: 't2', kind: 'k-AM2301', site: 'home' });
+    // A sensor id that changes is another series, with its own tags.
+    const moved = dd.decode(msg('tele/t1/SENSOR', payload.replace('0316', '0999'))) as Reading[];
+    expect(moved[1]?.tags).toEqual({ sensor: 'DS18B20', sensor_id: '0999', device: 't1', kind: 'k-DS18B20', site: 'home' });
+    expect((dd.decode(msg('tele/t1/SENSOR', payload)) as Reading[])[1]?.tags).toBe(first[1]?.tags);
   });
 
   it('finds entries whose topics an earlier entry always takes', () => {

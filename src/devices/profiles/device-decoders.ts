@@ -86,6 +86,8 @@ export class DeviceDecoders {
   private readonly maxPayload: number;
   /** Scratch for `matchInto` (captures are not needed to name a binding). */
   private readonly scratch: string[] = [];
+  /** MQTT topic → what it resolves to; insertion order, the oldest evicted past MAX_CACHED_TOPICS. */
+  private readonly topics = new Map<string, TopicEntry>();
   /** Each binding's shaping steps, by binding index (MQTT bindings in config order, then serial ports). */
   readonly pipelines: readonly PipelineConfig[];
 
@@ -147,21 +149,40 @@ export class DeviceDecoders {
   /** Readings, a device status, or why not; `undefined` when no profile matches the message. */
   decode(msg: MessageData): DeviceDecodeResult | undefined {
     const s = this.serial.get(msg.sourceId)?.binding;
-    if (s !== undefined && msg.topic === msg.sourceId) return this.decodeWith(s, msg, { device: msg.sourceId });
-    for (const b of this.mqtt) {
-      for (const t of b.topics) {
-        const captures = t.match(msg.topic);
-        if (captures !== null) return this.decodeWith(b, msg, captures);
-      }
-      for (const a of b.availability) {
-        const captures = a.tpl.match(msg.topic);
-        if (captures !== null) return availability(b, a, msg, captures);
-      }
+    if (s !== undefined && msg.topic === msg.sourceId) return this.decodeWith(s, msg, { device: msg.sourceId }, undefined);
+    let t = this.topics.get(msg.topic);
+    if (t === undefined) {
+      t = this.resolve(msg.topic);
+      if (this.topics.size >= MAX_CACHED_TOPICS) this.topics.delete(this.topics.keys().next().value as string);
+      this.topics.set(msg.topic, t);
     }
-    return undefined;
+    if (t.binding === undefined) return undefined;
+    if (t.availability !== undefined) return availability(t.binding, t.availability, msg, t.captures);
+    return this.decodeWith(t.binding, msg, t.captures, t);
   }
 
-  private decodeWith(b: Binding, msg: MessageData, captures: Record<string, string>): DeviceDecodeResult {
+  /** The binding (data or availability topic) that decodes `topic`, first match in config order. */
+  private resolve(topic: string): TopicEntry {
+    for (const b of this.mqtt) {
+      for (const t of b.topics) {
+        const captures = t.match(topic);
+        if (captures !== null) return { binding: b, availability: undefined, captures, series: new Map() };
+      }
+      for (const a of b.availability) {
+        const captures = a.tpl.match(topic);
+        if (captures !== null) return { binding: b, availability: a, captures, series: new Map() };
+      }
+    }
+    return NO_BINDING;
+  }
+
+  /**
+   * `entry`: the topic's cache entry (MQTT), which keeps each series' tags and measurement:
+   * they depend only on the topic's captures and the record's own tags, so a device's
+   * messages share one frozen tags object per series (the line protocol encoder then
+   * reuses the series' encoded text) instead of rendering them per reading.
+   */
+  private decodeWith(b: Binding, msg: MessageData, captures: Readonly<Record<string, string>>, entry: TopicEntry | undefined): DeviceDecodeResult {
     if (msg.payload.length > this.maxPayload) return profileError('payload_too_large', `payload of ${msg.payload.length} bytes exceeds limits.max_payload (${this.maxPayload})`);
     let records;
     try {
@@ -174,28 +195,76 @@ export class DeviceDecoders {
     for (const r of records) {
       const fields = b.fields.apply(r.values);
       if (isProfileError(fields)) return fields;
-      if (Object.keys(fields).length === 0) continue;
-      const vars: Record<string, string> = { ...r.tags, ...captures };
-      const tags: Record<string, string> = {};
-      for (const [k, v] of Object.entries(vars)) if (v !== '' && !b.dropTags.has(k)) tags[k] = v;
-      for (const [k, t] of b.staticTags) {
-        const v = t.render(vars);
-        vars[k] = v;
-        if (v !== '') tags[k] = v;
-        else delete tags[k];
+      if (isEmpty(fields)) continue;
+      const key = entry === undefined ? undefined : seriesKey(r.tags);
+      let series = key === undefined ? undefined : entry?.series.get(key);
+      if (series === undefined) {
+        const made = seriesOf(b, r.tags, captures);
+        if (isProfileError(made)) return made;
+        series = made;
+        if (key !== undefined && entry !== undefined && entry.series.size < MAX_SERIES_PER_TOPIC) entry.series.set(key, series);
       }
-      for (const [k, v] of Object.entries(b.extraTags)) if (v !== '') tags[k] = v;
-      const measurement = b.measurement.render(vars);
-      if (measurement === '') return profileError('no_rule', `profile ${b.profile.spec.name}: the measurement "${b.measurement.source}" renders empty`);
       const time = b.profile.spec.time === 'payload' && r.time !== undefined ? r.time : msg.receivedAt;
-      out.push({ measurement, tags, fields: fields as Record<string, FieldValue>, time });
+      out.push({ measurement: series.measurement, tags: series.tags, fields: fields as Record<string, FieldValue>, time });
     }
     if (out.length === 0 && records.length > 0) return profileError('no_fields', 'no fields left after the profile\'s field declarations');
     return out;
   }
 }
 
-function availability(b: Binding, a: Availability, msg: MessageData, captures: Record<string, string>): DeviceDecodeResult {
+/** The tags and measurement of one series of a binding. */
+interface Series {
+  readonly tags: Readonly<Record<string, string>>;
+  readonly measurement: string;
+}
+
+/** What a topic resolves to: its binding (none: `binding` undefined), availability or data, its captures, its series so far. */
+interface TopicEntry {
+  readonly binding: Binding | undefined;
+  readonly availability: Availability | undefined;
+  readonly captures: Readonly<Record<string, string>>;
+  /** Series of this topic by their record tags (`seriesKey`). */
+  readonly series: Map<string, Series>;
+}
+
+const NO_BINDING: TopicEntry = { binding: undefined, availability: undefined, captures: {}, series: new Map() };
+
+/** Topics remembered (a device's topics repeat; 10,000 devices are a normal site); past this the oldest are forgotten. */
+const MAX_CACHED_TOPICS = 16_384;
+/** Series kept per topic (a Tasmota message has one per sensor object): past this, the others are rendered per reading. */
+const MAX_SERIES_PER_TOPIC = 64;
+
+/** A record's own tags as one map key (`''` for none). */
+function seriesKey(tags: Readonly<Record<string, string>> | undefined): string {
+  if (tags === undefined) return '';
+  let key = '';
+  for (const k in tags) key += k + '\u0000' + tags[k] + '\u0000';
+  return key;
+}
+
+function isEmpty(o: object): boolean {
+  for (const _ in o) return false;
+  return true;
+}
+
+/** A record's tags (decoder tags, captures, static tags, the binding's tags) and measurement, frozen; or `no_rule` when the measurement renders empty. */
+function seriesOf(b: Binding, recordTags: Readonly<Record<string, string>> | undefined, captures: Readonly<Record<string, string>>): Series | ProfileDecodeError {
+  const vars: Record<string, string> = { ...recordTags, ...captures };
+  const tags: Record<string, string> = {};
+  for (const [k, v] of Object.entries(vars)) if (v !== '' && !b.dropTags.has(k)) tags[k] = v;
+  for (const [k, t] of b.staticTags) {
+    const v = t.render(vars);
+    vars[k] = v;
+    if (v !== '') tags[k] = v;
+    else delete tags[k];
+  }
+  for (const [k, v] of Object.entries(b.extraTags)) if (v !== '') tags[k] = v;
+  const measurement = b.measurement.render(vars);
+  if (measurement === '') return profileError('no_rule', `profile ${b.profile.spec.name}: the measurement "${b.measurement.source}" renders empty`);
+  return { tags: Object.freeze(tags), measurement };
+}
+
+function availability(b: Binding, a: Availability, msg: MessageData, captures: Readonly<Record<string, string>>): DeviceDecodeResult {
   const text = msg.payload.length === 0 ? '' : payloadText(msg.payload);
   if (isProfileError(text)) return text;
   let raw = text.trim();

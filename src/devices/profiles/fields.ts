@@ -65,6 +65,13 @@ export function snakeCase(name: string): string {
     .toLowerCase();
 }
 
+/** What a value under one source name becomes (fixed by the declarations, so looked up once per name). */
+type KeyPlan = { readonly kind: 'drop' } | { readonly kind: 'declared'; readonly spec: FieldSpec } | { readonly kind: 'other'; readonly name: string };
+
+const DROP: KeyPlan = { kind: 'drop' };
+/** Source names whose plan is kept (a device sends the same names in every message); past this the cache starts over. */
+const MAX_PLANS = 4096;
+
 export function compileFields(opts: FieldOptions): CompiledFields {
   const byFrom = new Map<string, FieldSpec>();
   for (const f of opts.fields) byFrom.set(f.from ?? f.name, f);
@@ -74,22 +81,33 @@ export function compileFields(opts: FieldOptions): CompiledFields {
   const dropped = (k: string) => exact.has(k) || prefixes.some((p) => k.startsWith(p));
   const keep = opts.other_fields === 'keep';
   const rename = opts.field_names === 'snake_case' ? snakeCase : (s: string) => s;
+  const plans = new Map<string, KeyPlan>();
+  const planOf = (key: string): KeyPlan => {
+    let plan = plans.get(key);
+    if (plan === undefined) {
+      const spec = byFrom.get(key);
+      plan = dropped(key) ? DROP : spec !== undefined ? { kind: 'declared', spec } : keep ? { kind: 'other', name: rename(key) } : DROP;
+      if (plans.size >= MAX_PLANS) plans.clear();
+      plans.set(key, plan);
+    }
+    return plan;
+  };
 
   return {
     apply(values) {
       const out: Record<string, FieldValue> = {};
-      for (const key of Object.keys(values)) {
+      // for-in: no array per record; the values are plain objects (own, enumerable keys only).
+      for (const key in values) {
         const raw = values[key] as RawValue;
-        if (dropped(key)) continue;
-        const spec = byFrom.get(key);
-        if (spec !== undefined) {
-          const v = coerce(spec, raw);
+        const plan = planOf(key);
+        if (plan.kind === 'drop') continue;
+        if (plan.kind === 'declared') {
+          const v = coerce(plan.spec, raw);
           if (typeof v === 'object' && v !== null && 'kind' in v) return v;
-          setProp(out, spec.name, v);
+          setProp(out, plan.spec.name, v);
           continue;
         }
-        if (!keep) continue;
-        const name = rename(key);
+        const name = plan.name;
         if (name === '' || declaredNames.has(name) || Object.hasOwn(out, name)) continue;
         if (typeof raw === 'number' && !Number.isFinite(raw)) return profileError('wrong_type', `field "${key}": number out of range`);
         setProp(out, name, raw);

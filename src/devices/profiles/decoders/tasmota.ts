@@ -16,9 +16,15 @@
  *
  * Time: `time_zone: arrival` (default) ignores `Time` (the device's clock and zone are
  * unknown); `UTC`, `+01:00` or an IANA zone (`Europe/Berlin`) reads `Time` in that zone.
+ *
+ * The payload is read by a byte scanner (json-leaves.ts) without JSON.parse; whatever it
+ * leaves (escapes, duplicate keys, errors…) goes through JSON.parse and a flatten, which
+ * give the same records (test/unit/tasmota-fast.test.ts compares both on random JSON).
  */
+import { isUtf8 } from 'node:buffer';
 import { z } from 'zod';
-import { profileError, type FormatResult, type RawRecord, type RawValue } from '../types.js';
+import { JsonLeafScanner, TopKind } from '../../json-leaves.js';
+import { profileError, type FormatResult, type ProfileDecodeError, type RawRecord, type RawValue } from '../types.js';
 import { defineDecoder } from './decoder.js';
 import { isValidZone, localTimeToNs } from './local-time.js';
 import { clip, flatten, isProfileError, parseJsonObject, payloadText, setValue } from './text.js';
@@ -29,6 +35,167 @@ const TO_HPA: Readonly<Record<string, number>> = { hPa: 1, mmHg: 1.333224, inHg:
 
 function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
+}
+
+interface Params {
+  readonly time_zone: string;
+  readonly temperature_unit: 'C' | 'F' | 'as_sent';
+  readonly pressure_unit: 'hPa' | 'as_sent';
+}
+
+/** What the message says of itself: its time and units (the top-level `Time`, `TempUnit`, `PressureUnit`). */
+interface Header {
+  readonly time: bigint | undefined;
+  readonly tempUnit: string;
+  readonly pFactor: number | undefined;
+}
+
+/** A key's unit class (temperature, pressure or neither), by the key without its `_n` channel suffix. */
+const NONE = 0;
+const TEMP = 1;
+const PRESSURE = 2;
+const MAX_KEY_CLASSES = 4096;
+
+function keyClass(classes: Map<string, number>, k: string): number {
+  let c = classes.get(k);
+  if (c === undefined) {
+    const key = k.replace(/_\d+$/, '');
+    c = TEMP_KEY.test(key) ? TEMP : PRESSURE_KEY.test(key) ? PRESSURE : NONE;
+    if (classes.size >= MAX_KEY_CLASSES) classes.clear();
+    classes.set(k, c);
+  }
+  return c;
+}
+
+/**
+ * The decoder's work after the payload was read, shared by the fast path (json-leaves.ts)
+ * and JSON.parse, so that both give the same records.
+ */
+class Records {
+  /** Key → unit class: a device sends the same keys in every message. */
+  private readonly classes = new Map<string, number>();
+
+  constructor(private readonly p: Params) {}
+
+  /** The header from the top-level values (`undefined`: absent; `null`: JSON null), or why not. */
+  header(time: unknown, tempUnitValue: unknown, pressUnitValue: unknown): Header | ProfileDecodeError {
+    const p = this.p;
+    let t: bigint | undefined;
+    if (p.time_zone !== 'arrival' && time !== undefined) {
+      t = typeof time === 'string' ? localTimeToNs(time, p.time_zone) : undefined;
+      if (t === undefined) return profileError('invalid_timestamp', `"Time": ${clip(JSON.stringify(time))} is not a date-time such as 2024-01-15T12:34:56`);
+    }
+    const tempUnit = typeof tempUnitValue === 'string' ? tempUnitValue : 'C';
+    const pressUnit = typeof pressUnitValue === 'string' ? pressUnitValue : 'hPa';
+    if (p.temperature_unit !== 'as_sent' && tempUnit !== 'C' && tempUnit !== 'F') return profileError('wrong_type', `"TempUnit": unknown unit "${clip(tempUnit, 10)}"`);
+    const pFactor = TO_HPA[pressUnit];
+    if (p.pressure_unit !== 'as_sent' && pFactor === undefined) return profileError('wrong_type', `"PressureUnit": unknown unit "${clip(pressUnit, 10)}" (hPa, mmHg, inHg)`);
+    return { time: t, tempUnit, pFactor };
+  }
+
+  /** The record of one sensor object's flattened values (its `Id` becomes the `sensor_id` tag). */
+  sensor(values: Record<string, RawValue>, key: string, h: Header): RawRecord {
+    const tags: Record<string, string> = { sensor: key };
+    if (typeof values.Id === 'string' || typeof values.Id === 'number') tags.sensor_id = String(values.Id);
+    delete values.Id;
+    this.convert(values, h);
+    return h.time !== undefined ? { values, tags, time: h.time } : { values, tags };
+  }
+
+  /** The record of the top-level values. */
+  top(values: Record<string, RawValue>, h: Header): RawRecord {
+    this.convert(values, h);
+    return h.time !== undefined ? { values, time: h.time } : { values };
+  }
+
+  private convert(values: Record<string, RawValue>, h: Header): void {
+    const p = this.p;
+    const temp = p.temperature_unit !== 'as_sent' && h.tempUnit !== p.temperature_unit;
+    const press = p.pressure_unit !== 'as_sent' && h.pFactor !== 1;
+    if (!temp && !press) return;
+    for (const k in values) {
+      const v = values[k];
+      if (typeof v !== 'number') continue;
+      const c = keyClass(this.classes, k);
+      if (c === TEMP && temp) values[k] = round3(p.temperature_unit === 'C' ? ((v - 32) * 5) / 9 : (v * 9) / 5 + 32);
+      else if (c === PRESSURE && press) values[k] = round3(v * (h.pFactor as number));
+    }
+  }
+}
+
+/** The general path: JSON.parse, then each top-level entry flattened. */
+function parsed(r: Records, payload: Buffer): FormatResult {
+  const text = payloadText(payload);
+  if (isProfileError(text)) return text;
+  const obj = parseJsonObject(text);
+  if (isProfileError(obj)) return obj;
+  const h = r.header(obj.Time, obj.TempUnit, obj.PressureUnit);
+  if (isProfileError(h)) return h;
+  const records: RawRecord[] = [];
+  const top: Record<string, RawValue> = {};
+  for (const [key, v] of Object.entries(obj)) {
+    if (key === 'Time' || key.endsWith('Unit') || v === null) continue;
+    if (typeof v === 'object' && !Array.isArray(v)) {
+      const values: Record<string, RawValue> = {};
+      const e = flatten(v as object, values, '_', undefined, 1);
+      if (e !== undefined) return e;
+      records.push(r.sensor(values, key, h));
+    } else if (typeof v === 'object') {
+      const e = flatten(v as object, top, '_', key, 1);
+      if (e !== undefined) return e;
+    } else if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') {
+      setValue(top, key, v);
+    }
+  }
+  if (Object.keys(top).length > 0) records.push(r.top(top, h));
+  if (records.length === 0) return profileError('no_fields', 'no sensor values in the message');
+  return records;
+}
+
+/**
+ * The fast path: the payload's bytes read once (json-leaves.ts), no JSON.parse; undefined
+ * when the scanner leaves the payload to JSON.parse, or for a `Time` that is an object or
+ * an array (whose error message quotes it). Gives what `parsed` gives (a property test checks it).
+ */
+function scanned(r: Records, s: JsonLeafScanner, payload: Buffer): FormatResult | undefined {
+  if (!s.scan(payload) || (!s.ascii && !isUtf8(payload))) return undefined;
+  const { topKeys, topKinds, topValues, leafTop, leafNames, leafValues, nTop, nLeaves } = s;
+  let time: unknown;
+  let tempUnit: unknown;
+  let pressUnit: unknown;
+  for (let t = 0; t < nTop; t++) {
+    const key = topKeys[t] as string;
+    if (key === 'Time') {
+      if (topKinds[t] === TopKind.Object || topKinds[t] === TopKind.Array) return undefined;
+      time = topValues[t];
+    } else if (key === 'TempUnit') tempUnit = topValues[t];
+    else if (key === 'PressureUnit') pressUnit = topValues[t];
+  }
+  const h = r.header(time, tempUnit, pressUnit);
+  if (isProfileError(h)) return h;
+  const records: RawRecord[] = [];
+  let top: Record<string, RawValue> | undefined;
+  let l = 0;
+  for (let t = 0; t < nTop; t++) {
+    const key = topKeys[t] as string;
+    const kind = topKinds[t];
+    const skip = kind === TopKind.Null || key === 'Time' || key.endsWith('Unit');
+    if (kind === TopKind.Object) {
+      const values: Record<string, RawValue> = {};
+      for (; l < nLeaves && leafTop[l] === t; l++) {
+        const name = leafNames[l] as string;
+        if (name !== '' && !skip) setValue(values, name, leafValues[l] as RawValue);
+      }
+      if (!skip) records.push(r.sensor(values, key, h));
+    } else if (kind === TopKind.Array) {
+      for (; l < nLeaves && leafTop[l] === t; l++) if (!skip) setValue((top ??= {}), leafNames[l] as string, leafValues[l] as RawValue);
+    } else if (!skip) {
+      setValue((top ??= {}), key, topValues[t] as RawValue);
+    }
+  }
+  if (top !== undefined && Object.keys(top).length > 0) records.push(r.top(top, h));
+  if (records.length === 0) return profileError('no_fields', 'no sensor values in the message');
+  return records;
 }
 
 export const tasmota = defineDecoder({
@@ -47,60 +214,15 @@ export const tasmota = defineDecoder({
       pressure_unit: z.enum(['hPa', 'as_sent']).default('hPa').describe('Convert pressures to hPa. Default hPa.'),
     })
     .prefault({}),
-  create: (p) => (input): FormatResult => {
-    const text = payloadText(input.payload);
-    if (isProfileError(text)) return text;
-    const obj = parseJsonObject(text);
-    if (isProfileError(obj)) return obj;
-    let time: bigint | undefined;
-    if (p.time_zone !== 'arrival' && obj.Time !== undefined) {
-      const t = typeof obj.Time === 'string' ? localTimeToNs(obj.Time, p.time_zone) : undefined;
-      if (t === undefined) return profileError('invalid_timestamp', `"Time": ${clip(JSON.stringify(obj.Time))} is not a date-time such as 2024-01-15T12:34:56`);
-      time = t;
-    }
-    const tempUnit = typeof obj.TempUnit === 'string' ? obj.TempUnit : 'C';
-    const pressUnit = typeof obj.PressureUnit === 'string' ? obj.PressureUnit : 'hPa';
-    if (p.temperature_unit !== 'as_sent' && tempUnit !== 'C' && tempUnit !== 'F') return profileError('wrong_type', `"TempUnit": unknown unit "${clip(tempUnit, 10)}"`);
-    const pFactor = TO_HPA[pressUnit];
-    if (p.pressure_unit !== 'as_sent' && pFactor === undefined) return profileError('wrong_type', `"PressureUnit": unknown unit "${clip(pressUnit, 10)}" (hPa, mmHg, inHg)`);
-
-    const convert = (values: Record<string, RawValue>): void => {
-      for (const [k, v] of Object.entries(values)) {
-        if (typeof v !== 'number') continue;
-        const key = k.replace(/_\d+$/, '');
-        if (TEMP_KEY.test(key) && p.temperature_unit !== 'as_sent' && tempUnit !== p.temperature_unit) {
-          values[k] = round3(p.temperature_unit === 'C' ? ((v - 32) * 5) / 9 : (v * 9) / 5 + 32);
-        } else if (PRESSURE_KEY.test(key) && p.pressure_unit !== 'as_sent' && pFactor !== 1) {
-          values[k] = round3(v * (pFactor as number));
-        }
-      }
-    };
-
-    const records: RawRecord[] = [];
-    const top: Record<string, RawValue> = {};
-    for (const [key, v] of Object.entries(obj)) {
-      if (key === 'Time' || key.endsWith('Unit') || v === null) continue;
-      if (typeof v === 'object' && !Array.isArray(v)) {
-        const values: Record<string, RawValue> = {};
-        const e = flatten(v as object, values, '_', undefined, 1);
-        if (e !== undefined) return e;
-        const tags: Record<string, string> = { sensor: key };
-        if (typeof values.Id === 'string' || typeof values.Id === 'number') tags.sensor_id = String(values.Id);
-        delete values.Id;
-        convert(values);
-        records.push({ values, tags, ...(time !== undefined && { time }) });
-      } else if (typeof v === 'object') {
-        const e = flatten(v as object, top, '_', key, 1);
-        if (e !== undefined) return e;
-      } else if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') {
-        setValue(top, key, v);
-      }
-    }
-    if (Object.keys(top).length > 0) {
-      convert(top);
-      records.push({ values: top, ...(time !== undefined && { time }) });
-    }
-    if (records.length === 0) return profileError('no_fields', 'no sensor values in the message');
-    return records;
+  create: (p) => {
+    const r = new Records(p);
+    const s = new JsonLeafScanner('_', 1);
+    return (input): FormatResult => scanned(r, s, input.payload) ?? parsed(r, input.payload);
   },
 });
+
+/** The JSON.parse path alone, for tests that compare it with the fast path. */
+export function tasmotaReference(p: Params): (payload: Buffer) => FormatResult {
+  const r = new Records(p);
+  return (payload) => parsed(r, payload);
+}
