@@ -139,6 +139,11 @@ export class EmbeddedBroker implements Source {
   private boundPort: number | undefined;
   /** Bumped on stop: acks after that do nothing. */
   private gen = 0;
+  /** The TCP (or TLS) socket under each connection aedes writes to (its packet-guard Duplex). */
+  private readonly rawOf = new WeakMap<object, Socket | TLSSocket>();
+  /** Sockets corked for the acks given in this turn of the event loop (see `ackBatched`). */
+  private readonly corked = new Set<Socket | TLSSocket>();
+  private uncorkAt: ReturnType<typeof setImmediate> | undefined;
 
   constructor(private readonly opts: EmbeddedBrokerOptions) {
     this.id = opts.id ?? 'broker';
@@ -336,6 +341,7 @@ export class EmbeddedBroker implements Source {
     conn.on('error', () => raw.destroy());
     raw.on('error', () => conn.destroy());
     this.identities.set(conn, { address: raw.remoteAddress ?? 'unknown', ...(certUser !== undefined && { certUser }) });
+    this.rawOf.set(conn, raw);
     broker.handle(conn);
   }
 
@@ -363,6 +369,8 @@ export class EmbeddedBroker implements Source {
     this.boundPort = undefined;
     this.tlsPort = undefined;
     this.gen++;
+    if (this.uncorkAt !== undefined) clearImmediate(this.uncorkAt);
+    this.uncorkAll();
     const timeoutMs = this.opts.stopTimeoutMs ?? 2000;
     const serverClosed = Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     const brokerClosed = new Promise<void>((resolve) => broker.close(() => resolve()));
@@ -468,9 +476,33 @@ export class EmbeddedBroker implements Source {
       ack: () => {
         if (acked) return;
         acked = true;
-        if (gen === this.gen) callback(null);
+        if (gen !== this.gen) return;
+        if (client !== null) this.corkForTurn(client);
+        callback(null);
       },
     });
+  }
+
+  /**
+   * Corks the client's socket until the end of this event-loop turn, so that the acks given
+   * in it leave in one write(2). The ingest acks every message of a journal write in one
+   * loop, after the write (the ack-after-journal guarantee is the ingest's, unchanged);
+   * aedes writes each PUBACK as three small chunks through the connection's Duplex, each
+   * its own write(2) on an uncorked socket. mqtt-packet uncorks that Duplex on nextTick, so
+   * the socket is uncorked after those ticks: on setImmediate.
+   */
+  private corkForTurn(client: Client): void {
+    const raw = this.rawOf.get(client.conn);
+    if (raw === undefined || this.corked.has(raw) || raw.destroyed) return;
+    raw.cork();
+    this.corked.add(raw);
+    this.uncorkAt ??= setImmediate(() => this.uncorkAll());
+  }
+
+  private uncorkAll(): void {
+    this.uncorkAt = undefined;
+    for (const s of this.corked) s.uncork();
+    this.corked.clear();
   }
 }
 

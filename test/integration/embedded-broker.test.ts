@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Socket } from 'node:net';
 import mqtt, { type MqttClient } from 'mqtt';
 import { firstValueFrom } from 'rxjs';
 import { EmbeddedBroker } from '../../src/sources/embedded-broker.js';
@@ -61,6 +62,27 @@ describe('EmbeddedBroker', () => {
     got[0]!.ack();
     await done;
     expect(acked).toBe(true);
+  });
+
+  it('the PUBACKs of acks given in one turn leave in one socket write, and only after ack()', async () => {
+    const b = await startBroker();
+    const got = collect(b, false);
+    const c = await client(b);
+    const sockets = (b as unknown as { sockets: Set<Socket> }).sockets;
+    expect(sockets.size).toBe(1);
+    const raw = [...sockets][0]!;
+    let writes = 0;
+    const write = raw._write.bind(raw);
+    const writev = raw._writev?.bind(raw);
+    raw._write = (chunk, enc, cb) => { writes++; write(chunk, enc, cb); };
+    if (writev) raw._writev = (chunks, cb) => { writes++; writev(chunks, cb); };
+    const done = Array.from({ length: 10 }, (_, i) => c.publishAsync(`sensors/d${i}/m`, `{"v":${i}}`, { qos: 1 }));
+    await waitFor(() => got.length === 10, 5000, 'the messages');
+    await sleep(50);
+    expect(writes).toBe(0); // nothing acked, nothing written
+    for (const m of got) m.ack(); // as the ingest does after a journal write
+    await Promise.all(done);
+    expect(writes).toBe(1); // 10 PUBACKs (30 chunks from aedes) in one write(2)
   });
 
   it('holds the QoS 2 PUBREC until ack()', async () => {
