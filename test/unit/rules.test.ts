@@ -286,6 +286,14 @@ describe('checkRules and the RuleSet constructor', () => {
 describe('RuleSet: the per-topic cache', () => {
   const rs = new RuleSet([rule('s/{site}/{device}/{measurement}', 'number', { tags: { at: '{site}-x' } }), rule('j/{device}', 'json', { measurement: 'j' })], limits);
 
+  it('remembers the topics of 10,000 devices sending in turn (a normal site), so each keeps its tags object', () => {
+    const fresh = new RuleSet([rule('s/{site}/{device}/{measurement}', 'number')], limits);
+    const first = Array.from({ length: 10_000 }, (_, i) => ok(fresh, `s/home/d${i}/temp`, '1')[0]?.tags);
+    let same = 0;
+    for (let i = 0; i < 10_000; i++) if (ok(fresh, `s/home/d${i}/temp`, '2')[0]?.tags === first[i]) same++;
+    expect(same).toBe(10_000);
+  });
+
   it('gives every message on a topic the same frozen tags object, and each topic its own', () => {
     const a = ok(rs, 's/home/th1/temp', '1')[0] as Reading;
     const b = ok(rs, 's/home/th1/temp', '2')[0] as Reading;
