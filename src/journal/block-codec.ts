@@ -11,18 +11,26 @@
  *   4      4     body length B (u32), bytes after this 12-byte header
  *   8      4     CRC-32C of bytes [0, 8) followed by the whole body
  *   body:  varint seq of the first record · zigzag varint base time (ns, or µs with flag 0)
- *          · N records · [flag 1: varint count, then per entry varint id, varint length, UTF-8]
+ *          · N records · [flag 1: varint count, then per entry: varint id, varint
+ *          length × 2 + kind, the bytes: kind 0 a string (UTF-8) with that id, kind 1 the
+ *          reference payload of the topic with that id]
  *   record: varint sourceId id · varint topic id · zigzag varint time − previous time (the
- *          first: − base) in the block's unit · varint payload length P · P payload bytes
+ *          first: − base) in the block's unit · varint L · the payload: L = P × 2, then P
+ *          bytes as received; or L = D × 2 + 1, then D bytes coding the payload as the
+ *          differences from the topic's reference: varint P, then literal runs and copies
+ *          (varint n, n bytes; zigzag varint shift, varint count), ending with a literal run
  *
  * The seq of record k is the block's seq + k. An entry is defined in the block where it is
  * first used and again in the next block of the segment (one damaged block never takes its
- * definitions with it). A block stays below BLOCK_TARGET_BYTES unless one record is bigger.
+ * definitions with it). A topic's reference is its first payload in the segment (of 16 to
+ * 1024 bytes); a later payload of the topic is coded against it when that is shorter:
+ * readings of one device differ from each other in a few digits. A block stays below
+ * BLOCK_TARGET_BYTES unless one record is bigger.
  */
 import { crc32c } from './crc32c.js';
 import type { JournalEntry, JournalRecord } from './journal.js';
 import { BAD, HEADER_BYTES, MAGIC, MAX_BODY_BYTES, PARTIAL, VERSION as FORMAT1, checkFrame, frameSeq, recordBytes as frameRecordBytes } from './record-codec.js';
-import type { SegmentDict } from './segment-dict.js';
+import { REF_MAX_BYTES, REF_MIN_BYTES, type SegmentDict } from './segment-dict.js';
 import type { PayloadRange } from '../types.js';
 
 export const BLOCK_VERSION = 0x20;
@@ -38,7 +46,8 @@ const SAFE_HALF = BigInt(Math.floor(Number.MAX_SAFE_INTEGER / 2));
 
 /** Upper bound of the bytes `entry` adds to a block (new strings counted twice: defined, then stated again). */
 export function maxEntryBytes(entry: JournalEntry): number {
-  return 40 + entry.payload.length + 2 * (20 + 3 * (entry.sourceId.length + entry.topic.length));
+  const p = entry.payload.length;
+  return 40 + p + 2 * (20 + 3 * (entry.sourceId.length + entry.topic.length)) + (p <= REF_MAX_BYTES ? 2 * (20 + p) : 0);
 }
 
 /** Upper bound of a block's bytes besides its records and definitions (header, seq, base, define count). */
@@ -47,7 +56,7 @@ export const BLOCK_FIXED_MAX = HEADER_BYTES + 10 + 11 + 10;
 /** Upper bound of the next block's bytes besides its records (the fixed part, the entries it states again). */
 export function maxBlockOverhead(dict: SegmentDict): number {
   let restated = 0;
-  for (const id of dict.prevNew) restated += 20 + 3 * (dict.strings[id]?.length ?? 0);
+  for (const e of dict.prevNew) restated += 20 + (e % 2 === 0 ? 3 * (dict.strings[e / 2]?.length ?? 0) : (dict.refs[(e - 1) / 2]?.length ?? 0));
   return BLOCK_FIXED_MAX + restated;
 }
 
@@ -166,20 +175,37 @@ function encodeBlock(entries: readonly JournalEntry[], from: number, seq: number
     at = writeVarint(buf, at, zigzag((off - prev) / unit));
     prev = off;
     const p = e.payload;
-    at = writeVarint(buf, at, p.length);
-    buf.set(p, at); // a V8 builtin: cheaper than Buffer#copy's binding call for small payloads
-    at += p.length;
+    const ref = dict.refs[topic];
+    const d = ref === undefined ? 0 : diff(p, ref);
+    if (d > 0) {
+      at = writeVarint(buf, at, d * 2 + 1);
+      buf.set(scratch.subarray(0, d), at);
+      at += d;
+    } else {
+      if (ref === undefined && p.length >= REF_MIN_BYTES && p.length <= REF_MAX_BYTES) dict.setRef(topic, p, fresh);
+      at = writeVarint(buf, at, p.length * 2);
+      buf.set(p, at); // a V8 builtin: cheaper than Buffer#copy's binding call for small payloads
+      at += p.length;
+    }
   }
   let flags = us ? FLAG_US : 0;
   const defines = dict.prevNew.length === 0 ? fresh : [...dict.prevNew, ...fresh];
   if (defines.length > 0) {
     flags |= FLAG_DEFINES;
     at = writeVarint(buf, at, defines.length);
-    for (const id of defines) {
-      const s = dict.strings[id]!;
-      at = writeVarint(buf, at, id);
-      at = writeVarint(buf, at, Buffer.byteLength(s));
-      at += buf.write(s, at, 'utf8');
+    for (const e of defines) {
+      if (e % 2 === 0) {
+        const s = dict.strings[e / 2]!;
+        at = writeVarint(buf, at, e / 2);
+        at = writeVarint(buf, at, Buffer.byteLength(s) * 2);
+        at += buf.write(s, at, 'utf8');
+      } else {
+        const ref = dict.refs[(e - 1) / 2]!;
+        at = writeVarint(buf, at, (e - 1) / 2);
+        at = writeVarint(buf, at, ref.length * 2 + 1);
+        buf.set(ref, at);
+        at += ref.length;
+      }
     }
   }
   dict.prevNew = fresh;
@@ -195,6 +221,85 @@ function encodeBlock(entries: readonly JournalEntry[], from: number, seq: number
   out.unitCounts.push(count);
   out.len = at;
   return i;
+}
+
+/** Where `diff` codes a payload (a payload coded against a reference is at most REF_MAX_BYTES × 2). */
+const scratch = Buffer.allocUnsafeSlow(4 * REF_MAX_BYTES + 64);
+/** Bytes that must agree for a copy; shifts tried around the aligned place in the reference. */
+const MIN_COPY = 4;
+const SHIFTS = [0, 1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6, -6, 7, -7, 8, -8];
+
+/**
+ * Codes `p` as the differences from `ref` into `scratch`: literal runs and copies from the
+ * reference near where the previous copy ended (values of one device's readings keep the
+ * same keys in the same order, their digits shift by a few places). Returns the length, or
+ * 0 when that is no shorter than `p` itself.
+ */
+function diff(p: Buffer, ref: Buffer): number {
+  const n = p.length;
+  if (n > REF_MAX_BYTES * 2) return 0;
+  const m = ref.length;
+  let at = writeVarint(scratch, 0, n);
+  let i = 0;
+  let j = 0;
+  let lit = 0;
+  while (i + MIN_COPY <= n) {
+    let shift = 0;
+    let found = false;
+    for (let s = 0; s < SHIFTS.length; s++) {
+      const r = j + SHIFTS[s]!;
+      if (r < 0 || r + MIN_COPY > m) continue;
+      if (p[i] === ref[r] && p[i + 1] === ref[r + 1] && p[i + 2] === ref[r + 2] && p[i + 3] === ref[r + 3]) {
+        shift = SHIFTS[s]!;
+        found = true;
+        break;
+      }
+    }
+    if (!found) {
+      i++;
+      j++;
+      continue;
+    }
+    at = writeVarint(scratch, at, i - lit);
+    for (let k = lit; k < i; k++) scratch[at++] = p[k]!;
+    const r = j + shift;
+    let c = MIN_COPY;
+    while (i + c < n && r + c < m && p[i + c] === ref[r + c]) c++;
+    at = writeVarint(scratch, at, zigzag(shift));
+    at = writeVarint(scratch, at, c);
+    i += c;
+    j = r + c;
+    lit = i;
+    if (at >= n) return 0;
+  }
+  at = writeVarint(scratch, at, n - lit);
+  for (let k = lit; k < n; k++) scratch[at++] = p[k]!;
+  return at < n ? at : 0;
+}
+
+/** The payload coded by `diff` in `buf[start, end)` against `ref`. Throws a RangeError when the code is malformed. */
+function undiff(buf: Buffer, start: number, end: number, ref: Buffer): Buffer {
+  const r = new Reader(buf, start, end);
+  const n = r.varint();
+  if (n > REF_MAX_BYTES * 2) throw new RangeError('journal block: coded payload too long');
+  const out = Buffer.allocUnsafe(n);
+  let o = 0;
+  let j = 0;
+  for (;;) {
+    const l = r.varint();
+    if (l > n - o) throw new RangeError('journal block: coded payload overruns');
+    const from = r.skip(l);
+    for (let k = 0; k < l; k++) out[o++] = buf[from + k]!;
+    j += l;
+    if (r.at >= end) break;
+    j += unzigzag(r.varint());
+    const c = r.varint();
+    if (j < 0 || c > ref.length - j || c > n - o) throw new RangeError('journal block: coded payload copies past its reference');
+    for (let k = 0; k < c; k++) out[o++] = ref[j + k]!;
+    j += c;
+  }
+  if (o !== n) throw new RangeError('journal block: coded payload too short');
+  return out;
 }
 
 const isBlock = (v: number): boolean => (v & 0xfc) === BLOCK_VERSION;
@@ -252,13 +357,15 @@ export function readDefines(buf: Buffer, pos: number, len: number, dict: Segment
     r.varint();
     r.varint();
     r.varint();
-    r.skip(r.varint());
+    r.skip(Math.floor(r.varint() / 2));
   }
   for (let n = r.varint(); n > 0; n--) {
     const id = r.varint();
-    const bytes = r.varint();
+    const lk = r.varint();
+    const bytes = Math.floor(lk / 2);
     const at = r.skip(bytes);
-    dict.define(id, buf.toString('utf8', at, at + bytes));
+    if (lk % 2 === 0) dict.define(id, buf.toString('utf8', at, at + bytes));
+    else dict.defineRef(id, Buffer.from(buf.subarray(at, at + bytes))); // a copy: `buf` is a read chunk
   }
 }
 
@@ -295,14 +402,23 @@ export function decodeBlock(
     const src = r.varint();
     const topic = r.varint();
     off += unzigzag(r.varint()) * unit;
-    const p = r.varint();
+    const lk = r.varint();
+    const p = Math.floor(lk / 2);
     const at = r.skip(p);
     const seq = first + k;
     if (seq < fromSeq) continue;
     const s = strings[src];
     const t = strings[topic];
     if (s === undefined || t === undefined) onLost(seq);
-    else out.push(new BlockRecord(seq, s, t, buf, at, at + p, base, off));
+    else if (lk % 2 === 0) out.push(new BlockRecord(seq, s, t, buf, at, at + p, base, off));
+    else {
+      const ref = dict.refs[topic];
+      if (ref === undefined) onLost(seq);
+      else {
+        const payload = undiff(buf, at, at + p, ref);
+        out.push(new BlockRecord(seq, s, t, payload, 0, payload.length, base, off));
+      }
+    }
   }
   return k;
 }

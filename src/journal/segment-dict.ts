@@ -17,10 +17,15 @@ export const DICT_MAX_BYTES = 1024 * 1024;
 /** ...or this many entries. */
 export const DICT_MAX_ENTRIES = 65_536;
 
+/** Payloads of this size range get a reference (the first payload of a topic in the segment) to be coded against. */
+export const REF_MIN_BYTES = 16;
+export const REF_MAX_BYTES = 1024;
+
 export interface DictMark {
   readonly size: number;
   readonly bytes: number;
   readonly prevNew: readonly number[];
+  readonly refs: number;
 }
 
 export class SegmentDict {
@@ -28,8 +33,15 @@ export class SegmentDict {
   readonly strings: (string | undefined)[] = [];
   /** UTF-8 bytes of all entries. */
   bytes = 0;
-  /** Ids first defined by the last block encoded: the next block states them again. */
+  /**
+   * Per topic id: its reference payload, the first payload of that topic in the segment
+   * (a later one is coded as the differences from it).
+   */
+  readonly refs: (Buffer | undefined)[] = [];
+  /** Entries first defined by the last block encoded (string id × 2, or topic id × 2 + 1 for a reference): the next block states them again. */
   prevNew: readonly number[] = [];
+  /** Topic ids given a reference, in order (for rollback). */
+  private readonly refLog: number[] = [];
   private ids: Map<string, number> | undefined;
 
   /** The id of `s`, defining it when new (writer side). */
@@ -41,9 +53,24 @@ export class SegmentDict {
       this.strings.push(s);
       ids.set(s, id);
       this.bytes += Buffer.byteLength(s);
-      fresh.push(id);
+      fresh.push(id * 2);
     }
     return id;
+  }
+
+  /** Makes a copy of `payload` the reference of topic `topic` (writer side). */
+  setRef(topic: number, payload: Buffer, fresh: number[]): void {
+    this.refs[topic] = Buffer.from(payload);
+    this.refLog.push(topic);
+    this.bytes += payload.length;
+    fresh.push(topic * 2 + 1);
+  }
+
+  /** Notes a reference read from a block; the first one read stands. */
+  defineRef(topic: number, payload: Buffer): void {
+    if (this.refs[topic] !== undefined) return;
+    this.refs[topic] = payload;
+    this.bytes += payload.length;
   }
 
   /** Notes a definition read from a block (reader and recovery side); the first one read stands. */
@@ -61,13 +88,14 @@ export class SegmentDict {
   }
 
   mark(): DictMark {
-    return { size: this.strings.length, bytes: this.bytes, prevNew: this.prevNew };
+    return { size: this.strings.length, bytes: this.bytes, prevNew: this.prevNew, refs: this.refLog.length };
   }
 
   /** Forgets what was defined since `m` (the write carrying it failed). */
   rollback(m: DictMark): void {
     if (this.ids) for (let i = m.size; i < this.strings.length; i++) this.ids.delete(this.strings[i]!);
     this.strings.length = m.size;
+    for (const t of this.refLog.splice(m.refs)) this.refs[t] = undefined;
     this.bytes = m.bytes;
     this.prevNew = m.prevNew;
   }
