@@ -156,6 +156,8 @@ function encodeBlock(entries: readonly JournalEntry[], from: number, seq: number
   const scaled = us ? base / 1000n : base;
   at = scaled >= 0n && scaled <= SAFE_HALF ? writeVarint(buf, at, zigzag(Number(scaled))) : writeBigVarint(buf, at, scaled);
   const fresh: number[] = [];
+  let lastSource: string | undefined;
+  let lastSourceId = 0;
   let prev = 0;
   let i = from;
   for (; i < entries.length && i - from < MAX_COUNT; i++) {
@@ -166,7 +168,12 @@ function encodeBlock(entries: readonly JournalEntry[], from: number, seq: number
       if (i > from) break; // another block, with a base of its own
       throw new RangeError(`journal: receivedAt ${e.receivedAt} is out of range`); // cannot happen: off = 0 here
     }
-    const src = dict.idOf(e.sourceId, fresh);
+    // A batch nearly always has one source: its id is looked up once.
+    if (e.sourceId !== lastSource) {
+      lastSource = e.sourceId;
+      lastSourceId = dict.idOf(lastSource, fresh);
+    }
+    const src = lastSourceId;
     const topic = dict.idOf(e.topic, fresh);
     out.srcIds[i] = src;
     out.topicIds[i] = topic;
