@@ -6,25 +6,25 @@
  *   cursors/                              LevelDB (classic-level): `cursor:<consumer>` → next seq,
  *                                         `state:<consumer>` → its state as of that cursor
  *
- * A segment is a plain sequence of frames, no file header. Frame layout (little-endian;
- * record-codec.ts is the reference):
- *   0  u8  magic 0xEF      1  u8  version 1      2  u16 flags 0
- *   4  u32 body length B   8  u32 CRC-32C over bytes [0,8) and the body
- *   body: 12 u64 seq · 20 i64 receivedAt ns · 28 u16 sourceId length S · 30 u16 topic length T
- *         · 32 sourceId · 32+S topic · 32+S+T payload (the rest of B)
- * 32 bytes of overhead per record plus sourceId and topic.
+ * A segment is a plain sequence of units, no file header: blocks (format 2, block-codec.ts
+ * is the reference: the records of one write, source ids and topics as numbers into the
+ * segment's own dictionary, varints, time deltas, one CRC-32C per block), after the
+ * single-record frames of format 1 (record-codec.ts) in a spool written by an earlier
+ * release, which are still read. docs/architecture.md has both layouts.
  *
- * Appends: `stage` encodes frames into one reusable batch buffer (quota checked there);
- * `flush` hands the batch to the OS with ONE write(2) on an O_APPEND descriptor (survives
- * kill -9 from then on) and makes its records readable; `append` is both. Sync `always`
+ * Appends: `stage` keeps the entry for the next write (quota checked there, against the
+ * size of a format-1 frame: more than a block takes); `flush` encodes the staged records as
+ * blocks against the active segment's dictionary, hands them to the OS with ONE write(2) on
+ * an O_APPEND descriptor (survives kill -9 from then on) and makes its records readable;
+ * `append` is both. A failed write takes back the dictionary entries it defined. Sync `always`
  * adds an fdatasync per flush, sync N fdatasyncs every N ms when dirty (power loss costs
  * at most N ms). A segment is rotated once it holds `segmentBytes`. The newest flushed
  * records stay in memory too (recent-tail.ts): a drain at the head reads no file.
  *
- * Recovery (`open`): every frame of every segment is verified. A damaged stretch in the
- * middle is skipped by resynchronising on the next frame with a valid magic, length and
- * CRC and a following seq, so exactly the damaged records are lost, counted from the gap
- * in the seqs. What follows the last intact frame (a torn record, garbage) is cut and
+ * Recovery (`open`): every unit of every segment is verified. A damaged stretch in the
+ * middle is skipped by resynchronising on the next unit with a valid magic, length and
+ * CRC and a following seq, so exactly the damaged units' records are lost, counted from the
+ * gap in the seqs. What follows the last intact unit (a torn block, garbage) is cut and
  * counted as one damaged record. Counts: RecoveryReport.damaged, journal_damaged_records.
  * Appends go on at the seq after the last intact record. Reads verify checksums too;
  * damage appearing after open is skipped the same way (counter journal_damaged_reads).
@@ -55,7 +55,8 @@ import { RateLimiter } from '../util/rate-limit.js';
 import { ConsumerCursors } from './consumer-cursors.js';
 import { CursorStore } from './cursor-store.js';
 import type { AppendResult, Journal, JournalEntry, JournalRecord, JournalStats, RecoveryReport } from './journal.js';
-import { MAX_BODY_BYTES, encodeFrame, maxFrameBytes } from './record-codec.js';
+import { MAX_BODY_BYTES, maxFrameBytes } from './record-codec.js';
+import type { DictMark, SegmentDict } from './segment-dict.js';
 import { SegmentLog, type RecoveryFindings, type SyncPolicy } from './segment-log.js';
 import { RecentTail } from './recent-tail.js';
 import { Retention } from './retention.js';
@@ -86,6 +87,8 @@ export interface FileJournalOptions {
 }
 
 const DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
 const MIN_SEGMENT_BYTES = 4096;
 const WARN_EVERY_MS = 10_000;
 
@@ -165,47 +168,45 @@ export class FileJournal implements Journal {
   stage(entry: JournalEntry): AppendResult {
     this.assertOpen();
     if (entry.payload.length > MAX_BODY_BYTES) throw new RangeError(`journal: payload of ${entry.payload.length} bytes exceeds ${MAX_BODY_BYTES}`);
+    if (entry.receivedAt < INT64_MIN || entry.receivedAt > INT64_MAX) throw new RangeError(`journal: receivedAt ${entry.receivedAt} is outside int64`);
     const b = this.batch;
-    const at = b.reserve(maxFrameBytes(entry));
-    const len = encodeFrame(b.buf, this.log.head + b.count, entry, at);
-    const pending = b.len + len;
+    // Quota checked against a format-1 frame's size: more than the block will take.
+    const len = maxFrameBytes(entry);
+    const pending = b.estimate + len;
     if (this.log.totalBytes + pending > this.opts.maxBytes && !this.retention.makeRoom(pending)) return this.refuse('quota');
-    b.add(len);
-    if (entry.unsynced !== true) b.needsSync = true;
+    b.add(entry, len);
     return this.log.head + b.count - 1;
   }
 
   get stagedBytes(): number {
-    return this.batch.len;
+    return this.batch.estimate;
   }
 
   flush(): 'ok' | 'full' {
     const b = this.batch;
     if (b.count === 0) return 'ok';
+    // Encoded now, against the dictionary of the segment the blocks go to.
+    const dict = this.log.active.dict!;
+    const mark = dict.mark();
     let first: number;
     try {
-      first = this.log.writeFrames(b.buf, b.len, b.lens, b.needsSync);
+      b.encode(this.log.head, dict);
+      first = this.log.writeUnits(b.buf, b.len, b.unitLens, b.unitCounts, b.needsSync);
     } catch (err) {
-      if (!isDiskFull(err)) {
-        b.clear();
-        throw err;
-      }
+      if (!isDiskFull(err)) return this.failBatch(dict, mark, err);
       // The disk filled before the quota: drop-oldest frees a segment and tries once more.
-      if (this.opts.policy === 'block' || this.log.segments.length < 2) return this.dropBatch(err);
+      if (this.opts.policy === 'block' || this.log.segments.length < 2) return this.dropBatch(dict, mark, err);
       this.retention.dropOldest();
       try {
-        first = this.log.writeFrames(b.buf, b.len, b.lens, b.needsSync);
+        first = this.log.writeUnits(b.buf, b.len, b.unitLens, b.unitCounts, b.needsSync);
       } catch (again) {
-        if (!isDiskFull(again)) {
-          b.clear();
-          throw again;
-        }
-        return this.dropBatch(again);
+        if (!isDiskFull(again)) return this.failBatch(dict, mark, again);
+        return this.dropBatch(dict, mark, again);
       }
     }
-    this.tail.add(first, b.buf, b.len, b.lens);
+    this.tail.add(first, b, dict.strings);
     b.clear();
-    if (this.log.active.bytes >= this.segmentBytes) this.rotate();
+    if (this.log.active.bytes >= this.segmentBytes || dict.full) this.rotate();
     if (!this.notifyQueued && this.listeners.size > 0) {
       this.notifyQueued = true;
       queueMicrotask(() => this.notify());
@@ -304,9 +305,16 @@ export class FileJournal implements Journal {
   }
 
   /** The staged records could not be written: they are forgotten (their seqs are given again). */
-  private dropBatch(err: unknown): 'full' {
+  private dropBatch(dict: SegmentDict, mark: DictMark, err: unknown): 'full' {
+    dict.rollback(mark);
     this.batch.clear();
     return this.refuse('disk_full', err);
+  }
+
+  private failBatch(dict: SegmentDict, mark: DictMark, err: unknown): never {
+    dict.rollback(mark);
+    this.batch.clear();
+    throw err;
   }
 
   private rotate(): void {

@@ -1,5 +1,8 @@
 /**
- * One journal record on disk (the frame). Layout, little-endian:
+ * Journal format 1: one record per frame, as releases before format 2 (block-codec.ts) wrote
+ * them. Frames are still read (a spool written before the upgrade is drained) and never
+ * written by the journal; the encoder stays as the reference and for tests. Layout,
+ * little-endian:
  *
  *   offset size  field
  *   0      1     magic 0xEF

@@ -1,12 +1,15 @@
 /**
- * The segment files of the journal: recovery at open, appends to the active segment
- * (one write(2) per batch of records on an O_APPEND descriptor), rotation by size, deletion of the
+ * The segment files of the journal: recovery at open (the active segment's dictionary is
+ * rebuilt from its blocks), appends to the active segment (one write(2) per batch of
+ * records, encoded as blocks, on an O_APPEND descriptor), rotation, deletion of the
  * oldest segments, and the sync policy (fdatasync after every append, or N ms after the
  * first unsynced write: no timer runs while nothing waits for a sync). Knows nothing of consumers or quotas: FileJournal does.
  */
 import * as fs from 'node:fs';
 import type { Logger } from '../observe/logger.js';
 import { nodeFileIO, type JournalFileIO } from './file-io.js';
+import { unitDefines } from './block-codec.js';
+import { SegmentDict } from './segment-dict.js';
 import { scanSegment } from './segment-scan.js';
 import { Segment, parseSegmentFileName } from './segment.js';
 
@@ -65,7 +68,9 @@ export class SegmentLog {
       const seg = new Segment(this.dir, firsts[i]!);
       const bound = firsts[i + 1] ?? Number.MAX_SAFE_INTEGER;
       const buf = fs.readFileSync(seg.path);
-      const found = scanSegment(buf, seg, bound);
+      const last = i === firsts.length - 1;
+      if (last) seg.dict = new SegmentDict();
+      const found = scanSegment(buf, seg, bound, seg.dict);
       damaged += found.damaged;
       if (found.validEnd < buf.length) {
         truncatedBytes += buf.length - found.validEnd;
@@ -94,17 +99,12 @@ export class SegmentLog {
     return { records, damaged, truncatedBytes };
   }
 
-  /** Writes one encoded frame (`buf[0, len)`, already holding seq `head`) and returns its seq. */
-  write(buf: Buffer, len: number): number {
-    return this.writeFrames(buf, len, [len]);
-  }
-
   /**
-   * Writes consecutive encoded frames (`buf[0, len)`, holding seqs `head`, `head + 1`, …,
-   * of the lengths `lens`) with ONE write(2) and returns the first seq. All or nothing: a
-   * failed or short write is cut off again and thrown.
+   * Writes consecutive encoded units (`buf[0, len)`, of the lengths `lens`, holding `counts`
+   * records, from seq `head` on) with ONE write(2) and returns the first seq. All or nothing:
+   * a failed or short write is cut off again and thrown.
    */
-  writeFrames(buf: Buffer, len: number, lens: readonly number[], needsSync = true): number {
+  writeUnits(buf: Buffer, len: number, lens: readonly number[], counts: readonly number[], needsSync = true): number {
     const seg = this.active;
     const offset = seg.bytes;
     let written: number;
@@ -121,10 +121,12 @@ export class SegmentLog {
       throw err;
     }
     const first = this.head;
-    let at = offset;
-    for (const n of lens) {
-      seg.noteRecord(this.head++, at, n);
-      at += n;
+    for (let i = 0, p = 0; i < lens.length; i++) {
+      const n = lens[i]!;
+      const c = counts[i]!;
+      seg.noteUnit(this.head, c, offset + p, n, unitDefines(buf, p));
+      this.head += c;
+      p += n;
     }
     this.totalBytes += len;
     if (!needsSync) return first; // covered by the next sync of other data (or close)
@@ -143,7 +145,9 @@ export class SegmentLog {
   rotate(): void {
     if (this.active.records === 0) return;
     const old = this.fd;
+    const was = this.active;
     this.createSegment(this.head); // first: if it fails, the active segment simply stays
+    was.dict = undefined; // a reader loads it again from the define blocks when it needs it
     if (this.sync === 'always') this.io.close(old);
     else {
       this.pending.push(old);
@@ -187,6 +191,7 @@ export class SegmentLog {
 
   private createSegment(firstSeq: number): void {
     const seg = new Segment(this.dir, firstSeq);
+    seg.dict = new SegmentDict();
     this.fd = this.io.openAppend(seg.path); // O_APPEND | O_CREAT | O_WRONLY
     this.segments.push(seg);
     if (this.sync === 'always') syncDir(this.dir);

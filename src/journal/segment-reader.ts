@@ -3,17 +3,23 @@
  * starts at the nearest sparse-index entry (or where the previous read of that seq range
  * ended: tailing the head costs one small read), reads in chunks sized from the number of
  * records wanted, verifies every checksum, and returns records whose payloads are views
- * of the chunk just read. Memory per call is bounded by the records asked for.
+ * of the chunk just read. A block is decoded with its segment's dictionary, loaded from the
+ * segment's defining blocks when the segment is not the active one (at most MAX_DICTS kept).
+ * Memory per call is bounded by the records asked for.
  */
 import * as fs from 'node:fs';
+import { checkUnit, decodeBlock, readDefines, unitCount, unitIsBlock, unitSeq } from './block-codec.js';
 import type { JournalRecord } from './journal.js';
-import { HEADER_BYTES, PARTIAL, checkFrame, declaredFrameBytes, FrameRecord, frameSeq } from './record-codec.js';
+import { HEADER_BYTES, PARTIAL, declaredFrameBytes, FrameRecord, frameSeq } from './record-codec.js';
+import { SegmentDict } from './segment-dict.js';
 import { findNextFrame } from './segment-scan.js';
 import { INDEX_STRIDE, type Segment } from './segment.js';
 import type { SegmentLog } from './segment-log.js';
 
 const MAX_CHUNK = 1024 * 1024;
 const MAX_HINTS = 64;
+/** Dictionaries of segments other than the active one kept loaded. */
+const MAX_DICTS = 4;
 
 /** Called when a read meets damage that recovery had not seen (bytes changed on disk since). */
 export type DamageListener = (seg: Segment, offset: number, resumeAt: number) => void;
@@ -21,6 +27,8 @@ export type DamageListener = (seg: Segment, offset: number, resumeAt: number) =>
 export class SegmentReader {
   /** Where earlier reads stopped: next seq → its segment and offset. */
   private readonly hints = new Map<number, { seg: Segment; offset: number }>();
+  /** Segments whose dictionary this reader loaded, oldest first. */
+  private readonly loaded: Segment[] = [];
 
   constructor(
     private readonly log: SegmentLog,
@@ -108,9 +116,29 @@ export class SegmentReader {
       need = 0;
       while (i < got && out.length < max) {
         if (i > 0 && seg.skipAt(pos + i) !== undefined) break;
-        const r = checkFrame(buf, i, got);
+        const r = checkUnit(buf, i, got);
         if (r > 0) {
-          if (frameSeq(buf, i) >= fromSeq) out.push(new FrameRecord(buf, i, r));
+          if (!unitIsBlock(buf, i)) {
+            if (frameSeq(buf, i) >= fromSeq) out.push(new FrameRecord(buf, i, r));
+            i += r;
+            continue;
+          }
+          const count = unitCount(buf, i);
+          if (unitSeq(buf, i) + count <= fromSeq) {
+            i += r;
+            continue;
+          }
+          let lost = 0;
+          let went: number;
+          try {
+            went = decodeBlock(buf, i, r, fromSeq, max, this.dictOf(seg, fd), out, () => lost++);
+          } catch {
+            went = count; // malformed despite its checksum: skipped as damage
+            lost = 1;
+            seg.noteSkip(pos + i, pos + i + r);
+          }
+          if (lost > 0) this.onDamage(seg, pos + i, pos + i + r);
+          if (went < count) break; // `max` reached inside the block: the next read starts at it again
           i += r;
           continue;
         }
@@ -131,6 +159,35 @@ export class SegmentReader {
       pos += i;
     }
     return pos;
+  }
+
+  /** `seg`'s dictionary, loaded from its defining blocks if need be. */
+  private dictOf(seg: Segment, fd: number): SegmentDict {
+    if (seg.dict) return seg.dict;
+    const dict = new SegmentDict();
+    const r = seg.defineRanges;
+    for (let k = 0; k < r.length; k += 2) {
+      const buf = Buffer.allocUnsafe(r[k + 1]! - r[k]!);
+      const got = fs.readSync(fd, buf, 0, buf.length, r[k]!);
+      for (let i = 0; i < got; ) {
+        const n = checkUnit(buf, i, got);
+        if (n <= 0) break; // damaged since the scan: its records will be found lost when read
+        try {
+          readDefines(buf, i, n, dict);
+        } catch {
+          // malformed despite its checksum: the records naming its entries are lost
+        }
+        i += n;
+      }
+    }
+    seg.dict = dict;
+    this.loaded.push(seg);
+    const active = this.log.active;
+    while (this.loaded.length > MAX_DICTS) {
+      const old = this.loaded.shift()!;
+      if (old !== active) old.dict = undefined;
+    }
+    return dict;
   }
 
   private resync(seg: Segment, fd: number, from: number, limit: number): number {

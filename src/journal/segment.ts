@@ -1,11 +1,15 @@
 /**
  * One segment file of the journal: where it is, which seqs and bytes it holds, a sparse
- * index (seq → file offset, one entry per INDEX_STRIDE bytes, so memory stays small for
- * any backlog), the damaged ranges found in it, and a lazily opened read descriptor that
- * outlives deletion while a read still uses it.
+ * index (seq → file offset of the unit holding it, one entry per INDEX_STRIDE bytes, so
+ * memory stays small for any backlog), the damaged ranges found in it, where its blocks
+ * that define dictionary entries are (so that a reader can load the dictionary without
+ * reading the whole file), its dictionary while one is loaded, and a lazily opened read
+ * descriptor that outlives deletion while a read still uses it. A unit is a format-1 frame
+ * (one record) or a block (format 2, many).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { SegmentDict } from './segment-dict.js';
 
 /** Bytes between two sparse-index entries: a read scans at most this much to find its seq. */
 export const INDEX_STRIDE = 32 * 1024;
@@ -36,6 +40,10 @@ export class Segment {
   private readonly idxOff: number[] = [];
   /** Damaged ranges found in the file: start offset → offset of the next intact record. */
   private readonly skips = new Map<number, number>();
+  /** Byte ranges [start, end) of consecutive units that define dictionary entries. */
+  readonly defineRanges: number[] = [];
+  /** The dictionary, while loaded (always for the active segment). */
+  dict: SegmentDict | undefined;
   private readFd: number | undefined;
   private readers = 0;
 
@@ -50,15 +58,20 @@ export class Segment {
     return path.join(this.dir, segmentFileName(this.firstSeq));
   }
 
-  /** Notes an intact record of `len` bytes at `offset` (records arrive in file order). */
-  noteRecord(seq: number, offset: number, len: number): void {
+  /** Notes an intact unit of `len` bytes at `offset` holding `count` records from `seq` on (units arrive in file order). */
+  noteUnit(seq: number, count: number, offset: number, len: number, defines = false): void {
     const n = this.idxOff.length;
     if (n === 0 || offset - this.idxOff[n - 1]! >= INDEX_STRIDE) {
       this.idxSeq.push(seq);
       this.idxOff.push(offset);
     }
-    this.records++;
-    this.endSeq = seq + 1;
+    if (defines) {
+      const r = this.defineRanges;
+      if (r.length > 0 && r[r.length - 1] === offset) r[r.length - 1] = offset + len;
+      else r.push(offset, offset + len);
+    }
+    this.records += count;
+    this.endSeq = seq + count;
     this.bytes = offset + len;
   }
 
@@ -73,7 +86,7 @@ export class Segment {
     return this.skips.size === 0 ? undefined : this.skips.get(offset);
   }
 
-  /** Offset and seq of the last indexed record at or before `seq` (start of file if none). */
+  /** Offset and first seq of the last indexed unit at or before `seq` (start of file if none). */
   locate(seq: number): { offset: number; seq: number } {
     let lo = 0;
     let hi = this.idxSeq.length - 1;
@@ -117,6 +130,7 @@ export class Segment {
   delete(): void {
     if (this.deleted) return;
     this.deleted = true;
+    this.dict = undefined;
     fs.rmSync(this.path, { force: true });
     if (this.readers === 0) this.closeReadFd();
   }

@@ -36,7 +36,7 @@
  */
 import { Subject, type Subscription } from 'rxjs';
 import type { Journal, JournalRecord } from '../journal/journal.js';
-import { recordBytes } from '../journal/record-codec.js';
+import { recordBytes } from '../journal/block-codec.js';
 import type { Counters } from '../observe/counters.js';
 import type { Logger } from '../observe/logger.js';
 import { RateLimiter } from '../util/rate-limit.js';

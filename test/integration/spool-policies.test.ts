@@ -32,6 +32,8 @@ shutdown_timeout: 2s
 const BASE = Date.UTC(2024, 0, 1);
 /** Reading n: its own event time, so that a duplicate would collapse and a loss would show. */
 const reading = (n: number, payloadPad = 0) => ({ topic: 't/d1/m', payload: JSON.stringify({ n, ts: BASE + n, pad: 'x'.repeat(payloadPad) }) });
+/** Letters that differ from message to message: the journal cannot code them against the topic's first payload. */
+const noise = (n: number, len: number): string => Array.from({ length: len }, (_, k) => String.fromCharCode(97 + (Math.imul(n * 131 + k, 0x9e3779b1) >>> 27))).join('');
 const readings = (from: number, count: number, pad = 0) => Array.from({ length: count }, (_, i) => reading(from + i, pad));
 
 async function storedNs(db: string): Promise<number[]> {
@@ -110,8 +112,8 @@ describe('spool: the quota while InfluxDB is down', () => {
   it('block: publishes stop being acknowledged at the quota and resume when the output comes back; nothing is lost', async () => {
     await fx.influx.createDatabase('block');
     const { daemon } = await startDaemon(config('block', output('local', fx.influx.url, 'block'), 'max_bytes: 256KiB, segment_bytes: 32KiB, policy: block'), fx.dir.path);
-    const N = 6000; // each ≈ 170 bytes journaled: about 1 MB, four times the quota
-    const pub = startAckedPublisher({ port: daemon.brokerPort!, limit: N, window: 100, message: (n) => reading(n, 40) });
+    const N = 6000; // each ≈ 150 bytes journaled (the pad is noise): about 900 KB, over three times the quota
+    const pub = startAckedPublisher({ port: daemon.brokerPort!, limit: N, window: 100, message: (n) => ({ topic: 't/d1/m', payload: JSON.stringify({ n, ts: BASE + n, pad: noise(n, 100) }) }) });
     try {
       await fx.influx.pause();
       // Acks stop below N and stay stopped.

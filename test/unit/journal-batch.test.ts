@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FileJournal } from '../../src/journal/file-journal.js';
 import { RecentTail } from '../../src/journal/recent-tail.js';
-import { encodeFrame, maxFrameBytes } from '../../src/journal/record-codec.js';
+import { SegmentDict } from '../../src/journal/segment-dict.js';
+import { WriteBatch } from '../../src/journal/write-batch.js';
 import { silentLogger } from '../../src/observe/logger.js';
 import { entry, fieldsOf, payloadOf } from '../fixtures/journal-entries.js';
 
@@ -96,26 +97,23 @@ describe('FileJournal stage/flush', () => {
 });
 
 describe('RecentTail', () => {
-  function frames(first: number, n: number): { buf: Buffer; len: number; lens: number[] } {
-    const buf = Buffer.alloc(n * 400);
-    const lens: number[] = [];
-    let len = 0;
-    for (let i = 0; i < n; i++) {
-      expect(maxFrameBytes(entry(first + i))).toBeLessThan(400);
-      const l = encodeFrame(buf, first + i, entry(first + i), len);
-      lens.push(l);
-      len += l;
-    }
-    return { buf, len, lens };
+  const dict = new SegmentDict();
+  /** The batch of entries `first` … `first + n - 1`, encoded as the journal does; `len`: what the tail charges for it. */
+  function frames(first: number, n: number): { batch: WriteBatch; len: number } {
+    const batch = new WriteBatch();
+    for (let i = 0; i < n; i++) batch.add(entry(first + i), 0);
+    batch.encode(first, dict);
+    return { batch, len: batch.entries.reduce((sum, e) => sum + e.payload.length + 24, 0) };
   }
+  const add = (t: RecentTail, first: number, f: { batch: WriteBatch }): void => t.add(first, f.batch, dict.strings);
 
   it('answers only for seqs it holds, across chunks, never past its end', () => {
     const t = new RecentTail();
     expect(t.read(0, 5)).toBeUndefined();
     const a = frames(10, 3);
     const b = frames(13, 2);
-    t.add(10, a.buf, a.len, a.lens);
-    t.add(13, b.buf, b.len, b.lens);
+    add(t, 10, a);
+    add(t, 13, b);
     expect(t.read(9, 5)).toBeUndefined();
     expect(t.read(15, 5)).toBeUndefined();
     expect(t.read(11, 10)?.map((r) => r.seq)).toEqual([11, 12, 13, 14]);
@@ -128,13 +126,13 @@ describe('RecentTail', () => {
     const t = new RecentTail(one.len * 3);
     for (let s = 0; s < 10; s++) {
       const f = frames(s, 1);
-      t.add(s, f.buf, f.len, f.lens);
+      add(t, s, f);
     }
     expect(t.firstSeq).toBeGreaterThanOrEqual(6);
     expect(t.read(5, 1)).toBeUndefined();
     expect(t.read(9, 1)?.map((r) => r.seq)).toEqual([9]);
     const big = frames(10, 8);
-    t.add(10, big.buf, big.len, big.lens);
+    add(t, 10, big);
     expect(t.firstSeq).toBe(10);
   });
 
@@ -144,8 +142,8 @@ describe('RecentTail', () => {
     for (const n of [1, 3, 250, 7, 2, 400, 1, 900, 5]) { // 250+ frames of ~100 B overflow a 256 KiB block's quarter
       for (let k = 0; k < 3; k++) {
         const f = frames(seq, n);
-        t.add(seq, f.buf, f.len, f.lens);
-        f.buf.fill(0); // the caller reuses its buffer
+        add(t, seq, f);
+        for (const e of f.batch.entries) e.payload.fill(0); // the caller reuses its buffers
         seq += n;
       }
     }
@@ -159,7 +157,7 @@ describe('RecentTail', () => {
     const t = new RecentTail(one.len * 5 + 10);
     for (let s = 0; s < 40; s++) {
       const f = frames(s, 1);
-      t.add(s, f.buf, f.len, f.lens);
+      add(t, s, f);
     }
     const oldest = t.firstSeq!;
     // ~5 frames fit the budget (frames of later seqs are a little longer): a few kept, not the block.
@@ -172,9 +170,9 @@ describe('RecentTail', () => {
   it('a batch that does not follow the last seq starts the tail over (never answers for seqs it did not see)', () => {
     const t = new RecentTail();
     const a = frames(0, 3);
-    t.add(0, a.buf, a.len, a.lens);
+    add(t, 0, a);
     const b = frames(7, 2);
-    t.add(7, b.buf, b.len, b.lens);
+    add(t, 7, b);
     expect(t.firstSeq).toBe(7);
     expect(t.read(2, 5)).toBeUndefined();
     expect(t.read(7, 5)?.map((r) => r.seq)).toEqual([7, 8]);
