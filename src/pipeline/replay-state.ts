@@ -11,10 +11,10 @@
  *
  * - per series: its newest event time, the stream-clock time of its last reading (so a
  *   restart forgets the series where the run before did, after `idle`, and remembers it
- *   as gone as long as the run before did: gone.ts). A series back from gone has its
- *   written windows closed beyond its watermark until that passes them, but needs no more
- *   state here: until then it has an open window (the one its first reading back opened),
- *   which keeps the cursor at or before that reading, where the series was still gone;
+ *   as gone as long as the run before did: gone.ts); for a window step's series back from
+ *   gone, also the start of the last window written as it went quiet, until its watermark
+ *   passes it (those windows stay closed: the window its first reading back opened holds
+ *   the cursor only until it is written, which `idle` may do before that);
  * - the windows already written whose readings reach C or beyond: series, start, hi. A
  *   reading with seq <= hi for such a window was part of it (skipped); a later one is late.
  *
@@ -51,6 +51,8 @@ export const MAX_STRETCHES = 512;
 interface Entry {
   max: bigint;
   at: number;
+  /** A window step's series back from gone: windows starting at or before this are closed beyond its watermark (see `seen`). */
+  floor: bigint | undefined;
 }
 
 /** What `resume` tells of a series the run before knew. */
@@ -60,6 +62,8 @@ export interface Resumed {
   readonly gone: boolean;
   /** … and remembers it until this processing time. */
   readonly until: number;
+  /** Not gone, but back from gone: the floor it came back with (see `seen`). */
+  readonly floor: bigint | undefined;
   /** Written windows (start as a number → hi seq) whose readings up to hi are skipped. */
   readonly written: Map<number, number> | undefined;
 }
@@ -75,7 +79,7 @@ export class WindowLedger {
   /** Windows written whose readings may reach past the cursor: series, start (ns), lo, hi seqs. */
   private closed: { key: string; start: bigint; lo: number; hi: number }[] = [];
   /** From the saved state, consulted (and emptied) as series show up again after a restart. */
-  private readonly pending = new Map<string, { max: bigint; at: number; written: Map<number, number> | undefined }>();
+  private readonly pending = new Map<string, { max: bigint; at: number; floor: bigint | undefined; written: Map<number, number> | undefined }>();
 
   /** The log outgrew `maxLog`: nothing is logged any more, the cursor stays where it is. */
   overflowed = false;
@@ -92,8 +96,14 @@ export class WindowLedger {
     private readonly maxLog = MAX_LOG,
   ) {}
 
-  /** A reading of series `key` was taken (while the current record is fed); the series' newest time is now `max`, the clock `at`. */
-  seen(key: string, max: bigint, at: number): void {
+  /**
+   * A reading of series `key` was taken (while the current record is fed); the series'
+   * newest time is now `max`, the clock `at`. `floor`: a window step's series that came
+   * back from gone and whose watermark has not yet passed the windows written as it went
+   * quiet: the start of the last of them (a restart closes them too: the window its first
+   * reading back opened may have been written since, by idle, and let the cursor past it).
+   */
+  seen(key: string, max: bigint, at: number, floor?: bigint): void {
     if (this.overflowed) return;
     const pos = this.checkpoint();
     let last = this.stretches.at(-1);
@@ -102,6 +112,7 @@ export class WindowLedger {
     if (e !== undefined) {
       e.max = max;
       e.at = at;
+      e.floor = floor;
       return;
     }
     if (this.entries >= this.maxLog) {
@@ -110,7 +121,7 @@ export class WindowLedger {
       this.entries = 0;
       return;
     }
-    last.entries.set(key, { max, at });
+    last.entries.set(key, { max, at, floor });
     this.entries++;
   }
 
@@ -132,7 +143,7 @@ export class WindowLedger {
     this.pending.delete(key);
     const idleAt = p.at + this.idleMs;
     const until = idleAt + this.memoryMs;
-    return until <= now ? undefined : { max: p.max, gone: idleAt <= now, until, written: p.written };
+    return until <= now ? undefined : { max: p.max, gone: idleAt <= now, until, floor: p.floor, written: p.written };
   }
 
   /** Merges the stretches whose checkpoint is gone into the one before (`ReplayState.thin`). */
@@ -168,14 +179,14 @@ export class WindowLedger {
   /** The state as of `cursor` (the last fold), as plain data. */
   save(cursor: number): SavedLedger {
     this.fold(cursor); // what a timer did before record `cursor` was fed, after the commit
-    const series: [string, string, number][] = [];
+    const series: SavedSeries[] = [];
     const gone: [string, Entry][] = [];
     for (const [key, s] of this.base) {
       const idleAt = s.at + this.idleMs;
       // No longer remembered by the run, even as gone: a restart would not know it either.
       if (idleAt + this.memoryMs <= this.newestAt) this.base.delete(key);
       else if (idleAt <= this.newestAt) gone.push([key, s]);
-      else series.push([key, String(s.max), s.at]);
+      else series.push(s.floor === undefined ? [key, String(s.max), s.at] : [key, String(s.max), s.at, String(s.floor)]);
     }
     // The run keeps at most maxGone gone series (the newest); past that it has lost them too.
     if (gone.length > this.maxGone) {
@@ -191,10 +202,11 @@ export class WindowLedger {
   /** Takes the saved state back (before the first reading of a restarted run). */
   // (An overflowed ledger saves the state as of the cursor it pinned: still exact.)
   load(saved: SavedLedger): void {
-    for (const [key, max, at] of saved.series) {
+    for (const [key, max, at, f] of saved.series) {
       const m = BigInt(max);
-      this.base.set(key, { max: m, at });
-      this.pending.set(key, { max: m, at, written: undefined });
+      const floor = f === undefined ? undefined : BigInt(f);
+      this.base.set(key, { max: m, at, floor });
+      this.pending.set(key, { max: m, at, floor, written: undefined });
       if (at > this.newestAt) this.newestAt = at;
     }
     for (const [key, start, hi] of saved.written) {
@@ -210,9 +222,11 @@ export class WindowLedger {
   }
 }
 
+/** [series key, newest event time ns, clock ms of its last reading, floor ns if any (`WindowLedger.seen`)]. */
+type SavedSeries = readonly [string, string, number] | readonly [string, string, number, string];
+
 export interface SavedLedger {
-  /** [series key, newest event time ns, clock ms of its last reading]. */
-  readonly series: readonly (readonly [string, string, number])[];
+  readonly series: readonly SavedSeries[];
   /** [series key, window start ns, hi seq]. */
   readonly written: readonly (readonly [string, string, number])[];
 }
@@ -343,6 +357,7 @@ function isSaved(x: unknown): x is Saved {
     for (const e of [...l.series, ...l.written]) {
       if (!Array.isArray(e) || typeof e[0] !== 'string' || typeof e[1] !== 'string' || !/^-?\d+$/.test(e[1]) || !Number.isFinite(e[2])) return false;
     }
+    for (const e of l.series) if (e.length > 4 || (e.length === 4 && (typeof e[3] !== 'string' || !/^-?\d+$/.test(e[3])))) return false;
   }
   return true;
 }

@@ -62,6 +62,8 @@ interface SeriesWindows {
    * at least the start of the last window written as the series went idle.
    */
   closedStart: bigint;
+  /** Back from gone, until the watermark passes it: `closedStart` as it came back (the replay ledger saves it). */
+  floor: bigint | undefined;
   /** Open windows, by start (and so by end). */
   readonly wins: Win[];
   /** Field names by slot, in order of first appearance (usually each reading's own order). */
@@ -260,10 +262,13 @@ export function aggregateWindows(options: WindowOptions, context?: OperatorConte
               late(t);
               return;
             }
-            s = { key, measurement: r.measurement + suffix, tags: r.tags, maxTime: goneMax, closedStart, wins: [], names: [], written: undefined };
+            s = { key, measurement: r.measurement + suffix, tags: r.tags, maxTime: goneMax, closedStart, floor: closedStart, wins: [], names: [], written: undefined };
           } else {
             const maxTime = before !== undefined && before.max > time ? before.max : time;
-            s = { key, measurement: r.measurement + suffix, tags: r.tags, maxTime, closedStart: maxTime - latePlusPeriodNs, wins: [], names: [], written: before?.written };
+            // Back from gone before the cursor: its floor holds as it did in the run before.
+            const closed = maxTime - latePlusPeriodNs;
+            const floor = before?.floor !== undefined && before.floor > closed ? before.floor : undefined;
+            s = { key, measurement: r.measurement + suffix, tags: r.tags, maxTime, closedStart: floor ?? closed, floor, wins: [], names: [], written: before?.written };
           }
           if (!table.add(key, s)) {
             ctx.onNotice(notice('window', 'series_limit', 'dropped', t));
@@ -273,7 +278,7 @@ export function aggregateWindows(options: WindowOptions, context?: OperatorConte
         }
         if (lastStart <= s.closedStart) {
           // Every window holding this reading has closed.
-          ledger?.seen(key, s.maxTime, scheduler.now());
+          ledger?.seen(key, s.maxTime, scheduler.now(), s.floor);
           late(t);
           return;
         }
@@ -292,6 +297,7 @@ export function aggregateWindows(options: WindowOptions, context?: OperatorConte
           const closed = time - latePlusPeriodNs;
           if (closed > s.closedStart) {
             s.closedStart = closed;
+            s.floor = undefined;
             const wins = s.wins;
             let n = 0;
             while (n < wins.length && (wins[n] as Win).start <= closed) emit(s, wins[n++] as Win, true);
@@ -299,7 +305,7 @@ export function aggregateWindows(options: WindowOptions, context?: OperatorConte
             if (written !== undefined) forgetClosed(s, written, Number(closed));
           }
         }
-        ledger?.seen(key, s.maxTime, scheduler.now());
+        ledger?.seen(key, s.maxTime, scheduler.now(), s.floor);
         if (o.keep_raw) out.next(t);
       };
 
