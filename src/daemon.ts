@@ -1,5 +1,4 @@
-import { join } from 'node:path';
-import type { Config, SpoolConfig } from './config/types.js';
+import type { Config, OutputConfig, SpoolConfig } from './config/types.js';
 import type { Logger } from './observe/logger.js';
 import { Counters } from './observe/counters.js';
 import { RateLimiter } from './util/rate-limit.js';
@@ -9,25 +8,26 @@ import type { Source } from './sources/source.js';
 import type { EmbeddedBroker } from './sources/embedded-broker.js';
 import { SourceSupervisor } from './sources/supervisor.js';
 import { RuleSet } from './devices/rules.js';
-import { decodeDeviceMessage, defaultFilters, DeviceStatusLog, loadDevices, sourceSubscriptions } from './devices/device-messages.js';
+import type { Devices } from './devices/device-config.js';
+import { decodeDeviceMessage, DeviceStatusLog, loadDevices } from './devices/device-messages.js';
 import { filterMatcher } from './util/topic-template.js';
-import type { Journal, JournalRecord, JournalStats } from './journal/journal.js';
+import type { Journal, JournalRecord } from './journal/journal.js';
 import { createJournal } from './journal/create-journal.js';
 import { spoolDirError } from './journal/spool-dir.js';
 import { Ingest } from './ingest/ingest.js';
 import { DeadLetter } from './sink/dead-letter.js';
 import { DecodedCache } from './ingest/decoded-cache.js';
-import { Drain } from './sink/drain.js';
+import { Drain, type DrainOptions } from './sink/drain.js';
 import { createShaping, noticeReporter } from './pipeline/shaping.js';
-import { Output, type OutputStatus } from './sink/output.js';
+import { Output } from './sink/output.js';
 import { createWriter } from './sink/influx-writer.js';
-import { Service, type ServiceHost } from './observe/service.js';
+import { Service } from './observe/service.js';
 import { SelfSource, decodeSelf, isSelfMessage } from './sources/self-source.js';
 import { instrumentWriter } from './sink/instrument-writer.js';
 import { isDecodeError, type Reading } from './types.js';
-import { parsePasswordFile, verifyPassword } from './util/passwords.js';
 import { PAYLOAD_CODES } from './util/errors.js';
-import { readSecretFile } from './config/secrets.js';
+import { serviceHost, type DaemonParts, type SpoolStatus } from './daemon/service-host.js';
+import { createSources } from './daemon/sources.js';
 
 export interface DaemonDeps {
   readonly config: Config;
@@ -58,14 +58,10 @@ export interface DaemonDeps {
   readonly extraSources?: readonly Source[];
 }
 
-/** What the spool holds and how far each output is behind (for health, metrics, `spool status`). */
-export interface SpoolStatus {
-  readonly mode: SpoolConfig['mode'];
-  readonly journal: JournalStats;
-  /** Messages held unacknowledged because the journal refused them (policy block). */
-  readonly holding: number;
-  readonly outputs: readonly (OutputStatus & { readonly id: string; readonly cursor: number; readonly behind: number })[];
-}
+export type { SpoolStatus } from './daemon/service-host.js';
+
+/** Decodes a message (device profiles, then rules); `onStatus` hears device status changes. */
+type DecodeMessage = (m: MessageData, onStatus?: Parameters<typeof decodeDeviceMessage>[3]) => Reading[] | DecodeError;
 
 /**
  * Wires sources → ingest (validate, journal, ack) and, per output, journal → drain
@@ -129,18 +125,52 @@ export class Daemon {
     const { config } = this.deps;
     const rules = new RuleSet(config.rules, config.limits);
     const devices = await loadDevices(config, this.log); // profiles named by devices[] and serial[]
-    const deviceStatus = new DeviceStatusLog(this.log, this.counters);
     this.unitsOf = devices && ((m) => devices.decoders.units(m));
+    const self = new SelfSource({ counters: this.counters, arrivalNs: () => this.clock.arrivalNs() });
+    this.self = self;
+    const service = await this.startService();
+    this.deadLetter = new DeadLetter({ path: config.dead_letter.path, maxBytes: config.dead_letter.max_bytes, logger: this.log, counters: this.counters });
+    await this.deadLetter.start();
+    const journal = (this.deps.createJournal ?? createJournal)(config.spool, this.log.child({ component: 'journal' }), this.counters, (err) => this.fatal(err));
+    this.journal = journal;
+    const report = await journal.open();
+
+    // One decode for ingest and every drain, so that a replay gives the same points.
+    // Device profiles first, then the rules; a device status is a `device_status` reading on
+    // both paths, counted and logged on the ingest path only (onStatus).
+    const decodeMessage: DecodeMessage = (m, onStatus) => (isSelfMessage(m) ? decodeSelf(m) : decodeDeviceMessage(m, devices?.decoders, rules, onStatus));
+    const cache = new DecodedCache(Math.max(1, config.outputs.length));
+    const ingest = this.startIngest(journal, cache, decodeMessage, devices, service);
+    // The record itself: a FrameRecord decodes only the fields the decoder asks for.
+    const decode = (r: JournalRecord) => cache.take(r.seq) ?? decodeMessage(r);
+    config.outputs.forEach((oc, i) => this.drains.push(this.startDrain(oc, i === 0, journal, ingest, decode, rules, devices, service)));
+    this.logSpool(report);
+
+    const configured = await createSources({ config, rules, devices, learn: (m) => void decodeMessage(m), ackBarrier: ingest.ackBarrier, logger: this.log, clock: this.clock, counters: this.counters });
+    this.broker = configured.broker;
+    this.sources = [...configured.sources, ...(this.deps.extraSources ?? []), self];
+    // Each source on its own: one that fails is restarted with backoff, the others go on.
+    const onMessage = (m: RawMessage): void => ingest.accept(m);
+    this.supervisors = this.sources.map((source) => new SourceSupervisor({ source, onMessage, logger: this.log, counters: this.counters, now: () => this.clock.nowMs() }));
+    await Promise.all(this.supervisors.map((s) => s.start()));
+    await service.ready(); // READY=1
+    this.log.info(
+      { sources: this.sources.map((s) => s.id), outputs: this.drains.map((d) => d.id), brokerPort: this.brokerPort },
+      'edgeflux started',
+    );
+  }
+
+  /** Takes over what a replaced daemon knew, and starts the service layer (health, metrics, systemd). */
+  private async startService(): Promise<Service> {
     const previous = this.previous;
     this.previous = undefined;
     this.startedAt = previous?.startedAt ?? this.clock.nowMs();
     this.lastMessageAt = previous?.lastMessageAt;
-    this.self = new SelfSource({ counters: this.counters, arrivalNs: () => this.clock.arrivalNs() });
     const service = new Service({
-      config: config.service,
+      config: this.deps.config.service,
       logger: this.log,
       counters: this.counters,
-      host: this.serviceHost(),
+      host: serviceHost(this.parts(), this.deps.config),
       ...(this.deps.version !== undefined && { version: this.deps.version }),
       ...(this.deps.nodeMetrics !== undefined && { nodeDefaults: this.deps.nodeMetrics }),
       ...(this.deps.env !== undefined && { env: this.deps.env }),
@@ -149,20 +179,13 @@ export class Daemon {
     this.service = service;
     await service.checkClock(); // may wait for the NTP sync (extending systemd's start timeout)
     await service.start(); // /healthz, /metrics and watchdog pings during journal recovery
+    return service;
+  }
 
-    this.deadLetter = new DeadLetter({ path: config.dead_letter.path, maxBytes: config.dead_letter.max_bytes, logger: this.log, counters: this.counters });
-    await this.deadLetter.start();
-
-    const journal = (this.deps.createJournal ?? createJournal)(config.spool, this.log.child({ component: 'journal' }), this.counters, (err) => this.fatal(err));
-    this.journal = journal;
-    const report = await journal.open();
-
-    const cache = new DecodedCache(Math.max(1, config.outputs.length));
-    // One decode for ingest and every drain, so that a replay gives the same points.
-    // Device profiles first, then the rules; a device status is a `device_status` reading on
-    // both paths, counted and logged on the ingest path only (onStatus).
-    const decodeMessage = (m: MessageData, onStatus?: Parameters<typeof decodeDeviceMessage>[3]): Reading[] | DecodeError =>
-      isSelfMessage(m) ? decodeSelf(m) : decodeDeviceMessage(m, devices?.decoders, rules, onStatus);
+  /** The ack path: validate (decode once), append to the journal, then acknowledge. */
+  private startIngest(journal: Journal, cache: DecodedCache, decodeMessage: DecodeMessage, devices: Devices | undefined, service: Service): Ingest {
+    const { config } = this.deps;
+    const deviceStatus = new DeviceStatusLog(this.log, this.counters);
     const ignore = filterMatcher([...config.ignore, ...(devices?.decoders.ignoreFilters() ?? [])]); // the config's and the profiles'
     const ingest = new Ingest({
       journal,
@@ -178,81 +201,46 @@ export class Daemon {
       onBadMessage: (m, e) => this.onBadMessage(m, e), cache, counters: this.counters, logger: this.log,
       onFatal: (err) => this.fatal(config.spool.mode === 'durable' ? spoolDirError(config.spool.dir, err) : err instanceof Error ? err : new Error(String(err))) });
     this.ingest = ingest;
-    // The record itself: a FrameRecord decodes only the fields the decoder asks for.
-    const decode = (r: JournalRecord) => cache.take(r.seq) ?? decodeMessage(r);
-    config.outputs.forEach((oc, i) => {
-      const logger = this.log.child({ output: oc.id });
-      const output = new Output({ config: oc, writer: instrumentWriter(createWriter(oc), oc.id, service.metrics), logger, counters: this.counters, deadLetter: this.deadLetter! });
-      journal.addConsumer(oc.id);
-      // Shaping per output, on the output's own stream clock (absent when no pipeline is configured).
-      // Routes like decoding: a device binding's steps (its entry's or profile's), else its rule's.
-      const shaping = createShaping({ steps: config.pipeline, rules: config.rules, ruleFor: (t) => rules.ruleFor(t), devices: devices?.decoders, onNotice: noticeReporter(oc.id, this.counters, logger) });
-      const drain = new Drain({
-        journal,
-        output,
-        decode,
-        ...shaping,
-        now: () => this.clock.nowMs(), // the clock that stamps arrivals also moves the stream clock
-        // Bad input is refused at ingest; a journaled message fails only when the rules
-        // changed since. The first output's drain reports it, so it is dead-lettered once.
-        onDecodeError: i === 0 ? (r, e) => this.onBadMessage(r, e) : undefined,
-        logger,
-        counters: this.counters,
-        onCommit: () => {
-          if (ingest.holding > 0) setImmediate(() => ingest.retry()); // space may be free now
-        },
-      });
-      drain.start();
-      this.drains.push(drain);
+    return ingest;
+  }
+
+  /** One output's drain: journal → decode → shape → encode → batch → write → commit. */
+  private startDrain(oc: OutputConfig, first: boolean, journal: Journal, ingest: Ingest, decode: DrainOptions['decode'], rules: RuleSet, devices: Devices | undefined, service: Service): Drain {
+    const { config } = this.deps;
+    const logger = this.log.child({ output: oc.id });
+    const output = new Output({ config: oc, writer: instrumentWriter(createWriter(oc), oc.id, service.metrics), logger, counters: this.counters, deadLetter: this.deadLetter! });
+    journal.addConsumer(oc.id);
+    // Shaping per output, on the output's own stream clock (absent when no pipeline is configured).
+    // Routes like decoding: a device binding's steps (its entry's or profile's), else its rule's.
+    const shaping = createShaping({ steps: config.pipeline, rules: config.rules, ruleFor: (t) => rules.ruleFor(t), devices: devices?.decoders, onNotice: noticeReporter(oc.id, this.counters, logger) });
+    const drain = new Drain({
+      journal,
+      output,
+      decode,
+      ...shaping,
+      now: () => this.clock.nowMs(), // the clock that stamps arrivals also moves the stream clock
+      // Bad input is refused at ingest; a journaled message fails only when the rules
+      // changed since. The first output's drain reports it, so it is dead-lettered once.
+      onDecodeError: first ? (r, e) => this.onBadMessage(r, e) : undefined,
+      logger,
+      counters: this.counters,
+      onCommit: () => {
+        if (ingest.holding > 0) setImmediate(() => ingest.retry()); // space may be free now
+      },
     });
-    // What matters at a start is what each output has yet to write; the journal also keeps
-    // written messages (for replays) until its quota needs the room.
-    const { mode, dir, sync, max_bytes: maxBytes, policy } = config.spool;
+    drain.start();
+    return drain;
+  }
+
+  /**
+   * What matters at a start is what each output has yet to write; the journal also keeps
+   * written messages (for replays) until its quota needs the room.
+   */
+  private logSpool(report: Awaited<ReturnType<Journal['open']>>): void {
+    const { mode, dir, sync, max_bytes: maxBytes, policy } = this.deps.config.spool;
     const unwritten = Object.fromEntries(this.drains.map((d) => [d.id, d.lag.behind]));
     const perOutput = Object.entries(unwritten).map(([id, n]) => `${id} ${n}`).join(', ');
     this.log.info({ mode, ...(mode === 'durable' ? { dir, sync } : {}), maxBytes, policy, ...report, unwritten }, `spool: ${mode} mode, unwritten messages: ${perOutput || 'none (no outputs)'}`);
-
-    if (config.broker) {
-      // aedes, mqtt.js and serialport are loaded only when used: a daemon without them stays smaller.
-      const { EmbeddedBroker, brokerOptionsFromConfig } = await import('./sources/embedded-broker.js');
-      // Durable mode keeps the broker's state (client id owners, retained messages, persistent
-      // sessions) beside the journal; memory mode writes nothing to disk.
-      const stateDir = config.spool.mode === 'durable' ? join(config.spool.dir, 'broker') : undefined;
-      this.broker = new EmbeddedBroker({
-        ...brokerOptionsFromConfig(config.broker, config.limits.max_payload),
-        ...(stateDir !== undefined && { stateDir }),
-        // Decoders that learn from earlier messages (Homie's retained $description) learn
-        // again from the retained copies; their readings, if any, are not ingested twice.
-        onRetained: (m) => void decodeMessage({ sourceId: 'broker', topic: m.topic, payload: m.payload, receivedAt: this.clock.arrivalNs() }),
-        logger: this.log.child({ source: 'broker' }),
-        clock: this.clock,
-        counters: this.counters,
-      });
-      this.sources.push(this.broker);
-    }
-    const filters = defaultFilters(rules, devices);
-    // mqtt.js too: a daemon fed by its embedded broker alone holds none of it (~1.5 MB of RSS).
-    const { MqttSource } = config.mqtt.length > 0 ? await import('./sources/mqtt-source.js') : { MqttSource: undefined };
-    for (const mc of config.mqtt) {
-      if (MqttSource === undefined) break;
-      this.sources.push(new MqttSource({ config: { ...mc, subscriptions: sourceSubscriptions(mc, filters) }, logger: this.log.child({ source: mc.id }), clock: this.clock, ackBarrier: ingest.ackBarrier, counters: this.counters }));
-    }
-    const serialPorts = devices?.serialPorts ?? [];
-    const { SerialSource } = serialPorts.length > 0 ? await import('./sources/serial/serial-source.js') : { SerialSource: undefined };
-    for (const settings of serialPorts) {
-      if (SerialSource === undefined) break;
-      this.sources.push(new SerialSource({ settings, logger: this.log.child({ source: settings.id }), clock: this.clock, counters: this.counters }));
-    }
-    this.sources.push(...(this.deps.extraSources ?? []), this.self);
-    // Each source on its own: one that fails is restarted with backoff, the others go on.
-    const onMessage = (m: RawMessage): void => ingest.accept(m);
-    this.supervisors = this.sources.map((source) => new SourceSupervisor({ source, onMessage, logger: this.log, counters: this.counters, now: () => this.clock.nowMs() }));
-    await Promise.all(this.supervisors.map((s) => s.start()));
-    await service.ready(); // READY=1
-    this.log.info(
-      { sources: this.sources.map((s) => s.id), outputs: this.drains.map((d) => d.id), brokerPort: this.brokerPort },
-      'edgeflux started',
-    );
   }
 
   /**
@@ -314,45 +302,18 @@ export class Daemon {
     return this.service?.healthUrl;
   }
 
-  /** What the service layer (health, metrics, edgeflux_internal) reads from the daemon. */
-  private serviceHost(): ServiceHost {
-    const refusal = () => this.ingest?.refusal;
-    const spool = () => {
-      if (!this.journal) return undefined;
-      const r = refusal();
-      return { bytes: this.journal.stats().bytes, maxBytes: this.deps.config.spool.max_bytes, ...(r && { refusing: r.reason === 'disk_full' ? 'disk full' : r.reason === 'quota' ? 'quota (policy block)' : 'journal error' }) };
-    };
-    const dir = this.deps.config.spool.mode === 'durable' ? this.deps.config.spool.dir : undefined;
+  /** The running parts, for the service host (looked up when asked). */
+  private parts(): DaemonParts {
     return {
-      healthFacts: () => ({
-        startedAt: this.startedAt,
-        lastMessageAt: this.lastMessageAt,
-        outputs: this.drains.map((d) => {
-          const s = d.output.status;
-          return { id: d.id, state: s.state, lastError: s.lastError, lastSuccessAt: s.lastSuccessAt, downSince: s.downSince };
-        }),
-        spool: spool(),
-        ...(refusal() && { refusing: { ...refusal()!, ...(dir !== undefined && { dir }) } }),
-        sources: this.supervisors.map((s) => s.state),
-      }),
-      outputs: () => this.drains.map((d) => ({ id: d.id, up: d.output.status.state === 'up', backlog: d.lag.behind, replayLag: d.replayLag })),
-      sources: () => this.supervisors.map((s) => ({ id: s.id, up: s.state.state === 'up' })),
-      spool,
+      journal: () => this.journal,
+      ingest: () => this.ingest,
+      drains: () => this.drains,
+      supervisors: () => this.supervisors,
+      startedAt: () => this.startedAt,
+      lastMessageAt: () => this.lastMessageAt,
       emitReadings: (rs) => this.self?.emit(rs),
       spoolStatus: () => this.spoolStatus(),
-      statusUsers: () => statusUsers(this.deps.config),
-      fieldUnits: (sourceId, topic) => this.unitsOf?.({ sourceId, topic }),
-      receivedAt: async (seq) => {
-        const [r] = (await this.journal?.read(seq, 1)) ?? [];
-        return r === undefined ? undefined : Number(r.receivedAt / 1_000_000n);
-      },
-      statusFacts: () => {
-        const s = this.spoolStatus();
-        return {
-          outputs: (s?.outputs ?? []).map((o) => ({ id: o.id, state: o.state, lastError: o.lastError, downSince: o.downSince, behind: o.behind, cursor: o.cursor })),
-          ...(s && { spool: { mode: s.mode, bytes: s.journal.bytes, maxBytes: this.deps.config.spool.max_bytes, dropped: s.journal.dropped, holding: s.holding } }),
-        };
-      },
+      unitsOf: (m) => this.unitsOf?.(m),
     };
   }
 
@@ -374,28 +335,4 @@ export class Daemon {
       this.log.warn({ code, source: m.sourceId, topic: m.topic, reason: e.reason, suppressed }, `bad message on ${m.topic}: ${e.message}`);
     }
   }
-}
-
-/**
- * Who may log in to the status page: the users of `service.http.users_file`, else those of
- * the embedded broker (scrypt hashes from `edgeflux passwd`).
- */
-async function statusUsers(config: Config): Promise<{ verify?: (username: string, password: string) => Promise<boolean>; why?: string }> {
-  let users: readonly { username: string; password_hash: string }[] = config.broker?.users ?? [];
-  const file = config.service.http.users_file;
-  if (file !== undefined) {
-    const r = await readSecretFile(file, { baseDir: '/', trimNewline: false });
-    if (!r.ok) return { why: `service.http.users_file: ${r.error}` };
-    const parsed = parsePasswordFile(r.value);
-    if (parsed.errors.length > 0) return { why: `service.http.users_file: ${file}:${parsed.errors[0]?.line}: ${parsed.errors[0]?.message}` };
-    users = parsed.entries.map((e) => ({ username: e.username, password_hash: e.hash }));
-  }
-  if (users.length === 0) return { why: 'set service.http.users_file, or give the embedded broker users' };
-  const byName = new Map(users.map((u) => [u.username, u.password_hash]));
-  return {
-    verify: async (username, password) => {
-      const hash = byName.get(username);
-      return hash !== undefined && (await verifyPassword(password, hash));
-    },
-  };
 }

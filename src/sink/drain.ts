@@ -39,7 +39,6 @@ import type { Journal, JournalRecord } from '../journal/journal.js';
 import { recordBytes } from '../journal/block-codec.js';
 import type { Counters } from '../observe/counters.js';
 import type { Logger } from '../observe/logger.js';
-import { RateLimiter } from '../util/rate-limit.js';
 import { passThrough, type PointPipeline, type TrackedReading } from '../pipeline/tracked.js';
 import { decodeError, isDecodeError, type DecodeError, type Reading } from '../types.js';
 import { BatchSlots } from './batch-slots.js';
@@ -53,6 +52,7 @@ import { Sleeper } from '../util/sleeper.js';
 import { globalTimers, type Timers } from '../util/timers.js';
 import { settlesWithin } from '../util/timeout.js';
 import { Wakeup } from '../util/wakeup.js';
+import { JournalGaps } from './journal-gaps.js';
 
 export interface DrainOptions {
   readonly journal: Journal;
@@ -117,10 +117,9 @@ export class Drain {
   private readPos = 0;
   private committed = 0;
   private readCount: number;
-  private suspectGap: number | undefined;
   /** Behind the head by a full read (or a backlog at start) since the last time it caught up. */
   private behind = false;
-  private readonly gapLog = new RateLimiter(10_000);
+  private readonly gaps: JournalGaps;
   private ticker: ClockTicker | undefined;
 
   constructor(private readonly opts: DrainOptions) {
@@ -131,6 +130,7 @@ export class Drain {
     this.timers = opts.timers ?? globalTimers;
     this.sleeper = new Sleeper(this.timers);
     this.pipeline = opts.pipeline ?? passThrough();
+    this.gaps = new JournalGaps(this.id, this.journal, opts.counters, this.log);
     this.direct = opts.pipeline === undefined;
     const { batch, concurrency } = opts.output.config;
     this.slots = new BatchSlots(opts.output, Math.max(1, concurrency), () => {
@@ -266,40 +266,17 @@ export class Drain {
       }
       const from = this.readPos;
       const count = this.readCount;
-      let records: JournalRecord[];
-      try {
-        records = await this.journal.read(from, count);
-      } catch (err) {
-        this.log.error({ err }, `output ${this.id}: cannot read the journal; retrying`);
-        await this.sleeper.sleep(READ_ERROR_PAUSE_MS);
-        continue;
-      }
+      const records = await this.read(from, count);
+      if (records === undefined) continue;
       if (this.halting) return;
       if (records.length === 0) {
-        const { oldestSeq } = this.journal.stats();
-        if (from < oldestSeq) {
-          this.gap(oldestSeq - from, 'quota');
-          this.readPos = oldestSeq;
-          this.commit();
-          continue;
-        }
+        if (this.skipDropped(from)) continue;
         if (this.stopAt !== Infinity) return;
         await this.wakeup.wait(); // at the head: wait for an append
         if (this.stopAt === Infinity) await this.wakeup.nextTurn(); // one read per I/O turn, not per message
         continue;
       }
-      let expected = from;
-      let bytes = 0;
-      let fed = 0;
-      for (const rec of records) {
-        if (rec.seq > expected && !this.acceptGap(expected, rec.seq)) break;
-        expected = rec.seq + 1;
-        this.feed(rec);
-        bytes += recordBytes(rec);
-        fed++;
-      }
-      this.readPos = expected;
-      if (fed > 0) this.readCount = Math.max(MIN_READ, Math.min(this.maxPoints, Math.floor(READ_BYTES / Math.max(1, bytes / fed))));
+      this.feedAll(records, from);
       if (records.length >= count) this.behind = true;
       else if (this.behind && this.readPos >= this.journal.stats().headSeq) {
         this.behind = false;
@@ -307,6 +284,46 @@ export class Drain {
       }
       this.commit();
     }
+  }
+
+  /** Up to `count` records from `from`; undefined (after a pause) when the journal cannot be read. */
+  private async read(from: number, count: number): Promise<JournalRecord[] | undefined> {
+    try {
+      return await this.journal.read(from, count);
+    } catch (err) {
+      this.log.error({ err }, `output ${this.id}: cannot read the journal; retrying`);
+      await this.sleeper.sleep(READ_ERROR_PAUSE_MS);
+      return undefined;
+    }
+  }
+
+  /** An empty read below the journal's oldest record: the quota dropped `from..oldest`; moves past them. */
+  private skipDropped(from: number): boolean {
+    const { oldestSeq } = this.journal.stats();
+    if (from >= oldestSeq) return false;
+    this.gaps.count(oldestSeq - from, 'quota');
+    this.readPos = oldestSeq;
+    this.commit();
+    return true;
+  }
+
+  /**
+   * Feeds the records of a read in seq order, up to a gap that is to be read again; moves
+   * the read position past them and sizes the next read to about READ_BYTES.
+   */
+  private feedAll(records: JournalRecord[], from: number): void {
+    let expected = from;
+    let bytes = 0;
+    let fed = 0;
+    for (const rec of records) {
+      if (rec.seq > expected && !this.gaps.accept(expected, rec.seq)) break;
+      expected = rec.seq + 1;
+      this.feed(rec);
+      bytes += recordBytes(rec);
+      fed++;
+    }
+    this.readPos = expected;
+    if (fed > 0) this.readCount = Math.max(MIN_READ, Math.min(this.maxPoints, Math.floor(READ_BYTES / Math.max(1, bytes / fed))));
   }
 
   private feed(rec: JournalRecord): void {
@@ -346,30 +363,5 @@ export class Drain {
     this.committed = low;
     this.pipeline.committed?.(low);
     this.opts.onCommit?.();
-  }
-
-  /**
-   * Seqs `from` to `to - 1` are missing from a read. Below the journal's oldest record the
-   * quota dropped them; at or above it they should be there: the first time, read again
-   * from `from` (false: stop this read here), in case the journal changed under the read;
-   * the second time, count them as damaged (true: go on).
-   */
-  private acceptGap(from: number, to: number): boolean {
-    const dropped = from < this.journal.stats().oldestSeq;
-    if (!dropped && this.suspectGap !== from) {
-      this.suspectGap = from;
-      this.log.warn({ from, to }, `output ${this.id}: the journal skipped seqs ${from}..${to - 1} in a read; reading them again`);
-      return false;
-    }
-    this.suspectGap = undefined;
-    this.gap(to - from, dropped ? 'quota' : 'damaged');
-    return true;
-  }
-
-  private gap(n: number, reason: 'quota' | 'damaged'): void {
-    this.opts.counters.inc('messages_dropped', { output: this.id, reason }, n);
-    const total = this.opts.counters.get('messages_dropped', { output: this.id, reason });
-    const why = reason === 'quota' ? 'dropped by the spool quota' : 'missing from the journal (damaged)';
-    if (this.gapLog.take(reason) >= 0) this.log.warn({ dropped: n, total, reason }, `output ${this.id}: ${n} messages ${why} before they could be written (${total} in all)`);
   }
 }

@@ -1,83 +1,32 @@
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
-import { Duplex } from 'node:stream';
 import { BehaviorSubject, type Observable } from 'rxjs';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { Aedes, type AedesOptions, type Client, type PublishPacket } from 'aedes';
-import type { BrokerConfig } from '../config/types.js';
 import type { Logger } from '../observe/logger.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { RawMessage, SourceStatus } from '../types.js';
 import { MessageOutlet, type Source } from './source.js';
 import './mqtt-wire.js';
 import { Counters } from '../observe/counters.js';
-import { BrokerGate, refusalCode, type BrokerSecurity, type ClientIdentity, type GateOptions } from './broker/security.js';
-import { PacketGuard } from './broker/packet-guard.js';
-import { compileAcl } from './broker/acl.js';
+import { BrokerGate, refusalCode, type ClientIdentity, type GateOptions } from './broker/security.js';
+import { BrokerListeners } from './broker/listeners.js';
 import { ClientIdOwners } from './broker/client-ids.js';
-import { DEFAULT_RETAINED_BOUNDS, RetainedLimits, type RetainedBounds } from './broker/retained-limits.js';
+import { DEFAULT_RETAINED_BOUNDS, RetainedLimits } from './broker/retained-limits.js';
+import { DEFAULT_BROKER_LIMITS, type BrokerLimits, type BrokerSettings } from './broker/settings.js';
+import { PublishRate } from './broker/publish-rate.js';
 import type { BrokerStore } from './broker/broker-store.js';
 import { boundOutgoingQueues, type OutgoingQueues } from './broker/bounded-queues.js';
 import AsyncMemoryPersistence from 'aedes-persistence/asyncPersistence.js';
 import { RateLimiter } from '../util/rate-limit.js';
 import { settlesWithin } from '../util/timeout.js';
 
-/** Input limits of the embedded broker; exceeding one refuses or disconnects, counted. */
-export interface BrokerLimits {
-  /** Largest MQTT packet (≈ payload + topic); larger ones end the connection before being buffered. */
-  readonly maxPacketBytes: number;
-  readonly maxConnections: number;
-  /** Connections from one address (held failed logins included): one host cannot take them all. */
-  readonly maxConnectionsPerAddress: number;
-  /** A connection that has not sent a whole CONNECT by then is closed (counted `connect_timeout`). */
-  readonly connectTimeoutMs: number;
-  /** Messages queued per persistent session (offline or unacknowledged); beyond, new ones are dropped, counted. */
-  readonly maxQueuedPerClient: number;
-  /** Longest topic, in UTF-8 bytes (the unit of MQTT's own limit). */
-  readonly maxTopicLength: number;
-  readonly maxTopicLevels: number;
-  /**
-   * Publishes per second per client (burst: one second's worth); beyond it the client is
-   * disconnected. 0 = no limit (the default: one gateway client, e.g. a Zigbee bridge, may
-   * speak for hundreds of devices; memory stays bounded anyway, since unacked publishes
-   * stop the broker from reading that client).
-   */
-  readonly maxRatePerClient: number;
-}
+export { brokerOptionsFromConfig, DEFAULT_BROKER_LIMITS, type BrokerLimits, type BrokerSettings, type BrokerTls } from './broker/settings.js';
 
-export const DEFAULT_BROKER_LIMITS: BrokerLimits = {
-  // Above the decoder's own payload limit (limits.max_payload, default 256 KiB), so that a
-  // merely large payload is dead-lettered with its reason; only absurd packets cost the connection.
-  maxPacketBytes: 1024 * 1024,
-  maxConnections: 1000,
-  maxConnectionsPerAddress: 32,
-  connectTimeoutMs: 5000,
-  maxQueuedPerClient: 1000,
-  maxTopicLength: 256,
-  maxTopicLevels: 16,
-  maxRatePerClient: 0,
-};
-
-export interface BrokerTls {
-  readonly host: string;
-  readonly port: number;
-  readonly cert: string;
-  readonly key: string;
-  readonly ca?: string;
-  /** Ask for client certificates; `required` refuses a client without a valid one. */
-  readonly clientCerts: 'none' | 'optional' | 'required';
-}
-
-export interface EmbeddedBrokerOptions {
-  /** The plain listener's address. */
-  readonly config: Pick<BrokerConfig, 'host' | 'port'>;
+export interface EmbeddedBrokerOptions extends BrokerSettings {
   readonly logger: Logger;
   readonly clock?: Clock;
   /** The `sourceId` of its messages; default "broker". */
   readonly id?: string;
-  /** Users, anonymous policy and ACLs. Absent: anyone may connect (warned unless bound to loopback). */
-  readonly security?: BrokerSecurity;
-  /** Bounds on retained messages (defaults: DEFAULT_RETAINED_BOUNDS). */
-  readonly retained?: Partial<RetainedBounds>;
   /**
    * Shown every retained message kept from an earlier run, once, before any client can
    * connect: decoders that learn from earlier messages (a Homie `$description`) learn
@@ -86,11 +35,6 @@ export interface EmbeddedBrokerOptions {
   readonly onRetained?: (m: { readonly topic: string; readonly payload: Buffer }) => void;
   /** Password checking and login throttling (defaults in security.ts, login-throttle.ts). */
   readonly login?: Omit<GateOptions, 'owners'>;
-  readonly limits?: Partial<BrokerLimits>;
-  /** Plain TCP listener on config.host:config.port; default true. */
-  readonly plaintext?: boolean;
-  /** TLS listener. */
-  readonly tls?: BrokerTls;
   readonly counters?: Counters;
   /**
    * Directory of the broker's state (client id owners, retained messages, persistent
@@ -123,24 +67,16 @@ export class EmbeddedBroker implements Source {
   private readonly outlet: MessageOutlet;
   private readonly status = new BehaviorSubject<SourceStatus>({ state: 'closed' });
   private broker: Aedes | undefined;
-  private servers: Server[] = [];
   private readonly limits: BrokerLimits;
   private readonly counters: Counters;
   private gate: BrokerGate | undefined;
   private store: BrokerStore | undefined;
   private retained: RetainedLimits;
-  private readonly identities = new WeakMap<object, ClientIdentity>();
-  private readonly buckets = new WeakMap<Client, { tokens: number; at: number }>();
-  private tlsPort: number | undefined;
-  private readonly sockets = new Set<Socket>();
+  private readonly rate: PublishRate;
+  private readonly listeners: BrokerListeners;
   private readonly dropLog = new RateLimiter(60_000);
-  /** Open connections per remote address. */
-  private readonly perAddress = new Map<string, number>();
-  private boundPort: number | undefined;
   /** Bumped on stop: acks after that do nothing. */
   private gen = 0;
-  /** The TCP (or TLS) socket under each connection aedes writes to (its packet-guard Duplex). */
-  private readonly rawOf = new WeakMap<object, Socket | TLSSocket>();
   /** Sockets corked for the acks given in this turn of the event loop (see `ackBatched`). */
   private readonly corked = new Set<Socket | TLSSocket>();
   private uncorkAt: ReturnType<typeof setImmediate> | undefined;
@@ -151,24 +87,34 @@ export class EmbeddedBroker implements Source {
     this.clock = opts.clock ?? systemClock();
     this.outlet = new MessageOutlet(this.id);
     this.limits = { ...DEFAULT_BROKER_LIMITS, ...opts.limits };
+    this.rate = new PublishRate(this.limits.maxRatePerClient, this.clock);
     this.counters = opts.counters ?? new Counters();
     this.retained = new RetainedLimits({ ...DEFAULT_RETAINED_BOUNDS, ...opts.retained });
+    this.listeners = new BrokerListeners({
+      log: this.log,
+      limits: this.limits,
+      refuse: (reason, details, message) => this.refuse(reason, details, message),
+      onDrop: (address) => this.gate?.refuse('too_many_connections', { address }, 'broker: connection refused: too many connections') ?? this.counters.inc('broker_refused', { reason: 'too_many_connections' }),
+      canHandle: () => this.broker !== undefined,
+      handle: (conn) => void this.broker?.handle(conn),
+    });
   }
 
   /** The TLS listener's bound port, when it runs. */
   get tlsListenPort(): number | undefined {
-    return this.tlsPort;
+    return this.listeners.tlsPort;
   }
 
   /** Whether the plain MQTT listener is bound (`port` answers). */
   get listening(): boolean {
-    return this.boundPort !== undefined;
+    return this.listeners.plainPort !== undefined;
   }
 
   /** The port actually bound (useful with `port: 0`); throws before `start()`. */
   get port(): number {
-    if (this.boundPort === undefined) throw new Error(`embedded broker ${this.id}: not listening`);
-    return this.boundPort;
+    const port = this.listeners.plainPort;
+    if (port === undefined) throw new Error(`embedded broker ${this.id}: not listening`);
+    return port;
   }
 
   get status$(): Observable<SourceStatus> {
@@ -246,21 +192,8 @@ export class EmbeddedBroker implements Source {
     broker.on('clientDisconnect', (client) => this.log.debug({ clientId: client.id }, 'broker: client disconnected'));
 
     try {
-      if (this.opts.plaintext ?? true) {
-        const server = createServer();
-        server.on('connection', (socket: Socket) => this.admit(socket) && this.accept(socket, socket));
-        this.boundPort = await this.listen(server, host, port, 'mqtt');
-      }
-      const tls = this.opts.tls;
-      if (tls) {
-        const server = createTlsServer(
-          { cert: tls.cert, key: tls.key, ...(tls.ca !== undefined && { ca: tls.ca }), requestCert: tls.clientCerts !== 'none', rejectUnauthorized: tls.clientCerts === 'required' },
-          (socket) => this.accept(socket, socket, certUser(socket)),
-        );
-        // Counted on the TCP connection, before the TLS handshake costs anything.
-        server.on('connection', (socket: Socket) => this.admit(socket));
-        this.tlsPort = await this.listen(server, tls.host, tls.port, 'mqtts');
-      }
+      if (this.opts.plaintext ?? true) await this.listeners.listenPlain(host, port);
+      if (this.opts.tls) await this.listeners.listenTls(this.opts.tls);
     } catch (err) {
       await this.stop();
       this.status.next({ state: 'down', lastError: (err as Error).message });
@@ -274,79 +207,8 @@ export class EmbeddedBroker implements Source {
     }
   }
 
-  private async listen(server: Server, host: string, port: number, scheme: string): Promise<number> {
-    server.maxConnections = this.limits.maxConnections;
-    server.on('drop', (d) => this.gate?.refuse('too_many_connections', { address: d?.remoteAddress }, 'broker: connection refused: too many connections') ?? this.counters.inc('broker_refused', { reason: 'too_many_connections' }));
-    this.servers.push(server);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-        const key = scheme === 'mqtts' ? 'broker.tls.port' : 'broker.port';
-        throw new Error(
-          `embedded broker: port ${port} on ${host} is already in use (${key}): another edgeflux may be running, or another MQTT broker such as mosquitto (systemctl status mosquitto); set ${key} to a free port, or remove broker: and read from that broker with an mqtt: source`,
-          { cause: err },
-        );
-      }
-      throw new Error(`embedded broker: cannot listen on ${host}:${port}: ${(err as Error).message}`, { cause: err });
-    }
-    server.on('error', (err) => this.log.error({ err }, 'broker: server error'));
-    const bound = (server.address() as AddressInfo).port;
-    this.log.info({ host, port: bound }, `embedded broker listening on ${scheme}://${host}:${bound}`);
-    return bound;
-  }
-
-  /**
-   * Counts a new TCP connection against its address's share; false (and the socket
-   * destroyed, counted) when the address already holds `maxConnectionsPerAddress`.
-   */
-  private admit(socket: Socket): boolean {
-    const address = socket.remoteAddress ?? 'unknown';
-    const n = this.perAddress.get(address) ?? 0;
-    if (n >= this.limits.maxConnectionsPerAddress) {
-      socket.destroy();
-      this.refuse('too_many_connections_per_address', { address }, `broker: connection refused: ${address} already has ${n} connections`);
-      return false;
-    }
-    this.perAddress.set(address, n + 1);
-    socket.once('close', () => {
-      const left = (this.perAddress.get(address) ?? 1) - 1;
-      if (left <= 0) this.perAddress.delete(address);
-      else this.perAddress.set(address, left);
-    });
-    return true;
-  }
-
-  /** Hands a connection to aedes through the packet-size guard, remembering who it is. */
-  private accept(socket: Socket, raw: Socket | TLSSocket, certUser?: string): void {
-    const broker = this.broker;
-    if (!broker) return void socket.destroy();
-    // Without this, a PUBACK written while an earlier one is unacknowledged waits for the
-    // peer's delayed ACK (Nagle's algorithm, ~40 ms): a device that publishes QoS 1 one at a
-    // time, or resends a backlog after a reconnect, then gets ~23 acks/s instead of thousands.
-    raw.setNoDelay(true);
-    this.sockets.add(raw);
-    raw.once('close', () => this.sockets.delete(raw));
-    const guard = new PacketGuard(this.limits.maxPacketBytes, (declared) =>
-      this.refuse('payload_too_large', { address: raw.remoteAddress, bytes: declared }, `broker: packet of ${declared} bytes refused (limit ${this.limits.maxPacketBytes})`),
-    );
-    guard.on('error', () => raw.destroy());
-    const conn = Duplex.from({ readable: raw.pipe(guard), writable: raw });
-    conn.on('error', () => raw.destroy());
-    raw.on('error', () => conn.destroy());
-    this.identities.set(conn, { address: raw.remoteAddress ?? 'unknown', ...(certUser !== undefined && { certUser }) });
-    this.rawOf.set(conn, raw);
-    broker.handle(conn);
-  }
-
   private identify(client: Client): ClientIdentity {
-    return this.identities.get(client.conn) ?? { address: 'unknown' };
+    return this.listeners.identify(client.conn);
   }
 
   private refuse(reason: Parameters<BrokerGate['refuse']>[0], details: Record<string, unknown>, message: string): void {
@@ -358,25 +220,20 @@ export class EmbeddedBroker implements Source {
   }
 
   async stop(): Promise<void> {
-    const { broker, servers } = this;
+    const { broker } = this;
     if (!broker) {
       await this.store?.close().catch(() => {});
       this.store = undefined;
       return;
     }
     this.broker = undefined;
-    this.servers = [];
-    this.boundPort = undefined;
-    this.tlsPort = undefined;
     this.gen++;
     if (this.uncorkAt !== undefined) clearImmediate(this.uncorkAt);
     this.uncorkAll();
     const timeoutMs = this.opts.stopTimeoutMs ?? 2000;
-    const serverClosed = Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    const serverClosed = this.listeners.unlisten();
     const brokerClosed = new Promise<void>((resolve) => broker.close(() => resolve()));
-    // Clients mid-handshake are not yet known to aedes; end their sockets too.
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
+    this.listeners.dropConnections();
     const closed = await settlesWithin(Promise.all([serverClosed, brokerClosed]), timeoutMs);
     if (!closed) this.log.warn({ timeoutMs }, 'embedded broker: stop timed out');
     broker.removeAllListeners();
@@ -399,7 +256,7 @@ export class EmbeddedBroker implements Source {
     let reason: Parameters<BrokerGate['refuse']>[0] | undefined;
     if (Buffer.byteLength(topic) > l.maxTopicLength) reason = 'topic_too_long';
     else if (payloadBytes > l.maxPacketBytes) reason = 'payload_too_large';
-    else if (!this.takeToken(client)) reason = 'rate_exceeded';
+    else if (!this.rate.take(client)) reason = 'rate_exceeded';
     else if (this.gate && !this.gate.canPublish(client, topic)) reason = 'publish_denied';
     else if (retain) {
       // Reserved now: the share is taken before the retained message is stored.
@@ -429,23 +286,6 @@ export class EmbeddedBroker implements Source {
   private stateError(what: string, err: unknown): void {
     this.counters.inc('broker_state_errors', { what });
     this.log.error({ err }, `broker: saving its state (${what}) failed`);
-  }
-
-  /** Token bucket per client: `maxRatePerClient` per second, burst of one second. */
-  private takeToken(client: Client): boolean {
-    const rate = this.limits.maxRatePerClient;
-    if (rate <= 0) return true;
-    const now = this.clock.nowMs();
-    let b = this.buckets.get(client);
-    if (!b) {
-      b = { tokens: rate, at: now };
-      this.buckets.set(client, b);
-    }
-    b.tokens = Math.min(rate, b.tokens + ((now - b.at) * rate) / 1000);
-    b.at = now;
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
   }
 
   /** The hot path: aedes' hook before PUBACK; calls back when the consumer acks. */
@@ -492,7 +332,7 @@ export class EmbeddedBroker implements Source {
    * the socket is uncorked after those ticks: on setImmediate.
    */
   private corkForTurn(client: Client): void {
-    const raw = this.rawOf.get(client.conn);
+    const raw = this.listeners.socketOf(client.conn);
     if (raw === undefined || this.corked.has(raw) || raw.destroyed) return;
     raw.cork();
     this.corked.add(raw);
@@ -508,42 +348,6 @@ export class EmbeddedBroker implements Source {
 
 interface RetainedSource {
   createRetainedStream(pattern: string): AsyncIterable<unknown>;
-}
-
-/** EmbeddedBroker options from the validated `broker:` config section. */
-export function brokerOptionsFromConfig(c: BrokerConfig, maxPayload = DEFAULT_RETAINED_BOUNDS.maxPayloadBytes): Pick<EmbeddedBrokerOptions, 'config' | 'security' | 'limits' | 'plaintext' | 'tls' | 'retained'> {
-  const r = c.limits.retained;
-  return {
-    retained: { maxPayloadBytes: r.max_payload ?? maxPayload, maxPerUser: r.max_per_user, maxBytesPerUser: r.max_bytes_per_user, maxTotal: r.max_total, maxBytesTotal: r.max_bytes_total },
-    config: { host: c.host, port: c.port },
-    plaintext: c.plaintext,
-    security: {
-      users: new Map(c.users.map((u) => [u.username, u.password_hash])),
-      anonymous: c.anonymous,
-      ...(c.acl !== undefined && { acl: compileAcl(c.acl) }),
-      clientCertUsers: c.tls?.client_certs !== undefined && c.tls.client_certs !== 'none',
-      ...(c.client_id !== undefined && { clientIdPattern: c.client_id }),
-    },
-    limits: {
-      maxPacketBytes: c.limits.max_packet,
-      maxConnections: c.limits.max_connections,
-      maxConnectionsPerAddress: c.limits.max_connections_per_address,
-      connectTimeoutMs: c.limits.connect_timeout,
-      maxQueuedPerClient: c.limits.max_queued_messages,
-      maxTopicLength: c.limits.max_topic_length,
-      maxTopicLevels: c.limits.max_topic_levels,
-      maxRatePerClient: c.limits.max_rate,
-    },
-    ...(c.tls !== undefined && {
-      tls: { host: c.tls.host ?? c.host, port: c.tls.port, cert: c.tls.cert, key: c.tls.key, ...(c.tls.ca !== undefined && { ca: c.tls.ca }), clientCerts: c.tls.client_certs },
-    }),
-  };
-}
-
-function certUser(socket: TLSSocket): string | undefined {
-  if (!socket.authorized) return undefined;
-  const cn = socket.getPeerCertificate()?.subject?.CN;
-  return typeof cn === 'string' && cn !== '' ? cn : undefined;
 }
 
 function isLoopback(host: string): boolean {
