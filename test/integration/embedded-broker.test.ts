@@ -68,7 +68,7 @@ describe('EmbeddedBroker', () => {
     const b = await startBroker();
     const got = collect(b, false);
     const c = await client(b);
-    const sockets = (b as unknown as { sockets: Set<Socket> }).sockets;
+    const sockets = (b as unknown as { listeners: { sockets: Set<Socket> } }).listeners.sockets;
     expect(sockets.size).toBe(1);
     const raw = [...sockets][0]!;
     let writes = 0;
