@@ -63,6 +63,7 @@ describe('client ids belong to their first user', () => {
     expect(obs.connack.returnCode).toBe(0);
     expect(await obs.conn.subscribe('sensors/#', 1)).toEqual([1]);
     await obs.conn.end();
+    await waitFor(() => broker.clientCount === 0, 5000, 'the observer gone'); // else the message is sent to it live, not queued
     const pub = await raw(broker.port, { clientId: 'sensor1-pub', ...SENSOR });
     await pub.conn.publish('sensors/sensor1/t', '21.5');
 
@@ -143,6 +144,7 @@ describe('client ids belong to their first user', () => {
     const obs = await raw(first.broker.port, { clientId: 'observer', clean: false, ...READER });
     await obs.conn.subscribe('sensors/#', 1);
     await obs.conn.end();
+    await waitFor(() => first.broker.clientCount === 0, 5000, 'the observer gone'); // else the message is sent to it live, not queued
     const pub = await raw(first.broker.port, { clientId: 'sensor1-pub', ...SENSOR });
     await pub.conn.publish('sensors/sensor1/secret', 's', { messageId: 1 });
     await pub.conn.end();
