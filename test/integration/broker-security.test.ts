@@ -191,7 +191,14 @@ describe('embedded broker connection limits', () => {
     // The 32 it lets in must stay (no connect timeout within the test): on a busy machine the
     // flood takes seconds to arrive, and a slot freed by the 5 s default would let one more in.
     const { broker, counters } = await start({ security: { anonymous: 'always', acl: undefined }, limits: { connectTimeoutMs: 120_000 } });
-    const flood = Array.from({ length: 1100 }, () => tcp(broker.port, '127.0.0.2'));
+    // In waves of 100, each connected before the next: 1,100 SYNs at once overflow the listen
+    // backlog, and the kernel's SYN retries (1 s, 3 s, 7 s …) then outlast the wait below.
+    const flood: ReturnType<typeof tcp>[] = [];
+    for (let wave = 0; wave < 11; wave++) {
+      const socks = Array.from({ length: 100 }, () => tcp(broker.port, '127.0.0.2'));
+      await Promise.all(socks.map(({ sock }) => new Promise<void>((resolve) => (sock.connecting ? sock.once('connect', () => resolve()).once('close', () => resolve()) : resolve()))));
+      flood.push(...socks);
+    }
     await waitFor(() => counters.get('broker_refused', { reason: 'too_many_connections_per_address' }) === 1100 - 32, 10_000, 'the flood beyond 32 refused');
     const good = await connect(broker.port, { clientId: 'good' });
     await good.publishAsync('sensors/x/t', '1', { qos: 1 });
