@@ -27,12 +27,14 @@ export async function prepareVariant(root: string, name: string, variants: strin
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   await cp(join(root, 'src'), join(dir, 'src'), { recursive: true });
+  const files = [...(await readFile(patch, 'utf8')).matchAll(/^\+\+\+ (\S+)$/gm)].map((m) => (m[1] as string).replace(/^b\//, ''));
+  if (files.length === 0) throw new StalePatchError(`trick "${name}": ${rel} names no file`);
+  const outside = files.filter((f) => !f.startsWith('src/'));
+  if (outside.length > 0) throw new StalePatchError(`trick "${name}": ${rel} changes files outside src/ (${outside.join(', ')}): a variant is src/ only`);
   const check = gitApply(['--check', patch], dir, variants);
   if (!check.ok) throw new StalePatchError(`trick "${name}": ${rel} no longer applies to src/ (the code moved; redo the patch against the current code):\n${check.out}`);
   const applied = gitApply([patch], dir, variants);
   if (!applied.ok) throw new StalePatchError(`trick "${name}": git apply ${rel} failed: ${applied.out}`);
-  const files = [...(await readFile(patch, 'utf8')).matchAll(/^\+\+\+ b\/(\S+)$/gm)].map((m) => m[1] as string);
-  if (files.length === 0) throw new StalePatchError(`trick "${name}": ${rel} names no file`);
   for (const f of files) {
     const [a, b] = await Promise.all([readFile(join(root, f), 'utf8'), readFile(join(dir, f), 'utf8')]);
     if (a === b) throw new StalePatchError(`trick "${name}": ${f} is unchanged after ${rel}`);

@@ -57,4 +57,10 @@ describe('prepareVariant', () => {
     makeRoot(ORIGINAL);
     await expect(prepareVariant(root, 'other', join(root, 'bench', '.work', 'variants'))).rejects.toThrow(/trick "other": no patch/);
   });
+
+  it('stops when the patch reaches beyond src/', async () => {
+    makeRoot(ORIGINAL);
+    writeFileSync(join(root, 'bench', 'tricks', 'plain.patch'), PATCH + PATCH.replaceAll('src/f.ts', 'bench/tricks/plain.patch'));
+    await expect(prepareVariant(root, 'plain', join(root, 'bench', '.work', 'variants'))).rejects.toThrow(/outside src\/ \(bench\/tricks\/plain\.patch\)/);
+  });
 });
