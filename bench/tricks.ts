@@ -23,9 +23,10 @@
  * than the spread; else it "does not move the whole-daemon figure". A summary goes to
  * bench/RESULTS.md (a dated section; `--no-write`: printed only).
  *
- * A full run (5 tricks, 3 rounds) takes about 25 minutes on a quiet 2-core machine;
- * `--quick` (2 rounds of 5 s steps, 100k-reading outage) about 10. On a loaded machine
- * the figures only show that the harness works.
+ * A full run (5 tricks, 3 rounds of 10 s steps, 300k-reading outages) should take about
+ * 20 minutes on a 2-core machine (estimated from `--quick`, 2 rounds of 5 s steps and 100k
+ * readings, which took 6.3 min). Run it on a quiet machine: under load the spread swallows
+ * every difference and the figures only show that the harness works.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
