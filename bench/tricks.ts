@@ -298,6 +298,7 @@ function fmt(x: number, unit: string): string {
 
 function verdictOf(rows: readonly Row[]): string {
   const deciding = rows.filter((r) => r.figure.decides);
+  if (deciding.some((r) => r.with.length < 2 || r.without.length < 2)) return '**no verdict**: one run per side has no run-to-run spread to compare with (--reps 2 or more)';
   const wins = deciding.filter((r) => r.gain > r.spread);
   const losses = deciding.filter((r) => -r.gain > r.spread);
   const info = rows.filter((r) => !r.figure.decides && Math.abs(r.gain) > r.spread).map((r) => `${r.figure.key} ${r.gain > 0 ? 'better' : 'worse'} with it beyond the spread`);
