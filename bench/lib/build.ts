@@ -32,10 +32,29 @@ async function tsFiles(dir: string, skip: (p: string) => boolean): Promise<strin
 export async function transpile(root: string): Promise<{ runtime: Runtime; files: number; ms: number }> {
   const t0 = Date.now();
   const outRoot = join(root, 'bench', '.work', 'js');
-  await rm(outRoot, { recursive: true, force: true });
   const skip = (p: string): boolean => p.includes(`${join('bench', '.work')}`) || p.endsWith('node_modules');
   // src/ and what the bench runs in child processes (not the micro benchmarks beside it).
   const files = [...(await tsFiles(join(root, 'src'), skip)), ...(await tsFiles(join(root, 'bench', 'lib'), skip)), join(root, 'bench', 'baseline.ts')];
+  const n = await transpileInto(root, root, files, outRoot);
+  return { runtime: transpiledRuntime(root), files: n, ms: Date.now() - t0 };
+}
+
+/**
+ * A variant of the daemon (bench/tricks.ts): `<dir>/src` (a patched copy of src/) transpiled
+ * into `<dir>/js`, with the repo's device profiles and status page beside it. Only the
+ * daemon runs from there; the load generator and the bench stay the repo's own.
+ */
+export async function transpileVariant(root: string, dir: string): Promise<Runtime> {
+  const files = await tsFiles(join(dir, 'src'), (p) => p.endsWith('node_modules'));
+  const outRoot = join(dir, 'js');
+  await transpileInto(root, dir, files, outRoot);
+  const js = (relTs: string): string => join(outRoot, relTs.replace(/\.ts$/, '.js'));
+  return { kind: 'transpiled', script: (relTs) => [js(relTs)], module: js };
+}
+
+/** Transpiles `files` (under `from`) into `outRoot`, replacing what was there; links `<root>/devices`, copies `<root>/status-page`. */
+async function transpileInto(root: string, from: string, files: readonly string[], outRoot: string): Promise<number> {
+  await rm(outRoot, { recursive: true, force: true });
   const compilerOptions: ts.CompilerOptions = {
     target: ts.ScriptTarget.ES2022,
     module: ts.ModuleKind.ESNext,
@@ -44,7 +63,7 @@ export async function transpile(root: string): Promise<{ runtime: Runtime; files
     sourceMap: false,
   };
   for (const f of files) {
-    const rel = relative(root, f);
+    const rel = relative(from, f);
     const out = ts.transpileModule(await readFile(f, 'utf8'), { compilerOptions, fileName: rel, reportDiagnostics: true });
     const errors = (out.diagnostics ?? []).filter((d) => d.category === ts.DiagnosticCategory.Error);
     if (errors.length > 0) {
@@ -58,7 +77,7 @@ export async function transpile(root: string): Promise<{ runtime: Runtime; files
   await symlink(join(root, 'devices'), join(outRoot, 'devices'), 'dir');
   // The status page's files, where the daemon looks for them (beside src/, as beside dist/).
   await cp(join(root, 'status-page'), join(outRoot, 'status-page'), { recursive: true });
-  return { runtime: transpiledRuntime(root), files: files.length, ms: Date.now() - t0 };
+  return files.length;
 }
 
 export function transpiledRuntime(root: string): Runtime {
