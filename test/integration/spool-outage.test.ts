@@ -66,7 +66,11 @@ dead_letter: { path: ${join(fx.dir.path, 'dead.jsonl')} }
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       }
       const status = daemon.spoolStatus()!;
-      expect(status.outputs[0]).toMatchObject({ id: 'local', state: 'down', behind: N });
+      expect(status.outputs[0]).toMatchObject({ id: 'local', state: 'down' });
+      // At least N: QoS 1 is at-least-once, and a publish the client resent after a reconnect
+      // under load is journaled twice (it is stored once: same series and time, checked below).
+      expect(status.outputs[0]!.behind).toBeGreaterThanOrEqual(N);
+      expect(status.outputs[0]!.behind).toBeLessThanOrEqual(N + 100);
       expect(status.journal.headSeq - status.journal.oldestSeq).toBeGreaterThanOrEqual(N);
       clearInterval(sampler);
 
