@@ -67,8 +67,8 @@ dead_letter: { path: ${join(fx.dir.path, 'dead.jsonl')} }
       }
       const status = daemon.spoolStatus()!;
       expect(status.outputs[0]).toMatchObject({ id: 'local', state: 'down' });
-      // At least N: QoS 1 is at-least-once, and a publish the client resent after a reconnect
-      // under load is journaled twice (it is stored once: same series and time, checked below).
+      // At least N: CI once saw N + 1 (cause not pinned down; a QoS 1 publish resent after a
+      // reconnect under load would be journaled twice). What is stored is checked exactly below.
       expect(status.outputs[0]!.behind).toBeGreaterThanOrEqual(N);
       expect(status.outputs[0]!.behind).toBeLessThanOrEqual(N + 100);
       expect(status.journal.headSeq - status.journal.oldestSeq).toBeGreaterThanOrEqual(N);
