@@ -16,6 +16,7 @@
  * - `time_key` (a literal top-level key first, else a dotted path, e.g. `meta.ts`) gives
  *   the event time: see `toNs`. It is not written as a field. Absent or null → arrival time.
  */
+import { setProp } from '../util/own.js';
 import type { JsonOptions, TimeUnit } from '../config/types.js';
 import { isUtf8 } from 'node:buffer';
 import { decodeError, type DecodeError, type FieldValue, type Reading } from '../types.js';
@@ -299,11 +300,6 @@ function put(c: Compiled, plan: KeyPlan, v: unknown, w: Walk): DecodeError | und
   return undefined;
 }
 
-/** Assigns an own property, also for the key `__proto__` (which `o[k] = v` would not create). */
-export function setProp<T>(o: Record<string, T>, k: string, v: T): void {
-  if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
-  else o[k] = v;
-}
 
 /**
  * The number literal after the key `needle` (a JSON string, quotes included) when the
@@ -362,3 +358,5 @@ export function exactNumberLiterals(text: string, sep: string): Map<string, stri
   }
   return out;
 }
+
+export { setProp };

@@ -18,6 +18,7 @@
  * A payload without the marker is line protocol: what versions before this one journaled
  * (decodeSelf in self-source.ts reads both, so an upgrade replays the old spool).
  */
+import { setProp } from '../util/own.js';
 import { decodeError, type DecodeError, type FieldValue, type Reading } from '../types.js';
 
 const MARKER = 0x00;
@@ -176,7 +177,7 @@ export function decodeSelfReadings(payload: Buffer): Reading[] | DecodeError {
       const k = str();
       const v = str();
       if (k === undefined || v === undefined) return fail('bad tag');
-      tags[k] = v;
+      setProp(tags, k, v);
     }
     const fieldCount = readVarint();
     if (fieldCount === undefined) return fail('bad field count');
@@ -187,17 +188,17 @@ export function decodeSelfReadings(payload: Buffer): Reading[] | DecodeError {
       const type = payload[at++];
       if (type === 0x66) {
         if (!need(8)) return fail('truncated number');
-        fields[name] = payload.readDoubleLE(at);
+        setProp(fields, name, payload.readDoubleLE(at));
         at += 8;
       } else if (type === 0x69 || type === 0x67) {
         const v = readZigzag();
         if (v === undefined) return fail('truncated integer');
-        fields[name] = type === 0x69 ? v : Number(v);
-      } else if (type === 0x74 || type === 0x46) fields[name] = type === 0x74;
+        setProp(fields, name, type === 0x69 ? v : Number(v));
+      } else if (type === 0x74 || type === 0x46) setProp(fields, name, type === 0x74);
       else if (type === 0x73) {
         const s = str();
         if (s === undefined) return fail('bad string field');
-        fields[name] = s;
+        setProp(fields, name, s);
       } else return fail(`unknown field type ${String(type)}`);
     }
     const delta = readZigzag();

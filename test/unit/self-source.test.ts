@@ -57,6 +57,20 @@ describe('SelfSource', () => {
     );
   });
 
+  it('a tag or field named __proto__ comes back as its own key (a counterexample fast-check found)', async () => {
+    const tags: Record<string, string> = {};
+    const fields: Record<string, boolean | string> = {};
+    Object.defineProperty(tags, '__proto__', { value: ' ', enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(fields, '__proto__', { value: 'x', enumerable: true, writable: true, configurable: true });
+    fields[' '] = false;
+    const readings: Reading[] = [{ measurement: ' ', tags, fields, time: 0n }];
+    const back = decodeSelf((await emitted(readings))[0]!) as Reading[];
+    expect(Object.keys(back[0]!.tags)).toEqual(['__proto__']);
+    expect(Object.getOwnPropertyDescriptor(back[0]!.tags, '__proto__')?.value).toBe(' ');
+    expect(Object.getOwnPropertyDescriptor(back[0]!.fields, '__proto__')?.value).toBe('x');
+    expect(Object.getPrototypeOf(back[0]!.tags)).toBe(Object.prototype);
+  });
+
   it('readings without a field are left out; none left: no message', async () => {
     const point = selfReadings()[0]!;
     const got = await emitted([{ ...point, fields: {} }, point]);

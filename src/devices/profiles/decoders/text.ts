@@ -2,6 +2,7 @@
  * Helpers shared by the text-based format decoders: payload → text, JSON object parsing
  * with the same messages as the core JSON decoder, flattening nested objects.
  */
+import { setProp } from '../../../util/own.js';
 import { utf8Text } from '../../utf8.js';
 import { profileError, type ProfileDecodeError, type RawValue } from '../types.js';
 
@@ -63,8 +64,7 @@ export function flatten(
 
 /** Own property, also for `__proto__`. */
 export function setValue(o: Record<string, RawValue>, k: string, v: RawValue): void {
-  if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
-  else o[k] = v;
+  setProp(o, k, v);
 }
 
 /** A plain decimal number text → number, or undefined (no words, hex, NaN, Infinity). */
