@@ -6,11 +6,9 @@
  */
 import fc from 'fast-check';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkUnit, decodeBlock, unitCount, unitSeq } from '../../src/journal/block-codec.js';
-import { FileJournal, type FileJournalOptions } from '../../src/journal/file-journal.js';
 import type { JournalEntry, JournalRecord } from '../../src/journal/journal.js';
 import { encodeFrame, maxFrameBytes } from '../../src/journal/record-codec.js';
 import { SegmentDict } from '../../src/journal/segment-dict.js';
@@ -18,28 +16,10 @@ import { scanSegment } from '../../src/journal/segment-scan.js';
 import { Segment, segmentFileName } from '../../src/journal/segment.js';
 import { WriteBatch } from '../../src/journal/write-batch.js';
 import { Counters } from '../../src/observe/counters.js';
-import { silentLogger } from '../../src/observe/logger.js';
+import { fileJournals } from '../helpers/file-journals.js';
 import { entry, fieldsOf, payloadOf } from '../fixtures/journal-entries.js';
 
-const dirs: string[] = [];
-const open: FileJournal[] = [];
-
-afterEach(async () => {
-  for (const j of open.splice(0)) await j.close();
-  for (const d of dirs.splice(0)) await fs.promises.rm(d, { recursive: true, force: true });
-});
-
-function tmp(): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'edgeflux-blk-'));
-  dirs.push(d);
-  return d;
-}
-
-function journal(dir: string, extra: Partial<FileJournalOptions> = {}): FileJournal {
-  const j = new FileJournal({ dir, maxBytes: 1024 ** 3, policy: 'drop-oldest', sync: 50, logger: silentLogger(), ...extra });
-  open.push(j);
-  return j;
-}
+const { tmp, journal, closed } = fileJournals('edgeflux-blk-');
 
 /** Encodes `batches` (seqs from 0 on) as one segment's file would hold them. */
 function encodeSegment(batches: readonly (readonly JournalEntry[])[]): { file: Buffer; blockStarts: number[] } {
@@ -183,7 +163,7 @@ describe('journal blocks (format 2)', () => {
       expect(await k.open()).toEqual({ records: 4, damaged: 1, truncatedBytes: cut - before, headSeq: 4, oldestSeq: 0 });
       expect((await k.read(0, 100)).map(fieldsOf)).toEqual([0, 1, 2, 3].map((i) => ({ ...entry(i), seq: i })));
       await k.close();
-      open.splice(open.indexOf(k), 1);
+      closed(k);
     }
   });
 

@@ -1,35 +1,17 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConsumerCursors } from '../../src/journal/consumer-cursors.js';
 import { crc32c } from '../../src/journal/crc32c.js';
 import { CursorStore } from '../../src/journal/cursor-store.js';
-import { FileJournal, type FileJournalOptions } from '../../src/journal/file-journal.js';
+import { FileJournal } from '../../src/journal/file-journal.js';
 import { Counters } from '../../src/observe/counters.js';
 import { silentLogger } from '../../src/observe/logger.js';
+import { fileJournals } from '../helpers/file-journals.js';
 import { runAndKill, runUntil } from '../fixtures/journal-child.js';
 import { entry, payloadOf } from '../fixtures/journal-entries.js';
 
-const dirs: string[] = [];
-const open: FileJournal[] = [];
-
-afterEach(async () => {
-  for (const j of open.splice(0)) await j.close();
-  for (const d of dirs.splice(0)) await fs.promises.rm(d, { recursive: true, force: true });
-});
-
-function tmp(): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'edgeflux-fj-'));
-  dirs.push(d);
-  return d;
-}
-
-function journal(dir: string, extra: Partial<FileJournalOptions> = {}): FileJournal {
-  const j = new FileJournal({ dir, maxBytes: 1024 ** 3, policy: 'drop-oldest', sync: 50, logger: silentLogger(), ...extra });
-  open.push(j);
-  return j;
-}
+const { tmp, journal } = fileJournals('edgeflux-fj-');
 
 /** Appends entry(0..n-1) and closes; returns the byte offset of each record (one segment). */
 async function writeRecords(dir: string, n: number): Promise<number[]> {
