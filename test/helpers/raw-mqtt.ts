@@ -1,3 +1,4 @@
+import { settlesWithin } from '../../src/util/timeout.js';
 import { createConnection, type Socket } from 'node:net';
 import mqttPacket, { type IConnackPacket, type IConnectPacket, type Packet } from 'mqtt-packet';
 
@@ -107,7 +108,7 @@ export class RawMqtt {
     if (this.isClosed) return;
     this.socket.end(mqttPacket.generate({ cmd: 'disconnect' }));
     this.socket.destroySoon();
-    await Promise.race([this.closed, new Promise((r) => setTimeout(r, 1000))]);
+    await settlesWithin(this.closed, 1000); // a bound, not a wait: the timer goes as soon as it closes
     this.socket.destroy();
   }
 }
