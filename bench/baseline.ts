@@ -57,7 +57,8 @@ function fieldsOf(o: Record<string, unknown>, ints: ReadonlySet<string>, skip: R
     let f: string;
     if (typeof v === 'number') f = ints.has(k) ? `${Math.round(v)}i` : String(v);
     else if (typeof v === 'boolean') f = String(v);
-    else if (typeof v === 'string') f = numericStrings && v !== '' && Number.isFinite(Number(v)) ? (ints.has(k) ? `${Math.round(Number(v))}i` : String(Number(v))) : `"${esc(v)}"`;
+    else if (typeof v === 'string')
+      f = numericStrings && v !== '' && Number.isFinite(Number(v)) ? (ints.has(k) ? `${Math.round(Number(v))}i` : String(Number(v))) : `"${esc(v)}"`;
     else continue;
     out += (out ? ',' : '') + k + '=' + f;
   }

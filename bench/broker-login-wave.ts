@@ -16,7 +16,9 @@ import mqtt from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { hashPassword } from '../src/util/passwords.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '20' }, wave: { type: 'string', default: '100' }, every: { type: 'string', default: '1000' } } });
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '20' }, wave: { type: 'string', default: '100' }, every: { type: 'string', default: '1000' } },
+});
 const seconds = Number(values.seconds);
 const waveSize = Number(values.wave);
 const everyMs = Number(values.every);
@@ -32,7 +34,13 @@ const port = await new Promise<number>((resolve, reject) => {
 /** connect + one QoS 1 publish + its PUBACK, in ms. */
 async function goodClient(i: number): Promise<number> {
   const t0 = performance.now();
-  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: `good-${i}`, username: 'sensor', password: 'good', reconnectPeriod: 0, connectTimeout: 30_000 });
+  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+    clientId: `good-${i}`,
+    username: 'sensor',
+    password: 'good',
+    reconnectPeriod: 0,
+    connectTimeout: 30_000,
+  });
   await c.publishAsync('sensors/good/t', '21.5', { qos: 1 });
   const ms = performance.now() - t0;
   await c.endAsync(true);
@@ -52,7 +60,20 @@ function wave(w: number): void {
       s.destroy();
     });
     s.on('data', (b: Buffer) => parser.parse(b));
-    s.on('connect', () => s.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: `w${w}-${i}`, keepalive: 60, username: 'victim', password: Buffer.from(`guess-${w}-${i}`) })));
+    s.on('connect', () =>
+      s.write(
+        mqttPacket.generate({
+          cmd: 'connect',
+          protocolId: 'MQTT',
+          protocolVersion: 4,
+          clean: true,
+          clientId: `w${w}-${i}`,
+          keepalive: 60,
+          username: 'victim',
+          password: Buffer.from(`guess-${w}-${i}`),
+        }),
+      ),
+    );
   }
 }
 
@@ -69,7 +90,9 @@ async function measure(label: string, durationMs: number, withWaves: boolean): P
   clearInterval(timer);
   lat.sort((a, b) => a - b);
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]!.toFixed(1);
-  console.log(`${label}: n=${lat.length} p50 ${q(0.5)} ms, p95 ${q(0.95)} ms, max ${lat[lat.length - 1]!.toFixed(1)} ms${withWaves ? `, ${w} waves of ${waveSize}` : ''}`);
+  console.log(
+    `${label}: n=${lat.length} p50 ${q(0.5)} ms, p95 ${q(0.95)} ms, max ${lat[lat.length - 1]!.toFixed(1)} ms${withWaves ? `, ${w} waves of ${waveSize}` : ''}`,
+  );
 }
 
 try {

@@ -39,16 +39,52 @@ const rules = new RuleSet(config.config.rules, config.config.limits);
 
 const noAck = (): void => undefined;
 function messages(topic: (i: number) => string, payload: (i: number) => string): RawMessage[] {
-  return Array.from({ length: N }, (_, i) => ({ sourceId: 'bench', topic: topic(i), payload: Buffer.from(payload(i)), receivedAt: BigInt(T0_US + i) * 1000n, ack: noAck }));
+  return Array.from({ length: N }, (_, i) => ({
+    sourceId: 'bench',
+    topic: topic(i),
+    payload: Buffer.from(payload(i)),
+    receivedAt: BigInt(T0_US + i) * 1000n,
+    ack: noAck,
+  }));
 }
 const dev = (i: number) => `d${String(i % DEVICES).padStart(3, '0')}`;
 
 const formats: [string, RawMessage[]][] = [
-  ['json {seq,v,ts µs} (the e2e bench payload)', messages((i) => `json/${dev(i)}/m`, (i) => `{"seq":${i},"v":${(i % 1000) + 0.5},"ts":${T0_US + i}}`)],
-  ['json {seq,v,ts µs}, 3 topic tags (the e2e bench topics)', messages((i) => `bench/edgeflux/q1n7r10000/${dev(i)}/m`, (i) => `{"seq":${i},"v":${(i % 1000) + 0.5},"ts":${T0_US + i}}`)],
-  ['json nested, 4 fields, arrival time', messages((i) => `jsonnested/${dev(i)}/climate`, (i) => `{"temperature":${20 + (i % 100) / 10},"humidity":${40 + (i % 30)},"battery":{"level":${i % 100},"low":false}}`)],
-  ['number (plain text)', messages((i) => `number/${dev(i)}/temperature`, (i) => `${20 + (i % 100) / 10}`)],
-  ['line protocol, 2 tags 2 fields', messages((i) => `lp/${dev(i)}`, (i) => `climate,room=r${i % 20},floor=1 temperature=${20 + (i % 100) / 10},humidity=${40 + (i % 30)}i ${(T0_US + i) * 1000}`)],
+  [
+    'json {seq,v,ts µs} (the e2e bench payload)',
+    messages(
+      (i) => `json/${dev(i)}/m`,
+      (i) => `{"seq":${i},"v":${(i % 1000) + 0.5},"ts":${T0_US + i}}`,
+    ),
+  ],
+  [
+    'json {seq,v,ts µs}, 3 topic tags (the e2e bench topics)',
+    messages(
+      (i) => `bench/edgeflux/q1n7r10000/${dev(i)}/m`,
+      (i) => `{"seq":${i},"v":${(i % 1000) + 0.5},"ts":${T0_US + i}}`,
+    ),
+  ],
+  [
+    'json nested, 4 fields, arrival time',
+    messages(
+      (i) => `jsonnested/${dev(i)}/climate`,
+      (i) => `{"temperature":${20 + (i % 100) / 10},"humidity":${40 + (i % 30)},"battery":{"level":${i % 100},"low":false}}`,
+    ),
+  ],
+  [
+    'number (plain text)',
+    messages(
+      (i) => `number/${dev(i)}/temperature`,
+      (i) => `${20 + (i % 100) / 10}`,
+    ),
+  ],
+  [
+    'line protocol, 2 tags 2 fields',
+    messages(
+      (i) => `lp/${dev(i)}`,
+      (i) => `climate,room=r${i % 20},floor=1 temperature=${20 + (i % 100) / 10},humidity=${40 + (i % 30)}i ${(T0_US + i) * 1000}`,
+    ),
+  ],
 ];
 
 const results: MicroResult[] = [];
@@ -72,7 +108,11 @@ const nested: Reading[] = [];
 for (const m of formats[2]?.[1] ?? []) nested.push(...(rules.decode(m) as Reading[]));
 const tagged: Reading[] = [];
 for (const m of formats[1]?.[1] ?? []) tagged.push(...(rules.decode(m) as Reading[]));
-for (const [name, rs] of [['{seq,v,ts} reading', readings], ['{seq,v,ts} reading, 3 tags', tagged], ['nested reading, 4 fields', nested]] as const) {
+for (const [name, rs] of [
+  ['{seq,v,ts} reading', readings],
+  ['{seq,v,ts} reading, 3 tags', tagged],
+  ['nested reading, 4 fields', nested],
+] as const) {
   results.push(
     measureRuns(`encode line protocol, ${name}`, rs.length, RUNS, () => {
       const w = new LineWriter();
@@ -90,5 +130,6 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 console.log(`\ncodecs: ${fmt(N)} messages over ${DEVICES} devices, ${process.version}, median of ${RUNS}, load average ${loadavg()[0]?.toFixed(1)}\n`);
 console.log(`${'case'.padEnd(64)} ${'msgs/s'.padStart(11)} ${'per CPU-s'.padStart(11)} ${'CPU-µs/msg'.padStart(11)}`);
 console.log('-'.repeat(100));
-for (const r of results) console.log(`${r.name.padEnd(64)} ${fmt(r.perSecond).padStart(11)} ${fmt(r.perCpuSecond).padStart(11)} ${(1e6 / r.perCpuSecond).toFixed(2).padStart(11)}`);
+for (const r of results)
+  console.log(`${r.name.padEnd(64)} ${fmt(r.perSecond).padStart(11)} ${fmt(r.perCpuSecond).padStart(11)} ${(1e6 / r.perCpuSecond).toFixed(2).padStart(11)}`);
 if (sink.length === 0) throw new Error('nothing decoded');

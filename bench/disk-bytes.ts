@@ -50,12 +50,21 @@ async function startTrace(pid: number): Promise<{ stop(readings: number): Promis
         const m = /\w+\(\d+<([^>]*)>.*\) = (\d+)$/.exec(line);
         if (!m) continue;
         const file = m[1]!;
-        const kind = /\.seg$/.test(file) ? 'segments' : file.includes('/cursors/') ? `cursors/${file.split('/').pop()!.replace(/\d+/, 'N')}` : file.startsWith('/') ? 'other files' : 'sockets/pipes';
+        const kind = /\.seg$/.test(file)
+          ? 'segments'
+          : file.includes('/cursors/')
+            ? `cursors/${file.split('/').pop()!.replace(/\d+/, 'N')}`
+            : file.startsWith('/')
+              ? 'other files'
+              : 'sockets/pipes';
         by.set(kind, (by.get(kind) ?? 0) + Number(m[2]));
         calls.set(kind, (calls.get(kind) ?? 0) + 1);
       }
       rmSync(out, { force: true });
-      return [...by].filter(([k]) => k !== 'sockets/pipes').map(([k, b]) => `${k} ${(b / readings).toFixed(1)} B (${calls.get(k)} writes)`).join(', ');
+      return [...by]
+        .filter(([k]) => k !== 'sockets/pipes')
+        .map(([k, b]) => `${k} ${(b / readings).toFixed(1)} B (${calls.get(k)} writes)`)
+        .join(', ');
     },
   };
 }
@@ -88,7 +97,8 @@ async function main(): Promise<void> {
   const workload: Workload = { source: 'mosquitto', payload, devices, connections: 1, window: 20_000 };
   const env: StepEnv = { influx, gen, devices, drainLimitMs: 3000, log, workload };
   const spec = PAYLOADS[payload];
-  const sample = spec.topic('edgeflux', 'q1n1r2000', 'd0421').length + spec.payload(123, devices, spec === PAYLOADS.point ? Date.now() * 1000 : Date.now()).length;
+  const sample =
+    spec.topic('edgeflux', 'q1n1r2000', 'd0421').length + spec.payload(123, devices, spec === PAYLOADS.point ? Date.now() * 1000 : Date.now()).length;
   log(`payload ${payload}: topic + payload ≈ ${sample} B; ${devices} devices; QoS ${qos}`);
   const sut = await def.start({ qos, workload });
   try {
@@ -100,7 +110,9 @@ async function main(): Promise<void> {
         const step = await runStep(env, def, sut, qos, rate, Number(v.seconds) * 1000);
         const bytes = writeBytes(sut.proc.pid) - w0;
         if (trace) log(`    write(2) bytes per reading by file: ${await trace.stop(step.sent)}`);
-        log(`  ${rate}/s × ${v.seconds} s: ${step.sent} readings, lost ${step.lost}, write_bytes ${bytes} = ${(bytes / step.sent).toFixed(1)} B per reading (${(bytes / step.sent / sample).toFixed(2)}× topic+payload)`);
+        log(
+          `  ${rate}/s × ${v.seconds} s: ${step.sent} readings, lost ${step.lost}, write_bytes ${bytes} = ${(bytes / step.sent).toFixed(1)} B per reading (${(bytes / step.sent / sample).toFixed(2)}× topic+payload)`,
+        );
       }
     }
   } finally {

@@ -59,7 +59,12 @@ async function once(dir: string): Promise<{ wall: number; cpu: number; points: n
   const prefix = topicPrefix('edgeflux', run);
   const t0 = BigInt(Date.now()) * 1_000_000n;
   for (let i = 0; i < N; i++) {
-    journal.stage({ sourceId: 'bench', topic: topicOf(prefix, `d${String(i % DEVICES).padStart(3, '0')}`), payload: Buffer.from(payloadOf(i, tsBaseUs)), receivedAt: t0 + BigInt(i) * 1000n });
+    journal.stage({
+      sourceId: 'bench',
+      topic: topicOf(prefix, `d${String(i % DEVICES).padStart(3, '0')}`),
+      payload: Buffer.from(payloadOf(i, tsBaseUs)),
+      receivedAt: t0 + BigInt(i) * 1000n,
+    });
     if (i % 1000 === 999 || i === N - 1) journal.flush();
   }
   const oc = config.outputs[0]!;

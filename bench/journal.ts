@@ -71,7 +71,7 @@ async function tail(n: number): Promise<void> {
     const es = entries(10_000, 60);
     const t0 = process.hrtime.bigint();
     let from = 0;
-    for (let i = 0; i < n; ) {
+    for (let i = 0; i < n;) {
       for (let k = 0; k < 100; k++, i++) j.append(es[i % es.length]!);
       const got = await j.read(from, 5000);
       from = got[got.length - 1]!.seq + 1;

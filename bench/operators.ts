@@ -31,7 +31,7 @@ function makeReadings(): SeqReading[] {
   const hums = new Float64Array(SERIES).fill(45);
   const tags = Array.from({ length: SERIES }, (_, i) => ({ device: `th${i}`, location: `room${i % 50}` }));
   let x = 12345;
-  const rand = () => ((x = (x * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const rand = () => (x = (x * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
   const out: SeqReading[] = [];
   for (let i = 0; i < N; i++) {
     const s = i % SERIES;
@@ -135,10 +135,14 @@ function measureKeys(): Result {
 const results: Result[] = [measureKeys(), ...cases.map(([name, build]) => measure(name, readings, build))];
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-console.log(`\nshaping operators: ${fmt(N)} readings over ${fmt(SERIES)} series, ${process.version}, median of ${RUNS}, load average ${loadavg()[0]?.toFixed(1)}\n`);
+console.log(
+  `\nshaping operators: ${fmt(N)} readings over ${fmt(SERIES)} series, ${process.version}, median of ${RUNS}, load average ${loadavg()[0]?.toFixed(1)}\n`,
+);
 console.log(`${'operator'.padEnd(36)} ${'readings/s'.padStart(11)} ${'per CPU-s'.padStart(11)} ${'CPU-µs/rd'.padStart(10)} ${'points out'.padStart(11)}`);
 console.log('-'.repeat(83));
 for (const r of results) {
   const us = (1e6 / r.perCpuSecond).toFixed(2);
-  console.log(`${r.name.padEnd(36)} ${fmt(r.perSecond).padStart(11)} ${fmt(r.perCpuSecond).padStart(11)} ${us.padStart(10)} ${(r.out >= 0 ? fmt(r.out) : '-').padStart(11)}`);
+  console.log(
+    `${r.name.padEnd(36)} ${fmt(r.perSecond).padStart(11)} ${fmt(r.perCpuSecond).padStart(11)} ${us.padStart(10)} ${(r.out >= 0 ? fmt(r.out) : '-').padStart(11)}`,
+  );
 }

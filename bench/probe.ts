@@ -36,8 +36,11 @@ async function heapFigures(port: number): Promise<string> {
   try {
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
     const pick = (name: string): number => Number(/^(\S+) (\S+)$/m.exec(text.split('\n').find((l) => l.startsWith(name + ' ')) ?? '')?.[2] ?? NaN) / 1048576;
-    const spaces = text.split('\n').filter((l) => l.startsWith('nodejs_heap_space_size_total_bytes{'))
-      .map((l) => `${/space="(\w+)"/.exec(l)?.[1]}=${(Number(l.split(' ')[1]) / 1048576).toFixed(1)}`).join(' ');
+    const spaces = text
+      .split('\n')
+      .filter((l) => l.startsWith('nodejs_heap_space_size_total_bytes{'))
+      .map((l) => `${/space="(\w+)"/.exec(l)?.[1]}=${(Number(l.split(' ')[1]) / 1048576).toFixed(1)}`)
+      .join(' ');
     return `heap used ${pick('nodejs_heap_size_used_bytes').toFixed(1)} / total ${pick('nodejs_heap_size_total_bytes').toFixed(1)} MB, external ${pick('nodejs_external_memory_bytes').toFixed(1)} MB; spaces: ${spaces}`;
   } catch (e) {
     return `(no /metrics: ${String(e)})`;
@@ -70,7 +73,7 @@ function threadTicks(pid: number): Map<string, [number, number]> {
 function threadDelta(a: Map<string, [number, number]>, b: Map<string, [number, number]>, readings: number): string {
   const us = 1e6 / clockTicks();
   return [...b]
-    .map(([k, [u, s]]) => [k, (u - (a.get(k)?.[0] ?? 0)) * us / readings, (s - (a.get(k)?.[1] ?? 0)) * us / readings] as const)
+    .map(([k, [u, s]]) => [k, ((u - (a.get(k)?.[0] ?? 0)) * us) / readings, ((s - (a.get(k)?.[1] ?? 0)) * us) / readings] as const)
     .filter(([, u, s]) => u + s > 0.05)
     .map(([k, u, s]) => `${k} ${u.toFixed(1)}u+${s.toFixed(1)}s`)
     .join(', ');
@@ -112,9 +115,22 @@ async function main(): Promise<void> {
   const env: StepEnv = { influx, gen, devices: Number(v.devices), drainLimitMs: 3000, log, workload };
   if (v.profile) {
     const stamp = new Date().toISOString().slice(0, 16).replace(/[:T]/g, '-');
-    const p = await runProfile(env, def, ROOT, join(ROOT, 'bench', '.work', 'profiles'), `${stamp}-${payload}`, Number(v.rates.split(',')[0]), Number(v.seconds) * 1000);
+    const p = await runProfile(
+      env,
+      def,
+      ROOT,
+      join(ROOT, 'bench', '.work', 'profiles'),
+      `${stamp}-${payload}`,
+      Number(v.rates.split(',')[0]),
+      Number(v.seconds) * 1000,
+    );
     log(`profile ${p.file}, ${p.busyMs} ms busy`);
-    log(`  areas: ${p.areas.slice(0, 12).map((a) => `${a.area} ${a.selfPct.toFixed(1)}%`).join(', ')}`);
+    log(
+      `  areas: ${p.areas
+        .slice(0, 12)
+        .map((a) => `${a.area} ${a.selfPct.toFixed(1)}%`)
+        .join(', ')}`,
+    );
     for (const h of p.top) log(`  ${h.selfPct.toFixed(1).padStart(5)}%  ${h.name}  ${h.where}`);
     await gen.stop();
     await cleanupAll();
@@ -125,7 +141,9 @@ async function main(): Promise<void> {
     for (let r = 0; r < Number(v.reps); r++) {
       const c = await postCeiling(runtime, influx, 'probe_ceiling', Math.min(Number(v.outage), 1_000_000), 1, env.devices);
       const o = await runOutage(env, def, { readings: Number(v.outage), rate: Number(v['outage-rate']), nodeFlags });
-      log(`    POST ceiling (1 in flight) ${Math.round(c.rate)} points/s; drain ${Math.round(o.drainRate ?? 0)} = ${((o.drainRate ?? 0) / c.rate).toFixed(2)}× the ceiling`);
+      log(
+        `    POST ceiling (1 in flight) ${Math.round(c.rate)} points/s; drain ${Math.round(o.drainRate ?? 0)} = ${((o.drainRate ?? 0) / c.rate).toFixed(2)}× the ceiling`,
+      );
     }
     await gen.stop();
     await cleanupAll();

@@ -30,7 +30,17 @@ import type { StepEnv } from './lib/steps.js';
 import { cpuChart, matrixChart } from './lib/svg.js';
 import { edgefluxDef, makeSystems, SERIAL_PORTS, type SystemsContext } from './lib/systems.js';
 import { describeWorkload, type Workload } from './lib/workload.js';
-import { EDGE_DEFAULTS, edgeOutage, edgeRun, edgeTargets, renderEdgeOutageSection, renderEdgeSection, type EdgeOptions, type EdgeOutageOptions, type EdgeRun } from './lib/edge.js';
+import {
+  EDGE_DEFAULTS,
+  edgeOutage,
+  edgeRun,
+  edgeTargets,
+  renderEdgeOutageSection,
+  renderEdgeSection,
+  type EdgeOptions,
+  type EdgeOutageOptions,
+  type EdgeRun,
+} from './lib/edge.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const t0 = Date.now();
@@ -84,7 +94,11 @@ async function main(o: BenchOptions): Promise<number> {
   log('starting mosquitto and influxd on free loopback ports');
   const [broker, influx] = await Promise.all([startMosquitto(), startInfluxd()]);
   // The systems outside the matrix: the outage (baseline, edgeflux, Node-RED) and edgeflux-shaped.
-  const systems = makeSystems({ runtime, broker, influx, edgeflux: setup, ...(extra ? { edgefluxExtra: extra } : {}), ...(nodeRed ? { nodeRed } : {}) }, o.only, o.shaped);
+  const systems = makeSystems(
+    { runtime, broker, influx, edgeflux: setup, ...(extra ? { edgefluxExtra: extra } : {}), ...(nodeRed ? { nodeRed } : {}) },
+    o.only,
+    o.shaped,
+  );
   for (const s of systems) await influx.createDatabase(s.db);
   const gen = await LoadGenerator.start(runtime, broker.port, 'bench-load');
   const env: StepEnv = { influx, gen, devices: o.devices, drainLimitMs: o.drainLimitMs, log };
@@ -96,7 +110,9 @@ async function main(o: BenchOptions): Promise<number> {
     for (const qos of o.qos) {
       const c = await brokerCeiling(runtime, broker, qos, o.brokerCeilingCount[qos], o.devices);
       brokerCeilings.push(c);
-      log(`  mosquitto → counting subscriber, QoS ${qos}: ${Math.round(c.rate)} msg/s (${c.received}/${c.published}; publisher ${Math.round(c.publishRate)}/s)`);
+      log(
+        `  mosquitto → counting subscriber, QoS ${qos}: ${Math.round(c.rate)} msg/s (${c.received}/${c.published}; publisher ${Math.round(c.publishRate)}/s)`,
+      );
     }
     for (const conc of o.postConcurrency) {
       const p = await postCeiling(runtime, influx, 'bench_ceiling', o.postCeilingPoints, conc, o.devices);
@@ -158,7 +174,12 @@ async function main(o: BenchOptions): Promise<number> {
     // On a realistic workload: flat readings from 1,000 devices through mosquitto.
     const w: Workload = { source: 'mosquitto', payload: 'flat', devices: 1000, connections: 1, window: 20_000 };
     profile = await runProfile({ ...env, devices: 1000, workload: w }, profiled, ROOT, join(ROOT, 'bench', '.work', 'profiles'), stamp, 10_000, o.profileMs);
-    log(`  hot spots: ${profile.top.slice(0, 6).map((h) => `${h.name} ${h.selfPct.toFixed(1)}%`).join(', ')}`);
+    log(
+      `  hot spots: ${profile.top
+        .slice(0, 6)
+        .map((h) => `${h.name} ${h.selfPct.toFixed(1)}%`)
+        .join(', ')}`,
+    );
   }
 
   await gen.stop();
@@ -166,15 +187,23 @@ async function main(o: BenchOptions): Promise<number> {
 
   const loadEnd = loadAverage();
   if (setup.mode === 'durable') {
-    const files = blocks.filter((b) => b.system === 'edgeflux').map((b) => b.facts).join('; ');
-    if (/journal files: 0\b/.test(files)) notes.push(`edgeflux was configured durable but wrote no journal files (${files}): the journal is probably not wired into the daemon yet`);
+    const files = blocks
+      .filter((b) => b.system === 'edgeflux')
+      .map((b) => b.facts)
+      .join('; ');
+    if (/journal files: 0\b/.test(files))
+      notes.push(`edgeflux was configured durable but wrote no journal files (${files}): the journal is probably not wired into the daemon yet`);
   }
   const loads = [...shaped, ...cellResults.flatMap((r) => r.blocks)].flatMap((b) => b.steps.map((s) => s.load1));
-  const loadSteps = loads.length ? `; 1-min load average at the end of the steps: median ${median(loads)?.toFixed(1)}, max ${Math.max(...loads).toFixed(1)} (the bench itself accounts for about 2)` : '';
-  notes.push(`the machine is shared (other engineers' builds and tests ran meanwhile): load average (1/5/15 min) ${loadStart} at the start, ${loadEnd} at the end${loadSteps}; compare ratios within this run, not absolute figures across runs`);
+  const loadSteps = loads.length
+    ? `; 1-min load average at the end of the steps: median ${median(loads)?.toFixed(1)}, max ${Math.max(...loads).toFixed(1)} (the bench itself accounts for about 2)`
+    : '';
+  notes.push(
+    `the machine is shared (other engineers' builds and tests ran meanwhile): load average (1/5/15 min) ${loadStart} at the start, ${loadEnd} at the end${loadSteps}; compare ratios within this run, not absolute figures across runs`,
+  );
   const method = [
     `Load: a matrix of ${cells.length} cells (payload × devices × path, bench/lib/matrix.ts); the publisher is a raw MQTT 3.1.1 client in its own process: one connection → private mosquitto (\`max_queued_messages 0\`) → system under test (its own process, its own database) → private influxd; or, for the embedded broker, one connection per device straight into it (QoS 1, a window of 1 or 64 per connection); or JSON lines on ${SERIAL_PORTS} socat ptys at ${SERIAL_RATE}/s in all. Outage and edgeflux-shaped: the \`point\`/\`flat\` payloads over 100 devices`,
-    `A rate is *sustained* when every reading is in influxd within ${o.drainLimitMs / 1000} s of the last publish (matrix cells: steps of ${o.matrixPlan.stepMs / 1000} s, 10k/s ${o.matrixPlan.fixedReps?.[0] ?? o.matrixPlan.reps}× and 20k/s ${o.matrixPlan.fixedReps?.[1] ?? o.matrixPlan.reps}×, medians; the reference's max is searched (×${o.matrixPlan.climbFactor} steps, then bisected), ${o.matrixPlan.stopAtFraction !== undefined ? `edgeflux is stepped straight to ${o.matrixPlan.stopAtFraction}× of it and reported as "≥" when it sustains that` : 'edgeflux\'s too'}; edgeflux-shaped: steps of ${o.plan.stepMs / 1000} s, ${o.plan.reps} repetition(s); a rate counts when most repetitions sustain it)`,
+    `A rate is *sustained* when every reading is in influxd within ${o.drainLimitMs / 1000} s of the last publish (matrix cells: steps of ${o.matrixPlan.stepMs / 1000} s, 10k/s ${o.matrixPlan.fixedReps?.[0] ?? o.matrixPlan.reps}× and 20k/s ${o.matrixPlan.fixedReps?.[1] ?? o.matrixPlan.reps}×, medians; the reference's max is searched (×${o.matrixPlan.climbFactor} steps, then bisected), ${o.matrixPlan.stopAtFraction !== undefined ? `edgeflux is stepped straight to ${o.matrixPlan.stopAtFraction}× of it and reported as "≥" when it sustains that` : "edgeflux's too"}; edgeflux-shaped: steps of ${o.plan.stepMs / 1000} s, ${o.plan.reps} repetition(s); a rate counts when most repetitions sustain it)`,
     'CPU µs per reading: utime+stime of the system\'s process tree (/proc; with mosquitto\'s for "mosquitto + edgeflux") from the first publish to the last reading stored, divided by the messages stored; peak RSS: VmHWM, reset at the start of the step and read at its end (the whole step), or VmRSS sampled every 100 ms',
     `edgeflux: ${setup.note}; \`node ${[...unitNodeFlags(ROOT), ''].join(' ')}bench/.work/js/src/cli/main.js run\` (transpiled src/; node flags as in systemd/edgeflux.service); output retry 200 ms..2 s. Baseline: bench/baseline.ts (mqtt.js + 5000-line POSTs, 1 in flight, retry every 1 s)`,
   ];
@@ -183,14 +212,30 @@ async function main(o: BenchOptions): Promise<number> {
       `edgeflux (window+deadband), QoS 1 only, measured side by side with raw edgeflux on the \`point\` payload over 100 devices: the same config plus \`pipeline: ${JSON.stringify(SHAPED_PIPELINE).replace(/"/g, '')}\` on every series. It writes window points, so a step is *sustained* when edgeflux received every message, held none and its output was at the journal's head (\`/spool\` behind 0: every window closed and its point written) within ${o.drainLimitMs / 1000} s + ${CLOSE_DELAY_MS / 1000} s (the close delay of a quiet series: stream clock 1 s behind, idle ${WINDOW_IDLE}, batch max_age 1 s) of the last publish, and the step's window points (\`seq_count\` summed per device) account for every reading; CPU µs per reading as above, up to that moment (its /spool polls included)`,
     );
   }
-  if (nodeRed) method.push('Node-RED: mqtt in (json) → function (tags, fields, timestamp) → join (5000 or 1 s) → influxdb batch (node-influx, precision µs); writes seq as a float');
+  if (nodeRed)
+    method.push(
+      'Node-RED: mqtt in (json) → function (tags, fields, timestamp) → join (5000 or 1 s) → influxdb batch (node-influx, precision µs); writes seq as a float',
+    );
 
   const results: BenchResults = {
     info: {
-      startedAt, finishedAt: new Date(), quick: o.quick, command: `npm run bench${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`,
-      machine: machineInfo(), versions: [...codeVersion, ...extraVersions], method, notes, edgefluxMode: setup.mode,
+      startedAt,
+      finishedAt: new Date(),
+      quick: o.quick,
+      command: `npm run bench${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`,
+      machine: machineInfo(),
+      versions: [...codeVersion, ...extraVersions],
+      method,
+      notes,
+      edgefluxMode: setup.mode,
     },
-    brokerCeilings, postCeilings, blocks, outage, charts: [], ...(profile ? { profile } : {}), ...(shaped.length > 0 ? { shaped } : {}),
+    brokerCeilings,
+    postCeilings,
+    blocks,
+    outage,
+    charts: [],
+    ...(profile ? { profile } : {}),
+    ...(shaped.length > 0 ? { shaped } : {}),
     matrix: { cells: cellResults, climbed: o.matrixPlan.maxClimbSteps > 0, latency },
   };
 
@@ -215,17 +260,22 @@ async function main(o: BenchOptions): Promise<number> {
     const rawFile = join(rawDir, `${stamp}${o.quick ? '-quick' : ''}-raw.json`);
     await writeFile(rawFile, JSON.stringify(results, null, 1));
     const md = join(ROOT, 'bench', 'RESULTS.md');
-    if (!existsSync(md)) await writeFile(md, '# Benchmark results\n\nWritten by `npm run bench` (bench/README.md explains the method); newest at the bottom.\n');
+    if (!existsSync(md))
+      await writeFile(md, '# Benchmark results\n\nWritten by `npm run bench` (bench/README.md explains the method); newest at the bottom.\n');
     await appendFile(md, `\n${renderSection(results)}\n`);
     log(`results appended to ${relative(ROOT, md)}; charts in ${relative(ROOT, resultsDir)}/; raw figures in ${relative(ROOT, rawFile)} (not committed)`);
   }
   log('matrix, targets per cell:');
   for (const r of cellResults) {
-    for (const t of cellTargets(r, results.matrix!.climbed)) log(`  ${t.verdict.padEnd(4)} ${r.cell.id.padEnd(24)} ${t.figure}: edgeflux ${t.edgeflux}, reference ${t.reference}, ${t.ratio} (needed ${t.needed})${t.why ? ` — ${t.why}` : ''}`);
+    for (const t of cellTargets(r, results.matrix!.climbed))
+      log(
+        `  ${t.verdict.padEnd(4)} ${r.cell.id.padEnd(24)} ${t.figure}: edgeflux ${t.edgeflux}, reference ${t.reference}, ${t.ratio} (needed ${t.needed})${t.why ? ` — ${t.why}` : ''}`,
+      );
   }
   for (const l of latency) log(`  ${l.label}: ${l.msPerMessage.toFixed(2)} ms per sequential QoS 1 message (needed ≤ 1 ms through the embedded broker)`);
   log('targets (issue 8, mqtt/flat/100 cells):');
-  for (const t of evaluateTargets(results)) log(`  ${t.verdict.padEnd(4)} ${t.target}: edgeflux ${t.edgeflux}, reference ${t.reference}, ${t.ratio} (needed ${t.needed})${t.why ? ` — ${t.why}` : ''}`);
+  for (const t of evaluateTargets(results))
+    log(`  ${t.verdict.padEnd(4)} ${t.target}: edgeflux ${t.edgeflux}, reference ${t.reference}, ${t.ratio} (needed ${t.needed})${t.why ? ` — ${t.why}` : ''}`);
   return 0;
 }
 
@@ -263,23 +313,35 @@ async function edgeMain(argv: string[]): Promise<number> {
   let raw: unknown;
   try {
     const notes = () => [
-      `${codeVersion.join(', ')}; ${machineInfo().join(", ")}`,
+      `${codeVersion.join(', ')}; ${machineInfo().join(', ')}`,
       `the machine is shared: load average (1/5/15 min) ${loadStart} at the start, ${loadAverage()} at the end; idle CPU and wake-ups count other processes' interference as the daemon's own when they delay it`,
     ];
     if (v['edge-outage']) {
-      const o: EdgeOutageOptions = { rate, devices: EDGE_DEFAULTS.devices, outageMs: Number(v['outage-seconds'] ?? 3600) * 1000, settleMs: EDGE_DEFAULTS.settleMs };
+      const o: EdgeOutageOptions = {
+        rate,
+        devices: EDGE_DEFAULTS.devices,
+        outageMs: Number(v['outage-seconds'] ?? 3600) * 1000,
+        settleMs: EDGE_DEFAULTS.settleMs,
+      };
       log(`edge outage: influxd down ${o.outageMs / 1000} s at ${o.rate} readings/s`);
       const r = await edgeOutage(runtime, ROOT, influx, o, log);
       section = renderEdgeOutageSection(startedAt, o, r, notes());
       raw = r;
     } else {
-      const o: EdgeOptions = { ...EDGE_DEFAULTS, runs: Number(v.runs), idleMs: Number(v['idle-seconds']) * 1000, rate, ...(v['outage-seconds'] ? { outageMs: Number(v['outage-seconds']) * 1000 } : {}) };
+      const o: EdgeOptions = {
+        ...EDGE_DEFAULTS,
+        runs: Number(v.runs),
+        idleMs: Number(v['idle-seconds']) * 1000,
+        rate,
+        ...(v['outage-seconds'] ? { outageMs: Number(v['outage-seconds']) * 1000 } : {}),
+      };
       const runs: EdgeRun[] = [];
       for (let i = 1; i <= o.runs; i++) {
         log(`edge run ${i}/${o.runs}`);
         runs.push(await edgeRun(runtime, ROOT, influx, o, log));
       }
-      for (const t of edgeTargets(runs)) log(`  ${t.ok === undefined ? '?' : t.ok ? 'met' : 'NOT'} ${t.figure}: median ${t.median?.toFixed(3) ?? '—'} ${t.unit} (target ${t.target})`);
+      for (const t of edgeTargets(runs))
+        log(`  ${t.ok === undefined ? '?' : t.ok ? 'met' : 'NOT'} ${t.figure}: median ${t.median?.toFixed(3) ?? '—'} ${t.unit} (target ${t.target})`);
       section = renderEdgeSection(startedAt, o, runs, notes());
       raw = runs;
     }

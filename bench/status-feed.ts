@@ -17,14 +17,21 @@ const n = Number(values.devices);
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc');
 const heap = () => (gc(), gc(), process.memoryUsage().heapUsed);
-const reading = (i: number): Reading => ({ measurement: 'climate', tags: { device: `dev-${i}`, location: 'site' }, fields: { temperature: 20 + (i % 10) / 10, humidity: 40 + (i % 7) }, time: 0n });
+const reading = (i: number): Reading => ({
+  measurement: 'climate',
+  tags: { device: `dev-${i}`, location: 'site' },
+  fields: { temperature: 20 + (i % 10) / 10, humidity: 40 + (i % 7) },
+  time: 0n,
+});
 
 const units = { temperature: '°C', humidity: '%' }; // one object per profile, shared by its devices
 const table = new DeviceTable('device', 1_000_000, () => units);
 const h0 = heap();
 for (let i = 0; i < n; i++) table.observe([reading(i)], 'broker', Date.now(), `sensors/site/dev-${i}/climate`);
 const h1 = heap();
-process.stdout.write(`device table: ${n} devices, ${((h1 - h0) / n).toFixed(0)} bytes of heap per device (the entry, and the latest reading's fields object it keeps alive), ${((h1 - h0) / 1048576).toFixed(2)} MB in all\n`);
+process.stdout.write(
+  `device table: ${n} devices, ${((h1 - h0) / n).toFixed(0)} bytes of heap per device (the entry, and the latest reading's fields object it keeps alive), ${((h1 - h0) / 1048576).toFixed(2)} MB in all\n`,
+);
 const batches = Array.from({ length: n }, (_, i) => [reading(i)]);
 const topics = Array.from({ length: n }, (_, i) => `sensors/site/dev-${i}/climate`);
 
@@ -52,4 +59,6 @@ const snaps = 200;
 let bytes = 0;
 for (let i = 0; i < snaps; i++) bytes += JSON.stringify(await snapshot(view)).length;
 const c1 = process.cpuUsage(t1);
-process.stdout.write(`one snapshot (sorted page of 50 of ${n} devices): ${((c1.user + c1.system) / snaps / 1000).toFixed(2)} ms CPU, ${(bytes / snaps / 1024).toFixed(1)} KiB; once a second per open page = ${((c1.user + c1.system) / snaps / 10_000).toFixed(2)} % of a core\n`);
+process.stdout.write(
+  `one snapshot (sorted page of 50 of ${n} devices): ${((c1.user + c1.system) / snaps / 1000).toFixed(2)} ms CPU, ${(bytes / snaps / 1024).toFixed(1)} KiB; once a second per open page = ${((c1.user + c1.system) / snaps / 10_000).toFixed(2)} % of a core\n`,
+);

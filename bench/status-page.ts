@@ -20,7 +20,9 @@ import { startInfluxd, startMosquitto } from './lib/servers.js';
 import { freePort } from './lib/net.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({ options: { rate: { type: 'string', default: '10000' }, seconds: { type: 'string', default: '30' }, devices: { type: 'string', default: '1000' } } });
+const { values } = parseArgs({
+  options: { rate: { type: 'string', default: '10000' }, seconds: { type: 'string', default: '30' }, devices: { type: 'string', default: '1000' } },
+});
 const rate = Number(values.rate);
 const seconds = Number(values.seconds);
 const devices = Number(values.devices);
@@ -38,7 +40,12 @@ async function measure(pid: number, ms: number): Promise<{ cpuUsPerReading: numb
   }
   const cpu = treeCpuUs(pid) - cpu0;
   const elapsed = Date.now() - t0;
-  return { cpuUsPerReading: cpu / ((rate * elapsed) / 1000), cpuPct: (100 * cpu) / (elapsed * 1000), rssMeanMb: rss.reduce((a, b) => a + b, 0) / rss.length, rssMaxMb: Math.max(...rss) };
+  return {
+    cpuUsPerReading: cpu / ((rate * elapsed) / 1000),
+    cpuPct: (100 * cpu) / (elapsed * 1000),
+    rssMeanMb: rss.reduce((a, b) => a + b, 0) / rss.length,
+    rssMaxMb: Math.max(...rss),
+  };
 }
 
 const fmt = (m: Awaited<ReturnType<typeof measure>>) =>
@@ -88,7 +95,9 @@ try {
   withPage.forEach((w, i) => {
     const cpu = (without[i]!.cpuUsPerReading + without[i + 1]!.cpuUsPerReading) / 2;
     const rss = (without[i]!.rssMeanMb + without[i + 1]!.rssMeanMb) / 2;
-    log(`page window ${i + 1}: CPU ${(w.cpuUsPerReading - cpu).toFixed(2)} µs/reading (${((100 * (w.cpuUsPerReading - cpu)) / cpu).toFixed(1)} %), RSS ${(w.rssMeanMb - rss).toFixed(1)} MB against the windows on either side`);
+    log(
+      `page window ${i + 1}: CPU ${(w.cpuUsPerReading - cpu).toFixed(2)} µs/reading (${((100 * (w.cpuUsPerReading - cpu)) / cpu).toFixed(1)} %), RSS ${(w.rssMeanMb - rss).toFixed(1)} MB against the windows on either side`,
+    );
   });
   await load.catch(() => undefined);
   await gen.stop();

@@ -54,8 +54,14 @@ interface Cell {
   readonly qos: 0 | 1;
 }
 
-const FLAT: readonly Cell[] = [{ payload: 'flat', qos: 0 }, { payload: 'flat', qos: 1 }];
-const TASMOTA: readonly Cell[] = [{ payload: 'tasmota', qos: 0 }, { payload: 'tasmota', qos: 1 }];
+const FLAT: readonly Cell[] = [
+  { payload: 'flat', qos: 0 },
+  { payload: 'flat', qos: 1 },
+];
+const TASMOTA: readonly Cell[] = [
+  { payload: 'tasmota', qos: 0 },
+  { payload: 'tasmota', qos: 1 },
+];
 
 interface Trick {
   readonly name: string;
@@ -89,7 +95,7 @@ const TRICKS: readonly Trick[] = [
   },
   {
     name: 'float-format',
-    what: "the float formatter (sink/line-protocol.ts formatFloat) → String(v) (numbers stay float fields, integers keep their `i`)",
+    what: 'the float formatter (sink/line-protocol.ts formatFloat) → String(v) (numbers stay float fields, integers keep their `i`)',
     tests: ['test/unit/line-protocol.test.ts', 'test/unit/output.test.ts', 'test/unit/line-batch.test.ts'],
     cells: FLAT,
     drain: true,
@@ -104,7 +110,15 @@ const TRICKS: readonly Trick[] = [
   {
     name: 'lazy-getters',
     what: 'lazy journal record getters (block-codec BlockRecord, record-codec FrameRecord) → every field decoded when the record is read',
-    tests: ['test/unit/block-codec.test.ts', 'test/unit/record-codec.test.ts', 'test/unit/file-journal.test.ts', 'test/unit/journal-batch.test.ts', 'test/unit/journal-contract.test.ts', 'test/unit/drain.test.ts', 'test/unit/replay-restart.test.ts'],
+    tests: [
+      'test/unit/block-codec.test.ts',
+      'test/unit/record-codec.test.ts',
+      'test/unit/file-journal.test.ts',
+      'test/unit/journal-batch.test.ts',
+      'test/unit/journal-contract.test.ts',
+      'test/unit/drain.test.ts',
+      'test/unit/replay-restart.test.ts',
+    ],
     cells: FLAT,
     drain: true,
   },
@@ -150,7 +164,11 @@ async function checkVariant(t: Trick, dir: string): Promise<boolean> {
   log(`check ${t.name}: ${t.tests.join(' ')}`);
   const escape = (x: string): string => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const skip = t.ownTests?.length ? ['--testNamePattern', `^(?!.*(?:${t.ownTests.map(escape).join('|')})).*$`] : [];
-  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'vitest', 'vitest.mjs'), 'run', '--root', dir, ...skip, ...t.tests], { cwd: dir, stdio: 'inherit', timeout: 600_000 });
+  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'vitest', 'vitest.mjs'), 'run', '--root', dir, ...skip, ...t.tests], {
+    cwd: dir,
+    stdio: 'inherit',
+    timeout: 600_000,
+  });
   return r.status === 0;
 }
 
@@ -182,7 +200,12 @@ function options(): Options {
       check: { type: 'boolean', default: false },
     },
   });
-  const names = v.tricks ? v.tricks.split(',').map((s) => s.trim()).filter(Boolean) : TRICKS.map((t) => t.name);
+  const names = v.tricks
+    ? v.tricks
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : TRICKS.map((t) => t.name);
   const tricks = names.map((n) => {
     const t = TRICKS.find((x) => x.name === n);
     if (!t) throw new Error(`--tricks: unknown trick "${n}" (one of ${TRICKS.map((x) => x.name).join(', ')})`);
@@ -219,12 +242,18 @@ const cellKey = (c: Cell): string => `${c.payload} q${c.qos}`;
 
 function figuresOf(o: Options, t: Trick): Figure[] {
   return [
-    ...t.cells.map((c) => ({ key: cellKey(c), label: `CPU per reading at ${o.rate / 1000}k/s, ${c.payload}, QoS ${c.qos}`, unit: 'µs', higherBetter: false, decides: true })),
+    ...t.cells.map((c) => ({
+      key: cellKey(c),
+      label: `CPU per reading at ${o.rate / 1000}k/s, ${c.payload}, QoS ${c.qos}`,
+      unit: 'µs',
+      higherBetter: false,
+      decides: true,
+    })),
     ...(t.drain
       ? [
-        { key: 'drain rate', label: `backlog drain rate (${o.outage / 1000}k readings)`, unit: 'points/s', higherBetter: true, decides: true },
-        { key: 'drain cpu', label: 'CPU per point while draining (not in the verdict)', unit: 'µs', higherBetter: false, decides: false },
-      ]
+          { key: 'drain rate', label: `backlog drain rate (${o.outage / 1000}k readings)`, unit: 'points/s', higherBetter: true, decides: true },
+          { key: 'drain cpu', label: 'CPU per point while draining (not in the verdict)', unit: 'µs', higherBetter: false, decides: false },
+        ]
       : []),
   ];
 }
@@ -298,31 +327,34 @@ function fmt(x: number, unit: string): string {
 
 function verdictOf(rows: readonly Row[]): string {
   const deciding = rows.filter((r) => r.figure.decides);
-  if (deciding.some((r) => r.with.length < 2 || r.without.length < 2)) return '**no verdict**: one run per side has no run-to-run spread to compare with (--reps 2 or more)';
+  if (deciding.some((r) => r.with.length < 2 || r.without.length < 2))
+    return '**no verdict**: one run per side has no run-to-run spread to compare with (--reps 2 or more)';
   const wins = deciding.filter((r) => r.gain > r.spread);
   const losses = deciding.filter((r) => -r.gain > r.spread);
-  const info = rows.filter((r) => !r.figure.decides && Math.abs(r.gain) > r.spread).map((r) => `${r.figure.key} ${r.gain > 0 ? 'better' : 'worse'} with it beyond the spread`);
+  const info = rows
+    .filter((r) => !r.figure.decides && Math.abs(r.gain) > r.spread)
+    .map((r) => `${r.figure.key} ${r.gain > 0 ? 'better' : 'worse'} with it beyond the spread`);
   const suspect = rows.filter((r) => r.suspect).map((r) => r.figure.key);
   const notes = [
     ...(losses.length > 0 ? [`the plain way is better on ${losses.map((r) => r.figure.key).join(', ')}`] : []),
     ...info,
     ...(suspect.length > 0 ? [`runs that lost readings or were late in: ${suspect.join(', ')}`] : []),
   ];
-  const verdict = wins.length > 0
-    ? `**keeps its keep** (${wins.map((r) => r.figure.key).join(', ')} better with it by more than the spread)`
-    : '**does not move the whole-daemon figure**';
+  const verdict =
+    wins.length > 0
+      ? `**keeps its keep** (${wins.map((r) => r.figure.key).join(', ')} better with it by more than the spread)`
+      : '**does not move the whole-daemon figure**';
   return verdict + (notes.length > 0 ? `; ${notes.join('; ')}` : '');
 }
 
 function table(o: Options, rows: readonly Row[], tricks: readonly Trick[]): string {
-  const lines = [
-    '| trick | figure | with it (median; runs) | without it (median; runs) | gain with it | spread |',
-    '|---|---|---|---|---|---|',
-  ];
+  const lines = ['| trick | figure | with it (median; runs) | without it (median; runs) | gain with it | spread |', '|---|---|---|---|---|---|'];
   for (const r of rows) {
     const runs = (xs: readonly Sample[]): string => xs.map((x) => fmt(x.value, r.figure.unit) + (x.ok ? '' : '!')).join(', ');
     const pct = r.withoutMedian !== 0 ? ` (${((r.gain / r.withoutMedian) * 100).toFixed(1)} %)` : '';
-    lines.push(`| ${r.trick} | ${r.figure.label} (${r.figure.unit}) | ${fmt(r.withMedian, r.figure.unit)}; ${runs(r.with)} | ${fmt(r.withoutMedian, r.figure.unit)}; ${runs(r.without)} | ${fmt(r.gain, r.figure.unit)}${pct} | ${fmt(r.spread, r.figure.unit)} |`);
+    lines.push(
+      `| ${r.trick} | ${r.figure.label} (${r.figure.unit}) | ${fmt(r.withMedian, r.figure.unit)}; ${runs(r.with)} | ${fmt(r.withoutMedian, r.figure.unit)}; ${runs(r.without)} | ${fmt(r.gain, r.figure.unit)}${pct} | ${fmt(r.spread, r.figure.unit)} |`,
+    );
   }
   lines.push('', '`!`: that run lost readings or did not drain in time; its figure is suspect.', '');
   for (const t of tricks) lines.push(`- **${t.name}** (${t.what}): ${verdictOf(rows.filter((r) => r.trick === t.name))}`);
@@ -363,7 +395,9 @@ async function main(): Promise<void> {
     for (let rep = 0; rep < o.reps; rep++) {
       const order = rep % 2 === 0 ? subjects : [...subjects].reverse();
       for (const s of order) {
-        log(`round ${rep + 1}/${o.reps}: ${s.name === 'with' ? 'edgeflux with every trick' : `edgeflux without ${s.name}`} (${Math.round((Date.now() - t0) / 1000)} s)`);
+        log(
+          `round ${rep + 1}/${o.reps}: ${s.name === 'with' ? 'edgeflux with every trick' : `edgeflux without ${s.name}`} (${Math.round((Date.now() - t0) / 1000)} s)`,
+        );
         await runSubject(o, s, ctx, gen, samples.get(s.name) as Map<string, Sample[]>);
         loads.push(loadavg()[0] ?? 0);
       }

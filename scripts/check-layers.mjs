@@ -47,7 +47,11 @@ function importsOf(file) {
 
 export function check(root) {
   root = path.resolve(root);
-  const folderOf = (f) => path.relative(root, f).split(path.sep)[0].replace(/\.m?ts$/, '');
+  const folderOf = (f) =>
+    path
+      .relative(root, f)
+      .split(path.sep)[0]
+      .replace(/\.m?ts$/, '');
   const files = walk(root);
   const graph = new Map(files.map((f) => [f, importsOf(f).filter((t) => t.startsWith(root + path.sep))]));
   const problems = [];
@@ -62,8 +66,10 @@ export function check(root) {
       const b = folderOf(t);
       if (a === b || !rank.has(b)) continue;
       const sameGroup = group.get(a) === group.get(b);
-      if (rank.get(b) > rank.get(a)) problems.push(`${rel(f)} imports ${rel(t)}: ${a} (${group.get(a)}) may not import the higher layer ${b} (${group.get(b)})`);
-      else if (sameGroup && group.get(a) !== 'base') problems.push(`${rel(f)} imports ${rel(t)}: ${a} and ${b} are one layer (${group.get(a)}); pass an interface down instead`);
+      if (rank.get(b) > rank.get(a))
+        problems.push(`${rel(f)} imports ${rel(t)}: ${a} (${group.get(a)}) may not import the higher layer ${b} (${group.get(b)})`);
+      else if (sameGroup && group.get(a) !== 'base')
+        problems.push(`${rel(f)} imports ${rel(t)}: ${a} and ${b} are one layer (${group.get(a)}); pass an interface down instead`);
     }
   }
   for (const c of cycles(graph)) problems.push(`import cycle among ${c.length} files (each reaches the others): ${c.map(rel).join(', ')}`);
@@ -73,18 +79,32 @@ export function check(root) {
 /** Strongly connected components of more than one file, or a file importing itself (Tarjan). */
 function cycles(g) {
   let i = 0;
-  const stack = [], on = new Set(), idx = new Map(), low = new Map(), out = [];
+  const stack = [],
+    on = new Set(),
+    idx = new Map(),
+    low = new Map(),
+    out = [];
   const visit = (v) => {
-    idx.set(v, i); low.set(v, i); i++; stack.push(v); on.add(v);
+    idx.set(v, i);
+    low.set(v, i);
+    i++;
+    stack.push(v);
+    on.add(v);
     for (const w of g.get(v) ?? []) {
       if (!g.has(w)) continue;
-      if (!idx.has(w)) { visit(w); low.set(v, Math.min(low.get(v), low.get(w))); }
-      else if (on.has(w)) low.set(v, Math.min(low.get(v), idx.get(w)));
+      if (!idx.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v), low.get(w)));
+      } else if (on.has(w)) low.set(v, Math.min(low.get(v), idx.get(w)));
     }
     if (low.get(v) === idx.get(v)) {
       const c = [];
       let w;
-      do { w = stack.pop(); on.delete(w); c.push(w); } while (w !== v);
+      do {
+        w = stack.pop();
+        on.delete(w);
+        c.push(w);
+      } while (w !== v);
       if (c.length > 1 || g.get(v).includes(v)) out.push(c.reverse());
     }
   };

@@ -146,18 +146,26 @@ export class Daemon {
     config.outputs.forEach((oc, i) => this.drains.push(this.startDrain(oc, i === 0, journal, ingest, decode, rules, devices, service)));
     this.logSpool(report);
 
-    const configured = await createSources({ config, rules, devices, learn: (m) => void decodeMessage(m), ackBarrier: ingest.ackBarrier, logger: this.log, clock: this.clock, counters: this.counters });
+    const configured = await createSources({
+      config,
+      rules,
+      devices,
+      learn: (m) => void decodeMessage(m),
+      ackBarrier: ingest.ackBarrier,
+      logger: this.log,
+      clock: this.clock,
+      counters: this.counters,
+    });
     this.broker = configured.broker;
     this.sources = [...configured.sources, ...(this.deps.extraSources ?? []), self];
     // Each source on its own: one that fails is restarted with backoff, the others go on.
     const onMessage = (m: RawMessage): void => ingest.accept(m);
-    this.supervisors = this.sources.map((source) => new SourceSupervisor({ source, onMessage, logger: this.log, counters: this.counters, now: () => this.clock.nowMs() }));
+    this.supervisors = this.sources.map(
+      (source) => new SourceSupervisor({ source, onMessage, logger: this.log, counters: this.counters, now: () => this.clock.nowMs() }),
+    );
     await Promise.all(this.supervisors.map((s) => s.start()));
     await service.ready(); // READY=1
-    this.log.info(
-      { sources: this.sources.map((s) => s.id), outputs: this.drains.map((d) => d.id), brokerPort: this.brokerPort },
-      'edgeflux started',
-    );
+    this.log.info({ sources: this.sources.map((s) => s.id), outputs: this.drains.map((d) => d.id), brokerPort: this.brokerPort }, 'edgeflux started');
   }
 
   /** Takes over what a replaced daemon knew, and starts the service layer (health, metrics, systemd). */
@@ -198,21 +206,47 @@ export class Daemon {
         }
         return r;
       },
-      onBadMessage: (m, e) => this.onBadMessage(m, e), cache, counters: this.counters, logger: this.log,
-      onFatal: (err) => this.fatal(config.spool.mode === 'durable' ? spoolDirError(config.spool.dir, err) : err instanceof Error ? err : new Error(String(err))) });
+      onBadMessage: (m, e) => this.onBadMessage(m, e),
+      cache,
+      counters: this.counters,
+      logger: this.log,
+      onFatal: (err) =>
+        this.fatal(config.spool.mode === 'durable' ? spoolDirError(config.spool.dir, err) : err instanceof Error ? err : new Error(String(err))),
+    });
     this.ingest = ingest;
     return ingest;
   }
 
   /** One output's drain: journal → decode → shape → encode → batch → write → commit. */
-  private startDrain(oc: OutputConfig, first: boolean, journal: Journal, ingest: Ingest, decode: DrainOptions['decode'], rules: RuleSet, devices: Devices | undefined, service: Service): Drain {
+  private startDrain(
+    oc: OutputConfig,
+    first: boolean,
+    journal: Journal,
+    ingest: Ingest,
+    decode: DrainOptions['decode'],
+    rules: RuleSet,
+    devices: Devices | undefined,
+    service: Service,
+  ): Drain {
     const { config } = this.deps;
     const logger = this.log.child({ output: oc.id });
-    const output = new Output({ config: oc, writer: instrumentWriter(createWriter(oc), oc.id, service.metrics), logger, counters: this.counters, deadLetter: this.deadLetter! });
+    const output = new Output({
+      config: oc,
+      writer: instrumentWriter(createWriter(oc), oc.id, service.metrics),
+      logger,
+      counters: this.counters,
+      deadLetter: this.deadLetter!,
+    });
     journal.addConsumer(oc.id);
     // Shaping per output, on the output's own stream clock (absent when no pipeline is configured).
     // Routes like decoding: a device binding's steps (its entry's or profile's), else its rule's.
-    const shaping = createShaping({ steps: config.pipeline, rules: config.rules, ruleFor: (t) => rules.ruleFor(t), devices: devices?.decoders, onNotice: noticeReporter(oc.id, this.counters, logger) });
+    const shaping = createShaping({
+      steps: config.pipeline,
+      rules: config.rules,
+      ruleFor: (t) => rules.ruleFor(t),
+      devices: devices?.decoders,
+      onNotice: noticeReporter(oc.id, this.counters, logger),
+    });
     const drain = new Drain({
       journal,
       output,
@@ -239,8 +273,13 @@ export class Daemon {
   private logSpool(report: Awaited<ReturnType<Journal['open']>>): void {
     const { mode, dir, sync, max_bytes: maxBytes, policy } = this.deps.config.spool;
     const unwritten = Object.fromEntries(this.drains.map((d) => [d.id, d.lag.behind]));
-    const perOutput = Object.entries(unwritten).map(([id, n]) => `${id} ${n}`).join(', ');
-    this.log.info({ mode, ...(mode === 'durable' ? { dir, sync } : {}), maxBytes, policy, ...report, unwritten }, `spool: ${mode} mode, unwritten messages: ${perOutput || 'none (no outputs)'}`);
+    const perOutput = Object.entries(unwritten)
+      .map(([id, n]) => `${id} ${n}`)
+      .join(', ');
+    this.log.info(
+      { mode, ...(mode === 'durable' ? { dir, sync } : {}), maxBytes, policy, ...report, unwritten },
+      `spool: ${mode} mode, unwritten messages: ${perOutput || 'none (no outputs)'}`,
+    );
   }
 
   /**

@@ -58,11 +58,17 @@ function render(s) {
   const ok = s.health.status === 'ok';
   $('health-text').textContent = ok ? 'Healthy: data flows in and out.' : 'Unhealthy:';
   $('health-text').className = ok ? 'ok' : 'bad';
-  $('health-reasons').replaceChildren(...s.health.reasons.map((r) => el('li', `${r.message}${r.since ? ` (since ${new Date(r.since).toLocaleString()})` : ''}`)));
+  $('health-reasons').replaceChildren(
+    ...s.health.reasons.map((r) => el('li', `${r.message}${r.since ? ` (since ${new Date(r.since).toLocaleString()})` : ''}`)),
+  );
 
   // Flow
   list($('flow-in'), Object.entries(s.flow.in), 'nothing yet');
-  list($('flow-bad'), Object.entries(s.flow.bad).filter(([, v]) => v > 0), 'none');
+  list(
+    $('flow-bad'),
+    Object.entries(s.flow.bad).filter(([, v]) => v > 0),
+    'none',
+  );
   list($('flow-out'), Object.entries(s.flow.out), 'nothing yet');
   $('outputs').replaceChildren(
     ...s.outputs.map((o) => {
@@ -94,7 +100,8 @@ function render(s) {
   if (s.spool) {
     const pct = s.spool.maxBytes > 0 ? Math.round((100 * s.spool.bytes) / s.spool.maxBytes) : 0;
     const oldest = s.spool.oldest_unwritten_s === null ? 'unknown' : s.outputs.some((o) => o.behind > 0) ? duration(s.spool.oldest_unwritten_s) : 'none';
-    $('spool-text').textContent = `${s.spool.mode}: ${bytes(s.spool.bytes)} of ${bytes(s.spool.maxBytes)} (${pct}%), oldest unwritten message: ${oldest}, ${s.spool.dropped} dropped at the quota, ${s.spool.holding} held back`;
+    $('spool-text').textContent =
+      `${s.spool.mode}: ${bytes(s.spool.bytes)} of ${bytes(s.spool.maxBytes)} (${pct}%), oldest unwritten message: ${oldest}, ${s.spool.dropped} dropped at the quota, ${s.spool.holding} held back`;
     $('spool-bar').style.width = `${pct}%`;
   }
 
@@ -106,11 +113,21 @@ function render(s) {
     ...dv.rows.map((r) => {
       const tr = el('tr');
       tr.dataset.device = r.device;
-      tr.append(el('td', r.device), el('td', r.state, r.state === 'online' ? 'ok' : 'stale'), el('td', ago(s.t - r.last_seen)), el('td', r.values, 'values'), el('td', r.per_min === null ? '…' : String(r.per_min)), el('td', r.source));
+      tr.append(
+        el('td', r.device),
+        el('td', r.state, r.state === 'online' ? 'ok' : 'stale'),
+        el('td', ago(s.t - r.last_seen)),
+        el('td', r.values, 'values'),
+        el('td', r.per_min === null ? '…' : String(r.per_min)),
+        el('td', r.source),
+      );
       return tr;
     }),
   );
-  if (dv.rows.length === 0) $('dev-rows').replaceChildren(el('tr', undefined)).firstChild.append(el('td', 'no device yet', 'muted'));
+  if (dv.rows.length === 0)
+    $('dev-rows')
+      .replaceChildren(el('tr', undefined))
+      .firstChild.append(el('td', 'no device yet', 'muted'));
 
   // Bad input
   const reasons = new Set(s.bad.map((b) => b.reason));
@@ -121,7 +138,16 @@ function render(s) {
     ...(shown.length
       ? shown.map((b) => {
           const li = el('li');
-          li.append(el('code', b.topic), ' ', el('strong', b.reason, 'bad'), ' ', el('code', b.code), ` ${ago(s.t - b.atMs)}: ${b.message}`, el('div', b.payload, 'muted'), el('div', `→ ${b.hint}`));
+          li.append(
+            el('code', b.topic),
+            ' ',
+            el('strong', b.reason, 'bad'),
+            ' ',
+            el('code', b.code),
+            ` ${ago(s.t - b.atMs)}: ${b.message}`,
+            el('div', b.payload, 'muted'),
+            el('div', `→ ${b.hint}`),
+          );
           return li;
         })
       : [el('li', 'none', 'muted')]),

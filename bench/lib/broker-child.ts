@@ -7,7 +7,11 @@ import { EmbeddedBroker } from '../../src/sources/embedded-broker.js';
 import { silentLogger } from '../../src/observe/logger.js';
 
 const users = new Map(Object.entries(JSON.parse(process.argv[2] ?? '{}') as Record<string, string>));
-const broker = new EmbeddedBroker({ config: { host: '127.0.0.1', port: 0 }, logger: silentLogger(), security: { users, anonymous: 'never', clientCertUsers: false } });
+const broker = new EmbeddedBroker({
+  config: { host: '127.0.0.1', port: 0 },
+  logger: silentLogger(),
+  security: { users, anonymous: 'never', clientCertUsers: false },
+});
 broker.messages().subscribe((m) => m.ack());
 await broker.start();
 process.stdout.write(`${broker.port}\n`);

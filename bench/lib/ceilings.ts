@@ -46,7 +46,17 @@ export async function brokerCeiling(runtime: Runtime, broker: Mosquitto, qos: 0 
     await w.call('subscribe', { url: broker.url, topic: `bench/ceil/${run}/#`, qos }, 15_000);
     const gen = await LoadGenerator.start(runtime, broker.port, `bench-ceiling-pub-${qos}`);
     try {
-      const pub = await gen.publish({ system: 'ceil', run, devices, rate: Infinity, count, qos, tsBase: Date.now() * 1000, window: 20_000, timeoutMs: 180_000 });
+      const pub = await gen.publish({
+        system: 'ceil',
+        run,
+        devices,
+        rate: Infinity,
+        count,
+        qos,
+        tsBase: Date.now() * 1000,
+        window: 20_000,
+        timeoutMs: 180_000,
+      });
       // Wait until the subscriber has everything, or nothing came for 3 s (bounded: 120 s).
       const deadline = Date.now() + 120_000;
       let s = await w.call<{ count: number; spanMs: number; sinceLastMs: number }>('stats', {}, 5000);

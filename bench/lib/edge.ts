@@ -82,7 +82,9 @@ async function startExampleDaemon(runtime: Runtime, root: string, influx: Influx
   if (problems) throw new Error(`edgeflux check refused the edge config:\n${problems}`);
   const { proc } = await startEdgeflux(runtime, file, unitNodeFlags(root));
   return {
-    proc, dir, brokerPort,
+    proc,
+    dir,
+    brokerPort,
     async stop() {
       await proc.stop(15_000);
       await removeDir(dir);
@@ -166,7 +168,9 @@ export async function edgeRun(runtime: Runtime, root: string, influx: Influxd, o
       idleWriteBps: (writeBytes(pid) - w0) / secs,
       idleRssMb: treeRssKb(pid) / 1024,
     };
-    log(`    idle ${secs.toFixed(0)} s: ${idle.wakeupsPerS?.toFixed(2) ?? '?'} wake-ups/s, CPU ${idle.idleCpuPct.toFixed(3)} %, writes ${idle.idleWriteBps.toFixed(0)} B/s, RSS ${idle.idleRssMb.toFixed(1)} MB`);
+    log(
+      `    idle ${secs.toFixed(0)} s: ${idle.wakeupsPerS?.toFixed(2) ?? '?'} wake-ups/s, CPU ${idle.idleCpuPct.toFixed(3)} %, writes ${idle.idleWriteBps.toFixed(0)} B/s, RSS ${idle.idleRssMb.toFixed(1)} MB`,
+    );
 
     gen = await LoadGenerator.start(runtime, d.brokerPort, 'edge-load');
     const run = `edge${Date.now() % 1_000_000}`;
@@ -178,7 +182,9 @@ export async function edgeRun(runtime: Runtime, root: string, influx: Influxd, o
     await sleep(1000); // the cursor's save after the last write
     const loadedBytesPerReading = stored >= count ? (writeBytes(pid) - wl0) / count : undefined;
     const topicPayloadBytes = meanTopicPayload(run, o.devices, tsBase);
-    log(`    loaded: ${pub.sent} at ${Math.round(pub.achievedRate)}/s, ${stored} stored; ${loadedBytesPerReading?.toFixed(1) ?? '?'} B written per reading (topic+payload ${topicPayloadBytes.toFixed(1)} B)`);
+    log(
+      `    loaded: ${pub.sent} at ${Math.round(pub.achievedRate)}/s, ${stored} stored; ${loadedBytesPerReading?.toFixed(1) ?? '?'} B written per reading (topic+payload ${topicPayloadBytes.toFixed(1)} B)`,
+    );
 
     // Outage: a few readings wait in the spool while influxd is down; then the first write after it answers again.
     const orun = `edgeout${Date.now() % 1_000_000}`;
@@ -198,7 +204,9 @@ export async function edgeRun(runtime: Runtime, root: string, influx: Influxd, o
       }
       await sleep(50);
     }
-    log(`    outage ${o.outageMs / 1000} s: first write ${recoveryMs === undefined ? 'not seen within 120 s' : `${(recoveryMs / 1000).toFixed(2)} s`} after influxd answered again`);
+    log(
+      `    outage ${o.outageMs / 1000} s: first write ${recoveryMs === undefined ? 'not seen within 120 s' : `${(recoveryMs / 1000).toFixed(2)} s`} after influxd answered again`,
+    );
     return { ...idle, loadedBytesPerReading, topicPayloadBytes, recoveryMs };
   } finally {
     await gen?.stop();
@@ -216,26 +224,71 @@ export interface EdgeTarget {
 }
 
 export function edgeTargets(runs: readonly EdgeRun[]): EdgeTarget[] {
-  const row = (figure: string, unit: string, target: string, pick: (r: EdgeRun) => number | undefined, ok: (m: number, r: readonly EdgeRun[]) => boolean): EdgeTarget => {
+  const row = (
+    figure: string,
+    unit: string,
+    target: string,
+    pick: (r: EdgeRun) => number | undefined,
+    ok: (m: number, r: readonly EdgeRun[]) => boolean,
+  ): EdgeTarget => {
     const values = runs.map(pick);
     const m = median(values.filter((v): v is number => v !== undefined));
     return { figure, values, median: m, unit, target, ok: m === undefined ? undefined : ok(m, runs) };
   };
   const tp = median(runs.map((r) => r.topicPayloadBytes)) ?? 0;
   return [
-    row('wake-ups of an idle daemon (epoll_pwait)', '/s', '≤ 2/s', (r) => r.wakeupsPerS, (m) => m <= 2),
-    row('CPU of an idle daemon', '% of a core', '≤ 0.1 %', (r) => r.idleCpuPct, (m) => m <= 0.1),
-    row('disk writes of an idle daemon, internal_metrics on', 'B/s', '≤ 100 B/s', (r) => r.idleWriteBps, (m) => m <= 100),
-    row(`bytes written per reading at 2k/s (topic+payload ${tp.toFixed(0)} B)`, 'B', `≤ ${tp.toFixed(0)} B (1.0× topic+payload)`, (r) => r.loadedBytesPerReading, (m) => m <= tp),
-    row('RSS of an idle daemon', 'MB', '≤ 60 MB', (r) => r.idleRssMb, (m) => m <= 60),
-    row('InfluxDB answering again → first successful write, after an outage', 's', '≤ 2 s', (r) => (r.recoveryMs === undefined ? undefined : r.recoveryMs / 1000), (m) => m <= 2),
+    row(
+      'wake-ups of an idle daemon (epoll_pwait)',
+      '/s',
+      '≤ 2/s',
+      (r) => r.wakeupsPerS,
+      (m) => m <= 2,
+    ),
+    row(
+      'CPU of an idle daemon',
+      '% of a core',
+      '≤ 0.1 %',
+      (r) => r.idleCpuPct,
+      (m) => m <= 0.1,
+    ),
+    row(
+      'disk writes of an idle daemon, internal_metrics on',
+      'B/s',
+      '≤ 100 B/s',
+      (r) => r.idleWriteBps,
+      (m) => m <= 100,
+    ),
+    row(
+      `bytes written per reading at 2k/s (topic+payload ${tp.toFixed(0)} B)`,
+      'B',
+      `≤ ${tp.toFixed(0)} B (1.0× topic+payload)`,
+      (r) => r.loadedBytesPerReading,
+      (m) => m <= tp,
+    ),
+    row(
+      'RSS of an idle daemon',
+      'MB',
+      '≤ 60 MB',
+      (r) => r.idleRssMb,
+      (m) => m <= 60,
+    ),
+    row(
+      'InfluxDB answering again → first successful write, after an outage',
+      's',
+      '≤ 2 s',
+      (r) => (r.recoveryMs === undefined ? undefined : r.recoveryMs / 1000),
+      (m) => m <= 2,
+    ),
   ];
 }
 
 const fmt = (v: number | undefined): string => (v === undefined ? '—' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
 
 export function renderEdgeSection(startedAt: Date, o: EdgeOptions, runs: readonly EdgeRun[], notes: readonly string[]): string {
-  const rows = edgeTargets(runs).map((t) => `| ${t.figure} | ${t.values.map(fmt).join(' / ')} | ${fmt(t.median)} ${t.unit} | ${t.target} | ${t.ok === undefined ? '?' : t.ok ? 'met' : 'NOT met'} |`);
+  const rows = edgeTargets(runs).map(
+    (t) =>
+      `| ${t.figure} | ${t.values.map(fmt).join(' / ')} | ${fmt(t.median)} ${t.unit} | ${t.target} | ${t.ok === undefined ? '?' : t.ok ? 'met' : 'NOT met'} |`,
+  );
   return [
     `## Edge footprint, ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC (\`npm run bench -- --edge\`)`,
     '',
@@ -297,16 +350,27 @@ export async function edgeOutage(runtime: Runtime, root: string, influx: Influxd
     let predicted = 0;
     let pubRate = 0;
     try {
-      const publishing = gen.publish({ system: EDGE_SYSTEM, run, devices: o.devices, rate: o.rate, count: readings, qos: 1, tsBase, timeoutMs: o.outageMs * 2 + 120_000 });
+      const publishing = gen.publish({
+        system: EDGE_SYSTEM,
+        run,
+        devices: o.devices,
+        rate: o.rate,
+        count: readings,
+        qos: 1,
+        tsBase,
+        timeoutMs: o.outageMs * 2 + 120_000,
+      });
       const firstN = Math.min(readings, o.rate * 10);
       await sleep((firstN / o.rate) * 1000);
-      const perReading = (await dirBytes(spool) - spool0) / firstN;
+      const perReading = ((await dirBytes(spool)) - spool0) / firstN;
       predicted = spool0 + perReading * readings;
       const pub = await publishing;
       pubRate = pub.achievedRate;
       await sleep(2000);
       spoolBytes = await dirBytes(spool);
-      log(`    published ${pub.sent} at ${Math.round(pub.achievedRate)}/s while influxd was down; spool ${(spoolBytes / 1048576).toFixed(1)} MB (predicted from the first 10 s: ${(predicted / 1048576).toFixed(1)} MB)`);
+      log(
+        `    published ${pub.sent} at ${Math.round(pub.achievedRate)}/s while influxd was down; spool ${(spoolBytes / 1048576).toFixed(1)} MB (predicted from the first 10 s: ${(predicted / 1048576).toFixed(1)} MB)`,
+      );
     } finally {
       await influx.resume();
     }
@@ -341,10 +405,22 @@ export async function edgeOutage(runtime: Runtime, root: string, influx: Influxd
     }
     const drainRate = allAt !== undefined && firstAt !== undefined && allAt > firstAt ? (readings - firstCount) / ((allAt - firstAt) / 1000) : undefined;
     const res: EdgeOutageResult = {
-      readings, publishedRate: pubRate, lost, missingExamples, rssStartMb, rssMaxMb, rssEndMb: treeRssKb(pid) / 1024,
-      spoolBytes, predictedSpoolBytes: predicted, bytesPerReading: (spoolBytes - spool0) / readings, drainRate, drainMs: allAt === undefined ? undefined : allAt - upAt,
+      readings,
+      publishedRate: pubRate,
+      lost,
+      missingExamples,
+      rssStartMb,
+      rssMaxMb,
+      rssEndMb: treeRssKb(pid) / 1024,
+      spoolBytes,
+      predictedSpoolBytes: predicted,
+      bytesPerReading: (spoolBytes - spool0) / readings,
+      drainRate,
+      drainMs: allAt === undefined ? undefined : allAt - upAt,
     };
-    log(`    drained ${stored}/${readings}${allAt ? ` in ${((allAt - upAt) / 1000).toFixed(1)} s, ${Math.round(drainRate ?? 0)} readings/s` : ''}; lost ${lost}; RSS ${rssStartMb.toFixed(1)} → max ${rssMaxMb.toFixed(1)} MB`);
+    log(
+      `    drained ${stored}/${readings}${allAt ? ` in ${((allAt - upAt) / 1000).toFixed(1)} s, ${Math.round(drainRate ?? 0)} readings/s` : ''}; lost ${lost}; RSS ${rssStartMb.toFixed(1)} → max ${rssMaxMb.toFixed(1)} MB`,
+    );
     return res;
   } finally {
     await gen.stop();

@@ -91,7 +91,8 @@ export interface EdgefluxConfigArgs {
 function merge(a: Json, b: Json): Json {
   const out: Json = { ...a };
   for (const [k, v] of Object.entries(b)) {
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' && !Array.isArray(out[k]) ? merge(out[k] as Json, v as Json) : v;
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' && !Array.isArray(out[k]) ? merge(out[k] as Json, v as Json) : v;
   }
   return out;
 }
@@ -110,18 +111,23 @@ export function edgefluxConfig(a: EdgefluxConfigArgs): string {
   const decoding = edgefluxDecoding(a.payload ?? 'point', a.system, serialId);
   // Serial ports are decoded by the rules with the port's id as the topic: one rule per port.
   const rules = a.serialPorts ? a.serialPorts.flatMap((p) => decoding.rules.map((r) => ({ ...r, topic: p.id }))) : decoding.rules;
-  const source: Json = a.embeddedPort !== undefined
-    ? {
-      broker: {
-        host: '127.0.0.1', port: a.embeddedPort,
-        // On loopback every device connects from one address: the per-address limit (default 32)
-        // is raised to the device count, as the overall one for 10,000 devices (default 1,000).
-        limits: { max_connections: Math.max(1000, (a.embeddedConnections ?? 0) + 16), max_connections_per_address: Math.max(32, (a.embeddedConnections ?? 0) + 16) },
-      },
-    }
-    : a.serialPorts
-      ? { serial: a.serialPorts.map((p) => ({ id: p.id, path: p.path, baud_rate: 115_200, framing: { type: 'readline' } })) }
-      : { mqtt: [{ id: 'bench', url: a.brokerUrl, client_id: `${a.system}-bench`, subscriptions: [{ topic: `bench/${a.system}/#`, qos: a.qos }] }] };
+  const source: Json =
+    a.embeddedPort !== undefined
+      ? {
+          broker: {
+            host: '127.0.0.1',
+            port: a.embeddedPort,
+            // On loopback every device connects from one address: the per-address limit (default 32)
+            // is raised to the device count, as the overall one for 10,000 devices (default 1,000).
+            limits: {
+              max_connections: Math.max(1000, (a.embeddedConnections ?? 0) + 16),
+              max_connections_per_address: Math.max(32, (a.embeddedConnections ?? 0) + 16),
+            },
+          },
+        }
+      : a.serialPorts
+        ? { serial: a.serialPorts.map((p) => ({ id: p.id, path: p.path, baud_rate: 115_200, framing: { type: 'readline' } })) }
+        : { mqtt: [{ id: 'bench', url: a.brokerUrl, client_id: `${a.system}-bench`, subscriptions: [{ topic: `bench/${a.system}/#`, qos: a.qos }] }] };
   let cfg: Json = {
     log: { level: 'info' },
     ...source,
@@ -133,7 +139,8 @@ export function edgefluxConfig(a: EdgefluxConfigArgs): string {
   };
   if (a.pipeline) cfg.pipeline = a.pipeline;
   if (a.setup.hasSpool) {
-    cfg.spool = a.setup.mode === 'durable' ? { mode: 'durable', dir: join(a.dir, 'spool') } : { mode: 'memory', ...(a.memoryBytes ? { max_bytes: a.memoryBytes } : {}) };
+    cfg.spool =
+      a.setup.mode === 'durable' ? { mode: 'durable', dir: join(a.dir, 'spool') } : { mode: 'memory', ...(a.memoryBytes ? { max_bytes: a.memoryBytes } : {}) };
   }
   if (a.extra) cfg = merge(cfg, a.extra);
   return stringify(cfg);

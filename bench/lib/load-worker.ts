@@ -120,7 +120,10 @@ function publish(a: PublishArgs): Promise<PublishResult> {
   return new Promise<PublishResult>((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
     let immediate: NodeJS.Immediate | undefined;
-    const deadline = setTimeout(() => finish(new Error(`publish timed out after ${a.timeoutMs} ms (${sent}/${a.count} sent, ${unacked} unacked)`)), a.timeoutMs);
+    const deadline = setTimeout(
+      () => finish(new Error(`publish timed out after ${a.timeoutMs} ms (${sent}/${a.count} sent, ${unacked} unacked)`)),
+      a.timeoutMs,
+    );
     const finish = (err?: Error): void => {
       clearTimeout(deadline);
       if (timer) clearTimeout(timer);
@@ -245,18 +248,23 @@ async function closePool(): Promise<void> {
   const p = pool;
   pool = undefined;
   if (!p) return;
-  await Promise.all(p.conns.map((c) => new Promise<void>((resolve) => {
-    if (c.sock.destroyed) return resolve();
-    const timer = setTimeout(() => {
-      c.sock.destroy();
-      resolve();
-    }, 2000);
-    c.sock.end(DISCONNECT, () => {
-      clearTimeout(timer);
-      c.sock.destroy();
-      resolve();
-    });
-  })));
+  await Promise.all(
+    p.conns.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.sock.destroyed) return resolve();
+          const timer = setTimeout(() => {
+            c.sock.destroy();
+            resolve();
+          }, 2000);
+          c.sock.end(DISCONNECT, () => {
+            clearTimeout(timer);
+            c.sock.destroy();
+            resolve();
+          });
+        }),
+    ),
+  );
 }
 
 function publishPool(a: PublishArgs): Promise<PublishResult> {
@@ -297,7 +305,10 @@ function publishPool(a: PublishArgs): Promise<PublishResult> {
     let timer: NodeJS.Timeout | undefined;
     let immediate: NodeJS.Immediate | undefined;
     let done = false;
-    const deadline = setTimeout(() => finish(new Error(`publish timed out after ${a.timeoutMs} ms (${sent}/${a.count} sent, ${unackedTotal} unacked, ${heldTotal} held)`)), a.timeoutMs);
+    const deadline = setTimeout(
+      () => finish(new Error(`publish timed out after ${a.timeoutMs} ms (${sent}/${a.count} sent, ${unackedTotal} unacked, ${heldTotal} held)`)),
+      a.timeoutMs,
+    );
     const finish = (err?: Error): void => {
       if (done) return;
       done = true;
@@ -367,7 +378,8 @@ function publishPool(a: PublishArgs): Promise<PublishResult> {
       }
       if (maxHeldMs > giveUpHeldMs) abandon();
       if (assigned < a.count && !abandoned) schedule(assigned < due ? 0 : 1);
-      else if (!abandoned && heldTotal > 0) timer = setTimeout(tick, 50); // only held messages left: watch how long they wait
+      else if (!abandoned && heldTotal > 0)
+        timer = setTimeout(tick, 50); // only held messages left: watch how long they wait
       else maybeDone();
     };
     const schedule = (ms: number): void => {

@@ -34,7 +34,9 @@ export function machineInfo(): string[] {
 }
 
 export function loadAverage(): string {
-  return loadavg().map((l) => l.toFixed(2)).join(' / ');
+  return loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' / ');
 }
 
 export function versions(root: string, extra: string[] = []): string[] {
@@ -42,12 +44,5 @@ export function versions(root: string, extra: string[] = []): string[] {
   const influx = /v([\d.]+\S*)/.exec(run(INFLUXD_BIN, ['version']))?.[1] ?? '?';
   const commit = run('git', ['rev-parse', '--short', 'HEAD'], root) || '?';
   const dirty = run('git', ['status', '--porcelain', '--', 'src'], root) ? ' + uncommitted changes in src/' : '';
-  return [
-    `edgeflux ${commit}${dirty}`,
-    `Node ${process.version}`,
-    `mosquitto ${mosq}`,
-    `InfluxDB ${influx}`,
-    `mqtt.js ${pkgVersion(root, 'mqtt')}`,
-    ...extra,
-  ];
+  return [`edgeflux ${commit}${dirty}`, `Node ${process.version}`, `mosquitto ${mosq}`, `InfluxDB ${influx}`, `mqtt.js ${pkgVersion(root, 'mqtt')}`, ...extra];
 }

@@ -31,7 +31,12 @@ export const SERIAL_RATE = 25 * SERIAL_PORTS;
 
 export function cell(source: SourceKind, payload: PayloadKind, devices: number, qos: 0 | 1, window = 20_000): Cell {
   const connections = source === 'embedded' ? devices : 1;
-  const id = source === 'embedded' ? `embedded/${payload}/${devices}/w${window}` : source === 'serial' ? `serial/${payload}/${devices}` : `mqtt/${payload}/${devices}/q${qos}`;
+  const id =
+    source === 'embedded'
+      ? `embedded/${payload}/${devices}/w${window}`
+      : source === 'serial'
+        ? `serial/${payload}/${devices}`
+        : `mqtt/${payload}/${devices}/q${qos}`;
   return { id, qos, workload: { source, payload, devices, connections, window } };
 }
 
@@ -64,7 +69,8 @@ export function quickMatrix(): Cell[] {
 /** The cells whose id starts with one of `prefixes` (all when none given); an unknown prefix is an error. */
 export function selectCells(cells: readonly Cell[], prefixes?: readonly string[]): Cell[] {
   if (!prefixes) return [...cells];
-  for (const p of prefixes) if (!cells.some((c) => c.id.startsWith(p))) throw new Error(`--cells: no cell starts with "${p}" (cells: ${cells.map((c) => c.id).join(', ')})`);
+  for (const p of prefixes)
+    if (!cells.some((c) => c.id.startsWith(p))) throw new Error(`--cells: no cell starts with "${p}" (cells: ${cells.map((c) => c.id).join(', ')})`);
   return cells.filter((c) => prefixes.some((p) => c.id.startsWith(p)));
 }
 
@@ -111,7 +117,9 @@ export async function runCell(env: StepEnv, ctx: SystemsContext, c: Cell, plans:
 
 /** The reference and edgeflux blocks of a cell (serial: no reference). */
 export function cellPair(r: CellResult): { ref?: SystemQosResult; ef?: SystemQosResult } {
-  const ef = r.blocks.find((b) => b.system === 'edgeflux-embedded' || b.system === 'edgeflux-serial' || (b.system === 'edgeflux' && r.cell.workload.source === 'mosquitto'));
+  const ef = r.blocks.find(
+    (b) => b.system === 'edgeflux-embedded' || b.system === 'edgeflux-serial' || (b.system === 'edgeflux' && r.cell.workload.source === 'mosquitto'),
+  );
   const ref = r.blocks.find((b) => b !== ef && (b.system === 'baseline' || b.system === 'edgeflux'));
   return { ...(ref ? { ref } : {}), ...(ef ? { ef } : {}) };
 }
@@ -146,26 +154,47 @@ export function cellTargets(r: CellResult, climbed: boolean): CellTarget[] {
     const fe = figuresAt(ef, 10_000);
     const fr = ref ? figuresAt(ref, 10_000) : undefined;
     const ratio = fe.cpu !== undefined && fr?.cpu ? fe.cpu / fr.cpu : undefined;
-    const unsustained = [fe.reps > fe.sustained ? `edgeflux sustained ${fe.sustained}/${fe.reps}` : '', fr && fr.reps > fr.sustained ? `reference ${fr.sustained}/${fr.reps}` : ''].filter(Boolean).join(', ');
+    const unsustained = [
+      fe.reps > fe.sustained ? `edgeflux sustained ${fe.sustained}/${fe.reps}` : '',
+      fr && fr.reps > fr.sustained ? `reference ${fr.sustained}/${fr.reps}` : '',
+    ]
+      .filter(Boolean)
+      .join(', ');
     rows.push({
-      figure: 'CPU per reading at 10k/s', edgeflux: us(fe.cpu), reference: us(fr?.cpu), ratio: ratio === undefined ? '—' : `${ratio.toFixed(2)}×`, needed: `≤ ${limit.toFixed(1)}×`,
-      verdict: ratio === undefined ? 'n/a' : ratio <= limit && fe.sustained === fe.reps ? 'PASS' : 'MISS', ...(unsustained ? { why: unsustained } : {}),
+      figure: 'CPU per reading at 10k/s',
+      edgeflux: us(fe.cpu),
+      reference: us(fr?.cpu),
+      ratio: ratio === undefined ? '—' : `${ratio.toFixed(2)}×`,
+      needed: `≤ ${limit.toFixed(1)}×`,
+      verdict: ratio === undefined ? 'n/a' : ratio <= limit && fe.sustained === fe.reps ? 'PASS' : 'MISS',
+      ...(unsustained ? { why: unsustained } : {}),
     });
   }
   const rssRate = serial ? SERIAL_RATE : 20_000;
   const f = figuresAt(ef, rssRate);
   const fr = ref ? figuresAt(ref, rssRate) : undefined;
   rows.push({
-    figure: `peak RSS at ${perS(rssRate)}`, edgeflux: mb(f.rss), reference: mb(fr?.rss), ratio: f.rss !== undefined && fr?.rss ? `${(f.rss / fr.rss).toFixed(2)}×` : '—', needed: '≤ 100 MB',
+    figure: `peak RSS at ${perS(rssRate)}`,
+    edgeflux: mb(f.rss),
+    reference: mb(fr?.rss),
+    ratio: f.rss !== undefined && fr?.rss ? `${(f.rss / fr.rss).toFixed(2)}×` : '—',
+    needed: '≤ 100 MB',
     verdict: f.rss === undefined ? 'n/a' : f.rss <= 100 ? 'PASS' : 'MISS',
-    ...(f.reps > f.sustained ? { why: `sustained ${f.sustained}/${f.reps}` } : f.reps === 0 && f.limited > 0 ? { why: `every ${perS(rssRate)} step was generator-limited (left out)` } : {}),
+    ...(f.reps > f.sustained
+      ? { why: `sustained ${f.sustained}/${f.reps}` }
+      : f.reps === 0 && f.limited > 0
+        ? { why: `every ${perS(rssRate)} step was generator-limited (left out)` }
+        : {}),
   });
   if (!serial) {
     const ratio = ref && ref.maxRate > 0 ? ef.maxRate / ref.maxRate : undefined;
     const note = [`edgeflux: ${ef.maxNote}`, ref ? `reference: ${ref.maxNote}` : ''].filter(Boolean).join('; ');
     rows.push({
-      figure: 'max zero-loss rate', edgeflux: `${ef.maxIsLowerBound ? '≥ ' : ''}${perS(ef.maxRate)}`, reference: perS(ref?.maxRate),
-      ratio: ratio === undefined ? '—' : `${ef.maxIsLowerBound ? '≥ ' : ''}${ratio.toFixed(2)}×`, needed: '≥ 0.9×',
+      figure: 'max zero-loss rate',
+      edgeflux: `${ef.maxIsLowerBound ? '≥ ' : ''}${perS(ef.maxRate)}`,
+      reference: perS(ref?.maxRate),
+      ratio: ratio === undefined ? '—' : `${ef.maxIsLowerBound ? '≥ ' : ''}${ratio.toFixed(2)}×`,
+      needed: '≥ 0.9×',
       verdict: !climbed ? 'n/a' : ratio === undefined ? (ef.maxRate > 0 ? 'n/a' : 'MISS') : ratio >= 0.9 ? 'PASS' : 'MISS',
       why: climbed ? note : 'quick run: fixed rates only, no climb',
     });
@@ -173,8 +202,20 @@ export function cellTargets(r: CellResult, climbed: boolean): CellTarget[] {
   const lost = ef.steps.reduce((n, s) => n + s.lost, 0);
   const lostRef = ref?.steps.reduce((n, s) => n + s.lost, 0);
   rows.push({
-    figure: 'readings lost, every step', edgeflux: String(lost), reference: lostRef === undefined ? '—' : String(lostRef), ratio: '—', needed: '0',
-    verdict: lost === 0 ? 'PASS' : 'MISS', ...(lost > 0 ? { why: ef.steps.filter((s) => s.lost > 0).map((s) => `${s.rate}/s: ${s.missingExamples.slice(0, 2).join('; ')}`).join(' | ') } : {}),
+    figure: 'readings lost, every step',
+    edgeflux: String(lost),
+    reference: lostRef === undefined ? '—' : String(lostRef),
+    ratio: '—',
+    needed: '0',
+    verdict: lost === 0 ? 'PASS' : 'MISS',
+    ...(lost > 0
+      ? {
+          why: ef.steps
+            .filter((s) => s.lost > 0)
+            .map((s) => `${s.rate}/s: ${s.missingExamples.slice(0, 2).join('; ')}`)
+            .join(' | '),
+        }
+      : {}),
   });
   return rows;
 }
@@ -207,9 +248,19 @@ export async function runLatency(env: StepEnv, def: SystemDef, messages: number)
     await env.gen.openPool(sut.publishPort!, 1, `bench-latency-${def.name}`);
     const key = nextStep(def.db, 'flat', `lat${Date.now()}`);
     const pub = await env.gen.publish({
-      system: def.name, run: key.run, payload: 'flat', devices: 1, rate: Infinity, count: messages, qos: 1, tsBase: key.base, window: 1, pool: true,
+      system: def.name,
+      run: key.run,
+      payload: 'flat',
+      devices: 1,
+      rate: Infinity,
+      count: messages,
+      qos: 1,
+      tsBase: key.base,
+      window: 1,
+      pool: true,
       // At 44 ms per message (Nagle on the broker's socket) 1000 messages take 44 s: bounded at 2 min.
-      giveUpHeldMs: 120_000, timeoutMs: 180_000,
+      giveUpHeldMs: 120_000,
+      timeoutMs: 180_000,
     });
     const stored = await waitStored(env.influx, def, sut, key, pub.sent, pub.lastPublishAt, 30_000, PAYLOADS.flat);
     endStep(def.db, 'flat', key, pub.sent, 1);

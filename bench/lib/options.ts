@@ -138,16 +138,80 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     postConcurrency: quick ? [1] : [1, 2],
     // The targets are read at 10k/s (CPU) and 20k/s (RSS); the full run then climbs to the max zero-loss rate.
     plan: quick
-      ? { reps: 1, stepMs: 2500, fixedRates: [10_000, 20_000], climbFactor: 1.6, maxClimbSteps: 0, maxBisectSteps: 0, resolution: 0.2, rateCap: 150_000, warmupRate: 5000, warmupMs: 1500 }
-      : { reps: 3, stepMs: 8000, fixedRates: [10_000, 20_000], climbFactor: 1.25, maxClimbSteps: 6, maxBisectSteps: 2, resolution: 0.08, rateCap: 150_000, warmupRate: 5000, warmupMs: 3000 },
+      ? {
+          reps: 1,
+          stepMs: 2500,
+          fixedRates: [10_000, 20_000],
+          climbFactor: 1.6,
+          maxClimbSteps: 0,
+          maxBisectSteps: 0,
+          resolution: 0.2,
+          rateCap: 150_000,
+          warmupRate: 5000,
+          warmupMs: 1500,
+        }
+      : {
+          reps: 3,
+          stepMs: 8000,
+          fixedRates: [10_000, 20_000],
+          climbFactor: 1.25,
+          maxClimbSteps: 6,
+          maxBisectSteps: 2,
+          resolution: 0.08,
+          rateCap: 150_000,
+          warmupRate: 5000,
+          warmupMs: 3000,
+        },
     // The matrix's cells: CPU at 10k/s three times (its median is the target), the 20k/s
     // peak RSS once (VmHWM is a maximum already), 5 s steps, and edgeflux stepped straight to
     // 0.9× the reference's max instead of a search of its own: about half the steps.
     matrixPlan: quick
-      ? { reps: 1, stepMs: 2500, fixedRates: [10_000, 20_000], climbFactor: 1.6, maxClimbSteps: 0, maxBisectSteps: 0, resolution: 0.2, rateCap: 150_000, warmupRate: 5000, warmupMs: 1500 }
-      : { reps: 3, fixedReps: [3, 1], stepMs: 5000, fixedRates: [10_000, 20_000], climbFactor: 1.3, maxClimbSteps: 6, maxBisectSteps: 2, resolution: 0.1, rateCap: 150_000, warmupRate: 5000, warmupMs: 2000, stopAtFraction: 0.9 },
-    serialPlan: { reps: quick ? 1 : 3, stepMs: quick ? 3000 : 20_000, fixedRates: [SERIAL_RATE], climbFactor: 1, maxClimbSteps: 0, maxBisectSteps: 0, resolution: 1, rateCap: SERIAL_RATE, warmupRate: SERIAL_RATE, warmupMs: quick ? 1000 : 2000 },
-    ...(v.cells ? { cells: v.cells.split(',').map((c) => c.trim()).filter(Boolean) } : {}),
+      ? {
+          reps: 1,
+          stepMs: 2500,
+          fixedRates: [10_000, 20_000],
+          climbFactor: 1.6,
+          maxClimbSteps: 0,
+          maxBisectSteps: 0,
+          resolution: 0.2,
+          rateCap: 150_000,
+          warmupRate: 5000,
+          warmupMs: 1500,
+        }
+      : {
+          reps: 3,
+          fixedReps: [3, 1],
+          stepMs: 5000,
+          fixedRates: [10_000, 20_000],
+          climbFactor: 1.3,
+          maxClimbSteps: 6,
+          maxBisectSteps: 2,
+          resolution: 0.1,
+          rateCap: 150_000,
+          warmupRate: 5000,
+          warmupMs: 2000,
+          stopAtFraction: 0.9,
+        },
+    serialPlan: {
+      reps: quick ? 1 : 3,
+      stepMs: quick ? 3000 : 20_000,
+      fixedRates: [SERIAL_RATE],
+      climbFactor: 1,
+      maxClimbSteps: 0,
+      maxBisectSteps: 0,
+      resolution: 1,
+      rateCap: SERIAL_RATE,
+      warmupRate: SERIAL_RATE,
+      warmupMs: quick ? 1000 : 2000,
+    },
+    ...(v.cells
+      ? {
+          cells: v.cells
+            .split(',')
+            .map((c) => c.trim())
+            .filter(Boolean),
+        }
+      : {}),
     latencyMessages,
   };
 }

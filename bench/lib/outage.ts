@@ -76,7 +76,16 @@ export async function runOutage(env: StepEnv, def: SystemDef, o: OutageOptions):
     let heldDiskBytes: number | undefined;
     let outageRssMb = 0;
     try {
-      const pub = await env.gen.publish({ system: def.name, run, devices: env.devices, rate: o.rate, count: o.readings, qos: 1, tsBase: tsBaseUs, window: 20_000 });
+      const pub = await env.gen.publish({
+        system: def.name,
+        run,
+        devices: env.devices,
+        rate: o.rate,
+        count: o.readings,
+        qos: 1,
+        tsBase: tsBaseUs,
+        window: 20_000,
+      });
       env.log(`    published ${pub.sent} at ${Math.round(pub.achievedRate)}/s; waiting for ${def.name} to take them in`);
       await quiet(sut.proc.pid, 120_000);
       heldRssMb = treeRssKb(sut.proc.pid) / 1024;
@@ -113,7 +122,10 @@ export async function runOutage(env: StepEnv, def: SystemDef, o: OutageOptions):
         allAt = now;
         if (cpuAtFirst) {
           const pts = Math.max(1, o.readings - firstCount);
-          drainCpu = { system: (treeCpuUs(sut.proc.pid) - cpuAtFirst.system) / pts, influxd: env.influx.proc ? (treeCpuUs(env.influx.proc.pid) - cpuAtFirst.influxd) / pts : 0 };
+          drainCpu = {
+            system: (treeCpuUs(sut.proc.pid) - cpuAtFirst.system) / pts,
+            influxd: env.influx.proc ? (treeCpuUs(env.influx.proc.pid) - cpuAtFirst.influxd) / pts : 0,
+          };
         }
         break;
       }
@@ -142,7 +154,10 @@ export async function runOutage(env: StepEnv, def: SystemDef, o: OutageOptions):
     let lost = 0;
     let missingExamples: string[] = [];
     if (stored < o.readings) {
-      const m = await findMissing(env.influx, def.db, run, o.readings, env.devices, tsBaseUs).catch(() => ({ missing: o.readings - stored, examples: [] as string[] }));
+      const m = await findMissing(env.influx, def.db, run, o.readings, env.devices, tsBaseUs).catch(() => ({
+        missing: o.readings - stored,
+        examples: [] as string[],
+      }));
       lost = m.missing;
       missingExamples = m.examples;
     }
@@ -168,7 +183,9 @@ export async function runOutage(env: StepEnv, def: SystemDef, o: OutageOptions):
       `    ${def.name}: RSS ${startRssMb.toFixed(0)} MB when influxd went down, peak ${outageRssMb.toFixed(0)} MB during the outage, ${heldRssMb.toFixed(0)} MB once all was taken in; ` +
         (writeBytesPerReading !== undefined ? `${writeBytesPerReading.toFixed(1)} B written per reading, ` : '') +
         (heldDiskBytes !== undefined ? `${(heldDiskBytes / 1048576).toFixed(1)} MB on disk (${(heldDiskBytes / o.readings).toFixed(1)} B per reading); ` : '') +
-        (allAt ? `all stored ${((allAt - upAt) / 1000).toFixed(1)} s after influxd was back, ${Math.round(drainRate ?? 0)} points/s` : `only ${stored}/${o.readings} stored`) +
+        (allAt
+          ? `all stored ${((allAt - upAt) / 1000).toFixed(1)} s after influxd was back, ${Math.round(drainRate ?? 0)} points/s`
+          : `only ${stored}/${o.readings} stored`) +
         (drainCpu ? ` (CPU µs per point: ${def.name} ${drainCpu.system.toFixed(2)}, influxd ${drainCpu.influxd.toFixed(2)})` : '') +
         (lost ? `; LOST ${lost}: ${missingExamples.slice(0, 3).join('; ')}` : ''),
     );

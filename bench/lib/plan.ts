@@ -157,8 +157,12 @@ export async function runQosBlock(env: StepEnv, systems: readonly SystemDef[], q
         reps.length > 0 ? `${reps.filter((s) => s.sustained).length}/${reps.length} reps` : 'none sustained',
         atTarget !== undefined ? `at least this: the search stopped once ${o.stopAtFraction}× the reference's max was sustained` : '',
         generatorBound ? 'the load generator (or the broker) could go no faster: the true max may be higher' : '',
-        atTarget === undefined && firstFail === undefined && !generatorBound ? `no failure found up to ${lastPass}/s (climb stopped): the true max may be higher` : '',
-      ].filter(Boolean).join('; ');
+        atTarget === undefined && firstFail === undefined && !generatorBound
+          ? `no failure found up to ${lastPass}/s (climb stopped): the true max may be higher`
+          : '',
+      ]
+        .filter(Boolean)
+        .join('; ');
       env.log(`    → ${lastPass}/s (${x.res.maxNote})`);
     }
   } finally {

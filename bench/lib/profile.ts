@@ -42,7 +42,10 @@ function place(url: string, line: number, root: string): string {
   if (!url) return '';
   let u = url.replace(/^file:\/\//, '');
   if (u.startsWith(root)) u = u.slice(root.length + 1);
-  u = u.replace(/^bench\/\.work\/js\//, '').replace(/\.js$/, '.ts').replace(/^.*node_modules\//, '');
+  u = u
+    .replace(/^bench\/\.work\/js\//, '')
+    .replace(/\.js$/, '.ts')
+    .replace(/^.*node_modules\//, '');
   return `${u}:${line + 1}`;
 }
 
@@ -87,10 +90,17 @@ export function analyseProfile(p: CpuProfile, root: string, topN = 15): Omit<Pro
     // Native bindings and Node's own modules are charged to the application code calling them.
     const inNode = (!url && !functionName.startsWith('(')) || url.startsWith('node:');
     const caller = inNode ? appCaller(id) : undefined;
-    const where = caller ? `via ${caller.callFrame.functionName || '(anonymous)'} ${place(caller.callFrame.url, caller.callFrame.lineNumber, root)}` : place(url, lineNumber, root);
+    const where = caller
+      ? `via ${caller.callFrame.functionName || '(anonymous)'} ${place(caller.callFrame.url, caller.callFrame.lineNumber, root)}`
+      : place(url, lineNumber, root);
     const key = `${functionName}@${where}`;
     const ownUrl = caller ? caller.callFrame.url : url;
-    const f = fns.get(key) ?? { name: functionName || '(anonymous)', where, us: 0, own: /(^|\/)src\//.test(place(ownUrl, 0, root)) && !ownUrl.includes('node_modules') };
+    const f = fns.get(key) ?? {
+      name: functionName || '(anonymous)',
+      where,
+      us: 0,
+      own: /(^|\/)src\//.test(place(ownUrl, 0, root)) && !ownUrl.includes('node_modules'),
+    };
     f.us += us;
     fns.set(key, f);
     const a = caller ? area(caller.callFrame.url, caller.callFrame.functionName, root) : area(url, functionName, root);
@@ -101,12 +111,23 @@ export function analyseProfile(p: CpuProfile, root: string, topN = 15): Omit<Pro
   return {
     busyMs: busy / 1000,
     top: sorted.slice(0, topN).map((f) => ({ name: f.name, where: f.where, selfPct: pct(f.us) })),
-    topOwn: sorted.filter((f) => f.own).slice(0, topN).map((f) => ({ name: f.name, where: f.where, selfPct: pct(f.us) })),
+    topOwn: sorted
+      .filter((f) => f.own)
+      .slice(0, topN)
+      .map((f) => ({ name: f.name, where: f.where, selfPct: pct(f.us) })),
     areas: [...areas.entries()].sort((a, b) => b[1] - a[1]).map(([a, us]) => ({ area: a, selfPct: pct(us) })),
   };
 }
 
-export async function runProfile(env: StepEnv, def: SystemDef, root: string, outDir: string, stamp: string, rate: number, stepMs: number): Promise<ProfileResult> {
+export async function runProfile(
+  env: StepEnv,
+  def: SystemDef,
+  root: string,
+  outDir: string,
+  stamp: string,
+  rate: number,
+  stepMs: number,
+): Promise<ProfileResult> {
   const dir = await tempDir('edgeflux-bench-prof-');
   env.log(`  profiling ${def.label} at ${rate}/s QoS 1 (node --cpu-prof)`);
   const sut = await def.start({ qos: 1, nodeFlags: ['--cpu-prof', '--cpu-prof-dir', dir], ...(env.workload ? { workload: env.workload } : {}) });

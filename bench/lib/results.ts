@@ -101,7 +101,15 @@ export interface TargetRow {
 const fmt = (x: number | undefined, d = 0): string => (x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(d));
 const rate = (x: number | undefined): string => (x === undefined ? '—' : `${Math.round(x).toLocaleString('en-US')}/s`);
 
-function ratioRow(target: string, e: number | undefined, b: number | undefined, unit: (x: number | undefined) => string, needed: string, ok: (r: number) => boolean, why?: string): TargetRow {
+function ratioRow(
+  target: string,
+  e: number | undefined,
+  b: number | undefined,
+  unit: (x: number | undefined) => string,
+  needed: string,
+  ok: (r: number) => boolean,
+  why?: string,
+): TargetRow {
   const r = e !== undefined && b !== undefined && b > 0 ? e / b : undefined;
   const verdict = r === undefined ? 'n/a' : ok(r) ? 'PASS' : 'MISS';
   return { target, edgeflux: unit(e), reference: unit(b), ratio: r === undefined ? '—' : `${r.toFixed(2)}×`, needed, verdict, ...(why ? { why } : {}) };
@@ -130,7 +138,15 @@ function shapedRow(res: BenchResults, us: (x: number | undefined) => string): Ta
     const why = [cpu, capped.length ? `max not reached (${capped.join(', ')}): the climb stopped before a failure` : ''].filter(Boolean).join('; ');
     return ratioRow(`${target}: max sustained rate, QoS 1`, s.maxRate, e.maxRate, rate, needed, (r) => r >= 0.8, why);
   }
-  const row = ratioRow(`${target}: readings per CPU-second at 10k/s, QoS 1`, fe.cpu, fs.cpu, us, needed, (r) => r >= 0.8, `no max sustained rate to compare (shaped ${s.maxRate}/s, raw ${e.maxRate}/s)`);
+  const row = ratioRow(
+    `${target}: readings per CPU-second at 10k/s, QoS 1`,
+    fe.cpu,
+    fs.cpu,
+    us,
+    needed,
+    (r) => r >= 0.8,
+    `no max sustained rate to compare (shaped ${s.maxRate}/s, raw ${e.maxRate}/s)`,
+  );
   return { ...row, edgeflux: us(fs.cpu), reference: us(fe.cpu) };
 }
 
@@ -144,20 +160,35 @@ export function evaluateTargets(res: BenchResults): TargetRow[] {
     if (!e || !b) continue;
     rows.push(ratioRow(`max zero-loss sustained rate, QoS ${qos}`, e.maxRate, b.maxRate, rate, '≥ 0.90× baseline', (r) => r >= 0.9));
   }
-  for (const [qos, limit] of [[0, 1.2], [1, 1.3]] as const) {
+  for (const [qos, limit] of [
+    [0, 1.2],
+    [1, 1.3],
+  ] as const) {
     const e = block(res, 'edgeflux', qos);
     const b = block(res, 'baseline', qos);
     if (!e || !b) continue;
     const fe = figuresAt(e, 10_000);
     const fb = figuresAt(b, 10_000);
-    const why = fe.sustained < fe.reps || fb.sustained < fb.reps ? `sustained reps at 10k/s: edgeflux ${fe.sustained}/${fe.reps}, baseline ${fb.sustained}/${fb.reps}` : undefined;
+    const why =
+      fe.sustained < fe.reps || fb.sustained < fb.reps
+        ? `sustained reps at 10k/s: edgeflux ${fe.sustained}/${fe.reps}, baseline ${fb.sustained}/${fb.reps}`
+        : undefined;
     rows.push(ratioRow(`CPU per reading at 10k/s, QoS ${qos}`, fe.cpu, fb.cpu, us, `≤ ${limit.toFixed(2)}× baseline`, (r) => r <= limit, why));
   }
   for (const qos of [0, 1] as const) {
     const e = block(res, 'edgeflux', qos);
     const nr = block(res, 'nodered', qos);
     if (!e || !nr) continue;
-    rows.push(ratioRow(`CPU per reading at 10k/s vs Node-RED, QoS ${qos} (implied)`, figuresAt(e, 10_000).cpu, figuresAt(nr, 10_000).cpu, us, '≤ 0.50× Node-RED', (r) => r <= 0.5));
+    rows.push(
+      ratioRow(
+        `CPU per reading at 10k/s vs Node-RED, QoS ${qos} (implied)`,
+        figuresAt(e, 10_000).cpu,
+        figuresAt(nr, 10_000).cpu,
+        us,
+        '≤ 0.50× Node-RED',
+        (r) => r <= 0.5,
+      ),
+    );
   }
   for (const qos of [0, 1] as const) {
     const e = block(res, 'edgeflux', qos);
@@ -180,10 +211,21 @@ export function evaluateTargets(res: BenchResults): TargetRow[] {
   const post1 = postCeiling1(res);
   if (eo.runs > 0 && post1 !== undefined) {
     const bo = outageOf(res, 'baseline');
-    const vsBaseline = bo.drain && eo.drain ? `the baseline drained the same backlog at ${Math.round(bo.drain).toLocaleString('en-US')} pts/s: edgeflux ${(eo.drain / bo.drain).toFixed(2)}× of it` : undefined;
+    const vsBaseline =
+      bo.drain && eo.drain
+        ? `the baseline drained the same backlog at ${Math.round(bo.drain).toLocaleString('en-US')} pts/s: edgeflux ${(eo.drain / bo.drain).toFixed(2)}× of it`
+        : undefined;
     const runs = eo.runs > 1 ? `medians of ${eo.runs} drains and ${res.postCeilings.filter((p) => p.concurrency === 1).length} ceilings` : undefined;
     const why = eo.lost > 0 ? `${eo.lost} readings lost during the outage` : [runs, vsBaseline].filter(Boolean).join('; ');
-    const row = ratioRow('backlog drain after an outage', eo.drain, post1, (x) => (x === undefined ? '—' : `${Math.round(x).toLocaleString('en-US')} pts/s`), '≥ 0.70× batched-POST ceiling', (r) => r >= 0.7, why || undefined);
+    const row = ratioRow(
+      'backlog drain after an outage',
+      eo.drain,
+      post1,
+      (x) => (x === undefined ? '—' : `${Math.round(x).toLocaleString('en-US')} pts/s`),
+      '≥ 0.70× batched-POST ceiling',
+      (r) => r >= 0.7,
+      why || undefined,
+    );
     rows.push({ ...row, reference: `${row.reference} (ceiling, 1 in flight)`, verdict: eo.lost > 0 ? 'MISS' : row.verdict });
   }
   const ready = median(res.blocks.filter((b) => b.system === 'edgeflux').map((b) => b.readyMs));

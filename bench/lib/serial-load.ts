@@ -42,7 +42,11 @@ export async function startSerialPorts(n: number, idPrefix = 'serial'): Promise<
       await rm(device, { force: true });
       const p = startProc(`socat pty ${i}`, SOCAT_BIN, ['-d', '-d', `pty,raw,echo=0,link=${device}`, `pty,raw,echo=0,link=${peer}`]);
       procs.push(p);
-      await waitFor(() => p.hasExited() || (existsSync(device) && existsSync(peer) && p.tail().includes('starting data transfer loop')), 10_000, `socat pty pair ${i}`);
+      await waitFor(
+        () => p.hasExited() || (existsSync(device) && existsSync(peer) && p.tail().includes('starting data transfer loop')),
+        10_000,
+        `socat pty pair ${i}`,
+      );
       if (p.hasExited()) throw new Error(`socat exited at start: ${p.tail().trim()}`);
       peers.push(await open(peer, 'r+'));
       ports.push({ id: `${idPrefix}${i}`, path: device });

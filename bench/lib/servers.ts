@@ -57,18 +57,21 @@ export async function startMosquitto(): Promise<Mosquitto> {
   const conf = join(dir, 'mosquitto.conf');
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    await writeFile(conf, [
-      `listener ${port} 127.0.0.1`,
-      'allow_anonymous true',
-      'persistence false',
-      // Its default of 1000 drops QoS 1 messages to a busy subscriber even after acking
-      // the publisher; 0 = no limit, so that any loss measured is the system's own.
-      'max_queued_messages 0',
-      'log_dest stderr',
-      'log_type error',
-      'log_type warning',
-      '',
-    ].join('\n'));
+    await writeFile(
+      conf,
+      [
+        `listener ${port} 127.0.0.1`,
+        'allow_anonymous true',
+        'persistence false',
+        // Its default of 1000 drops QoS 1 messages to a busy subscriber even after acking
+        // the publisher; 0 = no limit, so that any loss measured is the system's own.
+        'max_queued_messages 0',
+        'log_dest stderr',
+        'log_type error',
+        'log_type warning',
+        '',
+      ].join('\n'),
+    );
     const proc = startProc('mosquitto', MOSQUITTO_BIN, ['-c', conf]);
     try {
       await waitFor(async () => proc.hasExited() || (await canConnect(port)), 10_000, `mosquitto on port ${port}`);
@@ -155,11 +158,16 @@ export async function startInfluxd(): Promise<Influxd> {
     const p = startProc('influxd', INFLUXD_BIN, ['-config', confPath]);
     proc = p;
     try {
-      await waitFor(async () => {
-        if (p.hasExited()) throw new Error(`influxd exited: ${p.tail().trim()}`);
-        const r = await fetch(`${url()}/ping`, { signal: AbortSignal.timeout(1000) });
-        return r.status === 204;
-      }, 60_000, `influxd on ${url()}`, 100);
+      await waitFor(
+        async () => {
+          if (p.hasExited()) throw new Error(`influxd exited: ${p.tail().trim()}`);
+          const r = await fetch(`${url()}/ping`, { signal: AbortSignal.timeout(1000) });
+          return r.status === 204;
+        },
+        60_000,
+        `influxd on ${url()}`,
+        100,
+      );
     } catch (e) {
       await p.stop(1000, 'SIGKILL');
       throw e;

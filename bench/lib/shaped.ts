@@ -72,7 +72,8 @@ export class EdgefluxProbe {
     let received = 0;
     let rejected = 0;
     for (const line of text.split('\n')) {
-      if (line.startsWith('edgeflux_messages_received_total{') && line.includes(`source="${this.source}"`)) received += Number(line.slice(line.lastIndexOf(' ') + 1));
+      if (line.startsWith('edgeflux_messages_received_total{') && line.includes(`source="${this.source}"`))
+        received += Number(line.slice(line.lastIndexOf(' ') + 1));
       else if (line.startsWith('edgeflux_pipeline_rejected_total{')) rejected += Number(line.slice(line.lastIndexOf(' ') + 1));
     }
     return { received, rejected };
@@ -160,6 +161,7 @@ export async function accountFor(influx: Influxd, db: string, run: string, count
     missing += Math.max(0, want - have);
     if (have !== want && examples.length < limit) examples.push(`device ${name}: its window points hold ${have} of its ${want} readings`);
   }
-  if (rejected > 0 && (missing > 0 || readings !== count)) examples.push(`edgeflux counted ${rejected} readings rejected by the pipeline (pipeline_rejected) in this step`);
+  if (rejected > 0 && (missing > 0 || readings !== count))
+    examples.push(`edgeflux counted ${rejected} readings rejected by the pipeline (pipeline_rejected) in this step`);
   return { readings, missing, examples };
 }

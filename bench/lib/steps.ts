@@ -78,9 +78,17 @@ export async function runStep(env: StepEnv, system: SystemDef, sut: Sut, qos: 0 
     const pub = sut.feed
       ? await sut.feed({ run, devices: w.devices, rate, count: planned, tsBase })
       : await env.gen.publish({
-        system: system.name, run, payload: w.payload, devices: w.devices, rate, count: planned, qos, tsBase, window: w.window,
-        ...(pooled ? { pool: true, giveUpHeldMs: Math.max(3000, durationMs) } : {}),
-      });
+          system: system.name,
+          run,
+          payload: w.payload,
+          devices: w.devices,
+          rate,
+          count: planned,
+          qos,
+          tsBase,
+          window: w.window,
+          ...(pooled ? { pool: true, giveUpHeldMs: Math.max(3000, durationMs) } : {}),
+        });
     // What was written is what must be stored (a step cut short by a slow broker wrote less).
     const count = pub.sent;
     // The generator could not keep the schedule (it, or the broker taking its messages, ran short of CPU).
@@ -92,7 +100,9 @@ export async function runStep(env: StepEnv, system: SystemDef, sut: Sut, qos: 0 
     const raw = before ? undefined : await waitStored(env.influx, system, sut, key, count, pub.lastPublishAt, maxMs, spec);
     const drainMs = before ? await waitCaughtUp(sut, before, count, pub.lastPublishAt, maxMs) : raw?.drainMs;
     measured = meter.stop();
-    const checked = before ? await checkShaped(env, system, run, count, sut, before) : await checkStored(env, system, key, count, tsBase, raw?.stored ?? 0, w.devices, spec, pub.abandoned);
+    const checked = before
+      ? await checkShaped(env, system, run, count, sut, before)
+      : await checkStored(env, system, key, count, tsBase, raw?.stored ?? 0, w.devices, spec, pub.abandoned);
     endStep(system.db, w.payload, key, count, w.devices);
     const limitMs = env.drainLimitMs + (before ? CLOSE_DELAY_MS : 0);
     const sustained = !generatorLimited && !held && drainMs !== undefined && drainMs <= limitMs && checked.stored === count && checked.lost === 0;
@@ -130,7 +140,16 @@ interface Checked {
 }
 
 /** Polls influxd until the run's `count` readings are stored; ms from the last publish to then (undefined: never, within `maxMs` or 15 s without progress). */
-export async function waitStored(influx: Influxd, system: SystemDef, sut: Sut, run: StepKey, count: number, lastPublishAt: number, maxMs: number, spec: PayloadSpec): Promise<{ stored: number; drainMs: number | undefined }> {
+export async function waitStored(
+  influx: Influxd,
+  system: SystemDef,
+  sut: Sut,
+  run: StepKey,
+  count: number,
+  lastPublishAt: number,
+  maxMs: number,
+  spec: PayloadSpec,
+): Promise<{ stored: number; drainMs: number | undefined }> {
   let stored = 0;
   const hardDeadline = Date.now() + maxMs;
   let lastProgressAt = Date.now();
@@ -147,11 +166,24 @@ export async function waitStored(influx: Influxd, system: SystemDef, sut: Sut, r
 }
 
 /** Names the readings a raw run is missing (none when all were stored). */
-async function checkStored(env: StepEnv, system: SystemDef, run: StepKey, count: number, tsBase: number, stored: number, devices: number, spec: PayloadSpec, abandoned: boolean): Promise<Checked> {
+async function checkStored(
+  env: StepEnv,
+  system: SystemDef,
+  run: StepKey,
+  count: number,
+  tsBase: number,
+  stored: number,
+  devices: number,
+  spec: PayloadSpec,
+  abandoned: boolean,
+): Promise<Checked> {
   if (stored >= count) return { stored, lost: 0, missingExamples: [] };
   // A step cut short wrote readings with gaps in `seq` (held ones were never sent): counted, not named.
   if (abandoned) return { stored, lost: count - stored, missingExamples: [`${count - stored} of the ${count} readings written (step cut short: not named)`] };
-  const m = await findMissing(env.influx, system.db, run, count, devices, tsBase, 8, spec).catch((e: unknown) => ({ missing: count - stored, examples: [`(could not list: ${String(e)})`] }));
+  const m = await findMissing(env.influx, system.db, run, count, devices, tsBase, 8, spec).catch((e: unknown) => ({
+    missing: count - stored,
+    examples: [`(could not list: ${String(e)})`],
+  }));
   return { stored, lost: m.missing, missingExamples: m.examples };
 }
 
@@ -159,7 +191,11 @@ async function checkStored(env: StepEnv, system: SystemDef, run: StepKey, count:
 async function checkShaped(env: StepEnv, system: SystemDef, run: string, count: number, sut: Sut, before: ProbeCounts): Promise<Checked> {
   const after = await sut.probe?.counts().catch(() => undefined);
   const rejected = after ? after.rejected - before.rejected : 0;
-  const a = await accountFor(env.influx, system.db, run, count, env.devices, rejected).catch((e: unknown) => ({ readings: 0, missing: count, examples: [`(could not sum the window points: ${String(e)})`] }));
+  const a = await accountFor(env.influx, system.db, run, count, env.devices, rejected).catch((e: unknown) => ({
+    readings: 0,
+    missing: count,
+    examples: [`(could not sum the window points: ${String(e)})`],
+  }));
   return { stored: a.readings, lost: a.missing, missingExamples: a.examples };
 }
 

@@ -24,7 +24,9 @@ export function cpuChart(blocks: readonly SystemQosResult[], title: string): str
   const series = blocks.map((b) => ({
     name: b.label,
     color: COLORS[b.system] ?? '#333',
-    points: ratesOf(b).map((r) => ({ ...figuresAt(b, r) })).filter((f) => f.cpu !== undefined),
+    points: ratesOf(b)
+      .map((r) => ({ ...figuresAt(b, r) }))
+      .filter((f) => f.cpu !== undefined),
   }));
   const all = series.flatMap((s) => s.points);
   const pw = W - M.left - M.right;
@@ -86,7 +88,9 @@ export function cpuChart(blocks: readonly SystemQosResult[], title: string): str
   });
   const ly = M.top + 10 + series.length * 20 + 10;
   out.push(`<circle cx="${M.left + pw + 22}" cy="${ly}" r="4" fill="#333"/><text x="${M.left + pw + 38}" y="${ly + 4}">sustained</text>`);
-  out.push(`<circle cx="${M.left + pw + 22}" cy="${ly + 18}" r="4" fill="#fff" stroke="#333" stroke-width="2"/><text x="${M.left + pw + 38}" y="${ly + 22}">not sustained</text>`);
+  out.push(
+    `<circle cx="${M.left + pw + 22}" cy="${ly + 18}" r="4" fill="#fff" stroke="#333" stroke-width="2"/><text x="${M.left + pw + 38}" y="${ly + 22}">not sustained</text>`,
+  );
   out.push('</svg>');
   return out.join('\n');
 }
@@ -120,11 +124,16 @@ export function matrixChart(m: MatrixResult, title: string): string {
     out.push(`<line x1="${x(v).toFixed(1)}" x2="${x(v).toFixed(1)}" y1="40" y2="${height - 25}" stroke="#eee"/>`);
     out.push(`<text x="${x(v).toFixed(1)}" y="${height - 10}" text-anchor="middle">${v.toFixed(1)}×</text>`);
   }
-  for (const lim of [1.2, 1.3]) out.push(`<line x1="${x(lim).toFixed(1)}" x2="${x(lim).toFixed(1)}" y1="36" y2="${height - 25}" stroke="#999" stroke-dasharray="4 3"/><text x="${x(lim).toFixed(1)}" y="34" text-anchor="middle" fill="#666">${lim}×</text>`);
+  for (const lim of [1.2, 1.3])
+    out.push(
+      `<line x1="${x(lim).toFixed(1)}" x2="${x(lim).toFixed(1)}" y1="36" y2="${height - 25}" stroke="#999" stroke-dasharray="4 3"/><text x="${x(lim).toFixed(1)}" y="34" text-anchor="middle" fill="#666">${lim}×</text>`,
+    );
   bars.forEach((b, i) => {
     const y = 44 + i * rowH;
     out.push(`<text x="${left - 6}" y="${y + 11}" text-anchor="end">${esc(b.id)}</text>`);
-    out.push(`<rect x="${left}" y="${y}" width="${Math.max(1, x(Math.min(b.ratio, xMax)) - left).toFixed(1)}" height="${rowH - 5}" fill="${b.ratio <= b.limit ? '#3c9a5f' : '#c0392b'}"><title>${esc(b.id)}: ${b.ratio.toFixed(2)}× (limit ${b.limit}×)</title></rect>`);
+    out.push(
+      `<rect x="${left}" y="${y}" width="${Math.max(1, x(Math.min(b.ratio, xMax)) - left).toFixed(1)}" height="${rowH - 5}" fill="${b.ratio <= b.limit ? '#3c9a5f' : '#c0392b'}"><title>${esc(b.id)}: ${b.ratio.toFixed(2)}× (limit ${b.limit}×)</title></rect>`,
+    );
     out.push(`<text x="${(x(Math.min(b.ratio, xMax)) + 4).toFixed(1)}" y="${y + 11}">${b.ratio.toFixed(2)}×</text>`);
   });
   if (bars.length === 0) out.push(`<text x="${left}" y="60">no cell with a reference</text>`);

@@ -91,10 +91,15 @@ export function edgefluxDef(ctx: SystemsContext, shaped: boolean, via: EdgefluxV
   const name: SystemName = shaped ? 'edgeflux-shaped' : via === 'embedded' ? 'edgeflux-embedded' : via === 'serial' ? 'edgeflux-serial' : 'edgeflux';
   const db = databaseOf(name);
   const mode = ctx.edgeflux.mode;
-  const label = shaped ? `edgeflux (${mode}, window+deadband)`
-    : via === 'embedded' ? `edgeflux (${mode}, embedded broker)`
-      : via === 'mqtt+mosquitto' ? `mosquitto + edgeflux (${mode}, MQTT client)`
-        : via === 'serial' ? `edgeflux (${mode}, serial)` : `edgeflux (${mode})`;
+  const label = shaped
+    ? `edgeflux (${mode}, window+deadband)`
+    : via === 'embedded'
+      ? `edgeflux (${mode}, embedded broker)`
+      : via === 'mqtt+mosquitto'
+        ? `mosquitto + edgeflux (${mode}, MQTT client)`
+        : via === 'serial'
+          ? `edgeflux (${mode}, serial)`
+          : `edgeflux (${mode})`;
   return {
     name,
     label,
@@ -107,11 +112,25 @@ export function edgefluxDef(ctx: SystemsContext, shaped: boolean, via: EdgefluxV
       const embeddedPort = via === 'embedded' ? await freePort() : undefined;
       const serial = via === 'serial' ? await startSerialPorts(SERIAL_PORTS) : undefined;
       try {
-        await writeFile(file, edgefluxConfig({
-          setup: ctx.edgeflux, system: name, brokerUrl: ctx.broker.url, influxUrl: ctx.influx.url, db, qos: o.qos, dir, httpPort,
-          memoryBytes: o.outage ? '512MiB' : undefined, extra: ctx.edgefluxExtra, ...(shaped ? { pipeline: SHAPED_PIPELINE } : {}),
-          payload: o.workload?.payload ?? 'point', ...(embeddedPort !== undefined ? { embeddedPort, embeddedConnections: o.workload?.connections ?? 1 } : {}), ...(serial ? { serialPorts: serial.ports } : {}),
-        }));
+        await writeFile(
+          file,
+          edgefluxConfig({
+            setup: ctx.edgeflux,
+            system: name,
+            brokerUrl: ctx.broker.url,
+            influxUrl: ctx.influx.url,
+            db,
+            qos: o.qos,
+            dir,
+            httpPort,
+            memoryBytes: o.outage ? '512MiB' : undefined,
+            extra: ctx.edgefluxExtra,
+            ...(shaped ? { pipeline: SHAPED_PIPELINE } : {}),
+            payload: o.workload?.payload ?? 'point',
+            ...(embeddedPort !== undefined ? { embeddedPort, embeddedConnections: o.workload?.connections ?? 1 } : {}),
+            ...(serial ? { serialPorts: serial.ports } : {}),
+          }),
+        );
         const problems = await checkConfig(ctx.runtime, file);
         if (problems) throw new Error(`edgeflux check refused the bench config:\n${problems}`);
         const { proc, readyMs } = await startEdgeflux(ctx.runtime, file, [...unitNodeFlags(ROOT), ...(o.nodeFlags ?? [])]);
@@ -148,7 +167,20 @@ function baselineDef(ctx: SystemsContext): SystemDef {
     label: 'bare baseline',
     db,
     async start(o) {
-      const args = ['--mqtt', ctx.broker.url, '--topic', 'bench/baseline/#', '--qos', String(o.qos), '--influx', ctx.influx.url, '--db', db, '--payload', o.workload?.payload ?? 'point'];
+      const args = [
+        '--mqtt',
+        ctx.broker.url,
+        '--topic',
+        'bench/baseline/#',
+        '--qos',
+        String(o.qos),
+        '--influx',
+        ctx.influx.url,
+        '--db',
+        db,
+        '--payload',
+        o.workload?.payload ?? 'point',
+      ];
       const proc = startProc('baseline', process.execPath, [...(o.nodeFlags ?? []), ...ctx.runtime.script('bench/baseline.ts'), ...args]);
       const readyMs = await new Promise<number>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`baseline not ready within 30 s: ${proc.tail()}`)), 30_000);
@@ -194,6 +226,11 @@ function nodeRedDef(ctx: SystemsContext, red: string): SystemDef {
 
 /** The systems to run, the baseline first (every ratio is against it); `shaped`: also edgeflux-shaped. */
 export function makeSystems(ctx: SystemsContext, only?: readonly SystemName[], shaped = true): SystemDef[] {
-  const all = [baselineDef(ctx), edgefluxDef(ctx, false), ...(shaped ? [edgefluxDef(ctx, true)] : []), ...(ctx.nodeRed ? [nodeRedDef(ctx, ctx.nodeRed.red)] : [])];
+  const all = [
+    baselineDef(ctx),
+    edgefluxDef(ctx, false),
+    ...(shaped ? [edgefluxDef(ctx, true)] : []),
+    ...(ctx.nodeRed ? [nodeRedDef(ctx, ctx.nodeRed.red)] : []),
+  ];
   return only ? all.filter((s) => only.includes(s.name)) : all;
 }

@@ -32,7 +32,8 @@ export async function prepareVariant(root: string, name: string, variants: strin
   const outside = files.filter((f) => !f.startsWith('src/'));
   if (outside.length > 0) throw new StalePatchError(`trick "${name}": ${rel} changes files outside src/ (${outside.join(', ')}): a variant is src/ only`);
   const check = gitApply(['--check', patch], dir, variants);
-  if (!check.ok) throw new StalePatchError(`trick "${name}": ${rel} no longer applies to src/ (the code moved; redo the patch against the current code):\n${check.out}`);
+  if (!check.ok)
+    throw new StalePatchError(`trick "${name}": ${rel} no longer applies to src/ (the code moved; redo the patch against the current code):\n${check.out}`);
   const applied = gitApply([patch], dir, variants);
   if (!applied.ok) throw new StalePatchError(`trick "${name}": git apply ${rel} failed: ${applied.out}`);
   for (const f of files) {

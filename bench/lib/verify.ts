@@ -24,7 +24,16 @@ export interface Missing {
 }
 
 /** Lists which of readings 0..expected-1 of a run are not in influxd (bounded: ≤ 5M readings). */
-export async function findMissing(influx: Influxd, db: string, step: StepKey | string, expected: number, devices: number, tsBase: number, limit = 8, spec: PayloadSpec = PAYLOADS.point): Promise<Missing> {
+export async function findMissing(
+  influx: Influxd,
+  db: string,
+  step: StepKey | string,
+  expected: number,
+  devices: number,
+  tsBase: number,
+  limit = 8,
+  spec: PayloadSpec = PAYLOADS.point,
+): Promise<Missing> {
   if (expected > 5_000_000) throw new Error(`findMissing: ${expected} readings is more than it checks`);
   const key = typeof step === 'string' ? { run: step, fromMs: 0 } : step;
   const csv = await influx.queryCsv(`SELECT "${spec.seqField}" FROM "${spec.measurement}" WHERE ${spec.where(key)}`, db, 120_000);

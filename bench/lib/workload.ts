@@ -146,31 +146,51 @@ export const PAYLOADS: Readonly<Record<PayloadKind, PayloadSpec>> = {
     topic: (system, run, device) => `bench/${system}/${run}/${device}/m`,
     // µs timestamps: the base time is taken in µs for this kind (see tsBase).
     payload: (seq, _devices, baseUs) => `{"seq":${seq},"v":${(seq % 1000) + 0.5},"ts":${baseUs + seq}}`,
-    measurement: 'm', seqField: 'seq', where: byRunTag, eventTime: true, pointsPerMessage: 1,
+    measurement: 'm',
+    seqField: 'seq',
+    where: byRunTag,
+    eventTime: true,
+    pointsPerMessage: 1,
     example: '{"seq":N,"v":D.5,"ts":µs}',
   },
   flat: {
     topic: (system, _run, device) => `bench/${system}/${LIVE}/${device}/m`,
     payload: flat,
-    measurement: 'm', seqField: 'seq', where: byTime, eventTime: true, pointsPerMessage: 1,
+    measurement: 'm',
+    seqField: 'seq',
+    where: byTime,
+    eventTime: true,
+    pointsPerMessage: 1,
     example: flat(5, 100, 1_765_000_000_000),
   },
   tasmota: {
     topic: (system, _run, device) => `bench/${system}/tele/${device}/SENSOR`,
     payload: tasmota,
-    measurement: 'tasmota', seqField: 'c1', where: byTime, eventTime: false, pointsPerMessage: 3,
+    measurement: 'tasmota',
+    seqField: 'c1',
+    where: byTime,
+    eventTime: false,
+    pointsPerMessage: 3,
     example: tasmota(5),
   },
   z2m: {
     topic: (system, _run, device) => `bench/${system}/z2m/${device}`,
     payload: z2m,
-    measurement: 'zigbee2mqtt', seqField: 'count', where: byTime, eventTime: false, pointsPerMessage: 1,
+    measurement: 'zigbee2mqtt',
+    seqField: 'count',
+    where: byTime,
+    eventTime: false,
+    pointsPerMessage: 1,
     example: z2m(5),
   },
   lp: {
     topic: (system, _run, device) => `bench/${system}/lp/${device}`,
     payload: lp,
-    measurement: 'environment', seqField: 'seq', where: byTime, eventTime: true, pointsPerMessage: 1,
+    measurement: 'environment',
+    seqField: 'seq',
+    where: byTime,
+    eventTime: true,
+    pointsPerMessage: 1,
     example: lp(5, 100, 1_765_000_000_000),
   },
 };
@@ -211,12 +231,20 @@ type Json = Record<string, unknown>;
 export function edgefluxDecoding(kind: PayloadKind, system: string, serialId?: string): { rules: Json[]; devices?: Json[] } {
   switch (kind) {
     case 'point':
-      return { rules: [{ topic: 'bench/{system}/{run}/{device}/{measurement}', format: 'json', json: { time_key: 'ts', time_unit: 'us', integers: ['seq'] } }] };
+      return {
+        rules: [{ topic: 'bench/{system}/{run}/{device}/{measurement}', format: 'json', json: { time_key: 'ts', time_unit: 'us', integers: ['seq'] } }],
+      };
     case 'flat':
       if (serialId) {
-        return { rules: [{ topic: serialId, format: 'json', measurement: 'm', json: { time_key: 'ts', time_unit: 'ms', integers: ['seq', 'rssi'], tag_keys: ['device'] } }] };
+        return {
+          rules: [
+            { topic: serialId, format: 'json', measurement: 'm', json: { time_key: 'ts', time_unit: 'ms', integers: ['seq', 'rssi'], tag_keys: ['device'] } },
+          ],
+        };
       }
-      return { rules: [{ topic: 'bench/{system}/{run}/{device}/{measurement}', format: 'json', json: { time_key: 'ts', time_unit: 'ms', integers: ['seq', 'rssi'] } }] };
+      return {
+        rules: [{ topic: 'bench/{system}/{run}/{device}/{measurement}', format: 'json', json: { time_key: 'ts', time_unit: 'ms', integers: ['seq', 'rssi'] } }],
+      };
     case 'tasmota':
       return { rules: [], devices: [{ profile: 'tasmota', vars: { prefix: `bench/${system}/tele` } }] };
     case 'z2m':
@@ -227,6 +255,7 @@ export function edgefluxDecoding(kind: PayloadKind, system: string, serialId?: s
 }
 
 export function describeWorkload(w: Workload): string {
-  const via = w.source === 'mosquitto' ? 'mosquitto' : w.source === 'embedded' ? `embedded broker, ${w.connections} connections × ${w.window} in flight` : 'serial ptys';
+  const via =
+    w.source === 'mosquitto' ? 'mosquitto' : w.source === 'embedded' ? `embedded broker, ${w.connections} connections × ${w.window} in flight` : 'serial ptys';
   return `${w.payload}, ${w.devices.toLocaleString('en-US')} devices, ${via}`;
 }

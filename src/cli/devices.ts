@@ -29,7 +29,11 @@ interface Out {
 export async function devicesCommand(args: readonly string[], out: Out = process.stdout, err: Out = process.stderr): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: [...args], allowPositionals: true, options: { config: { type: 'string', short: 'c' }, dir: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      options: { config: { type: 'string', short: 'c' }, dir: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' } },
+    });
   } catch (e) {
     err.write(`edgeflux devices: ${(e as Error).message}\n${USAGE}`);
     return 2;
@@ -129,27 +133,45 @@ export function showText(p: Profile, replaced?: string): string {
   if (s.mqtt) {
     L.push(`  topics:      ${s.mqtt.topics.map(filled).join(', ')}`);
     for (const a of s.mqtt.availability) {
-      const states = (['online', 'offline', 'init', 'sleeping'] as const).filter((k) => a[k].length > 0).map((k) => `${k}=${a[k].join('|')}`).join(' ');
+      const states = (['online', 'offline', 'init', 'sleeping'] as const)
+        .filter((k) => a[k].length > 0)
+        .map((k) => `${k}=${a[k].join('|')}`)
+        .join(' ');
       L.push(`  availability: ${filled(a.topic)}${a.json_key ? ` (JSON key "${a.json_key}")` : ''}: ${states} → a device status, not a reading`);
     }
-    if (Object.keys(s.vars).length > 0) L.push(`  vars:        ${Object.entries(s.vars).map(([k, v]) => `%${k}% = ${v}`).join(', ')} (override per devices[] entry: vars)`);
+    if (Object.keys(s.vars).length > 0)
+      L.push(
+        `  vars:        ${Object.entries(s.vars)
+          .map(([k, v]) => `%${k}% = ${v}`)
+          .join(', ')} (override per devices[] entry: vars)`,
+      );
   }
   if (s.serial) {
     const c = s.serial;
-    L.push(`  serial:      ${c.baud_rate ?? 9600} baud, ${c.data_bits ?? 8}${(c.parity ?? 'none')[0]?.toUpperCase()}${c.stop_bits ?? 1}${c.watchdog ? `, watchdog ${formatDuration(c.watchdog)}` : ''}`);
+    L.push(
+      `  serial:      ${c.baud_rate ?? 9600} baud, ${c.data_bits ?? 8}${(c.parity ?? 'none')[0]?.toUpperCase()}${c.stop_bits ?? 1}${c.watchdog ? `, watchdog ${formatDuration(c.watchdog)}` : ''}`,
+    );
     const f = c.framing;
     if (f?.type === 'frame') {
-      L.push(`  framing:     frames starting ${bytes(f.start)}, ${f.length !== undefined ? `${f.length} bytes` : `length from byte ${f.length_field?.offset}`}${f.end ? `, ending ${bytes(f.end)}` : ''}${f.checksum ? `, checksum ${f.checksum.type}` : ''}`);
+      L.push(
+        `  framing:     frames starting ${bytes(f.start)}, ${f.length !== undefined ? `${f.length} bytes` : `length from byte ${f.length_field?.offset}`}${f.end ? `, ending ${bytes(f.end)}` : ''}${f.checksum ? `, checksum ${f.checksum.type}` : ''}`,
+      );
     } else if (f !== undefined) {
       L.push(`  framing:     ${f.type}${f.type === 'readline' ? ` (delimiter ${JSON.stringify(f.delimiter)})` : ''}`);
     }
-    if (c.poll) L.push(`  polled:      request ${bytes(c.poll.request)} every ${formatDuration(c.poll.interval)}, reply within ${formatDuration(c.poll.timeout)}`);
+    if (c.poll)
+      L.push(`  polled:      request ${bytes(c.poll.request)} every ${formatDuration(c.poll.interval)}, reply within ${formatDuration(c.poll.timeout)}`);
   }
   L.push(`  decoder:     ${s.decode.decoder} — ${p.decoder.description}`);
   const params = JSON.stringify(p.params);
   if (params !== '{}') L.push(`  params:      ${params}`);
   L.push(`  measurement: ${s.measurement}`);
-  if (Object.keys(s.tags).length > 0) L.push(`  tags:        ${Object.entries(s.tags).map(([k, v]) => `${k}=${v}`).join(', ')}`);
+  if (Object.keys(s.tags).length > 0)
+    L.push(
+      `  tags:        ${Object.entries(s.tags)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ')}`,
+    );
   if (s.drop_tags.length > 0) L.push(`  not tags:    ${s.drop_tags.join(', ')}`);
   L.push(`  time:        ${s.time === 'payload' ? 'from the payload when it has one, else arrival' : 'arrival'}`);
   if (s.expected_interval !== undefined) L.push(`  reports:     every ${formatDuration(s.expected_interval)}`);
@@ -157,17 +179,22 @@ export function showText(p: Profile, replaced?: string): string {
     L.push('', '  fields:');
     const w = Math.max(...s.fields.map((f) => f.name.length));
     for (const f of s.fields) {
-      L.push(`    ${f.name.padEnd(w)}  ${f.type.padEnd(7)}  ${(f.unit ?? '').padEnd(7)}${f.from && f.from !== f.name ? `  from ${f.from}` : ''}${f.description ? `  ${f.description}` : ''}`.trimEnd());
+      L.push(
+        `    ${f.name.padEnd(w)}  ${f.type.padEnd(7)}  ${(f.unit ?? '').padEnd(7)}${f.from && f.from !== f.name ? `  from ${f.from}` : ''}${f.description ? `  ${f.description}` : ''}`.trimEnd(),
+      );
     }
   }
-  L.push(`  other fields: ${s.other_fields === 'keep' ? `kept (numbers float${s.field_names === 'snake_case' ? ', names in snake_case' : ''})` : 'dropped'}${s.drop.length > 0 ? `; never written: ${s.drop.join(', ')}` : ''}`);
+  L.push(
+    `  other fields: ${s.other_fields === 'keep' ? `kept (numbers float${s.field_names === 'snake_case' ? ', names in snake_case' : ''})` : 'dropped'}${s.drop.length > 0 ? `; never written: ${s.drop.join(', ')}` : ''}`,
+  );
   if (s.pipeline !== undefined && s.pipeline.length === 0) L.push('  pipeline:    none');
   if (s.pipeline !== undefined && s.pipeline.length > 0) {
-    L.push('', '  pipeline:    (before the global pipeline; a devices[] or serial[] entry\'s own pipeline replaces it)');
+    L.push('', "  pipeline:    (before the global pipeline; a devices[] or serial[] entry's own pipeline replaces it)");
     for (const step of s.pipeline) L.push(`    - ${stepText(step)}`);
   }
   L.push('', '  use it:');
   if (s.mqtt) L.push('    devices:', `      - profile: ${s.name}`);
-  else L.push('    serial:', `      - id: ${s.name.replace(/[^a-z0-9]+/g, '')}`, '        path: /dev/serial/by-id/usb-…-if00-port0', `        profile: ${s.name}`);
+  else
+    L.push('    serial:', `      - id: ${s.name.replace(/[^a-z0-9]+/g, '')}`, '        path: /dev/serial/by-id/usb-…-if00-port0', `        profile: ${s.name}`);
   return L.join('\n') + '\n';
 }

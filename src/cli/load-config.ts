@@ -17,6 +17,12 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env, o
 }
 
 /** Validates config text, devices included; `file` names it in issues, `baseDir` anchors relative paths. */
-export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env, baseDir?: string, opts: Omit<LoadOptions, 'checks'> = {}): Promise<LoadResult> {
+export function parseConfigText(
+  text: string,
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+  baseDir?: string,
+  opts: Omit<LoadOptions, 'checks'> = {},
+): Promise<LoadResult> {
   return parseConfigFileText(text, file, env, baseDir, { ...opts, checks });
 }

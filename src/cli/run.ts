@@ -38,7 +38,8 @@ export async function runCommand(path: string): Promise<number> {
   const v = version();
   const env = takeNotifyEnvironment(); // only our notifier talks to systemd, not our children
   let onFatal: (err: Error) => void = () => undefined;
-  const make = (config: Config, previous?: Daemon) => new Daemon({ config, logger, version: v, nodeMetrics: true, env, onFatal: (err) => onFatal(err), ...(previous && { previous }) });
+  const make = (config: Config, previous?: Daemon) =>
+    new Daemon({ config, logger, version: v, nodeMetrics: true, env, onFatal: (err) => onFatal(err), ...(previous && { previous }) });
   let daemon = make(res.config);
   let reloading: Promise<void> | undefined;
 
@@ -74,13 +75,10 @@ export async function runCommand(path: string): Promise<number> {
   });
   process.on('SIGHUP', () => {
     if (reloading) return;
-    reloading = reload(path, daemon, make, logger).then(
-      (next) => {
-        daemon = next;
-        reloading = undefined;
-      },
-      die('reload failed'),
-    );
+    reloading = reload(path, daemon, make, logger).then((next) => {
+      daemon = next;
+      reloading = undefined;
+    }, die('reload failed'));
   });
   try {
     await daemon.start();

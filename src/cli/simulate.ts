@@ -136,7 +136,9 @@ async function closeGracefully(client: mqtt.MqttClient): Promise<void> {
 
 /** The summary line: at QoS 0 the broker confirms nothing, so no "acked". */
 export function summaryLine(s: SimulateSummary, qos: 0 | 1): string {
-  return qos === 0 ? `sent ${s.sent} (QoS 0: not confirmed by the broker), bad ${s.bad}, failed ${s.failed}` : `sent ${s.sent}, acked ${s.acked}, bad ${s.bad}, failed ${s.failed}`;
+  return qos === 0
+    ? `sent ${s.sent} (QoS 0: not confirmed by the broker), bad ${s.bad}, failed ${s.failed}`
+    : `sent ${s.sent}, acked ${s.acked}, bad ${s.bad}, failed ${s.failed}`;
 }
 
 export async function simulateCommand(argv: string[], out: NodeJS.WriteStream = process.stdout): Promise<number> {
@@ -158,7 +160,8 @@ export async function simulateCommand(argv: string[], out: NodeJS.WriteStream = 
   const num = (name: string, v: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined => {
     if (v === undefined) return undefined;
     const n = Number(v);
-    if (!Number.isFinite(n) || n < min || n > max) throw new UsageError(`--${name} must be a number ${max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`}, got "${v}"`);
+    if (!Number.isFinite(n) || n < min || n > max)
+      throw new UsageError(`--${name} must be a number ${max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`}, got "${v}"`);
     return n;
   };
   const qos = num('qos', values.qos, 0, 1);
@@ -183,7 +186,8 @@ export async function simulateCommand(argv: string[], out: NodeJS.WriteStream = 
   try {
     let s: SimulateSummary;
     try {
-      const line = (p: SimulateSummary) => (opts.qos === 0 ? `sent ${p.sent}  bad ${p.bad}  failed ${p.failed}   ` : `sent ${p.sent}  acked ${p.acked}  bad ${p.bad}  failed ${p.failed}   `);
+      const line = (p: SimulateSummary) =>
+        opts.qos === 0 ? `sent ${p.sent}  bad ${p.bad}  failed ${p.failed}   ` : `sent ${p.sent}  acked ${p.acked}  bad ${p.bad}  failed ${p.failed}   `;
       s = await simulate(opts, tty ? (p) => out.write(`\r${line(p)}`) : undefined, ac.signal);
     } catch (e) {
       process.stderr.write(`edgeflux simulate: ${opts.url}: ${(e as Error).message}\n`);

@@ -24,7 +24,11 @@ interface SpoolStatusJson {
   }[];
 }
 
-export async function spoolStatusCommand(configPath: string | undefined, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+export async function spoolStatusCommand(
+  configPath: string | undefined,
+  out: NodeJS.WritableStream = process.stdout,
+  err: NodeJS.WritableStream = process.stderr,
+): Promise<number> {
   if (!configPath) {
     err.write('edgeflux spool status: --config FILE is required\n');
     return 2;
@@ -61,7 +65,8 @@ export function formatSpoolStatus(s: SpoolStatusJson): string {
   ];
   const w = Math.max(6, ...s.outputs.map((o) => o.id.length));
   lines.push(`  ${'ID'.padEnd(w)}  ${'STATE'.padEnd(8)}  ${'CURSOR'.padStart(10)}  ${'BEHIND'.padStart(10)}  LAST ERROR`);
-  for (const o of s.outputs) lines.push(`  ${o.id.padEnd(w)}  ${o.state.padEnd(8)}  ${String(o.cursor).padStart(10)}  ${String(o.behind).padStart(10)}  ${currentError(o) ?? '-'}`);
+  for (const o of s.outputs)
+    lines.push(`  ${o.id.padEnd(w)}  ${o.state.padEnd(8)}  ${String(o.cursor).padStart(10)}  ${String(o.behind).padStart(10)}  ${currentError(o) ?? '-'}`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -89,7 +89,7 @@ export async function tailCommand(argv: string[], out: NodeJS.WritableStream = p
     err.write(`edgeflux tail: the password for ${target.url} cannot be read here (see \`edgeflux check\`); give --username and --password-file\n`);
     return 2;
   }
-  const logger = createLogger({ level: 'warn', destination: process.stderr }) // stdout is for readings;
+  const logger = createLogger({ level: 'warn', destination: process.stderr }); // stdout is for readings;
   const rules = new RuleSet(config.rules, config.limits);
   const devices = await loadDevices(config, logger);
   const unmatched = values.unmatched === true;
@@ -112,7 +112,11 @@ export async function tailCommand(argv: string[], out: NodeJS.WritableStream = p
     });
   } catch (e) {
     const refused = /not authori[sz]ed|bad user ?name or password/i.test((e as Error).message);
-    const hint = refused ? (target.username === undefined ? ' (the broker wants a login: --username and --password-file)' : ' (check the username and password)') : '';
+    const hint = refused
+      ? target.username === undefined
+        ? ' (the broker wants a login: --username and --password-file)'
+        : ' (check the username and password)'
+      : '';
     err.write(`edgeflux tail: cannot connect to ${target.url}: ${(e as Error).message}${hint}\n`);
     return 1;
   }

@@ -182,7 +182,8 @@ export function failure(err: unknown, cmd: string | undefined): { line: string; 
       const near = closest(option, known);
       return { line: `${who}: unknown option ${option}${near ? ` (did you mean ${near}?)` : ''}; see ${who} --help`, code: 2 };
     }
-    if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return { line: `${who}: unexpected argument ${/'([^']*)'/.exec(message)?.[1] ?? ''}; see ${who} --help`, code: 2 };
+    if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL')
+      return { line: `${who}: unexpected argument ${/'([^']*)'/.exec(message)?.[1] ?? ''}; see ${who} --help`, code: 2 };
     return { line: `${who}: ${message.split('. ')[0]}; see ${who} --help`, code: 2 };
   }
   const prefix = new RegExp(`^${who} ?:\\s*`);

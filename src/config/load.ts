@@ -49,7 +49,8 @@ export interface LoadOptions {
 }
 
 /** `warnings`, each at its place: secrets left unread under `LoadOptions.secrets: 'warn'`, `ignore:` filters that shadow a rule. */
-export type LoadResult = { readonly ok: true; readonly config: Config; readonly warnings?: readonly ConfigIssue[] } | { readonly ok: false; readonly errors: readonly ConfigIssue[] };
+export type LoadResult =
+  { readonly ok: true; readonly config: Config; readonly warnings?: readonly ConfigIssue[] } | { readonly ok: false; readonly errors: readonly ConfigIssue[] };
 
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 const READ_TIMEOUT_MS = 5000;
@@ -63,7 +64,14 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
     text = await readFile(path, { encoding: 'utf8', signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
   } catch (err) {
     const code = (err as { code?: string }).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'E2BIG' ? `larger than ${MAX_CONFIG_BYTES} bytes` : code === 'ABORT_ERR' ? 'timed out' : (code ?? 'read failed');
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'E2BIG'
+          ? `larger than ${MAX_CONFIG_BYTES} bytes`
+          : code === 'ABORT_ERR'
+            ? 'timed out'
+            : (code ?? 'read failed');
     return { ok: false, errors: [{ file: path, line: 0, column: 0, key: '', message: `cannot read the config file: ${why}`, code: 'EFX_CONFIG_UNREADABLE' }] };
   }
   return parseConfigText(text, path, env, undefined, opts);

@@ -49,7 +49,10 @@ export async function worldReadableSecrets(configPath: string, env: NodeJS.Proce
     try {
       const st = await stat(path);
       if ((st.mode & 0o004) !== 0) {
-        warnings.push({ path, message: `${path} ${why} and is readable by every user on this host (mode ${(st.mode & 0o777).toString(8)}): make it readable by the service user only, e.g. chmod 640 and chgrp edgeflux` });
+        warnings.push({
+          path,
+          message: `${path} ${why} and is readable by every user on this host (mode ${(st.mode & 0o777).toString(8)}): make it readable by the service user only, e.g. chmod 640 and chgrp edgeflux`,
+        });
       }
     } catch {
       // missing or unreadable: the config loader reports it

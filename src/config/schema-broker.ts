@@ -10,7 +10,6 @@ import { hashError, parsePasswordFile } from '../util/passwords.js';
 import { filterError } from '../util/topic-template.js';
 import { boolText, digits, ENV_HINT, int, text } from './schema-fields.js';
 
-
 const patterns = (about: string) =>
   z
     .array(
@@ -33,13 +32,15 @@ function brokerSecurityFields(plain: ReadSecretOptions, pem: ReadSecretOptions) 
       client_certs: z
         .enum(['none', 'optional', 'required'])
         .default('none')
-        .describe('Ask clients for a certificate signed by `ca`; a verified certificate\'s CN is the username. Default none.'),
+        .describe("Ask clients for a certificate signed by `ca`; a verified certificate's CN is the username. Default none."),
     })
     .superRefine(...notBoth('cert', 'key', 'ca'))
     .superRefine(
       (t, ctx) => {
-        if (t.cert === undefined && t.cert_file === undefined) ctx.addIssue({ code: 'custom', message: 'a TLS listener needs cert_file (or cert)', path: ['cert_file'] });
-        if (t.key === undefined && t.key_file === undefined) ctx.addIssue({ code: 'custom', message: 'a TLS listener needs key_file (or key)', path: ['key_file'] });
+        if (t.cert === undefined && t.cert_file === undefined)
+          ctx.addIssue({ code: 'custom', message: 'a TLS listener needs cert_file (or cert)', path: ['cert_file'] });
+        if (t.key === undefined && t.key_file === undefined)
+          ctx.addIssue({ code: 'custom', message: 'a TLS listener needs key_file (or key)', path: ['key_file'] });
         if (t.client_certs !== 'none' && t.ca === undefined && t.ca_file === undefined) {
           ctx.addIssue({ code: 'custom', message: 'client_certs needs ca_file: the CA that signs client certificates', path: ['client_certs'] });
         }
@@ -58,7 +59,10 @@ function brokerSecurityFields(plain: ReadSecretOptions, pem: ReadSecretOptions) 
 
   const user = z
     .strictObject({
-      username: z.string().regex(/^[^:\s]+$/, 'no ":" or white space').describe('User name.'),
+      username: z
+        .string()
+        .regex(/^[^:\s]+$/, 'no ":" or white space')
+        .describe('User name.'),
       password_hash: z
         .string()
         .superRefine((h, ctx) => {
@@ -98,7 +102,9 @@ function brokerSecurityFields(plain: ReadSecretOptions, pem: ReadSecretOptions) 
       .string()
       .min(1)
       .optional()
-      .describe('Client ids a user may use, e.g. "%u-*" (%u = username, * = anything; case and invisible characters ignored). Absent: any. Either way a client id belongs to the first user that used it (kept in the spool dir).'),
+      .describe(
+        'Client ids a user may use, e.g. "%u-*" (%u = username, * = anything; case and invisible characters ignored). Absent: any. Either way a client id belongs to the first user that used it (kept in the spool dir).',
+      ),
     acl: z
       .array(
         z
@@ -115,12 +121,18 @@ function brokerSecurityFields(plain: ReadSecretOptions, pem: ReadSecretOptions) 
       .strictObject({
         max_packet: size('1MiB', 'Largest MQTT packet; a larger one ends the connection before it is buffered.'),
         max_connections: int(1, 1_000_000).default(1000).describe('Simultaneous connections. Default 1000.'),
-        max_connections_per_address: int(1, 1_000_000).default(32).describe('Simultaneous connections from one address (so that one host cannot take them all). Default 32.'),
+        max_connections_per_address: int(1, 1_000_000)
+          .default(32)
+          .describe('Simultaneous connections from one address (so that one host cannot take them all). Default 32.'),
         connect_timeout: duration('5s', 'A connection that has not sent its whole CONNECT by then is closed. Default 5s.', 100),
-        max_queued_messages: int(1, 10_000_000).default(1000).describe('QoS 1/2 messages queued per persistent session (clean=false) while its client is away or has not acknowledged them; beyond, new ones are dropped and counted (broker_queue_dropped), as mosquitto does. Default 1000.'),
+        max_queued_messages: int(1, 10_000_000)
+          .default(1000)
+          .describe(
+            'QoS 1/2 messages queued per persistent session (clean=false) while its client is away or has not acknowledged them; beyond, new ones are dropped and counted (broker_queue_dropped), as mosquitto does. Default 1000.',
+          ),
         max_topic_length: int(1, 65535).default(256).describe('Longest topic accepted in a publish, in UTF-8 bytes. Default 256.'),
         max_topic_levels: int(1, 100).default(16).describe('Most topic levels. Default 16.'),
-        max_rate: int(0, 1_000_000).default(0).describe('Publishes per second per client (burst: one second\'s worth); 0 = no limit (default).'),
+        max_rate: int(0, 1_000_000).default(0).describe("Publishes per second per client (burst: one second's worth); 0 = no limit (default)."),
         retained: z
           .strictObject({
             max_payload: z
@@ -138,7 +150,9 @@ function brokerSecurityFields(plain: ReadSecretOptions, pem: ReadSecretOptions) 
             max_bytes_total: size('10MiB', 'Bytes of retained messages over all users. Default 10MiB.'),
           })
           .prefault({})
-          .describe('Bounds on retained messages; a retained publish beyond one is refused (no PUBACK, connection closed, counted). A zero-length retained publish clears and is always allowed.'),
+          .describe(
+            'Bounds on retained messages; a retained publish beyond one is refused (no PUBACK, connection closed, counted). A zero-length retained publish clears and is always allowed.',
+          ),
       })
       .prefault({})
       .describe('Input limits; exceeding one refuses or disconnects the client, counted.'),
@@ -160,7 +174,10 @@ export function brokerSchema(plain: ReadSecretOptions, pem: ReadSecretOptions) {
 }
 
 /** Checks across the broker's keys: usernames unique over `users` and `password_file`. */
-function brokerCrossChecks(b: { users: readonly { username: string }[]; password_file?: readonly { username: string }[] | undefined }, ctx: z.core.$RefinementCtx): void {
+function brokerCrossChecks(
+  b: { users: readonly { username: string }[]; password_file?: readonly { username: string }[] | undefined },
+  ctx: z.core.$RefinementCtx,
+): void {
   const seen = new Set<string>();
   for (const u of [...b.users, ...(b.password_file ?? [])]) {
     if (seen.has(u.username)) ctx.addIssue({ code: 'custom', message: `user "${u.username}" is defined twice (users and password_file)`, path: ['users'] });

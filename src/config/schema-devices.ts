@@ -25,7 +25,12 @@ export function createDeviceProfilesSchema(baseDir: string) {
   return z
     .strictObject({
       dirs: z
-        .array(z.string().min(1).transform((d) => resolve(baseDir, d)))
+        .array(
+          z
+            .string()
+            .min(1)
+            .transform((d) => resolve(baseDir, d)),
+        )
         .default([])
         .describe('Directories of your own profiles (*.yaml), relative to the config file; a profile named like a shipped one replaces it.'),
     })
@@ -39,12 +44,10 @@ export const deviceProfilesSchema = createDeviceProfilesSchema('.');
 export const deviceEntrySchema = z
   .strictObject({
     profile: z.string().min(1).describe('Profile name, e.g. tasmota, zigbee2mqtt, shelly-gen2, esphome, homie5, generic-json.'),
-    vars: z.record(z.string(), z.string().min(1)).default({}).describe('Overrides of the profile\'s %vars% (e.g. base: z2m).'),
+    vars: z.record(z.string(), z.string().min(1)).default({}).describe("Overrides of the profile's %vars% (e.g. base: z2m)."),
     tags: z.record(z.string().min(1), z.string()).default({}).describe('Tags added to every reading of these devices.'),
-    measurement: z.string().min(1).optional().describe('Measurement instead of the profile\'s ({name} templates allowed).'),
-    pipeline: pipelineSchema
-      .optional()
-      .describe('Shaping steps for these devices\' readings instead of the profile\'s, before the global pipeline ([] = none).'),
+    measurement: z.string().min(1).optional().describe("Measurement instead of the profile's ({name} templates allowed)."),
+    pipeline: pipelineSchema.optional().describe("Shaping steps for these devices' readings instead of the profile's, before the global pipeline ([] = none)."),
   })
   .describe('An MQTT device family to decode with a profile, from every MQTT source (embedded broker and mqtt[]).');
 

@@ -41,7 +41,10 @@ export const bool = () => z.preprocess(boolText, z.boolean());
 export const text = () => z.string().min(1);
 
 export const id = (about: string) =>
-  z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'use letters, digits, "_", "." and "-" (starting with a letter or digit)').describe(about);
+  z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'use letters, digits, "_", "." and "-" (starting with a letter or digit)')
+    .describe(about);
 
 export function url(protocols: readonly string[], about: string) {
   return z

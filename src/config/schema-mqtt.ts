@@ -21,7 +21,8 @@ function tlsSchema(pem: ReadSecretOptions) {
     .superRefine(
       (t, ctx) => {
         const has = (n: 'cert' | 'key') => t?.[n] !== undefined || t?.[`${n}_file`] !== undefined;
-        if (has('cert') !== has('key')) ctx.addIssue({ code: 'custom', message: 'a client certificate needs both cert and key', path: [has('cert') ? 'key_file' : 'cert_file'] });
+        if (has('cert') !== has('key'))
+          ctx.addIssue({ code: 'custom', message: 'a client certificate needs both cert and key', path: [has('cert') ? 'key_file' : 'cert_file'] });
       },
       { when: () => true },
     )
@@ -38,7 +39,10 @@ const subscriptionSchema = z
         if (e) ctx.addIssue({ code: 'custom', message: e });
       })
       .describe('MQTT topic filter; "$share/<group>/<filter>" splits one stream among instances.'),
-    qos: z.preprocess(digits, z.literal([0, 1, 2])).prefault(1).describe('0, 1 or 2. Default 1.'),
+    qos: z
+      .preprocess(digits, z.literal([0, 1, 2]))
+      .prefault(1)
+      .describe('0, 1 or 2. Default 1.'),
   })
   .describe('A topic filter to subscribe to.');
 
@@ -50,7 +54,10 @@ export function mqttSourceSchema(sctx: SchemaContext) {
     .strictObject({
       id: id('Unique id of this source (in logs, metrics and the default client id).'),
       url: url(['mqtt:', 'mqtts:', 'ws:', 'wss:'], 'Broker URL: mqtt://host:1883, mqtts:// for TLS, ws:// or wss://.'),
-      protocol_version: z.preprocess(digits, z.literal([4, 5])).prefault(4).describe('4 (MQTT 3.1.1) or 5. Default 4.'),
+      protocol_version: z
+        .preprocess(digits, z.literal([4, 5]))
+        .prefault(4)
+        .describe('4 (MQTT 3.1.1) or 5. Default 4.'),
       client_id: text().max(65535).optional().describe('Stable client id, so the broker keeps the session. Default edgeflux-<hostname>-<id>.'),
       clean: bool().prefault(false).describe('Start a clean session (false: persistent session, missed QoS 1 messages are redelivered). Default false.'),
       session_expiry: duration('1d', 'MQTT 5 session expiry.', 0, (2 ** 32 - 1) * 1000),
@@ -60,7 +67,11 @@ export function mqttSourceSchema(sctx: SchemaContext) {
       username: text().optional().describe('Username.'),
       ...secret('password', 'Password.', plain),
       tls: tls.optional(),
-      subscriptions: z.array(subscriptionSchema).min(1).optional().describe("Topic filters to subscribe to. Default: what the rules and device profiles need, at QoS 1, without overlaps."),
+      subscriptions: z
+        .array(subscriptionSchema)
+        .min(1)
+        .optional()
+        .describe('Topic filters to subscribe to. Default: what the rules and device profiles need, at QoS 1, without overlaps.'),
     })
     .superRefine(...notBoth('password'))
     .transform((m, ctx) => {

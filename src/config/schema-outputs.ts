@@ -52,5 +52,8 @@ export function outputsSchema(plain: ReadSecretOptions) {
       iss.code === 'too_small' || (iss.code === 'invalid_type' && iss.input === undefined) ? `at least one ${what} is required` : undefined,
   });
 
-  return z.array(z.discriminatedUnion('type', [influxV1, influxV2]), needOne('output')).min(1).describe('Where readings are written.');
+  return z
+    .array(z.discriminatedUnion('type', [influxV1, influxV2]), needOne('output'))
+    .min(1)
+    .describe('Where readings are written.');
 }

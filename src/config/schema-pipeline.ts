@@ -11,7 +11,15 @@
  * never quote the input.
  */
 import { z } from 'zod';
-import { AGGREGATES, DEFAULT_MAX_SERIES, MAX_OPEN_WINDOWS, SERIES_LIMIT_DEFAULTS, STEP_KINDS, THROTTLE_DEFAULTS, WINDOW_DEFAULTS } from './pipeline-defaults.js';
+import {
+  AGGREGATES,
+  DEFAULT_MAX_SERIES,
+  MAX_OPEN_WINDOWS,
+  SERIES_LIMIT_DEFAULTS,
+  STEP_KINDS,
+  THROTTLE_DEFAULTS,
+  WINDOW_DEFAULTS,
+} from './pipeline-defaults.js';
 import { durationField, formatDuration, parseDuration } from './units.js';
 import { bool, int as intField, numeric } from './schema-fields.js';
 
@@ -39,7 +47,9 @@ function duration(about: string, min = 1) {
 }
 
 const maxSeries = () =>
-  int(1, 10_000_000).optional().describe(`Series this operator keeps state for at most; readings of further series are dropped and counted. Default ${DEFAULT_MAX_SERIES}.`);
+  int(1, 10_000_000)
+    .optional()
+    .describe(`Series this operator keeps state for at most; readings of further series are dropped and counted. Default ${DEFAULT_MAX_SERIES}.`);
 const idle = (def: string) => duration(`Forget a series after this long without a reading. Default ${def}.`).optional();
 
 const windowStep = z
@@ -47,7 +57,12 @@ const windowStep = z
     every: duration('Windows start every this long, aligned to the epoch grid (a tumbling window also lasts this long).'),
     period: duration('Window length, for hopping windows (at least every). Default: every.').optional(),
     offset: durationField(formatDuration(WINDOW_DEFAULTS.offset), 'Shift of the window grid (less than every), e.g. 2h for days in UTC+2.', 0, MAX_PIPELINE_MS),
-    allowed_lateness: durationField(formatDuration(WINDOW_DEFAULTS.allowed_lateness), 'How far behind its series\' newest reading a reading may be and still count.', 0, MAX_PIPELINE_MS),
+    allowed_lateness: durationField(
+      formatDuration(WINDOW_DEFAULTS.allowed_lateness),
+      "How far behind its series' newest reading a reading may be and still count.",
+      0,
+      MAX_PIPELINE_MS,
+    ),
     aggregates: z
       .array(z.enum(AGGREGATES))
       .min(1)
@@ -59,12 +74,20 @@ const windowStep = z
       })
       .describe(`Per field: ${AGGREGATES.join(', ')}. Default [mean].`),
     fields: fieldList('Fields to aggregate. Default: all (a reading with none of these passes through).').optional(),
-    naming: z.enum(['fields', 'measurement']).default(WINDOW_DEFAULTS.naming).describe('fields: <field>_<agg> in the same measurement; measurement: the same fields into <measurement>_<period>. Default fields.'),
+    naming: z
+      .enum(['fields', 'measurement'])
+      .default(WINDOW_DEFAULTS.naming)
+      .describe('fields: <field>_<agg> in the same measurement; measurement: the same fields into <measurement>_<period>. Default fields.'),
     keep_raw: bool().prefault(WINDOW_DEFAULTS.keep_raw).describe('Also write every raw reading. Default false.'),
-    late: z.enum(['drop', 'raw']).default(WINDOW_DEFAULTS.late).describe('A reading later than allowed_lateness (counted): drop it, or write it raw. Default drop.'),
+    late: z
+      .enum(['drop', 'raw'])
+      .default(WINDOW_DEFAULTS.late)
+      .describe('A reading later than allowed_lateness (counted): drop it, or write it raw. Default drop.'),
     idle: idle('period + allowed_lateness (close the windows of a quiet series)'),
     max_series: maxSeries(),
-    max_samples: int(1, 100_000).prefault(WINDOW_DEFAULTS.max_samples).describe(`Values kept per field and window for percentiles. Default ${WINDOW_DEFAULTS.max_samples}.`),
+    max_samples: int(1, 100_000)
+      .prefault(WINDOW_DEFAULTS.max_samples)
+      .describe(`Values kept per field and window for percentiles. Default ${WINDOW_DEFAULTS.max_samples}.`),
   })
   .superRefine((w, ctx) => {
     const period = w.period ?? w.every;
@@ -116,7 +139,10 @@ const debounceStep = z
 const throttleStep = z
   .strictObject({
     interval: duration('At most one point per series per interval (aligned to the epoch grid).'),
-    keep: z.enum(['last', 'mean']).default(THROTTLE_DEFAULTS.keep).describe('last: the last reading; mean: numeric fields averaged, stamped at the interval start. Default last.'),
+    keep: z
+      .enum(['last', 'mean'])
+      .default(THROTTLE_DEFAULTS.keep)
+      .describe('last: the last reading; mean: numeric fields averaged, stamped at the interval start. Default last.'),
     idle: idle('interval'),
     max_series: maxSeries(),
   })

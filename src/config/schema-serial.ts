@@ -22,7 +22,8 @@ export function optionalDuration(about: string, min = 0, max = 2 ** 31 - 1) {
     .transform((v, ctx) => {
       const r = parseDuration(v);
       if (!r.ok) ctx.addIssue({ code: 'custom', message: r.error, input: v });
-      else if (r.value < min || r.value > max) ctx.addIssue({ code: 'custom', message: `must be between ${formatDuration(min)} and ${formatDuration(max)}`, input: v });
+      else if (r.value < min || r.value > max)
+        ctx.addIssue({ code: 'custom', message: `must be between ${formatDuration(min)} and ${formatDuration(max)}`, input: v });
       return r.ok ? r.value : z.NEVER;
     })
     .optional()
@@ -35,12 +36,19 @@ export const hexBytesField = (about: string) =>
     .union([z.string(), z.array(z.int().min(0).max(255))], { error: 'expected bytes as hex ("AA C0") or a list of numbers' })
     .transform((v, ctx) => {
       const b = parseHexBytes(v);
-      if (b === undefined || b.length === 0) ctx.addIssue({ code: 'custom', message: 'expected bytes as hex ("AA C0", "0xAA 0xC0") or a list of numbers 0..255', input: v });
+      if (b === undefined || b.length === 0)
+        ctx.addIssue({ code: 'custom', message: 'expected bytes as hex ("AA C0", "0xAA 0xC0") or a list of numbers 0..255', input: v });
       return b === undefined ? z.NEVER : [...b];
     })
     .describe(`${about} Hex ("AA C0") or a list of numbers.`);
 
-const maxLength = (def: number) => z.int().min(1).max(1 << 20).default(def).describe(`Longest frame in bytes; longer input is cut off and counted. Default ${def}.`);
+const maxLength = (def: number) =>
+  z
+    .int()
+    .min(1)
+    .max(1 << 20)
+    .default(def)
+    .describe(`Longest frame in bytes; longer input is cut off and counted. Default ${def}.`);
 
 const readline = z.strictObject({
   type: z.literal('readline').describe('Text lines (serialport ReadlineParser).'),
@@ -56,7 +64,18 @@ const delimiter = z.strictObject({
 });
 const regex = z.strictObject({
   type: z.literal('regex').describe('Text split on a regular expression (serialport RegexParser; UTF-8 text only).'),
-  regex: z.string().min(1).refine((s) => { try { new RegExp(s); return true; } catch { return false; } }, 'not a valid regular expression').describe('Pattern to split on, e.g. "[\\r\\n]+".'),
+  regex: z
+    .string()
+    .min(1)
+    .refine((s) => {
+      try {
+        new RegExp(s);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'not a valid regular expression')
+    .describe('Pattern to split on, e.g. "[\\r\\n]+".'),
   max_length: maxLength(4096),
 });
 const byteLength = z.strictObject({
@@ -65,7 +84,10 @@ const byteLength = z.strictObject({
 });
 const packetLength = z.strictObject({
   type: z.literal('packet_length').describe('[start byte][length]… frames (serialport PacketLengthParser; one start byte, no checksum check).'),
-  delimiter: z.union([z.int().min(0).max(255), z.array(z.int().min(0).max(255)).min(1)]).default(0xaa).describe('Start byte(s); any of them starts a packet. Default 0xAA.'),
+  delimiter: z
+    .union([z.int().min(0).max(255), z.array(z.int().min(0).max(255)).min(1)])
+    .default(0xaa)
+    .describe('Start byte(s); any of them starts a packet. Default 0xAA.'),
   length_offset: z.int().min(1).max(64).default(1).describe('Offset of the length field. Default 1.'),
   length_bytes: z.int().min(1).max(4).default(1).describe('Size of the (little-endian) length field. Default 1.'),
   overhead: z.int().min(0).max(1024).default(2).describe('Bytes beyond the payload length (start, length, checksum, footer). Default 2.'),
@@ -78,13 +100,20 @@ const interByteTimeout = z.strictObject({
 });
 const frame = z
   .strictObject({
-    type: z.literal('frame').describe('Binary frames with start bytes, a fixed or self-described length, optional end byte and checksum; resynchronises on the start bytes (see frame-splitter.ts).'),
+    type: z
+      .literal('frame')
+      .describe(
+        'Binary frames with start bytes, a fixed or self-described length, optional end byte and checksum; resynchronises on the start bytes (see frame-splitter.ts).',
+      ),
     start: hexBytesField('Start sequence of every frame.'),
     length: z.int().min(1).max(65536).optional().describe('Fixed frame length in bytes (start to end included).'),
     length_field: z
       .strictObject({
         offset: z.int().min(0).max(1024).describe('Offset of the length field.'),
-        bytes: z.union([z.literal(1), z.literal(2)]).default(1).describe('Size of the length field. Default 1.'),
+        bytes: z
+          .union([z.literal(1), z.literal(2)])
+          .default(1)
+          .describe('Size of the length field. Default 1.'),
         endian: z.enum(['be', 'le']).default('be').describe('Byte order of a 2-byte length. Default be.'),
         add: z.int().min(-1024).max(1024).default(0).describe('Frame length = field value + add.'),
       })
@@ -103,8 +132,10 @@ const frame = z
     max_length: maxLength(512),
   })
   .superRefine((f, ctx) => {
-    if ((f.length === undefined) === (f.length_field === undefined)) ctx.addIssue({ code: 'custom', message: 'set exactly one of length and length_field', path: ['length'] });
-    if (f.length !== undefined && f.length < f.start.length + (f.end?.length ?? 0)) ctx.addIssue({ code: 'custom', message: 'shorter than start + end', path: ['length'] });
+    if ((f.length === undefined) === (f.length_field === undefined))
+      ctx.addIssue({ code: 'custom', message: 'set exactly one of length and length_field', path: ['length'] });
+    if (f.length !== undefined && f.length < f.start.length + (f.end?.length ?? 0))
+      ctx.addIssue({ code: 'custom', message: 'shorter than start + end', path: ['length'] });
   });
 
 export const framingSchema = z
@@ -121,13 +152,21 @@ export const pollSchema = z
 
 /** Line settings and behaviour that a profile may default. */
 const lineSettings = {
-  baud_rate: z.int().min(50).max(4_000_000).optional().describe('Baud rate. Default: the profile\'s, else 9600.'),
-  data_bits: z.union([z.literal(5), z.literal(6), z.literal(7), z.literal(8)]).optional().describe('Data bits. Default 8.'),
+  baud_rate: z.int().min(50).max(4_000_000).optional().describe("Baud rate. Default: the profile's, else 9600."),
+  data_bits: z
+    .union([z.literal(5), z.literal(6), z.literal(7), z.literal(8)])
+    .optional()
+    .describe('Data bits. Default 8.'),
   parity: z.enum(['none', 'even', 'odd', 'mark', 'space']).optional().describe('Parity. Default none.'),
-  stop_bits: z.union([z.literal(1), z.literal(1.5), z.literal(2)]).optional().describe('Stop bits. Default 1.'),
+  stop_bits: z
+    .union([z.literal(1), z.literal(1.5), z.literal(2)])
+    .optional()
+    .describe('Stop bits. Default 1.'),
   framing: framingSchema.optional(),
   poll: pollSchema.optional(),
-  watchdog: optionalDuration('Reopen the port when no frame arrived for this long (a disconnect is not always reported). 0 = off. Default: the profile\'s, else off.'),
+  watchdog: optionalDuration(
+    "Reopen the port when no frame arrived for this long (a disconnect is not always reported). 0 = off. Default: the profile's, else off.",
+  ),
 };
 
 /** The `serial:` section of a device profile. */
@@ -135,7 +174,10 @@ export const profileSerialSchema = z.strictObject(lineSettings).describe('Serial
 
 export const serialPortSchema = z
   .strictObject({
-    id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'use letters, digits, "_", "." and "-" (starting with a letter or digit)').describe('Id: the source id and topic of its messages.'),
+    id: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'use letters, digits, "_", "." and "-" (starting with a letter or digit)')
+      .describe('Id: the source id and topic of its messages.'),
     path: z.string().min(1).describe('Device path; prefer /dev/serial/by-id/… (stable across replugs and reboots) over /dev/ttyUSB0.'),
     profile: z.string().min(1).optional().describe('Device profile decoding this port (e.g. sds011); absent = the rules decode it (topic = id).'),
     ...lineSettings,
@@ -152,7 +194,7 @@ export const serialPortSchema = z
     tags: z.record(z.string(), z.string()).default({}).describe('Tags added to every reading from this port.'),
     pipeline: pipelineSchema
       .optional()
-      .describe('Shaping steps for this port\'s readings instead of its profile\'s, before the global pipeline (a port decoded by the rules takes its rule\'s).'),
+      .describe("Shaping steps for this port's readings instead of its profile's, before the global pipeline (a port decoded by the rules takes its rule's)."),
   })
   .describe('A serial port (USB/UART) read by edgeflux.');
 

@@ -29,7 +29,9 @@ export const serviceSchema = z
           .string()
           .min(1)
           .optional()
-          .describe('Users of the status page (lines username:hash from `edgeflux passwd USER --file FILE`), relative to the config file. Absent: the embedded broker\'s users.'),
+          .describe(
+            "Users of the status page (lines username:hash from `edgeflux passwd USER --file FILE`), relative to the config file. Absent: the embedded broker's users.",
+          ),
       })
       .prefault({})
       .describe('The HTTP listener: the status page at / (docs/status-page.md), /healthz (200 or 503 with reasons) and /metrics (Prometheus).'),
@@ -48,19 +50,29 @@ export const serviceSchema = z
       .strictObject({
         enabled: bool().prefault(true).describe(`Write edgeflux's own figures as edgeflux_internal points. Default true${ENV_HINT}.`),
         interval: duration('10s', 'How often.', 1000),
-        idle_interval: duration('60s', "How often while idle (no message but edgeflux's own since the last report, every output up): fewer writes to an SD card. Not below interval.", 1000),
+        idle_interval: duration(
+          '60s',
+          "How often while idle (no message but edgeflux's own since the last report, every output up): fewer writes to an SD card. Not below interval.",
+          1000,
+        ),
         tags: z.record(z.string().min(1), z.string()).default({}).describe('Tags added to every edgeflux_internal point (host is always added).'),
       })
       .prefault({})
-      .describe('edgeflux_internal points in every output, like Telegraf\'s internal input.'),
+      .describe("edgeflux_internal points in every output, like Telegraf's internal input."),
     stale_devices: z
       .strictObject({
         enabled: bool().prefault(true).describe(`Watch devices for silence. Default true${ENV_HINT}.`),
         tag: z.string().min(1).default('device').describe('The tag that names a device. Default "device".'),
-        factor: z.preprocess(numeric, z.number().min(1).max(100)).prefault(3).describe(`Stale after this many expected intervals of silence. Default 3${ENV_HINT}.`),
+        factor: z
+          .preprocess(numeric, z.number().min(1).max(100))
+          .prefault(3)
+          .describe(`Stale after this many expected intervals of silence. Default 3${ENV_HINT}.`),
         min_silence: duration('1m', 'Never stale after less silence than this.'),
         default_interval: duration('0s', 'Expected interval of devices that have none given or learned yet; 0 = judge only those.'),
-        intervals: z.record(z.string().min(1), duration('1m', 'Expected interval.', 1)).default({}).describe('Expected intervals of named devices, e.g. { th1: 1m }.'),
+        intervals: z
+          .record(z.string().min(1), duration('1m', 'Expected interval.', 1))
+          .default({})
+          .describe('Expected intervals of named devices, e.g. { th1: 1m }.'),
         check_every: duration('10s', 'How often silence is checked.', 100),
         max_devices: int(1, 1_000_000).prefault(10_000).describe(`Devices tracked at most (least recently seen forgotten first). Default 10000${ENV_HINT}.`),
         forget_after: duration('7d', 'Forget a device silent this long.', 1),
@@ -77,7 +89,7 @@ export const serviceSchema = z
       .describe('Clock checks (a Raspberry Pi has no real-time clock).'),
     notify: z
       .strictObject({
-        status_interval: duration('15s', 'How often systemd\'s STATUS= line is refreshed (at least every watchdog ping).', 1000),
+        status_interval: duration('15s', "How often systemd's STATUS= line is refreshed (at least every watchdog ping).", 1000),
         command: z.string().min(1).default('systemd-notify').describe('The tool that sends notifications. Default systemd-notify.'),
       })
       .prefault({})

@@ -31,11 +31,14 @@ const syncField = z
     if (v === 'always') return 'always';
     const r = parseDuration(v);
     if (!r.ok) ctx.addIssue({ code: 'custom', message: `${r.error}, or "always"`, input: v });
-    else if (r.value < 1 || r.value > 60_000) ctx.addIssue({ code: 'custom', message: `must be between 1ms and ${formatDuration(60_000)}, or "always"`, input: v });
+    else if (r.value < 1 || r.value > 60_000)
+      ctx.addIssue({ code: 'custom', message: `must be between 1ms and ${formatDuration(60_000)}, or "always"`, input: v });
     return r.ok ? r.value : z.NEVER;
   })
   .prefault('100ms')
-  .describe('When the journal is fsynced: "always" (after every append: power loss costs nothing, slowest) or a duration such as "100ms" (power loss costs at most that much; kill -9 costs nothing either way). Default 100ms.');
+  .describe(
+    'When the journal is fsynced: "always" (after every append: power loss costs nothing, slowest) or a duration such as "100ms" (power loss costs at most that much; kill -9 costs nothing either way). Default 100ms.',
+  );
 
 /** The `spool:` section; the default dir is $STATE_DIRECTORY/spool (systemd), else ./spool next to the config file. */
 export function spoolSchema(sctx: SchemaContext) {
@@ -44,22 +47,36 @@ export function spoolSchema(sctx: SchemaContext) {
       mode: z
         .enum(['durable', 'memory'])
         .default('durable')
-        .describe('durable: messages are journaled on disk before they are acknowledged (survives outages, kill -9, restarts); memory: a bounded RAM queue, acknowledged on receipt, lost in a crash. Default durable.'),
+        .describe(
+          'durable: messages are journaled on disk before they are acknowledged (survives outages, kill -9, restarts); memory: a bounded RAM queue, acknowledged on receipt, lost in a crash. Default durable.',
+        ),
       dir: text()
         .optional()
-        .describe('Journal directory (durable mode), relative to the config file. Default $STATE_DIRECTORY/spool when set (systemd StateDirectory=), else ./spool; for the service: /var/lib/edgeflux/spool.'),
+        .describe(
+          'Journal directory (durable mode), relative to the config file. Default $STATE_DIRECTORY/spool when set (systemd StateDirectory=), else ./spool; for the service: /var/lib/edgeflux/spool.',
+        ),
       sync: syncField,
       max_bytes: optionalSize('Quota: the most the spool holds. Default 1GiB (durable) or 64MiB (memory).', 64 * 1024),
-      segment_bytes: optionalSize('Journal segment size; space is freed a whole segment at a time. Default 16MiB (at most a quarter of max_bytes).', MIN_SEGMENT),
+      segment_bytes: optionalSize(
+        'Journal segment size; space is freed a whole segment at a time. Default 16MiB (at most a quarter of max_bytes).',
+        MIN_SEGMENT,
+      ),
       policy: z
         .enum(['drop-oldest', 'block'])
         .default('drop-oldest')
-        .describe('At the quota: drop-oldest (telemetry: the oldest messages are dropped and counted) or block (stop acknowledging: the broker keeps the data). Default drop-oldest.'),
+        .describe(
+          'At the quota: drop-oldest (telemetry: the oldest messages are dropped and counted) or block (stop acknowledging: the broker keeps the data). Default drop-oldest.',
+        ),
     })
     .transform((s, ctx) => {
       const maxBytes = s.max_bytes ?? (s.mode === 'memory' ? 64 * MiB : 1024 * MiB);
       if (s.mode === 'durable' && s.segment_bytes !== undefined && s.segment_bytes * 4 > maxBytes) {
-        ctx.addIssue({ code: 'custom', message: `must be at most a quarter of max_bytes (${maxBytes} bytes): the quota frees space a whole segment at a time`, path: ['segment_bytes'], input: s.segment_bytes });
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be at most a quarter of max_bytes (${maxBytes} bytes): the quota frees space a whole segment at a time`,
+          path: ['segment_bytes'],
+          input: s.segment_bytes,
+        });
       }
       const stateDir = (sctx.env ?? process.env).STATE_DIRECTORY?.split(':')[0];
       const dir = s.dir !== undefined ? resolve(sctx.baseDir, s.dir) : stateDir ? join(resolve(stateDir), 'spool') : resolve(sctx.baseDir, 'spool');

@@ -60,42 +60,66 @@ function deadLetterSchema(sctx: SchemaContext) {
 
 export function createConfigSchema(sctx: SchemaContext) {
   const { plain, pem } = secretReading(sctx);
-  return z
-    .strictObject({
-      log: logSchema,
-      broker: brokerSchema(plain, pem),
-      mqtt: z.array(mqttSourceSchema(sctx)).default([]).describe('External MQTT brokers to subscribe to.'),
-      service: serviceSchema.transform((sv) => (sv.http.users_file === undefined ? sv : { ...sv, http: { ...sv.http, users_file: resolve(sctx.baseDir, sv.http.users_file) } })),
-      rules: z.array(ruleSchema).default([]).describe('How topics become readings; the first matching rule decodes a message. At least one unless devices or serial ports are configured.'),
-      ignore: ignoreSchema,
-      device_profiles: createDeviceProfilesSchema(sctx.baseDir),
-      devices: devicesSchema,
-      serial: serialSchema,
-      outputs: outputsSchema(plain),
-      spool: spoolSchema(sctx),
-      dead_letter: deadLetterSchema(sctx),
-      limits: z.strictObject({ max_payload: size('256KiB', 'Largest payload decoded; larger ones are dead-lettered.') }).prefault({}).describe('Input limits.'),
-      pipeline: pipelineSchema.default([]).describe('Shaping steps for every reading (after its rule\'s own), per output: window, debounce, deadband, dedupe, throttle, series_limit.'),
-      shutdown_timeout: duration('10s', 'Time allowed on SIGTERM to write what is spooled (durable: the rest stays in the journal; memory: the rest is lost).', 1),
-    })
-    .superRefine(crossChecks, { when: () => true })
-    // No `subscriptions`: [] here; the daemon subscribes to what the rules and the device
-    // profiles need (one covering set, `sourceSubscriptions`). What the rule set
-    // refuses is checked once the rules compile (devices/device-config.ts).
-    .transform((c) => ({ ...c, mqtt: c.mqtt.map((m) => ({ ...m, subscriptions: m.subscriptions ?? [] })) }))
-    .describe('edgeflux configuration. Any string value may use ${ENV} or ${ENV:-default}.');
+  return (
+    z
+      .strictObject({
+        log: logSchema,
+        broker: brokerSchema(plain, pem),
+        mqtt: z.array(mqttSourceSchema(sctx)).default([]).describe('External MQTT brokers to subscribe to.'),
+        service: serviceSchema.transform((sv) =>
+          sv.http.users_file === undefined ? sv : { ...sv, http: { ...sv.http, users_file: resolve(sctx.baseDir, sv.http.users_file) } },
+        ),
+        rules: z
+          .array(ruleSchema)
+          .default([])
+          .describe('How topics become readings; the first matching rule decodes a message. At least one unless devices or serial ports are configured.'),
+        ignore: ignoreSchema,
+        device_profiles: createDeviceProfilesSchema(sctx.baseDir),
+        devices: devicesSchema,
+        serial: serialSchema,
+        outputs: outputsSchema(plain),
+        spool: spoolSchema(sctx),
+        dead_letter: deadLetterSchema(sctx),
+        limits: z
+          .strictObject({ max_payload: size('256KiB', 'Largest payload decoded; larger ones are dead-lettered.') })
+          .prefault({})
+          .describe('Input limits.'),
+        pipeline: pipelineSchema
+          .default([])
+          .describe("Shaping steps for every reading (after its rule's own), per output: window, debounce, deadband, dedupe, throttle, series_limit."),
+        shutdown_timeout: duration(
+          '10s',
+          'Time allowed on SIGTERM to write what is spooled (durable: the rest stays in the journal; memory: the rest is lost).',
+          1,
+        ),
+      })
+      .superRefine(crossChecks, { when: () => true })
+      // No `subscriptions`: [] here; the daemon subscribes to what the rules and the device
+      // profiles need (one covering set, `sourceSubscriptions`). What the rule set
+      // refuses is checked once the rules compile (devices/device-config.ts).
+      .transform((c) => ({ ...c, mqtt: c.mqtt.map((m) => ({ ...m, subscriptions: m.subscriptions ?? [] })) }))
+      .describe('edgeflux configuration. Any string value may use ${ENV} or ${ENV:-default}.')
+  );
 }
 
 /** Unique ids, and at least one source. Runs even when other parts failed, so reads defensively. */
 function crossChecks(c: Record<string, unknown>, ctx: Ctx): void {
-  for (const [key, what] of [['outputs', 'output'], ['mqtt', 'mqtt source']] as const) {
+  for (const [key, what] of [
+    ['outputs', 'output'],
+    ['mqtt', 'mqtt source'],
+  ] as const) {
     const seen = new Map<string, number>();
     (Array.isArray(c[key]) ? (c[key] as unknown[]) : []).forEach((item, i) => {
       const v = (item as { id?: unknown } | null)?.id;
       if (typeof v !== 'string') return;
       const first = seen.get(v);
       if (first !== undefined) ctx.addIssue({ code: 'custom', message: `duplicate ${what} id "${v}" (first at ${key}[${first}])`, path: [key, i, 'id'] });
-      else if (key === 'mqtt' && (v === 'broker' || v === 'edgeflux')) ctx.addIssue({ code: 'custom', message: `id "${v}" is reserved (${v === 'broker' ? 'the embedded broker' : "edgeflux's own figures"})`, path: [key, i, 'id'] });
+      else if (key === 'mqtt' && (v === 'broker' || v === 'edgeflux'))
+        ctx.addIssue({
+          code: 'custom',
+          message: `id "${v}" is reserved (${v === 'broker' ? 'the embedded broker' : "edgeflux's own figures"})`,
+          path: [key, i, 'id'],
+        });
       else seen.set(v, i);
     });
   }

@@ -68,10 +68,7 @@ export function expandEnv(text: string, env: NodeJS.ProcessEnv): TextResult {
 }
 
 function missingVariable(name: string): string {
-  const hint =
-    name === 'CREDENTIALS_DIRECTORY'
-      ? ' (systemd sets it for services with LoadCredential=)'
-      : ` (set it, or write \${${name}:-default})`;
+  const hint = name === 'CREDENTIALS_DIRECTORY' ? ' (systemd sets it for services with LoadCredential=)' : ` (set it, or write \${${name}:-default})`;
   return `environment variable ${name} is not set${hint}`;
 }
 
@@ -89,7 +86,11 @@ export function isSecretPath(path: Path): boolean {
  * (keys are left alone). Returns a new tree; values that fail keep their text and get an
  * issue, or, for secret keys when `lenientSecrets` is set, a warning (`unresolved`).
  */
-export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, lenientSecrets = false): { value: unknown; issues: PathIssue[]; unresolved: PathIssue[] } {
+export function substituteEnv(
+  value: unknown,
+  env: NodeJS.ProcessEnv,
+  lenientSecrets = false,
+): { value: unknown; issues: PathIssue[]; unresolved: PathIssue[] } {
   const issues: PathIssue[] = [];
   const unresolved: PathIssue[] = [];
   // A YAML alias may refer to its own node (`a: &x [*x]`): stop at a value already on the path.
@@ -211,7 +212,6 @@ function reason(err: unknown): string {
       return typeof code === 'string' ? code : 'read failed';
   }
 }
-
 
 /** Schema field for a `*_file` key: the path as written, the file's contents once parsed. */
 function secretFile(opts: ReadSecretOptions) {

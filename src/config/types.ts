@@ -42,7 +42,7 @@ export interface Config {
  * "Delivery guarantees"): `durable` = the on-disk journal, `memory` = a bounded RAM ring.
  */
 export interface SpoolConfig {
-  readonly mode: 'durable' | 'memory';     // default durable
+  readonly mode: 'durable' | 'memory'; // default durable
   /** Absolute journal directory (durable). Default $STATE_DIRECTORY/spool when set, else ./spool next to the config file. */
   readonly dir: string;
   /** fsync after every append (`always`) or every N ms; default 100 ms. */
@@ -56,15 +56,15 @@ export interface SpoolConfig {
 }
 
 export interface BrokerConfig {
-  readonly host: string;   // default 127.0.0.1
-  readonly port: number;   // default 1883; 0 = any free port
-  readonly plaintext: boolean;  // default true; false = TLS only
+  readonly host: string; // default 127.0.0.1
+  readonly port: number; // default 1883; 0 = any free port
+  readonly plaintext: boolean; // default true; false = TLS only
   readonly tls?: {
-    readonly host?: string;     // default: host
-    readonly port: number;      // default 8883
-    readonly cert: string;      // PEM, from cert_file
-    readonly key: string;       // PEM, from key_file
-    readonly ca?: string;       // PEM, from ca_file: signs client certificates
+    readonly host?: string; // default: host
+    readonly port: number; // default 8883
+    readonly cert: string; // PEM, from cert_file
+    readonly key: string; // PEM, from key_file
+    readonly ca?: string; // PEM, from ca_file: signs client certificates
     readonly client_certs: 'none' | 'optional' | 'required';
   };
   /** Clients without a username: default only from loopback addresses. */
@@ -98,21 +98,21 @@ export interface BrokerConfig {
 
 export interface MqttSourceConfig {
   readonly id: string;
-  readonly url: string;                 // mqtt://, mqtts://, ws://, wss://
-  readonly protocol_version: 4 | 5;     // default 4 (3.1.1)
-  readonly client_id: string;           // default `edgeflux-<hostname>-<id>`
-  readonly clean: boolean;              // default false (persistent session)
-  readonly session_expiry: number;      // ms; MQTT 5 only; default 1 day
-  readonly keepalive: number;           // ms; default 30 s
-  readonly connect_timeout: number;     // ms; default 10 s
-  readonly reconnect: { readonly initial: number; readonly max: number };  // ms; default 1 s .. 60 s
+  readonly url: string; // mqtt://, mqtts://, ws://, wss://
+  readonly protocol_version: 4 | 5; // default 4 (3.1.1)
+  readonly client_id: string; // default `edgeflux-<hostname>-<id>`
+  readonly clean: boolean; // default false (persistent session)
+  readonly session_expiry: number; // ms; MQTT 5 only; default 1 day
+  readonly keepalive: number; // ms; default 30 s
+  readonly connect_timeout: number; // ms; default 10 s
+  readonly reconnect: { readonly initial: number; readonly max: number }; // ms; default 1 s .. 60 s
   readonly username?: string;
-  readonly password?: string;           // resolved from password / password_file / ${ENV}
+  readonly password?: string; // resolved from password / password_file / ${ENV}
   readonly tls?: {
-    readonly ca?: string;               // PEM contents, read from ca_file
-    readonly cert?: string;             // from cert_file
-    readonly key?: string;              // from key_file
-    readonly reject_unauthorized: boolean;  // default true
+    readonly ca?: string; // PEM contents, read from ca_file
+    readonly cert?: string; // from cert_file
+    readonly key?: string; // from key_file
+    readonly reject_unauthorized: boolean; // default true
   };
   /** Empty: the daemon subscribes to what the rules and device profiles need, at QoS 1 (`sourceSubscriptions` in devices/device-messages.ts). */
   readonly subscriptions: readonly { readonly topic: string; readonly qos: 0 | 1 | 2 }[];
@@ -132,7 +132,7 @@ export interface RuleConfig {
   /** Captured topic levels NOT to turn into tags. */
   readonly drop_tags: readonly string[];
   readonly json: JsonOptions;
-  readonly number: { readonly field?: string };  // field name or `{capture}`; default the `{field}` capture, else "value"
+  readonly number: { readonly field?: string }; // field name or `{capture}`; default the `{field}` capture, else "value"
   /** Shaping steps for this rule's readings, before the global `pipeline`; default none. */
   readonly pipeline: PipelineConfig;
 }
@@ -149,7 +149,7 @@ export interface JsonOptions {
   readonly tag_keys: readonly string[];
   /** Payload key holding the event time (dotted path allowed); absent = arrival time. */
   readonly time_key?: string;
-  readonly time_unit: TimeUnit;        // default ms
+  readonly time_unit: TimeUnit; // default ms
   /** What to do with string values: keep as string fields (default) or drop them. */
   readonly strings: 'keep' | 'drop';
 }
@@ -157,11 +157,11 @@ export interface JsonOptions {
 export interface OutputBase {
   readonly id: string;
   readonly url: string;
-  readonly timeout: number;                 // ms per request; default 10 s
-  readonly gzip: boolean;                   // default false
-  readonly batch: { readonly max_points: number; readonly max_age: number };  // default 5000, 1000 ms
-  readonly retry: { readonly initial: number; readonly max: number };  // ms; default 1 s .. 60 s
-  readonly concurrency: number;             // requests in flight; default 1
+  readonly timeout: number; // ms per request; default 10 s
+  readonly gzip: boolean; // default false
+  readonly batch: { readonly max_points: number; readonly max_age: number }; // default 5000, 1000 ms
+  readonly retry: { readonly initial: number; readonly max: number }; // ms; default 1 s .. 60 s
+  readonly concurrency: number; // requests in flight; default 1
 }
 
 export interface InfluxV1OutputConfig extends OutputBase {
@@ -182,10 +182,10 @@ export interface InfluxV2OutputConfig extends OutputBase {
 export type OutputConfig = InfluxV1OutputConfig | InfluxV2OutputConfig;
 
 export interface DeadLetterConfig {
-  readonly path: string;        // default ./edgeflux-dead-letter.jsonl (relative to the config file's dir)
-  readonly max_bytes: number;   // default 10 MiB; the file rotates to `<path>.1` beyond it
+  readonly path: string; // default ./edgeflux-dead-letter.jsonl (relative to the config file's dir)
+  readonly max_bytes: number; // default 10 MiB; the file rotates to `<path>.1` beyond it
 }
 
 export interface LimitsConfig {
-  readonly max_payload: number;  // bytes; default 256 KiB
+  readonly max_payload: number; // bytes; default 256 KiB
 }

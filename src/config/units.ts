@@ -92,13 +92,7 @@ export function formatDuration(ms: number): string {
   return out;
 }
 
-function wholeNumber(
-  value: number,
-  what: 'duration' | 'size',
-  unit: string,
-  hint: string,
-  original: string | number = value,
-): UnitResult {
+function wholeNumber(value: number, what: 'duration' | 'size', unit: string, hint: string, original: string | number = value): UnitResult {
   if (!Number.isFinite(value) || value < 0) {
     return { ok: false, error: `invalid ${what} ${quote(original)} (${hint})` };
   }

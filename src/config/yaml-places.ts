@@ -60,7 +60,13 @@ export function parseYaml(text: string, file: string, opts: { readonly merge?: b
   // YAML messages may quote source text (which may hold a secret): keep only the description.
   const unclosed = unclosedQuote(doc, text, doc.errors);
   const issues: ConfigIssue[] = unclosed
-    ? [{ ...at(unclosed.offset), message: `this ${unclosed.quote} quote is never closed (the string runs on to the end of the file)`, code: 'EFX_CONFIG_SYNTAX' }]
+    ? [
+        {
+          ...at(unclosed.offset),
+          message: `this ${unclosed.quote} quote is never closed (the string runs on to the end of the file)`,
+          code: 'EFX_CONFIG_SYNTAX',
+        },
+      ]
     : [...doc.errors, ...doc.warnings].map((e) => ({ ...at(e.pos[0]), message: e.message.replace(/:\s*".*$/s, ''), code: 'EFX_CONFIG_SYNTAX' }));
   let data: unknown;
   if (issues.length === 0) {
@@ -125,7 +131,10 @@ export function keyOf(path: IssuePath): string {
 
 /** Issues in file order (line, then column), stable otherwise. */
 export function sortIssues(list: readonly ConfigIssue[]): ConfigIssue[] {
-  return list.map((x, i) => [x, i] as const).sort(([a, i], [b, j]) => a.line - b.line || a.column - b.column || i - j).map(([x]) => x);
+  return list
+    .map((x, i) => [x, i] as const)
+    .sort(([a, i], [b, j]) => a.line - b.line || a.column - b.column || i - j)
+    .map(([x]) => x);
 }
 
 /**
@@ -172,7 +181,8 @@ export function zodIssues(error: z.ZodError, prefix: IssuePath = []): { path: Is
   const out: { path: IssuePath; message: string; code?: ErrorCode }[] = [];
   for (const zi of error.issues) {
     const path = [...prefix, ...zi.path.filter((s): s is string | number => typeof s !== 'symbol')];
-    if (zi.code === 'unrecognized_keys') for (const k of zi.keys) out.push({ path: [...path, k], message: `unknown key "${k}"`, code: 'EFX_CONFIG_UNKNOWN_KEY' });
+    if (zi.code === 'unrecognized_keys')
+      for (const k of zi.keys) out.push({ path: [...path, k], message: `unknown key "${k}"`, code: 'EFX_CONFIG_UNKNOWN_KEY' });
     else out.push({ path, message: zi.message });
   }
   return out;

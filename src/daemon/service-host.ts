@@ -44,7 +44,11 @@ export function serviceHost(parts: DaemonParts, config: Config): ServiceHost {
     const journal = parts.journal();
     if (!journal) return undefined;
     const r = refusal();
-    return { bytes: journal.stats().bytes, maxBytes: config.spool.max_bytes, ...(r && { refusing: r.reason === 'disk_full' ? 'disk full' : r.reason === 'quota' ? 'quota (policy block)' : 'journal error' }) };
+    return {
+      bytes: journal.stats().bytes,
+      maxBytes: config.spool.max_bytes,
+      ...(r && { refusing: r.reason === 'disk_full' ? 'disk full' : r.reason === 'quota' ? 'quota (policy block)' : 'journal error' }),
+    };
   };
   const dir = config.spool.mode === 'durable' ? config.spool.dir : undefined;
   return {
@@ -73,7 +77,14 @@ export function serviceHost(parts: DaemonParts, config: Config): ServiceHost {
     statusFacts: () => {
       const s = parts.spoolStatus();
       return {
-        outputs: (s?.outputs ?? []).map((o) => ({ id: o.id, state: o.state, lastError: o.lastError, downSince: o.downSince, behind: o.behind, cursor: o.cursor })),
+        outputs: (s?.outputs ?? []).map((o) => ({
+          id: o.id,
+          state: o.state,
+          lastError: o.lastError,
+          downSince: o.downSince,
+          behind: o.behind,
+          cursor: o.cursor,
+        })),
         ...(s && { spool: { mode: s.mode, bytes: s.journal.bytes, maxBytes: config.spool.max_bytes, dropped: s.journal.dropped, holding: s.holding } }),
       };
     },

@@ -47,7 +47,14 @@ async function mqttSources(w: SourceWiring): Promise<Source[]> {
   const { MqttSource } = await import('../sources/mqtt-source.js');
   const filters = defaultFilters(w.rules, w.devices);
   return w.config.mqtt.map(
-    (mc) => new MqttSource({ config: { ...mc, subscriptions: sourceSubscriptions(mc, filters) }, logger: w.logger.child({ source: mc.id }), clock: w.clock, ackBarrier: w.ackBarrier, counters: w.counters }),
+    (mc) =>
+      new MqttSource({
+        config: { ...mc, subscriptions: sourceSubscriptions(mc, filters) },
+        logger: w.logger.child({ source: mc.id }),
+        clock: w.clock,
+        ackBarrier: w.ackBarrier,
+        counters: w.counters,
+      }),
   );
 }
 

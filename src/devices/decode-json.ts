@@ -237,7 +237,7 @@ function walk(c: Compiled, obj: object, prefix: string | undefined, depth: numbe
   const keys = arr ? undefined : Object.keys(obj);
   const n = arr ? (obj as unknown[]).length : (keys as string[]).length;
   for (let i = 0; i < n; i++) {
-    const key = arr ? String(i) : (keys as string[])[i] as string;
+    const key = arr ? String(i) : ((keys as string[])[i] as string);
     const v = (obj as Record<string, unknown>)[key];
     if (v === null || v === undefined) continue;
     const flat = prefix === undefined ? key : prefix + c.sep + key;
@@ -300,7 +300,6 @@ function put(c: Compiled, plan: KeyPlan, v: unknown, w: Walk): DecodeError | und
   return undefined;
 }
 
-
 /**
  * The number literal after the key `needle` (a JSON string, quotes included) when the
  * payload holds that string exactly once and it is followed by `:` and a number that
@@ -324,7 +323,12 @@ function isJsonSpace(ch: number): boolean {
   return ch === 32 || ch === 10 || ch === 13 || ch === 9;
 }
 
-interface Frame { readonly name: string | undefined; readonly arr: boolean; idx: number; key: string | undefined }
+interface Frame {
+  readonly name: string | undefined;
+  readonly arr: boolean;
+  idx: number;
+  key: string | undefined;
+}
 
 /**
  * The literal text of every number with more than 15 significant digits in a JSON

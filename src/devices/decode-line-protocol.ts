@@ -32,7 +32,15 @@ const INT64_MIN = -9223372036854775808n;
 const INT64_MAX = 9223372036854775807n;
 const INT_RE = /^-?\d+$/;
 const UINT_RE = /^\d+$/;
-const SP = 32, COMMA = 44, EQ = 61, NL = 10, CR = 13, BS = 92, QUOTE = 34, HASH = 35, TAB = 9;
+const SP = 32,
+  COMMA = 44,
+  EQ = 61,
+  NL = 10,
+  CR = 13,
+  BS = 92,
+  QUOTE = 34,
+  HASH = 35,
+  TAB = 9;
 
 interface Parser {
   readonly s: string;
@@ -42,7 +50,12 @@ interface Parser {
   err: string | undefined;
   errAt: number;
 }
-interface Out { measurement: string; tags: Readonly<Record<string, string>>; fields: Record<string, FieldValue>; time: bigint }
+interface Out {
+  measurement: string;
+  tags: Readonly<Record<string, string>>;
+  fields: Record<string, FieldValue>;
+  time: bigint;
+}
 
 export function decodeLineProtocol(text: string, ctx: DecodeContext): Reading[] | DecodeError {
   const p: Parser = { s: text, pos: 0, timed: false, err: undefined, errAt: 0 };
@@ -51,7 +64,10 @@ export function decodeLineProtocol(text: string, ctx: DecodeContext): Reading[] 
   const n = text.length;
   while (p.pos < n) {
     const c = text.charCodeAt(p.pos);
-    if (c === SP || c === TAB || c === CR || c === NL) { p.pos++; continue; }
+    if (c === SP || c === TAB || c === CR || c === NL) {
+      p.pos++;
+      continue;
+    }
     if (c === HASH) {
       const e = text.indexOf('\n', p.pos);
       p.pos = e === -1 ? n : e + 1;
@@ -85,7 +101,10 @@ function fail(p: Parser, at: number, msg: string): undefined {
 function scanToken(s: string, i: number, stopEq: boolean): number {
   for (; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c === BS) { if (i + 1 < s.length && s.charCodeAt(i + 1) !== NL) i++; continue; }
+    if (c === BS) {
+      if (i + 1 < s.length && s.charCodeAt(i + 1) !== NL) i++;
+      continue;
+    }
     if (c === COMMA || c === SP || c === NL || (stopEq && c === EQ)) return i;
     if (c === CR && (i + 1 === s.length || s.charCodeAt(i + 1) === NL)) return i;
   }
@@ -98,7 +117,10 @@ function unescape(raw: string, eq: boolean): string {
   for (let i = 0; i < raw.length; i++) {
     const c = raw[i] as string;
     const d = raw[i + 1];
-    if (c === '\\' && (d === ',' || d === ' ' || d === '\\' || (eq && d === '='))) { r += d; i++; } else r += c;
+    if (c === '\\' && (d === ',' || d === ' ' || d === '\\' || (eq && d === '='))) {
+      r += d;
+      i++;
+    } else r += c;
   }
   return r;
 }
@@ -164,7 +186,10 @@ function parseLine(p: Parser, ctx: DecodeContext): Out | undefined {
     }
     setProp(fields, key, v);
     const c = s.charCodeAt(i);
-    if (c === COMMA) { i++; continue; }
+    if (c === COMMA) {
+      i++;
+      continue;
+    }
     if (i < s.length && c !== SP && c !== NL && c !== CR) return fail(p, i, `unexpected character after the value of field "${key}"`);
     break;
   }
@@ -172,7 +197,11 @@ function parseLine(p: Parser, ctx: DecodeContext): Out | undefined {
   let time = ctx.receivedAt;
   if (i < s.length && s.charCodeAt(i) !== NL && s.charCodeAt(i) !== CR) {
     const t0 = i;
-    while (i < s.length) { const c = s.charCodeAt(i); if (c === SP || c === NL || c === CR) break; i++; }
+    while (i < s.length) {
+      const c = s.charCodeAt(i);
+      if (c === SP || c === NL || c === CR) break;
+      i++;
+    }
     const tok = s.slice(t0, i);
     if (!INT_RE.test(tok)) return fail(p, t0, `invalid timestamp "${tok.length > 40 ? tok.slice(0, 40) + '…' : tok}" (expected an integer in ns)`);
     if (tok.length > 21) return fail(p, t0, 'timestamp out of range');
@@ -197,8 +226,18 @@ function fieldValue(tok: string): FieldValue | { error: string } {
   const c0 = tok.charCodeAt(0);
   if (!((c0 >= 48 && c0 <= 57) || c0 === 45 /* - */ || c0 === 46 /* . */)) {
     switch (tok) {
-      case 't': case 'T': case 'true': case 'True': case 'TRUE': return true;
-      case 'f': case 'F': case 'false': case 'False': case 'FALSE': return false;
+      case 't':
+      case 'T':
+      case 'true':
+      case 'True':
+      case 'TRUE':
+        return true;
+      case 'f':
+      case 'F':
+      case 'false':
+      case 'False':
+      case 'FALSE':
+        return false;
     }
     return { error: `invalid value "${tok.length > 40 ? tok.slice(0, 40) + '…' : tok}"` };
   }
@@ -225,10 +264,16 @@ function isFloat(t: string): boolean {
   const n = t.length;
   let i = t.charCodeAt(0) === 45 ? 1 : 0;
   let digits = 0;
-  while (i < n && isDigit(t.charCodeAt(i))) { i++; digits++; }
+  while (i < n && isDigit(t.charCodeAt(i))) {
+    i++;
+    digits++;
+  }
   if (i < n && t.charCodeAt(i) === 46) {
     i++;
-    while (i < n && isDigit(t.charCodeAt(i))) { i++; digits++; }
+    while (i < n && isDigit(t.charCodeAt(i))) {
+      i++;
+      digits++;
+    }
   }
   if (digits === 0) return false;
   if (i < n && (t.charCodeAt(i) | 32) === 101 /* e */) {

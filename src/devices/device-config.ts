@@ -32,7 +32,11 @@ export function checkDeviceConfig(input: DevicesInput, catalog: ProfileCatalog, 
     const p = catalog.profiles.get(d.profile);
     if (p === undefined) return issues.push({ path: ['devices', i, 'profile'], message: `unknown profile "${d.profile}" (available: ${known})` });
     for (const k of Object.keys(d.vars)) {
-      if (!Object.hasOwn(p.spec.vars, k)) issues.push({ path: ['devices', i, 'vars', k], message: `profile "${d.profile}" has no %${k}% (its vars: ${Object.keys(p.spec.vars).join(', ') || 'none'})` });
+      if (!Object.hasOwn(p.spec.vars, k))
+        issues.push({
+          path: ['devices', i, 'vars', k],
+          message: `profile "${d.profile}" has no %${k}% (its vars: ${Object.keys(p.spec.vars).join(', ') || 'none'})`,
+        });
     }
     return undefined;
   });
@@ -46,8 +50,10 @@ export function checkDeviceConfig(input: DevicesInput, catalog: ProfileCatalog, 
     if (s.profile === undefined && s.pipeline !== undefined) {
       issues.push({ path: ['serial', i, 'pipeline'], message: 'a port without a profile is decoded by the rules: set the pipeline on its rule' });
     }
-    if (s.profile !== undefined && p === undefined) return issues.push({ path: ['serial', i, 'profile'], message: `unknown profile "${s.profile}" (available: ${known})` });
-    if (p !== undefined && p.spec.serial === undefined) return issues.push({ path: ['serial', i, 'profile'], message: `profile "${p.spec.name}" is an MQTT profile: name it in devices[].profile` });
+    if (s.profile !== undefined && p === undefined)
+      return issues.push({ path: ['serial', i, 'profile'], message: `unknown profile "${s.profile}" (available: ${known})` });
+    if (p !== undefined && p.spec.serial === undefined)
+      return issues.push({ path: ['serial', i, 'profile'], message: `profile "${p.spec.name}" is an MQTT profile: name it in devices[].profile` });
     const r = resolveSerialPort(s, p?.spec.serial);
     if ('error' in r) issues.push({ path: ['serial', i, r.error.startsWith('reconnect') ? 'reconnect' : 'framing'], message: r.error });
     return undefined;
@@ -63,7 +69,9 @@ function bindingOptions(input: DevicesInput, catalog: ProfileCatalog): { mqtt: M
   return {
     mqtt: input.devices.flatMap((d) => {
       const profile = catalog.profiles.get(d.profile);
-      return profile === undefined ? [] : [{ profile, vars: d.vars, tags: d.tags, measurement: d.measurement, pipeline: d.pipeline ?? profile.spec.pipeline ?? [] }];
+      return profile === undefined
+        ? []
+        : [{ profile, vars: d.vars, tags: d.tags, measurement: d.measurement, pipeline: d.pipeline ?? profile.spec.pipeline ?? [] }];
     }),
     serial: input.serial.flatMap((s) => {
       const profile = s.profile === undefined ? undefined : catalog.profiles.get(s.profile);
@@ -90,7 +98,9 @@ export function buildDevices(input: DevicesInput, catalog: ProfileCatalog, opts:
   const issues = checkDeviceConfig(input, catalog);
   if (issues.length > 0) throw new Error(`invalid devices: ${issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   const decoders = new DeviceDecoders({ ...bindingOptions(input, catalog), ...(opts.maxPayload !== undefined && { maxPayload: opts.maxPayload }) });
-  const serialPorts = input.serial.map((s) => resolveSerialPort(s, s.profile === undefined ? undefined : catalog.profiles.get(s.profile)?.spec.serial) as SerialPortSettings);
+  const serialPorts = input.serial.map(
+    (s) => resolveSerialPort(s, s.profile === undefined ? undefined : catalog.profiles.get(s.profile)?.spec.serial) as SerialPortSettings,
+  );
   return { decoders, serialPorts, filters: decoders.filters() };
 }
 
@@ -121,7 +131,9 @@ async function checkValidDevices(c: Config): Promise<CheckResult> {
 async function profileNameIssues(input: unknown, baseDir: string): Promise<CheckResult> {
   const raw = (input ?? {}) as { device_profiles?: { dirs?: unknown }; devices?: unknown; serial?: unknown };
   const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-  const dirs = list(raw.device_profiles?.dirs).filter((d): d is string => typeof d === 'string' && d !== '').map((d) => resolve(baseDir, d));
+  const dirs = list(raw.device_profiles?.dirs)
+    .filter((d): d is string => typeof d === 'string' && d !== '')
+    .map((d) => resolve(baseDir, d));
   const named = [
     ...list(raw.devices).map((d, i) => ({ path: ['devices', i, 'profile'], name: (d as { profile?: unknown } | null)?.profile })),
     ...list(raw.serial).map((s, i) => ({ path: ['serial', i, 'profile'], name: (s as { profile?: unknown } | null)?.profile })),
@@ -130,6 +142,8 @@ async function profileNameIssues(input: unknown, baseDir: string): Promise<Check
   const loaded = await loadProfiles({ dirs });
   if (!loaded.ok) return { placed: loaded.errors, issues: [] };
   const known = [...loaded.catalog.profiles.keys()].sort().join(', ');
-  const issues = named.filter((n) => !loaded.catalog.profiles.has(n.name)).map((n) => ({ path: n.path, message: `unknown profile "${n.name}" (available: ${known})` }));
+  const issues = named
+    .filter((n) => !loaded.catalog.profiles.has(n.name))
+    .map((n) => ({ path: n.path, message: `unknown profile "${n.name}" (available: ${known})` }));
   return { issues };
 }

@@ -58,7 +58,10 @@ export class RuleSetError extends Error {
 }
 
 /** A value template bound to capture slots: parts[0] + vals[idx[0]] + parts[1] + ... */
-interface Bound { readonly parts: readonly string[]; readonly idx: readonly number[] }
+interface Bound {
+  readonly parts: readonly string[];
+  readonly idx: readonly number[];
+}
 
 interface Compiled {
   readonly index: number;
@@ -213,11 +216,17 @@ function compileAll(rules: readonly RuleConfig[], problems: RuleProblem[]): Comp
   rules.forEach((rule, ri) => {
     const at = (...p: (string | number)[]): (string | number)[] => ['rules', ri, ...p];
     const tpl = compileTopicTemplate(rule.topic);
-    if (isTemplateError(tpl)) { problems.push({ path: at('topic'), message: tpl.error }); return; }
+    if (isTemplateError(tpl)) {
+      problems.push({ path: at('topic'), message: tpl.error });
+      return;
+    }
     const names = tpl.names;
     const bind = (source: string, path: (string | number)[]): Bound | undefined => {
       const t = compileValueTemplate(source);
-      if (isTemplateError(t)) { problems.push({ path, message: t.error }); return undefined; }
+      if (isTemplateError(t)) {
+        problems.push({ path, message: t.error });
+        return undefined;
+      }
       const missing = t.names.filter((n) => !names.includes(n));
       if (missing.length > 0) {
         problems.push({ path, message: `{${missing.join('}, {')}} is not a level of the topic template "${rule.topic}"` });
@@ -234,17 +243,27 @@ function compileAll(rules: readonly RuleConfig[], problems: RuleProblem[]): Comp
     else if (rule.format !== 'line_protocol') {
       problems.push({ path: at('measurement'), message: 'no measurement: set `measurement` or use a {measurement} level in the topic' });
     }
-    const field = rule.number.field !== undefined ? bind(rule.number.field, at('number', 'field'))
-      : names.includes('field') ? capture('field') : { parts: ['value'], idx: [] };
+    const field =
+      rule.number.field !== undefined
+        ? bind(rule.number.field, at('number', 'field'))
+        : names.includes('field')
+          ? capture('field')
+          : { parts: ['value'], idx: [] };
     for (const d of rule.drop_tags) {
       if (!names.includes(d)) problems.push({ path: at('drop_tags'), message: `"${d}" is not a capture of the topic template "${rule.topic}"` });
     }
     const staticKeys: string[] = [];
     const staticVals: Bound[] = [];
     for (const [k, v] of Object.entries(rule.tags)) {
-      if (k === '') { problems.push({ path: at('tags'), message: 'empty tag key' }); continue; }
+      if (k === '') {
+        problems.push({ path: at('tags'), message: 'empty tag key' });
+        continue;
+      }
       const b = bind(v, at('tags', k));
-      if (b !== undefined) { staticKeys.push(k); staticVals.push(b); }
+      if (b !== undefined) {
+        staticKeys.push(k);
+        staticVals.push(b);
+      }
     }
     if (rule.format === 'json' && !UNITS.has(rule.json.time_unit)) {
       problems.push({ path: at('json', 'time_unit'), message: `unknown time unit "${rule.json.time_unit}" (s, ms, us, ns or iso)` });
@@ -252,7 +271,10 @@ function compileAll(rules: readonly RuleConfig[], problems: RuleProblem[]): Comp
     if (rule.format === 'json' && rule.json.time_key === '') problems.push({ path: at('json', 'time_key'), message: 'empty time key' });
     const earlier = out.find((o) => filterCovers(o.tpl.filter, tpl.filter));
     if (earlier !== undefined) {
-      problems.push({ path: at('topic'), message: `never used: rules[${earlier.index}] ("${earlier.tpl.template}") comes first and matches every topic this rule matches` });
+      problems.push({
+        path: at('topic'),
+        message: `never used: rules[${earlier.index}] ("${earlier.tpl.template}") comes first and matches every topic this rule matches`,
+      });
     }
     const tagNames = names.filter((n) => n !== 'measurement' && n !== 'field' && !rule.drop_tags.includes(n));
     out.push({

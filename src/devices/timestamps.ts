@@ -97,12 +97,17 @@ const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,
 export function parseIsoNs(s: string): bigint | null {
   const m = ISO_RE.exec(s);
   if (m === null) return null;
-  const y = Number(m[1]), mo = Number(m[2]), d = Number(m[3]);
-  const h = Number(m[4] ?? 0), mi = Number(m[5] ?? 0), sec = Number(m[6] ?? 0);
+  const y = Number(m[1]),
+    mo = Number(m[2]),
+    d = Number(m[3]);
+  const h = Number(m[4] ?? 0),
+    mi = Number(m[5] ?? 0),
+    sec = Number(m[6] ?? 0);
   if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h > 23 || mi > 59 || sec > 59) return null;
   let off = 0;
   if (m[9] !== undefined) {
-    const oh = Number(m[10]), om = Number(m[11] ?? 0);
+    const oh = Number(m[10]),
+      om = Number(m[11] ?? 0);
     if (oh > 23 || om > 59) return null;
     off = (oh * 60 + om) * 60 * (m[9] === '-' ? -1 : 1);
   }

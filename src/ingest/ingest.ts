@@ -238,7 +238,6 @@ export class Ingest {
     return true;
   }
 
-
   private flushSoon(): void {
     if (this.immediate !== undefined) return;
     const waiting = this.deferred.length > 0 || this.ackBarrier.holding > 0;
@@ -255,7 +254,11 @@ export class Ingest {
     this.reason = (err as NodeJS.ErrnoException | undefined)?.code === 'ENOSPC' ? 'disk_full' : 'error';
     this.lastError = err instanceof Error ? err.message : String(err);
     const suppressed = this.errorLog.take('append');
-    if (suppressed >= 0) this.opts.logger.error({ code: SPOOL_CODES[this.reason], err, suppressed }, 'spool: cannot append to the journal; messages are not acknowledged until it works again');
+    if (suppressed >= 0)
+      this.opts.logger.error(
+        { code: SPOOL_CODES[this.reason], err, suppressed },
+        'spool: cannot append to the journal; messages are not acknowledged until it works again',
+      );
     this.opts.counters.inc('journal_append_errors');
     const code = (err as NodeJS.ErrnoException | undefined)?.code;
     if (code !== undefined && FATAL_SPOOL_CODES.has(code)) this.opts.onFatal?.(err);
@@ -269,8 +272,16 @@ export class Ingest {
   private noteBlocked(): void {
     if (this.blockedSince === undefined) {
       this.blockedSince = this.now();
-      const why = this.reason === 'disk_full' ? 'the disk is full' : this.reason === 'quota' ? 'the journal is at its quota (policy block)' : `appending fails (${this.lastError ?? 'unknown error'})`;
-      this.opts.logger.warn({ code: SPOOL_CODES[this.reason], reason: this.reason }, `spool: ${why}: not acknowledging messages; the brokers and publishers keep them`);
+      const why =
+        this.reason === 'disk_full'
+          ? 'the disk is full'
+          : this.reason === 'quota'
+            ? 'the journal is at its quota (policy block)'
+            : `appending fails (${this.lastError ?? 'unknown error'})`;
+      this.opts.logger.warn(
+        { code: SPOOL_CODES[this.reason], reason: this.reason },
+        `spool: ${why}: not acknowledging messages; the brokers and publishers keep them`,
+      );
     }
     this.schedule();
   }
@@ -281,10 +292,19 @@ export class Ingest {
 }
 
 /** The code (docs/troubleshooting.md) of each reason appends are refused. */
-const SPOOL_CODES: Readonly<Record<Refusal['reason'], ErrorCode>> = { quota: 'EFX_SPOOL_QUOTA', disk_full: 'EFX_SPOOL_DISK_FULL', error: 'EFX_SPOOL_APPEND_FAILED' };
+const SPOOL_CODES: Readonly<Record<Refusal['reason'], ErrorCode>> = {
+  quota: 'EFX_SPOOL_QUOTA',
+  disk_full: 'EFX_SPOOL_DISK_FULL',
+  error: 'EFX_SPOOL_APPEND_FAILED',
+};
 
 /** The incrementer of counter `name{source}`, made once per source and kept in `cache`. */
-function perSource(cache: Map<string, (by?: number) => void>, counters: Counters, name: 'messages_received' | 'messages_decoded' | 'messages_ignored', source: string): (by?: number) => void {
+function perSource(
+  cache: Map<string, (by?: number) => void>,
+  counters: Counters,
+  name: 'messages_received' | 'messages_decoded' | 'messages_ignored',
+  source: string,
+): (by?: number) => void {
   let c = cache.get(source);
   if (c === undefined) {
     c = counters.counter(name, { source });

@@ -29,7 +29,17 @@
  */
 import { crc32c } from './crc32c.js';
 import type { JournalEntry, JournalRecord } from './journal.js';
-import { BAD, HEADER_BYTES, MAGIC, MAX_BODY_BYTES, PARTIAL, VERSION as FORMAT1, checkFrame, frameSeq, recordBytes as frameRecordBytes } from './record-codec.js';
+import {
+  BAD,
+  HEADER_BYTES,
+  MAGIC,
+  MAX_BODY_BYTES,
+  PARTIAL,
+  VERSION as FORMAT1,
+  checkFrame,
+  frameSeq,
+  recordBytes as frameRecordBytes,
+} from './record-codec.js';
 import { REF_MAX_BYTES, REF_MIN_BYTES, type SegmentDict } from './segment-dict.js';
 import type { PayloadRange } from '../types.js';
 

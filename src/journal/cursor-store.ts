@@ -28,7 +28,12 @@ export class CursorStore {
     // A handful of keys, overwritten often: LevelDB's defaults (an 8 MiB block cache, a 4 MiB
     // memtable that every overwrite grows until it is flushed, two of them at times) would
     // hold megabytes of native memory for a few hundred bytes of data.
-    const db = new ClassicLevel<string, string>(this.location, { keyEncoding: 'utf8', valueEncoding: 'utf8', cacheSize: 64 * 1024, writeBufferSize: 64 * 1024 });
+    const db = new ClassicLevel<string, string>(this.location, {
+      keyEncoding: 'utf8',
+      valueEncoding: 'utf8',
+      cacheSize: 64 * 1024,
+      writeBufferSize: 64 * 1024,
+    });
     await withTimeout(db.open(), this.timeoutMs, 'journal: opening the cursor database');
     this.db = db;
     const cursors = new Map<string, number>();

@@ -299,7 +299,10 @@ export class FileJournal implements Journal {
     this.opts.counters?.inc('journal_refused_appends', { reason });
     if (this.warnLimit.take(reason) >= 0) {
       const msg = reason === 'quota' ? 'journal: quota reached, refusing appends (policy block)' : 'journal: disk full, refusing appends';
-      this.opts.logger.warn({ code: reason === 'quota' ? 'EFX_SPOOL_QUOTA' : 'EFX_SPOOL_DISK_FULL', err, maxBytes: this.opts.maxBytes, bytes: this.log.totalBytes }, msg);
+      this.opts.logger.warn(
+        { code: reason === 'quota' ? 'EFX_SPOOL_QUOTA' : 'EFX_SPOOL_DISK_FULL', err, maxBytes: this.opts.maxBytes, bytes: this.log.totalBytes },
+        msg,
+      );
     }
     return 'full';
   }

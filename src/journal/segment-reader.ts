@@ -169,7 +169,7 @@ export class SegmentReader {
     for (let k = 0; k < r.length; k += 2) {
       const buf = Buffer.allocUnsafe(r[k + 1]! - r[k]!);
       const got = fs.readSync(fd, buf, 0, buf.length, r[k]!);
-      for (let i = 0; i < got; ) {
+      for (let i = 0; i < got;) {
         const n = checkUnit(buf, i, got);
         if (n <= 0) break; // damaged since the scan: its records will be found lost when read
         try {
@@ -224,7 +224,5 @@ function findSegment(segs: readonly Segment[], seq: number): number {
 }
 
 function readAt(fd: number, buf: Buffer, position: number): Promise<number> {
-  return new Promise((resolve, reject) =>
-    fs.read(fd, buf, 0, buf.length, position, (err, n) => (err ? reject(err) : resolve(n))),
-  );
+  return new Promise((resolve, reject) => fs.read(fd, buf, 0, buf.length, position, (err, n) => (err ? reject(err) : resolve(n))));
 }

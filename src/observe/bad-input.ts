@@ -27,7 +27,16 @@ export class BadInputLog {
   constructor(private readonly max = 50) {}
 
   record(e: { atMs: number; source: string; topic: string; reason: DecodeReason; message: string; payload: Buffer | string }): void {
-    const entry: BadInput = { atMs: e.atMs, source: e.source, topic: e.topic, reason: e.reason, code: PAYLOAD_CODES[e.reason], message: e.message, payload: excerpt(e.payload), hint: fixHint(e.reason, e.topic) };
+    const entry: BadInput = {
+      atMs: e.atMs,
+      source: e.source,
+      topic: e.topic,
+      reason: e.reason,
+      code: PAYLOAD_CODES[e.reason],
+      message: e.message,
+      payload: excerpt(e.payload),
+      hint: fixHint(e.reason, e.topic),
+    };
     if (this.ring.length < this.max) this.ring.push(entry);
     else this.ring[this.next] = entry;
     this.next = (this.next + 1) % this.max;

@@ -54,7 +54,11 @@ export async function checkClock(opts: ClockCheckOptions = {}): Promise<ClockChe
   const now = (opts.now ?? Date.now)();
   const floor = opts.notBeforeMs ?? TIME_FLOOR_MS;
   if (now < floor) {
-    return { state: 'unsynchronized', source: 'floor', detail: `the clock says ${new Date(now).toISOString()}, before ${new Date(floor).toISOString()} (no edgeflux build is older)` };
+    return {
+      state: 'unsynchronized',
+      source: 'floor',
+      detail: `the clock says ${new Date(now).toISOString()}, before ${new Date(floor).toISOString()} (no edgeflux build is older)`,
+    };
   }
   const flag = opts.syncFlagPath ?? SYNC_FLAG;
   if (await exists(flag)) return { state: 'synchronized', source: 'timesyncd', detail: `${flag} exists` };
@@ -157,7 +161,10 @@ export class ClockStepMonitor {
     this.stepCount++;
     const at = this.wall();
     const dir = step > 0 ? 'forward' : 'backward';
-    const effect = step > 0 ? 'arrival timestamps follow it; readings stamped before it kept the earlier time' : 'arrival timestamps hold (never repeat) until the clock passes the last one';
+    const effect =
+      step > 0
+        ? 'arrival timestamps follow it; readings stamped before it kept the earlier time'
+        : 'arrival timestamps hold (never repeat) until the clock passes the last one';
     this.opts.logger.warn({ step_ms: Math.round(step), now: new Date(at).toISOString() }, `clock: stepped ${dir} by ${fmtStep(Math.abs(step))}; ${effect}`);
     this.opts.onStep?.({ stepMs: step, atMs: at });
   }
@@ -190,6 +197,8 @@ async function exists(path: string): Promise<boolean> {
 /** The command's trimmed stdout, or undefined when it failed, timed out or is missing. */
 function run(cmd: string, args: string[], timeoutMs: number): Promise<string | undefined> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 4096, encoding: 'utf8' }, (err, stdout) => resolve(err ? undefined : stdout.trim()));
+    execFile(cmd, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 4096, encoding: 'utf8' }, (err, stdout) =>
+      resolve(err ? undefined : stdout.trim()),
+    );
   });
 }

@@ -24,22 +24,32 @@ export const COUNTER_TABLE = {
   points_dropped: { help: 'Points given up, by output and reason.', labels: ['output', 'reason'] },
   messages_dropped: { help: 'Messages given up, by output and reason (journal quota; shutdown in memory mode).', labels: ['output', 'reason'] },
   source_failures: { help: 'Times a source failed and was restarted, by source.', labels: ['source'] },
-  source_paused: { help: 'Times a source stopped reading until its connection took the acks it held (the broker was not reading them), by source.', labels: ['source'] },
+  source_paused: {
+    help: 'Times a source stopped reading until its connection took the acks it held (the broker was not reading them), by source.',
+    labels: ['source'],
+  },
   journal_append_errors: { help: 'Journal appends that failed (the message was held, not acknowledged).', labels: [] },
   journal_refused_appends: { help: 'Journal appends refused, by reason (quota under policy block, disk_full).', labels: ['reason'] },
-  journal_dropped_records: { help: 'Journal records deleted at the quota before being read, by consumer (no label: before any output kept a cursor).', labels: [], optional: ['consumer'] },
+  journal_dropped_records: {
+    help: 'Journal records deleted at the quota before being read, by consumer (no label: before any output kept a cursor).',
+    labels: [],
+    optional: ['consumer'],
+  },
   journal_damaged_records: { help: 'Damaged journal records found (and skipped) when the journal was opened.', labels: [] },
   journal_damaged_reads: { help: 'Journal records that failed their checksum when read (skipped).', labels: [] },
   dead_letter_records: { help: 'Records appended to the dead-letter file, by reason.', labels: ['reason'] },
   dead_letter_dropped: { help: 'Dead-letter records not kept, by cause.', labels: ['cause'] },
   broker_refused: { help: 'Connections or packets the embedded broker refused, by reason.', labels: ['reason'] },
-  broker_queue_dropped: { help: 'Messages the embedded broker dropped because a session\'s queue was full.', labels: [] },
+  broker_queue_dropped: { help: "Messages the embedded broker dropped because a session's queue was full.", labels: [] },
   broker_state_errors: { help: 'Times the embedded broker failed to save its state, by what.', labels: ['what'] },
   broker_login_delayed: { help: 'Logins the embedded broker answered late after failed attempts.', labels: [] },
   clock_steps: { help: 'Steps of the system clock seen, by direction.', labels: ['direction'] },
-  pipeline_rejected: { help: 'Readings a pipeline step rejected or limited, by output, step, reason and outcome.', labels: ['output', 'op', 'reason', 'outcome'] },
+  pipeline_rejected: {
+    help: 'Readings a pipeline step rejected or limited, by output, step, reason and outcome.',
+    labels: ['output', 'op', 'reason', 'outcome'],
+  },
   serial_frames: { help: 'Frames read from a serial port.', labels: ['port'] },
-  serial_resyncs: { help: 'Times a serial port\'s framing was lost and found again.', labels: ['port'] },
+  serial_resyncs: { help: "Times a serial port's framing was lost and found again.", labels: ['port'] },
   serial_junk_bytes: { help: 'Bytes skipped between frames on a serial port.', labels: ['port'] },
   serial_overflow_bytes: { help: 'Bytes cut from over-long frames on a serial port.', labels: ['port'] },
   serial_poll_timeouts: { help: 'Polls of a serial device that got no reply in time.', labels: ['port'] },
@@ -58,7 +68,9 @@ export type CounterLabels<N extends CounterName> = [RequiredLabel<N> | OptionalL
   : { readonly [K in RequiredLabel<N>]: string } & { readonly [K in OptionalLabel<N>]?: string };
 
 /** `(name, labels, by?)`; labels may be left out only where the counter requires none. */
-export type CounterArgs<N extends CounterName> = [RequiredLabel<N>] extends [never] ? [labels?: CounterLabels<N>, by?: number] : [labels: CounterLabels<N>, by?: number];
+export type CounterArgs<N extends CounterName> = [RequiredLabel<N>] extends [never]
+  ? [labels?: CounterLabels<N>, by?: number]
+  : [labels: CounterLabels<N>, by?: number];
 
 /** Every label name of counter `name`, declared order, optional ones last. */
 export function labelNames(name: CounterName): readonly string[] {

@@ -65,7 +65,10 @@ export class DeviceTable {
       let e = this.devices.get(d);
       if (e === undefined) {
         if (this.devices.size >= this.maxDevices) this.devices.delete(this.devices.keys().next().value as string);
-        e = status === undefined ? { source, measurement: r.measurement, lastSeen: atMs, readings: 0, fields: r.fields, units: undefined } : { source, measurement: '', lastSeen: atMs, readings: 0, fields: {}, units: undefined };
+        e =
+          status === undefined
+            ? { source, measurement: r.measurement, lastSeen: atMs, readings: 0, fields: r.fields, units: undefined }
+            : { source, measurement: '', lastSeen: atMs, readings: 0, fields: {}, units: undefined };
         this.devices.set(d, e);
       } else if (atMs - e.lastSeen >= 1000) {
         // Map order = least recently seen first, to within a second (a move per reading would churn the Map).
@@ -95,6 +98,15 @@ export class DeviceTable {
   }
 
   rows(): DeviceRow[] {
-    return [...this.devices].map(([device, e]) => ({ device, source: e.source, measurement: e.measurement, lastSeenMs: e.lastSeen, readings: e.readings, fields: e.fields, ...(e.units !== undefined && { units: e.units }), ...(e.availability !== undefined && { availability: e.availability }) }));
+    return [...this.devices].map(([device, e]) => ({
+      device,
+      source: e.source,
+      measurement: e.measurement,
+      lastSeenMs: e.lastSeen,
+      readings: e.readings,
+      fields: e.fields,
+      ...(e.units !== undefined && { units: e.units }),
+      ...(e.availability !== undefined && { availability: e.availability }),
+    }));
   }
 }

@@ -97,16 +97,19 @@ export class HealthServer {
       }
     }
     const timeout = this.opts.requestTimeoutMs ?? 5_000;
-    const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: timeout, headersTimeout: timeout, keepAliveTimeout: KEEP_ALIVE_MS }, (req, res) => {
-      const sock = req.socket;
-      this.sockets.set(sock, (this.sockets.get(sock) ?? 0) + 1);
-      res.once('close', () => {
-        const n = (this.sockets.get(sock) ?? 1) - 1;
-        if (this.sockets.has(sock)) this.sockets.set(sock, n);
-        if (n === 0 && this.server === undefined) sock.destroy(); // stopping: no keep-alive
-      });
-      void this.handle(req, res);
-    });
+    const server = createServer(
+      { maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: timeout, headersTimeout: timeout, keepAliveTimeout: KEEP_ALIVE_MS },
+      (req, res) => {
+        const sock = req.socket;
+        this.sockets.set(sock, (this.sockets.get(sock) ?? 0) + 1);
+        res.once('close', () => {
+          const n = (this.sockets.get(sock) ?? 1) - 1;
+          if (this.sockets.has(sock)) this.sockets.set(sock, n);
+          if (n === 0 && this.server === undefined) sock.destroy(); // stopping: no keep-alive
+        });
+        void this.handle(req, res);
+      },
+    );
     server.maxHeadersCount = 32;
     server.maxRequestsPerSocket = 100;
     server.maxConnections = this.opts.maxConnections ?? 16;
@@ -116,7 +119,12 @@ export class HealthServer {
       s.once('close', () => this.sockets.delete(s));
     });
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+      const status =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? '431 Request Header Fields Too Large'
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? '408 Request Timeout'
+            : '400 Bad Request';
       if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       else socket.destroy();
     });
@@ -182,7 +190,12 @@ export class HealthServer {
       }
       if (this.feed && path === '/events') return this.feed.open(req, res);
       const body = asset === 'login.html' && /[?&]failed=1(&|$)/.test(req.url ?? '') ? this.failedLogin : this.assets.get(asset);
-      if (body) return send(res, 200, ASSETS[asset] ?? 'application/octet-stream', body, { 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff', 'Content-Security-Policy': "default-src 'self'" });
+      if (body)
+        return send(res, 200, ASSETS[asset] ?? 'application/octet-stream', body, {
+          'Cache-Control': 'no-cache',
+          'X-Content-Type-Options': 'nosniff',
+          'Content-Security-Policy': "default-src 'self'",
+        });
       if (path === '/') return send(res, 200, 'text/plain', 'edgeflux: /healthz /metrics\n');
       return send(res, 404, 'text/plain', 'not found\n');
     } catch (err) {
@@ -196,7 +209,8 @@ export class HealthServer {
   private async loginOrOut(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     const sessions = this.sessions!;
     if (path === '/logout') return send(res, 303, 'text/plain', 'logged out\n', { Location: '/login', 'Set-Cookie': sessions.logout(req.headers.cookie) });
-    if (sessions.opts.verify === undefined) return send(res, 403, 'text/plain', `the status page has no users: ${sessions.opts.why ?? 'see docs/status-page.md'}\n`, { Connection: 'close' });
+    if (sessions.opts.verify === undefined)
+      return send(res, 403, 'text/plain', `the status page has no users: ${sessions.opts.why ?? 'see docs/status-page.md'}\n`, { Connection: 'close' });
     const form = new URLSearchParams(await readBody(req, MAX_LOGIN_BODY));
     const cookie = await sessions.login(form.get('username') ?? '', form.get('password') ?? '');
     if (cookie === undefined) {
@@ -209,7 +223,11 @@ export class HealthServer {
   private async report(): Promise<HealthReport> {
     const now = this.opts.now ?? Date.now;
     try {
-      const facts = await withTimeout(Promise.resolve().then(() => this.opts.health.healthFacts()), this.answerMs(), 'health facts');
+      const facts = await withTimeout(
+        Promise.resolve().then(() => this.opts.health.healthFacts()),
+        this.answerMs(),
+        'health facts',
+      );
       return evaluateHealth(facts, this.opts.thresholds ?? DEFAULT_THRESHOLDS, now());
     } catch (err) {
       return unavailableReport(`the daemon could not report its health: ${(err as Error).message}`, now());

@@ -33,7 +33,13 @@ export interface HealthFacts {
   readonly spool?: { readonly bytes: number; readonly maxBytes: number };
   /** Messages are held unacknowledged because the journal refuses them (see Refusal in ingest.ts). */
   readonly refusing?: { readonly reason: 'quota' | 'disk_full' | 'error'; readonly since: number; readonly error?: string; readonly dir?: string };
-  readonly sources?: readonly { readonly id: string; readonly state: string; readonly lastError?: string; readonly failures?: number; readonly failedAt?: number }[];
+  readonly sources?: readonly {
+    readonly id: string;
+    readonly state: string;
+    readonly lastError?: string;
+    readonly failures?: number;
+    readonly failedAt?: number;
+  }[];
 }
 
 /** What the daemon implements for /healthz. May be async; it gets a bounded time. */
@@ -90,7 +96,12 @@ export function evaluateHealth(f: HealthFacts, t: HealthThresholds, nowMs: numbe
   for (const s of f.sources ?? []) {
     if (s.state !== 'failed') continue;
     const why = s.lastError ? `: ${s.lastError}` : '';
-    reasons.push({ check: 'source_failed', source: s.id, ...(s.failedAt !== undefined && { since: iso(s.failedAt) }), message: `source ${s.id} failed (${s.failures ?? 1} times so far)${why}; restarting it` });
+    reasons.push({
+      check: 'source_failed',
+      source: s.id,
+      ...(s.failedAt !== undefined && { since: iso(s.failedAt) }),
+      message: `source ${s.id} failed (${s.failures ?? 1} times so far)${why}; restarting it`,
+    });
   }
   if (f.refusing) reasons.push({ check: 'spool_refusing', since: iso(f.refusing.since), message: refusingMessage(f.refusing) });
   if (f.spool && f.spool.maxBytes > 0 && f.spool.bytes >= t.spoolNearQuota * f.spool.maxBytes) {
@@ -116,7 +127,13 @@ export function evaluateHealth(f: HealthFacts, t: HealthThresholds, nowMs: numbe
       ...(o.lastSuccessAt !== undefined && { last_success: iso(o.lastSuccessAt) }),
     })),
     ...(f.sources && { sources: f.sources.map((s) => ({ id: s.id, state: s.state, ...(s.lastError !== undefined && { last_error: s.lastError }) })) }),
-    ...(f.spool && { spool: { bytes: f.spool.bytes, max_bytes: f.spool.maxBytes, used: f.spool.maxBytes > 0 ? Math.round((1000 * f.spool.bytes) / f.spool.maxBytes) / 1000 : 0 } }),
+    ...(f.spool && {
+      spool: {
+        bytes: f.spool.bytes,
+        max_bytes: f.spool.maxBytes,
+        used: f.spool.maxBytes > 0 ? Math.round((1000 * f.spool.bytes) / f.spool.maxBytes) / 1000 : 0,
+      },
+    }),
     ...(f.lastMessageAt !== undefined && { last_message: iso(f.lastMessageAt) }),
   };
 }

@@ -28,11 +28,33 @@ export const INTERNAL_MEASUREMENT = 'edgeflux_internal';
 
 export const INTERNAL_FIELDS = {
   agent: [
-    'uptime_s', 'rss_bytes', 'heap_used_bytes', 'event_loop_lag_mean_ms', 'event_loop_lag_p99_ms', 'event_loop_lag_max_ms',
-    'queue_points', 'spool_bytes', 'spool_max_bytes', 'devices', 'devices_stale', 'readings_dropped', 'dead_letter_records', 'clock_synchronized',
+    'uptime_s',
+    'rss_bytes',
+    'heap_used_bytes',
+    'event_loop_lag_mean_ms',
+    'event_loop_lag_p99_ms',
+    'event_loop_lag_max_ms',
+    'queue_points',
+    'spool_bytes',
+    'spool_max_bytes',
+    'devices',
+    'devices_stale',
+    'readings_dropped',
+    'dead_letter_records',
+    'clock_synchronized',
   ],
   source: ['messages_received', 'messages_decoded', 'messages_failed', 'up'],
-  output: ['points_written', 'write_requests', 'write_retries', 'points_dropped', 'messages_dropped', 'backlog_messages', 'up', 'write_latency_mean_ms', 'write_latency_p95_ms'],
+  output: [
+    'points_written',
+    'write_requests',
+    'write_retries',
+    'points_dropped',
+    'messages_dropped',
+    'backlog_messages',
+    'up',
+    'write_latency_mean_ms',
+    'write_latency_p95_ms',
+  ],
 } as const;
 
 export type InternalKind = keyof typeof INTERNAL_FIELDS;
@@ -79,7 +101,10 @@ export function internalReadings(now: Figures, prev: Figures | undefined, tags: 
     point('source', { source: id }, fields);
   }
 
-  const outputIds = new Set([...now.outputs.map((o) => o.id), ...labelValues(now, ['points_written', 'write_requests', 'points_dropped', 'messages_dropped'], 'output')]);
+  const outputIds = new Set([
+    ...now.outputs.map((o) => o.id),
+    ...labelValues(now, ['points_written', 'write_requests', 'points_dropped', 'messages_dropped'], 'output'),
+  ]);
   for (const id of [...outputIds].sort()) {
     const fields: Record<string, FieldValue> = {
       points_written: int(sumEntries(now.counters, 'points_written', { output: id })),

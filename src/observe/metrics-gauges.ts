@@ -30,7 +30,7 @@ export function registerGauges(registry: Registry, src: GaugeSources): void {
     });
   gauge('edgeflux_up', 'Always 1 while edgeflux runs; labels carry the version.', ['version'], (set) => set({ version: src.version }, 1));
   gauge('edgeflux_uptime_seconds', 'Seconds since the metrics started.', [], (set) => set({}, src.uptimeSeconds()));
-  gauge('edgeflux_output_up', '1 when the output\'s last request succeeded (or none failed yet).', ['output'], (set) => {
+  gauge('edgeflux_output_up', "1 when the output's last request succeeded (or none failed yet).", ['output'], (set) => {
     for (const o of p().outputs?.() ?? []) set({ output: o.id }, o.up ? 1 : 0);
   });
   gauge('edgeflux_output_backlog_messages', 'Messages waiting to be written, by output (journal records behind its cursor).', ['output'], (set) => {
@@ -38,7 +38,7 @@ export function registerGauges(registry: Registry, src: GaugeSources): void {
   });
   gauge(
     'edgeflux_output_replay_lag_messages',
-    'Journal records between an output\'s cursor and the oldest record an open window (or its read position) needs: what a restart replays beyond that (unwritten points).',
+    "Journal records between an output's cursor and the oldest record an open window (or its read position) needs: what a restart replays beyond that (unwritten points).",
     ['output'],
     (set) => {
       for (const o of p().outputs?.() ?? []) if (o.replayLag !== undefined) set({ output: o.id }, o.replayLag);

@@ -57,7 +57,8 @@ export function systemdNotifyCommand(opts: SystemdNotifyCommandOptions): NotifyT
         child.once('error', (err) => reject(err));
         child.once('close', (code, signal) => {
           if (code === 0) resolve();
-          else reject(new Error(`${command} ${signal ? `killed by ${signal} (timeout ${timeoutMs} ms)` : `exited ${code}`}${stderr ? `: ${stderr.trim()}` : ''}`));
+          else
+            reject(new Error(`${command} ${signal ? `killed by ${signal} (timeout ${timeoutMs} ms)` : `exited ${code}`}${stderr ? `: ${stderr.trim()}` : ''}`));
         });
       });
     },

@@ -246,7 +246,8 @@ export class Service {
     if (!h.enabled) return;
     const hc = this.config.health;
     const login = loginRequired(h.host, h.login) ? ((await this.opts.host.statusUsers?.()) ?? { why: 'no users' }) : undefined;
-    if (login && !login.verify) this.log.warn({ why: login.why }, 'status page: a login is required but there is no user; the page is closed (docs/status-page.md)');
+    if (login && !login.verify)
+      this.log.warn({ why: login.why }, 'status page: a login is required but there is no user; the page is closed (docs/status-page.md)');
     this.health = new HealthServer({
       host: h.host,
       port: h.port,

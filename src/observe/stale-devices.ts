@@ -209,7 +209,12 @@ export class StaleDevices {
     const fields: Record<string, number | boolean> = { online, silent_s: Math.round(silentMs) / 1000 };
     if (expectedMs !== undefined) fields.expected_interval_s = Math.round(expectedMs) / 1000;
     try {
-      this.opts.onStatus({ measurement: DEVICE_STATUS_MEASUREMENT, tags: { [this.tag]: device, check: 'stale' }, fields, time: BigInt(this.now()) * 1_000_000n });
+      this.opts.onStatus({
+        measurement: DEVICE_STATUS_MEASUREMENT,
+        tags: { [this.tag]: device, check: 'stale' },
+        fields,
+        time: BigInt(this.now()) * 1_000_000n,
+      });
     } catch (err) {
       this.opts.logger.error({ err, device }, 'stale devices: status sink failed');
     }

@@ -271,7 +271,10 @@ export class StatusFeed {
   private devicePage(v: View, now: number): object {
     const stale = this.opts.stale?.() ?? new Set<string>();
     let rows = this.opts.devices.rows();
-    if (v.filter) rows = rows.filter((r) => r.device.toLowerCase().includes(v.filter) || r.source.toLowerCase().includes(v.filter) || r.measurement.toLowerCase().includes(v.filter));
+    if (v.filter)
+      rows = rows.filter(
+        (r) => r.device.toLowerCase().includes(v.filter) || r.source.toLowerCase().includes(v.filter) || r.measurement.toLowerCase().includes(v.filter),
+      );
     rows.sort(comparator(v.sort));
     const size = this.opts.pageSize ?? 50;
     const pages = Math.max(1, Math.ceil(rows.length / size));

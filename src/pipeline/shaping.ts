@@ -91,7 +91,11 @@ export function noticeReporter(output: string, counters: Counters, logger: Logge
       return;
     }
     const what =
-      n.reason === 'late' ? 'a reading later than allowed_lateness' : n.reason === 'series_limit' ? 'a new series beyond max_series' : 'a field beyond the fields a window keeps per series';
+      n.reason === 'late'
+        ? 'a reading later than allowed_lateness'
+        : n.reason === 'series_limit'
+          ? 'a new series beyond max_series'
+          : 'a field beyond the fields a window keeps per series';
     logger.warn(
       { op: n.op, reason: n.reason, outcome: n.outcome, series: n.series, suppressed },
       `output ${output}: ${n.op}: ${what} (${n.series}), ${n.outcome === 'raw' ? 'written raw' : 'dropped'}`,

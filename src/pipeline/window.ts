@@ -262,13 +262,33 @@ export function aggregateWindows(options: WindowOptions, context?: OperatorConte
               late(t);
               return;
             }
-            s = { key, measurement: r.measurement + suffix, tags: r.tags, maxTime: goneMax, closedStart, floor: closedStart, wins: [], names: [], written: undefined };
+            s = {
+              key,
+              measurement: r.measurement + suffix,
+              tags: r.tags,
+              maxTime: goneMax,
+              closedStart,
+              floor: closedStart,
+              wins: [],
+              names: [],
+              written: undefined,
+            };
           } else {
             const maxTime = before !== undefined && before.max > time ? before.max : time;
             // Back from gone before the cursor: its floor holds as it did in the run before.
             const closed = maxTime - latePlusPeriodNs;
             const floor = before?.floor !== undefined && before.floor > closed ? before.floor : undefined;
-            s = { key, measurement: r.measurement + suffix, tags: r.tags, maxTime, closedStart: floor ?? closed, floor, wins: [], names: [], written: before?.written };
+            s = {
+              key,
+              measurement: r.measurement + suffix,
+              tags: r.tags,
+              maxTime,
+              closedStart: floor ?? closed,
+              floor,
+              wins: [],
+              names: [],
+              written: before?.written,
+            };
           }
           if (!table.add(key, s)) {
             ctx.onNotice(notice('window', 'series_limit', 'dropped', t));

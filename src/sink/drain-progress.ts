@@ -59,7 +59,10 @@ export class DrainProgress {
     if (left > this.opts.threshold && rate > 0) {
       this.behind = true;
       const eta = Math.round(left / rate);
-      logger.info({ messages_left: left, rate_per_s: Math.round(rate), eta_s: eta }, `output ${id}: catching up, ${left} messages left at ${Math.round(rate)}/s, about ${formatEta(eta)} to go`);
+      logger.info(
+        { messages_left: left, rate_per_s: Math.round(rate), eta_s: eta },
+        `output ${id}: catching up, ${left} messages left at ${Math.round(rate)}/s, about ${formatEta(eta)} to go`,
+      );
     } else if (this.behind && left <= this.opts.threshold) {
       this.behind = false;
       logger.info(`output ${id}: caught up with the journal`);

@@ -245,7 +245,10 @@ export class Drain {
     if (restore === undefined || snapshot === undefined) return;
     const saved = this.journal.savedState(this.id);
     if (saved !== undefined && !restore.call(this.pipeline, saved, this.committed)) {
-      this.log.warn({ output: this.id, cursor: this.committed }, `output ${this.id}: the shaping state saved with the cursor does not fit it; replaying without it (a late reading may be taken as on time)`);
+      this.log.warn(
+        { output: this.id, cursor: this.committed },
+        `output ${this.id}: the shaping state saved with the cursor does not fit it; replaying without it (a late reading may be taken as on time)`,
+      );
     }
     this.journal.setStateSource(this.id, () => snapshot.call(this.pipeline));
   }

@@ -15,7 +15,13 @@ import type { CommunicationObserver, SendOptions, Transport } from '@influxdata/
 export const INFLUX_CLIENT_VERIFIED = '1.35';
 
 /** Sends `bytes` as the request body; the transport copies them before `send` returns. */
-export function sendBytes(transport: Transport, path: string, bytes: Uint8Array, options: SendOptions, callbacks: Partial<CommunicationObserver<Uint8Array>>): void {
+export function sendBytes(
+  transport: Transport,
+  path: string,
+  bytes: Uint8Array,
+  options: SendOptions,
+  callbacks: Partial<CommunicationObserver<Uint8Array>>,
+): void {
   // The library's type says string; at run time it takes Buffer.from() of whatever it gets.
   transport.send(path, bytes as unknown as string, options, callbacks);
 }

@@ -126,9 +126,20 @@ export class InfluxHttpWriter implements Writer {
         const location = err.headers?.location;
         const server = err.headers?.['x-influxdb-version'];
         if (this.config.type === 'influxdb_v2' && err.statusCode === 404 && isInfluxV1(typeof server === 'string' ? server : undefined, err.body)) {
-          throw new WriteError('not_found', `HTTP 404: this is InfluxDB 1.x${typeof server === 'string' ? ` (${server})` : ''}, which has no /api/v2/write: use type: influxdb_v1`, { status: 404 });
+          throw new WriteError(
+            'not_found',
+            `HTTP 404: this is InfluxDB 1.x${typeof server === 'string' ? ` (${server})` : ''}, which has no /api/v2/write: use type: influxdb_v1`,
+            { status: 404 },
+          );
         }
-        throw httpWriteError(err.statusCode, err.body, err.headers?.['retry-after'], this.now(), this.target.secrets, typeof location === 'string' ? location : undefined);
+        throw httpWriteError(
+          err.statusCode,
+          err.body,
+          err.headers?.['retry-after'],
+          this.now(),
+          this.target.secrets,
+          typeof location === 'string' ? location : undefined,
+        );
       }
       ac.abort(); // make sure the socket is gone (the socket timeout alone does not end the request)
       if (timedOut || (err as { name?: unknown } | null)?.name === 'RequestTimedOutError') {

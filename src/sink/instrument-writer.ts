@@ -10,7 +10,12 @@ import type { Writer } from './influx-writer.js';
  * Wraps an output's writer so every request's duration lands in the write latency
  * histogram (`edgeflux_write_duration_seconds{output,outcome}`); behaviour unchanged.
  */
-export function instrumentWriter(writer: Writer, output: string, metrics: Pick<Metrics, 'observeWrite'>, clock: () => number = () => performance.now()): Writer {
+export function instrumentWriter(
+  writer: Writer,
+  output: string,
+  metrics: Pick<Metrics, 'observeWrite'>,
+  clock: () => number = () => performance.now(),
+): Writer {
   return {
     async write(body, pointCount, signal) {
       const t0 = clock();

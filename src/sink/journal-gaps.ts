@@ -45,6 +45,7 @@ export class JournalGaps {
     this.counters.inc('messages_dropped', { output: this.id, reason }, n);
     const total = this.counters.get('messages_dropped', { output: this.id, reason });
     const why = reason === 'quota' ? 'dropped by the spool quota' : 'missing from the journal (damaged)';
-    if (this.log.take(reason) >= 0) this.logger.warn({ dropped: n, total, reason }, `output ${this.id}: ${n} messages ${why} before they could be written (${total} in all)`);
+    if (this.log.take(reason) >= 0)
+      this.logger.warn({ dropped: n, total, reason }, `output ${this.id}: ${n} messages ${why} before they could be written (${total} in all)`);
   }
 }

@@ -229,14 +229,22 @@ export class Output {
     const mid = Math.ceil(part.length / 2);
     if (err.kind === 'too_large' && mid < this.requestLimit) {
       this.requestLimit = mid;
-      this.opts.logger.warn({ code: 'EFX_OUTPUT_TOO_LARGE', max_points: mid, error: err.message }, `output ${this.id}: InfluxDB refused a request as too large; at most ${mid} points per request from now on`);
+      this.opts.logger.warn(
+        { code: 'EFX_OUTPUT_TOO_LARGE', max_points: mid, error: err.message },
+        `output ${this.id}: InfluxDB refused a request as too large; at most ${mid} points per request from now on`,
+      );
     }
     return [part.slice(0, mid), part.slice(mid)];
   }
 
   private partialWrite(part: LineBatch, err: WriteError): LineBatch[] {
     const dropped = err.dropped === undefined ? undefined : Math.min(err.dropped, part.length);
-    this.opts.deadLetter.record({ reason: 'partial_write', code: 'EFX_OUTPUT_REJECTED', output: this.id, message: `${err.message} (request of ${part.length} points; InfluxDB wrote the others)` });
+    this.opts.deadLetter.record({
+      reason: 'partial_write',
+      code: 'EFX_OUTPUT_REJECTED',
+      output: this.id,
+      message: `${err.message} (request of ${part.length} points; InfluxDB wrote the others)`,
+    });
     if (dropped) this.drop('partial_write', dropped);
     this.written(part.length - (dropped ?? 0));
     this.warn('partial', { code: 'EFX_OUTPUT_REJECTED', dropped, error: err.message }, 'InfluxDB rejected part of a batch (recorded in the dead-letter file)');
@@ -246,7 +254,11 @@ export class Output {
   private reject(part: LineBatch, err: WriteError, reason: 'too_large' | 'bad_request' | 'fatal'): LineBatch[] {
     for (const line of part) this.opts.deadLetter.record({ reason, code: WRITE_ERROR_CODES[err.kind], output: this.id, line, message: err.message });
     this.drop(reason, part.length);
-    this.warn(reason, { code: WRITE_ERROR_CODES[err.kind], points: part.length, reason, error: err.message }, 'points rejected by InfluxDB moved to the dead-letter file');
+    this.warn(
+      reason,
+      { code: WRITE_ERROR_CODES[err.kind], points: part.length, reason, error: err.message },
+      'points rejected by InfluxDB moved to the dead-letter file',
+    );
     return [];
   }
 
@@ -260,7 +272,14 @@ export class Output {
   private failed(err: WriteError): void {
     const state = err.kind === 'retryable' ? 'down' : err.kind === 'auth' || err.kind === 'not_found' ? 'degraded' : this.current.state;
     const at = this.now();
-    this.current = { ...this.current, state, lastError: err.message, lastErrorKind: err.kind, lastErrorAt: at, ...(state !== 'up' && { downSince: this.current.downSince ?? at }) };
+    this.current = {
+      ...this.current,
+      state,
+      lastError: err.message,
+      lastErrorKind: err.kind,
+      lastErrorAt: at,
+      ...(state !== 'up' && { downSince: this.current.downSince ?? at }),
+    };
   }
 
   private logRetry(err: WriteError, delayMs: number, points: number): void {

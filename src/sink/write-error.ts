@@ -42,7 +42,11 @@ export class WriteError extends Error {
   readonly partial: boolean;
   readonly dropped: number | undefined;
 
-  constructor(readonly kind: WriteErrorKind, message: string, details: WriteErrorDetails = {}) {
+  constructor(
+    readonly kind: WriteErrorKind,
+    message: string,
+    details: WriteErrorDetails = {},
+  ) {
     super(message);
     this.status = details.status;
     this.retryAfterMs = details.retryAfterMs;
@@ -119,7 +123,14 @@ export function droppedCount(message: string, body?: string): number | undefined
 }
 
 /** Builds the WriteError for an HTTP answer. */
-export function httpWriteError(status: number, body: string | undefined, retryAfter: string | readonly string[] | undefined, nowMs: number, secrets: readonly string[] = [], location?: string): WriteError {
+export function httpWriteError(
+  status: number,
+  body: string | undefined,
+  retryAfter: string | readonly string[] | undefined,
+  nowMs: number,
+  secrets: readonly string[] = [],
+  location?: string,
+): WriteError {
   let text = influxMessage(body);
   if (status >= 300 && status <= 399) text = `redirect to ${location ?? '?'}`;
   text = redact(text, secrets);

@@ -94,7 +94,9 @@ export class EmbeddedBroker implements Source {
       log: this.log,
       limits: this.limits,
       refuse: (reason, details, message) => this.refuse(reason, details, message),
-      onDrop: (address) => this.gate?.refuse('too_many_connections', { address }, 'broker: connection refused: too many connections') ?? this.counters.inc('broker_refused', { reason: 'too_many_connections' }),
+      onDrop: (address) =>
+        this.gate?.refuse('too_many_connections', { address }, 'broker: connection refused: too many connections') ??
+        this.counters.inc('broker_refused', { reason: 'too_many_connections' }),
       canHandle: () => this.broker !== undefined,
       handle: (conn) => void this.broker?.handle(conn),
     });
@@ -160,7 +162,11 @@ export class EmbeddedBroker implements Source {
     boundOutgoingQueues(persistence as OutgoingQueues, this.limits.maxQueuedPerClient, (clientId) => {
       this.counters.inc('broker_queue_dropped');
       const suppressed = this.dropLog.take(clientId);
-      if (suppressed >= 0) this.log.warn({ code: 'EFX_BROKER_QUEUE_FULL', clientId, suppressed, limit: this.limits.maxQueuedPerClient }, `broker: queue of session ${clientId} is full; a message for it was dropped`);
+      if (suppressed >= 0)
+        this.log.warn(
+          { code: 'EFX_BROKER_QUEUE_FULL', clientId, suppressed, limit: this.limits.maxQueuedPerClient },
+          `broker: queue of session ${clientId} is full; a message for it was dropped`,
+        );
     });
     const gate = security ? new BrokerGate(security, (c) => this.identify(c), this.log, this.counters, { ...this.opts.login, owners }) : undefined;
     this.gate = gate;
@@ -185,7 +191,11 @@ export class EmbeddedBroker implements Source {
     broker.on('clientError', (client, err) => this.log.debug({ clientId: client.id, err: err.message }, 'broker: client error'));
     broker.on('connectionError', (client, err) => {
       if (err.message === 'connect did not arrive in time') {
-        this.refuse('connect_timeout', { address: this.identify(client).address }, `broker: connection closed: no CONNECT within ${this.limits.connectTimeoutMs} ms`);
+        this.refuse(
+          'connect_timeout',
+          { address: this.identify(client).address },
+          `broker: connection closed: no CONNECT within ${this.limits.connectTimeoutMs} ms`,
+        );
       } else this.log.debug({ err: err.message }, 'broker: connection error');
     });
     broker.on('client', (client) => this.log.debug({ clientId: client.id }, 'broker: client connected'));
@@ -201,9 +211,12 @@ export class EmbeddedBroker implements Source {
     }
     this.status.next({ state: 'up' });
     const anonymousReach = security === undefined ? 'always' : security.anonymous;
-    const exposed = [...(this.opts.plaintext ?? true ? [host] : []), ...(this.opts.tls ? [this.opts.tls.host] : [])].filter((h) => !isLoopback(h));
+    const exposed = [...((this.opts.plaintext ?? true) ? [host] : []), ...(this.opts.tls ? [this.opts.tls.host] : [])].filter((h) => !isLoopback(h));
     if (anonymousReach === 'always' && exposed.length > 0) {
-      this.log.warn({ host: exposed[0] }, `embedded broker accepts anonymous clients on ${exposed[0]}: anyone who can reach this address may publish; bind 127.0.0.1 or configure broker.users`);
+      this.log.warn(
+        { host: exposed[0] },
+        `embedded broker accepts anonymous clients on ${exposed[0]}: anyone who can reach this address may publish; bind 127.0.0.1 or configure broker.users`,
+      );
     }
   }
 
@@ -293,7 +306,11 @@ export class EmbeddedBroker implements Source {
     const topic = packet.topic;
     if (topic.startsWith('$SYS')) {
       if (client) {
-        this.refuse('publish_denied', { clientId: client.id, username: this.gate?.username(client), address: this.identify(client).address, topic: topic.slice(0, 200) }, `broker: publish to reserved ${topic.slice(0, 200)} refused from client ${client.id}; disconnecting it`);
+        this.refuse(
+          'publish_denied',
+          { clientId: client.id, username: this.gate?.username(client), address: this.identify(client).address, topic: topic.slice(0, 200) },
+          `broker: publish to reserved ${topic.slice(0, 200)} refused from client ${client.id}; disconnecting it`,
+        );
       }
       callback(new Error('$SYS topics are reserved'));
       return;

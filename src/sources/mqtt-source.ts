@@ -161,9 +161,7 @@ export class MqttSource implements Source {
       username: c.username,
       password: c.password,
       ...(c.tls ? { ca: c.tls.ca, cert: c.tls.cert, key: c.tls.key, rejectUnauthorized: c.tls.reject_unauthorized } : {}),
-      ...(c.protocol_version === 5 && !c.clean
-        ? { properties: { sessionExpiryInterval: Math.min(0xffffffff, Math.ceil(c.session_expiry / 1000)) } }
-        : {}),
+      ...(c.protocol_version === 5 && !c.clean ? { properties: { sessionExpiryInterval: Math.min(0xffffffff, Math.ceil(c.session_expiry / 1000)) } } : {}),
       incomingStore: this.qos2Store,
       writeCache: false, // see mqtt-wire.ts
       // mqtt.js logs every packet through `debug` (a few calls per message even when off);
@@ -255,7 +253,8 @@ export class MqttSource implements Source {
     const ctx = { url: redactUrl(this.cfg.url), clientId: this.cfg.client_id, ...extra, ...(lastError ? { err: lastError } : {}) };
     if (state === 'up') this.log[lastError ? 'error' : 'info'](ctx, `mqtt ${this.id}: connected${lastError ? `, but ${lastError}` : ''}`);
     // A broker that stays down costs one warn line, then a debug line per attempt.
-    else if (state === 'down') this.log[prev.state === 'up' || this.retry.attempts <= 1 ? 'warn' : 'debug'](ctx, `mqtt ${this.id}: disconnected (${lastError}), retrying`);
+    else if (state === 'down')
+      this.log[prev.state === 'up' || this.retry.attempts <= 1 ? 'warn' : 'debug'](ctx, `mqtt ${this.id}: disconnected (${lastError}), retrying`);
     else this.log[state === 'connecting' ? 'debug' : 'info'](ctx, `mqtt ${this.id}: ${state}`);
     if (state === 'up' || state === 'down') this.settle();
   }
@@ -281,7 +280,12 @@ class HoldingStore implements IStore {
   put(packet: Packet, cb: DoneCallback): this {
     const id = packet.messageId;
     if (packet.cmd !== 'publish' || id === undefined || this.packets.has(id)) cb();
-    else this.onPublish(packet, () => this.packets.set(id, packet), () => cb());
+    else
+      this.onPublish(
+        packet,
+        () => this.packets.set(id, packet),
+        () => cb(),
+      );
     return this;
   }
 

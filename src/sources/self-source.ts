@@ -58,7 +58,14 @@ export class SelfSource implements Source {
       this.opts.counters?.inc('readings_dropped', { reason: 'self_not_running' }, points.length);
       return;
     }
-    this.outlet.push({ sourceId: SELF_SOURCE_ID, topic: SELF_TOPIC, payload: encodeSelfReadings(points), receivedAt: this.opts.arrivalNs(), ack: () => undefined, unsynced: true });
+    this.outlet.push({
+      sourceId: SELF_SOURCE_ID,
+      topic: SELF_TOPIC,
+      payload: encodeSelfReadings(points),
+      receivedAt: this.opts.arrivalNs(),
+      ack: () => undefined,
+      unsynced: true,
+    });
   }
 }
 

@@ -160,7 +160,10 @@ export class SourceSupervisor {
     const delay = this.retry.schedule(() => {
       this.restarting = this.restart().finally(() => (this.restarting = undefined));
     });
-    this.opts.logger.error({ source: this.id, err, failures: this.failures, restart_in_ms: delay }, `source ${this.id} failed (${message}); the other sources go on, restarting it in ${delay} ms`);
+    this.opts.logger.error(
+      { source: this.id, err, failures: this.failures, restart_in_ms: delay },
+      `source ${this.id} failed (${message}); the other sources go on, restarting it in ${delay} ms`,
+    );
   }
 
   private async restart(): Promise<void> {

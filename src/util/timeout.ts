@@ -22,6 +22,9 @@ export async function withTimeout<T>(p: Promise<T>, ms: number, what: string, ti
 
 /** Waits until `p` settles or `ms` pass, whichever is first; true when `p` settled (fulfilled or rejected). */
 export async function settlesWithin(p: Promise<unknown>, ms: number, timers: Timers = globalTimers): Promise<boolean> {
-  const settled = p.then(() => true, () => true);
+  const settled = p.then(
+    () => true,
+    () => true,
+  );
   return withTimeout(settled, ms, 'settling', timers).catch(() => false);
 }

@@ -75,19 +75,29 @@ export function compileTopicTemplate(template: string): TopicTemplate | Template
       hash = true;
       continue;
     }
-    if (lv === '+') { kinds.push(PLUS); literals.push(''); slots.push(-1); continue; }
+    if (lv === '+') {
+      kinds.push(PLUS);
+      literals.push('');
+      slots.push(-1);
+      continue;
+    }
     if (lv.startsWith('{') && lv.endsWith('}') && lv.length >= 2) {
       const name = lv.slice(1, -1);
       if (name.length === 0) return { error: `${where}: empty capture name` };
       if (!NAME_RE.test(name)) return { error: `${where}: capture name must be letters, digits and "_", not starting with a digit` };
       if (name === '__proto__') return { error: `${where}: "__proto__" is not allowed as a capture name` };
       if (names.includes(name)) return { error: `${where}: duplicate capture name "${name}"` };
-      kinds.push(CAPTURE); literals.push(''); slots.push(names.length); names.push(name);
+      kinds.push(CAPTURE);
+      literals.push('');
+      slots.push(names.length);
+      names.push(name);
       continue;
     }
     if (lv.includes('#') || lv.includes('+')) return { error: `${where}: "+" and "#" must be a whole level` };
     if (lv.includes('{') || lv.includes('}')) return { error: `${where}: "{name}" must be a whole level` };
-    kinds.push(LITERAL); literals.push(lv); slots.push(-1);
+    kinds.push(LITERAL);
+    literals.push(lv);
+    slots.push(-1);
   }
   const filter = levels.map((lv) => (lv.startsWith('{') ? '+' : lv)).join('/');
   const count = kinds.length;
@@ -144,16 +154,24 @@ export function compileValueTemplate(source: string): ValueTemplate | TemplateEr
   for (let i = 0; i < source.length; i++) {
     const c = source[i];
     if (c === '{') {
-      if (source[i + 1] === '{') { lit += '{'; i++; continue; }
+      if (source[i + 1] === '{') {
+        lit += '{';
+        i++;
+        continue;
+      }
       const close = source.indexOf('}', i);
       const name = close === -1 ? '' : source.slice(i + 1, close);
       if (close === -1) return { error: `unclosed "{" at offset ${i}` };
-      if (!NAME_RE.test(name)) return { error: `"{${name}}" at offset ${i}: a reference is {name} with letters, digits and "_" (write {{ for a literal brace)` };
-      parts.push(lit); names.push(name); lit = '';
+      if (!NAME_RE.test(name))
+        return { error: `"{${name}}" at offset ${i}: a reference is {name} with letters, digits and "_" (write {{ for a literal brace)` };
+      parts.push(lit);
+      names.push(name);
+      lit = '';
       i = close;
     } else if (c === '}') {
       if (source[i + 1] !== '}') return { error: `unmatched "}" at offset ${i} (write }} for a literal brace)` };
-      lit += '}'; i++;
+      lit += '}';
+      i++;
     } else {
       lit += c;
     }

@@ -13,7 +13,32 @@ export const PAYLOAD_LIMIT = 256 * 1024;
 /** Single UTF-16 code units of any value, lone surrogates included. */
 const anyCodeUnit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c));
 const control = fc.integer({ min: 0, max: 0x1f }).map((c) => String.fromCharCode(c));
-const delimiters = fc.constantFrom(' ', ',', '=', '"', '\\', '\n', '\r', '\t', '{', '}', '[', ']', ':', '/', '#', '+', '$', '.', '-', 'e', '0', '9', '\u0000', '\ufeff');
+const delimiters = fc.constantFrom(
+  ' ',
+  ',',
+  '=',
+  '"',
+  '\\',
+  '\n',
+  '\r',
+  '\t',
+  '{',
+  '}',
+  '[',
+  ']',
+  ':',
+  '/',
+  '#',
+  '+',
+  '$',
+  '.',
+  '-',
+  'e',
+  '0',
+  '9',
+  '\u0000',
+  '\ufeff',
+);
 
 /** Text mixing everything that tends to break parsers. */
 export const nastyText = (maxLength = 64): fc.Arbitrary<string> =>
@@ -31,8 +56,23 @@ export const anyBytes: fc.Arbitrary<Buffer> = fc
 
 /** Number literals beyond what a double holds, or at its edges. */
 export const hugeNumber: fc.Arbitrary<string> = fc.oneof(
-  fc.constantFrom('1e400', '-1e400', '1e-400', '1e309', '4.9e-324', '1.7976931348623157e308', '9223372036854775807', '9223372036854775808',
-    '-9223372036854775809', '18446744073709551616', '123456789012345678901234567890', '0.000000000000000000000000000001', '-0', '00012', '1E+2'),
+  fc.constantFrom(
+    '1e400',
+    '-1e400',
+    '1e-400',
+    '1e309',
+    '4.9e-324',
+    '1.7976931348623157e308',
+    '9223372036854775807',
+    '9223372036854775808',
+    '-9223372036854775809',
+    '18446744073709551616',
+    '123456789012345678901234567890',
+    '0.000000000000000000000000000001',
+    '-0',
+    '00012',
+    '1E+2',
+  ),
   fc.bigInt({ min: -(2n ** 200n), max: 2n ** 200n }).map(String),
   fc.integer({ min: 1, max: 2000 }).map((n) => '9'.repeat(n)),
   fc.integer({ min: 1, max: 2000 }).map((n) => '0.' + '0'.repeat(n) + '1'),
@@ -49,7 +89,26 @@ export const numberLiteral: fc.Arbitrary<string> = fc.oneof(
 
 /** Keys that decoders and rules look at, mixed with random ones. */
 export const jsonKey: fc.Arbitrary<string> = fc.oneof(
-  fc.constantFrom('a', 'b', 'ts', 'time', 'count', 'temperature', 'meta', 'value', '', '__proto__', 'constructor', 'a_b', 'a.b', 'Time', 'StatusSNS', 'ENERGY', 'params', 'method'),
+  fc.constantFrom(
+    'a',
+    'b',
+    'ts',
+    'time',
+    'count',
+    'temperature',
+    'meta',
+    'value',
+    '',
+    '__proto__',
+    'constructor',
+    'a_b',
+    'a.b',
+    'Time',
+    'StatusSNS',
+    'ENERGY',
+    'params',
+    'method',
+  ),
   nastyText(8),
 );
 
@@ -70,7 +129,10 @@ export const jsonText: fc.Arbitrary<string> = fc.letrec<{ value: string; object:
 export function mutateText(s: string): fc.Arbitrary<string> {
   const n = s.length;
   const at = fc.integer({ min: 0, max: n });
-  const ch = fc.oneof(fc.constantFrom('"', '{', '}', ',', ':', ' ', '\n', '\\', '=', '0', '-', '.', 'e', 'i', '\u0000', '\ud800'), fc.string({ minLength: 1, maxLength: 3, unit: 'binary' }));
+  const ch = fc.oneof(
+    fc.constantFrom('"', '{', '}', ',', ':', ' ', '\n', '\\', '=', '0', '-', '.', 'e', 'i', '\u0000', '\ud800'),
+    fc.string({ minLength: 1, maxLength: 3, unit: 'binary' }),
+  );
   const opts = [
     fc.tuple(at, ch).map(([i, c]) => s.slice(0, i) + c + s.slice(i)),
     at.map((i) => s.slice(0, i)),
@@ -81,7 +143,13 @@ export function mutateText(s: string): fc.Arbitrary<string> {
     opts.push(
       idx.map((i) => s.slice(0, i) + s.slice(i + 1)),
       fc.tuple(idx, ch).map(([i, c]) => s.slice(0, i) + c + s.slice(i + 1)),
-      fc.tuple(idx, idx).map(([i, j]) => { const a = [...s]; const t = a[i] as string; a[i] = a[j] as string; a[j] = t; return a.join(''); }),
+      fc.tuple(idx, idx).map(([i, j]) => {
+        const a = [...s];
+        const t = a[i] as string;
+        a[i] = a[j] as string;
+        a[j] = t;
+        return a.join('');
+      }),
     );
   }
   return fc.oneof(...opts);
@@ -102,8 +170,16 @@ export function mutateBytes(b: Buffer): fc.Arbitrary<Buffer> {
     const idx = fc.integer({ min: 0, max: n - 1 });
     opts.push(
       idx.map((i) => Buffer.concat([b.subarray(0, i), b.subarray(i + 1)])),
-      fc.tuple(idx, fc.integer({ min: 0, max: 7 })).map(([i, bit]) => { const c = Buffer.from(b); c[i] = (c[i] as number) ^ (1 << bit); return c; }),
-      fc.tuple(idx, byte).map(([i, x]) => { const c = Buffer.from(b); c[i] = x; return c; }),
+      fc.tuple(idx, fc.integer({ min: 0, max: 7 })).map(([i, bit]) => {
+        const c = Buffer.from(b);
+        c[i] = (c[i] as number) ^ (1 << bit);
+        return c;
+      }),
+      fc.tuple(idx, byte).map(([i, x]) => {
+        const c = Buffer.from(b);
+        c[i] = x;
+        return c;
+      }),
     );
   }
   return fc.oneof(...opts);
@@ -162,7 +238,11 @@ export function textPayload(valid: fc.Arbitrary<string>): fc.Arbitrary<string> {
 export function show(x: unknown, max = 160): string {
   let s: string;
   if (Buffer.isBuffer(x)) s = `<${x.length} bytes> ${x.subarray(0, max / 2).toString('hex')}`;
-  else s = JSON.stringify(x, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : isBufferJson(v) ? `<${v.data.length} bytes> ${Buffer.from(v.data.slice(0, 48)).toString('hex')}` : v)) ?? String(x);
+  else
+    s =
+      JSON.stringify(x, (_k, v: unknown) =>
+        typeof v === 'bigint' ? `${v}n` : isBufferJson(v) ? `<${v.data.length} bytes> ${Buffer.from(v.data.slice(0, 48)).toString('hex')}` : v,
+      ) ?? String(x);
   return s.length > max ? `${s.slice(0, max)}… (${s.length} chars)` : s;
 }
 
@@ -177,12 +257,7 @@ export const lpName: fc.Arbitrary<string> = fc.oneof(
 );
 
 /** A field value of every type, at the edges of its range. */
-export const fieldValueArb = fc.oneof(
-  fc.double(),
-  fc.bigInt({ min: -(2n ** 64n), max: 2n ** 64n }),
-  fc.boolean(),
-  nastyText(16),
-);
+export const fieldValueArb = fc.oneof(fc.double(), fc.bigInt({ min: -(2n ** 64n), max: 2n ** 64n }), fc.boolean(), nastyText(16));
 
 /** Readings as a decoder could produce them (and some it could not: NaN, bigint beyond int64). */
 export const readingArb = fc.record({
@@ -197,10 +272,24 @@ const lpLine = fc
   .tuple(
     fc.constantFrom('m', 'cpu', 'weather', 'a\\ b', 'a\\,b'),
     fc.array(fc.tuple(fc.constantFrom('host', 't', 'k\\=x', 'loc'), fc.constantFrom('a', 'b\\ c', 'x\\,y', '1')), { maxLength: 3 }),
-    fc.array(fc.tuple(fc.constantFrom('f', 'value', 'g', 'x\\ y'), fc.oneof(numberLiteral, fc.bigInt({ min: -(2n ** 64n), max: 2n ** 64n }).map((b) => `${b}i`), fc.nat().map((n) => `${n}u`), fc.constantFrom('t', 'F', 'true', 'FALSE', '"s"', '"a\\"b"', '"multi\nline"', '""'))), { minLength: 1, maxLength: 3 }),
+    fc.array(
+      fc.tuple(
+        fc.constantFrom('f', 'value', 'g', 'x\\ y'),
+        fc.oneof(
+          numberLiteral,
+          fc.bigInt({ min: -(2n ** 64n), max: 2n ** 64n }).map((b) => `${b}i`),
+          fc.nat().map((n) => `${n}u`),
+          fc.constantFrom('t', 'F', 'true', 'FALSE', '"s"', '"a\\"b"', '"multi\nline"', '""'),
+        ),
+      ),
+      { minLength: 1, maxLength: 3 },
+    ),
     fc.option(fc.oneof(fc.bigInt({ min: -(2n ** 64n), max: 2n ** 64n }).map(String), fc.constantFrom('1700000000000000000', '0', '-1')), { nil: undefined }),
   )
-  .map(([m, tags, fields, ts]) => `${m}${tags.map(([k, v]) => `,${k}=${v}`).join('')} ${fields.map(([k, v]) => `${k}=${v}`).join(',')}${ts === undefined ? '' : ` ${ts}`}`);
+  .map(
+    ([m, tags, fields, ts]) =>
+      `${m}${tags.map(([k, v]) => `,${k}=${v}`).join('')} ${fields.map(([k, v]) => `${k}=${v}`).join(',')}${ts === undefined ? '' : ` ${ts}`}`,
+  );
 
 export const lineProtocolText: fc.Arbitrary<string> = fc
   .array(fc.oneof({ weight: 5, arbitrary: lpLine }, { weight: 1, arbitrary: fc.constantFrom('', '# comment', '   ', '\r') }), { minLength: 1, maxLength: 5 })

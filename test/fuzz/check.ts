@@ -12,9 +12,21 @@ import type { DeviceDecodeReason } from '../../src/devices/profiles/types.js';
 
 /** Every DecodeReason (the Record makes the compiler check the list is complete). */
 const CORE: Record<DecodeReason, true> = {
-  no_rule: true, empty_payload: true, payload_too_large: true, invalid_utf8: true, invalid_json: true, not_an_object: true,
-  invalid_number: true, invalid_line_protocol: true, wrong_type: true, invalid_timestamp: true, no_fields: true,
-  checksum_mismatch: true, bad_frame: true, missing_schema: true, internal_error: true,
+  no_rule: true,
+  empty_payload: true,
+  payload_too_large: true,
+  invalid_utf8: true,
+  invalid_json: true,
+  not_an_object: true,
+  invalid_number: true,
+  invalid_line_protocol: true,
+  wrong_type: true,
+  invalid_timestamp: true,
+  no_fields: true,
+  checksum_mismatch: true,
+  bad_frame: true,
+  missing_schema: true,
+  internal_error: true,
 };
 export const ALL_REASONS: ReadonlySet<DeviceDecodeReason> = new Set(Object.keys(CORE) as DeviceDecodeReason[]);
 
@@ -33,7 +45,10 @@ export interface RunOptions {
   readonly maxMs: number;
 }
 
-export interface Slowest { ms: number; input: string }
+export interface Slowest {
+  ms: number;
+  input: string;
+}
 
 export interface TargetReport {
   readonly name: string;
@@ -104,7 +119,14 @@ export class Stats {
   }
 
   report(name: string, seed: number): TargetReport {
-    return { name, seed, cases: this.cases, outcomes: Object.fromEntries([...this.outcomes].sort((a, b) => b[1] - a[1])), slowest: this.slowest, unplaced: { count: this.unplaced, example: this.unplacedExample } };
+    return {
+      name,
+      seed,
+      cases: this.cases,
+      outcomes: Object.fromEntries([...this.outcomes].sort((a, b) => b[1] - a[1])),
+      slowest: this.slowest,
+      unplaced: { count: this.unplaced, example: this.unplacedExample },
+    };
   }
 }
 
@@ -136,7 +158,10 @@ export function checkDecodeResult(
   }
   if (typeof r !== 'object' || r === null) fail(`returned ${String(r)}`, describe);
   const e = r as { kind?: unknown; reason?: unknown; message?: unknown };
-  if (e.kind === 'device_status') { stats.count('device_status'); return; }
+  if (e.kind === 'device_status') {
+    stats.count('device_status');
+    return;
+  }
   if (e.kind !== 'decode_error') fail(`returned neither readings nor a decode error: ${JSON.stringify(Object.keys(r))}`, describe);
   if (typeof e.reason !== 'string' || !ALL_REASONS.has(e.reason as DeviceDecodeReason)) fail(`unknown reason ${String(e.reason)}`, describe);
   if (e.reason === 'internal_error') fail(`a decoder threw (internal_error: ${String(e.message)})`, describe);

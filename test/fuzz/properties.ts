@@ -30,7 +30,10 @@ export async function runTarget(t: FuzzTarget, numRuns: number, seed: number, ma
     return await t.run({ numRuns, seed, maxMs });
   } catch (e) {
     // fast-check prints the whole counterexample: clip each line (payloads reach 256 KiB).
-    const msg = (e instanceof Error ? e.message : String(e)).split('\n').map((l) => (l.length > 1500 ? `${l.slice(0, 1500)}… (${l.length} chars)` : l)).join('\n');
+    const msg = (e instanceof Error ? e.message : String(e))
+      .split('\n')
+      .map((l) => (l.length > 1500 ? `${l.slice(0, 1500)}… (${l.length} chars)` : l))
+      .join('\n');
     throw new Error(`fuzz target "${t.name}" failed with seed ${seed} (reproduce: FUZZ_SEED=${seed} FUZZ_ONLY="${t.name}" npm run fuzz)\n${msg}`, { cause: e });
   }
 }

@@ -50,34 +50,42 @@ function same(a: Readonly<Record<string, unknown>>, b: Readonly<Record<string, u
 
 function encoderTarget(): FuzzTarget {
   return {
-    name: 'encodeLine (round trip)', fullRuns: 12_000, maxMs: 50,
+    name: 'encodeLine (round trip)',
+    fullRuns: 12_000,
+    maxMs: 50,
     async run(o: RunOptions) {
       const stats = new Stats(o.maxMs);
-      fc.assert(fc.property(readingArb, (r) => {
-        const d = () => `reading ${show(r, 400)}`;
-        const line = stats.time(d, () => noThrow(d, () => encodeLine(r)));
-        if (line === null) {
-          stats.count('null (nothing writable)');
-          // A measurement of leading tabs and backslashes only escapes to nothing.
-          if (Object.values(r.fields).some(encodable) && !/^\t*\\*$/.test(r.measurement)) {
-            // Every field key may still have escaped to nothing (backslashes only).
-            if (Object.entries(r.fields).some(([k, v]) => encodable(v) && !/^\\*$/.test(k))) throw new Error(`encodeLine gave null for a writable ${d()}`);
+      fc.assert(
+        fc.property(readingArb, (r) => {
+          const d = () => `reading ${show(r, 400)}`;
+          const line = stats.time(d, () => noThrow(d, () => encodeLine(r)));
+          if (line === null) {
+            stats.count('null (nothing writable)');
+            // A measurement of leading tabs and backslashes only escapes to nothing.
+            if (Object.values(r.fields).some(encodable) && !/^\t*\\*$/.test(r.measurement)) {
+              // Every field key may still have escaped to nothing (backslashes only).
+              if (Object.entries(r.fields).some(([k, v]) => encodable(v) && !/^\\*$/.test(k))) throw new Error(`encodeLine gave null for a writable ${d()}`);
+            }
+            return;
           }
-          return;
-        }
-        if (/[\n\r]/.test(line)) throw new Error(`encoded line has a line break: ${show(line)} for ${d()}`);
-        const back = noThrow(d, () => decodeLineProtocol(line, { tags: {}, receivedAt: 0n }));
-        if (isDecodeError(back)) throw new Error(`line ${show(line, 400)} does not parse back (${back.reason}: ${back.message}) for ${d()}`);
-        if (back.length !== 1) throw new Error(`line ${show(line)} parses back as ${back.length} readings`);
-        const got = back[0] as Reading;
-        if (got.time !== r.time) throw new Error(`time ${got.time} != ${r.time} for ${d()}`);
-        const want = expected(r);
-        if (want === undefined) { stats.count('parsed back (not representable exactly)'); return; }
-        if (got.measurement !== want.measurement || !same(got.tags, want.tags) || !same(got.fields, want.fields)) {
-          throw new Error(`round trip differs: ${show(got, 400)} != ${show(want, 400)} via ${show(line, 400)}`);
-        }
-        stats.count('round trip exact');
-      }), fcParams(o));
+          if (/[\n\r]/.test(line)) throw new Error(`encoded line has a line break: ${show(line)} for ${d()}`);
+          const back = noThrow(d, () => decodeLineProtocol(line, { tags: {}, receivedAt: 0n }));
+          if (isDecodeError(back)) throw new Error(`line ${show(line, 400)} does not parse back (${back.reason}: ${back.message}) for ${d()}`);
+          if (back.length !== 1) throw new Error(`line ${show(line)} parses back as ${back.length} readings`);
+          const got = back[0] as Reading;
+          if (got.time !== r.time) throw new Error(`time ${got.time} != ${r.time} for ${d()}`);
+          const want = expected(r);
+          if (want === undefined) {
+            stats.count('parsed back (not representable exactly)');
+            return;
+          }
+          if (got.measurement !== want.measurement || !same(got.tags, want.tags) || !same(got.fields, want.fields)) {
+            throw new Error(`round trip differs: ${show(got, 400)} != ${show(want, 400)} via ${show(line, 400)}`);
+          }
+          stats.count('round trip exact');
+        }),
+        fcParams(o),
+      );
       return stats.report(this.name, o.seed);
     },
   };
@@ -101,47 +109,87 @@ function referenceMatch(template: string, topic: string): Record<string, string>
 }
 
 const tplLevel = fc.oneof(
-  fc.constantFrom('sensors', 'a', '', '+', '#', '{device}', '{location}', '{measurement}', '{x1}', '$SYS', '$share', '{}', '{1a}', '{a b}', 'a+', 'a#', '{a}{b}', '{__proto__}', 'é'),
+  fc.constantFrom(
+    'sensors',
+    'a',
+    '',
+    '+',
+    '#',
+    '{device}',
+    '{location}',
+    '{measurement}',
+    '{x1}',
+    '$SYS',
+    '$share',
+    '{}',
+    '{1a}',
+    '{a b}',
+    'a+',
+    'a#',
+    '{a}{b}',
+    '{__proto__}',
+    'é',
+  ),
   nastyText(5).map((s) => s.replace(/\//g, '')),
 );
-const templateArb = fc.oneof({ weight: 5, arbitrary: fc.array(tplLevel, { minLength: 1, maxLength: 6 }).map((l) => l.join('/')) }, { weight: 1, arbitrary: nastyText(40) });
-const topicLevel = fc.oneof(fc.constantFrom('sensors', 'a', '', 'kitchen', '$SYS', '+', '#', 'é'), nastyText(5).map((s) => s.replace(/\//g, '')));
+const templateArb = fc.oneof(
+  { weight: 5, arbitrary: fc.array(tplLevel, { minLength: 1, maxLength: 6 }).map((l) => l.join('/')) },
+  { weight: 1, arbitrary: nastyText(40) },
+);
+const topicLevel = fc.oneof(
+  fc.constantFrom('sensors', 'a', '', 'kitchen', '$SYS', '+', '#', 'é'),
+  nastyText(5).map((s) => s.replace(/\//g, '')),
+);
 
 /** Topics made to match the template (wildcards and captures filled), or random ones. */
 function topicsFor(template: string): fc.Arbitrary<string> {
   const levels = template.split('/');
-  const filled = fc.tuple(...levels.map((lv) => (lv === '+' || lv.startsWith('{') ? topicLevel : lv === '#' ? fc.array(topicLevel, { maxLength: 3 }).map((a) => a.join('/')) : fc.constant(lv))))
+  const filled = fc
+    .tuple(
+      ...levels.map((lv) =>
+        lv === '+' || lv.startsWith('{') ? topicLevel : lv === '#' ? fc.array(topicLevel, { maxLength: 3 }).map((a) => a.join('/')) : fc.constant(lv),
+      ),
+    )
     .map((parts) => parts.join('/'));
-  return fc.oneof(filled, fc.array(topicLevel, { minLength: 1, maxLength: 7 }).map((a) => a.join('/')), nastyText(30));
+  return fc.oneof(
+    filled,
+    fc.array(topicLevel, { minLength: 1, maxLength: 7 }).map((a) => a.join('/')),
+    nastyText(30),
+  );
 }
 
 function topicTemplateTarget(): FuzzTarget {
   return {
-    name: 'topic templates', fullRuns: 12_000, maxMs: 50,
+    name: 'topic templates',
+    fullRuns: 12_000,
+    maxMs: 50,
     async run(o: RunOptions) {
       const stats = new Stats(o.maxMs);
       const arb = templateArb.chain((tpl) => fc.tuple(fc.constant(tpl), fc.array(topicsFor(tpl), { minLength: 1, maxLength: 4 })));
-      fc.assert(fc.property(arb, ([tpl, topics]) => {
-        const d = () => `template ${show(tpl)}, topics ${show(topics)}`;
-        const c = stats.time(d, () => noThrow(d, () => compileTopicTemplate(tpl)));
-        if (isTemplateError(c)) {
-          if (c.error.trim() === '') throw new Error(`empty template error for ${d()}`);
-          stats.count('rejected');
-          return;
-        }
-        if (c.filter.includes('{') && c.filter.split('/').some((l) => l.startsWith('{'))) throw new Error(`filter ${c.filter} keeps a capture for ${d()}`);
-        if (new Set(c.names).size !== c.names.length) throw new Error(`duplicate names ${show(c.names)}`);
-        let matched = 0;
-        for (const topic of topics) {
-          const got = noThrow(d, () => c.match(topic));
-          const want = referenceMatch(tpl, topic);
-          if ((got === null) !== (want === null) || (got !== null && want !== null && !sameCaps(got, want))) {
-            throw new Error(`match(${show(topic)}) = ${show(got)}, reference ${show(want)} for template ${show(tpl)}`);
+      fc.assert(
+        fc.property(arb, ([tpl, topics]) => {
+          const d = () => `template ${show(tpl)}, topics ${show(topics)}`;
+          const c = stats.time(d, () => noThrow(d, () => compileTopicTemplate(tpl)));
+          if (isTemplateError(c)) {
+            if (c.error.trim() === '') throw new Error(`empty template error for ${d()}`);
+            stats.count('rejected');
+            return;
           }
-          if (got !== null) matched++;
-        }
-        stats.count(matched > 0 ? 'compiled, some topics matched' : 'compiled, no topic matched');
-      }), fcParams(o));
+          if (c.filter.includes('{') && c.filter.split('/').some((l) => l.startsWith('{'))) throw new Error(`filter ${c.filter} keeps a capture for ${d()}`);
+          if (new Set(c.names).size !== c.names.length) throw new Error(`duplicate names ${show(c.names)}`);
+          let matched = 0;
+          for (const topic of topics) {
+            const got = noThrow(d, () => c.match(topic));
+            const want = referenceMatch(tpl, topic);
+            if ((got === null) !== (want === null) || (got !== null && want !== null && !sameCaps(got, want))) {
+              throw new Error(`match(${show(topic)}) = ${show(got)}, reference ${show(want)} for template ${show(tpl)}`);
+            }
+            if (got !== null) matched++;
+          }
+          stats.count(matched > 0 ? 'compiled, some topics matched' : 'compiled, no topic matched');
+        }),
+        fcParams(o),
+      );
       return stats.report(this.name, o.seed);
     },
   };

@@ -16,7 +16,25 @@ export async function makeCerts(dir: string, clients: readonly (readonly [name: 
   await run('openssl', ['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=edgeflux test CA'], { cwd: dir });
   for (const [name, cn] of [['server', '127.0.0.1'] as const, ...clients]) {
     await run('openssl', ['req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`], { cwd: dir });
-    await run('openssl', ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '1',
-      ...(name === 'server' ? ['-extfile', 'san.cnf'] : [])], { cwd: dir });
+    await run(
+      'openssl',
+      [
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        'ca.crt',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-out',
+        `${name}.crt`,
+        '-days',
+        '1',
+        ...(name === 'server' ? ['-extfile', 'san.cnf'] : []),
+      ],
+      { cwd: dir },
+    );
   }
 }

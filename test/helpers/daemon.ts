@@ -24,7 +24,12 @@ export async function configFrom(yaml: string, baseDir: string, env: NodeJS.Proc
  * Starts a daemon in process from a YAML config, capturing its logs. `configEnv`: the
  * environment the config's `${ENV}` references read (as systemd gives the service).
  */
-export async function startDaemon(yaml: string, baseDir: string, deps: Partial<Omit<DaemonDeps, 'config' | 'logger'>> = {}, configEnv: NodeJS.ProcessEnv = {}): Promise<{ daemon: Daemon; log: CapturedLog }> {
+export async function startDaemon(
+  yaml: string,
+  baseDir: string,
+  deps: Partial<Omit<DaemonDeps, 'config' | 'logger'>> = {},
+  configEnv: NodeJS.ProcessEnv = {},
+): Promise<{ daemon: Daemon; log: CapturedLog }> {
   const lines: Record<string, unknown>[] = [];
   const raw: string[] = [];
   const dest = new Writable({

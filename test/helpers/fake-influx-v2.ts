@@ -33,16 +33,23 @@ export interface Answer {
 /** Answers shaped like InfluxDB 2.x's. */
 export const answers = {
   ok: (): Answer => ({ status: 204 }),
-  badRequest: (message = 'unable to parse \'bad line\': missing fields'): Answer => ({ status: 400, body: { code: 'invalid', message } }),
+  badRequest: (message = "unable to parse 'bad line': missing fields"): Answer => ({ status: 400, body: { code: 'invalid', message } }),
   partialWrite: (dropped = 1): Answer => ({
     status: 400,
-    body: { code: 'invalid', message: `partial write: field type conflict: input field "value" on measurement "m" is type integer, already exists as type float dropped=${dropped}` },
+    body: {
+      code: 'invalid',
+      message: `partial write: field type conflict: input field "value" on measurement "m" is type integer, already exists as type float dropped=${dropped}`,
+    },
   }),
   unauthorized: (): Answer => ({ status: 401, body: { code: 'unauthorized', message: 'unauthorized access' } }),
   forbidden: (): Answer => ({ status: 403, body: { code: 'forbidden', message: 'insufficient permissions for write' } }),
   bucketNotFound: (bucket = 'b'): Answer => ({ status: 404, body: { code: 'not found', message: `bucket "${bucket}" not found` } }),
   tooLarge: (): Answer => ({ status: 413, body: { code: 'request too large', message: 'unable to read data: points batch is too large' } }),
-  rateLimited: (retryAfter = '7'): Answer => ({ status: 429, body: { code: 'too many requests', message: 'org has exceeded its write limit' }, headers: { 'retry-after': retryAfter } }),
+  rateLimited: (retryAfter = '7'): Answer => ({
+    status: 429,
+    body: { code: 'too many requests', message: 'org has exceeded its write limit' },
+    headers: { 'retry-after': retryAfter },
+  }),
   unavailable: (retryAfter?: string): Answer => ({
     status: 503,
     body: { code: 'unavailable', message: 'service temporarily unavailable' },
@@ -117,7 +124,16 @@ export async function startFakeInfluxV2(opts: FakeInfluxV2Options = {}): Promise
       } catch {
         return send(res, { status: 400, body: { code: 'invalid', message: 'unable to decode gzip body' } });
       }
-      const rec: RecordedRequest = { method: req.method ?? '', path: u.pathname, query: Object.fromEntries(u.searchParams), headers: req.headers, rawBody, body, gzip, status: 0 };
+      const rec: RecordedRequest = {
+        method: req.method ?? '',
+        path: u.pathname,
+        query: Object.fromEntries(u.searchParams),
+        headers: req.headers,
+        rawBody,
+        body,
+        gzip,
+        status: 0,
+      };
       requests.push(rec);
       let a: Answer;
       if (req.method !== 'POST' || u.pathname !== '/api/v2/write') a = { status: 404, body: { code: 'not found', message: 'path not found' } };

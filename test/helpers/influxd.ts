@@ -102,11 +102,15 @@ export async function startInfluxd(opts: InfluxdOptions = {}): Promise<Influxd> 
     let exited = false;
     proc.once('exit', () => (exited = true));
     try {
-      await waitFor(async () => {
-        if (exited) throw new Error(`influxd exited: ${stderr.trim()}`);
-        const r = await fetch(`${url()}/ping`, { signal: AbortSignal.timeout(1000) });
-        return r.status === 204;
-      }, 20_000, `influxd on ${url()}`);
+      await waitFor(
+        async () => {
+          if (exited) throw new Error(`influxd exited: ${stderr.trim()}`);
+          const r = await fetch(`${url()}/ping`, { signal: AbortSignal.timeout(1000) });
+          return r.status === 204;
+        },
+        20_000,
+        `influxd on ${url()}`,
+      );
     } catch (e) {
       proc.kill('SIGKILL');
       throw e;

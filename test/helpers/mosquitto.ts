@@ -35,17 +35,20 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
   const port = opts.port ?? (await freePort());
   const dir = await tempDir('edgeflux-mosquitto-');
   const conf = join(dir.path, 'mosquitto.conf');
-  await writeFile(conf, [
-    `listener ${port} 127.0.0.1`,
-    'allow_anonymous true',
-    'persistence false',
-    'max_queued_messages 0',
-    'log_dest stderr',
-    'log_type error',
-    'log_type warning',
-    ...(opts.extraConfig ?? []),
-    '',
-  ].join('\n'));
+  await writeFile(
+    conf,
+    [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous true',
+      'persistence false',
+      'max_queued_messages 0',
+      'log_dest stderr',
+      'log_type error',
+      'log_type warning',
+      ...(opts.extraConfig ?? []),
+      '',
+    ].join('\n'),
+  );
 
   const proc = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -53,10 +56,12 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     if (stderr.length < 8192) stderr += d.toString();
   });
   let exited = false;
-  const exit = new Promise<void>((resolve) => proc.once('exit', () => {
-    exited = true;
-    resolve();
-  }));
+  const exit = new Promise<void>((resolve) =>
+    proc.once('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
 
   const stop = async (): Promise<void> => {
     await kill(proc, exit, () => exited);

@@ -21,7 +21,13 @@ export function rd({ t, f, seq = 0, m = 'climate', tags = { device: 'd1' } }: Re
 }
 
 /** A point as the window/throttle operators emit it. */
-export function point(t: number, fields: Readonly<Record<string, FieldValue>>, seq: number, m = 'climate', tags: Readonly<Record<string, string>> = { device: 'd1' }): SeqReading {
+export function point(
+  t: number,
+  fields: Readonly<Record<string, FieldValue>>,
+  seq: number,
+  m = 'climate',
+  tags: Readonly<Record<string, string>> = { device: 'd1' },
+): SeqReading {
   return { seq, reading: { measurement: m, tags, fields, time: ns(t) } };
 }
 

@@ -22,10 +22,12 @@ export class RawMqtt {
     parser.on('error', () => socket.destroy());
     socket.on('data', (b: Buffer) => parser.parse(b));
     socket.on('error', () => {});
-    this.closed = new Promise((resolve) => socket.once('close', () => {
-      this.isClosed = true;
-      resolve();
-    }));
+    this.closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        this.isClosed = true;
+        resolve();
+      }),
+    );
   }
 
   static async open(port: number): Promise<RawMqtt> {
@@ -39,7 +41,10 @@ export class RawMqtt {
   }
 
   /** Opens a socket, sends CONNECT and resolves with the CONNACK (or rejects when the socket closes first). */
-  static async connect(port: number, opts: { clientId: string; username?: string; password?: string; clean?: boolean; keepalive?: number }): Promise<{ conn: RawMqtt; connack: IConnackPacket }> {
+  static async connect(
+    port: number,
+    opts: { clientId: string; username?: string; password?: string; clean?: boolean; keepalive?: number },
+  ): Promise<{ conn: RawMqtt; connack: IConnackPacket }> {
     const conn = await RawMqtt.open(port);
     const packet: IConnectPacket = {
       cmd: 'connect',
@@ -94,7 +99,15 @@ export class RawMqtt {
   async publish(topic: string, payload: string | Buffer, opts: { messageId?: number; retain?: boolean; qos?: 0 | 1 } = {}): Promise<void> {
     const qos = opts.qos ?? 1;
     const messageId = opts.messageId ?? 1;
-    this.send({ cmd: 'publish', topic, payload: typeof payload === 'string' ? Buffer.from(payload) : payload, qos, retain: opts.retain ?? false, dup: false, ...(qos > 0 && { messageId }) });
+    this.send({
+      cmd: 'publish',
+      topic,
+      payload: typeof payload === 'string' ? Buffer.from(payload) : payload,
+      qos,
+      retain: opts.retain ?? false,
+      dup: false,
+      ...(qos > 0 && { messageId }),
+    });
     if (qos > 0) await this.next('puback', 5000, (p) => (p as { messageId?: number }).messageId === messageId);
   }
 

@@ -50,10 +50,12 @@ export async function startPtyPair(): Promise<PtyPair> {
       if (stderr.length < 16_384) stderr += d.toString();
       if (stderr.includes('starting data transfer loop')) ready = true;
     });
-    exited = new Promise<void>((resolve) => p.once('exit', () => {
-      gone = true;
-      resolve();
-    }));
+    exited = new Promise<void>((resolve) =>
+      p.once('exit', () => {
+        gone = true;
+        resolve();
+      }),
+    );
     await waitFor(() => gone || (ready && existsSync(a) && existsSync(b)), 10_000, 'socat pty links');
     if (gone) throw new Error(`socat exited at start: ${stderr.trim()}`);
   };
@@ -68,7 +70,13 @@ export async function startPtyPair(): Promise<PtyPair> {
     clearTimeout(timer);
     // SIGTERM removes the links; make sure, so that "unplugged" means the path is gone.
     for (const l of [a, b]) {
-      if (await lstat(l).then(() => true, () => false)) await rm(l, { force: true });
+      if (
+        await lstat(l).then(
+          () => true,
+          () => false,
+        )
+      )
+        await rm(l, { force: true });
     }
   };
 

@@ -16,7 +16,13 @@ const users = hashedUsers({ sensor1: 'pw1', reader: 'pw2' });
 
 async function start(login: EmbeddedBrokerOptions['login'] = {}, logger: Logger = silentLogger()) {
   const counters = new Counters();
-  const broker = new EmbeddedBroker({ config: { host: '127.0.0.1', port: 0 }, logger, counters, security: { users, anonymous: 'never', clientCertUsers: false }, login });
+  const broker = new EmbeddedBroker({
+    config: { host: '127.0.0.1', port: 0 },
+    logger,
+    counters,
+    security: { users, anonymous: 'never', clientCertUsers: false },
+    login,
+  });
   const sub = broker.messages().subscribe((m) => m.ack());
   cleanups.push(async () => {
     sub.unsubscribe();
@@ -32,7 +38,10 @@ async function attempt(port: number, clientId: string, username: string, passwor
   cleanups.push(async () => conn.socket.destroy());
   conn.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId, keepalive: 60, username, password: Buffer.from(password) });
   const result: { code?: number } = {};
-  conn.next('connack', 120_000).then((p) => (result.code = (p as { returnCode: number }).returnCode), () => {});
+  conn.next('connack', 120_000).then(
+    (p) => (result.code = (p as { returnCode: number }).returnCode),
+    () => {},
+  );
   return result;
 }
 
@@ -48,7 +57,7 @@ async function connackWithin(port: number, clientId: string, username: string, p
 }
 
 describe('login throttling', () => {
-  it('someone else\'s failures from the same address never delay a correct login', async () => {
+  it("someone else's failures from the same address never delay a correct login", async () => {
     const { broker, counters } = await start();
     const wrong = await Promise.all(Array.from({ length: 8 }, (_, i) => attempt(broker.port, `guess${i}`, 'reader', 'nope')));
     await waitFor(() => wrong.every((w) => w.code !== undefined), 5000, 'the guesses answered');
@@ -79,7 +88,7 @@ describe('login throttling', () => {
     expect(await connackWithin(broker.port, 'r', 'reader', 'pw2', 3000)).toBe(0);
   });
 
-  it('a success clears only its own username: guessing another user\'s password stays slow', async () => {
+  it("a success clears only its own username: guessing another user's password stays slow", async () => {
     const { broker, counters } = await start({ throttle: { freeFailures: 3, baseDelayMs: 60_000 } });
     for (let i = 0; i < 3; i++) expect(await connackWithin(broker.port, `g${i}`, 'sensor1', 'nope', 3000)).toBe(4);
     expect(await connackWithin(broker.port, 'r', 'reader', 'pw2', 3000)).toBe(0);

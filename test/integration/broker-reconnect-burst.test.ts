@@ -55,7 +55,9 @@ describe('embedded broker: a device with a backlog after edgeflux (re)starts', (
     await fx.influx.createDatabase('burst');
     const port = await freePort();
     const config = join(fx.dir.path, 'burst.yaml');
-    await writeFile(config, `
+    await writeFile(
+      config,
+      `
 broker: { host: 127.0.0.1, port: ${port} }
 rules:
   - topic: "burst/{device}/{measurement}"
@@ -65,7 +67,8 @@ outputs:
   - { id: local, type: influxdb_v1, url: "${fx.influx.url}", database: burst, batch: { max_age: 100ms } }
 spool: { dir: ./spool }
 service: { http: { port: 0 } }
-`);
+`,
+    );
     const dev = device(port);
     try {
       // 1. The device streams before edgeflux is there: its backlog grows while edgeflux starts.

@@ -14,17 +14,21 @@ const fx = influxdPerFile();
 afterAll(killAllDaemons);
 
 const DESCRIPTION = JSON.stringify({
-  homie: '5.0', version: 1, name: 'Hall sensor',
+  homie: '5.0',
+  version: 1,
+  name: 'Hall sensor',
   nodes: { env: { properties: { temperature: { datatype: 'float', unit: '°C' } } } },
 });
 
 describe('embedded broker state across kill -9', () => {
-  it('a Homie 5 device\'s retained $description is kept: its next value after the restart is stored, not dead-lettered', async () => {
+  it("a Homie 5 device's retained $description is kept: its next value after the restart is stored, not dead-lettered", async () => {
     await fx.influx.createDatabase('homie');
     const port = await freePort();
     const config = join(fx.dir.path, 'homie.yaml');
     const deadLetters = join(fx.dir.path, 'dead.jsonl');
-    await writeFile(config, `
+    await writeFile(
+      config,
+      `
 broker: { host: 127.0.0.1, port: ${port} }
 devices:
   - profile: homie5
@@ -34,7 +38,8 @@ spool: { dir: ./spool }
 dead_letter: { path: ${deadLetters} }
 log: { level: info }
 service: { http: { port: 0 } }
-`);
+`,
+    );
     const first = await runDaemon(config);
     const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: 'hall', reconnectPeriod: 0 });
     await device.publishAsync('homie/5/hall/$description', DESCRIPTION, { qos: 1, retain: true });

@@ -16,7 +16,10 @@ const users = hashedUsers({ alice: 'pa', bob: 'pb' });
 async function start(retained: Partial<RetainedBounds>, stateDir?: string) {
   const counters = new Counters();
   const broker = new EmbeddedBroker({
-    config: { host: '127.0.0.1', port: 0 }, logger: silentLogger(), counters, retained,
+    config: { host: '127.0.0.1', port: 0 },
+    logger: silentLogger(),
+    counters,
+    retained,
     security: { users, anonymous: 'never', clientCertUsers: false },
     ...(stateDir !== undefined && { stateDir }),
   });
@@ -68,7 +71,7 @@ describe('retained messages are bounded', () => {
     expect(await retainedNow(broker.port, 0)).toEqual({});
   });
 
-  it('a user\'s retained count is bounded; replacing or clearing one of its own frees room', async () => {
+  it("a user's retained count is bounded; replacing or clearing one of its own frees room", async () => {
     const { broker, counters } = await start({ maxPerUser: 2 });
     const a = await as(broker.port, 'alice');
     await a.retain('a/1', 'x');

@@ -27,7 +27,9 @@ interface Started {
   got: RawMessage[];
 }
 
-async function start(opts: { security?: Partial<BrokerSecurity>; limits?: Partial<BrokerLimits>; tls?: BrokerTls; plaintext?: boolean } = {}): Promise<Started> {
+async function start(
+  opts: { security?: Partial<BrokerSecurity>; limits?: Partial<BrokerLimits>; tls?: BrokerTls; plaintext?: boolean } = {},
+): Promise<Started> {
   const counters = new Counters();
   const security: BrokerSecurity = {
     users,
@@ -110,7 +112,7 @@ describe('embedded broker authentication', () => {
 });
 
 describe('embedded broker ACLs', () => {
-  it('a publish outside the user\'s pattern is not ingested, counted, and the client is disconnected', async () => {
+  it("a publish outside the user's pattern is not ingested, counted, and the client is disconnected", async () => {
     const { broker, counters, got } = await start();
     const c = await connect(broker.port, { username: 'sensor1', password: 'pw1' });
     await c.publishAsync('sensors/sensor1/ok', '1', { qos: 1 });
@@ -121,7 +123,7 @@ describe('embedded broker ACLs', () => {
     expect(counters.get('broker_refused', { reason: 'publish_denied' })).toBe(1);
   });
 
-  it('a subscribe outside the user\'s patterns is answered with a failure code; $SYS is protected', async () => {
+  it("a subscribe outside the user's patterns is answered with a failure code; $SYS is protected", async () => {
     const { broker, counters } = await start();
     const c = await connect(broker.port, { username: 'reader', password: 'pw2' });
     const granted = await c.subscribeAsync('sensors/#');
@@ -196,7 +198,11 @@ describe('embedded broker connection limits', () => {
     const flood: ReturnType<typeof tcp>[] = [];
     for (let wave = 0; wave < 11; wave++) {
       const socks = Array.from({ length: 100 }, () => tcp(broker.port, '127.0.0.2'));
-      await Promise.all(socks.map(({ sock }) => new Promise<void>((resolve) => (sock.connecting ? sock.once('connect', () => resolve()).once('close', () => resolve()) : resolve()))));
+      await Promise.all(
+        socks.map(
+          ({ sock }) => new Promise<void>((resolve) => (sock.connecting ? sock.once('connect', () => resolve()).once('close', () => resolve()) : resolve())),
+        ),
+      );
       flood.push(...socks);
     }
     await waitFor(() => counters.get('broker_refused', { reason: 'too_many_connections_per_address' }) === 1100 - 32, 10_000, 'the flood beyond 32 refused');

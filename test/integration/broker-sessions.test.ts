@@ -137,7 +137,7 @@ describe('client ids belong to their first user', () => {
     expect(counters.get('broker_refused', { reason: 'client_id_pattern' })).toBe(2);
   });
 
-  it('messages queued for a session are checked against the receiver\'s ACL when delivered (the ACL changed over a restart)', async () => {
+  it("messages queued for a session are checked against the receiver's ACL when delivered (the ACL changed over a restart)", async () => {
     const dir = await tempDir('edgeflux-broker-state-');
     cleanups.push(dir.cleanup);
     const first = await start({ stateDir: dir.path });
@@ -166,7 +166,10 @@ describe('client ids belong to their first user', () => {
 });
 
 describe('persistent sessions', () => {
-  it.each([['in memory', false], ['on disk', true]])('queue at most max_queued_messages for a client that is away (%s); the rest are dropped, counted', async (_where, onDisk) => {
+  it.each([
+    ['in memory', false],
+    ['on disk', true],
+  ])('queue at most max_queued_messages for a client that is away (%s); the rest are dropped, counted', async (_where, onDisk) => {
     const dir = await tempDir('edgeflux-broker-state-');
     cleanups.push(dir.cleanup);
     const { broker, counters } = await start({ maxQueued: 3, ...(onDisk && { stateDir: dir.path }) });

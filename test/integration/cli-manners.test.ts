@@ -31,7 +31,7 @@ const oneLine = (s: string) => {
 };
 
 describe('edgeflux <command> --help', () => {
-  it('prints that command\'s usage, exit 0, for every command', async () => {
+  it("prints that command's usage, exit 0, for every command", async () => {
     const results = await Promise.all(Object.keys(COMMANDS).map((c) => cli([c, '--help'])));
     Object.keys(COMMANDS).forEach((c, i) => {
       const r = results[i]!;
@@ -50,7 +50,11 @@ describe('mistakes give one line and an exit code, no stack trace', () => {
     [['simulate', '--devices', '0'], 2, 'edgeflux simulate: --devices must be a number of at least 1, got "0"; see edgeflux simulate --help'],
     [['simulate', '--qos', '2'], 2, 'edgeflux simulate: --qos must be a number from 0 to 1, got "2"; see edgeflux simulate --help'],
     [['tail', '--limt', '3'], 2, 'edgeflux tail: unknown option --limt (did you mean --limit?); see edgeflux tail --help'],
-    [['passwd', 'bad user', '--file', '/nonexistent/pw'], 2, 'edgeflux passwd: user name "bad user" may not contain ":" or white space; see edgeflux passwd --help'],
+    [
+      ['passwd', 'bad user', '--file', '/nonexistent/pw'],
+      2,
+      'edgeflux passwd: user name "bad user" may not contain ":" or white space; see edgeflux passwd --help',
+    ],
     [['chek'], 2, 'edgeflux: unknown command "chek" (did you mean "check"?); see edgeflux --help'],
     [['run'], 2, 'edgeflux run: --config FILE is required (edgeflux run --config /etc/edgeflux/edgeflux.yaml); see edgeflux run --help'],
   ])('%j', async (args, code, line) => {
@@ -102,7 +106,10 @@ describe('a port in use', () => {
     const dir = await tempDir();
     try {
       const file = join(dir.path, 'c.yaml');
-      await writeFile(file, `broker: { port: 0 }\nrules:\n  - { topic: "s/{device}/{measurement}", format: json }\noutputs:\n  - { id: local, type: influxdb_v1, url: "http://127.0.0.1:9", database: x }\nservice: { http: { port: ${port} } }\nspool: { dir: ./spool }\n`);
+      await writeFile(
+        file,
+        `broker: { port: 0 }\nrules:\n  - { topic: "s/{device}/{measurement}", format: json }\noutputs:\n  - { id: local, type: influxdb_v1, url: "http://127.0.0.1:9", database: x }\nservice: { http: { port: ${port} } }\nspool: { dir: ./spool }\n`,
+      );
       const r = await cli(['run', '--config', file]);
       expect(r.code).toBe(1);
       const all = r.stdout + r.stderr;
@@ -112,13 +119,18 @@ describe('a port in use', () => {
 
       // The embedded broker's port (the MQTT default on a Pi that already runs mosquitto): the start fails the same way.
       const broker = join(dir.path, 'b.yaml');
-      await writeFile(broker, `broker: { port: ${port} }\nrules:\n  - { topic: "s/{device}/{measurement}", format: json }\noutputs:\n  - { id: local, type: influxdb_v1, url: "http://127.0.0.1:9", database: x }\nservice: { http: { enabled: false } }\nspool: { dir: ./spool2 }\n`);
+      await writeFile(
+        broker,
+        `broker: { port: ${port} }\nrules:\n  - { topic: "s/{device}/{measurement}", format: json }\noutputs:\n  - { id: local, type: influxdb_v1, url: "http://127.0.0.1:9", database: x }\nservice: { http: { enabled: false } }\nspool: { dir: ./spool2 }\n`,
+      );
       const b = await cli(['run', '--config', broker]);
       expect(b.code).toBe(1);
       const both = b.stdout + b.stderr;
       expect(both.match(/"msg":"[^"]*already in use/g)).toHaveLength(1);
       expect(both).toContain('"code":"EFX_PORT_IN_USE"');
-      expect(both).toContain(`"msg":"not started: port ${port} on 127.0.0.1 is already in use (broker.port, the embedded MQTT broker): another edgeflux may be running, or another MQTT broker such as mosquitto`);
+      expect(both).toContain(
+        `"msg":"not started: port ${port} on 127.0.0.1 is already in use (broker.port, the embedded MQTT broker): another edgeflux may be running, or another MQTT broker such as mosquitto`,
+      );
     } finally {
       busy.close();
       await dir.cleanup();
@@ -126,7 +138,7 @@ describe('a port in use', () => {
   }, 60_000);
 });
 
-describe('the embedded broker\'s port in use (a Pi that already runs mosquitto)', () => {
+describe("the embedded broker's port in use (a Pi that already runs mosquitto)", () => {
   it('its start fails naming broker.port and what may hold the port', async () => {
     const busy = createServer();
     const port = await freePort();
@@ -147,7 +159,10 @@ describe('the embedded broker\'s port in use (a Pi that already runs mosquitto)'
 describe('edgeflux completion', () => {
   it('prints a bash script that completes commands and options', async () => {
     const script = bashCompletion();
-    const { stdout } = await run('bash', ['-c', `${script}\nCOMP_WORDS=(edgeflux sim); COMP_CWORD=1; _edgeflux; echo "\${COMPREPLY[*]}"; COMP_WORDS=(edgeflux simulate --us); COMP_CWORD=2; _edgeflux; echo "\${COMPREPLY[*]}"`]);
+    const { stdout } = await run('bash', [
+      '-c',
+      `${script}\nCOMP_WORDS=(edgeflux sim); COMP_CWORD=1; _edgeflux; echo "\${COMPREPLY[*]}"; COMP_WORDS=(edgeflux simulate --us); COMP_CWORD=2; _edgeflux; echo "\${COMPREPLY[*]}"`,
+    ]);
     expect(stdout.split('\n').slice(0, 2)).toEqual(['simulate', '--username']);
     const r = await cli(['completion']);
     expect(r.code).toBe(0);

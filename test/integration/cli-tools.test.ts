@@ -59,7 +59,15 @@ describe('edgeflux simulate', () => {
     await influx.createDatabase('sim');
     const { daemon } = await startDaemon(config('sim'), dir.path);
     try {
-      const s = await simulate({ url: `mqtt://127.0.0.1:${daemon.brokerPort!}`, devices: 5, rate: 2000, count: 400, badRatio: 0.05, qos: 1, topic: 'sensors/{location}/{device}/climate' });
+      const s = await simulate({
+        url: `mqtt://127.0.0.1:${daemon.brokerPort!}`,
+        devices: 5,
+        rate: 2000,
+        count: 400,
+        badRatio: 0.05,
+        qos: 1,
+        topic: 'sensors/{location}/{device}/climate',
+      });
       expect(s.sent).toBe(400);
       expect(s.acked).toBe(400);
       expect(s.failed).toBe(0);
@@ -119,7 +127,7 @@ describe('edgeflux spool status', () => {
     }
   }, 60_000);
 
-  it('shows an output\'s error while it is down, and no longer once it writes again', async () => {
+  it("shows an output's error while it is down, and no longer once it writes again", async () => {
     await influx.createDatabase('back');
     const port = await freePort();
     const yaml = config('back', port);
@@ -152,7 +160,10 @@ describe('edgeflux spool status', () => {
     const creds = join(dir.path, 'credentials');
     await mkdir(creds, { recursive: true });
     await writeFile(join(creds, 'influx-password'), 'secret\n', { mode: 0o600 });
-    const yaml = config('creds', port).replace('database: creds', 'database: creds\n    username: edge\n    password_file: ${CREDENTIALS_DIRECTORY}/influx-password');
+    const yaml = config('creds', port).replace(
+      'database: creds',
+      'database: creds\n    username: edge\n    password_file: ${CREDENTIALS_DIRECTORY}/influx-password',
+    );
     const file = join(dir.path, 'creds.yaml');
     await writeFile(file, yaml);
     const { daemon } = await startDaemon(yaml, dir.path, {}, { CREDENTIALS_DIRECTORY: creds }); // as systemd runs it
@@ -188,7 +199,10 @@ describe('edgeflux tail', () => {
     const file = join(dir.path, 'tail.yaml');
     await writeFile(file, yaml);
     const { daemon } = await startDaemon(yaml, dir.path);
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'tail', '--config', file], { cwd: join(import.meta.dirname, '../..'), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'tail', '--config', file], {
+      cwd: join(import.meta.dirname, '../..'),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
@@ -209,7 +223,9 @@ describe('edgeflux tail', () => {
       expect(out).toMatch(/^sensors\/kitchen\/th1\/climate {2}climate,device=th1,location=kitchen temperature=21\.5,humidity=40 \d+$/m);
       expect(out).toMatch(/^! sensors\/cellar\/th2\/climate: \w+: .+$/m);
       // InfluxDB would reject it (the field was a float): shown as bad, not as a reading.
-      expect(out).toContain('! sensors/kitchen/th1/climate: field_type: field "temperature" is a string here but a float before (InfluxDB rejects a field whose type changes: field type conflict): climate,device=th1,location=kitchen temperature="warm"');
+      expect(out).toContain(
+        '! sensors/kitchen/th1/climate: field_type: field "temperature" is a string here but a float before (InfluxDB rejects a field whose type changes: field type conflict): climate,device=th1,location=kitchen temperature="warm"',
+      );
       child.kill('SIGINT');
       expect(await exited).toBe(0);
     } finally {
@@ -222,15 +238,20 @@ describe('edgeflux tail', () => {
     await influx.createDatabase('tailsec');
     const brokerPort = await freePort();
     const hash = await hashPassword('s3cret-tail');
-    const yaml = config('tailsec', undefined, brokerPort)
-      .replace(`broker: { port: ${brokerPort} }`, `broker: { port: ${brokerPort}, anonymous: never, users: [{ username: op, password_hash: "${hash}" }] }\nignore: ["tele/+/STATE"]`);
+    const yaml = config('tailsec', undefined, brokerPort).replace(
+      `broker: { port: ${brokerPort} }`,
+      `broker: { port: ${brokerPort}, anonymous: never, users: [{ username: op, password_hash: "${hash}" }] }\nignore: ["tele/+/STATE"]`,
+    );
     const file = join(dir.path, 'tailsec.yaml');
     await writeFile(file, yaml);
     const pwFile = join(dir.path, 'op-password');
     await writeFile(pwFile, 's3cret-tail\n', { mode: 0o600 });
     const { daemon } = await startDaemon(yaml, dir.path);
     const tail = (args: string[]) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'tail', '--config', file, ...args], { cwd: join(import.meta.dirname, '../..'), stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'tail', '--config', file, ...args], {
+        cwd: join(import.meta.dirname, '../..'),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       const io = { out: '', err: '', child, exited: new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code))) };
       child.stdout.on('data', (c: Buffer) => (io.out += c.toString('utf8')));
       child.stderr.on('data', (c: Buffer) => (io.err += c.toString('utf8')));

@@ -40,7 +40,10 @@ describe('edgeflux check', () => {
     await writeFile(file, 'broker:\n  prot: 1883\nrules:\n  - topic: "a/{x"\n    format: json\noutputs: []\n');
     const r = await cli(['check', '--config', file]);
     expect(r.code).toBe(2);
-    const lines = r.stderr.trim().split('\n').filter((l) => l.includes('bad.yaml'));
+    const lines = r.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.includes('bad.yaml'));
     expect(lines).toEqual([
       expect.stringMatching(/bad\.yaml:2:3 broker\.prot: unknown key "prot" \(did you mean "port"\?\) \[EFX_CONFIG_UNKNOWN_KEY\]$/),
       expect.stringMatching(/bad\.yaml:4:5 rules\[0\]\.topic: invalid topic template.* \[EFX_CONFIG_INVALID\]$/),
@@ -105,7 +108,11 @@ service: { http: { port: 0 } }
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     await waitFor(() => out.includes('edgeflux started'), 20_000, 'edgeflux started');
 
-    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-q', '1', '-t', 'sensors/kitchen/th1/climate', '-m', '{"temperature":21.5,"humidity":40}'], { timeout: 10_000 });
+    await run(
+      'mosquitto_pub',
+      ['-h', '127.0.0.1', '-p', String(port), '-q', '1', '-t', 'sensors/kitchen/th1/climate', '-m', '{"temperature":21.5,"humidity":40}'],
+      { timeout: 10_000 },
+    );
     // The batch age is 5 s: the point is written by the flush on SIGTERM, not by the timer.
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
@@ -123,13 +130,16 @@ service: { http: { port: 0 } }
     const seen = join(fx.dir.path, 'timedatectl.env');
     await writeFile(join(bin, 'timedatectl'), `#!/bin/sh\nenv > ${seen}\necho yes\n`, { mode: 0o755 });
     const file = join(fx.dir.path, 'notify.yaml');
-    await writeFile(file, `broker: { host: 127.0.0.1, port: ${await freePort()} }
+    await writeFile(
+      file,
+      `broker: { host: 127.0.0.1, port: ${await freePort()} }
 rules: [{ topic: "t/{device}/{measurement}", format: json }]
 outputs: [{ id: local, type: influxdb_v1, url: "${fx.influx.url}", database: sensors }]
 dead_letter: { path: ./dead-notify.jsonl }
 spool: { dir: ./spool-notify }
 service: { http: { port: 0 } }
-`);
+`,
+    );
     const child = spawn(process.execPath, [...CLI, 'run', '--config', file], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, NOTIFY_SOCKET: sock.address, PATH: `${bin}:${process.env.PATH ?? ''}` },

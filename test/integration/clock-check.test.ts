@@ -52,8 +52,14 @@ describe('checkClock', () => {
 
   it('timesyncd running but not synced yet (its directory without the flag) is unsynchronised; nothing at all is unknown', async () => {
     await mkdir(join(dir.path, 'timesync'));
-    expect(await checkClock({ now: NOW, syncFlagPath: join(dir.path, 'timesync', 'synchronized'), timedatectl: false })).toMatchObject({ state: 'unsynchronized', source: 'timesyncd' });
-    expect(await checkClock({ now: NOW, syncFlagPath: join(dir.path, 'absent', 'synchronized'), timedatectl: join(dir.path, 'missing') })).toMatchObject({ state: 'unknown', source: 'none' });
+    expect(await checkClock({ now: NOW, syncFlagPath: join(dir.path, 'timesync', 'synchronized'), timedatectl: false })).toMatchObject({
+      state: 'unsynchronized',
+      source: 'timesyncd',
+    });
+    expect(await checkClock({ now: NOW, syncFlagPath: join(dir.path, 'absent', 'synchronized'), timedatectl: join(dir.path, 'missing') })).toMatchObject({
+      state: 'unknown',
+      source: 'none',
+    });
   });
 
   it('waitForClockSync returns once the flag appears, or when the wait is over', async () => {

@@ -85,7 +85,7 @@ async function points(): Promise<Record<string, number[]>> {
 }
 
 describe('device pipelines end to end (embedded broker → influxd)', () => {
-  it('a profile\'s steps, an entry\'s own instead, then the global ones; not the rule\'s', async () => {
+  it("a profile's steps, an entry's own instead, then the global ones; not the rule's", async () => {
     await influx.createDatabase(DB);
     const { daemon } = await startDaemon(config(), dir.path);
     try {

@@ -86,7 +86,10 @@ describe('embedded broker → influxd', () => {
       }
       // seq was declared integer, temperature is float: InfluxDB keeps each field's type.
       const types = await influx.query('SHOW FIELD KEYS FROM climate', 'bulk');
-      expect(types.results[0].series[0].values).toEqual([['seq', 'integer'], ['temperature', 'float']]);
+      expect(types.results[0].series[0].values).toEqual([
+        ['seq', 'integer'],
+        ['temperature', 'float'],
+      ]);
       expect(daemon.counters.total('messages_failed')).toBe(0);
     });
   });
@@ -97,10 +100,14 @@ describe('embedded broker → influxd', () => {
       const c = await publisher(daemon.brokerPort!);
       await publishAll(c, [{ topic: 'sensors/kitchen/th1/climate', payload: '{"temperature":21.5,"humidity":40}' }]);
       await c.endAsync();
-      const csv = await waitFor(async () => {
-        const t = await influx.queryCsv('SELECT * FROM climate', 'example');
-        return t.includes('kitchen') ? t : undefined;
-      }, 5000, 'the point');
+      const csv = await waitFor(
+        async () => {
+          const t = await influx.queryCsv('SELECT * FROM climate', 'example');
+          return t.includes('kitchen') ? t : undefined;
+        },
+        5000,
+        'the point',
+      );
       const [header, row] = csv.trim().split('\n');
       const cols = header!.split(',');
       const vals = row!.split(',');
@@ -137,7 +144,10 @@ describe('embedded broker → influxd', () => {
       expect(daemon.counters.get('messages_received', { source: 'broker' })).toBe(ROUNDS * (bad.length + 1));
     });
     // Stopped: the dead-letter file is flushed and holds one record per bad message, with its reason and code.
-    const records = (await readFile(join(dir.path, 'storm-dead.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { reason: DecodeReason; topic: string; code?: string });
+    const records = (await readFile(join(dir.path, 'storm-dead.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { reason: DecodeReason; topic: string; code?: string });
     for (const r of records) expect(r.code, r.reason).toBe(PAYLOAD_CODES[r.reason]);
     expect(records).toHaveLength(ROUNDS * bad.length);
     const byReason = new Map<string, number>();
@@ -174,7 +184,10 @@ dead_letter: { path: ${join(dir.path, 'v2-dead.jsonl')} }
 `;
     const { daemon, log } = await startDaemon(yaml, dir.path);
     const c = await publisher(daemon.brokerPort!);
-    await publishAll(c, Array.from({ length: 10 }, (_, i) => ({ topic: 'sensors/hall/m1/air', payload: JSON.stringify({ co2: 400 + i }) })));
+    await publishAll(
+      c,
+      Array.from({ length: 10 }, (_, i) => ({ topic: 'sensors/hall/m1/air', payload: JSON.stringify({ co2: 400 + i }) })),
+    );
     await c.endAsync();
     await waitFor(() => fake.lines.length >= 10, 10_000, 'lines at the fake');
     expect(await daemon.stop()).toBe(true);

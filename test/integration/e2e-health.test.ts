@@ -84,11 +84,14 @@ service:
       const before = Date.now();
       await publishAll(c, [{ topic: 'h/d1/env', payload: '{"t":1}' }]);
       // Only /metrics until the outage is 3 s old: the daemon is never asked for its health meanwhile.
-      const retries = async () => [...parsePrometheus((await get(`${base}/metrics`)).body)].filter(([k]) => k.startsWith('edgeflux_write_retries_total')).reduce((a, [, v]) => a + v, 0);
+      const retries = async () =>
+        [...parsePrometheus((await get(`${base}/metrics`)).body)].filter(([k]) => k.startsWith('edgeflux_write_retries_total')).reduce((a, [, v]) => a + v, 0);
       await waitFor(async () => (await retries()) >= 1 && Date.now() - before >= 3_000, 15_000, 'a 3 s outage', 200);
       const h = await get(`${base}/healthz`);
       expect(h.status).toBe(503);
-      const reason = (JSON.parse(h.body) as { reasons: { check: string; output?: string; since?: string }[] }).reasons.find((r) => r.check === 'output_unreachable');
+      const reason = (JSON.parse(h.body) as { reasons: { check: string; output?: string; since?: string }[] }).reasons.find(
+        (r) => r.check === 'output_unreachable',
+      );
       expect(reason?.output).toBe('local');
       const since = Date.parse(reason!.since!);
       expect(since).toBeGreaterThanOrEqual(before);

@@ -55,7 +55,15 @@ function readings(devices: number, perDevice: number): { topic: string; payload:
 }
 
 async function publishSpread(msgs: { topic: string; payload: string }[], clients: MqttClient[]): Promise<void> {
-  await Promise.all(clients.map((c, k) => publishAll(c, msgs.filter((_, i) => i % clients.length === k), 1)));
+  await Promise.all(
+    clients.map((c, k) =>
+      publishAll(
+        c,
+        msgs.filter((_, i) => i % clients.length === k),
+        1,
+      ),
+    ),
+  );
 }
 
 describe('mosquitto → influxd', () => {

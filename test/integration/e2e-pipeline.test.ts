@@ -149,7 +149,11 @@ describe('stream shaping end to end (embedded broker → influxd)', () => {
       expectWindows(await climatePoints(), [0, 1, 2, 3]);
       // A late reading (window 1 is long closed) is counted and dropped.
       await publishTo(daemon, [{ topic: 'sensors/kitchen/th1/climate', payload: JSON.stringify({ ts: BASE + MINUTE + 1000, temperature: 99 }) }]);
-      await waitFor(() => daemon.counters.get('pipeline_rejected', { output: 'local', op: 'window', reason: 'late', outcome: 'dropped' }) === 1, 10_000, 'late counted');
+      await waitFor(
+        () => daemon.counters.get('pipeline_rejected', { output: 'local', op: 'window', reason: 'late', outcome: 'dropped' }) === 1,
+        10_000,
+        'late counted',
+      );
     } finally {
       expect(await daemon.stop()).toBe(true);
     }
@@ -159,7 +163,11 @@ describe('stream shaping end to end (embedded broker → influxd)', () => {
     try {
       expect(daemon.spoolStatus()!.outputs[0]!.behind).toBe(windowReadings(4).length + 1);
       // The late reading is the last record: once it is counted again, the whole replay went through the pipeline.
-      await waitFor(() => daemon.counters.get('pipeline_rejected', { output: 'local', op: 'window', reason: 'late', outcome: 'dropped' }) === 1, 10_000, 'replay done');
+      await waitFor(
+        () => daemon.counters.get('pipeline_rejected', { output: 'local', op: 'window', reason: 'late', outcome: 'dropped' }) === 1,
+        10_000,
+        'replay done',
+      );
       await settled(daemon);
       expectWindows(await climatePoints(), [0, 1, 2, 3]);
       expect(await powerPoints()).toEqual(expectedPower());

@@ -100,17 +100,35 @@ ${output(db)}`);
     await send(dev, Buffer.concat([sdsFrame(123, 456), Buffer.from('DEADBEEF', 'hex'), sdsFrame(7, 9), sdsFrame(25, 41)]));
 
     await waitFor(async () => (await particulates(db)).length >= 3, 15_000, 'three points in influxd', 100);
-    expect((await particulates(db)).map(([, a, b]) => [a, b])).toEqual([[12.3, 45.6], [0.7, 0.9], [2.5, 4.1]]);
+    expect((await particulates(db)).map(([, a, b]) => [a, b])).toEqual([
+      [12.3, 45.6],
+      [0.7, 0.9],
+      [2.5, 4.1],
+    ]);
     const tags = await influx.query('SHOW TAG VALUES FROM particulates WITH KEY IN ("device", "sensor", "sensor_id")', db);
-    expect(tags.results[0].series[0].values).toEqual([['device', 'sds'], ['sensor', 'sds011'], ['sensor_id', 'a160']]);
+    expect(tags.results[0].series[0].values).toEqual([
+      ['device', 'sds'],
+      ['sensor', 'sds011'],
+      ['sensor_id', 'a160'],
+    ]);
 
     expect(daemon.counters.get('messages_failed', { source: 'sds', reason: 'bad_frame' })).toBe(1);
     expect(daemon.counters.get('serial_junk_bytes', { port: 'sds' })).toBe(4);
     const deadFile = join(dir.path, db + '-dead.jsonl');
     await waitFor(async () => (await readFile(deadFile, 'utf8').catch(() => '')).includes('bad_frame'), 10_000, 'dead letter written');
-    const dead = (await readFile(deadFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const dead = (await readFile(deadFile, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(dead).toHaveLength(1);
-    expect(dead[0]).toMatchObject({ reason: 'bad_frame', source_id: 'sds', topic: 'sds', payload_bytes: 4, payload: Buffer.from('DEADBEEF', 'hex').toString('base64'), payload_encoding: 'base64' });
+    expect(dead[0]).toMatchObject({
+      reason: 'bad_frame',
+      source_id: 'sds',
+      topic: 'sds',
+      payload_bytes: 4,
+      payload: Buffer.from('DEADBEEF', 'hex').toString('base64'),
+      payload_encoding: 'base64',
+    });
   });
 
   it('unplug (socat killed) and replug: the port resumes and no frame written after replug is lost', async () => {
@@ -155,19 +173,39 @@ ${output(db)}`);
     const client = await publisher(daemon.brokerPort!);
     cleanups.push(() => client.endAsync());
     await publishAll(client, [
-      { topic: 'tele/plug1/SENSOR', payload: '{"Time":"2024-01-15T12:35:00","ENERGY":{"TotalStartTime":"2023-11-01T10:00:00","Total":12.345,"Yesterday":0.512,"Today":0.101,"Period":0,"Power":45,"ApparentPower":60,"ReactivePower":40,"Factor":0.75,"Voltage":230,"Current":0.261}}' },
-      { topic: 'tele/kitchen-th/SENSOR', payload: '{"Time":"2024-01-15T12:34:56","AM2301":{"Temperature":21.3,"Humidity":45.2,"DewPoint":8.9},"TempUnit":"C"}' },
+      {
+        topic: 'tele/plug1/SENSOR',
+        payload:
+          '{"Time":"2024-01-15T12:35:00","ENERGY":{"TotalStartTime":"2023-11-01T10:00:00","Total":12.345,"Yesterday":0.512,"Today":0.101,"Period":0,"Power":45,"ApparentPower":60,"ReactivePower":40,"Factor":0.75,"Voltage":230,"Current":0.261}}',
+      },
+      {
+        topic: 'tele/kitchen-th/SENSOR',
+        payload: '{"Time":"2024-01-15T12:34:56","AM2301":{"Temperature":21.3,"Humidity":45.2,"DewPoint":8.9},"TempUnit":"C"}',
+      },
       { topic: 'tele/plug1/LWT', payload: 'Offline' },
     ]);
 
     await waitFor(async () => (await influx.count(db, 'tasmota')) >= 2 && (await influx.count(db, 'device_status')) >= 1, 15_000, 'points in influxd', 100);
-    const plug = await influx.query('SELECT * FROM tasmota WHERE device = \'plug1\'', db);
+    const plug = await influx.query("SELECT * FROM tasmota WHERE device = 'plug1'", db);
     const s = plug.results[0].series[0] as { columns: string[]; values: unknown[][] };
     const row = Object.fromEntries(s.columns.map((c, i) => [c, s.values[0]?.[i]]));
     expect(s.values).toHaveLength(1);
-    expect(row).toMatchObject({ device: 'plug1', sensor: 'ENERGY', site: 'home', energy_total: 12.345, energy_today: 0.101, energy_yesterday: 0.512, power: 45, apparent_power: 60, reactive_power: 40, power_factor: 0.75, voltage: 230, current: 0.261 });
+    expect(row).toMatchObject({
+      device: 'plug1',
+      sensor: 'ENERGY',
+      site: 'home',
+      energy_total: 12.345,
+      energy_today: 0.101,
+      energy_yesterday: 0.512,
+      power: 45,
+      apparent_power: 60,
+      reactive_power: 40,
+      power_factor: 0.75,
+      voltage: 230,
+      current: 0.261,
+    });
     expect(row).not.toHaveProperty('total_start_time');
-    const th = await influx.query('SELECT temperature, humidity, dew_point FROM tasmota WHERE device = \'kitchen-th\' AND sensor = \'AM2301\'', db);
+    const th = await influx.query("SELECT temperature, humidity, dew_point FROM tasmota WHERE device = 'kitchen-th' AND sensor = 'AM2301'", db);
     expect(th.results[0].series[0].values.map((v: unknown[]) => v.slice(1))).toEqual([[21.3, 45.2, 8.9]]);
 
     const st = await influx.query('SELECT "state", "online", device, profile FROM device_status', db);

@@ -74,8 +74,15 @@ describe('EmbeddedBroker', () => {
     let writes = 0;
     const write = raw._write.bind(raw);
     const writev = raw._writev?.bind(raw);
-    raw._write = (chunk, enc, cb) => { writes++; write(chunk, enc, cb); };
-    if (writev) raw._writev = (chunks, cb) => { writes++; writev(chunks, cb); };
+    raw._write = (chunk, enc, cb) => {
+      writes++;
+      write(chunk, enc, cb);
+    };
+    if (writev)
+      raw._writev = (chunks, cb) => {
+        writes++;
+        writev(chunks, cb);
+      };
     const done = Array.from({ length: 10 }, (_, i) => c.publishAsync(`sensors/d${i}/m`, `{"v":${i}}`, { qos: 1 }));
     await waitFor(() => got.length === 10, 5000, 'the messages');
     await sleep(50);
@@ -141,7 +148,8 @@ describe('EmbeddedBroker', () => {
     const b = await startBroker();
     const got = collect(b);
     const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${b.port}`, {
-      reconnectPeriod: 0, will: { topic: 'sensors/dev1/status', payload: Buffer.from('offline'), qos: 1, retain: false },
+      reconnectPeriod: 0,
+      will: { topic: 'sensors/dev1/status', payload: Buffer.from('offline'), qos: 1, retain: false },
     });
     c.on('error', () => {});
     c.stream.destroy();
@@ -186,11 +194,13 @@ describe('EmbeddedBroker', () => {
     const perClient = 2000;
     const clients = await Promise.all([0, 1, 2, 3, 4].map((i) => client(b, `dev-${i}`)));
     const t0 = performance.now();
-    await Promise.all(clients.map(async (c, i) => {
-      const sends: Promise<unknown>[] = [];
-      for (let n = 0; n < perClient; n++) sends.push(c.publishAsync(`sensors/dev${i}/m`, `${i}:${n}`, { qos: 1 }));
-      await Promise.all(sends); // every PUBACK received
-    }));
+    await Promise.all(
+      clients.map(async (c, i) => {
+        const sends: Promise<unknown>[] = [];
+        for (let n = 0; n < perClient; n++) sends.push(c.publishAsync(`sensors/dev${i}/m`, `${i}:${n}`, { qos: 1 }));
+        await Promise.all(sends); // every PUBACK received
+      }),
+    );
     const ms = performance.now() - t0;
     const payloads = got.map((m) => m.payload.toString());
     expect(payloads.length).toBe(5 * perClient);
@@ -200,6 +210,8 @@ describe('EmbeddedBroker', () => {
       const mine = payloads.filter((p) => p.startsWith(`${i}:`)).map((p) => Number(p.split(':')[1]));
       expect(mine).toEqual(Array.from({ length: perClient }, (_, n) => n));
     }
-    console.info(`embedded broker: ${5 * perClient} QoS 1 messages, ack to PUBACK, in ${ms.toFixed(0)} ms = ${Math.round((5 * perClient) / (ms / 1000))} msg/s`);
+    console.info(
+      `embedded broker: ${5 * perClient} QoS 1 messages, ack to PUBACK, in ${ms.toFixed(0)} ms = ${Math.round((5 * perClient) / (ms / 1000))} msg/s`,
+    );
   });
 });

@@ -38,7 +38,11 @@ describe('HealthServer (real HTTP on 127.0.0.1, port 0)', () => {
 
   it('/healthz: 200 with JSON while healthy, 503 with the reasons when not', async () => {
     let outputState: 'up' | 'down' = 'up';
-    const s = await start(() => ({ startedAt: Date.now() - 1000, lastMessageAt: Date.now(), outputs: [{ id: 'local', state: outputState, lastError: 'connect ECONNREFUSED' }] }));
+    const s = await start(() => ({
+      startedAt: Date.now() - 1000,
+      lastMessageAt: Date.now(),
+      outputs: [{ id: 'local', state: outputState, lastError: 'connect ECONNREFUSED' }],
+    }));
     expect(s.port).toBeGreaterThan(0);
     let res = await fetch(`${s.url}/healthz`);
     expect(res.status).toBe(200);
@@ -83,7 +87,10 @@ describe('HealthServer (real HTTP on 127.0.0.1, port 0)', () => {
     let res = await fetch(`${s.url}/healthz`);
     expect(res.status).toBe(503);
     expect(Date.now() - t0).toBeLessThan(5000);
-    expect(((await res.json()) as { reasons: { check: string; message: string }[] }).reasons[0]).toMatchObject({ check: 'health_unavailable', message: expect.stringMatching(/took longer than 200 ms/) });
+    expect(((await res.json()) as { reasons: { check: string; message: string }[] }).reasons[0]).toMatchObject({
+      check: 'health_unavailable',
+      message: expect.stringMatching(/took longer than 200 ms/),
+    });
     mode = 'throw';
     res = await fetch(`${s.url}/healthz`);
     expect(res.status).toBe(503);
@@ -121,7 +128,12 @@ describe('HealthServer (real HTTP on 127.0.0.1, port 0)', () => {
 
   it('fails to start on a port in use, with the error', async () => {
     const first = await start(() => ({ startedAt: 0, outputs: [] }));
-    const second = new HealthServer({ host: '127.0.0.1', port: first.port, health: { healthFacts: () => ({ startedAt: 0, outputs: [] }) }, logger: silentLogger() });
+    const second = new HealthServer({
+      host: '127.0.0.1',
+      port: first.port,
+      health: { healthFacts: () => ({ startedAt: 0, outputs: [] }) },
+      logger: silentLogger(),
+    });
     await expect(second.start()).rejects.toThrow(/EADDRINUSE/);
     await second.stop();
   });
@@ -165,11 +177,26 @@ describe('HealthServer: the status page feed and login (real HTTP on 127.0.0.1, 
     const { DeviceTable } = await import('../../src/observe/device-table.js');
     const { BadInputLog } = await import('../../src/observe/bad-input.js');
     const now = Date.now();
-    const devices = new DeviceTable('device', 100, (source, topic) => (source === 'broker' && topic.startsWith('tele/') ? { temperature: '°C', power: 'W', relay: 'x' } : undefined));
-    devices.observe([{ measurement: 'tasmota', tags: { device: 'plug1' }, fields: { temperature: 21.5, power: 40, relay: 'ON' }, time: 0n }], 'broker', now, 'tele/plug1/SENSOR');
-    devices.observe([{ measurement: 'device_status', tags: { device: 'plug1', profile: 'tasmota' }, fields: { state: 'offline', online: false }, time: 0n }], 'broker', now, 'tele/plug1/LWT');
+    const devices = new DeviceTable('device', 100, (source, topic) =>
+      source === 'broker' && topic.startsWith('tele/') ? { temperature: '°C', power: 'W', relay: 'x' } : undefined,
+    );
+    devices.observe(
+      [{ measurement: 'tasmota', tags: { device: 'plug1' }, fields: { temperature: 21.5, power: 40, relay: 'ON' }, time: 0n }],
+      'broker',
+      now,
+      'tele/plug1/SENSOR',
+    );
+    devices.observe(
+      [{ measurement: 'device_status', tags: { device: 'plug1', profile: 'tasmota' }, fields: { state: 'offline', online: false }, time: 0n }],
+      'broker',
+      now,
+      'tele/plug1/LWT',
+    );
     devices.observe([{ measurement: 'climate', tags: { device: 'th1' }, fields: { temperature: 20 }, time: 0n }], 'broker', now, 'sensors/th1');
-    const arrived = new Map([[100, now - 90_000], [250, now - 5_000]]); // seq → receivedAt (ms)
+    const arrived = new Map([
+      [100, now - 90_000],
+      [250, now - 5_000],
+    ]); // seq → receivedAt (ms)
     server = new HealthServer({
       host: '127.0.0.1',
       port: 0,
@@ -236,7 +263,12 @@ describe('HealthServer: the status page feed and login (real HTTP on 127.0.0.1, 
     await server.start();
     const notice = (html: string) => /<p id="failed"[^>]*>wrong user name or password<\/p>/.exec(html)?.[0];
     expect(notice(await (await fetch(`${server.url}/login`)).text())).toContain(' hidden>');
-    const failed = await fetch(`${server.url}/login`, { method: 'POST', body: 'username=ops&password=nope', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, redirect: 'manual' });
+    const failed = await fetch(`${server.url}/login`, {
+      method: 'POST',
+      body: 'username=ops&password=nope',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      redirect: 'manual',
+    });
     expect(failed.status).toBe(303);
     const again = await fetch(new URL(failed.headers.get('location')!, server.url));
     const shown = notice(await again.text());

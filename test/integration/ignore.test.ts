@@ -53,7 +53,7 @@ dead_letter: { path: ${dead} }
     }
   });
 
-  it('a profile\'s own ignore topics (tasmota: tele/<device>/STATE) are counted as ignored too', async () => {
+  it("a profile's own ignore topics (tasmota: tele/<device>/STATE) are counted as ignored too", async () => {
     const yaml = `
 broker: { port: 0 }
 devices: [{ profile: tasmota }]

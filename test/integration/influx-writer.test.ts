@@ -14,9 +14,23 @@ import { ADMIN, startInfluxd, type Influxd } from '../helpers/influxd.js';
 import { freePort, waitFor } from '../helpers/net.js';
 
 const base = { timeout: 5000, gzip: false, batch: { max_points: 5000, max_age: 1000 }, retry: { initial: 100, max: 500 }, concurrency: 1 };
-const v1 = (url: string, over: Partial<InfluxV1OutputConfig> = {}): InfluxV1OutputConfig => ({ ...base, id: 'v1', type: 'influxdb_v1', url, database: 'edge', ...over });
+const v1 = (url: string, over: Partial<InfluxV1OutputConfig> = {}): InfluxV1OutputConfig => ({
+  ...base,
+  id: 'v1',
+  type: 'influxdb_v1',
+  url,
+  database: 'edge',
+  ...over,
+});
 const v2 = (url: string, over: Partial<InfluxV2OutputConfig> = {}): InfluxV2OutputConfig => ({
-  ...base, id: 'v2', type: 'influxdb_v2', url, org: 'test-org', bucket: 'test-bucket', token: 'test-token', ...over,
+  ...base,
+  id: 'v2',
+  type: 'influxdb_v2',
+  url,
+  org: 'test-org',
+  bucket: 'test-bucket',
+  token: 'test-token',
+  ...over,
 });
 
 async function writeError(p: Promise<unknown>): Promise<WriteError> {
@@ -57,12 +71,28 @@ describe('InfluxV1Writer against a real influxd 1.6.7', () => {
     const t0 = 1_700_000_000_000_000_000n;
     const cases: { reading: Omit<Reading, 'time'>; stored: Stored }[] = [
       {
-        reading: { measurement: 'weather station', tags: { 'loc,ation': 'north pole', 'a=b': 'c=d', z: 'x\\y', empty: '' }, fields: { 'temp erature': -12.5, count: 42n, ok: true, note: 'He said "hi" \\o/ , = ', nan: NaN } },
-        stored: { measurement: 'weather station', tags: { 'loc,ation': 'north pole', 'a=b': 'c=d', z: 'x\\y' }, fields: { 'temp erature': -12.5, count: 42, ok: true, note: 'He said "hi" \\o/ , = ' } },
+        reading: {
+          measurement: 'weather station',
+          tags: { 'loc,ation': 'north pole', 'a=b': 'c=d', z: 'x\\y', empty: '' },
+          fields: { 'temp erature': -12.5, count: 42n, ok: true, note: 'He said "hi" \\o/ , = ', nan: NaN },
+        },
+        stored: {
+          measurement: 'weather station',
+          tags: { 'loc,ation': 'north pole', 'a=b': 'c=d', z: 'x\\y' },
+          fields: { 'temp erature': -12.5, count: 42, ok: true, note: 'He said "hi" \\o/ , = ' },
+        },
       },
       {
-        reading: { measurement: 'm,comma', tags: { unicode: 'küche 😀', tab: 'a\tb' }, fields: { s: 'ü😀€', big: 1e300, tiny: 5e-324, third: 0.1 + 0.2, off: false } },
-        stored: { measurement: 'm,comma', tags: { unicode: 'küche 😀', tab: 'a\tb' }, fields: { s: 'ü😀€', big: 1e300, tiny: 5e-324, third: 0.1 + 0.2, off: false } },
+        reading: {
+          measurement: 'm,comma',
+          tags: { unicode: 'küche 😀', tab: 'a\tb' },
+          fields: { s: 'ü😀€', big: 1e300, tiny: 5e-324, third: 0.1 + 0.2, off: false },
+        },
+        stored: {
+          measurement: 'm,comma',
+          tags: { unicode: 'küche 😀', tab: 'a\tb' },
+          fields: { s: 'ü😀€', big: 1e300, tiny: 5e-324, third: 0.1 + 0.2, off: false },
+        },
       },
       { reading: { measurement: '#hash', tags: {}, fields: { v: 1 } }, stored: { measurement: '\\#hash', tags: {}, fields: { v: 1 } } },
       {
@@ -73,9 +103,15 @@ describe('InfluxV1Writer against a real influxd 1.6.7', () => {
         reading: { measurement: 'bs\\', tags: { t: 'v\\', u: 'w\\,x', w: 'lit\\eral' }, fields: { 'k\\': 1, s: 'end\\', only: '\\' } },
         stored: { measurement: 'bs', tags: { t: 'v', u: 'w,x', w: 'lit\\eral' }, fields: { k: 1, s: 'end\\', only: '\\' } },
       },
-      { reading: { measurement: 'quote"s', tags: { 'q"': '"v"' }, fields: { 'f"': '"' } }, stored: { measurement: 'quote"s', tags: { 'q"': '"v"' }, fields: { 'f"': '"' } } },
+      {
+        reading: { measurement: 'quote"s', tags: { 'q"': '"v"' }, fields: { 'f"': '"' } },
+        stored: { measurement: 'quote"s', tags: { 'q"': '"v"' }, fields: { 'f"': '"' } },
+      },
       // Leading tabs of a measurement are dropped; tag keys that escape alike: the first kept.
-      { reading: { measurement: '\t\ttabbed', tags: { 'a,b': '1', 'a\\,b': '2' }, fields: { v: 3 } }, stored: { measurement: 'tabbed', tags: { 'a,b': '1' }, fields: { v: 3 } } },
+      {
+        reading: { measurement: '\t\ttabbed', tags: { 'a,b': '1', 'a\\,b': '2' }, fields: { v: 3 } },
+        stored: { measurement: 'tabbed', tags: { 'a,b': '1' }, fields: { v: 3 } },
+      },
     ];
     const lines = cases.map((c, i) => encodeLine({ ...c.reading, time: t0 + BigInt(i) }) as string);
     const ints = encodeLine({ measurement: 'ints', tags: {}, fields: { max: 9223372036854775807n, min: -9223372036854775808n, zero: 0n }, time: t0 });
@@ -108,7 +144,9 @@ describe('InfluxV1Writer against a real influxd 1.6.7', () => {
     const n = 5000;
     for (const gzip of [false, true]) {
       const m = gzip ? 'gz' : 'plain';
-      const body = Array.from({ length: n }, (_, i) => encodeLine({ measurement: m, tags: { device: `d${i % 50}` }, fields: { v: i, i: BigInt(i) }, time: 1_000_000_000n + BigInt(i) })).join('\n');
+      const body = Array.from({ length: n }, (_, i) =>
+        encodeLine({ measurement: m, tags: { device: `d${i % 50}` }, fields: { v: i, i: BigInt(i) }, time: 1_000_000_000n + BigInt(i) }),
+      ).join('\n');
       const w = createWriter(v1(influx.url, { gzip }));
       await w.write(body, n);
       w.close();
@@ -174,7 +212,13 @@ describe('InfluxV1Writer against a real influxd 1.6.7', () => {
   it('an Output rides out an influxd outage and delivers every point after it', async () => {
     await influx.createDatabase('outage');
     const counters = new Counters();
-    const out = new Output({ config: v1(influx.url, { database: 'outage' }), writer: createWriter(v1(influx.url, { database: 'outage' })), logger: silentLogger(), counters, deadLetter: { record: () => undefined } });
+    const out = new Output({
+      config: v1(influx.url, { database: 'outage' }),
+      writer: createWriter(v1(influx.url, { database: 'outage' })),
+      logger: silentLogger(),
+      counters,
+      deadLetter: { record: () => undefined },
+    });
     await influx.pause();
     const lines = Array.from({ length: 200 }, (_, i) => `outage,d=x v=${i} ${1_000_000 + i}`);
     const first = out.write(LineBatch.of(lines.slice(0, 100)));
@@ -234,14 +278,23 @@ describe('InfluxV2Writer against a protocol-faithful fake', () => {
     vi.restoreAllMocks();
   });
 
-  const lines = (n: number, tag = 'x'): string => Array.from({ length: n }, (_, i) => encodeLine({ measurement: 'm', tags: { t: tag }, fields: { v: i } as Record<string, FieldValue>, time: BigInt(i) })).join('\n');
+  const lines = (n: number, tag = 'x'): string =>
+    Array.from({ length: n }, (_, i) =>
+      encodeLine({ measurement: 'm', tags: { t: tag }, fields: { v: i } as Record<string, FieldValue>, time: BigInt(i) }),
+    ).join('\n');
 
   it('posts to /api/v2/write with org, bucket, ns precision, the token and text/plain', async () => {
     const w = new InfluxV2Writer(v2(fake.url));
     await w.write(lines(3), 3);
     w.close();
     const req = fake.requests.at(-1);
-    expect(req).toMatchObject({ method: 'POST', path: '/api/v2/write', query: { org: 'test-org', bucket: 'test-bucket', precision: 'ns' }, status: 204, gzip: false });
+    expect(req).toMatchObject({
+      method: 'POST',
+      path: '/api/v2/write',
+      query: { org: 'test-org', bucket: 'test-bucket', precision: 'ns' },
+      status: 204,
+      gzip: false,
+    });
     expect(req?.headers.authorization).toBe('Token test-token');
     expect(req?.headers['content-type']).toBe('text/plain; charset=utf-8');
     expect(req?.body).toBe(lines(3));
@@ -265,8 +318,23 @@ describe('InfluxV2Writer against a protocol-faithful fake', () => {
     const cases: [ReturnType<typeof answers.ok>, Partial<WriteError>][] = [
       [answers.badRequest(), { kind: 'bad_request', status: 400, partial: false }],
       [answers.partialWrite(3), { kind: 'bad_request', status: 400, partial: true, dropped: 3 }],
-      [{ status: 422, body: { code: 'unprocessable entity', message: 'failure writing points to database: partial write: field type conflict dropped=2' } }, { kind: 'bad_request', status: 422, partial: true, dropped: 2 }],
-      [{ status: 400, body: { error: 'partial write of line protocol occurred', data: [{ line_number: 1, error_message: 'x' }, { line_number: 4, error_message: 'y' }] } }, { kind: 'bad_request', partial: true, dropped: 2 }],
+      [
+        { status: 422, body: { code: 'unprocessable entity', message: 'failure writing points to database: partial write: field type conflict dropped=2' } },
+        { kind: 'bad_request', status: 422, partial: true, dropped: 2 },
+      ],
+      [
+        {
+          status: 400,
+          body: {
+            error: 'partial write of line protocol occurred',
+            data: [
+              { line_number: 1, error_message: 'x' },
+              { line_number: 4, error_message: 'y' },
+            ],
+          },
+        },
+        { kind: 'bad_request', partial: true, dropped: 2 },
+      ],
       [answers.unauthorized(), { kind: 'auth', status: 401 }],
       [answers.forbidden(), { kind: 'auth', status: 403 }],
       [answers.bucketNotFound(), { kind: 'not_found', status: 404 }],
@@ -275,9 +343,18 @@ describe('InfluxV2Writer against a protocol-faithful fake', () => {
       [answers.unavailable(), { kind: 'retryable', status: 503, retryAfterMs: undefined }],
       [answers.unavailable('2'), { kind: 'retryable', status: 503, retryAfterMs: 2000 }],
       [answers.internal(), { kind: 'retryable', status: 500 }],
-      [{ status: 405, body: { code: 'method not allowed', message: 'nope' } }, { kind: 'not_found', status: 405 }],
-      [{ status: 301, headers: { location: 'https://elsewhere/api/v2/write' } }, { kind: 'not_found', status: 301, message: 'HTTP 301: redirect to https://elsewhere/api/v2/write' }],
-      [{ status: 409, body: { code: 'conflict', message: 'nope' } }, { kind: 'fatal', status: 409 }],
+      [
+        { status: 405, body: { code: 'method not allowed', message: 'nope' } },
+        { kind: 'not_found', status: 405 },
+      ],
+      [
+        { status: 301, headers: { location: 'https://elsewhere/api/v2/write' } },
+        { kind: 'not_found', status: 301, message: 'HTTP 301: redirect to https://elsewhere/api/v2/write' },
+      ],
+      [
+        { status: 409, body: { code: 'conflict', message: 'nope' } },
+        { kind: 'fatal', status: 409 },
+      ],
     ];
     for (const [answer, expected] of cases) {
       fake.answerNext(1, answer);

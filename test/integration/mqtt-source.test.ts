@@ -225,10 +225,14 @@ describe.each([4, 5] as const)('MqttSource on mosquitto, MQTT protocol version %
     const pub = await publisher(v);
     // The SUBACK may trail the CONNACK a little: publish probes until one arrives.
     let i = 0;
-    await waitFor(async () => {
-      await pub.publishAsync('sensors/after-restart', String(i++), { qos: 1 });
-      return got.length > 0;
-    }, 10_000, 'a message after the restart');
+    await waitFor(
+      async () => {
+        await pub.publishAsync('sensors/after-restart', String(i++), { qos: 1 });
+        return got.length > 0;
+      },
+      10_000,
+      'a message after the restart',
+    );
     expect(got[0]!.topic).toBe('sensors/after-restart');
     expect(states).toContain('down');
   });
@@ -248,10 +252,14 @@ describe('MqttSource start and stop', () => {
     await firstValueFrom(src.status$.pipe(filter((s) => s.state === 'up')));
     const pub = await publisher(4);
     let i = 0;
-    await waitFor(async () => {
-      await pub.publishAsync('sensors/late', String(i++), { qos: 1 });
-      return got.length > 0;
-    }, 10_000, 'message once the broker is up');
+    await waitFor(
+      async () => {
+        await pub.publishAsync('sensors/late', String(i++), { qos: 1 });
+        return got.length > 0;
+      },
+      10_000,
+      'message once the broker is up',
+    );
     expect(got[0]!.topic).toBe('sensors/late');
   });
 
@@ -319,8 +327,12 @@ describe('MqttSource with TLS (CA, client certificate) and username/password', (
     await run('chmod', ['644', ...['ca.crt', 'server.crt', 'server.key', 'passwd'].map((f) => join(dir.path, f))]);
     const tls = await startMosquitto({
       extraConfig: [
-        `cafile ${join(dir.path, 'ca.crt')}`, `certfile ${join(dir.path, 'server.crt')}`, `keyfile ${join(dir.path, 'server.key')}`,
-        'require_certificate true', 'allow_anonymous false', `password_file ${join(dir.path, 'passwd')}`,
+        `cafile ${join(dir.path, 'ca.crt')}`,
+        `certfile ${join(dir.path, 'server.crt')}`,
+        `keyfile ${join(dir.path, 'server.key')}`,
+        'require_certificate true',
+        'allow_anonymous false',
+        `password_file ${join(dir.path, 'passwd')}`,
       ],
     });
     cleanups.push(() => tls.stop());
@@ -330,7 +342,10 @@ describe('MqttSource with TLS (CA, client certificate) and username/password', (
 
     const lines: string[] = [];
     const logger = createLogger({ level: 'debug', destination: { write: (l: string) => void lines.push(l) } });
-    const bad = source(config({ url, protocol_version: 5, tls: tlsCfg, username: 'sensor', password: 'wrong-pw-42', reconnect: { initial: 50, max: 100 } }), logger);
+    const bad = source(
+      config({ url, protocol_version: 5, tls: tlsCfg, username: 'sensor', password: 'wrong-pw-42', reconnect: { initial: 50, max: 100 } }),
+      logger,
+    );
     await bad.start(); // resolves although refused
     const st = await firstValueFrom(bad.status$);
     expect(st.state).toMatch(/down|connecting/);

@@ -47,16 +47,24 @@ function tracked(w: Writer): { writer: Writer; settle: () => Promise<void>; writ
   let clock = (): number => 0;
   const track = <T>(p: Promise<T>): Promise<T> => {
     pending.add(p);
-    void p.then(() => pending.delete(p), () => pending.delete(p));
+    void p.then(
+      () => pending.delete(p),
+      () => pending.delete(p),
+    );
     return p;
   };
   return {
     writer: {
       write: (body: Body, n: number, signal?: AbortSignal) =>
-        track(w.write(body, n, signal).then(() => void writes.push({ at: clock(), ok: true }), (e: unknown) => {
-          writes.push({ at: clock(), ok: false });
-          throw e;
-        })),
+        track(
+          w.write(body, n, signal).then(
+            () => void writes.push({ at: clock(), ok: true }),
+            (e: unknown) => {
+              writes.push({ at: clock(), ok: false });
+              throw e;
+            },
+          ),
+        ),
       ping: (ms: number, signal?: AbortSignal) => track(w.ping!(ms, signal)),
       close: () => w.close?.(),
     },
@@ -86,15 +94,27 @@ describe("InfluxDB's return", () => {
   it('is noticed within 2 s even when the write backoff has grown to 60 s', async () => {
     await influx.createDatabase('ret');
     const config: InfluxV1OutputConfig = {
-      id: 'local', type: 'influxdb_v1', url: influx.url, database: 'ret', timeout: 2000, gzip: false,
-      batch: { max_points: 5000, max_age: 1000 }, retry: { initial: 1000, max: 60_000 }, concurrency: 1,
+      id: 'local',
+      type: 'influxdb_v1',
+      url: influx.url,
+      database: 'ret',
+      timeout: 2000,
+      gzip: false,
+      batch: { max_points: 5000, max_age: 1000 },
+      retry: { initial: 1000, max: 60_000 },
+      concurrency: 1,
     };
     const timers = new VirtualTimers();
     const t = tracked(createWriter(config));
     t.clock = () => timers.now;
     const counters = new Counters();
     const out = new Output({
-      config, writer: t.writer, counters, timers, now: () => timers.now, random: () => 1,
+      config,
+      writer: t.writer,
+      counters,
+      timers,
+      now: () => timers.now,
+      random: () => 1,
       logger: pino({ level: 'silent' }),
       deadLetter: { record: () => undefined },
     });

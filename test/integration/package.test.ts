@@ -31,10 +31,15 @@ interface Run {
 
 function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeout?: number } = {}): Promise<Run> {
   return new Promise((done) => {
-    execFile(cmd, args, { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, timeout: opts.timeout ?? 30_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      done({ code, stdout, stderr });
-    });
+    execFile(
+      cmd,
+      args,
+      { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, timeout: opts.timeout ?? 30_000, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+        done({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -86,7 +91,9 @@ beforeAll(async () => {
   if (pack.code !== 0) throw new Error(`npm pack failed: ${pack.stderr}`);
   packed = (JSON.parse(pack.stdout) as (typeof packed)[])[0]!;
   prefix = join(tmp.path, 'global');
-  install = await run('npm', ['i', '-g', '--prefix', prefix, join(tmp.path, packed.filename), '--prefer-offline', '--no-audit', '--no-fund', ALLOW_SCRIPTS], { timeout: 120_000 });
+  install = await run('npm', ['i', '-g', '--prefix', prefix, join(tmp.path, packed.filename), '--prefer-offline', '--no-audit', '--no-fund', ALLOW_SCRIPTS], {
+    timeout: 120_000,
+  });
   if (install.code !== 0) throw new Error(`npm i -g failed: ${install.stderr}`);
   installed = join(prefix, 'lib/node_modules/edgeflux');
 }, 150_000);
@@ -133,8 +140,16 @@ describe('npm i -g, then the installed commands', () => {
   it('edgeflux devices list names every shipped profile', async () => {
     const r = await run(bin('edgeflux'), ['devices', 'list']);
     expect(r.code).toBe(0);
-    const names = r.stdout.split('\n\n')[0]!.split('\n').slice(1).map((l) => l.split(/\s+/)[0]).sort();
-    const shipped = (await readdir(join(ROOT, 'devices'))).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, '')).sort();
+    const names = r.stdout
+      .split('\n\n')[0]!
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(/\s+/)[0])
+      .sort();
+    const shipped = (await readdir(join(ROOT, 'devices')))
+      .filter((f) => f.endsWith('.yaml'))
+      .map((f) => f.replace(/\.yaml$/, ''))
+      .sort();
     expect(names).toEqual(shipped);
   });
 

@@ -70,7 +70,13 @@ describe('SIGHUP reload', () => {
       const acked = [...pub.acked];
       await waitFor(async () => (await fx.influx.count('reload', 'stream')) >= acked.length, 30_000, 'acknowledged readings in InfluxDB', 200);
       const csv = await fx.influx.queryCsv('SELECT n FROM stream', 'reload');
-      const stored = new Set(csv.trim().split('\n').slice(1).map((l) => Number(l.split(',')[3])));
+      const stored = new Set(
+        csv
+          .trim()
+          .split('\n')
+          .slice(1)
+          .map((l) => Number(l.split(',')[3])),
+      );
       expect(acked.filter((i) => !stored.has(i))).toEqual([]);
     } finally {
       await pub.close();
@@ -79,7 +85,7 @@ describe('SIGHUP reload', () => {
     expect(await exited).toBe(0);
   }, 120_000);
 
-  it('keeps counters, the device list and the devices\' state across a reload', async () => {
+  it("keeps counters, the device list and the devices' state across a reload", async () => {
     await fx.influx.createDatabase('keep');
     const port = await freePort();
     const http = await freePort();
@@ -106,7 +112,10 @@ service: { http: { port: ${http} } }
     const metrics = async () => parsePrometheus(await (await fetch(`http://127.0.0.1:${http}/metrics`, { signal: AbortSignal.timeout(5000) })).text());
     const c = await publisher(port);
     try {
-      await publishAll(c, Array.from({ length: 5 }, (_, i) => ({ topic: 'keep/d1/env', payload: JSON.stringify({ t: i }) })));
+      await publishAll(
+        c,
+        Array.from({ length: 5 }, (_, i) => ({ topic: 'keep/d1/env', payload: JSON.stringify({ t: i }) })),
+      );
       await waitFor(async () => (await metrics()).get('edgeflux_messages_received_total{source="broker"}') === 5, 10_000, '5 received');
       const before = await metrics();
       expect(before.get('edgeflux_device_readings_total{device="d1"}')).toBe(5);

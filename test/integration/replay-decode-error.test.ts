@@ -49,7 +49,10 @@ describe('replay after a config change', () => {
       expect(await second.daemon.stop()).toBe(true);
     }
     expect(await fx.influx.count('replay', 'climate')).toBe(2);
-    const records = (await readFile(join(fx.dir.path, 'dead.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const records = (await readFile(join(fx.dir.path, 'dead.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(records).toHaveLength(1);
     expect(records[0]).toMatchObject({ reason: 'wrong_type', source_id: 'broker', topic: 'replay/d1/climate', payload: '{"n":2,"v":1.5}' });
   });

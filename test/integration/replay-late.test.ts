@@ -44,14 +44,19 @@ service: { http: { host: 127.0.0.1, port: ${http} } }
     const msg = (device: string, at: number, v: number) => ({ topic: `late/${device}/m`, payload: JSON.stringify({ ts: T + at, v }) });
     const points = async (device: string) => {
       const csv = await fx.influx.queryCsv(`SELECT v_mean, v_count FROM m WHERE device = '${device}'`, 'late');
-      return csv.trim().split('\n').slice(1).map((l) => l.split(',').slice(2).join(','));
+      return csv
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(',').slice(2).join(','));
     };
 
     const first = await runDaemon(config);
     const client = await publisher(port);
     try {
       // One after the other, each acknowledged before the next is sent (arrival order = seq order).
-      for (const m of [msg('B', 2_500, 10), msg('B', 21_500, 20), msg('A', 22_500, 30), msg('B', 5_500, 99), msg('B', 41_500, 40)]) await publishAll(client, [m]);
+      for (const m of [msg('B', 2_500, 10), msg('B', 21_500, 20), msg('A', 22_500, 30), msg('B', 5_500, 99), msg('B', 41_500, 40)])
+        await publishAll(client, [m]);
       await waitFor(async () => (await points('B')).length === 2, 10_000, "B's two windows written");
       expect(await points('B')).toEqual([`${T}000000,10,1`, `${T + 20_000}000000,20,1`]);
       // A's window is open: the cursor waits at its record (seq 2).

@@ -112,7 +112,11 @@ describe('serial source on real ptys (socat)', () => {
     const peer = await openPeer(pair.b);
     await write(peer, Buffer.concat([sdsFrame(123, 456), hex('DE AD BE EF'), sdsFrame(7, 9), sdsFrame(1000, 2000).subarray(0, 5), sdsFrame(25, 41)]));
     await waitFor(() => h.readings.length >= 3, 10_000, 'three readings');
-    expect(h.readings.map((r) => [r.fields.pm2_5, r.fields.pm10])).toEqual([[12.3, 45.6], [0.7, 0.9], [2.5, 4.1]]);
+    expect(h.readings.map((r) => [r.fields.pm2_5, r.fields.pm10])).toEqual([
+      [12.3, 45.6],
+      [0.7, 0.9],
+      [2.5, 4.1],
+    ]);
     expect(h.readings[0]).toMatchObject({ measurement: 'particulates', tags: { device: 'sds', sensor: 'sds011', sensor_id: 'a160' } });
     expect(h.messages.every((m) => m.topic === 'sds' && m.sourceId === 'sds')).toBe(true);
     // The garbage and the truncated frame: each a junk run, rejected by the decoder (dead-lettered by the daemon).
@@ -135,11 +139,15 @@ describe('serial source on real ptys (socat)', () => {
     // Stay unplugged for a while: the reopen attempts fail and back off (between attempts
     // the state is down, during one connecting: never up while the device is away).
     const downAt = h.statuses.length;
-    await waitFor(() => {
-      const since = h.statuses.slice(downAt);
-      const i = since.findIndex((s) => s.state === 'connecting');
-      return i >= 0 && since.slice(i + 1).some((s) => s.state === 'down');
-    }, 10_000, 'a reopen attempt failing while unplugged');
+    await waitFor(
+      () => {
+        const since = h.statuses.slice(downAt);
+        const i = since.findIndex((s) => s.state === 'connecting');
+        return i >= 0 && since.slice(i + 1).some((s) => s.state === 'down');
+      },
+      10_000,
+      'a reopen attempt failing while unplugged',
+    );
     expect(h.statuses.slice(downAt - 1).every((s) => s.state === 'down' || s.state === 'connecting')).toBe(true);
 
     await pair.replug();
@@ -170,7 +178,9 @@ describe('serial source on real ptys (socat)', () => {
       requests.push(d.toString('hex'));
       if (answer) peer.write(mhzReply(ppm++));
     });
-    const h = await startSource(portSettings('co2', pair.a, 'mhz19b', { poll: { request: 'FF 01 86 00 00 00 00 00 79', interval: '300ms', timeout: '200ms' } }));
+    const h = await startSource(
+      portSettings('co2', pair.a, 'mhz19b', { poll: { request: 'FF 01 86 00 00 00 00 00 79', interval: '300ms', timeout: '200ms' } }),
+    );
     await waitFor(() => h.readings.length >= 3, 10_000, 'three polled readings');
     expect(h.readings.slice(0, 3).map((r) => r.fields.co2)).toEqual([600, 601, 602]);
     expect(h.readings[0]).toMatchObject({ measurement: 'co2', tags: { device: 'co2', sensor: 'mhz19b' } });
@@ -185,10 +195,15 @@ describe('serial source on real ptys (socat)', () => {
     const h = await startSource(portSettings('gps', pair.a, 'nmea-gps'));
     await waitFor(() => h.statuses.at(-1)?.state === 'up', 10_000, 'port up');
     const peer = await openPeer(pair.b);
-    await write(peer, Buffer.from(
-      '$GPGSV,3,1,11,03,03,111,00,04,15,270,00,06,01,010,00,13,06,292,00*74\r\n' +
-      '$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W*6A\r\n' +
-      '$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*46\r\n', 'latin1'));
+    await write(
+      peer,
+      Buffer.from(
+        '$GPGSV,3,1,11,03,03,111,00,04,15,270,00,06,01,010,00,13,06,292,00*74\r\n' +
+          '$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W*6A\r\n' +
+          '$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*46\r\n',
+        'latin1',
+      ),
+    );
     await waitFor(() => h.messages.length >= 3, 10_000, 'three sentences');
     expect(h.readings).toHaveLength(1);
     expect(h.readings[0]).toMatchObject({ measurement: 'gps', fields: { latitude: 48.1173, valid: true, speed_knots: 22.4 } });

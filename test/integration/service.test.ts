@@ -52,26 +52,41 @@ outputs: [{ id: local, type: influxdb_v1, url: "${influxd.url}", database: senso
         const st = ref.output!.status;
         if (st.state === 'up') downSince = undefined;
         else downSince ??= st.lastErrorAt ?? Date.now();
-        return { startedAt, lastMessageAt: Date.now(), outputs: [{ id: 'local', state: st.state, lastError: st.lastError, lastSuccessAt: st.lastSuccessAt, downSince }] };
+        return {
+          startedAt,
+          lastMessageAt: Date.now(),
+          outputs: [{ id: 'local', state: st.state, lastError: st.lastError, lastSuccessAt: st.lastSuccessAt, downSince }],
+        };
       },
       outputs: () => [{ id: 'local', up: ref.output!.status.state === 'up', backlog: 0 }],
       emitReadings: (rs) => void emitted.push(...rs),
     };
     const service = new Service({
-      config: serviceSchema.parse({ http: { port: 0 }, health: { output_down_after: 0, no_data_after: '1h' }, internal_metrics: { interval: '1s', idle_interval: '1s' } }),
+      config: serviceSchema.parse({
+        http: { port: 0 },
+        health: { output_down_after: 0, no_data_after: '1h' },
+        internal_metrics: { interval: '1s', idle_interval: '1s' },
+      }),
       logger,
       counters,
       host,
       version: 'test',
       env: { NOTIFY_SOCKET: sock.address, WATCHDOG_USEC: '1000000' },
     });
-    const output = (ref.output = new Output({ config: config.outputs[0]!, writer: instrumentWriter(createWriter(config.outputs[0]!), 'local', service.metrics), logger, counters, deadLetter: { record: () => undefined } }));
+    const output = (ref.output = new Output({
+      config: config.outputs[0]!,
+      writer: instrumentWriter(createWriter(config.outputs[0]!), 'local', service.metrics),
+      logger,
+      counters,
+      deadLetter: { record: () => undefined },
+    }));
 
     await service.checkClock();
     await service.start();
     await service.ready();
     const url = service.healthUrl!;
-    const lines = (from: number, n: number) => Array.from({ length: n }, (_, i) => `climate,device=th${i % 5} temperature=${from + i} ${1_700_000_000_000_000_000n + BigInt(from + i)}`);
+    const lines = (from: number, n: number) =>
+      Array.from({ length: n }, (_, i) => `climate,device=th${i % 5} temperature=${from + i} ${1_700_000_000_000_000_000n + BigInt(from + i)}`);
     const health = async () => {
       const r = await fetch(`${url}/healthz`);
       return { status: r.status, body: (await r.json()) as { reasons: { check: string }[] } };
@@ -97,7 +112,11 @@ outputs: [{ id: local, type: influxdb_v1, url: "${influxd.url}", database: senso
     expect(samples.get('edgeflux_write_duration_seconds_count{outcome="error",output="local"}')).toBeGreaterThanOrEqual(1);
     expect(samples.get('edgeflux_write_retries_total{kind="retryable",output="local"}')).toBeGreaterThanOrEqual(1);
 
-    await waitFor(() => emitted.some((r) => r.tags.kind === 'output' && r.fields.points_written === 110n), 10_000, 'an edgeflux_internal point with 110 written');
+    await waitFor(
+      () => emitted.some((r) => r.tags.kind === 'output' && r.fields.points_written === 110n),
+      10_000,
+      'an edgeflux_internal point with 110 written',
+    );
 
     await service.stopping();
     output.close();

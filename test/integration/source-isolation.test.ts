@@ -41,7 +41,11 @@ dead_letter: { path: ${join(fx.dir.path, 'dead.jsonl')} }
     try {
       flaky.fail(new Error('decoder bug in a source'));
       const client = await publisher(daemon.brokerPort!);
-      await publishAll(client, Array.from({ length: 50 }, (_, i) => ({ topic: 'sensors/d1/climate', payload: JSON.stringify({ t: i }) })), 1);
+      await publishAll(
+        client,
+        Array.from({ length: 50 }, (_, i) => ({ topic: 'sensors/d1/climate', payload: JSON.stringify({ t: i }) })),
+        1,
+      );
       await waitFor(async () => (await fx.influx.count('iso', 'climate')) === 50, 10_000, '50 broker points in influxd');
 
       const health = await get(`${daemon.healthUrl!}/healthz`);

@@ -19,7 +19,9 @@ describe('durable spool: kill -9', () => {
     await fx.influx.createDatabase('crash');
     const port = await freePort();
     const config = join(fx.dir.path, 'crash.yaml');
-    await writeFile(config, `
+    await writeFile(
+      config,
+      `
 broker: { host: 127.0.0.1, port: ${port} }
 rules:
   - topic: "crash/{device}/{measurement}"
@@ -30,7 +32,8 @@ outputs:
 spool: { dir: ./spool }
 log: { level: info }
 service: { http: { port: 0 } }
-`);
+`,
+    );
     const base = Date.UTC(2024, 0, 1);
     const pub = startAckedPublisher({ port, window: 100, message: (i) => ({ topic: 'crash/d1/stream', payload: JSON.stringify({ n: i, ts: base + i }) }) });
     const started = Date.now();
@@ -58,7 +61,13 @@ service: { http: { port: 0 } }
       await waitFor(async () => (await fx.influx.count('crash', 'stream')) >= acked.length, 30_000, 'acknowledged readings in InfluxDB', 200);
 
       const csv = await fx.influx.queryCsv('SELECT n FROM stream', 'crash');
-      const stored = new Set(csv.trim().split('\n').slice(1).map((l) => Number(l.split(',')[3])));
+      const stored = new Set(
+        csv
+          .trim()
+          .split('\n')
+          .slice(1)
+          .map((l) => Number(l.split(',')[3])),
+      );
       const missing = acked.filter((i) => !stored.has(i));
       process.stderr.write(
         `spool kill -9: ${KILLS} kills in ${Date.now() - started} ms (start to ready ${Math.round(startMs / KILLS)} ms on average); ${pub.sent} published, ${acked.length} acknowledged, ${stored.size} distinct readings stored, ${missing.length} acknowledged missing\n`,

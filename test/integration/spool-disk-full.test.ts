@@ -27,23 +27,32 @@ async function health(url: string): Promise<{ status: number; body: { reasons: {
 }
 
 /** The lines a daemon logged at warn, error or fatal. */
-const problems = (log: string): string => log.split('\n').filter((l) => /"level":(40|50|60)/.test(l)).join('\n');
+const problems = (log: string): string =>
+  log
+    .split('\n')
+    .filter((l) => /"level":(40|50|60)/.test(l))
+    .join('\n');
 
 describe('durable spool: disk full', () => {
   // retry: see the exit-1 note below; the first failure's log is kept on stderr.
-  it('stops acking while the disk is full, says why, and resumes by itself when space is back; nothing acked is lost', { timeout: 120_000, retry: 1 }, async () => {
-    await fx.influx.createDatabase('full');
-    const spool = join(fx.dir.path, 'spool');
-    mkdirSync(spool);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', spool]);
-    mounts.push(spool);
-    const filler = join(spool, 'filler');
-    const free = statfsSync(spool).bavail * statfsSync(spool).bsize;
-    execFileSync('fallocate', ['-l', String(free - 512 * 1024), filler]); // leave 512 KiB
-    const port = await freePort();
-    const hport = await freePort();
-    const config = join(fx.dir.path, 'full.yaml');
-    await writeFile(config, `
+  it(
+    'stops acking while the disk is full, says why, and resumes by itself when space is back; nothing acked is lost',
+    { timeout: 120_000, retry: 1 },
+    async () => {
+      await fx.influx.createDatabase('full');
+      const spool = join(fx.dir.path, 'spool');
+      mkdirSync(spool);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', spool]);
+      mounts.push(spool);
+      const filler = join(spool, 'filler');
+      const free = statfsSync(spool).bavail * statfsSync(spool).bsize;
+      execFileSync('fallocate', ['-l', String(free - 512 * 1024), filler]); // leave 512 KiB
+      const port = await freePort();
+      const hport = await freePort();
+      const config = join(fx.dir.path, 'full.yaml');
+      await writeFile(
+        config,
+        `
 broker: { host: 127.0.0.1, port: ${port} }
 rules:
   - topic: "full/{device}/{measurement}"
@@ -54,51 +63,59 @@ outputs:
 spool: { dir: ${spool}, sync: 100ms }
 log: { level: info }
 service: { http: { port: ${hport} }, internal_metrics: { enabled: false } }
-`);
-    const d = await runDaemon(config);
-    const url = `http://127.0.0.1:${hport}`;
-    const pad = 'x'.repeat(200);
-    const pub = startAckedPublisher({ port, window: 50, message: (i) => ({ topic: 'full/d1/m', payload: JSON.stringify({ n: i, pad }) }) });
-    try {
-      // ~300 B per record: 512 KiB fills within a few thousand messages; then acks stop.
-      await waitFor(async () => (await health(url)).status === 503, 30_000, '/healthz 503 (disk full)', 100);
-      const h = await health(url);
-      expect(h.body.reasons).toContainEqual(expect.objectContaining({ check: 'spool_refusing' }));
-      expect(h.body.reasons.find((r) => r.check === 'spool_refusing')!.message).toMatch(/disk.*full.*free space/i);
-      const ackedWhenFull = pub.acked.size;
-      await new Promise((r) => setTimeout(r, 1000));
-      expect(pub.acked.size - ackedWhenFull).toBeLessThan(100); // at most what was in flight
-      expect(d.child.exitCode).toBeNull();
-      expect(d.log()).toMatch(/disk full/);
-      expect(d.log()).toContain('"code":"EFX_SPOOL_DISK_FULL"');
+`,
+      );
+      const d = await runDaemon(config);
+      const url = `http://127.0.0.1:${hport}`;
+      const pad = 'x'.repeat(200);
+      const pub = startAckedPublisher({ port, window: 50, message: (i) => ({ topic: 'full/d1/m', payload: JSON.stringify({ n: i, pad }) }) });
+      try {
+        // ~300 B per record: 512 KiB fills within a few thousand messages; then acks stop.
+        await waitFor(async () => (await health(url)).status === 503, 30_000, '/healthz 503 (disk full)', 100);
+        const h = await health(url);
+        expect(h.body.reasons).toContainEqual(expect.objectContaining({ check: 'spool_refusing' }));
+        expect(h.body.reasons.find((r) => r.check === 'spool_refusing')!.message).toMatch(/disk.*full.*free space/i);
+        const ackedWhenFull = pub.acked.size;
+        await new Promise((r) => setTimeout(r, 1000));
+        expect(pub.acked.size - ackedWhenFull).toBeLessThan(100); // at most what was in flight
+        expect(d.child.exitCode).toBeNull();
+        expect(d.log()).toMatch(/disk full/);
+        expect(d.log()).toContain('"code":"EFX_SPOOL_DISK_FULL"');
 
-      await unlink(filler); // space is back
-      const target = pub.acked.size + 2000;
-      await waitFor(() => pub.acked.size >= target, 30_000, 'acks again after the space came back');
-      await waitFor(async () => (await health(url)).status === 200, 10_000, '/healthz 200 again', 100);
-      expect(d.log()).toMatch(/room again/);
-      pub.pause();
-      await waitFor(() => pub.inFlight === 0, 10_000, 'in-flight publishes acknowledged');
-      const acked = [...pub.acked];
-      await waitFor(async () => (await fx.influx.count('full', 'm')) >= acked.length, 30_000, 'acknowledged readings in InfluxDB', 200);
-      const csv = await fx.influx.queryCsv('SELECT n FROM m', 'full');
-      const stored = new Set(csv.trim().split('\n').slice(1).map((l) => Number(l.split(',')[3])));
-      expect(acked.filter((i) => !stored.has(i))).toEqual([]);
-      d.child.kill('SIGTERM');
-      expect(await d.exited, problems(d.log())).toBe(0);
+        await unlink(filler); // space is back
+        const target = pub.acked.size + 2000;
+        await waitFor(() => pub.acked.size >= target, 30_000, 'acks again after the space came back');
+        await waitFor(async () => (await health(url)).status === 200, 10_000, '/healthz 200 again', 100);
+        expect(d.log()).toMatch(/room again/);
+        pub.pause();
+        await waitFor(() => pub.inFlight === 0, 10_000, 'in-flight publishes acknowledged');
+        const acked = [...pub.acked];
+        await waitFor(async () => (await fx.influx.count('full', 'm')) >= acked.length, 30_000, 'acknowledged readings in InfluxDB', 200);
+        const csv = await fx.influx.queryCsv('SELECT n FROM m', 'full');
+        const stored = new Set(
+          csv
+            .trim()
+            .split('\n')
+            .slice(1)
+            .map((l) => Number(l.split(',')[3])),
+        );
+        expect(acked.filter((i) => !stored.has(i))).toEqual([]);
+        d.child.kill('SIGTERM');
+        expect(await d.exited, problems(d.log())).toBe(0);
 
-      const again = await runDaemon(config);
-      expect(again.log()).toMatch(/"damaged":0/);
-      again.child.kill('SIGTERM');
-      const code = await again.exited;
-      // Once in four CI runs (never alone, 10 of 10 under a CPU hog) this exit was 1; what the
-      // daemon logged at warn and above goes to the CI log, so the cause can be found.
-      if (code !== 0) process.stderr.write(`spool-disk-full: the restarted daemon exited ${code}; its warnings and errors:\n${problems(again.log())}\n`);
-      expect(code, problems(again.log())).toBe(0);
-    } finally {
-      await pub.close();
-    }
-  });
+        const again = await runDaemon(config);
+        expect(again.log()).toMatch(/"damaged":0/);
+        again.child.kill('SIGTERM');
+        const code = await again.exited;
+        // Once in four CI runs (never alone, 10 of 10 under a CPU hog) this exit was 1; what the
+        // daemon logged at warn and above goes to the CI log, so the cause can be found.
+        if (code !== 0) process.stderr.write(`spool-disk-full: the restarted daemon exited ${code}; its warnings and errors:\n${problems(again.log())}\n`);
+        expect(code, problems(again.log())).toBe(0);
+      } finally {
+        await pub.close();
+      }
+    },
+  );
 
   const spoolYaml = (spool: string, port: number) => `
 broker: { host: 127.0.0.1, port: ${port} }
@@ -127,24 +144,28 @@ service: { http: { port: 0 }, internal_metrics: { enabled: false } }
     expect(out).toContain(`start failed: spool: ${spool} is on a read-only filesystem: remount it read-write`);
   }, 30_000);
 
-  it.each(['removed'])('a spool dir %s while running: exit 1 with an error naming the path and the fix', async (how) => {
-    const spool = join(fx.dir.path, `rt-${how.replace(/ /g, '-')}`);
-    mkdirSync(spool);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', spool]);
-    mounts.push(spool);
-    const dir = how === 'removed' ? join(spool, 'inner') : spool;
-    const port = await freePort();
-    const config = join(fx.dir.path, `rt-${how.replace(/ /g, '-')}.yaml`);
-    await writeFile(config, spoolYaml(dir, port));
-    const d = await runDaemon(config);
-    execFileSync('rm', ['-rf', dir]); // (a read-only remount is refused while the journal holds files open for writing)
-    const pub = startAckedPublisher({ port, window: 10, message: (i) => ({ topic: 'ro/m', payload: JSON.stringify({ n: i }) }) });
-    try {
-      const code = await Promise.race([d.exited, new Promise((r) => setTimeout(() => r('still running'), 20_000))]);
-      expect(code).toBe(1);
-      expect(d.log()).toMatch(/spool: .*inner does not exist \(or was removed while running\)/);
-    } finally {
-      await pub.close();
-    }
-  }, 40_000);
+  it.each(['removed'])(
+    'a spool dir %s while running: exit 1 with an error naming the path and the fix',
+    async (how) => {
+      const spool = join(fx.dir.path, `rt-${how.replace(/ /g, '-')}`);
+      mkdirSync(spool);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', spool]);
+      mounts.push(spool);
+      const dir = how === 'removed' ? join(spool, 'inner') : spool;
+      const port = await freePort();
+      const config = join(fx.dir.path, `rt-${how.replace(/ /g, '-')}.yaml`);
+      await writeFile(config, spoolYaml(dir, port));
+      const d = await runDaemon(config);
+      execFileSync('rm', ['-rf', dir]); // (a read-only remount is refused while the journal holds files open for writing)
+      const pub = startAckedPublisher({ port, window: 10, message: (i) => ({ topic: 'ro/m', payload: JSON.stringify({ n: i }) }) });
+      try {
+        const code = await Promise.race([d.exited, new Promise((r) => setTimeout(() => r('still running'), 20_000))]);
+        expect(code).toBe(1);
+        expect(d.log()).toMatch(/spool: .*inner does not exist \(or was removed while running\)/);
+      } finally {
+        await pub.close();
+      }
+    },
+    40_000,
+  );
 });

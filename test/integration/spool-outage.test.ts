@@ -18,7 +18,8 @@ const fx = influxdPerFile();
 describe('durable spool: an InfluxDB outage', () => {
   it(`${N} readings during a ${OUTAGE_MS / 1000} s outage are all stored, none twice, with a flat heap`, async () => {
     await fx.influx.createDatabase('outage');
-    const { daemon, log } = await startDaemon(`
+    const { daemon, log } = await startDaemon(
+      `
 broker: { port: 0 }
 rules:
   - topic: "sensors/{location}/{device}/{measurement}"
@@ -34,7 +35,9 @@ outputs:
 spool: { dir: ${join(fx.dir.path, 'spool')} }
 service: { internal_metrics: { enabled: false } } # exact counts below: no edgeflux_internal points in the journal
 dead_letter: { path: ${join(fx.dir.path, 'dead.jsonl')} }
-`, fx.dir.path);
+`,
+      fx.dir.path,
+    );
     let client: MqttClient | undefined;
     try {
       client = await publisher(daemon.brokerPort!);

@@ -33,12 +33,18 @@ const BASE = Date.UTC(2024, 0, 1);
 /** Reading n: its own event time, so that a duplicate would collapse and a loss would show. */
 const reading = (n: number, payloadPad = 0) => ({ topic: 't/d1/m', payload: JSON.stringify({ n, ts: BASE + n, pad: 'x'.repeat(payloadPad) }) });
 /** Letters that differ from message to message: the journal cannot code them against the topic's first payload. */
-const noise = (n: number, len: number): string => Array.from({ length: len }, (_, k) => String.fromCharCode(97 + (Math.imul(n * 131 + k, 0x9e3779b1) >>> 27))).join('');
+const noise = (n: number, len: number): string =>
+  Array.from({ length: len }, (_, k) => String.fromCharCode(97 + (Math.imul(n * 131 + k, 0x9e3779b1) >>> 27))).join('');
 const readings = (from: number, count: number, pad = 0) => Array.from({ length: count }, (_, i) => reading(from + i, pad));
 
 async function storedNs(db: string): Promise<number[]> {
   const csv = await fx.influx.queryCsv('SELECT n FROM m', db);
-  return csv.trim().split('\n').slice(1).filter(Boolean).map((l) => Number(l.split(',')[3]));
+  return csv
+    .trim()
+    .split('\n')
+    .slice(1)
+    .filter(Boolean)
+    .map((l) => Number(l.split(',')[3]));
 }
 
 describe('spool: outputs lag on their own cursors', () => {
@@ -63,7 +69,10 @@ describe('spool: outputs lag on their own cursors', () => {
       expect(await first.daemon.stop()).toBe(true); // durable: nothing is lost, the rest waits on disk
     }
     // Next start: the same output now reaches InfluxDB and replays its whole backlog.
-    const second = await startDaemon(config('two', output('live', fx.influx.url, 'live') + output('dead', fx.influx.url, 'later'), 'max_bytes: 64MiB'), fx.dir.path);
+    const second = await startDaemon(
+      config('two', output('live', fx.influx.url, 'live') + output('dead', fx.influx.url, 'later'), 'max_bytes: 64MiB'),
+      fx.dir.path,
+    );
     try {
       await waitFor(async () => (await fx.influx.count('later', 'm')) === N, 15_000, 'the revived output has everything');
       expect(await fx.influx.count('live', 'm')).toBe(N); // the live one wrote nothing twice (its cursor was at the head)
@@ -113,19 +122,32 @@ describe('spool: the quota while InfluxDB is down', () => {
 
   it('block: publishes stop being acknowledged at the quota and resume when the output comes back; nothing is lost', async () => {
     await fx.influx.createDatabase('block');
-    const { daemon } = await startDaemon(config('block', output('local', fx.influx.url, 'block'), 'max_bytes: 256KiB, segment_bytes: 32KiB, policy: block'), fx.dir.path);
+    const { daemon } = await startDaemon(
+      config('block', output('local', fx.influx.url, 'block'), 'max_bytes: 256KiB, segment_bytes: 32KiB, policy: block'),
+      fx.dir.path,
+    );
     const N = 6000; // each ≈ 150 bytes journaled (the pad is noise): about 900 KB, over three times the quota
-    const pub = startAckedPublisher({ port: daemon.brokerPort!, limit: N, window: 100, message: (n) => ({ topic: 't/d1/m', payload: JSON.stringify({ n, ts: BASE + n, pad: noise(n, 100) }) }) });
+    const pub = startAckedPublisher({
+      port: daemon.brokerPort!,
+      limit: N,
+      window: 100,
+      message: (n) => ({ topic: 't/d1/m', payload: JSON.stringify({ n, ts: BASE + n, pad: noise(n, 100) }) }),
+    });
     try {
       await fx.influx.pause();
       // Acks stop below N and stay stopped.
       let last = -1;
-      await waitFor(async () => {
-        const now = pub.acked.size;
-        const still = now === last && now > 0;
-        last = now;
-        return still;
-      }, 20_000, 'acknowledgements to stop', 1000);
+      await waitFor(
+        async () => {
+          const now = pub.acked.size;
+          const still = now === last && now > 0;
+          last = now;
+          return still;
+        },
+        20_000,
+        'acknowledgements to stop',
+        1000,
+      );
       const blocked = pub.acked.size;
       expect(blocked).toBeLessThan(N);
       expect(daemon.spoolStatus()!.holding).toBeGreaterThan(0);
@@ -137,7 +159,9 @@ describe('spool: the quota while InfluxDB is down', () => {
         const missing = Array.from({ length: N }, (_, i) => i).filter((i) => !stored.has(i));
         throw new Error(`${String(e)}; missing ${missing.length}: ${missing.slice(0, 10).join(', ')}…`);
       });
-      process.stderr.write(`spool block: acknowledgements stopped at ${blocked} of ${N} while InfluxDB was down, all ${N} acknowledged and stored after it came back\n`);
+      process.stderr.write(
+        `spool block: acknowledgements stopped at ${blocked} of ${N} while InfluxDB was down, all ${N} acknowledged and stored after it came back\n`,
+      );
       expect((await storedNs('block')).sort((a, b) => a - b)).toEqual(Array.from({ length: N }, (_, i) => i));
       expect(daemon.counters.total('messages_dropped') + daemon.counters.total('points_dropped')).toBe(0);
     } finally {

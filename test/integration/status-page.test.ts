@@ -74,7 +74,10 @@ service:
 
       // The output goes down: shown with its reason; /healthz's words on the page.
       await fx.influx.pause();
-      await publishAll(mqtt, Array.from({ length: 300 }, (_, i) => ({ topic: 'sensors/kitchen/th1/climate', payload: JSON.stringify({ temperature: 20 + (i % 10) / 10 }) })));
+      await publishAll(
+        mqtt,
+        Array.from({ length: 300 }, (_, i) => ({ topic: 'sensors/kitchen/th1/climate', payload: JSON.stringify({ temperature: 20 + (i % 10) / 10 }) })),
+      );
       const output = page.locator('.output', { hasText: 'local' });
       await output.locator('span.down', { hasText: 'down' }).waitFor({ timeout: 15_000 });
       expect(await output.textContent()).toMatch(/ECONNREFUSED|connect|refused/i);
@@ -83,7 +86,10 @@ service:
       await waitFor(async () => (await barValue(page, 'local')) < 100, 10_000, 'a backlog on the bar');
       expect(await output.textContent()).toMatch(/behind the journal: \d+ messages/);
       // …and in seconds (the age of its oldest unwritten message), as the spool says too.
-      await output.locator('div', { hasText: /behind the journal: \d+ messages \(\d+ s\)/ }).first().waitFor({ timeout: 5_000 });
+      await output
+        .locator('div', { hasText: /behind the journal: \d+ messages \(\d+ s\)/ })
+        .first()
+        .waitFor({ timeout: 5_000 });
       expect(await page.locator('#spool-text').textContent()).toMatch(/oldest unwritten message: \d+ s/);
       if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
 
@@ -147,13 +153,18 @@ service:
 
       await page.fill('#tail-filter', 'th2');
       await page.locator('#conn', { hasText: 'live' }).waitFor({ timeout: 5_000 });
-      await waitFor(async () => {
-        await publishAll(mqtt, [
-          { topic: 'sensors/cellar/th2/climate', payload: '{"temperature":11.5}' },
-          { topic: 'sensors/kitchen/th1/climate', payload: '{"temperature":21.5}' },
-        ]);
-        return (await page.locator('#tail-lines').textContent())?.includes('th2');
-      }, 10_000, 'the tail shows th2', 500);
+      await waitFor(
+        async () => {
+          await publishAll(mqtt, [
+            { topic: 'sensors/cellar/th2/climate', payload: '{"temperature":11.5}' },
+            { topic: 'sensors/kitchen/th1/climate', payload: '{"temperature":21.5}' },
+          ]);
+          return (await page.locator('#tail-lines').textContent())?.includes('th2');
+        },
+        10_000,
+        'the tail shows th2',
+        500,
+      );
       const tail = (await page.locator('#tail-lines').textContent()) ?? '';
       expect(tail).toMatch(/^sensors\/cellar\/th2\/climate {2}climate,location=cellar,device=th2 temperature=11\.5$/m);
       expect(tail).not.toContain('th1');

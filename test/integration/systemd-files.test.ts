@@ -24,10 +24,15 @@ const SYSTEMD_UP = { EDGEFLUX_SYSTEMD_RUN_DIR: ROOT };
 
 function run(cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: 30_000, cwd: opts.cwd ?? ROOT, maxBuffer: 4 * 1024 * 1024, env: { ...process.env, ...SYSTEMD_UP, ...opts.env } }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      cmd,
+      args,
+      { timeout: 30_000, cwd: opts.cwd ?? ROOT, maxBuffer: 4 * 1024 * 1024, env: { ...process.env, ...SYSTEMD_UP, ...opts.env } },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -70,7 +75,9 @@ describe('systemd/ files', () => {
   });
 
   it('(and verify does catch mistakes: the check above is not vacuous)', async () => {
-    const r = await run('systemd-analyze', ['verify', '--man=no', await unitCopy((t) => t.replace('NoNewPrivileges=yes', 'NoNewPrivilege=yes'))], { cwd: dir.path });
+    const r = await run('systemd-analyze', ['verify', '--man=no', await unitCopy((t) => t.replace('NoNewPrivileges=yes', 'NoNewPrivilege=yes'))], {
+      cwd: dir.path,
+    });
     expect(r.stderr).toMatch(/Unknown key 'NoNewPrivilege'/);
   });
 
@@ -95,7 +102,13 @@ describe('systemd/ files', () => {
     expect(one('Service.ConfigurationDirectory')).toBe('edgeflux');
     expect(one('Service.ReadWritePaths')).toBe('/var/lib/edgeflux');
     expect(one('Service.CapabilityBoundingSet')).toBe('');
-    for (const [k, v] of [['NoNewPrivileges', 'yes'], ['ProtectSystem', 'strict'], ['ProtectHome', 'yes'], ['PrivateTmp', 'yes']]) expect(one(`Service.${k}`)).toBe(v);
+    for (const [k, v] of [
+      ['NoNewPrivileges', 'yes'],
+      ['ProtectSystem', 'strict'],
+      ['ProtectHome', 'yes'],
+      ['PrivateTmp', 'yes'],
+    ])
+      expect(one(`Service.${k}`)).toBe(v);
     expect(one('Service.LoadCredential')).toBe('edgeflux:/etc/edgeflux/credentials');
     expect(u.has('Service.MemoryDenyWriteExecute')).toBe(false); // V8's JIT
     expect(u.has('Service.PrivateDevices')).toBe(false); // serial ports
@@ -111,7 +124,10 @@ describe('systemd/ files', () => {
     expect(r.stderr).not.toMatch(/fail|invalid|error/i);
     expect(r.code).toBe(0);
     const passwd = await readFile(join(dir.path, 'etc/passwd'), 'utf8');
-    const user = passwd.split('\n').find((l) => l.startsWith('edgeflux:'))!.split(':');
+    const user = passwd
+      .split('\n')
+      .find((l) => l.startsWith('edgeflux:'))!
+      .split(':');
     expect(Number(user[2])).toBeLessThan(1000); // a system uid
     expect(user.slice(5)).toEqual(['/var/lib/edgeflux', '/usr/sbin/nologin']);
     const dialout = (await readFile(join(dir.path, 'etc/group'), 'utf8')).split('\n').find((l) => l.startsWith('dialout:'))!;
@@ -125,10 +141,19 @@ describe('systemd/ files', () => {
     const r = await run('systemd-tmpfiles', [`--root=${dir.path}`, '--create', join(ROOT, 'systemd/edgeflux.tmpfiles')]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const uid = Number((await readFile(join(dir.path, 'etc/passwd'), 'utf8')).split('\n').find((l) => l.startsWith('edgeflux:'))!.split(':')[2]);
+    const uid = Number(
+      (await readFile(join(dir.path, 'etc/passwd'), 'utf8'))
+        .split('\n')
+        .find((l) => l.startsWith('edgeflux:'))!
+        .split(':')[2],
+    );
     const mode = async (p: string) => {
       const s = await stat(join(dir.path, p));
-      return [(s.mode & 0o7777).toString(8), s.uid === 0 ? 'root' : s.uid === uid ? 'edgeflux' : String(s.uid), s.gid === 0 ? 'root' : s.gid === uid ? 'edgeflux' : String(s.gid)];
+      return [
+        (s.mode & 0o7777).toString(8),
+        s.uid === 0 ? 'root' : s.uid === uid ? 'edgeflux' : String(s.uid),
+        s.gid === 0 ? 'root' : s.gid === uid ? 'edgeflux' : String(s.gid),
+      ];
     };
     expect(await mode('etc/edgeflux')).toEqual(['750', 'root', 'edgeflux']);
     expect(await mode('etc/edgeflux/credentials')).toEqual(['700', 'root', 'root']);
@@ -152,7 +177,9 @@ describe('systemd/install.sh (planned steps, --dry-run)', () => {
     expect(order(/npm ci --no-audit --no-fund && npm run build && npm prune --omit=dev/)).toBeGreaterThanOrEqual(0);
     expect(order(/^\+ systemd-sysusers \/etc\/sysusers\.d\/edgeflux\.conf$/)).toBeGreaterThan(order(/npm ci/));
     expect(order(/^\+ systemd-tmpfiles --create \/etc\/tmpfiles\.d\/edgeflux\.conf$/)).toBeGreaterThan(order(/systemd-sysusers/));
-    expect(r.stdout).toMatch(/write \/etc\/systemd\/system\/edgeflux\.service \(ExecStart=\S*node --max-semi-space-size=4 --v8-pool-size=2 \/opt\/ef-test\/dist\/cli\/main\.js run --config \/etc\/edgeflux\/edgeflux\.yaml\)/);
+    expect(r.stdout).toMatch(
+      /write \/etc\/systemd\/system\/edgeflux\.service \(ExecStart=\S*node --max-semi-space-size=4 --v8-pool-size=2 \/opt\/ef-test\/dist\/cli\/main\.js run --config \/etc\/edgeflux\/edgeflux\.yaml\)/,
+    );
     expect(r.stdout).toContain('install -m 0640 -o root -g edgeflux');
     expect(r.stdout).toContain('examples/raspberry-pi.yaml /etc/edgeflux/edgeflux.yaml');
     expect(order(/check --config \/etc\/edgeflux\/edgeflux\.yaml/)).toBeGreaterThan(order(/raspberry-pi\.yaml/));

@@ -24,7 +24,10 @@ describe('BatchSlots', () => {
     const w = new LineWriter();
     let settled = 0;
     const slots = new BatchSlots(output, 1, () => settled++);
-    for (const [i, seq] of [[1, 10], [2, 20]] as const) {
+    for (const [i, seq] of [
+      [1, 10],
+      [2, 20],
+    ] as const) {
       w.add(`m v=${i}i`);
       slots.push({ lines: w.take(), minSeq: seq });
     }

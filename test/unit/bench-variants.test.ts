@@ -50,7 +50,9 @@ describe('prepareVariant', () => {
     makeRoot(ORIGINAL.replace('fast(v)', 'fast(v, 3)'));
     const p = prepareVariant(root, 'plain', join(root, 'bench', '.work', 'variants'));
     await expect(p).rejects.toThrow(StalePatchError);
-    await expect(prepareVariant(root, 'plain', join(root, 'bench', '.work', 'variants'))).rejects.toThrow(/trick "plain": bench\/tricks\/plain\.patch no longer applies/);
+    await expect(prepareVariant(root, 'plain', join(root, 'bench', '.work', 'variants'))).rejects.toThrow(
+      /trick "plain": bench\/tricks\/plain\.patch no longer applies/,
+    );
   });
 
   it('stops when the trick has no patch', async () => {

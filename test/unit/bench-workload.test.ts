@@ -31,7 +31,7 @@ function decodeOne(rules: RuleSet, topic: string, payload: string): Reading {
 }
 
 describe('bench workload payloads', () => {
-  it('flat readings decode through the README-style json rule into the verifier\'s measurement, device tag and integer seq, at their ms timestamp', async () => {
+  it("flat readings decode through the README-style json rule into the verifier's measurement, device tag and integer seq, at their ms timestamp", async () => {
     const rules = await rulesFor('flat');
     for (const seq of [0, 5, 1234]) {
       const spec = PAYLOADS.flat;
@@ -48,7 +48,7 @@ describe('bench workload payloads', () => {
     expect(typeof tagged.fields.event).toBe('string');
   });
 
-  it('line protocol decodes through the line_protocol rule with the topic\'s levels as tags', async () => {
+  it("line protocol decodes through the line_protocol rule with the topic's levels as tags", async () => {
     const rules = await rulesFor('lp');
     const spec = PAYLOADS.lp;
     const r = decodeOne(rules, spec.topic('edgeflux', 'q0n1r20000', 'd007'), spec.payload(77, 100, BASE_MS));
@@ -96,9 +96,10 @@ describe('bench workload payloads', () => {
     expect(PAYLOADS.tasmota.topic('edgeflux', 'q1n2r10000', 'd001')).toBe('bench/edgeflux/tele/d001/SENSOR');
   });
 
-  it('the devices are the same in every step, and each step starts after the previous one\'s last timestamp', () => {
+  it("the devices are the same in every step, and each step starts after the previous one's last timestamp", () => {
     // A steady set of series: the step is not in the topic (only the legacy `point` payload has a run level).
-    for (const kind of ['flat', 'tasmota', 'z2m', 'lp'] as const) expect(PAYLOADS[kind].topic('edgeflux', 'q1n1r10000', 'd001')).toBe(PAYLOADS[kind].topic('edgeflux', 'q1n2r20000', 'd001'));
+    for (const kind of ['flat', 'tasmota', 'z2m', 'lp'] as const)
+      expect(PAYLOADS[kind].topic('edgeflux', 'q1n1r10000', 'd001')).toBe(PAYLOADS[kind].topic('edgeflux', 'q1n2r20000', 'd001'));
     const a = nextStep('db_test', 'flat', 'a');
     // 5 s of 200k/s over 100 devices: 2,000 readings per device, timestamps up to 10 s ahead of the clock.
     endStep('db_test', 'flat', a, 1_000_000, 100);

@@ -47,7 +47,7 @@ function decodeSegment(file: Buffer): { records: JournalRecord[]; lost: number[]
   const dict = new SegmentDict();
   const records: JournalRecord[] = [];
   const lost: number[] = [];
-  for (let pos = 0; pos < file.length; ) {
+  for (let pos = 0; pos < file.length;) {
     const len = checkUnit(file, pos, file.length);
     if (len <= 0) break;
     decodeBlock(file, pos, len, 0, Infinity, dict, records, (s) => lost.push(s));
@@ -82,14 +82,18 @@ describe('journal blocks (format 2)', () => {
     );
   });
 
-  it('payloads coded against their topic\'s reference read back exactly (fuzz: readings that differ in a few digits, and any bytes)', () => {
+  it("payloads coded against their topic's reference read back exactly (fuzz: readings that differ in a few digits, and any bytes)", () => {
     const reading = fc
       .record({
         device: fc.integer({ min: 0, max: 4 }),
         t: fc.double({ min: -40, max: 60, noNaN: true }),
         h: fc.integer({ min: 0, max: 100 }),
         seq: fc.nat(),
-        extra: fc.oneof(fc.constant(''), fc.string({ maxLength: 30 }), fc.uint8Array({ maxLength: 40 }).map((a) => Buffer.from(a).toString('latin1'))),
+        extra: fc.oneof(
+          fc.constant(''),
+          fc.string({ maxLength: 30 }),
+          fc.uint8Array({ maxLength: 40 }).map((a) => Buffer.from(a).toString('latin1')),
+        ),
       })
       .map(({ device, t, h, seq, extra }) => ({
         sourceId: 'mqtt-a',
@@ -190,7 +194,7 @@ describe('journal blocks (format 2)', () => {
     // Reopened: only the active segment's dictionary is in memory; the others load from their defining blocks, twice over.
     for (let round = 0; round < 2; round++) {
       const got: JournalRecord[] = [];
-      for (let seq = 0; seq < 600; ) {
+      for (let seq = 0; seq < 600;) {
         const part = await k.read(seq, 37);
         got.push(...part);
         seq = part[part.length - 1]!.seq + 1;
@@ -243,7 +247,10 @@ describe('journal blocks (format 2)', () => {
     await j.close();
     const k = journal(dir);
     expect(await k.open()).toMatchObject({ records: 2, damaged: 0 });
-    expect((await k.read(0, 10)).map(fieldsOf)).toEqual([{ ...entry(0), seq: 0 }, { ...novel, seq: 1 }]);
+    expect((await k.read(0, 10)).map(fieldsOf)).toEqual([
+      { ...entry(0), seq: 0 },
+      { ...novel, seq: 1 },
+    ]);
   });
 
   it('takes less than 0.8 × topic + payload per record for readings of many devices', async () => {
@@ -256,7 +263,9 @@ describe('journal blocks (format 2)', () => {
       const e: JournalEntry = {
         sourceId: 'mqtt-1',
         topic: `sensors/dev-${String(i % 1000).padStart(4, '0')}/climate`,
-        payload: Buffer.from(`{"temperature":${(20 + (i % 97) / 10).toFixed(2)},"humidity":${(40 + (i % 37) / 10).toFixed(1)},"seq":${i},"ts":${1765000000000 + i}}`),
+        payload: Buffer.from(
+          `{"temperature":${(20 + (i % 97) / 10).toFixed(2)},"humidity":${(40 + (i % 37) / 10).toFixed(1)},"seq":${i},"ts":${1765000000000 + i}}`,
+        ),
         receivedAt: 1_765_000_000_000_000_000n + BigInt(i) * 500_000n,
       };
       plain += e.topic.length + e.payload.length;
@@ -296,7 +305,7 @@ describe('upgrade from format 1', () => {
     expect(await k.open()).toMatchObject({ records: 90, damaged: 0, headSeq: 90 });
     k.addConsumer('out');
     const got: JournalRecord[] = [];
-    for (let seq = 0; seq < 90; ) {
+    for (let seq = 0; seq < 90;) {
       const part = await k.read(seq, 13);
       got.push(...part);
       seq = part[part.length - 1]!.seq + 1;

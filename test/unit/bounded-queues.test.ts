@@ -25,7 +25,7 @@ describe('boundOutgoingQueues', () => {
     expect(drops).toEqual(['away', 'away']);
   });
 
-  it('a client\'s queue is independent of another\'s, and an acknowledged message frees its place', async () => {
+  it("a client's queue is independent of another's, and an acknowledged message frees its place", async () => {
     const p = new AsyncMemoryPersistence() as unknown as OutgoingQueues;
     const drops: string[] = [];
     boundOutgoingQueues(p, 2, (id) => drops.push(id));

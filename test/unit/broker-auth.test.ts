@@ -82,7 +82,16 @@ describe('ACL', () => {
 });
 
 describe('LoginThrottle', () => {
-  const opts = { freeFailures: 2, freeFailuresPerAddress: 5, baseDelayMs: 100, maxDelayMs: 1000, forgetMs: 60_000, maxAddresses: 2, maxUsersPerAddress: 4, maxInFlightPerAddress: 2 };
+  const opts = {
+    freeFailures: 2,
+    freeFailuresPerAddress: 5,
+    baseDelayMs: 100,
+    maxDelayMs: 1000,
+    forgetMs: 60_000,
+    maxAddresses: 2,
+    maxUsersPerAddress: 4,
+    maxInFlightPerAddress: 2,
+  };
 
   it('delays failure answers of a pair after its free failures, doubling to a cap, and forgets it', () => {
     let now = 0;
@@ -98,7 +107,7 @@ describe('LoginThrottle', () => {
     expect(fail()).toBe(0);
   });
 
-  it('the address\'s failures over all usernames count too', () => {
+  it("the address's failures over all usernames count too", () => {
     const t = new LoginThrottle(opts);
     const delays = ['u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u7'].map((u) => {
       t.admit('a', u);
@@ -181,10 +190,11 @@ describe('PasswordChecks: the last slot', () => {
     const checks = new PasswordChecks(2, 4);
     const pending: (() => void)[] = [];
     const started: string[] = [];
-    const check = (name: string) => () => new Promise<boolean>((resolve) => {
-      started.push(name);
-      pending.push(() => resolve(false));
-    });
+    const check = (name: string) => () =>
+      new Promise<boolean>((resolve) => {
+        started.push(name);
+        pending.push(() => resolve(false));
+      });
     void checks.run(5, check('s1'));
     void checks.run(5, check('s2'));
     expect(started).toEqual(['s1']);
@@ -210,7 +220,8 @@ describe('BrokerGate', () => {
     });
     const auth = (username?: string, password?: string) =>
       new Promise<{ err: (Error & { returnCode: number }) | null; ok: boolean | null }>((resolve) =>
-        g.authenticate(client('c'), username, password === undefined ? undefined : Buffer.from(password), (err, ok) => resolve({ err, ok })));
+        g.authenticate(client('c'), username, password === undefined ? undefined : Buffer.from(password), (err, ok) => resolve({ err, ok })),
+      );
     return { g, counters, auth, verified };
   }
 
@@ -238,7 +249,7 @@ describe('BrokerGate', () => {
     expect(counters.get('broker_refused', { reason: 'unknown_user' })).toBe(1);
   });
 
-  it('an unknown user\'s password is checked too, against a hash of the same cost (no timing oracle)', async () => {
+  it("an unknown user's password is checked too, against a hash of the same cost (no timing oracle)", async () => {
     const users = new Map([['alice', await hashPassword('pw', FAST)]]);
     const { auth, verified } = gate('never', '192.0.2.7', users);
     await auth('alice', 'nope');

@@ -4,7 +4,8 @@ import { ClientIdOwners, clientIdMatches, ownershipKey, type OwnerStore } from '
 describe('client id ownership keys', () => {
   it('fold case (including ß and final sigma), NFKC forms and invisible characters into one key', () => {
     const k = ownershipKey('observer');
-    for (const v of ['Observer', 'OBSERVER', 'obser\u200bver', '\u2060observer\ufeff', 'obser\u00adver', 'ｏｂｓｅｒｖｅｒ', 'observer\ufe0f']) expect(ownershipKey(v)).toBe(k);
+    for (const v of ['Observer', 'OBSERVER', 'obser\u200bver', '\u2060observer\ufeff', 'obser\u00adver', 'ｏｂｓｅｒｖｅｒ', 'observer\ufe0f'])
+      expect(ownershipKey(v)).toBe(k);
     expect(ownershipKey('STRASSE')).toBe(ownershipKey('straße'));
     expect(ownershipKey('ΣΟΦΟΣ')).toBe(ownershipKey('σοφος'));
     expect(ownershipKey('observer2')).not.toBe(k);
@@ -52,7 +53,7 @@ describe('ClientIdOwners', () => {
     expect(again.claim('dev1', 'bob', noError)).toEqual({ ok: false, owner: 'alice' });
   });
 
-  it('keeps at most maxPerUser ids per user, forgetting that user\'s least recently used one', async () => {
+  it("keeps at most maxPerUser ids per user, forgetting that user's least recently used one", async () => {
     const store = memoryStore();
     const owners = new ClientIdOwners(store, 2);
     owners.claim('a1', 'alice', noError);

@@ -12,7 +12,14 @@ describe('ClockStepMonitor on virtual time', () => {
     let mono = 0;
     const warn = vi.fn();
     const steps: number[] = [];
-    const m = new ClockStepMonitor({ logger: { warn } as unknown as Logger, thresholdMs: 2000, everyMs: 1000, wall: () => wall, monotonic: () => mono, onStep: (s) => steps.push(s.stepMs) });
+    const m = new ClockStepMonitor({
+      logger: { warn } as unknown as Logger,
+      thresholdMs: 2000,
+      everyMs: 1000,
+      wall: () => wall,
+      monotonic: () => mono,
+      onStep: (s) => steps.push(s.stepMs),
+    });
     m.start();
     const tick = async (ms: number, wallExtra = 0) => {
       mono += ms;

@@ -80,7 +80,11 @@ describe('compose', () => {
   it('createPipeline: routed chains, then the global steps, one holdback for all', () => {
     type Routed = SeqReading & { readonly route?: number };
     const clock = new StreamClock(0);
-    const p = createPipeline([{ window: { every: MIN, aggregates: ['count'] } }], { scheduler: clock }, { routes: [[{ debounce: { quiet: 100 } }]], select: (t: Routed) => t.route });
+    const p = createPipeline(
+      [{ window: { every: MIN, aggregates: ['count'] } }],
+      { scheduler: clock },
+      { routes: [[{ debounce: { quiet: 100 } }]], select: (t: Routed) => t.route },
+    );
     const out: SeqReading[] = [];
     const input = new Subject<Routed>();
     input.pipe(p.operator).subscribe((t) => out.push(t));

@@ -28,9 +28,22 @@ describe('broker security config', () => {
     const r = await parse('  port: 11883\n');
     if (!r.ok) throw new Error(r.errors.map(formatIssue).join('\n'));
     expect(r.config.broker).toEqual({
-      host: '127.0.0.1', port: 11883, plaintext: true, anonymous: 'loopback', users: [],
-      limits: { max_packet: 1024 * 1024, max_connections: 1000, max_connections_per_address: 32, connect_timeout: 5000, max_queued_messages: 1000, max_topic_length: 256, max_topic_levels: 16, max_rate: 0,
-        retained: { max_per_user: 1000, max_bytes_per_user: 1024 * 1024, max_total: 10_000, max_bytes_total: 10 * 1024 * 1024 } },
+      host: '127.0.0.1',
+      port: 11883,
+      plaintext: true,
+      anonymous: 'loopback',
+      users: [],
+      limits: {
+        max_packet: 1024 * 1024,
+        max_connections: 1000,
+        max_connections_per_address: 32,
+        connect_timeout: 5000,
+        max_queued_messages: 1000,
+        max_topic_length: 256,
+        max_topic_levels: 16,
+        max_rate: 0,
+        retained: { max_per_user: 1000, max_bytes_per_user: 1024 * 1024, max_total: 10_000, max_bytes_total: 10 * 1024 * 1024 },
+      },
     });
   });
 
@@ -44,13 +57,18 @@ describe('broker security config', () => {
   it('users from the config and the password file together, with ACLs', async () => {
     const r = await parseConfigText(
       `broker:\n  anonymous: never\n  users: [{ username: carol, password_hash: "${hash}" }]\n  acl:\n    - { user: "*", publish: ["sensors/%u/#"] }\n${REST}`,
-      'edgeflux.yaml', {}, dir,
+      'edgeflux.yaml',
+      {},
+      dir,
     );
     expect(r.ok).toBe(true);
     // and through the file: its bad line is an error naming the file's line
     const f = await parse('  password_file: ./passwd\n');
     expect(f.ok).toBe(false);
-    if (!f.ok) expect(f.errors.map(formatIssue)).toEqual([expect.stringMatching(/^edgeflux\.yaml:2:3 broker\.password_file: \.\/passwd:3: user "bob": not an edgeflux password hash/)]);
+    if (!f.ok)
+      expect(f.errors.map(formatIssue)).toEqual([
+        expect.stringMatching(/^edgeflux\.yaml:2:3 broker\.password_file: \.\/passwd:3: user "bob": not an edgeflux password hash/),
+      ]);
   });
 
   it('every mistake with its place: bad enum, TLS without key, client certs without CA, plain password hash, bad ACL filter', async () => {

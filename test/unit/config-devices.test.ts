@@ -40,7 +40,7 @@ async function load(text: string): Promise<{ config?: Config; errors: string[] }
 }
 
 describe('config with device profiles', () => {
-  it('the user\'s two blocks need no rules; default subscriptions cover the profiles\' topics', async () => {
+  it("the user's two blocks need no rules; default subscriptions cover the profiles' topics", async () => {
     const { config, errors } = await load(USER);
     expect(errors).toEqual([]);
     expect(config?.rules).toEqual([]);
@@ -78,7 +78,10 @@ ${OUTPUT}`);
   it('a broken user profile is reported in its own file, at its line and key', async () => {
     const profiles = join(dir.path, 'profiles');
     await mkdir(profiles, { recursive: true });
-    await writeFile(join(profiles, 'mine.yaml'), 'name: mine\ndescription: mine\nmqtt: { topics: ["x/{device}"] }\ndecode:\n  decoder: no-such-decoder\nmeasurement: m\nfields: []\n');
+    await writeFile(
+      join(profiles, 'mine.yaml'),
+      'name: mine\ndescription: mine\nmqtt: { topics: ["x/{device}"] }\ndecode:\n  decoder: no-such-decoder\nmeasurement: m\nfields: []\n',
+    );
     const { errors } = await load(`${USER}device_profiles: { dirs: [profiles] }\n`);
     expect(errors.length).toBeGreaterThan(0);
     expect(errors.every((e) => e.startsWith('profiles/mine.yaml:'))).toBe(true);
@@ -88,7 +91,9 @@ ${OUTPUT}`);
 
 describe('profile problems in the same pass as the other errors', () => {
   it('an unknown profile name is reported beside a schema error elsewhere', async () => {
-    const { errors } = await load(`broker: { port: many }\nserial:\n  - { id: s1, path: /dev/ttyUSB0, profile: sds012 }\ndevices:\n  - { profile: tasmotta }\n${OUTPUT}`);
+    const { errors } = await load(
+      `broker: { port: many }\nserial:\n  - { id: s1, path: /dev/ttyUSB0, profile: sds012 }\ndevices:\n  - { profile: tasmotta }\n${OUTPUT}`,
+    );
     expect(errors).toEqual([
       expect.stringMatching(/^edgeflux\.yaml:1:\d+ broker\.port: /),
       expect.stringMatching(/^edgeflux\.yaml:3:\d+ serial\[0\]\.profile: unknown profile "sds012" \(available: .*sds011/),
@@ -99,9 +104,17 @@ describe('profile problems in the same pass as the other errors', () => {
   it('a profile file with an unknown decoder is reported beside a schema error in the config', async () => {
     const profiles = join(dir.path, 'profiles-bad');
     await mkdir(profiles, { recursive: true });
-    await writeFile(join(profiles, 'mine.yaml'), 'name: mine\ndescription: mine\nmqtt: { topics: ["x/{device}"] }\ndecode:\n  decoder: jsn\nmeasurement: m\nfields: []\n');
+    await writeFile(
+      join(profiles, 'mine.yaml'),
+      'name: mine\ndescription: mine\nmqtt: { topics: ["x/{device}"] }\ndecode:\n  decoder: jsn\nmeasurement: m\nfields: []\n',
+    );
     const { errors } = await load(`broker: { port: many }\ndevice_profiles: { dirs: [profiles-bad] }\ndevices:\n  - { profile: mine }\n${OUTPUT}`);
-    expect(errors).toEqual(expect.arrayContaining([expect.stringMatching(/^edgeflux\.yaml:1:\d+ broker\.port: /), expect.stringMatching(/^profiles-bad\/mine\.yaml:5:\d+ decode\.decoder: unknown decoder "jsn"/)]));
+    expect(errors).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^edgeflux\.yaml:1:\d+ broker\.port: /),
+        expect.stringMatching(/^profiles-bad\/mine\.yaml:5:\d+ decode\.decoder: unknown decoder "jsn"/),
+      ]),
+    );
   });
 });
 
@@ -122,21 +135,37 @@ describe('the shared decode step', () => {
     const lwt = msg('tele/plug1/LWT', 'Offline');
     const atIngest = decodeDeviceMessage(lwt, devices?.decoders, rules, onStatus);
     const onReplay = decodeDeviceMessage(lwt, devices?.decoders, rules);
-    expect(atIngest).toEqual([{ measurement: 'device_status', tags: { device: 'plug1', profile: 'tasmota' }, fields: { state: 'offline', online: false }, time: 5n }]);
+    expect(atIngest).toEqual([
+      { measurement: 'device_status', tags: { device: 'plug1', profile: 'tasmota' }, fields: { state: 'offline', online: false }, time: 5n },
+    ]);
     expect(onReplay).toEqual(atIngest);
     expect(statuses).toHaveLength(1);
     expect(counters.get('device_status', { profile: 'tasmota', state: 'offline' })).toBe(1);
 
-    expect(decodeDeviceMessage(msg('sensors/th1/climate', '{"t":1}'), devices?.decoders, rules)).toEqual([{ measurement: 'climate', tags: { device: 'th1' }, fields: { t: 1 }, time: 5n }]);
-    expect(decodeDeviceMessage(msg('tele/plug1/SENSOR', '{"ENERGY":{"Power":1}}'), devices?.decoders, rules)).toEqual([{ measurement: 'tasmota', tags: { device: 'plug1', sensor: 'ENERGY' }, fields: { power: 1 }, time: 5n }]);
-    expect(decodeDeviceMessage({ ...msg('sds', ''), sourceId: 'sds', payload: Buffer.from('aac0d4043a0aa1601dac', 'hex') }, devices?.decoders, rules)).toMatchObject({ kind: 'decode_error', reason: 'bad_frame' });
+    expect(decodeDeviceMessage(msg('sensors/th1/climate', '{"t":1}'), devices?.decoders, rules)).toEqual([
+      { measurement: 'climate', tags: { device: 'th1' }, fields: { t: 1 }, time: 5n },
+    ]);
+    expect(decodeDeviceMessage(msg('tele/plug1/SENSOR', '{"ENERGY":{"Power":1}}'), devices?.decoders, rules)).toEqual([
+      { measurement: 'tasmota', tags: { device: 'plug1', sensor: 'ENERGY' }, fields: { power: 1 }, time: 5n },
+    ]);
+    expect(
+      decodeDeviceMessage({ ...msg('sds', ''), sourceId: 'sds', payload: Buffer.from('aac0d4043a0aa1601dac', 'hex') }, devices?.decoders, rules),
+    ).toMatchObject({ kind: 'decode_error', reason: 'bad_frame' });
   });
 
-  it('logs a device\'s state once per change', () => {
+  it("logs a device's state once per change", () => {
     const lines: string[] = [];
     const logger = { info: (_o: unknown, m: string) => lines.push(m) } as unknown as Logger;
     const log = new DeviceStatusLog(logger, new Counters());
-    const s = (state: DeviceStatus['state']): DeviceStatus => ({ kind: 'device_status', profile: 'tasmota', device: 'p', state, raw: state, tags: {}, time: 1n });
+    const s = (state: DeviceStatus['state']): DeviceStatus => ({
+      kind: 'device_status',
+      profile: 'tasmota',
+      device: 'p',
+      state,
+      raw: state,
+      tags: {},
+      time: 1n,
+    });
     for (const st of ['online', 'online', 'offline', 'offline', 'online'] as const) log.observe(s(st));
     expect(lines).toEqual(['device p (tasmota): online', 'device p (tasmota): offline', 'device p (tasmota): online']);
   });

@@ -85,19 +85,18 @@ pipeline:
     expect(await checkCommand(file)).toBe(2);
     const lines = stderr.join('').trim().split('\n');
     const f = file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    const at = (line: number, key: string, message: RegExp) => expect.stringMatching(new RegExp(`^${f}:${line}:\\d+ ${key.replace(/[.[\]]/g, '\\$&')}: ${message.source}`));
-    expect(lines.slice(0, -1)).toEqual(
-      [
-        at(8, 'rules[0].pipeline[0].deadband', /set abs and\/or pct/),
-        at(10, 'rules[0].pipeline[1].throttle', /one operator per step, found dedupe and throttle/),
-        at(12, 'pipeline[0].window.aggregates[1]', /./),
-        at(13, 'pipeline[1].debounce.quiet', /./),
-        at(14, 'pipeline[2].throttle.keep', /./),
-        at(15, 'pipeline[3].windw', /unknown key "windw" \(did you mean "window"\?\)/),
-        at(16, 'pipeline[4]', /a pipeline step is a mapping with one key/),
-        at(17, 'pipeline[5].window.offset', /must be shorter than every \(1m\)/),
-      ],
-    );
+    const at = (line: number, key: string, message: RegExp) =>
+      expect.stringMatching(new RegExp(`^${f}:${line}:\\d+ ${key.replace(/[.[\]]/g, '\\$&')}: ${message.source}`));
+    expect(lines.slice(0, -1)).toEqual([
+      at(8, 'rules[0].pipeline[0].deadband', /set abs and\/or pct/),
+      at(10, 'rules[0].pipeline[1].throttle', /one operator per step, found dedupe and throttle/),
+      at(12, 'pipeline[0].window.aggregates[1]', /./),
+      at(13, 'pipeline[1].debounce.quiet', /./),
+      at(14, 'pipeline[2].throttle.keep', /./),
+      at(15, 'pipeline[3].windw', /unknown key "windw" \(did you mean "window"\?\)/),
+      at(16, 'pipeline[4]', /a pipeline step is a mapping with one key/),
+      at(17, 'pipeline[5].window.offset', /must be shorter than every \(1m\)/),
+    ]);
     expect(lines.at(-1)).toBe(`8 errors in ${file}`);
   });
 });

@@ -75,7 +75,9 @@ describe('units', () => {
   });
 
   it('reports shutdown_timeout: 10 at its place instead of taking it as 10 ms', async () => {
-    expect(brief(await errorsOf(`${MINIMAL}shutdown_timeout: 10\n`))).toEqual(['10:1 shutdown_timeout: duration "10" has no unit: write 10s or 10ms (units: ms, s, m, h, d)']);
+    expect(brief(await errorsOf(`${MINIMAL}shutdown_timeout: 10\n`))).toEqual([
+      '10:1 shutdown_timeout: duration "10" has no unit: write 10s or 10ms (units: ms, s, m, h, d)',
+    ]);
   });
 
   it.each([
@@ -138,7 +140,14 @@ describe('the example config', () => {
         concurrency: 1,
       },
     ]);
-    expect(c.spool).toEqual({ mode: 'durable', dir: resolve(EXAMPLE, '../spool'), sync: 100, max_bytes: 1024 ** 3, segment_bytes: 16 * 1024 * 1024, policy: 'drop-oldest' });
+    expect(c.spool).toEqual({
+      mode: 'durable',
+      dir: resolve(EXAMPLE, '../spool'),
+      sync: 100,
+      max_bytes: 1024 ** 3,
+      segment_bytes: 16 * 1024 * 1024,
+      policy: 'drop-oldest',
+    });
     expect(c.dead_letter).toEqual({ path: resolve(EXAMPLE, '../edgeflux-dead-letter.jsonl'), max_bytes: 10 * 1024 * 1024 });
     expect(c.limits).toEqual({ max_payload: 256 * 1024 });
     expect(c.shutdown_timeout).toBe(10_000);
@@ -151,7 +160,7 @@ describe('the example config', () => {
     }).toThrow(TypeError);
   });
 
-  it('fills MQTT source defaults; default filters are the rules\' filters, without overlaps', async () => {
+  it("fills MQTT source defaults; default filters are the rules' filters, without overlaps", async () => {
     const c = await load(`
 mqtt:
   - id: site
@@ -223,7 +232,14 @@ shutdown_timeout: 1m30s
         { topic: 'other/+', qos: 0 },
       ],
     });
-    expect(c.outputs[0]).toMatchObject({ type: 'influxdb_v2', org: 'home', bucket: 'sensors', gzip: true, batch: { max_points: 1000, max_age: 250 }, concurrency: 2 });
+    expect(c.outputs[0]).toMatchObject({
+      type: 'influxdb_v2',
+      org: 'home',
+      bucket: 'sensors',
+      gzip: true,
+      batch: { max_points: 1000, max_age: 250 },
+      concurrency: 2,
+    });
     expect(c.log.level).toBe('debug');
     expect(c.limits.max_payload).toBe(1_000_000);
     expect(c.shutdown_timeout).toBe(90_000);
@@ -238,7 +254,14 @@ describe('spool', () => {
   it('defaults: durable, ./spool next to the config file, sync 100ms, 1 GiB, 16 MiB segments, drop-oldest', async () => {
     vi.stubEnv('STATE_DIRECTORY', undefined);
     const c = await load(MINIMAL);
-    expect(c.spool).toEqual({ mode: 'durable', dir: '/etc/edgeflux/spool', sync: 100, max_bytes: 1024 ** 3, segment_bytes: 16 * 1024 * 1024, policy: 'drop-oldest' });
+    expect(c.spool).toEqual({
+      mode: 'durable',
+      dir: '/etc/edgeflux/spool',
+      sync: 100,
+      max_bytes: 1024 ** 3,
+      segment_bytes: 16 * 1024 * 1024,
+      policy: 'drop-oldest',
+    });
   });
 
   it('under systemd, $STATE_DIRECTORY/spool unless dir is given', async () => {
@@ -254,7 +277,14 @@ describe('spool', () => {
 
   it('keeps explicit values; segments default to at most a quarter of the quota', async () => {
     const c = await load(`${MINIMAL}spool:\n  dir: /srv/spool\n  sync: always\n  max_bytes: 8MiB\n  policy: block\n`);
-    expect(c.spool).toEqual({ mode: 'durable', dir: '/srv/spool', sync: 'always', max_bytes: 8 * 1024 * 1024, segment_bytes: 2 * 1024 * 1024, policy: 'block' });
+    expect(c.spool).toEqual({
+      mode: 'durable',
+      dir: '/srv/spool',
+      sync: 'always',
+      max_bytes: 8 * 1024 * 1024,
+      segment_bytes: 2 * 1024 * 1024,
+      policy: 'block',
+    });
     expect((await load(`${MINIMAL}spool: { sync: 1s, segment_bytes: 1MiB }\n`)).spool).toMatchObject({ sync: 1000, segment_bytes: 1024 * 1024 });
   });
 
@@ -419,7 +449,9 @@ ${OUTPUT}`);
   it('an unclosed quote is reported where it opens, not at the end of the file', async () => {
     const text = `broker: {}\nrules:\n  - topic: "sensors/{device}\n    format: json\n${OUTPUT}`;
     expect(brief(await errorsOf(text))).toEqual(['3:12 : this " quote is never closed (the string runs on to the end of the file)']);
-    expect(brief(await errorsOf(`log: { level: 'info }\n${MINIMAL}`))).toEqual([`1:15 : this ' quote is never closed (the string runs on to the end of the file)`]);
+    expect(brief(await errorsOf(`log: { level: 'info }\n${MINIMAL}`))).toEqual([
+      `1:15 : this ' quote is never closed (the string runs on to the end of the file)`,
+    ]);
   });
 
   it('reports every error at once, in file order', async () => {
@@ -734,12 +766,14 @@ describe('hostile YAML', () => {
 });
 
 describe('ignore:', () => {
-  it('takes MQTT topic filters; a filter that covers a rule\'s whole topic is a warning at its place', async () => {
+  it("takes MQTT topic filters; a filter that covers a rule's whole topic is a warning at its place", async () => {
     const text = `broker: {}\nignore: ["tele/+/STATE", "sensors/#", "homeassistant/#"]\n${RULES}${OUTPUT}`;
     const r = await parseConfigText(text, 'edgeflux.yaml', {}, '/etc/edgeflux');
     if (!r.ok) throw new Error(r.errors.map(formatIssue).join('\n'));
     expect(r.config.ignore).toEqual(['tele/+/STATE', 'sensors/#', 'homeassistant/#']);
-    expect(brief(r.warnings ?? [])).toEqual(['2:26 ignore[1]: "sensors/#" shadows rules[0] ("sensors/{location}/{device}/{measurement}"): its messages are ignored before the rule sees them']);
+    expect(brief(r.warnings ?? [])).toEqual([
+      '2:26 ignore[1]: "sensors/#" shadows rules[0] ("sensors/{location}/{device}/{measurement}"): its messages are ignored before the rule sees them',
+    ]);
   });
 
   it('refuses an invalid filter or a shared subscription, naming it', async () => {

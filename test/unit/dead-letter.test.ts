@@ -18,7 +18,10 @@ afterEach(async () => {
 
 async function records(path: string): Promise<Record<string, unknown>[]> {
   const text = await readFile(path, 'utf8');
-  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 describe('DeadLetter', () => {
@@ -30,7 +33,15 @@ describe('DeadLetter', () => {
     dl.record({ reason: 'bad_request', output: 'local', line: 'm v=1 1', message: 'HTTP 400: x', at: Date.UTC(2020, 0, 1) });
     await dl.stop();
     expect(await records(file)).toEqual([
-      { at: '2024-01-02T03:04:05.000Z', reason: 'invalid_json', message: 'Unexpected end', source_id: 'broker', topic: 'a/b', payload: '{"x":', payload_bytes: 5 },
+      {
+        at: '2024-01-02T03:04:05.000Z',
+        reason: 'invalid_json',
+        message: 'Unexpected end',
+        source_id: 'broker',
+        topic: 'a/b',
+        payload: '{"x":',
+        payload_bytes: 5,
+      },
       { at: '2020-01-01T00:00:00.000Z', reason: 'bad_request', message: 'HTTP 400: x', output: 'local', line: 'm v=1 1' },
     ]);
     expect(dl.recorded).toBe(2);

@@ -63,7 +63,11 @@ describe('deadband: marbles', () => {
 
   it('keeps series apart', () => {
     testScheduler().run(({ cold, expectObservable }) => {
-      const v = { a: rd({ t: 0, f: { v: 1 }, tags: { d: '1' } }), b: rd({ t: 0, f: { v: 1 }, tags: { d: '2' } }), c: rd({ t: 1, f: { v: 1 }, tags: { d: '1' } }) };
+      const v = {
+        a: rd({ t: 0, f: { v: 1 }, tags: { d: '1' } }),
+        b: rd({ t: 0, f: { v: 1 }, tags: { d: '2' } }),
+        c: rd({ t: 1, f: { v: 1 }, tags: { d: '1' } }),
+      };
       expectObservable(cold('abc|', v).pipe(deadband({ abs: 0 }))).toBe('ab-|', v);
     });
   });

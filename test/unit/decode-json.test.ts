@@ -44,7 +44,7 @@ describe('decodeJson: values', () => {
     expect(r.fields.e).toBe(1000);
     expect(r.fields.n).toBe(-0.0025);
     expect(r.fields.big).toBe(Number.MAX_VALUE);
-    expect(r.fields.i).toBe(Number("12345678901234567890"));
+    expect(r.fields.i).toBe(Number('12345678901234567890'));
   });
 
   it('rejects numbers beyond float64 as wrong_type', () => {
@@ -266,7 +266,13 @@ describe('decodeJson: errors', () => {
     expect(bad('x'.repeat(100_000)).message.length).toBeLessThan(300);
   });
 
-  it.each([['[1,2]', 'an array'], ['42', 'number'], ['"s"', 'string'], ['null', 'null'], ['true', 'boolean']])('%s is not_an_object', (text, what) => {
+  it.each([
+    ['[1,2]', 'an array'],
+    ['42', 'number'],
+    ['"s"', 'string'],
+    ['null', 'null'],
+    ['true', 'boolean'],
+  ])('%s is not_an_object', (text, what) => {
     expect(bad(text)).toMatchObject({ reason: 'not_an_object', message: expect.stringContaining(what) });
   });
 });
@@ -316,7 +322,8 @@ describe('helpers', () => {
   });
 
   it('exactNumberLiterals finds long numbers by flattened path, ignoring strings and short numbers', () => {
-    const text = '{"a":{"b":12345678901234567,"s":"{\\"x\\":12345678901234567}"},"arr":[1,-98765432109876543],"k\\u00e9":11111111111111111111,"f":1.2345678901234567,"e":1e300,"z":0.000000000001}';
+    const text =
+      '{"a":{"b":12345678901234567,"s":"{\\"x\\":12345678901234567}"},"arr":[1,-98765432109876543],"k\\u00e9":11111111111111111111,"f":1.2345678901234567,"e":1e300,"z":0.000000000001}';
     const m = exactNumberLiterals(text, '_');
     expect([...m.entries()]).toEqual([
       ['a_b', '12345678901234567'],
@@ -347,6 +354,8 @@ describe('decodeJson: one decoder, many messages', () => {
     };
     for (const text of texts) expect(fast(text), text).toEqual(createJsonDecoder(opts, false)(text, ctx));
     expect(isDecodeError(fast('{"n":5.5,"t":1}'))).toBe(true);
-    expect(fast('{"room":"k","t":22,"n":4}')).toEqual([{ measurement: 'm', tags: { room: 'k', device: 'th1' }, fields: { temperature: 22, n: 4n }, time: ARRIVAL }]);
+    expect(fast('{"room":"k","t":22,"n":4}')).toEqual([
+      { measurement: 'm', tags: { room: 'k', device: 'th1' }, fields: { temperature: 22, n: 4n }, time: ARRIVAL },
+    ]);
   });
 });

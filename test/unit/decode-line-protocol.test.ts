@@ -37,8 +37,26 @@ describe('decodeLineProtocol: basics', () => {
   it('parses every field type', () => {
     const r = one('m f=1,g=-1.5,e=1e3,E=-2E-2,d=.5,p=5.,i=12i,ni=-12i,u=12u,s="hi",b1=t,b2=T,b3=true,b4=True,b5=TRUE,c1=f,c2=F,c3=false,c4=False,c5=FALSE');
     expect(r.fields).toEqual({
-      f: 1, g: -1.5, e: 1000, E: -0.02, d: 0.5, p: 5, i: 12n, ni: -12n, u: 12n, s: 'hi',
-      b1: true, b2: true, b3: true, b4: true, b5: true, c1: false, c2: false, c3: false, c4: false, c5: false,
+      f: 1,
+      g: -1.5,
+      e: 1000,
+      E: -0.02,
+      d: 0.5,
+      p: 5,
+      i: 12n,
+      ni: -12n,
+      u: 12n,
+      s: 'hi',
+      b1: true,
+      b2: true,
+      b3: true,
+      b4: true,
+      b5: true,
+      c1: false,
+      c2: false,
+      c3: false,
+      c4: false,
+      c5: false,
     });
     expect(typeof r.fields.f).toBe('number');
   });

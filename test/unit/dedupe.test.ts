@@ -24,7 +24,11 @@ describe('dedupe: marbles', () => {
 
   it('compares only the listed fields when given', () => {
     testScheduler().run(({ cold, expectObservable }) => {
-      const v = { a: rd({ t: 0, f: { state: 'on', rssi: -60 } }), b: rd({ t: 1, f: { state: 'on', rssi: -61 } }), c: rd({ t: 2, f: { state: 'off', rssi: -61 } }) };
+      const v = {
+        a: rd({ t: 0, f: { state: 'on', rssi: -60 } }),
+        b: rd({ t: 1, f: { state: 'on', rssi: -61 } }),
+        c: rd({ t: 2, f: { state: 'off', rssi: -61 } }),
+      };
       expectObservable(cold('abc|', v).pipe(dedupe({ fields: ['state'] }))).toBe('a-c|', v);
     });
   });
@@ -39,7 +43,11 @@ describe('dedupe: marbles', () => {
 
   it('keeps series apart', () => {
     testScheduler().run(({ cold, expectObservable }) => {
-      const v = { a: rd({ t: 0, f: { s: 1 }, tags: { d: '1' } }), b: rd({ t: 0, f: { s: 1 }, tags: { d: '2' } }), c: rd({ t: 1, f: { s: 1 }, tags: { d: '2' } }) };
+      const v = {
+        a: rd({ t: 0, f: { s: 1 }, tags: { d: '1' } }),
+        b: rd({ t: 0, f: { s: 1 }, tags: { d: '2' } }),
+        c: rd({ t: 1, f: { s: 1 }, tags: { d: '2' } }),
+      };
       expectObservable(cold('abc|', v).pipe(dedupe())).toBe('ab-|', v);
     });
   });

@@ -4,13 +4,22 @@ import type { Reading } from '../../src/types.js';
 
 const reading = (device: string, fields: Reading['fields'], measurement = 'climate'): Reading => ({ measurement, tags: { device }, fields, time: 0n });
 /** The `device_status` reading a profile's availability message becomes (devices/profiles/types.ts). */
-const status = (device: string, state: string): Reading => ({ measurement: 'device_status', tags: { device, profile: 'tasmota' }, fields: { state, online: state === 'online' }, time: 0n });
+const status = (device: string, state: string): Reading => ({
+  measurement: 'device_status',
+  tags: { device, profile: 'tasmota' },
+  fields: { state, online: state === 'online' },
+  time: 0n,
+});
 
 describe('DeviceTable', () => {
   it('keeps each device’s latest values, source and count, and its profile’s units, looked up when it is first seen or changes source', () => {
     const tasmota = { temperature: '°C' };
     const asked: string[] = [];
-    const t = new DeviceTable('device', 100, (source, topic) => (asked.push(`${source} ${topic}`), source === 'broker' && topic.startsWith('tele/') ? tasmota : undefined));
+    const t = new DeviceTable(
+      'device',
+      100,
+      (source, topic) => (asked.push(`${source} ${topic}`), source === 'broker' && topic.startsWith('tele/') ? tasmota : undefined),
+    );
     t.observe([reading('th1', { temperature: 21.5 })], 'broker', 1000, 'tele/th1/SENSOR');
     t.observe([reading('th1', { temperature: 22 })], 'broker', 2000, 'tele/th1/SENSOR');
     t.observe([reading('th2', { temperature: 19 })], 'broker', 2000, 'sensors/th2');
@@ -28,7 +37,9 @@ describe('DeviceTable', () => {
     const t = new DeviceTable();
     t.observe([reading('plug', { power: 40 })], 'broker', 1000, 'tele/plug/SENSOR');
     t.observe([status('plug', 'offline')], 'broker', 5000, 'tele/plug/LWT');
-    expect(t.rows()).toEqual([{ device: 'plug', source: 'broker', measurement: 'climate', lastSeenMs: 1000, readings: 1, fields: { power: 40 }, availability: 'offline' }]);
+    expect(t.rows()).toEqual([
+      { device: 'plug', source: 'broker', measurement: 'climate', lastSeenMs: 1000, readings: 1, fields: { power: 40 }, availability: 'offline' },
+    ]);
     t.observe([reading('plug', { power: 41 })], 'broker', 9000, 'tele/plug/SENSOR');
     expect(t.rows()[0]).toMatchObject({ fields: { power: 41 }, readings: 2 });
     expect(t.rows()[0]?.availability).toBeUndefined();
@@ -46,6 +57,11 @@ describe('DeviceTable', () => {
     t.observe([reading('b', { v: 1 })], 's', 2000);
     t.observe([reading('a', { v: 2 })], 's', 3000);
     t.observe([reading('c', { v: 1 })], 's', 4000);
-    expect(t.rows().map((r) => r.device).sort()).toEqual(['a', 'c']);
+    expect(
+      t
+        .rows()
+        .map((r) => r.device)
+        .sort(),
+    ).toEqual(['a', 'c']);
   });
 });

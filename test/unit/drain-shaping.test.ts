@@ -103,7 +103,7 @@ describe('createShaping', () => {
 });
 
 describe('Drain with a shaping stage', () => {
-  it('replays on the records\' arrival times: an idle window closes between two records, with the wall clock frozen', async () => {
+  it("replays on the records' arrival times: an idle window closes between two records, with the wall clock frozen", async () => {
     const window: PipelineStep = { window: { every: 1000, idle: 1000 } };
     const s = shaping([[window], []]);
     append('w/a', '1@0', 0);
@@ -127,7 +127,7 @@ describe('Drain with a shaping stage', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it('routes readings to their rule\'s chain, then the global steps; edgeflux\'s own figures bypass both', async () => {
+  it("routes readings to their rule's chain, then the global steps; edgeflux's own figures bypass both", async () => {
     const s = shaping([[{ window: { every: 1000 } }], [{ deadband: { abs: 1 } }]], [{ dedupe: {} }]);
     append('w/a', '1@0', 100_000);
     append('w/a', '3@100', 100_000);

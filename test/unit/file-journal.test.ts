@@ -105,7 +105,7 @@ describe('FileJournal recovery', () => {
     expect(j.append(entry(10))).toBe(10);
   });
 
-  it('counts two adjacent damaged records as two, and damage in a segment\'s first record', async () => {
+  it("counts two adjacent damaged records as two, and damage in a segment's first record", async () => {
     const dir = tmp();
     const offsets = await writeRecords(dir, 10);
     const file = onlySegment(dir);
@@ -238,7 +238,7 @@ describe('FileJournal segments and cursors', () => {
     expect(j.cursor('out')).toBe(0);
   });
 
-  it('saves a consumer\'s state with its cursor and gives it back after a reopen', async () => {
+  it("saves a consumer's state with its cursor and gives it back after a reopen", async () => {
     const dir = tmp();
     const j = journal(dir, { sync: 'always' });
     await j.open();

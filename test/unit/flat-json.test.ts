@@ -29,7 +29,9 @@ describe('scanFlatObject', () => {
   });
 
   it('computes exact values, and keeps the literal where the double may not be all it says', () => {
-    expect(scanned('{"a":123456789012345,"b":9007199254740991,"c":1e3,"d":0.1,"e":-2.5e-3,"f":9007199254740993,"g":1.2345678901234567,"h":1e300,"i":-0.0}')).toEqual([
+    expect(
+      scanned('{"a":123456789012345,"b":9007199254740991,"c":1e3,"d":0.1,"e":-2.5e-3,"f":9007199254740993,"g":1.2345678901234567,"h":1e300,"i":-0.0}'),
+    ).toEqual([
       ['a', 123456789012345, undefined],
       ['b', 9007199254740991, undefined],
       ['c', 1000, undefined],
@@ -43,7 +45,20 @@ describe('scanFlatObject', () => {
   });
 
   it('gives every number the double JSON.parse gives', () => {
-    const lits = ['0.1', '0.3', '123.456', '1e22', '1e23', '9.999999999999999e22', '5e-324', '2.2250738585072014e-308', '0.000001', '1.7976931348623157e308', '123456789012345.6', '0.1234567890123456789'];
+    const lits = [
+      '0.1',
+      '0.3',
+      '123.456',
+      '1e22',
+      '1e23',
+      '9.999999999999999e22',
+      '5e-324',
+      '2.2250738585072014e-308',
+      '0.000001',
+      '1.7976931348623157e308',
+      '123456789012345.6',
+      '0.1234567890123456789',
+    ];
     for (const lit of lits) {
       const v = scanned(`{"x":${lit}}`)?.[0]?.[1];
       expect(Object.is(v, JSON.parse(lit)), lit).toBe(true);

@@ -20,7 +20,21 @@ const targets = await fuzzTargets();
 describe('fuzz sample (fixed seed)', () => {
   it('covers every decoder, every profile, the encoder, topic templates and the config loader', () => {
     const names = targets.map((t) => t.name);
-    expect(names).toEqual(expect.arrayContaining(['decode-json', 'decode-number', 'decode-line-protocol', 'rules (RuleSet.decode)', 'encodeLine (round trip)', 'topic templates', 'config loader (parseConfigText)', 'broker client id keys', 'broker client id owners', 'broker retained ledger', 'broker login throttle']));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'decode-json',
+        'decode-number',
+        'decode-line-protocol',
+        'rules (RuleSet.decode)',
+        'encodeLine (round trip)',
+        'topic templates',
+        'config loader (parseConfigText)',
+        'broker client id keys',
+        'broker client id owners',
+        'broker retained ledger',
+        'broker login throttle',
+      ]),
+    );
     expect(names.filter((n) => n.startsWith('profile ')).length).toBeGreaterThanOrEqual(12);
     expect(targets.reduce((n, t) => n + t.fullRuns, 0)).toBeGreaterThanOrEqual(100_000);
   });

@@ -20,7 +20,12 @@ describe('evaluateHealth', () => {
     const r = evaluateHealth(f, T, START + 70_000);
     expect(r.status).toBe('unhealthy');
     expect(r.reasons).toEqual([
-      { check: 'output_unreachable', output: 'local', since: new Date(START + 10_000).toISOString(), message: 'output local unreachable for 60 s: ECONNREFUSED' },
+      {
+        check: 'output_unreachable',
+        output: 'local',
+        since: new Date(START + 10_000).toISOString(),
+        message: 'output local unreachable for 60 s: ECONNREFUSED',
+      },
     ]);
   });
 
@@ -32,7 +37,12 @@ describe('evaluateHealth', () => {
     const r = evaluateHealth(facts({ sources }), T, START + 6000);
     expect(r.status).toBe('unhealthy');
     expect(r.reasons).toEqual([
-      { check: 'source_failed', source: 'serial0', since: new Date(START + 5000).toISOString(), message: 'source serial0 failed (2 times so far): parser bug; restarting it' },
+      {
+        check: 'source_failed',
+        source: 'serial0',
+        since: new Date(START + 5000).toISOString(),
+        message: 'source serial0 failed (2 times so far): parser bug; restarting it',
+      },
     ]);
     expect(r.sources).toEqual([
       { id: 'serial0', state: 'failed', last_error: 'parser bug' },
@@ -47,11 +57,14 @@ describe('evaluateHealth', () => {
       {
         check: 'spool_refusing',
         since: new Date(START).toISOString(),
-        message: 'spool: not acknowledging messages (their senders keep them): the disk holding the spool (/var/lib/edgeflux) is full: free space on it (or lower spool.max_bytes below what is free); acknowledging resumes by itself',
+        message:
+          'spool: not acknowledging messages (their senders keep them): the disk holding the spool (/var/lib/edgeflux) is full: free space on it (or lower spool.max_bytes below what is free); acknowledging resumes by itself',
       },
     ]);
     const ro = evaluateHealth(facts({ refusing: { reason: 'error', since: START, error: 'EROFS: read-only file system, write', dir: '/s' } }), T, START);
-    expect(ro.reasons[0]?.message).toBe('spool: not acknowledging messages (their senders keep them): appending to the journal (/s) fails: EROFS: read-only file system, write');
+    expect(ro.reasons[0]?.message).toBe(
+      'spool: not acknowledging messages (their senders keep them): appending to the journal (/s) fails: EROFS: read-only file system, write',
+    );
   });
 
   it('without downSince, counts from the last success, else from start', () => {
@@ -82,7 +95,15 @@ describe('evaluateHealth', () => {
 
   it('lists every reason at once', () => {
     const r = evaluateHealth(
-      facts({ lastMessageAt: undefined, outputs: [{ id: 'a', state: 'down' }, { id: 'b', state: 'degraded' }, { id: 'c', state: 'up' }], spool: { bytes: 95, maxBytes: 100 } }),
+      facts({
+        lastMessageAt: undefined,
+        outputs: [
+          { id: 'a', state: 'down' },
+          { id: 'b', state: 'degraded' },
+          { id: 'c', state: 'up' },
+        ],
+        spool: { bytes: 95, maxBytes: 100 },
+      }),
       T,
       START + 3_600_000,
     );

@@ -9,7 +9,9 @@ import { INFLUX_CLIENT_VERIFIED, sendBytes } from '../../src/sink/influx-transpo
 // to the version it was checked against: when the library moves, this fails and says what
 // to re-check, instead of batches being sent as JSON or read after their buffer was reused.
 
-const installed = (JSON.parse(readFileSync(new URL('../../node_modules/@influxdata/influxdb-client/package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const installed = (
+  JSON.parse(readFileSync(new URL('../../node_modules/@influxdata/influxdb-client/package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 
 let close: (() => Promise<void>) | undefined;
 afterEach(async () => {
@@ -44,7 +46,13 @@ describe('influx-transport (the client reach, pinned)', () => {
     const bytes = Buffer.from('m,t=ä v=1.5 1\nm v=2 2');
     const sent = Buffer.from(bytes);
     await new Promise<void>((resolve, reject) => {
-      sendBytes(transport, '/write?db=x', bytes, { method: 'POST', headers: { 'content-type': 'text/plain; charset=utf-8' } }, { complete: () => resolve(), error: reject });
+      sendBytes(
+        transport,
+        '/write?db=x',
+        bytes,
+        { method: 'POST', headers: { 'content-type': 'text/plain; charset=utf-8' } },
+        { complete: () => resolve(), error: reject },
+      );
       bytes.fill(0x21); // reused for the next batch while the request is still on its way
     });
     expect(bodies).toHaveLength(1);

@@ -76,7 +76,10 @@ describe('Ingest', () => {
     await journal.open();
     ingest.accept(msg('bad'));
     ingest.accept(msg('boom'));
-    expect(bad).toEqual([{ topic: 't', reason: 'invalid_json' }, { topic: 't', reason: 'internal_error' }]);
+    expect(bad).toEqual([
+      { topic: 't', reason: 'invalid_json' },
+      { topic: 't', reason: 'internal_error' },
+    ]);
     expect(acked).toEqual(['bad', 'boom']);
     expect(journal.stats().headSeq).toBe(0);
     expect(counters.get('messages_received', { source: 'broker' })).toBe(2);

@@ -41,12 +41,27 @@ describe('internalReadings', () => {
     ]);
     expect(rs.every((r) => r.time === 42n)).toBe(true);
     const [agent, broker, site, local] = rs as [Reading, Reading, Reading, Reading];
-    expect(agent.fields).toMatchObject({ queue_points: 2n, spool_bytes: 5000n, spool_max_bytes: 10_000n, readings_dropped: 1n, clock_synchronized: true, devices: 0n });
+    expect(agent.fields).toMatchObject({
+      queue_points: 2n,
+      spool_bytes: 5000n,
+      spool_max_bytes: 10_000n,
+      readings_dropped: 1n,
+      clock_synchronized: true,
+      devices: 0n,
+    });
     expect(typeof agent.fields.rss_bytes).toBe('bigint');
     expect(typeof agent.fields.event_loop_lag_p99_ms).toBe('number');
     expect(broker.fields).toEqual({ messages_received: 10n, messages_decoded: 8n, messages_failed: 2n, up: true });
     expect(site.fields).toEqual({ messages_received: 1n, messages_decoded: 0n, messages_failed: 0n });
-    expect(local.fields).toEqual({ points_written: 16n, write_requests: 0n, write_retries: 3n, points_dropped: 5n, messages_dropped: 6n, backlog_messages: 4n, up: true });
+    expect(local.fields).toEqual({
+      points_written: 16n,
+      write_requests: 0n,
+      write_retries: 3n,
+      points_dropped: 5n,
+      messages_dropped: 6n,
+      backlog_messages: 4n,
+      up: true,
+    });
     // Every field is one of the documented ones, and each point encodes as line protocol.
     for (const r of rs) {
       const kind = r.tags.kind as keyof typeof INTERNAL_FIELDS;
@@ -91,7 +106,13 @@ describe('InternalMetricsReporter on virtual time', () => {
   it('emits every interval with the host tag, and frees its timer on stop', async () => {
     const { counters, metrics } = setup();
     const batches: Reading[][] = [];
-    const r = new InternalMetricsReporter({ figures: () => metrics.figures(), sink: (b) => batches.push(b), intervalMs: 10_000, tags: { site: 'home' }, timeNs: () => 7n });
+    const r = new InternalMetricsReporter({
+      figures: () => metrics.figures(),
+      sink: (b) => batches.push(b),
+      intervalMs: 10_000,
+      tags: { site: 'home' },
+      timeNs: () => 7n,
+    });
     r.start();
     await vi.advanceTimersByTimeAsync(9_999);
     expect(batches).toHaveLength(0);
@@ -111,7 +132,13 @@ describe('InternalMetricsReporter on virtual time', () => {
     let up = true;
     const { counters, metrics } = setup({ outputs: () => [{ id: 'local', up, backlog: 0 }] });
     const at: number[] = [];
-    const r = new InternalMetricsReporter({ figures: () => metrics.figures(), sink: () => void at.push(Date.now()), intervalMs: 10_000, idleIntervalMs: 60_000, selfSourceId: 'edgeflux' });
+    const r = new InternalMetricsReporter({
+      figures: () => metrics.figures(),
+      sink: () => void at.push(Date.now()),
+      intervalMs: 10_000,
+      idleIntervalMs: 60_000,
+      selfSourceId: 'edgeflux',
+    });
     vi.setSystemTime(0);
     r.start();
     counters.inc('messages_received', { source: 'edgeflux' }); // its own points do not count

@@ -139,7 +139,8 @@ describe('RecentTail', () => {
   it('copies what it keeps: records read back intact across block boundaries and from batches larger than a block share', () => {
     const t = new RecentTail(8 * 1024 * 1024);
     let seq = 0;
-    for (const n of [1, 3, 250, 7, 2, 400, 1, 900, 5]) { // 250+ frames of ~100 B overflow a 256 KiB block's quarter
+    for (const n of [1, 3, 250, 7, 2, 400, 1, 900, 5]) {
+      // 250+ frames of ~100 B overflow a 256 KiB block's quarter
       for (let k = 0; k < 3; k++) {
         const f = frames(seq, n);
         add(t, seq, f);

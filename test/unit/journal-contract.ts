@@ -20,11 +20,7 @@ export interface ContractHooks {
 }
 
 /** `makeJournal` returns a new, unopened journal on fresh storage. */
-export function journalContract(
-  name: string,
-  makeJournal: (opts: ContractJournalOptions) => Journal,
-  hooks: ContractHooks = {},
-): void {
+export function journalContract(name: string, makeJournal: (opts: ContractJournalOptions) => Journal, hooks: ContractHooks = {}): void {
   describe(`Journal contract: ${name}`, () => {
     const made: Journal[] = [];
     const big: ContractJournalOptions = { maxBytes: 64 * 1024 * 1024, policy: 'drop-oldest' };
@@ -99,32 +95,32 @@ export function journalContract(
       expect(seen).toEqual(Array.from({ length: 3000 }, (_, i) => i));
     });
 
-  it('reads any range exactly, over records from empty to 3 MB', async () => {
-    const j = await open();
-    let seed = 42;
-    const rand = (n: number): number => {
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-      return seed % n;
-    };
-    const sizes: number[] = [];
-    for (let i = 0; i < 400; i++) {
-      const r = rand(100);
-      sizes.push(r < 80 ? rand(200) : r < 97 ? 1000 + rand(60_000) : 500_000 + rand(2_500_000));
-    }
-    const payload = (i: number): Buffer => Buffer.alloc(sizes[i]!, i % 251);
-    for (let i = 0; i < sizes.length; i++) j.append({ sourceId: 's', topic: `t/${i}`, payload: payload(i), receivedAt: BigInt(i) });
-    for (let k = 0; k < 60; k++) {
-      const from = rand(sizes.length + 5);
-      const max = 1 + rand(k % 3 === 0 ? 200 : 5);
-      const got = await j.read(from, max);
-      const want = Array.from({ length: Math.max(0, Math.min(sizes.length, from + max) - from) }, (_, n) => from + n);
-      expect(got.map((r) => r.seq)).toEqual(want);
-      for (const r of got) {
-        expect(r.topic).toBe(`t/${r.seq}`);
-        expect(r.payload.equals(payload(r.seq))).toBe(true);
+    it('reads any range exactly, over records from empty to 3 MB', async () => {
+      const j = await open();
+      let seed = 42;
+      const rand = (n: number): number => {
+        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+        return seed % n;
+      };
+      const sizes: number[] = [];
+      for (let i = 0; i < 400; i++) {
+        const r = rand(100);
+        sizes.push(r < 80 ? rand(200) : r < 97 ? 1000 + rand(60_000) : 500_000 + rand(2_500_000));
       }
-    }
-  });
+      const payload = (i: number): Buffer => Buffer.alloc(sizes[i]!, i % 251);
+      for (let i = 0; i < sizes.length; i++) j.append({ sourceId: 's', topic: `t/${i}`, payload: payload(i), receivedAt: BigInt(i) });
+      for (let k = 0; k < 60; k++) {
+        const from = rand(sizes.length + 5);
+        const max = 1 + rand(k % 3 === 0 ? 200 : 5);
+        const got = await j.read(from, max);
+        const want = Array.from({ length: Math.max(0, Math.min(sizes.length, from + max) - from) }, (_, n) => from + n);
+        expect(got.map((r) => r.seq)).toEqual(want);
+        for (const r of got) {
+          expect(r.topic).toBe(`t/${r.seq}`);
+          expect(r.payload.equals(payload(r.seq))).toBe(true);
+        }
+      }
+    });
 
     it('tails the head: each notification finds the records just appended', async () => {
       const j = await open();

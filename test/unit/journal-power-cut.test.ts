@@ -72,7 +72,7 @@ afterEach(() => {
 
 async function readAll(j: FileJournal): Promise<JournalRecord[]> {
   const out: JournalRecord[] = [];
-  for (let from = 0; ; ) {
+  for (let from = 0; ;) {
     const batch = await j.read(from, 1000);
     if (batch.length === 0) return out;
     for (const r of batch) out.push(fieldsOf(r)!);

@@ -37,7 +37,12 @@ describe('LineBatch', () => {
   it('round-trips any lines through a writer that grows and starts over after take()', () => {
     // Mostly ASCII lines with a few others: the writer copies 64 lines at once and finds
     // each line's offset by characters when the copy was ASCII, by UTF-8 bytes otherwise.
-    const line = fc.oneof({ arbitrary: fc.string({ unit: 'grapheme-ascii', maxLength: 120 }), weight: 8 }, { arbitrary: fc.string({ unit: 'grapheme', maxLength: 300 }), weight: 1 }).map((s) => s.replace(/\n/g, ' '));
+    const line = fc
+      .oneof(
+        { arbitrary: fc.string({ unit: 'grapheme-ascii', maxLength: 120 }), weight: 8 },
+        { arbitrary: fc.string({ unit: 'grapheme', maxLength: 300 }), weight: 1 },
+      )
+      .map((s) => s.replace(/\n/g, ' '));
     fc.assert(
       fc.property(fc.array(fc.array(line, { maxLength: 300 }), { minLength: 1, maxLength: 4 }), (batches) => {
         const w = new LineWriter(16);

@@ -86,9 +86,7 @@ describe('encodeLine', () => {
     });
 
     it('leaves unicode, tabs, quotes in names and other characters alone', () => {
-      expect(encodeLine(r('température', { 'pièce': 'küche 😀' }, { 'wert€': 'ü😀', 'q"': 1 }))).toBe(
-        'température,pièce=küche\\ 😀 wert€="ü😀",q"=1 ' + T,
-      );
+      expect(encodeLine(r('température', { pièce: 'küche 😀' }, { 'wert€': 'ü😀', 'q"': 1 }))).toBe('température,pièce=küche\\ 😀 wert€="ü😀",q"=1 ' + T);
       expect(escapeName('a\tb', true)).toBe('a\tb');
     });
 
@@ -141,9 +139,7 @@ describe('encodeLine', () => {
 
   describe('tags', () => {
     it('are sorted by key in UTF-8 byte order', () => {
-      expect(encodeLine(r('m', { b: '1', a: '2', Z: '3', ä: '4', '😀': '5', '\uffee': '6' }, { v: 1 }))).toBe(
-        'm,Z=3,a=2,b=1,ä=4,\uffee=6,😀=5 v=1 ' + T,
-      );
+      expect(encodeLine(r('m', { b: '1', a: '2', Z: '3', ä: '4', '😀': '5', '\uffee': '6' }, { v: 1 }))).toBe('m,Z=3,a=2,b=1,ä=4,\uffee=6,😀=5 v=1 ' + T);
     });
 
     it('with an empty value or key are omitted', () => {
@@ -201,11 +197,38 @@ describe('formatFloat', () => {
   });
 
   it('covers every step of the fast path: signs, leading zeros, trailing zeros, the limits', () => {
-    const cases = [16695042.299999999, 3.2253493300000002, 56.614504999999994, 21.5, -21.5, 0.5, -0.05, 0.000001, 0.0000015, 1e-7, 1013.25, 1.15, 0.1 + 0.2, 123456789.5, 999999999.5, 1e9 + 0.5, 1073741.823, 1073741.824, 0.1, 1 / 3, -0, 0, 42, 2 ** 60, 1e21];
+    const cases = [
+      16695042.299999999,
+      3.2253493300000002,
+      56.614504999999994,
+      21.5,
+      -21.5,
+      0.5,
+      -0.05,
+      0.000001,
+      0.0000015,
+      1e-7,
+      1013.25,
+      1.15,
+      0.1 + 0.2,
+      123456789.5,
+      999999999.5,
+      1e9 + 0.5,
+      1073741.823,
+      1073741.824,
+      0.1,
+      1 / 3,
+      -0,
+      0,
+      42,
+      2 ** 60,
+      1e21,
+    ];
     for (const v of cases) expect(formatFloat(v), String(v)).toBe(String(v));
     // The integer steps of a sweep: every value with up to 4 decimals in ±100.
     const wrong: string[] = [];
-    for (let i = -1_000_000; i <= 1_000_000; i += 7) if (formatFloat(i / 10_000) !== String(i / 10_000)) wrong.push(`${i / 10_000}: ${formatFloat(i / 10_000)}`);
+    for (let i = -1_000_000; i <= 1_000_000; i += 7)
+      if (formatFloat(i / 10_000) !== String(i / 10_000)) wrong.push(`${i / 10_000}: ${formatFloat(i / 10_000)}`);
     expect(wrong).toEqual([]);
   });
 });

@@ -171,7 +171,8 @@ describe('Metrics', () => {
     c.inc('broker_login_delayed');
     c.inc('clock_steps', { direction: 'forward' });
     c.inc('pipeline_rejected', { output: 'o', op: 'op', reason: 'r', outcome: 'x' });
-    for (const n of ['serial_poll_timeouts', 'serial_resyncs', 'serial_junk_bytes', 'serial_overflow_bytes', 'serial_frames', 'serial_reopens'] as const) c.inc(n, { port: 'p' });
+    for (const n of ['serial_poll_timeouts', 'serial_resyncs', 'serial_junk_bytes', 'serial_overflow_bytes', 'serial_frames', 'serial_reopens'] as const)
+      c.inc(n, { port: 'p' });
     c.inc('device_status', { profile: 'p', state: 's' });
     metrics = new Metrics({ counters: c });
     metrics.start();
@@ -227,7 +228,16 @@ describe('Metrics', () => {
     const counters = new Counters();
     counters.inc('messages_received', { source: 's' }, 2);
     let now = 1000;
-    metrics = new Metrics({ counters, now: () => now, providers: { devices: () => [{ device: 'a', lastSeenMs: 0, stale: false, readings: 1 }, { device: 'b', lastSeenMs: 0, stale: true, readings: 1 }] } });
+    metrics = new Metrics({
+      counters,
+      now: () => now,
+      providers: {
+        devices: () => [
+          { device: 'a', lastSeenMs: 0, stale: false, readings: 1 },
+          { device: 'b', lastSeenMs: 0, stale: true, readings: 1 },
+        ],
+      },
+    });
     metrics.start();
     now = 6000;
     const f = metrics.figures();
@@ -249,7 +259,7 @@ describe('Metrics', () => {
 });
 
 describe('Metrics: event-loop lag', () => {
-  it('reads the lag itself, not the sampling interval: an idle loop is near prom-client\'s nodejs_eventloop_lag_seconds', async () => {
+  it("reads the lag itself, not the sampling interval: an idle loop is near prom-client's nodejs_eventloop_lag_seconds", async () => {
     const m = new Metrics({ counters: new Counters(), nodeDefaults: true, lagWindowMs: 60_000 });
     m.start();
     try {
@@ -295,7 +305,10 @@ describe('statusText', () => {
         return () => (t += 10_000);
       })(),
       providers: {
-        outputs: () => [{ id: 'a', up: true, backlog: 5 }, { id: 'b', up: false, backlog: 7 }],
+        outputs: () => [
+          { id: 'a', up: true, backlog: 5 },
+          { id: 'b', up: false, backlog: 7 },
+        ],
         devices: () => [{ device: 'x', lastSeenMs: 0, stale: true, readings: 1 }],
       },
     });
@@ -335,4 +348,3 @@ describe('Metrics: node default metrics', () => {
     }
   });
 });
-

@@ -6,7 +6,8 @@ import { MQTT_PACKET_VERIFIED, packetIdTableOn } from '../../src/sources/mqtt-wi
 
 describe('mqtt-wire', () => {
   it(`is the mqtt-packet version the switch was checked against (${MQTT_PACKET_VERIFIED}.x): re-check src/sources/mqtt-wire.ts before moving it`, () => {
-    const installed = (JSON.parse(readFileSync(new URL('../../node_modules/mqtt-packet/package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    const installed = (JSON.parse(readFileSync(new URL('../../node_modules/mqtt-packet/package.json', import.meta.url), 'utf8')) as { version: string })
+      .version;
     expect(installed.split('.').slice(0, 2).join('.')).toBe(MQTT_PACKET_VERIFIED);
   });
 

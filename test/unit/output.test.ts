@@ -88,7 +88,8 @@ function config(over: Partial<InfluxV1OutputConfig> = {}): OutputConfig {
 }
 
 const lines = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(3, '0')} v=1 ${i}`);
-const err = (kind: WriteError['kind'], extra: ConstructorParameters<typeof WriteError>[2] = {}): WriteError => new WriteError(kind, `HTTP ${extra.status ?? 0}: ${kind}`, extra);
+const err = (kind: WriteError['kind'], extra: ConstructorParameters<typeof WriteError>[2] = {}): WriteError =>
+  new WriteError(kind, `HTTP ${extra.status ?? 0}: ${kind}`, extra);
 
 let writer: FakeWriter;
 let deadLetter: FakeDeadLetter;
@@ -232,7 +233,9 @@ describe('Output: retry', () => {
     writer.behaviour = (l) => (l.some((x) => x.startsWith('huge')) ? err('too_large', { status: 413 }) : undefined);
     expect(await out.write(LineBatch.of(['ok1 v=1 1', 'huge v="…" 2', 'ok2 v=1 3']))).toBe('settled');
     expect(writer.written).toEqual(['ok1 v=1 1', 'ok2 v=1 3']);
-    expect(deadLetter.entries).toEqual([{ reason: 'too_large', code: 'EFX_OUTPUT_TOO_LARGE', output: 'out1', line: 'huge v="…" 2', message: 'HTTP 413: too_large' }]);
+    expect(deadLetter.entries).toEqual([
+      { reason: 'too_large', code: 'EFX_OUTPUT_TOO_LARGE', output: 'out1', line: 'huge v="…" 2', message: 'HTTP 413: too_large' },
+    ]);
     expect(counters.get('points_dropped', { output: 'out1', reason: 'too_large' })).toBe(1);
   });
 
@@ -241,7 +244,8 @@ describe('Output: retry', () => {
     const batch = lines('g', 16);
     batch[3] = 'BAD1 v=x 3';
     batch[12] = 'BAD2 v=y 12';
-    writer.behaviour = (l) => (l.some((x) => x.startsWith('BAD')) ? new WriteError('bad_request', "HTTP 400: unable to parse 'BAD': invalid number", { status: 400 }) : undefined);
+    writer.behaviour = (l) =>
+      l.some((x) => x.startsWith('BAD')) ? new WriteError('bad_request', "HTTP 400: unable to parse 'BAD': invalid number", { status: 400 }) : undefined;
     expect(await out.write(LineBatch.of(batch))).toBe('settled');
     expect(writer.written).toEqual(batch.filter((l) => !l.startsWith('BAD')));
     expect(deadLetter.entries.map((e) => [e.reason, e.code, e.line, e.message])).toEqual([

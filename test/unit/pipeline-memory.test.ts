@@ -21,7 +21,15 @@ const BLOCK = 10_000; // series active at once (one block of devices after the o
 const ROUNDS = 10; // readings per series
 
 function reading(seq: number, id: number, tMs: number, v: number): SeqReading {
-  return { seq, reading: { measurement: 'climate', tags: { device: `dev${id}`, site: 'pi1' }, fields: { temperature: v, humidity: 40 + v }, time: BigInt(tMs) * 1_000_000n } };
+  return {
+    seq,
+    reading: {
+      measurement: 'climate',
+      tags: { device: `dev${id}`, site: 'pi1' },
+      fields: { temperature: v, humidity: 40 + v },
+      time: BigInt(tMs) * 1_000_000n,
+    },
+  };
 }
 
 describe('pipeline memory', () => {
@@ -53,7 +61,7 @@ describe('pipeline memory', () => {
         peak = Math.max(peak, process.memoryUsage().heapUsed - base);
       }
     }
-    clock.advanceTo(SERIES / BLOCK * 1000 + 5000); // every series idle: windows closed, state evicted
+    clock.advanceTo((SERIES / BLOCK) * 1000 + 5000); // every series idle: windows closed, state evicted
     gc();
     const after = process.memoryUsage().heapUsed - base;
     console.info(`pipeline memory: ${seq} readings, ${emitted} points, peak +${(peak / MB).toFixed(1)} MB, after eviction +${(after / MB).toFixed(1)} MB`);

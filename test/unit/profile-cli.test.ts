@@ -21,7 +21,20 @@ describe('edgeflux devices', () => {
     const r = await run('list');
     expect(r.code).toBe(0);
     expect(r.err).toBe('');
-    for (const name of ['generic-json', 'tasmota', 'zigbee2mqtt', 'shelly-gen2', 'esphome', 'homie5', 'sds011', 'pms5003', 'mhz19b', 'nmea-gps', 'arduino-kv', 'csv-lines']) {
+    for (const name of [
+      'generic-json',
+      'tasmota',
+      'zigbee2mqtt',
+      'shelly-gen2',
+      'esphome',
+      'homie5',
+      'sds011',
+      'pms5003',
+      'mhz19b',
+      'nmea-gps',
+      'arduino-kv',
+      'csv-lines',
+    ]) {
       expect(r.out).toMatch(new RegExp(`^${name} +(mqtt|serial) +shipped `, 'm'));
     }
     expect(r.out).toMatch(/12 profiles\./);
@@ -31,7 +44,9 @@ describe('edgeflux devices', () => {
     const z = await run('show', 'zigbee2mqtt');
     expect(z.code).toBe(0);
     expect(z.out).toContain('topics:      zigbee2mqtt/{device}');
-    expect(z.out).toContain('availability: zigbee2mqtt/{device}/availability (JSON key "state"): online=online offline=offline → a device status, not a reading');
+    expect(z.out).toContain(
+      'availability: zigbee2mqtt/{device}/availability (JSON key "state"): online=online offline=offline → a device status, not a reading',
+    );
     expect(z.out).toMatch(/linkquality +integer +lqi/);
     expect(z.out).toContain('devices:\n      - profile: zigbee2mqtt');
     const m = await run('show', 'mhz19b');
@@ -39,7 +54,7 @@ describe('edgeflux devices', () => {
     expect(m.out).toContain('serial:\n      - id: mhz19b');
   });
 
-  it('show: a profile\'s pipeline, step by step with its effective options', async () => {
+  it("show: a profile's pipeline, step by step with its effective options", async () => {
     const dir = await tempDir();
     cleanups.push(dir.cleanup);
     await writeFile(
@@ -64,12 +79,18 @@ describe('edgeflux devices', () => {
     expect(await run('--help')).toMatchObject({ code: 0, out: expect.stringContaining('edgeflux devices list') });
   });
 
-  it('adds the config\'s device_profiles.dirs and reports broken user profiles with their place', async () => {
+  it("adds the config's device_profiles.dirs and reports broken user profiles with their place", async () => {
     const dir = await tempDir();
     cleanups.push(dir.cleanup);
     await mkdir(join(dir.path, 'mine'));
-    await writeFile(join(dir.path, 'mine', 'garden.yaml'), 'name: garden\ndescription: my garden probes\nmqtt:\n  topics: ["garden/{device}"]\ndecode: { decoder: json }\nmeasurement: garden\n');
-    await writeFile(join(dir.path, 'mine', 'bad.yaml'), 'name: bad\ndescription: x\nmqtt:\n  topics: ["b/{device}"]\ndecode: { decoder: json }\nmeasurement: m\nfields:\n  - { name: t, type: real }\n');
+    await writeFile(
+      join(dir.path, 'mine', 'garden.yaml'),
+      'name: garden\ndescription: my garden probes\nmqtt:\n  topics: ["garden/{device}"]\ndecode: { decoder: json }\nmeasurement: garden\n',
+    );
+    await writeFile(
+      join(dir.path, 'mine', 'bad.yaml'),
+      'name: bad\ndescription: x\nmqtt:\n  topics: ["b/{device}"]\ndecode: { decoder: json }\nmeasurement: m\nfields:\n  - { name: t, type: real }\n',
+    );
     await writeFile(join(dir.path, 'edgeflux.yaml'), 'device_profiles:\n  dirs: [mine]\n');
     const r = await run('list', '--config', join(dir.path, 'edgeflux.yaml'));
     expect(r.code).toBe(2);

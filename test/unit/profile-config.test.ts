@@ -36,27 +36,56 @@ describe('serial + devices config', () => {
     expect(checkDeviceConfig(cfg, catalog, ['broker'])).toEqual([]);
     const d = buildDevices(cfg, catalog);
     expect(d.filters).toEqual(['tele/+/SENSOR', 'tele/+/LWT']);
-    expect(d.serialPorts).toEqual([{
-      id: 'sds', path: '/dev/ttyUSB0', profile: 'sds011', baud_rate: 9600, data_bits: 8, parity: 'none', stop_bits: 1,
-      framing: { type: 'frame', start: [0xaa, 0xc0], length: 10, end: [0xab], checksum: { type: 'sum8', from: 2, to: 8, at: 8 }, max_length: 512 },
-      poll: undefined, exclusive: true, open_timeout: 5000, reconnect: { initial: 100, max: 1000 }, watchdog: 10_000, max_unacked: 16, tags: {},
-    }]);
-    const plug = d.decoders.decode({ sourceId: 'broker', topic: 'tele/plug1/SENSOR', payload: Buffer.from('{"Time":"2024-01-15T12:35:00","ENERGY":{"Power":45,"Voltage":230}}'), receivedAt: 1n });
+    expect(d.serialPorts).toEqual([
+      {
+        id: 'sds',
+        path: '/dev/ttyUSB0',
+        profile: 'sds011',
+        baud_rate: 9600,
+        data_bits: 8,
+        parity: 'none',
+        stop_bits: 1,
+        framing: { type: 'frame', start: [0xaa, 0xc0], length: 10, end: [0xab], checksum: { type: 'sum8', from: 2, to: 8, at: 8 }, max_length: 512 },
+        poll: undefined,
+        exclusive: true,
+        open_timeout: 5000,
+        reconnect: { initial: 100, max: 1000 },
+        watchdog: 10_000,
+        max_unacked: 16,
+        tags: {},
+      },
+    ]);
+    const plug = d.decoders.decode({
+      sourceId: 'broker',
+      topic: 'tele/plug1/SENSOR',
+      payload: Buffer.from('{"Time":"2024-01-15T12:35:00","ENERGY":{"Power":45,"Voltage":230}}'),
+      receivedAt: 1n,
+    });
     expect(plug).toEqual([{ measurement: 'tasmota', tags: { device: 'plug1', sensor: 'ENERGY' }, fields: { power: 45, voltage: 230 }, time: 1n }]);
     const sds = d.decoders.decode({ sourceId: 'sds', topic: 'sds', payload: Buffer.from('aac0d4043a0aa1601dab', 'hex'), receivedAt: 1n });
-    expect(sds).toEqual([{ measurement: 'particulates', tags: { device: 'sds', sensor: 'sds011', sensor_id: 'a160' }, fields: { pm2_5: 123.6, pm10: 261.8 }, time: 1n }]);
+    expect(sds).toEqual([
+      { measurement: 'particulates', tags: { device: 'sds', sensor: 'sds011', sensor_id: 'a160' }, fields: { pm2_5: 123.6, pm10: 261.8 }, time: 1n },
+    ]);
     expect(isDeviceStatus(d.decoders.decode({ sourceId: 'broker', topic: 'tele/plug1/LWT', payload: Buffer.from('Offline'), receivedAt: 1n }))).toBe(true);
     expect(d.decoders.decode({ sourceId: 'broker', topic: 'sensors/a/b/c', payload: Buffer.from('{}'), receivedAt: 1n })).toBeUndefined();
   });
 
-  it('a port\'s own settings win over its profile\'s', () => {
-    const port = serialPortSchema.parse({ id: 'co2', path: '/dev/ttyAMA0', profile: 'mhz19b', baud_rate: 19200, watchdog: 0, poll: { request: 'FF 01 86 00 00 00 00 00 79', interval: '10s' } });
+  it("a port's own settings win over its profile's", () => {
+    const port = serialPortSchema.parse({
+      id: 'co2',
+      path: '/dev/ttyAMA0',
+      profile: 'mhz19b',
+      baud_rate: 19200,
+      watchdog: 0,
+      poll: { request: 'FF 01 86 00 00 00 00 00 79', interval: '10s' },
+    });
     const s = resolveSerialPort(port, catalog.profiles.get('mhz19b')?.spec.serial);
     expect(s).toMatchObject({ baud_rate: 19200, watchdog: 0, poll: { interval: 10_000, timeout: 1000 }, framing: { type: 'frame', start: [0xff, 0x86] } });
   });
 
   it('reports every problem with its config path', () => {
-    const cfg = part.parse(parse(`
+    const cfg = part.parse(
+      parse(`
 devices:
   - profile: tasmotta
   - profile: zigbee2mqtt
@@ -71,7 +100,8 @@ serial:
   - id: broker
     path: /dev/ttyUSB2
     profile: nope
-`));
+`),
+    );
     const issues = checkDeviceConfig(cfg, catalog, ['broker']).map((i) => `${i.path.join('.')}: ${i.message}`);
     expect(issues).toEqual([
       expect.stringMatching(/^devices\.0\.profile: unknown profile "tasmotta" \(available: arduino-kv, csv-lines, esphome/),

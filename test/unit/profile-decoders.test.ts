@@ -18,7 +18,14 @@ import type { RawMessage, Reading } from '../../src/types.js';
 const ARRIVAL = 1_705_322_400_000_000_000n;
 const ns = (iso: string) => parseIsoNs(iso) as bigint;
 
-function decode(name: string, params: unknown, topic: string, payload: string | Buffer, memory = new BoundedMemory(), captures: Record<string, string> = {}): FormatResult {
+function decode(
+  name: string,
+  params: unknown,
+  topic: string,
+  payload: string | Buffer,
+  memory = new BoundedMemory(),
+  captures: Record<string, string> = {},
+): FormatResult {
   const def = DECODERS.get(name);
   if (def === undefined) throw new Error(name);
   const fn = def.create(def.params.parse(params), { declared: new Map() });
@@ -37,7 +44,13 @@ function profile(yaml: string): Profile {
   return p;
 }
 
-const msg = (topic: string, payload: string, sourceId = 'broker'): RawMessage => ({ sourceId, topic, payload: Buffer.from(payload), receivedAt: ARRIVAL, ack: () => {} });
+const msg = (topic: string, payload: string, sourceId = 'broker'): RawMessage => ({
+  sourceId,
+  topic,
+  payload: Buffer.from(payload),
+  receivedAt: ARRIVAL,
+  ack: () => {},
+});
 
 describe('local times (Tasmota "Time")', () => {
   it('reads a wall time in an IANA zone, following daylight saving time', () => {
@@ -89,10 +102,17 @@ describe('field layer', () => {
         { name: 'on', from: 'state', type: 'boolean', map: { ON: true, OFF: false } },
         { name: 'raw', type: 'float', scale: 0.1, offset: -40 },
       ],
-      other_fields: 'keep', drop: ['secret', 'update_*'], field_names: 'as_is',
+      other_fields: 'keep',
+      drop: ['secret', 'update_*'],
+      field_names: 'as_is',
     });
-    expect(f.apply({ temperature: '21.5', linkquality: '96', state: 'ON', raw: 650, mode: '1', update_state: 'idle', secret: 1 }))
-      .toEqual({ temperature: 21.5, lqi: 96n, on: true, raw: 25, mode: '1' });
+    expect(f.apply({ temperature: '21.5', linkquality: '96', state: 'ON', raw: 650, mode: '1', update_state: 'idle', secret: 1 })).toEqual({
+      temperature: 21.5,
+      lqi: 96n,
+      on: true,
+      raw: 25,
+      mode: '1',
+    });
     expect(f.apply({ state: 'DIM' })).toMatchObject({ reason: 'wrong_type', message: expect.stringContaining('map has ON, OFF') });
     expect(f.apply({ linkquality: 9.5 })).toMatchObject({ reason: 'wrong_type', message: expect.stringContaining('not a whole number') });
     expect(f.apply({ temperature: 'NaN' })).toMatchObject({ reason: 'wrong_type' });
@@ -108,8 +128,15 @@ describe('field layer', () => {
   });
 
   it('snake_case names', () => {
-    expect(['ApparentPower', 'TVOC', 'eCO2', 'Temperature1', 'Power_1', 'PM2.5', 'DS18B20'].map(snakeCase))
-      .toEqual(['apparent_power', 'tvoc', 'e_co2', 'temperature1', 'power_1', 'pm2_5', 'ds18_b20']);
+    expect(['ApparentPower', 'TVOC', 'eCO2', 'Temperature1', 'Power_1', 'PM2.5', 'DS18B20'].map(snakeCase)).toEqual([
+      'apparent_power',
+      'tvoc',
+      'e_co2',
+      'temperature1',
+      'power_1',
+      'pm2_5',
+      'ds18_b20',
+    ]);
   });
 });
 
@@ -153,7 +180,9 @@ describe('homie5 decoder memory', () => {
 });
 
 describe('DeviceDecoders', () => {
-  const a = profile('name: a\ndescription: d\nvars: { base: x }\nmqtt:\n  topics: ["%base%/{device}/data"]\n  availability: [{ topic: "%base%/{device}/lwt", online: "1", offline: "0" }]\ndecode: { decoder: json }\nmeasurement: "m_{device}"\ntags: { kind: "k-{device}" }\n');
+  const a = profile(
+    'name: a\ndescription: d\nvars: { base: x }\nmqtt:\n  topics: ["%base%/{device}/data"]\n  availability: [{ topic: "%base%/{device}/lwt", online: "1", offline: "0" }]\ndecode: { decoder: json }\nmeasurement: "m_{device}"\ntags: { kind: "k-{device}" }\n',
+  );
   const b = profile('name: b\ndescription: d\nmqtt:\n  topics: ["x/+/data", "y/{device}"]\ndecode: { decoder: json }\nmeasurement: m\n');
 
   it('subscription filters per binding with vars, matching, measurement and tags', () => {
@@ -161,14 +190,31 @@ describe('DeviceDecoders', () => {
     expect(dd.filters()).toEqual(['site1/+/data', 'site1/+/lwt']);
     expect(dd.matches({ sourceId: 'broker', topic: 'site1/t1/data' })).toBe(true);
     expect(dd.decode(msg('x/t1/data', '{"v":1}'))).toBeUndefined();
-    expect(dd.decode(msg('site1/t1/data', '{"v":1}'))).toEqual([{ measurement: 'm_t1', tags: { device: 't1', kind: 'override', site: 'home' }, fields: { v: 1 }, time: ARRIVAL }]);
+    expect(dd.decode(msg('site1/t1/data', '{"v":1}'))).toEqual([
+      { measurement: 'm_t1', tags: { device: 't1', kind: 'override', site: 'home' }, fields: { v: 1 }, time: ARRIVAL },
+    ]);
     const st = dd.decode(msg('site1/t1/lwt', '0')) as DeviceStatus;
-    expect(st).toEqual({ kind: 'device_status', profile: 'a', device: 't1', state: 'offline', raw: '0', tags: { device: 't1', kind: 'override', site: 'home' }, time: ARRIVAL });
-    expect(deviceStatusReading(st)).toEqual({ measurement: 'device_status', tags: { device: 't1', kind: 'override', site: 'home', profile: 'a' }, fields: { state: 'offline', online: false }, time: ARRIVAL });
+    expect(st).toEqual({
+      kind: 'device_status',
+      profile: 'a',
+      device: 't1',
+      state: 'offline',
+      raw: '0',
+      tags: { device: 't1', kind: 'override', site: 'home' },
+      time: ARRIVAL,
+    });
+    expect(deviceStatusReading(st)).toEqual({
+      measurement: 'device_status',
+      tags: { device: 't1', kind: 'override', site: 'home', profile: 'a' },
+      fields: { state: 'offline', online: false },
+      time: ARRIVAL,
+    });
   });
 
-  it('a topic\'s readings share one frozen tags object per series, and each series keeps its own tags', () => {
-    const t = profile('name: t\ndescription: d\nmqtt:\n  topics: ["tele/{device}/SENSOR"]\ndecode: { decoder: tasmota }\nmeasurement: "tasmota_{device}"\ntags: { kind: "k-{sensor}" }\n');
+  it("a topic's readings share one frozen tags object per series, and each series keeps its own tags", () => {
+    const t = profile(
+      'name: t\ndescription: d\nmqtt:\n  topics: ["tele/{device}/SENSOR"]\ndecode: { decoder: tasmota }\nmeasurement: "tasmota_{device}"\ntags: { kind: "k-{sensor}" }\n',
+    );
     const dd = new DeviceDecoders({ mqtt: [{ profile: t, tags: { site: 'home' } }] });
     const payload = '{"AM2301":{"Temperature":21.5},"DS18B20":{"Id":"0316","Temperature":20},"Switch1":"ON"}';
     const first = dd.decode(msg('tele/t1/SENSOR', payload)) as Reading[];
@@ -201,13 +247,28 @@ describe('DeviceDecoders', () => {
   it('payload limit, and a decoder bug becomes internal_error', () => {
     const dd = new DeviceDecoders({ mqtt: [{ profile: b }], maxPayload: 10 });
     expect(dd.decode(msg('y/d', '{"v":12345678}'))).toMatchObject({ reason: 'payload_too_large' });
-    const broken = { ...b, decoder: { ...b.decoder, create: () => () => { throw new Error('boom'); } } };
-    expect(new DeviceDecoders({ mqtt: [{ profile: broken }] }).decode(msg('y/d', '{}'))).toMatchObject({ reason: 'internal_error', message: expect.stringContaining('boom') });
+    const broken = {
+      ...b,
+      decoder: {
+        ...b.decoder,
+        create: () => () => {
+          throw new Error('boom');
+        },
+      },
+    };
+    expect(new DeviceDecoders({ mqtt: [{ profile: broken }] }).decode(msg('y/d', '{}'))).toMatchObject({
+      reason: 'internal_error',
+      message: expect.stringContaining('boom'),
+    });
   });
 
   it('units: the declared fields that name one, for the binding a message (data or availability topic, serial port) decodes with', () => {
-    const u = profile('name: u\ndescription: d\nmqtt:\n  topics: ["u/{device}/data"]\n  availability: [{ topic: "u/{device}/lwt", online: "1", offline: "0" }]\ndecode: { decoder: json }\nmeasurement: m\nfields:\n  - { name: temperature, from: T, type: float, unit: °C }\n  - { name: count, type: integer }\n');
-    const su = profile('name: su\ndescription: d\nserial: { framing: { type: byte_length, length: 10 } }\ndecode: { decoder: sds011 }\nmeasurement: pm\nfields:\n  - { name: pm2_5, type: float, unit: µg/m³ }\n');
+    const u = profile(
+      'name: u\ndescription: d\nmqtt:\n  topics: ["u/{device}/data"]\n  availability: [{ topic: "u/{device}/lwt", online: "1", offline: "0" }]\ndecode: { decoder: json }\nmeasurement: m\nfields:\n  - { name: temperature, from: T, type: float, unit: °C }\n  - { name: count, type: integer }\n',
+    );
+    const su = profile(
+      'name: su\ndescription: d\nserial: { framing: { type: byte_length, length: 10 } }\ndecode: { decoder: sds011 }\nmeasurement: pm\nfields:\n  - { name: pm2_5, type: float, unit: µg/m³ }\n',
+    );
     const dd = new DeviceDecoders({ mqtt: [{ profile: b }, { profile: u }], serial: [{ port: 'sds', profile: su }] });
     expect(dd.units({ sourceId: 'broker', topic: 'u/t1/data' })).toEqual({ temperature: '°C' });
     expect(dd.units({ sourceId: 'broker', topic: 'u/t1/lwt' })).toEqual({ temperature: '°C' });

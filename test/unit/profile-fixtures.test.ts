@@ -72,7 +72,10 @@ beforeAll(async () => {
 });
 
 it('every shipped profile has a fixture file with good and corrupt cases', () => {
-  const names = [...catalog.profiles.values()].filter((p) => p.origin === 'shipped').map((p) => p.spec.name).sort();
+  const names = [...catalog.profiles.values()]
+    .filter((p) => p.origin === 'shipped')
+    .map((p) => p.spec.name)
+    .sort();
   expect(names.length).toBeGreaterThanOrEqual(12);
   expect(fixtures.map((f) => f.profile).sort()).toEqual(names);
   for (const f of fixtures) {

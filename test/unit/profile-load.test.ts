@@ -88,13 +88,15 @@ fields:
   });
 
   it('needs exactly one of mqtt and serial, and a framing for serial', () => {
-    expect(problems('name: t\ndescription: d\ndecode: { decoder: json }\nmeasurement: m\n')).toEqual(['my.yaml:1:1: a profile has exactly one of mqtt and serial']);
+    expect(problems('name: t\ndescription: d\ndecode: { decoder: json }\nmeasurement: m\n')).toEqual([
+      'my.yaml:1:1: a profile has exactly one of mqtt and serial',
+    ]);
     expect(problems('name: t\ndescription: d\nserial: { baud_rate: 9600 }\ndecode: { decoder: sds011 }\nmeasurement: m\n')).toEqual([
       'my.yaml:3:1 serial.framing: required: how the byte stream is cut into frames',
     ]);
-    expect(problems('name: t\ndescription: d\nserial: { framing: { type: byte_length, length: 10 } }\ndecode: { decoder: tasmota }\nmeasurement: m\n')).toEqual([
-      'my.yaml:4:11 decode.decoder: decoder "tasmota" reads mqtt messages, but this is a serial profile',
-    ]);
+    expect(problems('name: t\ndescription: d\nserial: { framing: { type: byte_length, length: 10 } }\ndecode: { decoder: tasmota }\nmeasurement: m\n')).toEqual(
+      ['my.yaml:4:11 decode.decoder: decoder "tasmota" reads mqtt messages, but this is a serial profile'],
+    );
   });
 
   it('exports a JSON Schema for editors', () => {

@@ -75,7 +75,7 @@ async function load(text: string): Promise<{ config?: Config; errors: string[] }
 }
 
 describe('validation', () => {
-  it('a profile\'s steps are validated like the config\'s, durations in ms', () => {
+  it("a profile's steps are validated like the config's, durations in ms", () => {
     const p = profile(THERMO.replace('abs: 0.5 }', 'abs: 0.5, heartbeat: 5m }\n  - window: { every: 1m }'));
     expect(p.spec.pipeline).toEqual([
       { deadband: { abs: 0.5, heartbeat: 300_000, fields: ['temperature'] } },
@@ -109,7 +109,7 @@ serial:
     ]);
   });
 
-  it('a port without a profile has no pipeline of its own: its rule\'s applies', async () => {
+  it("a port without a profile has no pipeline of its own: its rule's applies", async () => {
     const { errors } = await load(`serial:
   - id: gps
     path: /dev/ttyUSB0
@@ -121,7 +121,7 @@ rules:
     expect(errors).toEqual(['edgeflux.yaml:8:5 serial[0].pipeline: a port without a profile is decoded by the rules: set the pipeline on its rule']);
   });
 
-  it('each binding\'s steps: the entry\'s own replace its profile\'s; absent, the profile\'s; neither, none', async () => {
+  it("each binding's steps: the entry's own replace its profile's; absent, the profile's; neither, none", async () => {
     const { config, errors } = await load(`devices:
   - profile: thermo
   - { profile: thermo, vars: { base: garden }, pipeline: [{ dedupe: {} }] }
@@ -150,7 +150,10 @@ describe('DeviceDecoders.bindingFor', () => {
   const sds = profile('name: s\ndescription: d\nserial: { framing: { type: byte_length, length: 10 } }\ndecode: { decoder: sds011 }\nmeasurement: pm\n');
   const dd = new DeviceDecoders({
     mqtt: [{ profile: thermo }, { profile: thermo, vars: { base: 'garden' }, pipeline: [{ dedupe: {} }] }, { profile: wide }],
-    serial: [{ port: 'sds', profile: sds }, { port: 'sds2', profile: sds, pipeline: [{ dedupe: {} }] }],
+    serial: [
+      { port: 'sds', profile: sds },
+      { port: 'sds2', profile: sds, pipeline: [{ dedupe: {} }] },
+    ],
   });
   const m = (topic: string, sourceId = 'broker') => ({ sourceId, topic, payload: Buffer.from('{"temperature":1}'), receivedAt: 1n, ack: () => {} });
 
@@ -179,7 +182,7 @@ describe('DeviceDecoders.bindingFor', () => {
 
 // The drain with the shaping stage built like the daemon does (config → profiles, rules,
 // createShaping), on vitest's fake timers.
-describe('shaping routes profiled readings to their binding\'s chain', () => {
+describe("shaping routes profiled readings to their binding's chain", () => {
   const MS = 1_000_000n;
   const cfg: InfluxV1OutputConfig = {
     id: 'out',
@@ -212,10 +215,18 @@ describe('shaping routes profiled readings to their binding\'s chain', () => {
     expect(errors).toEqual([]);
     const devices = await loadDevices(config!, silentLogger());
     const rules = new RuleSet(config!.rules, config!.limits);
-    const shaping = createShaping({ steps: config!.pipeline, rules: config!.rules, ruleFor: (t) => rules.ruleFor(t), devices: devices?.decoders, onNotice: () => {} });
+    const shaping = createShaping({
+      steps: config!.pipeline,
+      rules: config!.rules,
+      ruleFor: (t) => rules.ruleFor(t),
+      devices: devices?.decoders,
+      onNotice: () => {},
+    });
     const journal = new MemoryJournal({ maxBytes: 1 << 20, policy: 'drop-oldest' });
     await journal.open();
-    msgs.forEach(([topic, temperature], i) => journal.append({ sourceId: 'broker', topic, payload: Buffer.from(JSON.stringify({ ts: i, temperature })), receivedAt: 100_000n * MS }));
+    msgs.forEach(([topic, temperature], i) =>
+      journal.append({ sourceId: 'broker', topic, payload: Buffer.from(JSON.stringify({ ts: i, temperature })), receivedAt: 100_000n * MS }),
+    );
     const writer: Writer = {
       write: async (body: Body) => void written.push(...bodyText(body).split('\n')),
       close: () => {},
@@ -242,7 +253,7 @@ describe('shaping routes profiled readings to their binding\'s chain', () => {
     return out;
   }
 
-  it('a profile\'s deadband applies to its devices; a rule matching the same topic adds none of its steps', async () => {
+  it("a profile's deadband applies to its devices; a rule matching the same topic adds none of its steps", async () => {
     const shaping = await run(
       `devices:
   - profile: thermo
@@ -254,9 +265,17 @@ rules:
     pipeline: [{ dedupe: {} }]
 `,
       [
-        ['home/t1/th', 20], ['home/t1/th', 20.2], ['home/t1/th', 20.6], ['home/t1/th', 20.7], ['home/t1/th', 21.5],
-        ['garden/g1/th', 10], ['garden/g1/th', 10], ['garden/g1/th', 10.2], // the entry's [] replaces the deadband; the rule's dedupe is not theirs
-        ['other/o1/th', 5], ['other/o1/th', 5], ['other/o1/th', 6], // the rule decodes these: its dedupe applies
+        ['home/t1/th', 20],
+        ['home/t1/th', 20.2],
+        ['home/t1/th', 20.6],
+        ['home/t1/th', 20.7],
+        ['home/t1/th', 21.5],
+        ['garden/g1/th', 10],
+        ['garden/g1/th', 10],
+        ['garden/g1/th', 10.2], // the entry's [] replaces the deadband; the rule's dedupe is not theirs
+        ['other/o1/th', 5],
+        ['other/o1/th', 5],
+        ['other/o1/th', 6], // the rule decodes these: its dedupe applies
       ],
     );
     expect(shaping).toBeDefined();
@@ -267,7 +286,7 @@ rules:
     });
   });
 
-  it('the global pipeline runs on the device\'s readings too; no step anywhere: no stage', async () => {
+  it("the global pipeline runs on the device's readings too; no step anywhere: no stage", async () => {
     await run(
       `devices:
   - profile: thermo
@@ -275,7 +294,12 @@ rules:
 pipeline:
   - series_limit: { max_series: 1 }
 `,
-      [['home/t1/th', 20], ['home/t1/th', 20.2], ['home/t1/th', 20.6], ['garden/g1/th', 10]], // g1: a second series
+      [
+        ['home/t1/th', 20],
+        ['home/t1/th', 20.2],
+        ['home/t1/th', 20.6],
+        ['garden/g1/th', 10],
+      ], // g1: a second series
     );
     expect(points()).toEqual({ 'climate/t1/temperature': [20, 20.6] });
     await drain?.stop(1000, false);

@@ -38,7 +38,12 @@ describe('record codec', () => {
       expect(range.buf).toBe(buf);
       // Asked twice, the same objects: decoded once.
       expect(lazy.payload).toBe(lazy.payload);
-      expect(JSON.parse(JSON.stringify(lazy, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)))).toMatchObject({ seq, topic: e.topic, sourceId: e.sourceId, receivedAt: String(e.receivedAt) });
+      expect(JSON.parse(JSON.stringify(lazy, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)))).toMatchObject({
+        seq,
+        topic: e.topic,
+        sourceId: e.sourceId,
+        receivedAt: String(e.receivedAt),
+      });
     });
   });
 

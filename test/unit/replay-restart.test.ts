@@ -171,7 +171,8 @@ describe('replay after a restart: bounded memory', () => {
   it('a window that never closes: past maxLog the ledger stops logging and pins the cursor; a restart is still exact', () => {
     // A stuck its event time (always T) but keeps sending; B moves on and closes its windows.
     const records: Rec[] = [];
-    for (let i = 0; i < 400; i++) records.push(i % 2 === 0 ? { series: 'A', t: T, v: i, at: T + i * 100 } : { series: 'B', t: T + i * 100, v: i, at: T + i * 100 });
+    for (let i = 0; i < 400; i++)
+      records.push(i % 2 === 0 ? { series: 'A', t: T, v: i, at: T + i * 100 } : { series: 'B', t: T + i * 100, v: i, at: T + i * 100 });
     const steps = window10s();
     const live = runWithout(steps, records);
     const store: Store = new Map();
@@ -295,7 +296,8 @@ describe('replay after a restart: counterexamples the property tests found', () 
     for (const start of [-20_000, -10_000, 0, 10_000]) expect(live.get(`m,{"s":"A"}@${ns(T + start)}`)).toEqual({ v_mean: 0, v_count: 2n });
     for (let crashAt = 0; crashAt <= records.length; crashAt++) {
       for (let every = 1; every <= 7; every++) {
-        for (let stretches = 2; stretches <= 6; stretches++) expect(runCoarse(steps, records, crashAt, every, stretches), `crashAt ${crashAt}, every ${every}, stretches ${stretches}`).toEqual(live);
+        for (let stretches = 2; stretches <= 6; stretches++)
+          expect(runCoarse(steps, records, crashAt, every, stretches), `crashAt ${crashAt}, every ${every}, stretches ${stretches}`).toEqual(live);
       }
     }
   });
@@ -314,7 +316,11 @@ describe('replay after a restart: property (fast-check, virtual time)', () => {
           { weight: 4, arbitrary: fc.integer({ min: 0, max: 4_000 }) },
           { weight: 1, arbitrary: fc.integer({ min: 3_000, max: 40_000 }) },
         ),
-        delay: fc.oneof({ weight: 4, arbitrary: fc.constant(0) }, { weight: 3, arbitrary: fc.integer({ min: 0, max: 6_000 }) }, { weight: 3, arbitrary: fc.integer({ min: 6_000, max: 40_000 }) }),
+        delay: fc.oneof(
+          { weight: 4, arbitrary: fc.constant(0) },
+          { weight: 3, arbitrary: fc.integer({ min: 0, max: 6_000 }) },
+          { weight: 3, arbitrary: fc.integer({ min: 6_000, max: 40_000 }) },
+        ),
         v: fc.integer({ min: -100, max: 100 }),
       }),
       { minLength: 1, maxLength: 60 },

@@ -13,7 +13,15 @@ function rule(topic: string, format: RuleConfig['format'], more: Partial<Omit<Ru
 
 let acks = 0;
 function msg(topic: string, payload: string | Buffer, receivedAt = 5n): RawMessage {
-  return { sourceId: 'test', topic, payload: typeof payload === 'string' ? Buffer.from(payload) : payload, receivedAt, ack: () => { acks++; } };
+  return {
+    sourceId: 'test',
+    topic,
+    payload: typeof payload === 'string' ? Buffer.from(payload) : payload,
+    receivedAt,
+    ack: () => {
+      acks++;
+    },
+  };
 }
 
 function ok(rs: RuleSet, topic: string, payload: string | Buffer): Reading[] {
@@ -51,9 +59,7 @@ describe('RuleSet.decode', () => {
   });
 
   it('plain numbers take the field name from {field}', () => {
-    expect(ok(example, 'plain/d1/temperature', ' 21.5\n')).toEqual([
-      { measurement: 'plain', tags: { device: 'd1' }, fields: { temperature: 21.5 }, time: 5n },
-    ]);
+    expect(ok(example, 'plain/d1/temperature', ' 21.5\n')).toEqual([{ measurement: 'plain', tags: { device: 'd1' }, fields: { temperature: 21.5 }, time: 5n }]);
   });
 
   it('line protocol passes through with its own measurement', () => {
@@ -91,7 +97,9 @@ describe('RuleSet.decode', () => {
     expect(bad(example, 'plain/d/f', Buffer.from([0xc3])).reason).toBe('invalid_utf8');
     expect(bad(example, 'plain/d/f', Buffer.from([0xed, 0xa0, 0x80])).reason).toBe('invalid_utf8'); // a lone surrogate
     // Inside a flat JSON object, which the byte scanner would otherwise read.
-    expect(bad(example, 'sensors/k/d/m', Buffer.concat([Buffer.from('{"v":1,"s":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')])).reason).toBe('invalid_utf8');
+    expect(bad(example, 'sensors/k/d/m', Buffer.concat([Buffer.from('{"v":1,"s":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')])).reason).toBe(
+      'invalid_utf8',
+    );
   });
 
   it('counts max_payload in bytes, not characters', () => {
@@ -101,7 +109,16 @@ describe('RuleSet.decode', () => {
   });
 
   it('decodes a journal record (size and text read from the frame) as it decodes the message', () => {
-    const payloads: (string | Buffer)[] = ['{"v":1.5,"ts":1700000000000}', '{"v":2}', '\ufeff{"v":1}', '', ' '.repeat(1024) + '1', Buffer.from([0x7b, 0xff, 0x7d]), '{"s":"\ufffd"}', '{"é":1}'];
+    const payloads: (string | Buffer)[] = [
+      '{"v":1.5,"ts":1700000000000}',
+      '{"v":2}',
+      '\ufeff{"v":1}',
+      '',
+      ' '.repeat(1024) + '1',
+      Buffer.from([0x7b, 0xff, 0x7d]),
+      '{"s":"\ufffd"}',
+      '{"é":1}',
+    ];
     for (const p of payloads) {
       const m = msg('sensors/k/d/m', p, 123_456_789n);
       const buf = Buffer.alloc(maxFrameBytes(m));
@@ -156,7 +173,13 @@ describe('RuleSet: measurement, tags and fields from the rule', () => {
 
   it('drop_tags, static tags (templated) and their precedence', () => {
     const rs = new RuleSet(
-      [rule('s/{site}/{device}/{noise}', 'json', { measurement: 'm', drop_tags: ['noise'], tags: { env: 'prod', where: '{site}-{device}', site: 'fixed', gone: '{noise}' } })],
+      [
+        rule('s/{site}/{device}/{noise}', 'json', {
+          measurement: 'm',
+          drop_tags: ['noise'],
+          tags: { env: 'prod', where: '{site}-{device}', site: 'fixed', gone: '{noise}' },
+        }),
+      ],
       limits,
     );
     expect(ok(rs, 's/a/d1/zz', '{"v":1}')[0]?.tags).toEqual({ site: 'fixed', device: 'd1', env: 'prod', where: 'a-d1', gone: 'zz' });
@@ -167,10 +190,7 @@ describe('RuleSet: measurement, tags and fields from the rule', () => {
 
   it('static and topic tags win over payload tags (JSON tag_keys and line protocol)', () => {
     const rs = new RuleSet(
-      [
-        rule('j/{device}', 'json', { measurement: 'm', json: { tag_keys: ['device', 'room'] } }),
-        rule('l/{device}', 'line_protocol', { tags: { src: 'lp' } }),
-      ],
+      [rule('j/{device}', 'json', { measurement: 'm', json: { tag_keys: ['device', 'room'] } }), rule('l/{device}', 'line_protocol', { tags: { src: 'lp' } })],
       limits,
     );
     expect(ok(rs, 'j/real', '{"device":"spoof","room":"k","v":1}')[0]?.tags).toEqual({ device: 'real', room: 'k' });
@@ -204,7 +224,13 @@ describe('RuleSet.filters', () => {
   it('lists the subscription filters, deduped and without overlaps', () => {
     expect(example.filters()).toEqual(['sensors/+/+/+', 'plain/+/+', 'lp/#']);
     const rs = new RuleSet(
-      [rule('a/{x}/b', 'json', { measurement: 'm' }), rule('a/{y}/c', 'json', { measurement: 'm' }), rule('a/#', 'line_protocol'), rule('z/{measurement}', 'json'), rule('z/{measurement}/{f}', 'json')],
+      [
+        rule('a/{x}/b', 'json', { measurement: 'm' }),
+        rule('a/{y}/c', 'json', { measurement: 'm' }),
+        rule('a/#', 'line_protocol'),
+        rule('z/{measurement}', 'json'),
+        rule('z/{measurement}/{f}', 'json'),
+      ],
       limits,
     );
     expect(rs.filters()).toEqual(['a/#', 'z/+', 'z/+/+']);
@@ -284,7 +310,10 @@ describe('checkRules and the RuleSet constructor', () => {
 });
 
 describe('RuleSet: the per-topic cache', () => {
-  const rs = new RuleSet([rule('s/{site}/{device}/{measurement}', 'number', { tags: { at: '{site}-x' } }), rule('j/{device}', 'json', { measurement: 'j' })], limits);
+  const rs = new RuleSet(
+    [rule('s/{site}/{device}/{measurement}', 'number', { tags: { at: '{site}-x' } }), rule('j/{device}', 'json', { measurement: 'j' })],
+    limits,
+  );
 
   it('remembers the topics of 10,000 devices sending in turn (a normal site), so each keeps its tags object', () => {
     const fresh = new RuleSet([rule('s/{site}/{device}/{measurement}', 'number')], limits);
@@ -310,7 +339,8 @@ describe('RuleSet: the per-topic cache', () => {
   it('stays right past its bound (the oldest topics are forgotten, then matched again)', () => {
     for (let i = 0; i < 10_000; i++) {
       const r = ok(rs, `s/site${i}/d${i % 7}/m${i % 3}`, String(i))[0] as Reading;
-      if (r.measurement !== `m${i % 3}` || r.tags.site !== `site${i}` || r.tags.device !== `d${i % 7}` || r.fields.value !== i) throw new Error(`topic ${i}: ${JSON.stringify(r.tags)}`);
+      if (r.measurement !== `m${i % 3}` || r.tags.site !== `site${i}` || r.tags.device !== `d${i % 7}` || r.fields.value !== i)
+        throw new Error(`topic ${i}: ${JSON.stringify(r.tags)}`);
     }
     expect((ok(rs, 's/site0/d0/m0', '5')[0] as Reading).tags).toEqual({ site: 'site0', device: 'd0', at: 'site0-x' });
   });

@@ -24,7 +24,18 @@ pipeline:
     );
     expect(r.pipeline).toEqual([
       { deadband: { fields: ['temperature'], abs: 0.2, heartbeat: 300_000 } },
-      { window: { every: 60_000, offset: 0, allowed_lateness: 0, aggregates: ['mean', 'min', 'max'], naming: 'fields', keep_raw: false, late: 'drop', max_samples: 1000 } },
+      {
+        window: {
+          every: 60_000,
+          offset: 0,
+          allowed_lateness: 0,
+          aggregates: ['mean', 'min', 'max'],
+          naming: 'fields',
+          keep_raw: false,
+          late: 'drop',
+          max_samples: 1000,
+        },
+      },
     ]);
   });
 
@@ -46,7 +57,17 @@ pipeline:
       { debounce: { quiet: 500 } },
       { throttle: { interval: 10_000, keep: 'mean' } },
       {
-        window: { every: 60_000, period: 300_000, offset: 10_000, allowed_lateness: 30_000, aggregates: ['p50', 'p99'], naming: 'measurement', keep_raw: true, late: 'raw', max_samples: 1000 },
+        window: {
+          every: 60_000,
+          period: 300_000,
+          offset: 10_000,
+          allowed_lateness: 30_000,
+          aggregates: ['p50', 'p99'],
+          naming: 'measurement',
+          keep_raw: true,
+          late: 'raw',
+          max_samples: 1000,
+        },
       },
       { deadband: { fields: ['a', 'b'], pct: 2.5, idle: 3_600_000 } },
     ]);
@@ -92,7 +113,9 @@ pipeline:
   });
 
   it('exports a JSON Schema for editors', () => {
-    const json = z.toJSONSchema(pipelineSchema, { io: 'input', target: 'draft-07', unrepresentable: 'any' }) as { items?: { properties?: Record<string, unknown> } };
+    const json = z.toJSONSchema(pipelineSchema, { io: 'input', target: 'draft-07', unrepresentable: 'any' }) as {
+      items?: { properties?: Record<string, unknown> };
+    };
     expect(Object.keys(json.items?.properties ?? {})).toEqual(['window', 'debounce', 'deadband', 'dedupe', 'throttle', 'series_limit']);
   });
 });

@@ -16,7 +16,11 @@ describe('the service: config section', () => {
   });
 
   it('reads durations, ${ENV}-style strings for numbers and booleans, and per-device intervals', () => {
-    const c = serviceSchema.parse({ http: { port: '0', enabled: 'true' }, health: { no_data_after: '0s', spool_near_quota: '0.75' }, stale_devices: { intervals: { th1: '5m' } } });
+    const c = serviceSchema.parse({
+      http: { port: '0', enabled: 'true' },
+      health: { no_data_after: '0s', spool_near_quota: '0.75' },
+      stale_devices: { intervals: { th1: '5m' } },
+    });
     expect(c.http.port).toBe(0);
     expect(c.health.no_data_after).toBe(0);
     expect(c.health.spool_near_quota).toBe(0.75);

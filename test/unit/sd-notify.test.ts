@@ -122,7 +122,12 @@ describe('SdNotifier on virtual time', () => {
   it('sends one message at a time in call order; a waiting tick is replaced, lifecycle messages never are', async () => {
     const t = slowTransport();
     let i = 0;
-    const n = new SdNotifier({ logger: silentLogger(), env: { NOTIFY_SOCKET: '@s', WATCHDOG_USEC: '2000000' }, transport: t.transport, status: () => `t${++i}` });
+    const n = new SdNotifier({
+      logger: silentLogger(),
+      env: { NOTIFY_SOCKET: '@s', WATCHDOG_USEC: '2000000' },
+      transport: t.transport,
+      status: () => `t${++i}`,
+    });
     n.start();
     const ready = n.ready('up');
     await vi.advanceTimersByTimeAsync(5_000); // 5 ticks while READY is still being sent
@@ -139,7 +144,12 @@ describe('SdNotifier on virtual time', () => {
 
   it('RELOADING carries CLOCK_MONOTONIC in µs; EXTEND_TIMEOUT_USEC in µs', async () => {
     const sent: string[] = [];
-    const n = new SdNotifier({ logger: silentLogger(), env: { NOTIFY_SOCKET: '/s' }, transport: () => ({ send: async (m) => void sent.push(m) }), monotonicUsec: () => 123_456_789n });
+    const n = new SdNotifier({
+      logger: silentLogger(),
+      env: { NOTIFY_SOCKET: '/s' },
+      transport: () => ({ send: async (m) => void sent.push(m) }),
+      monotonicUsec: () => 123_456_789n,
+    });
     await n.reloading();
     await n.ready();
     await n.extendTimeout(90_000);

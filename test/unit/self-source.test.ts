@@ -51,7 +51,8 @@ describe('SelfSource', () => {
         expect(got).toHaveLength(1);
         const back = decodeSelf(got[0]!);
         expect(back).toEqual(readings);
-        for (const [i, r] of readings.entries()) for (const [k, v] of Object.entries(r.fields)) if (typeof v === 'number') expect(Object.is((back as Reading[])[i]!.fields[k], v)).toBe(true);
+        for (const [i, r] of readings.entries())
+          for (const [k, v] of Object.entries(r.fields)) if (typeof v === 'number') expect(Object.is((back as Reading[])[i]!.fields[k], v)).toBe(true);
       }),
       { numRuns: 200 },
     );

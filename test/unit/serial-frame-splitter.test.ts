@@ -9,12 +9,17 @@ const SDS_B = hex('AA C0 19 00 29 00 A1 60 43 AB');
 const PMS = hex('42 4D 00 1C 00 0C 00 12 00 14 00 0B 00 11 00 14 08 34 02 8A 00 78 00 0E 00 04 00 01 97 00 02 F7');
 
 const sds: FrameSplitterOptions = {
-  start: hex('AA C0'), length: 10, end: hex('AB'),
-  checksum: { type: 'sum8', from: 2, to: 8, at: 8 }, maxLength: 64,
+  start: hex('AA C0'),
+  length: 10,
+  end: hex('AB'),
+  checksum: { type: 'sum8', from: 2, to: 8, at: 8 },
+  maxLength: 64,
 };
 const pms: FrameSplitterOptions = {
-  start: hex('42 4D'), lengthField: { offset: 2, bytes: 2, endian: 'be', add: 4 },
-  checksum: { type: 'sum16be', from: 0, to: -2, at: -2 }, maxLength: 64,
+  start: hex('42 4D'),
+  lengthField: { offset: 2, bytes: 2, endian: 'be', add: 4 },
+  checksum: { type: 'sum16be', from: 0, to: -2, at: -2 },
+  maxLength: 64,
 };
 
 /** Feeds chunks (each written separately) and collects the output and junk counts. */
@@ -37,7 +42,10 @@ describe('FrameSplitter', () => {
       expect(out, `cut at ${cut}`).toEqual([SDS_A, SDS_B, SDS_A].map((b) => b.toString('hex')));
       expect(junk).toEqual([]);
     }
-    const bytewise = run(sds, [...stream].map((b) => Buffer.from([b])));
+    const bytewise = run(
+      sds,
+      [...stream].map((b) => Buffer.from([b])),
+    );
     expect(bytewise.out).toHaveLength(3);
   });
 
@@ -125,28 +133,32 @@ describe('FrameSplitter properties (fast-check)', () => {
   const stream = fc.array(fc.tuple(garbage, frame), { maxLength: 20 });
 
   it('loses and invents no byte: the output concatenated is the input, for any chunking', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), fc.array(fc.integer({ min: 1, max: 17 }), { minLength: 1 }), (bytes, sizes) => {
-      const input = Buffer.from(bytes);
-      const chunks: Buffer[] = [];
-      for (let i = 0, k = 0; i < input.length; k++) {
-        const n = sizes[k % sizes.length] as number;
-        chunks.push(input.subarray(i, i + n));
-        i += n;
-      }
-      const { out } = run(sds, chunks, true);
-      expect(Buffer.from(out.join(''), 'hex')).toEqual(input);
-    }));
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.array(fc.integer({ min: 1, max: 17 }), { minLength: 1 }), (bytes, sizes) => {
+        const input = Buffer.from(bytes);
+        const chunks: Buffer[] = [];
+        for (let i = 0, k = 0; i < input.length; k++) {
+          const n = sizes[k % sizes.length] as number;
+          chunks.push(input.subarray(i, i + n));
+          i += n;
+        }
+        const { out } = run(sds, chunks, true);
+        expect(Buffer.from(out.join(''), 'hex')).toEqual(input);
+      }),
+    );
   });
 
   it('every frame between garbage comes out as one chunk, in order', () => {
-    fc.assert(fc.property(stream, fc.integer({ min: 1, max: 13 }), (parts, size) => {
-      const input = Buffer.concat(parts.flatMap(([g, f]) => [g, f]));
-      const chunks: Buffer[] = [];
-      for (let i = 0; i < input.length; i += size) chunks.push(input.subarray(i, i + size));
-      const { out, junk } = run(sds, chunks, true);
-      const frames = parts.map(([, f]) => f.toString('hex'));
-      expect(out.filter((h) => frames.includes(h))).toEqual(frames);
-      expect(junk.reduce((a, b) => a + b, 0)).toBe(parts.reduce((a, [g]) => a + g.length, 0));
-    }));
+    fc.assert(
+      fc.property(stream, fc.integer({ min: 1, max: 13 }), (parts, size) => {
+        const input = Buffer.concat(parts.flatMap(([g, f]) => [g, f]));
+        const chunks: Buffer[] = [];
+        for (let i = 0; i < input.length; i += size) chunks.push(input.subarray(i, i + size));
+        const { out, junk } = run(sds, chunks, true);
+        const frames = parts.map(([, f]) => f.toString('hex'));
+        expect(out.filter((h) => frames.includes(h))).toEqual(frames);
+        expect(junk.reduce((a, b) => a + b, 0)).toBe(parts.reduce((a, [g]) => a + g.length, 0));
+      }),
+    );
   });
 });

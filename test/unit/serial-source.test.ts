@@ -38,7 +38,12 @@ function settings(extra: Record<string, unknown> = {}): SerialPortSettings {
 
 function logCapture() {
   const lines: { level: number; msg: string }[] = [];
-  const dest = new Writable({ write(chunk: Buffer, _e, cb) { lines.push(JSON.parse(chunk.toString()) as { level: number; msg: string }); cb(); } });
+  const dest = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      lines.push(JSON.parse(chunk.toString()) as { level: number; msg: string });
+      cb();
+    },
+  });
   return { logger: pino({ level: 'debug' }, dest), lines };
 }
 
@@ -86,7 +91,10 @@ afterEach(async () => {
 describe('SerialSource (mock binding)', () => {
   it('turns frames into RawMessages: topic and source id = port id, payload = frame bytes, arrival time', async () => {
     const t = setup(settings());
-    t.src.messages().subscribe((m) => { t.got.push(m); m.ack(); });
+    t.src.messages().subscribe((m) => {
+      t.got.push(m);
+      m.ack();
+    });
     const before = BigInt(Date.now()) * 1_000_000n;
     await t.src.start();
     expect(t.statuses.map((s) => s.state)).toEqual(['closed', 'connecting', 'up']);
@@ -151,7 +159,10 @@ describe('SerialSource (mock binding)', () => {
     t.binding()?.emitData(Buffer.concat([SDS, SDS, SDS]));
     await ticks();
     expect(t.src.isPaused).toBe(true);
-    t.src.messages().subscribe((m) => { t.got.push(m); m.ack(); });
+    t.src.messages().subscribe((m) => {
+      t.got.push(m);
+      m.ack();
+    });
     await ticks();
     expect(t.got).toHaveLength(3);
     expect(t.src.isPaused).toBe(false);
@@ -161,7 +172,10 @@ describe('SerialSource (mock binding)', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
     const s = settings();
     const t = setup(s);
-    t.src.messages().subscribe((m) => { t.got.push(m); m.ack(); });
+    t.src.messages().subscribe((m) => {
+      t.got.push(m);
+      m.ack();
+    });
     await t.src.start();
     const port = t.ports[0]!;
     // Unplug: the binding reports the disconnect, and the device is gone.
@@ -196,7 +210,10 @@ describe('SerialSource (mock binding)', () => {
   it('the watchdog reopens a silent port', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
     const t = setup(settings({ watchdog: '5s' }));
-    t.src.messages().subscribe((m) => { t.got.push(m); m.ack(); });
+    t.src.messages().subscribe((m) => {
+      t.got.push(m);
+      m.ack();
+    });
     await t.src.start();
     await vi.advanceTimersByTimeAsync(3000);
     t.binding()?.emitData(SDS);
@@ -215,17 +232,25 @@ describe('SerialSource (mock binding)', () => {
 
   it('polls: writes the request on open and every interval, counts replies that do not come', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
-    const t = setup(settings({
-      id: 'co2',
-      framing: { type: 'frame', start: 'FF 86', length: 9, checksum: { type: 'neg_sum8', from: 1, to: 8, at: 8 } },
-      poll: { request: 'FF 01 86 00 00 00 00 00 79', interval: '5s', timeout: '1s' },
-    }));
+    const t = setup(
+      settings({
+        id: 'co2',
+        framing: { type: 'frame', start: 'FF 86', length: 9, checksum: { type: 'neg_sum8', from: 1, to: 8, at: 8 } },
+        poll: { request: 'FF 01 86 00 00 00 00 00 79', interval: '5s', timeout: '1s' },
+      }),
+    );
     const writes: string[] = [];
-    t.src.messages().subscribe((m) => { t.got.push(m); m.ack(); });
+    t.src.messages().subscribe((m) => {
+      t.got.push(m);
+      m.ack();
+    });
     await t.src.start();
     const b = t.binding()!;
     const origWrite = b.write.bind(b);
-    b.write = async (buf: Buffer) => { writes.push(buf.toString('hex')); return origWrite(buf); };
+    b.write = async (buf: Buffer) => {
+      writes.push(buf.toString('hex'));
+      return origWrite(buf);
+    };
     await ticks();
     expect(b.lastWrite?.toString('hex')).toBe('ff0186000000000079');
     b.emitData(hex('FF 86 02 60 47 00 00 00 D1')); // the reply
@@ -255,7 +280,9 @@ describe('SerialSource (mock binding)', () => {
     };
     const statuses: SourceStatus[] = [];
     const src = new SerialSource({
-      settings: s, logger: pino({ level: 'silent' }), random: () => 1,
+      settings: s,
+      logger: pino({ level: 'silent' }),
+      random: () => 1,
       createPort: (o) => new SerialPortStream({ ...o, binding: slow }),
     });
     source = src;

@@ -16,7 +16,13 @@ describe('Service on virtual time (no listener, no systemd)', () => {
   function make(extra: Record<string, unknown> = {}, logger: Logger = silentLogger()) {
     const emitted: Reading[] = [];
     const host: ServiceHost = { healthFacts: () => ({ startedAt: 0, outputs: [] }), emitReadings: (rs) => void emitted.push(...rs) };
-    const config = serviceSchema.parse({ http: { enabled: false }, clock: { check: false }, stale_devices: { min_silence: '10s', check_every: '1s' }, internal_metrics: { interval: '5s', idle_interval: '5s' }, ...extra });
+    const config = serviceSchema.parse({
+      http: { enabled: false },
+      clock: { check: false },
+      stale_devices: { min_silence: '10s', check_every: '1s' },
+      internal_metrics: { interval: '5s', idle_interval: '5s' },
+      ...extra,
+    });
     const service = new Service({ config, logger, counters: new Counters(), host, env: {} });
     return { service, emitted, config };
   }
@@ -45,7 +51,11 @@ describe('Service on virtual time (no listener, no systemd)', () => {
     const logger = { ...silentLogger(), warn, child: () => silentLogger() } as unknown as Logger;
     const { service, emitted, config } = make({}, logger);
     await service.start();
-    await service.reconfigure({ ...config, internal_metrics: { ...config.internal_metrics, interval: 1000, idle_interval: 1000 }, stale_devices: { ...config.stale_devices, factor: 5 } });
+    await service.reconfigure({
+      ...config,
+      internal_metrics: { ...config.internal_metrics, interval: 1000, idle_interval: 1000 },
+      stale_devices: { ...config.stale_devices, factor: 5 },
+    });
     await vi.advanceTimersByTimeAsync(3000);
     expect(emitted.filter((r) => r.tags.kind === 'agent')).toHaveLength(3);
     expect(warn).toHaveBeenCalledWith({ sections: ['service.stale_devices'] }, 'these settings take effect at the next restart');

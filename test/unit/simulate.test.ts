@@ -3,7 +3,7 @@ import { makeDevices, nextPayload, step, topicFor } from '../../src/cli/simulate
 
 function seeded(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+  return () => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32;
 }
 
 describe('simulate traffic', () => {

@@ -53,7 +53,11 @@ describe('StaleDevices on virtual time', () => {
     expect(warnings).toHaveLength(1);
     expect(warnings[0]!.msg).toBe('device th1 is silent for 31s (expected every 10s)');
     expect(statuses).toHaveLength(1);
-    expect(statuses[0]).toMatchObject({ measurement: DEVICE_STATUS_MEASUREMENT, tags: { device: 'th1', check: 'stale' }, fields: { online: false, silent_s: 31, expected_interval_s: 10 } });
+    expect(statuses[0]).toMatchObject({
+      measurement: DEVICE_STATUS_MEASUREMENT,
+      tags: { device: 'th1', check: 'stale' },
+      fields: { online: false, silent_s: 31, expected_interval_s: 10 },
+    });
     expect(statuses[0]!.time).toBe(BigInt(Date.UTC(2026, 0, 10) + 81_000) * 1_000_000n);
 
     t.observe([reading('th1')]);
@@ -110,7 +114,12 @@ describe('StaleDevices on virtual time', () => {
     await vi.advanceTimersByTimeAsync(1000);
     t.seen('a'); // a is now the most recent
     t.seen('d'); // evicts b
-    expect(t.list().map((d) => d.device).sort()).toEqual(['a', 'c', 'd']);
+    expect(
+      t
+        .list()
+        .map((d) => d.device)
+        .sort(),
+    ).toEqual(['a', 'c', 'd']);
     await vi.advanceTimersByTimeAsync(3_600_000);
     expect(t.size).toBe(0);
   });
@@ -121,7 +130,7 @@ describe('StaleDevices on virtual time', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it('adopt(): a reload\'s new instance takes over last-seen, learned intervals and stale flags', async () => {
+  it("adopt(): a reload's new instance takes over last-seen, learned intervals and stale flags", async () => {
     const a = make();
     await reports(a.t, 'th1', 5_000, 5);
     await reports(a.t, 'th2', 5_000, 1);

@@ -31,7 +31,8 @@ function show(r: FormatResult): string {
     if (typeof v === 'number' && Object.is(v, -0)) return '-0';
     if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
     if (typeof v === 'bigint') return `${v}n`;
-    if (typeof v === 'object' && v !== null && !Array.isArray(v)) return Object.fromEntries(Object.keys(v).map((k) => [`k:${k}`, (v as Record<string, unknown>)[k]]));
+    if (typeof v === 'object' && v !== null && !Array.isArray(v))
+      return Object.fromEntries(Object.keys(v).map((k) => [`k:${k}`, (v as Record<string, unknown>)[k]]));
     return v;
   });
 }
@@ -47,7 +48,14 @@ describe('JsonLeafScanner', () => {
     expect(s.topKeys.slice(0, s.nTop)).toEqual(['Time', 'A', 'P', 'U', 'e']);
     expect(s.topKinds.slice(0, s.nTop)).toEqual([TopKind.Scalar, TopKind.Object, TopKind.Array, TopKind.Null, TopKind.Object]);
     const leaves = Array.from({ length: s.nLeaves }, (_, i) => [s.leafTop[i], s.leafNames[i], s.leafValues[i]]);
-    expect(leaves).toEqual([[1, 'x', 1], [1, 'y_z', -0], [1, 'w_1', true], [1, 'w_2_q', 's'], [2, 'P_1', 3], [2, 'P_2', 5]]);
+    expect(leaves).toEqual([
+      [1, 'x', 1],
+      [1, 'y_z', -0],
+      [1, 'w_1', true],
+      [1, 'w_2_q', 's'],
+      [2, 'P_1', 3],
+      [2, 'P_2', 5],
+    ]);
     expect(Object.is(s.leafValues[1], -0)).toBe(true);
   });
 
@@ -106,36 +114,100 @@ describe('Tasmota decoder: fast path and JSON.parse agree', () => {
   });
 
   it('agrees with a local time zone and other units too', () => {
-    for (const params of [{ time_zone: 'Europe/Berlin' }, { temperature_unit: 'F' as const }, { temperature_unit: 'as_sent' as const, pressure_unit: 'as_sent' as const }]) {
+    for (const params of [
+      { time_zone: 'Europe/Berlin' },
+      { temperature_unit: 'F' as const },
+      { temperature_unit: 'as_sent' as const, pressure_unit: 'as_sent' as const },
+    ]) {
       const d = decoders(params);
-      for (const text of [SAMPLE, SAMPLE.replace('"C"', '"F"'), '{"Time":{"a":1},"A":{"x":1}}', '{"Time":5,"A":{"x":1}}', '{"Time":"2024-07-15T12:00:00","TempUnit":"F","AM2301":{"Temperature":70.1,"DewPoint":50}}']) {
+      for (const text of [
+        SAMPLE,
+        SAMPLE.replace('"C"', '"F"'),
+        '{"Time":{"a":1},"A":{"x":1}}',
+        '{"Time":5,"A":{"x":1}}',
+        '{"Time":"2024-07-15T12:00:00","TempUnit":"F","AM2301":{"Temperature":70.1,"DewPoint":50}}',
+      ]) {
         expect(show(d.fast(Buffer.from(text))), `${JSON.stringify(params)} ${text}`).toBe(show(d.reference(Buffer.from(text))));
       }
     }
   });
 
   it('agrees on random nested JSON, hostile included (property)', () => {
-    const keys = fc.constantFrom('Time', 'TempUnit', 'PressureUnit', 'Temperature', 'Temperature1', 'Pressure', 'DewPoint', 'Id', 'ENERGY', 'a', 'a_b', 'b', '', '__proto__', 'constructor', '1', '01', 'é', '日本', 'x y', 'Unit', 'SpeedUnit');
+    const keys = fc.constantFrom(
+      'Time',
+      'TempUnit',
+      'PressureUnit',
+      'Temperature',
+      'Temperature1',
+      'Pressure',
+      'DewPoint',
+      'Id',
+      'ENERGY',
+      'a',
+      'a_b',
+      'b',
+      '',
+      '__proto__',
+      'constructor',
+      '1',
+      '01',
+      'é',
+      '日本',
+      'x y',
+      'Unit',
+      'SpeedUnit',
+    );
     const numLit = fc.oneof(
       fc.double({ noNaN: true, noDefaultInfinity: true }).map((d) => (Object.is(d, -0) ? '-0' : String(d))),
       fc.integer().map(String),
-      fc.constantFrom('-0', '-0.0', '1e400', '-1e400', '1e-400', '9007199254740993', '123456789012345678901234567890', '0.1', '1E2', '1e+2', '2.5e-3', '1.7976931348623157e308', '5e-324', '00', '1.', '.5', '+1', '-', '0x10'),
+      fc.constantFrom(
+        '-0',
+        '-0.0',
+        '1e400',
+        '-1e400',
+        '1e-400',
+        '9007199254740993',
+        '123456789012345678901234567890',
+        '0.1',
+        '1E2',
+        '1e+2',
+        '2.5e-3',
+        '1.7976931348623157e308',
+        '5e-324',
+        '00',
+        '1.',
+        '.5',
+        '+1',
+        '-',
+        '0x10',
+      ),
     );
-    const str = fc.oneof(fc.constantFrom('"C"', '"F"', '"hPa"', '"mmHg"', '"inHg"', '"ON"', '"2024-01-15T12:34:56"', '"°C"', '"a\\"b"', '"\\u00e9"', '"x\\ny"', '""'), fc.string({ maxLength: 6 }).map((s) => JSON.stringify(s)));
+    const str = fc.oneof(
+      fc.constantFrom('"C"', '"F"', '"hPa"', '"mmHg"', '"inHg"', '"ON"', '"2024-01-15T12:34:56"', '"°C"', '"a\\"b"', '"\\u00e9"', '"x\\ny"', '""'),
+      fc.string({ maxLength: 6 }).map((s) => JSON.stringify(s)),
+    );
     const scalar = fc.oneof(numLit, str, fc.constantFrom('true', 'false', 'null', 'tru', 'nul'));
     const space = fc.constantFrom('', '', '', ' ', '\n', '\t ');
     const { value } = fc.letrec<{ value: string; object: string; array: string }>((tie) => ({
       value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, scalar, tie('object'), tie('array')),
-      object: fc.array(fc.tuple(keys, space, tie('value')), { maxLength: 5 }).map((es) => `{${es.map(([k, sp, v]) => `${JSON.stringify(k)}${sp}:${sp}${v}`).join(',')}}`),
+      object: fc
+        .array(fc.tuple(keys, space, tie('value')), { maxLength: 5 })
+        .map((es) => `{${es.map(([k, sp, v]) => `${JSON.stringify(k)}${sp}:${sp}${v}`).join(',')}}`),
       array: fc.array(tie('value'), { maxLength: 4 }).map((vs) => `[${vs.join(', ')}]`),
     }));
-    const deep = fc.tuple(fc.integer({ min: 1, max: 40 }), fc.boolean()).map(([d, arr]) => `{"A":${(arr ? '[' : '{"k":').repeat(d)}1${(arr ? ']' : '}').repeat(d)}}`);
+    const deep = fc
+      .tuple(fc.integer({ min: 1, max: 40 }), fc.boolean())
+      .map(([d, arr]) => `{"A":${(arr ? '[' : '{"k":').repeat(d)}1${(arr ? ']' : '}').repeat(d)}}`);
     const payload = fc.oneof(
       { weight: 6, arbitrary: fc.array(fc.tuple(keys, value), { maxLength: 6 }).map((es) => `{${es.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`) },
       { weight: 1, arbitrary: deep },
       { weight: 1, arbitrary: value },
     );
-    const params = fc.record({ time_zone: fc.constantFrom('arrival', 'UTC', 'Europe/Berlin'), temperature_unit: fc.constantFrom('C' as const, 'F' as const, 'as_sent' as const), pressure_unit: fc.constantFrom('hPa' as const, 'as_sent' as const) });
+    const params = fc.record({
+      time_zone: fc.constantFrom('arrival', 'UTC', 'Europe/Berlin'),
+      temperature_unit: fc.constantFrom('C' as const, 'F' as const, 'as_sent' as const),
+      pressure_unit: fc.constantFrom('hPa' as const, 'as_sent' as const),
+    });
     let taken = 0;
     let runs = 0;
     fc.assert(

@@ -135,7 +135,9 @@ describe('throttle: a series that went idle and comes back', () => {
       const input = new Subject<SeqReading>();
       const out: SeqReading[] = [];
       const notices: string[] = [];
-      input.pipe(throttleSeries({ interval: MIN, keep }, { scheduler: clock, onNotice: (n) => notices.push(`${n.reason} ${n.outcome} ${n.reading.seq}`) })).subscribe((t) => out.push(t));
+      input
+        .pipe(throttleSeries({ interval: MIN, keep }, { scheduler: clock, onNotice: (n) => notices.push(`${n.reason} ${n.outcome} ${n.reading.seq}`) }))
+        .subscribe((t) => out.push(t));
       input.next(rd({ t: 70_000, f: { v: 1 }, seq: 1 }));
       input.next(rd({ t: 80_000, f: { v: 3 }, seq: 2 }));
       clock.advanceTo(MIN); // idle: the bucket [60 s, 120 s) is emitted
@@ -146,7 +148,11 @@ describe('throttle: a series that went idle and comes back', () => {
       input.next(rd({ t: 2 * MIN, f: { v: 5 }, seq: 5 })); // the next bucket: taken
       input.complete();
       expect(notices).toEqual(['late dropped 3', 'late dropped 4']);
-      expect(out).toEqual(keep === 'last' ? [rd({ t: 80_000, f: { v: 3 }, seq: 2 }), rd({ t: 2 * MIN, f: { v: 5 }, seq: 5 })] : [point(MIN, { v: 2 }, 1), point(2 * MIN, { v: 5 }, 5)]);
+      expect(out).toEqual(
+        keep === 'last'
+          ? [rd({ t: 80_000, f: { v: 3 }, seq: 2 }), rd({ t: 2 * MIN, f: { v: 5 }, seq: 5 })]
+          : [point(MIN, { v: 2 }, 1), point(2 * MIN, { v: 5 }, 5)],
+      );
     });
   }
 });

@@ -135,7 +135,9 @@ describe('window: marbles', () => {
     testScheduler().run(({ cold, expectObservable }) => {
       const H = 3_600_000;
       const a = rd({ t: 10 * H + 20 * MIN, f: { v: 1 } }); // grid 30 min past the hour → window [9:30, 10:30)
-      expectObservable(cold('a|', { a }).pipe(aggregateWindows({ every: H, offset: 30 * MIN }))).toBe('-(x|)', { x: point(9 * H + 30 * MIN, { v_mean: 1 }, 0) });
+      expectObservable(cold('a|', { a }).pipe(aggregateWindows({ every: H, offset: 30 * MIN }))).toBe('-(x|)', {
+        x: point(9 * H + 30 * MIN, { v_mean: 1 }, 0),
+      });
     });
   });
 
@@ -163,10 +165,28 @@ describe('window: marbles', () => {
         x: point(
           0,
           {
-            n_count: 2n, n_sum: 7n, n_mean: 3.5, n_min: 2n, n_max: 5n, n_first: 2n, n_last: 5n, n_stddev: Math.sqrt(4.5),
-            x_count: 2n, x_sum: 4, x_mean: 2, x_min: 1.5, x_max: 2.5, x_first: 1.5, x_last: 2.5, x_stddev: Math.sqrt(0.5),
-            ok_count: 2n, ok_first: true, ok_last: false,
-            s_count: 2n, s_first: 'a', s_last: 'b',
+            n_count: 2n,
+            n_sum: 7n,
+            n_mean: 3.5,
+            n_min: 2n,
+            n_max: 5n,
+            n_first: 2n,
+            n_last: 5n,
+            n_stddev: Math.sqrt(4.5),
+            x_count: 2n,
+            x_sum: 4,
+            x_mean: 2,
+            x_min: 1.5,
+            x_max: 2.5,
+            x_first: 1.5,
+            x_last: 2.5,
+            x_stddev: Math.sqrt(0.5),
+            ok_count: 2n,
+            ok_first: true,
+            ok_last: false,
+            s_count: 2n,
+            s_first: 'a',
+            s_last: 'b',
           },
           1,
         ),
@@ -178,8 +198,12 @@ describe('window: marbles', () => {
     testScheduler().run(({ cold, expectObservable }) => {
       const a = rd({ t: 5000, f: { v: 1 }, seq: 1 });
       const b = rd({ t: 2000, f: { v: 2 }, seq: 2 }); // earlier event time, later arrival
-      expectObservable(cold('a|', { a }).pipe(aggregateWindows({ every: MIN, aggregates: ['stddev', 'mean'] }))).toBe('-(x|)', { x: point(0, { v_mean: 1 }, 1) });
-      expectObservable(cold('ab|', { a, b }).pipe(aggregateWindows({ every: MIN, aggregates: ['first', 'last'] }))).toBe('--(x|)', { x: point(0, { v_first: 2, v_last: 1 }, 1) });
+      expectObservable(cold('a|', { a }).pipe(aggregateWindows({ every: MIN, aggregates: ['stddev', 'mean'] }))).toBe('-(x|)', {
+        x: point(0, { v_mean: 1 }, 1),
+      });
+      expectObservable(cold('ab|', { a, b }).pipe(aggregateWindows({ every: MIN, aggregates: ['first', 'last'] }))).toBe('--(x|)', {
+        x: point(0, { v_first: 2, v_last: 1 }, 1),
+      });
     });
   });
 
@@ -223,7 +247,9 @@ describe('window: marbles', () => {
     const notices: Notice[] = [];
     const out: SeqReading[] = [];
     const input = new Subject<SeqReading>();
-    input.pipe(aggregateWindows({ every: MIN, aggregates: ['count'] }, { scheduler: new StreamClock(0), onNotice: (n) => notices.push(n) })).subscribe((p) => out.push(p));
+    input
+      .pipe(aggregateWindows({ every: MIN, aggregates: ['count'] }, { scheduler: new StreamClock(0), onNotice: (n) => notices.push(n) }))
+      .subscribe((p) => out.push(p));
     for (let i = 0; i < MAX_FIELDS_PER_SERIES + 2; i++) input.next(rd({ t: i, f: { base: 1, [`counter${i}`]: i }, seq: i }));
     input.complete();
     const fields = out[0]?.reading.fields ?? {};
@@ -368,7 +394,10 @@ describe('window: property', () => {
     const sample = fc.record({
       series: fc.integer({ min: 0, max: 3 }),
       // Often on whole seconds, so that readings tie and sit exactly on window edges and watermarks.
-      t: fc.oneof(fc.integer({ min: 0, max: 240 }).map((x) => x * 1000), fc.integer({ min: 0, max: 240_000 })),
+      t: fc.oneof(
+        fc.integer({ min: 0, max: 240 }).map((x) => x * 1000),
+        fc.integer({ min: 0, max: 240_000 }),
+      ),
       v: fc.oneof(fc.integer({ min: -1000, max: 1000 }), fc.double({ min: -1e6, max: 1e6, noNaN: true })),
       int: fc.boolean(),
     });
@@ -377,7 +406,11 @@ describe('window: property', () => {
         fc.array(sample, { maxLength: 150, size: 'max' }),
         fc.constantFrom(1000, 10_000, 60_000),
         fc.integer({ min: 1, max: 3 }),
-        fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 59 }).map((x) => x * 1000), fc.integer({ min: 0, max: 59_999 })),
+        fc.oneof(
+          fc.constant(0),
+          fc.integer({ min: 0, max: 59 }).map((x) => x * 1000),
+          fc.integer({ min: 0, max: 59_999 }),
+        ),
         fc.constantFrom(0, 1000, 15_000, 90_000),
         (raw, every, hops, offsetSeed, lateness) => {
           // One field type per series (as InfluxDB needs): integers for odd series.
@@ -388,7 +421,12 @@ describe('window: property', () => {
           const out: SeqReading[] = [];
           const input = new Subject<SeqReading>();
           input
-            .pipe(aggregateWindows({ every, period, offset, allowed_lateness: lateness, aggregates: AGGS }, { scheduler: new StreamClock(0), onNotice: (n) => notices.push(n) }))
+            .pipe(
+              aggregateWindows(
+                { every, period, offset, allowed_lateness: lateness, aggregates: AGGS },
+                { scheduler: new StreamClock(0), onNotice: (n) => notices.push(n) },
+              ),
+            )
             .subscribe((p) => out.push(p));
           samples.forEach((s, seq) => {
             const v: FieldValue = s.series % 2 === 1 ? BigInt(s.v) : s.v;

@@ -18,7 +18,15 @@
  * from the payload when the decoder found one and the profile says `time: payload`, else
  * the arrival time.
  */
-import { coveringFilters, compileTopicTemplate, compileValueTemplate, filterCovers, isTemplateError, type TopicTemplate, type ValueTemplate } from '../../util/topic-template.js';
+import {
+  coveringFilters,
+  compileTopicTemplate,
+  compileValueTemplate,
+  filterCovers,
+  isTemplateError,
+  type TopicTemplate,
+  type ValueTemplate,
+} from '../../util/topic-template.js';
 import type { PipelineConfig } from '../../config/schema-pipeline.js';
 import type { FieldValue, MessageData, RawMessage, Reading } from '../../types.js';
 import { compileFields, type CompiledFields } from './fields.js';
@@ -183,7 +191,8 @@ export class DeviceDecoders {
    * reuses the series' encoded text) instead of rendering them per reading.
    */
   private decodeWith(b: Binding, msg: MessageData, captures: Readonly<Record<string, string>>, entry: TopicEntry | undefined): DeviceDecodeResult {
-    if (msg.payload.length > this.maxPayload) return profileError('payload_too_large', `payload of ${msg.payload.length} bytes exceeds limits.max_payload (${this.maxPayload})`);
+    if (msg.payload.length > this.maxPayload)
+      return profileError('payload_too_large', `payload of ${msg.payload.length} bytes exceeds limits.max_payload (${this.maxPayload})`);
     let records;
     try {
       records = b.fn({ topic: msg.topic, payload: msg.payload, receivedAt: msg.receivedAt, captures, memory: b.memory });
@@ -207,7 +216,7 @@ export class DeviceDecoders {
       const time = b.profile.spec.time === 'payload' && r.time !== undefined ? r.time : msg.receivedAt;
       out.push({ measurement: series.measurement, tags: series.tags, fields: fields as Record<string, FieldValue>, time });
     }
-    if (out.length === 0 && records.length > 0) return profileError('no_fields', 'no fields left after the profile\'s field declarations');
+    if (out.length === 0 && records.length > 0) return profileError('no_fields', "no fields left after the profile's field declarations");
     return out;
   }
 }
@@ -248,7 +257,11 @@ function isEmpty(o: object): boolean {
 }
 
 /** A record's tags (decoder tags, captures, static tags, the binding's tags) and measurement, frozen; or `no_rule` when the measurement renders empty. */
-function seriesOf(b: Binding, recordTags: Readonly<Record<string, string>> | undefined, captures: Readonly<Record<string, string>>): Series | ProfileDecodeError {
+function seriesOf(
+  b: Binding,
+  recordTags: Readonly<Record<string, string>> | undefined,
+  captures: Readonly<Record<string, string>>,
+): Series | ProfileDecodeError {
   const vars: Record<string, string> = { ...recordTags, ...captures };
   const tags: Record<string, string> = {};
   for (const [k, v] of Object.entries(vars)) if (v !== '' && !b.dropTags.has(k)) tags[k] = v;
@@ -276,7 +289,11 @@ function availability(b: Binding, a: Availability, msg: MessageData, captures: R
     raw = v;
   }
   const state = a.states.get(raw);
-  if (state === undefined) return profileError('wrong_type', `availability payload "${raw.length > 40 ? raw.slice(0, 40) + '…' : raw}" is none of: ${[...a.states.keys()].join(', ')}`);
+  if (state === undefined)
+    return profileError(
+      'wrong_type',
+      `availability payload "${raw.length > 40 ? raw.slice(0, 40) + '…' : raw}" is none of: ${[...a.states.keys()].join(', ')}`,
+    );
   const tags: Record<string, string> = {};
   for (const [k, v] of Object.entries(captures)) if (v !== '' && !b.dropTags.has(k)) tags[k] = v;
   for (const [k, t] of b.staticTags) {
@@ -292,23 +309,35 @@ export function checkBindings(opts: DeviceDecodersOptions): ProfileProblem[] {
   const problems: ProfileProblem[] = [];
   const seen: { filter: string; index: number }[] = [];
   (opts.mqtt ?? []).forEach((b, i) => {
-    if (b.profile.spec.mqtt === undefined) return problems.push({ path: ['devices', i, 'profile'], message: `profile "${b.profile.spec.name}" is a serial profile: name it in a serial port (serial[].profile)` });
+    if (b.profile.spec.mqtt === undefined)
+      return problems.push({
+        path: ['devices', i, 'profile'],
+        message: `profile "${b.profile.spec.name}" is a serial profile: name it in a serial port (serial[].profile)`,
+      });
     const c = compile(b.profile, { ...b.profile.spec.vars, ...b.vars }, b.tags ?? {}, b.measurement, 1);
     if (!('profile' in c)) return problems.push(...c.map((p) => ({ path: ['devices', i, ...p.path], message: p.message })));
     for (const t of [...c.topics, ...c.availability.map((a) => a.tpl)]) {
       const earlier = seen.find((s) => filterCovers(s.filter, t.filter));
-      if (earlier !== undefined && earlier.index !== i) problems.push({ path: ['devices', i], message: `topic "${t.template}" is never decoded by this entry: devices[${earlier.index}] matches it first` });
+      if (earlier !== undefined && earlier.index !== i)
+        problems.push({ path: ['devices', i], message: `topic "${t.template}" is never decoded by this entry: devices[${earlier.index}] matches it first` });
     }
     for (const t of [...c.topics, ...c.availability.map((a) => a.tpl)]) seen.push({ filter: t.filter, index: i });
     return undefined;
   });
   (opts.serial ?? []).forEach((s, i) => {
-    if (s.profile.spec.serial === undefined) problems.push({ path: ['serial', i, 'profile'], message: `profile "${s.profile.spec.name}" is an MQTT profile: name it in devices[].profile` });
+    if (s.profile.spec.serial === undefined)
+      problems.push({ path: ['serial', i, 'profile'], message: `profile "${s.profile.spec.name}" is an MQTT profile: name it in devices[].profile` });
   });
   return problems;
 }
 
-function compile(profile: Profile, vars: Readonly<Record<string, string>>, extraTags: Readonly<Record<string, string>>, measurement: string | undefined, maxMemory: number): Binding | ProfileProblem[] {
+function compile(
+  profile: Profile,
+  vars: Readonly<Record<string, string>>,
+  extraTags: Readonly<Record<string, string>>,
+  measurement: string | undefined,
+  maxMemory: number,
+): Binding | ProfileProblem[] {
   const spec = profile.spec;
   const problems: ProfileProblem[] = [];
   const topic = (source: string, path: (string | number)[]): TopicTemplate | undefined => {

@@ -34,8 +34,7 @@ export interface ProfileCatalog {
 }
 
 export type LoadProfilesResult =
-  | { readonly ok: true; readonly catalog: ProfileCatalog }
-  | { readonly ok: false; readonly errors: readonly ConfigIssue[]; readonly catalog: ProfileCatalog };
+  { readonly ok: true; readonly catalog: ProfileCatalog } | { readonly ok: false; readonly errors: readonly ConfigIssue[]; readonly catalog: ProfileCatalog };
 
 export async function loadProfiles(opts: LoadProfilesOptions = {}): Promise<LoadProfilesResult> {
   const errors: ConfigIssue[] = [];
@@ -45,7 +44,8 @@ export async function loadProfiles(opts: LoadProfilesOptions = {}): Promise<Load
   for (const f of shipped) {
     const p = await loadProfileFile(f, 'shipped', errors);
     if (p === undefined) continue;
-    if (profiles.has(p.spec.name)) errors.push({ file: f, line: 1, column: 1, key: 'name', message: `duplicate profile "${p.spec.name}" (also in ${profiles.get(p.spec.name)?.file})` });
+    if (profiles.has(p.spec.name))
+      errors.push({ file: f, line: 1, column: 1, key: 'name', message: `duplicate profile "${p.spec.name}" (also in ${profiles.get(p.spec.name)?.file})` });
     else profiles.set(p.spec.name, p);
   }
   for (const dir of opts.dirs ?? []) {
@@ -68,10 +68,19 @@ export async function loadProfiles(opts: LoadProfilesOptions = {}): Promise<Load
 async function readDir(dir: string, errors: ConfigIssue[]): Promise<string[]> {
   try {
     const names = await readdir(dir);
-    return names.filter((n) => /\.ya?ml$/i.test(n)).sort().map((n) => join(dir, n));
+    return names
+      .filter((n) => /\.ya?ml$/i.test(n))
+      .sort()
+      .map((n) => join(dir, n));
   } catch (err) {
     const code = (err as { code?: string }).code;
-    errors.push({ file: dir, line: 0, column: 0, key: '', message: `cannot read the profile directory: ${code === 'ENOENT' ? 'no such directory' : (code ?? 'read failed')}` });
+    errors.push({
+      file: dir,
+      line: 0,
+      column: 0,
+      key: '',
+      message: `cannot read the profile directory: ${code === 'ENOENT' ? 'no such directory' : (code ?? 'read failed')}`,
+    });
     return [];
   }
 }
@@ -85,7 +94,13 @@ export async function loadProfileFile(file: string, origin: Profile['origin'], e
     text = await readFile(file, { encoding: 'utf8', signal: AbortSignal.timeout(IO_TIMEOUT_MS) });
   } catch (err) {
     const code = (err as { code?: string }).code;
-    errors.push({ file, line: 0, column: 0, key: '', message: `cannot read the profile: ${code === 'E2BIG' ? `larger than ${MAX_PROFILE_BYTES} bytes` : (code ?? 'read failed')}` });
+    errors.push({
+      file,
+      line: 0,
+      column: 0,
+      key: '',
+      message: `cannot read the profile: ${code === 'E2BIG' ? `larger than ${MAX_PROFILE_BYTES} bytes` : (code ?? 'read failed')}`,
+    });
     return undefined;
   }
   return parseProfileText(text, file, origin, errors);
@@ -104,7 +119,11 @@ export function parseProfileText(text: string, file: string, origin: Profile['or
   }
   const parsed = profileSchema.safeParse(y.data, { error: zodIssueMessage });
   if (!parsed.success) {
-    errors.push(...zodIssues(parsed.error).map((i) => y.place(i.path, i.message, i.code)).sort((a, b) => a.line - b.line || a.column - b.column));
+    errors.push(
+      ...zodIssues(parsed.error)
+        .map((i) => y.place(i.path, i.message, i.code))
+        .sort((a, b) => a.line - b.line || a.column - b.column),
+    );
     return undefined;
   }
   const p = checkProfile(parsed.data, file, origin);

@@ -48,7 +48,10 @@ export function checkProfile(spec: ProfileSpec, file: string, origin: Profile['o
     else problems.push(...zodIssues(r.error, ['decode', 'params']));
     const transport = spec.mqtt !== undefined ? 'mqtt' : 'serial';
     if (decoder.transport !== 'any' && decoder.transport !== transport) {
-      problems.push({ path: ['decode', 'decoder'], message: `decoder "${decoder.name}" reads ${decoder.transport} messages, but this is a ${transport} profile` });
+      problems.push({
+        path: ['decode', 'decoder'],
+        message: `decoder "${decoder.name}" reads ${decoder.transport} messages, but this is a ${transport} profile`,
+      });
     }
   }
 
@@ -61,9 +64,11 @@ export function checkProfile(spec: ProfileSpec, file: string, origin: Profile['o
   });
   spec.mqtt?.availability.forEach((a, i) => {
     const names = topicNames(a.topic, spec.vars, ['mqtt', 'availability', i, 'topic'], problems);
-    if (names !== undefined && !names.includes('device')) problems.push({ path: ['mqtt', 'availability', i, 'topic'], message: 'an availability topic needs a {device} level' });
+    if (names !== undefined && !names.includes('device'))
+      problems.push({ path: ['mqtt', 'availability', i, 'topic'], message: 'an availability topic needs a {device} level' });
     const states = [...a.online, ...a.offline, ...a.init, ...a.sleeping];
-    if (states.length === 0) problems.push({ path: ['mqtt', 'availability', i], message: 'list the payloads of at least one state (online, offline, init, sleeping)' });
+    if (states.length === 0)
+      problems.push({ path: ['mqtt', 'availability', i], message: 'list the payloads of at least one state (online, offline, init, sleeping)' });
     const dup = states.find((s, j) => states.indexOf(s) !== j);
     if (dup !== undefined) problems.push({ path: ['mqtt', 'availability', i], message: `"${dup}" is listed for two states` });
   });
@@ -76,7 +81,11 @@ export function checkProfile(spec: ProfileSpec, file: string, origin: Profile['o
     const t = compileValueTemplate(source);
     if (isTemplateError(t)) return problems.push({ path, message: t.error });
     for (const n of t.names) {
-      if (!known.has(n)) problems.push({ path, message: `{${n}} is neither a capture of every topic nor a tag of decoder "${spec.decode.decoder}" (known: ${[...known].join(', ') || 'none'})` });
+      if (!known.has(n))
+        problems.push({
+          path,
+          message: `{${n}} is neither a capture of every topic nor a tag of decoder "${spec.decode.decoder}" (known: ${[...known].join(', ') || 'none'})`,
+        });
     }
     return undefined;
   };
@@ -90,7 +99,8 @@ export function checkProfile(spec: ProfileSpec, file: string, origin: Profile['o
   spec.fields.forEach((f, i) => {
     const first = seen.get(f.name);
     const firstType = first === undefined ? undefined : spec.fields[first]?.type;
-    if (firstType !== undefined && firstType !== f.type) problems.push({ path: ['fields', i, 'type'], message: `field "${f.name}" is ${firstType} at fields[${first}]: a field keeps one type` });
+    if (firstType !== undefined && firstType !== f.type)
+      problems.push({ path: ['fields', i, 'type'], message: `field "${f.name}" is ${firstType} at fields[${first}]: a field keeps one type` });
     else if (first === undefined) seen.set(f.name, i);
     const from = f.from ?? f.name;
     const firstFrom = seenFrom.get(from);

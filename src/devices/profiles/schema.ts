@@ -19,7 +19,10 @@ const fieldSpec = z.strictObject({
   unit: z.string().optional().describe('Unit (documentation; shown by `edgeflux devices show`).'),
   scale: z.number().optional().describe('Multiply numbers by this.'),
   offset: z.number().optional().describe('Then add this.'),
-  map: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional().describe('Value text → value, e.g. { ON: true, OFF: false }.'),
+  map: z
+    .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
+    .optional()
+    .describe('Value text → value, e.g. { ON: true, OFF: false }.'),
   description: z.string().optional(),
 });
 
@@ -39,7 +42,10 @@ export const profileSchema = z
     name: z.string().regex(NAME_RE, 'use lowercase letters, digits, "_" and "-"').describe('Profile name, as devices[].profile and serial[].profile name it.'),
     description: z.string().min(1).describe('One line: what the profile decodes.'),
     docs: z.string().optional().describe('Where the format is documented (vendor manual, API page).'),
-    vars: z.record(z.string().regex(/^[a-z_][a-z0-9_]*$/), z.string().min(1)).default({}).describe('%name% placeholders in topics, e.g. base: zigbee2mqtt; a device entry may override them.'),
+    vars: z
+      .record(z.string().regex(/^[a-z_][a-z0-9_]*$/), z.string().min(1))
+      .default({})
+      .describe('%name% placeholders in topics, e.g. base: zigbee2mqtt; a device entry may override them.'),
     mqtt: z
       .strictObject({
         topics: z.array(z.string().min(1)).min(1).describe('Topic templates of data messages, e.g. tele/{device}/SENSOR.'),
@@ -47,7 +53,9 @@ export const profileSchema = z
         ignore: z
           .array(z.string().min(1))
           .default([])
-          .describe('Topic templates the device publishes that carry no readings (state, info, bridge chatter): counted as ignored, like the config\'s ignore: list.'),
+          .describe(
+            "Topic templates the device publishes that carry no readings (state, info, bridge chatter): counted as ignored, like the config's ignore: list.",
+          ),
       })
       .optional()
       .describe('An MQTT device family.'),
@@ -63,18 +71,22 @@ export const profileSchema = z
     other_fields: z.enum(['keep', 'drop']).default('keep').describe('Undeclared values: keep (numbers float, booleans, strings as found) or drop.'),
     drop: z.array(z.string().min(1)).default([]).describe('Source names never written; "prefix*" drops a prefix.'),
     field_names: z.enum(['as_is', 'snake_case']).default('as_is').describe('Names of undeclared fields.'),
-    time: z.enum(['payload', 'arrival']).default('payload').describe('Event time: from the payload when the decoder finds one (default), or always the arrival time.'),
+    time: z
+      .enum(['payload', 'arrival'])
+      .default('payload')
+      .describe('Event time: from the payload when the decoder finds one (default), or always the arrival time.'),
     expected_interval: optionalDuration('How often a device reports (for stale-device detection).'),
     pipeline: pipelineSchema
       .optional()
-      .describe('Shaping steps for the readings of devices using this profile, before the global pipeline; a device entry\'s own pipeline replaces them.'),
+      .describe("Shaping steps for the readings of devices using this profile, before the global pipeline; a device entry's own pipeline replaces them."),
   })
   .superRefine((p, ctx) => {
-    if ((p.mqtt === undefined) === (p.serial === undefined)) ctx.addIssue({ code: 'custom', message: 'a profile has exactly one of mqtt and serial', path: [] });
+    if ((p.mqtt === undefined) === (p.serial === undefined))
+      ctx.addIssue({ code: 'custom', message: 'a profile has exactly one of mqtt and serial', path: [] });
   });
 
 export type ProfileSpec = z.output<typeof profileSchema>;
-export type AvailabilitySpec = ProfileSpec extends { mqtt?: infer M } ? NonNullable<M> extends { availability: (infer A)[] } ? A : never : never;
+export type AvailabilitySpec = ProfileSpec extends { mqtt?: infer M } ? (NonNullable<M> extends { availability: (infer A)[] } ? A : never) : never;
 
 /** JSON Schema (draft-07) of a profile file, for editors (e.g. the YAML language server's `# yaml-language-server: $schema=`). */
 export function profileJsonSchema(): object {

@@ -22,7 +22,10 @@ const UNSAFE = /[+#/\0]/;
 
 function expand(pattern: string, username: string | undefined, clientId: string): string | undefined {
   if (!pattern.includes('%')) return pattern;
-  if ((pattern.includes('%u') && (username === undefined || UNSAFE.test(username) || username === '')) || (pattern.includes('%c') && (UNSAFE.test(clientId) || clientId === ''))) {
+  if (
+    (pattern.includes('%u') && (username === undefined || UNSAFE.test(username) || username === '')) ||
+    (pattern.includes('%c') && (UNSAFE.test(clientId) || clientId === ''))
+  ) {
     return undefined;
   }
   // Function replacers: `$&`, `$$`, `` $` `` in a username or client id are text, not replacement patterns.
@@ -44,7 +47,8 @@ export function compileAcl(rules: readonly AclRule[]): Acl {
     },
     canSubscribe(username, clientId, filter) {
       const target = filter.startsWith('$share/') ? filter.split('/').slice(2).join('/') : filter;
-      if (target.startsWith('$SYS')) return forUser(username).some((r) => r.subscribe.some((p) => p.startsWith('$SYS')) && allowed(r.subscribe, username, clientId, target));
+      if (target.startsWith('$SYS'))
+        return forUser(username).some((r) => r.subscribe.some((p) => p.startsWith('$SYS')) && allowed(r.subscribe, username, clientId, target));
       return forUser(username).some((r) => allowed(r.subscribe, username, clientId, target));
     },
   };

@@ -35,7 +35,12 @@ export class BrokerStore {
 
   async open(): Promise<void> {
     // Small caches: the state is small (bounded retained bytes, bounded queues).
-    const db = new ClassicLevel<string, string>(this.location, { keyEncoding: 'utf8', valueEncoding: 'utf8', cacheSize: 256 * 1024, writeBufferSize: 256 * 1024 });
+    const db = new ClassicLevel<string, string>(this.location, {
+      keyEncoding: 'utf8',
+      valueEncoding: 'utf8',
+      cacheSize: 256 * 1024,
+      writeBufferSize: 256 * 1024,
+    });
     await withTimeout(db.open(), this.timeoutMs, 'broker: opening the broker state');
     this.db = db;
   }

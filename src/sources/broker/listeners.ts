@@ -47,7 +47,13 @@ export class BrokerListeners {
   /** MQTT over TLS, asking for client certificates as configured; the bound port. */
   async listenTls(tls: BrokerTls): Promise<number> {
     const server = createTlsServer(
-      { cert: tls.cert, key: tls.key, ...(tls.ca !== undefined && { ca: tls.ca }), requestCert: tls.clientCerts !== 'none', rejectUnauthorized: tls.clientCerts === 'required' },
+      {
+        cert: tls.cert,
+        key: tls.key,
+        ...(tls.ca !== undefined && { ca: tls.ca }),
+        requestCert: tls.clientCerts !== 'none',
+        rejectUnauthorized: tls.clientCerts === 'required',
+      },
       (socket) => this.accept(socket, socket, certUser(socket)),
     );
     // Counted on the TCP connection, before the TLS handshake costs anything.
@@ -140,7 +146,11 @@ export class BrokerListeners {
     this.sockets.add(raw);
     raw.once('close', () => this.sockets.delete(raw));
     const guard = new PacketGuard(this.h.limits.maxPacketBytes, (declared) =>
-      this.h.refuse('payload_too_large', { address: raw.remoteAddress, bytes: declared }, `broker: packet of ${declared} bytes refused (limit ${this.h.limits.maxPacketBytes})`),
+      this.h.refuse(
+        'payload_too_large',
+        { address: raw.remoteAddress, bytes: declared },
+        `broker: packet of ${declared} bytes refused (limit ${this.h.limits.maxPacketBytes})`,
+      ),
     );
     guard.on('error', () => raw.destroy());
     const conn = Duplex.from({ readable: raw.pipe(guard), writable: raw });

@@ -48,15 +48,17 @@ export class PasswordChecks {
     return new Promise((resolve, reject) => {
       const start = () => {
         this.running++;
-        check().then(
-          (value) => resolve({ busy: false, value }),
-          (err: unknown) => reject(err),
-        ).finally(() => {
-          this.running--;
-          for (let i = this.queue.findIndex((w) => this.mayStart(w.clean)); i >= 0; i = this.queue.findIndex((w) => this.mayStart(w.clean))) {
-            this.queue.splice(i, 1)[0]!.start();
-          }
-        });
+        check()
+          .then(
+            (value) => resolve({ busy: false, value }),
+            (err: unknown) => reject(err),
+          )
+          .finally(() => {
+            this.running--;
+            for (let i = this.queue.findIndex((w) => this.mayStart(w.clean)); i >= 0; i = this.queue.findIndex((w) => this.mayStart(w.clean))) {
+              this.queue.splice(i, 1)[0]!.start();
+            }
+          });
       };
       if (this.mayStart(clean)) return start();
       const waiting: Waiting = { suspicion, clean, seq: this.seq++, start, refuse: () => resolve({ busy: true }) };

@@ -56,7 +56,9 @@ export type RefusalReason =
 
 /** The code (docs/troubleshooting.md) of a refusal: failed logins apart from broken limits and ACLs. */
 export function refusalCode(reason: RefusalReason): ErrorCode {
-  return reason === 'anonymous' || reason === 'unknown_user' || reason === 'bad_password' || reason === 'throttled' ? 'EFX_BROKER_LOGIN_REFUSED' : 'EFX_BROKER_REFUSED';
+  return reason === 'anonymous' || reason === 'unknown_user' || reason === 'bad_password' || reason === 'throttled'
+    ? 'EFX_BROKER_LOGIN_REFUSED'
+    : 'EFX_BROKER_REFUSED';
 }
 
 const AUTH_IDENTIFIER_REJECTED = 2;
@@ -151,7 +153,11 @@ export class BrokerGate {
       this.log.error({ err }, 'broker: saving a client id owner failed');
     });
     if (claim.ok) return undefined;
-    this.refuse('client_id_taken', { address, clientId: client.id.slice(0, 200), username }, `broker: client id ${client.id.slice(0, 200)} belongs to another user; refused`);
+    this.refuse(
+      'client_id_taken',
+      { address, clientId: client.id.slice(0, 200), username },
+      `broker: client id ${client.id.slice(0, 200)} belongs to another user; refused`,
+    );
     return authError('client id belongs to another user', AUTH_NOT_AUTHORIZED);
   }
 
@@ -160,7 +166,12 @@ export class BrokerGate {
    * (the latter against a dummy hash of the same cost), through the bounded PasswordChecks;
    * only failure answers are held back (LoginThrottle).
    */
-  readonly authenticate = (client: Client, username: string | undefined, password: Buffer | undefined, done: (err: (Error & { returnCode: number }) | null, ok: boolean | null) => void): void => {
+  readonly authenticate = (
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+    done: (err: (Error & { returnCode: number }) | null, ok: boolean | null) => void,
+  ): void => {
     const id = this.identify(client);
     const admit = (user: string | undefined) => {
       const refusal = this.clientIdRefusal(client, user, id.address);
@@ -202,32 +213,42 @@ export class BrokerGate {
     if (this.held >= this.maxHeld) return busy('busy', 'too many failed logins being answered');
     if (!this.throttle.admit(id.address, username)) return busy('throttled', 'another attempt for this user from this address is still in flight');
     const hash = this.security.users.get(username);
-    this.checks.run(this.throttle.suspicion(id.address, username), () => this.verify(password?.toString('utf8') ?? '', hash ?? this.dummyHash), this.throttle.isClean(id.address, username)).then(
-      (outcome) => {
-        if (outcome.busy) {
+    this.checks
+      .run(
+        this.throttle.suspicion(id.address, username),
+        () => this.verify(password?.toString('utf8') ?? '', hash ?? this.dummyHash),
+        this.throttle.isClean(id.address, username),
+      )
+      .then(
+        (outcome) => {
+          if (outcome.busy) {
+            this.throttle.answered(id.address, username);
+            return busy('busy', 'too many password checks waiting');
+          }
+          if (hash !== undefined && outcome.value) {
+            this.throttle.succeeded(id.address, username);
+            return admit(username);
+          }
+          const delayMs = this.throttle.failed(id.address, username);
+          const release = () => this.throttle.answered(id.address, username);
+          fail(hash === undefined ? 'unknown_user' : 'bad_password', AUTH_BAD_CREDENTIALS, 'unknown user or wrong password', delayMs, release);
+        },
+        (err: unknown) => {
           this.throttle.answered(id.address, username);
-          return busy('busy', 'too many password checks waiting');
-        }
-        if (hash !== undefined && outcome.value) {
-          this.throttle.succeeded(id.address, username);
-          return admit(username);
-        }
-        const delayMs = this.throttle.failed(id.address, username);
-        const release = () => this.throttle.answered(id.address, username);
-        fail(hash === undefined ? 'unknown_user' : 'bad_password', AUTH_BAD_CREDENTIALS, 'unknown user or wrong password', delayMs, release);
-      },
-      (err: unknown) => {
-        this.throttle.answered(id.address, username);
-        this.log.error({ err, clientId: client.id }, 'broker: password check failed');
-        done(authError('server error', AUTH_SERVER_UNAVAILABLE), false);
-      },
-    );
+          this.log.error({ err, clientId: client.id }, 'broker: password check failed');
+          done(authError('server error', AUTH_SERVER_UNAVAILABLE), false);
+        },
+      );
   };
 
   /** aedes `authorizeSubscribe`: a denied filter is answered with a failure code (0x80). */
   readonly authorizeSubscribe = (client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void): void => {
     if (this.canSubscribe(client, sub.topic)) return done(null, sub);
-    this.refuse('subscribe_denied', { clientId: client.id, username: this.usernames.get(client), topic: sub.topic }, `broker: subscribe to ${sub.topic} denied`);
+    this.refuse(
+      'subscribe_denied',
+      { clientId: client.id, username: this.usernames.get(client), topic: sub.topic },
+      `broker: subscribe to ${sub.topic} denied`,
+    );
     done(null, null);
   };
 
@@ -240,7 +261,11 @@ export class BrokerGate {
     const acl = this.security.acl;
     if (acl === undefined && !packet.topic.startsWith('$SYS')) return packet;
     if (this.canSubscribe(client, packet.topic)) return packet;
-    this.refuse('forward_denied', { clientId: client.id, username: this.usernames.get(client), topic: packet.topic.slice(0, 200) }, `broker: message on ${packet.topic.slice(0, 200)} not forwarded to client ${client.id}: not allowed by the ACL`);
+    this.refuse(
+      'forward_denied',
+      { clientId: client.id, username: this.usernames.get(client), topic: packet.topic.slice(0, 200) },
+      `broker: message on ${packet.topic.slice(0, 200)} not forwarded to client ${client.id}: not allowed by the ACL`,
+    );
     return null;
   };
 

@@ -72,7 +72,13 @@ export interface BrokerSettings {
 export function brokerOptionsFromConfig(c: BrokerConfig, maxPayload = DEFAULT_RETAINED_BOUNDS.maxPayloadBytes): BrokerSettings {
   const r = c.limits.retained;
   return {
-    retained: { maxPayloadBytes: r.max_payload ?? maxPayload, maxPerUser: r.max_per_user, maxBytesPerUser: r.max_bytes_per_user, maxTotal: r.max_total, maxBytesTotal: r.max_bytes_total },
+    retained: {
+      maxPayloadBytes: r.max_payload ?? maxPayload,
+      maxPerUser: r.max_per_user,
+      maxBytesPerUser: r.max_bytes_per_user,
+      maxTotal: r.max_total,
+      maxBytesTotal: r.max_bytes_total,
+    },
     config: { host: c.host, port: c.port },
     plaintext: c.plaintext,
     security: {
@@ -93,7 +99,14 @@ export function brokerOptionsFromConfig(c: BrokerConfig, maxPayload = DEFAULT_RE
       maxRatePerClient: c.limits.max_rate,
     },
     ...(c.tls !== undefined && {
-      tls: { host: c.tls.host ?? c.host, port: c.tls.port, cert: c.tls.cert, key: c.tls.key, ...(c.tls.ca !== undefined && { ca: c.tls.ca }), clientCerts: c.tls.client_certs },
+      tls: {
+        host: c.tls.host ?? c.host,
+        port: c.tls.port,
+        cert: c.tls.cert,
+        key: c.tls.key,
+        ...(c.tls.ca !== undefined && { ca: c.tls.ca }),
+        clientCerts: c.tls.client_certs,
+      },
     }),
   };
 }

@@ -11,14 +11,7 @@
  * dead-lettered), so memory stays bounded.
  */
 import type { Transform } from 'node:stream';
-import {
-  ByteLengthParser,
-  DelimiterParser,
-  InterByteTimeoutParser,
-  PacketLengthParser,
-  ReadlineParser,
-  RegexParser,
-} from 'serialport';
+import { ByteLengthParser, DelimiterParser, InterByteTimeoutParser, PacketLengthParser, ReadlineParser, RegexParser } from 'serialport';
 import type { FramingConfig } from '../../config/schema-serial.js';
 import type { ChecksumSpec } from '../../util/checksum.js';
 import { FrameSplitter } from './frame-splitter.js';
@@ -46,29 +39,35 @@ export function createFramer(cfg: FramingConfig): Framer {
       return bounded(new DelimiterParser({ ...om, delimiter: cfg.delimiter, includeDelimiter: cfg.include_delimiter }), cfg.max_length);
     case 'regex': {
       const p = new RegexParser({ ...om, regex: new RegExp(cfg.regex) });
-      return plain(p, () => {
-        if (Buffer.byteLength(p.data) <= cfg.max_length) return 0;
-        const cut = p.data;
-        p.data = '';
-        p.push(Buffer.from(cut, 'utf8'));
-        return Buffer.byteLength(cut);
-      }, () => {
-        const n = Buffer.byteLength(p.data);
-        p.data = '';
-        return n;
-      });
+      return plain(
+        p,
+        () => {
+          if (Buffer.byteLength(p.data) <= cfg.max_length) return 0;
+          const cut = p.data;
+          p.data = '';
+          p.push(Buffer.from(cut, 'utf8'));
+          return Buffer.byteLength(cut);
+        },
+        () => {
+          const n = Buffer.byteLength(p.data);
+          p.data = '';
+          return n;
+        },
+      );
     }
     case 'byte_length':
       return plain(new ByteLengthParser({ ...om, length: cfg.length }));
     case 'packet_length':
-      return plain(new PacketLengthParser({
-        ...om,
-        delimiter: cfg.delimiter,
-        lengthOffset: cfg.length_offset,
-        lengthBytes: cfg.length_bytes,
-        packetOverhead: cfg.overhead,
-        maxLen: cfg.max_length,
-      }));
+      return plain(
+        new PacketLengthParser({
+          ...om,
+          delimiter: cfg.delimiter,
+          lengthOffset: cfg.length_offset,
+          lengthBytes: cfg.length_bytes,
+          packetOverhead: cfg.overhead,
+          maxLen: cfg.max_length,
+        }),
+      );
     case 'inter_byte_timeout': {
       const p = new InterByteTimeoutParser({ ...om, interval: cfg.interval, maxBufferSize: cfg.max_length });
       return plain(p, undefined, () => {
@@ -111,15 +110,19 @@ function plain(stream: Transform, overflow?: () => number, drop?: () => number):
 
 /** A delimiter-based parser whose buffer is cut at `max` bytes. */
 function bounded(p: DelimiterParser, max: number): Framer {
-  return plain(p, () => {
-    if (p.buffer.length <= max) return 0;
-    const cut = p.buffer;
-    p.buffer = Buffer.alloc(0);
-    p.push(cut);
-    return cut.length;
-  }, () => {
-    const n = p.buffer.length;
-    p.buffer = Buffer.alloc(0);
-    return n;
-  });
+  return plain(
+    p,
+    () => {
+      if (p.buffer.length <= max) return 0;
+      const cut = p.buffer;
+      p.buffer = Buffer.alloc(0);
+      p.push(cut);
+      return cut.length;
+    },
+    () => {
+      const n = p.buffer.length;
+      p.buffer = Buffer.alloc(0);
+      return n;
+    },
+  );
 }

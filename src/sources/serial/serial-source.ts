@@ -77,7 +77,11 @@ export class SerialSource implements Source {
     this.labels = { port: this.id };
     this.outlet = new MessageOutlet(this.id);
     this.retry = new RetryTimer(opts.settings.reconnect.initial, opts.settings.reconnect.max, opts.random);
-    this.watchdog = new SilenceWatchdog(opts.settings.watchdog, () => this.clock.nowMs(), () => this.onSilent());
+    this.watchdog = new SilenceWatchdog(
+      opts.settings.watchdog,
+      () => this.clock.nowMs(),
+      () => this.onSilent(),
+    );
   }
 
   get status$(): Observable<SourceStatus> {
@@ -112,10 +116,14 @@ export class SerialSource implements Source {
       this.log.debug({ port: this.id, err: err.message }, `serial ${this.id}: ${err.message}`);
     });
     if (c.poll !== undefined) {
-      this.poller = new Poller(c.poll, (req) => this.writeRequest(req), () => {
-        this.counters.inc('serial_poll_timeouts', this.labels);
-        this.log.debug({ port: this.id }, `serial ${this.id}: no reply within ${c.poll?.timeout} ms`);
-      });
+      this.poller = new Poller(
+        c.poll,
+        (req) => this.writeRequest(req),
+        () => {
+          this.counters.inc('serial_poll_timeouts', this.labels);
+          this.log.debug({ port: this.id }, `serial ${this.id}: no reply within ${c.poll?.timeout} ms`);
+        },
+      );
     }
     await this.open(port);
   }

@@ -32,10 +32,13 @@ export class SilenceWatchdog {
   private schedule(): void {
     this.disarm();
     if (this.limitMs <= 0) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      if (this.now() - this.last < this.limitMs) return this.schedule();
-      this.onSilent();
-    }, Math.max(1, this.last + this.limitMs - this.now()));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        if (this.now() - this.last < this.limitMs) return this.schedule();
+        this.onSilent();
+      },
+      Math.max(1, this.last + this.limitMs - this.now()),
+    );
   }
 }

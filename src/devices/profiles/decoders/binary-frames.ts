@@ -12,9 +12,12 @@ import { defineDecoder } from './decoder.js';
 
 function frameShape(buf: Buffer, what: string, start: readonly number[], len: number, end?: number): ProfileDecodeError | undefined {
   const startOk = start.every((b, i) => buf[i] === b);
-  if (!startOk) return profileError('bad_frame', `not a ${what} frame: ${buf.length} bytes starting ${hexBytes(buf, 4)} (expected ${hexBytes(Buffer.from(start))})`);
-  if (buf.length !== len) return profileError('bad_frame', `${what} frame of ${buf.length} bytes, expected ${len} (truncated or run together): ${hexBytes(buf)}`);
-  if (end !== undefined && buf[len - 1] !== end) return profileError('bad_frame', `${what} frame ends with ${hexBytes(buf.subarray(len - 1))}, expected ${end.toString(16)}`);
+  if (!startOk)
+    return profileError('bad_frame', `not a ${what} frame: ${buf.length} bytes starting ${hexBytes(buf, 4)} (expected ${hexBytes(Buffer.from(start))})`);
+  if (buf.length !== len)
+    return profileError('bad_frame', `${what} frame of ${buf.length} bytes, expected ${len} (truncated or run together): ${hexBytes(buf)}`);
+  if (end !== undefined && buf[len - 1] !== end)
+    return profileError('bad_frame', `${what} frame ends with ${hexBytes(buf.subarray(len - 1))}, expected ${end.toString(16)}`);
   return undefined;
 }
 
@@ -30,21 +33,32 @@ export const sds011 = defineDecoder({
   transport: 'serial',
   tags: ['sensor_id'],
   params: z.strictObject({}).prefault({}),
-  create: () => (input): FormatResult => {
-    const buf = input.payload;
-    const e = frameShape(buf, 'SDS011', [0xaa, 0xc0], 10, 0xab);
-    if (e !== undefined) return e;
-    const bad = checkFrame({ type: 'sum8', from: 2, to: 8, at: 8 }, buf);
-    if (bad !== undefined) return profileError('checksum_mismatch', `SDS011: ${bad}`);
-    const values: Record<string, RawValue> = { pm2_5: buf.readUInt16LE(2) / 10, pm10: buf.readUInt16LE(4) / 10 };
-    return [{ values, tags: { sensor_id: buf.subarray(6, 8).toString('hex') } }];
-  },
+  create:
+    () =>
+    (input): FormatResult => {
+      const buf = input.payload;
+      const e = frameShape(buf, 'SDS011', [0xaa, 0xc0], 10, 0xab);
+      if (e !== undefined) return e;
+      const bad = checkFrame({ type: 'sum8', from: 2, to: 8, at: 8 }, buf);
+      if (bad !== undefined) return profileError('checksum_mismatch', `SDS011: ${bad}`);
+      const values: Record<string, RawValue> = { pm2_5: buf.readUInt16LE(2) / 10, pm10: buf.readUInt16LE(4) / 10 };
+      return [{ values, tags: { sensor_id: buf.subarray(6, 8).toString('hex') } }];
+    },
 });
 
 const PMS_NAMES = [
-  'pm1_0_cf1', 'pm2_5_cf1', 'pm10_cf1',
-  'pm1_0', 'pm2_5', 'pm10',
-  'particles_0_3um', 'particles_0_5um', 'particles_1_0um', 'particles_2_5um', 'particles_5_0um', 'particles_10um',
+  'pm1_0_cf1',
+  'pm2_5_cf1',
+  'pm10_cf1',
+  'pm1_0',
+  'pm2_5',
+  'pm10',
+  'particles_0_3um',
+  'particles_0_5um',
+  'particles_1_0um',
+  'particles_2_5um',
+  'particles_5_0um',
+  'particles_10um',
 ] as const;
 
 /**
@@ -58,17 +72,19 @@ export const pms5003 = defineDecoder({
   description: 'Plantower PMS5003 32-byte frames (42 4D len … CS16): PM1.0/2.5/10 (CF=1 and atmospheric), particle counts',
   transport: 'serial',
   params: z.strictObject({}).prefault({}),
-  create: () => (input): FormatResult => {
-    const buf = input.payload;
-    const e = frameShape(buf, 'PMS5003', [0x42, 0x4d], buf.length >= 4 ? buf.readUInt16BE(2) + 4 : 32);
-    if (e !== undefined) return e;
-    if (buf.length !== 32) return profileError('bad_frame', `PMS5003 frame length field says ${buf.length - 4}, expected 28`);
-    const bad = checkFrame({ type: 'sum16be', from: 0, to: 30, at: 30 }, buf);
-    if (bad !== undefined) return profileError('checksum_mismatch', `PMS5003: ${bad}`);
-    const values: Record<string, RawValue> = {};
-    PMS_NAMES.forEach((n, i) => (values[n] = buf.readUInt16BE(4 + 2 * i)));
-    return [{ values }];
-  },
+  create:
+    () =>
+    (input): FormatResult => {
+      const buf = input.payload;
+      const e = frameShape(buf, 'PMS5003', [0x42, 0x4d], buf.length >= 4 ? buf.readUInt16BE(2) + 4 : 32);
+      if (e !== undefined) return e;
+      if (buf.length !== 32) return profileError('bad_frame', `PMS5003 frame length field says ${buf.length - 4}, expected 28`);
+      const bad = checkFrame({ type: 'sum16be', from: 0, to: 30, at: 30 }, buf);
+      if (bad !== undefined) return profileError('checksum_mismatch', `PMS5003: ${bad}`);
+      const values: Record<string, RawValue> = {};
+      PMS_NAMES.forEach((n, i) => (values[n] = buf.readUInt16BE(4 + 2 * i)));
+      return [{ values }];
+    },
 });
 
 /**
@@ -82,12 +98,14 @@ export const mhz19b = defineDecoder({
   description: 'Winsen MH-Z19B reply to "read CO2" (FF 86 HIGH LOW … CS): CO2 in ppm',
   transport: 'serial',
   params: z.strictObject({}).prefault({}),
-  create: () => (input): FormatResult => {
-    const buf = input.payload;
-    const e = frameShape(buf, 'MH-Z19B', [0xff, 0x86], 9);
-    if (e !== undefined) return e;
-    const bad = checkFrame({ type: 'neg_sum8', from: 1, to: 8, at: 8 }, buf);
-    if (bad !== undefined) return profileError('checksum_mismatch', `MH-Z19B: ${bad}`);
-    return [{ values: { co2: buf.readUInt16BE(2) } }];
-  },
+  create:
+    () =>
+    (input): FormatResult => {
+      const buf = input.payload;
+      const e = frameShape(buf, 'MH-Z19B', [0xff, 0x86], 9);
+      if (e !== undefined) return e;
+      const bad = checkFrame({ type: 'neg_sum8', from: 1, to: 8, at: 8 }, buf);
+      if (bad !== undefined) return profileError('checksum_mismatch', `MH-Z19B: ${bad}`);
+      return [{ values: { co2: buf.readUInt16BE(2) } }];
+    },
 });

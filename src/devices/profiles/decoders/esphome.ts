@@ -17,33 +17,39 @@ export const esphome = defineDecoder({
   transport: 'mqtt',
   tags: ['component'],
   params: z.strictObject({}).prefault({}),
-  create: () => (input): FormatResult => {
-    const levels = input.topic.split('/');
-    const component = levels[levels.length - 3] ?? '';
-    const field = input.captures.field ?? levels[levels.length - 2] ?? '';
-    if (field === '') return profileError('no_fields', 'no field name in the topic');
-    const text = payloadText(input.payload);
-    if (isProfileError(text)) return text;
-    const s = text.trim();
-    let v: RawValue;
-    switch (component) {
-      case 'sensor': {
-        const n = decimalNumber(s);
-        if (n === undefined) return profileError('invalid_number', `sensor "${clip(field)}": "${clip(s)}" is not a number${/^-?nan$/i.test(s) ? ' (the sensor has no value yet)' : ''}`);
-        v = n;
-        break;
+  create:
+    () =>
+    (input): FormatResult => {
+      const levels = input.topic.split('/');
+      const component = levels[levels.length - 3] ?? '';
+      const field = input.captures.field ?? levels[levels.length - 2] ?? '';
+      if (field === '') return profileError('no_fields', 'no field name in the topic');
+      const text = payloadText(input.payload);
+      if (isProfileError(text)) return text;
+      const s = text.trim();
+      let v: RawValue;
+      switch (component) {
+        case 'sensor': {
+          const n = decimalNumber(s);
+          if (n === undefined)
+            return profileError(
+              'invalid_number',
+              `sensor "${clip(field)}": "${clip(s)}" is not a number${/^-?nan$/i.test(s) ? ' (the sensor has no value yet)' : ''}`,
+            );
+          v = n;
+          break;
+        }
+        case 'binary_sensor':
+        case 'switch':
+          if (s !== 'ON' && s !== 'OFF') return profileError('wrong_type', `${component} "${clip(field)}": "${clip(s)}" is neither ON nor OFF`);
+          v = s === 'ON';
+          break;
+        case 'text_sensor':
+          v = text;
+          break;
+        default:
+          return profileError('no_rule', `ESPHome component "${clip(component)}" is not decoded (sensor, binary_sensor, switch, text_sensor)`);
       }
-      case 'binary_sensor':
-      case 'switch':
-        if (s !== 'ON' && s !== 'OFF') return profileError('wrong_type', `${component} "${clip(field)}": "${clip(s)}" is neither ON nor OFF`);
-        v = s === 'ON';
-        break;
-      case 'text_sensor':
-        v = text;
-        break;
-      default:
-        return profileError('no_rule', `ESPHome component "${clip(component)}" is not decoded (sensor, binary_sensor, switch, text_sensor)`);
-    }
-    return [{ values: { [field]: v }, tags: { component } }];
-  },
+      return [{ values: { [field]: v }, tags: { component } }];
+    },
 });

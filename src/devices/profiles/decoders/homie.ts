@@ -23,7 +23,10 @@ import { clip, decimalNumber, isProfileError, parseJsonObject, payloadText } fro
 const DATATYPES = new Set(['integer', 'float', 'boolean', 'string', 'enum', 'color', 'datetime', 'duration', 'json']);
 const DURATION_RE = /^PT(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?$/;
 
-interface Prop { readonly datatype: string; readonly format?: string | undefined }
+interface Prop {
+  readonly datatype: string;
+  readonly format?: string | undefined;
+}
 type Description = ReadonlyMap<string, Prop>;
 
 function parseDescription(obj: Record<string, unknown>): Description | ProfileDecodeError {
@@ -32,10 +35,15 @@ function parseDescription(obj: Record<string, unknown>): Description | ProfileDe
   const out = new Map<string, Prop>();
   for (const [nodeId, node] of Object.entries(nodes)) {
     const props = (node as { properties?: unknown } | null)?.properties ?? {};
-    if (typeof props !== 'object' || props === null || Array.isArray(props)) return profileError('wrong_type', `$description: nodes.${nodeId}.properties is not an object`);
+    if (typeof props !== 'object' || props === null || Array.isArray(props))
+      return profileError('wrong_type', `$description: nodes.${nodeId}.properties is not an object`);
     for (const [propId, prop] of Object.entries(props)) {
       const dt = (prop as { datatype?: unknown } | null)?.datatype;
-      if (typeof dt !== 'string' || !DATATYPES.has(dt)) return profileError('wrong_type', `$description: nodes.${nodeId}.properties.${propId}.datatype ${clip(JSON.stringify(dt) ?? 'undefined')} is not a Homie datatype`);
+      if (typeof dt !== 'string' || !DATATYPES.has(dt))
+        return profileError(
+          'wrong_type',
+          `$description: nodes.${nodeId}.properties.${propId}.datatype ${clip(JSON.stringify(dt) ?? 'undefined')} is not a Homie datatype`,
+        );
       const format = (prop as { format?: unknown }).format;
       out.set(`${nodeId}/${propId}`, { datatype: dt, format: typeof format === 'string' ? format : undefined });
     }
@@ -68,39 +76,42 @@ function typed(prop: Prop, s: string, where: string): RawValue | ProfileDecodeEr
 
 export const homie5 = defineDecoder({
   name: 'homie5',
-  description: 'Homie 5 homie/5/<device>/<node>/<property> strings, typed by the device\'s $description',
+  description: "Homie 5 homie/5/<device>/<node>/<property> strings, typed by the device's $description",
   transport: 'mqtt',
   tags: ['node'],
   params: z.strictObject({}).prefault({}),
-  create: () => (input): FormatResult => {
-    const device = input.captures.device ?? '';
-    if (device.startsWith('$')) return []; // $broadcast and other non-devices
-    const levels = input.topic.split('/');
-    const key = `homie:${device}`;
-    if (levels[levels.length - 1] === '$description') {
-      if (input.payload.length === 0) {
-        input.memory.delete(key);
+  create:
+    () =>
+    (input): FormatResult => {
+      const device = input.captures.device ?? '';
+      if (device.startsWith('$')) return []; // $broadcast and other non-devices
+      const levels = input.topic.split('/');
+      const key = `homie:${device}`;
+      if (levels[levels.length - 1] === '$description') {
+        if (input.payload.length === 0) {
+          input.memory.delete(key);
+          return [];
+        }
+        const text = payloadText(input.payload);
+        if (isProfileError(text)) return text;
+        const obj = parseJsonObject(text);
+        if (isProfileError(obj)) return obj;
+        const d = parseDescription(obj);
+        if (isProfileError(d)) return d;
+        input.memory.set(key, d);
         return [];
       }
-      const text = payloadText(input.payload);
+      const node = input.captures.node ?? levels[levels.length - 2] ?? '';
+      const property = input.captures.property ?? levels[levels.length - 1] ?? '';
+      if (node.startsWith('$') || property.startsWith('$')) return [];
+      const prop = input.memory.get<Description>(key)?.get(`${node}/${property}`);
+      if (prop === undefined)
+        return profileError('missing_schema', `no $description of device "${clip(device)}" with property ${clip(node)}/${clip(property)} seen yet`);
+      if (input.payload.length === 0 && prop.datatype !== 'string') return profileError('empty_payload', `${node}/${property} (${prop.datatype}): empty value`);
+      const text = input.payload.length === 0 ? '' : payloadText(input.payload);
       if (isProfileError(text)) return text;
-      const obj = parseJsonObject(text);
-      if (isProfileError(obj)) return obj;
-      const d = parseDescription(obj);
-      if (isProfileError(d)) return d;
-      input.memory.set(key, d);
-      return [];
-    }
-    const node = input.captures.node ?? levels[levels.length - 2] ?? '';
-    const property = input.captures.property ?? levels[levels.length - 1] ?? '';
-    if (node.startsWith('$') || property.startsWith('$')) return [];
-    const prop = input.memory.get<Description>(key)?.get(`${node}/${property}`);
-    if (prop === undefined) return profileError('missing_schema', `no $description of device "${clip(device)}" with property ${clip(node)}/${clip(property)} seen yet`);
-    if (input.payload.length === 0 && prop.datatype !== 'string') return profileError('empty_payload', `${node}/${property} (${prop.datatype}): empty value`);
-    const text = input.payload.length === 0 ? '' : payloadText(input.payload);
-    if (isProfileError(text)) return text;
-    const v = typed(prop, text, `${node}/${property}`);
-    if (isProfileError(v)) return v;
-    return [{ values: { [property]: v }, tags: { node } }];
-  },
+      const v = typed(prop, text, `${node}/${property}`);
+      if (isProfileError(v)) return v;
+      return [{ values: { [property]: v }, tags: { node } }];
+    },
 });

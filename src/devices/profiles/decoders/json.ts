@@ -24,8 +24,13 @@ export const json = defineDecoder({
     .prefault({}),
   create: (p) => {
     const decode = createJsonDecoder({
-      fields: [], rename: {}, integers: [], strings: 'keep',
-      separator: p.separator, tag_keys: p.tag_keys, time_unit: p.time_unit,
+      fields: [],
+      rename: {},
+      integers: [],
+      strings: 'keep',
+      separator: p.separator,
+      tag_keys: p.tag_keys,
+      time_unit: p.time_unit,
       ...(p.time_key !== undefined && { time_key: p.time_key }),
     });
     return (input): FormatResult => {

@@ -27,7 +27,8 @@ function undeclared(key: string, text: string, policy: 'error' | 'string' | 'dro
   const n = decimalNumber(text);
   if (n !== undefined) setValue(out, key, n);
   else if (policy === 'string') setValue(out, key, text);
-  else if (policy === 'error') return profileError('wrong_type', `"${clip(key)}": "${clip(text)}" is not a number (declare the field as string, or set non_numeric)`);
+  else if (policy === 'error')
+    return profileError('wrong_type', `"${clip(key)}": "${clip(text)}" is not a number (declare the field as string, or set non_numeric)`);
   return undefined;
 }
 
@@ -89,7 +90,11 @@ export function splitCsv(line: string, delim: string): string[] | undefined {
       for (;;) {
         if (i >= line.length) return undefined; // unterminated quote
         if (line[i] === '"') {
-          if (line[i + 1] === '"') { cell += '"'; i += 2; continue; }
+          if (line[i + 1] === '"') {
+            cell += '"';
+            i += 2;
+            continue;
+          }
           i++;
           break;
         }
@@ -120,39 +125,42 @@ export const csv = defineDecoder({
       non_numeric: nonNumeric.describe('Undeclared cells that are not numbers: error (default), string, drop.'),
     })
     .prefault({}),
-  create: (p, ctx: DecoderContext) => (input): FormatResult => {
-    const line = oneLine(input.payload);
-    if (isProfileError(line)) return line;
-    const cells = splitCsv(line, p.delimiter);
-    if (cells === undefined) return profileError('bad_frame', `unterminated or misplaced quote in "${clip(line)}"`);
-    const key = `csv-header:${input.topic}`;
-    let header = p.columns ?? input.memory.get<string[]>(key);
-    const isHeader = p.columns !== undefined
-      ? cells.length === p.columns.length && cells.every((c, i) => c === p.columns?.[i])
-      : cells.every((c) => c !== '' && decimalNumber(c) === undefined);
-    if (isHeader) {
-      if (p.columns === undefined) input.memory.set(key, cells);
-      return [];
-    }
-    if (header === undefined) return profileError('missing_schema', `CSV line before its header line: "${clip(line)}"`);
-    if (cells.length !== header.length) return profileError('bad_frame', `CSV line has ${cells.length} cells, the header ${header.length}: "${clip(line)}"`);
-    header = header as string[];
-    const values: Record<string, RawValue> = {};
-    let time: bigint | undefined;
-    for (let i = 0; i < cells.length; i++) {
-      const name = header[i] as string;
-      const text = cells[i] as string;
-      if (text === '') continue;
-      if (name === p.time_column) {
-        const t = toNs(text, p.time_unit);
-        if (typeof t === 'string') return profileError('invalid_timestamp', `column "${name}": ${t}`);
-        time = t;
-      } else if (ctx.declared.has(name)) setValue(values, name, text);
-      else {
-        const e = undeclared(name, text, p.non_numeric, values);
-        if (e !== undefined) return e;
+  create:
+    (p, ctx: DecoderContext) =>
+    (input): FormatResult => {
+      const line = oneLine(input.payload);
+      if (isProfileError(line)) return line;
+      const cells = splitCsv(line, p.delimiter);
+      if (cells === undefined) return profileError('bad_frame', `unterminated or misplaced quote in "${clip(line)}"`);
+      const key = `csv-header:${input.topic}`;
+      let header = p.columns ?? input.memory.get<string[]>(key);
+      const isHeader =
+        p.columns !== undefined
+          ? cells.length === p.columns.length && cells.every((c, i) => c === p.columns?.[i])
+          : cells.every((c) => c !== '' && decimalNumber(c) === undefined);
+      if (isHeader) {
+        if (p.columns === undefined) input.memory.set(key, cells);
+        return [];
       }
-    }
-    return [{ values, ...(time !== undefined && { time }) }];
-  },
+      if (header === undefined) return profileError('missing_schema', `CSV line before its header line: "${clip(line)}"`);
+      if (cells.length !== header.length) return profileError('bad_frame', `CSV line has ${cells.length} cells, the header ${header.length}: "${clip(line)}"`);
+      header = header as string[];
+      const values: Record<string, RawValue> = {};
+      let time: bigint | undefined;
+      for (let i = 0; i < cells.length; i++) {
+        const name = header[i] as string;
+        const text = cells[i] as string;
+        if (text === '') continue;
+        if (name === p.time_column) {
+          const t = toNs(text, p.time_unit);
+          if (typeof t === 'string') return profileError('invalid_timestamp', `column "${name}": ${t}`);
+          time = t;
+        } else if (ctx.declared.has(name)) setValue(values, name, text);
+        else {
+          const e = undeclared(name, text, p.non_numeric, values);
+          if (e !== undefined) return e;
+        }
+      }
+      return [{ values, ...(time !== undefined && { time }) }];
+    },
 });

@@ -29,7 +29,11 @@ export const nmea = defineDecoder({
   transport: 'any',
   params: z
     .strictObject({
-      sentences: z.array(z.enum(['GGA', 'RMC'])).min(1).default(['GGA', 'RMC']).describe('Sentence types to decode; others yield nothing.'),
+      sentences: z
+        .array(z.enum(['GGA', 'RMC']))
+        .min(1)
+        .default(['GGA', 'RMC'])
+        .describe('Sentence types to decode; others yield nothing.'),
       require_checksum: z.boolean().default(true).describe('Reject sentences without a *hh checksum. Default true.'),
       time: z.enum(['payload', 'arrival']).default('payload').describe('Event time from the sentence (UTC) or the arrival time.'),
     })
@@ -49,7 +53,10 @@ export const nmea = defineDecoder({
         const content = Buffer.from(line.slice(1, line.lastIndexOf('*')), 'latin1');
         const want = computeChecksum('xor8', content, 0, content.length);
         if (want !== parseInt(sum, 16)) {
-          return profileError('checksum_mismatch', `NMEA ${type}: checksum ${sum.toUpperCase()} in the sentence, ${want.toString(16).toUpperCase().padStart(2, '0')} computed`);
+          return profileError(
+            'checksum_mismatch',
+            `NMEA ${type}: checksum ${sum.toUpperCase()} in the sentence, ${want.toString(16).toUpperCase().padStart(2, '0')} computed`,
+          );
         }
       }
       if (!wanted.has(type)) return [];
@@ -104,9 +111,13 @@ function gga(f: readonly string[]): Parsed | ProfileDecodeError {
   if (f.length < 14) return profileError('bad_frame', `NMEA GGA has ${f.length} fields, expected 14`);
   const values: Record<string, RawValue> = {};
   const e =
-    coord(f, 1, 2, 'latitude', 'S', values) ?? coord(f, 3, 3, 'longitude', 'W', values) ??
-    num(f, 5, 'fix_quality', values, true) ?? num(f, 6, 'satellites', values, true) ?? num(f, 7, 'hdop', values) ??
-    num(f, 8, 'altitude', values) ?? num(f, 10, 'geoid_separation', values);
+    coord(f, 1, 2, 'latitude', 'S', values) ??
+    coord(f, 3, 3, 'longitude', 'W', values) ??
+    num(f, 5, 'fix_quality', values, true) ??
+    num(f, 6, 'satellites', values, true) ??
+    num(f, 7, 'hdop', values) ??
+    num(f, 8, 'altitude', values) ??
+    num(f, 10, 'geoid_separation', values);
   if (e !== undefined) return e;
   const tod = timeOfDay(f[0] ?? '');
   if (isProfileError(tod)) return tod;
@@ -133,8 +144,12 @@ function rmc(f: readonly string[]): Parsed | ProfileDecodeError {
   if (status !== 'A' && status !== 'V') return profileError('bad_frame', `NMEA RMC status "${clip(status, 5)}" is neither A nor V`);
   const values: Record<string, RawValue> = { valid: status === 'A' };
   if (status === 'A') {
-    const e = coord(f, 2, 2, 'latitude', 'S', values) ?? coord(f, 4, 3, 'longitude', 'W', values) ??
-      num(f, 6, 'speed_knots', values) ?? num(f, 7, 'course', values) ?? num(f, 9, 'magnetic_variation', values);
+    const e =
+      coord(f, 2, 2, 'latitude', 'S', values) ??
+      coord(f, 4, 3, 'longitude', 'W', values) ??
+      num(f, 6, 'speed_knots', values) ??
+      num(f, 7, 'course', values) ??
+      num(f, 9, 'magnetic_variation', values);
     if (e !== undefined) return e;
     if (values.magnetic_variation !== undefined && f[10] === 'W') values.magnetic_variation = -(values.magnetic_variation as number);
   }
@@ -144,7 +159,9 @@ function rmc(f: readonly string[]): Parsed | ProfileDecodeError {
   let date: bigint | undefined;
   if (d !== '') {
     const m = /^(\d{2})(\d{2})(\d{2})$/.exec(d);
-    const dd = Number(m?.[1]), mm = Number(m?.[2]), yy = Number(m?.[3]);
+    const dd = Number(m?.[1]),
+      mm = Number(m?.[2]),
+      yy = Number(m?.[3]);
     if (m === null || mm < 1 || mm > 12 || dd < 1 || dd > 31) return profileError('bad_frame', `NMEA RMC date "${clip(d, 10)}" is not ddmmyy`);
     date = BigInt(Date.UTC(yy < 80 ? 2000 + yy : 1900 + yy, mm - 1, dd)) * 1_000_000n;
   }

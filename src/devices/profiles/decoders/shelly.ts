@@ -35,37 +35,39 @@ export const shellyGen2 = defineDecoder({
   transport: 'mqtt',
   tags: ['component', 'channel'],
   params: z.strictObject({}).prefault({}),
-  create: () => (input): FormatResult => {
-    const text = payloadText(input.payload);
-    if (isProfileError(text)) return text;
-    const obj = parseJsonObject(text);
-    if (isProfileError(obj)) return obj;
-    const levels = input.topic.split('/');
-    const last = levels[levels.length - 1] as string;
-    if (levels[levels.length - 2] === 'events' && last === 'rpc') {
-      const method = obj.method;
-      if (method !== 'NotifyStatus' && method !== 'NotifyFullStatus') return [];
-      const params = obj.params;
-      if (typeof params !== 'object' || params === null || Array.isArray(params)) return profileError('wrong_type', `${method}: "params" is not an object`);
-      const p = params as Record<string, unknown>;
-      let time: bigint | undefined;
-      if (p.ts !== undefined) {
-        const t = toNs(p.ts, 's');
-        if (typeof t === 'string') return profileError('invalid_timestamp', `${method} "params.ts": ${t}`);
-        time = t;
+  create:
+    () =>
+    (input): FormatResult => {
+      const text = payloadText(input.payload);
+      if (isProfileError(text)) return text;
+      const obj = parseJsonObject(text);
+      if (isProfileError(obj)) return obj;
+      const levels = input.topic.split('/');
+      const last = levels[levels.length - 1] as string;
+      if (levels[levels.length - 2] === 'events' && last === 'rpc') {
+        const method = obj.method;
+        if (method !== 'NotifyStatus' && method !== 'NotifyFullStatus') return [];
+        const params = obj.params;
+        if (typeof params !== 'object' || params === null || Array.isArray(params)) return profileError('wrong_type', `${method}: "params" is not an object`);
+        const p = params as Record<string, unknown>;
+        let time: bigint | undefined;
+        if (p.ts !== undefined) {
+          const t = toNs(p.ts, 's');
+          if (typeof t === 'string') return profileError('invalid_timestamp', `${method} "params.ts": ${t}`);
+          time = t;
+        }
+        const records: RawRecord[] = [];
+        for (const [key, status] of Object.entries(p)) {
+          if (key === 'ts') continue;
+          const r = componentRecord(key, status, time);
+          if (isProfileError(r)) return r;
+          if (r !== undefined) records.push(r);
+        }
+        return records;
       }
-      const records: RawRecord[] = [];
-      for (const [key, status] of Object.entries(p)) {
-        if (key === 'ts') continue;
-        const r = componentRecord(key, status, time);
-        if (isProfileError(r)) return r;
-        if (r !== undefined) records.push(r);
-      }
-      return records;
-    }
-    const r = componentRecord(last, obj);
-    if (isProfileError(r)) return r;
-    if (r === undefined) return profileError('no_rule', `"${clip(last)}" is not a Shelly component (<name> or <name>:<n>)`);
-    return [r];
-  },
+      const r = componentRecord(last, obj);
+      if (isProfileError(r)) return r;
+      if (r === undefined) return profileError('no_rule', `"${clip(last)}" is not a Shelly component (<name> or <name>:<n>)`);
+      return [r];
+    },
 });

@@ -87,9 +87,11 @@ class Records {
     }
     const tempUnit = typeof tempUnitValue === 'string' ? tempUnitValue : 'C';
     const pressUnit = typeof pressUnitValue === 'string' ? pressUnitValue : 'hPa';
-    if (p.temperature_unit !== 'as_sent' && tempUnit !== 'C' && tempUnit !== 'F') return profileError('wrong_type', `"TempUnit": unknown unit "${clip(tempUnit, 10)}"`);
+    if (p.temperature_unit !== 'as_sent' && tempUnit !== 'C' && tempUnit !== 'F')
+      return profileError('wrong_type', `"TempUnit": unknown unit "${clip(tempUnit, 10)}"`);
     const pFactor = TO_HPA[pressUnit];
-    if (p.pressure_unit !== 'as_sent' && pFactor === undefined) return profileError('wrong_type', `"PressureUnit": unknown unit "${clip(pressUnit, 10)}" (hPa, mmHg, inHg)`);
+    if (p.pressure_unit !== 'as_sent' && pFactor === undefined)
+      return profileError('wrong_type', `"PressureUnit": unknown unit "${clip(pressUnit, 10)}" (hPa, mmHg, inHg)`);
     return { time: t, tempUnit, pFactor };
   }
 

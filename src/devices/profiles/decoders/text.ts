@@ -38,14 +38,7 @@ export function parseJsonObject(text: string): Record<string, unknown> | Profile
  * (`{"v":[1,2]}` → `v_0`, `v_1` with base 0). Nulls are skipped. Deeper than 32 levels
  * is `wrong_type`.
  */
-export function flatten(
-  obj: object,
-  out: Record<string, RawValue>,
-  sep = '_',
-  prefix?: string,
-  arrayBase = 0,
-  depth = 0,
-): ProfileDecodeError | undefined {
+export function flatten(obj: object, out: Record<string, RawValue>, sep = '_', prefix?: string, arrayBase = 0, depth = 0): ProfileDecodeError | undefined {
   if (depth >= MAX_DEPTH) return profileError('wrong_type', `"${prefix}": nested deeper than ${MAX_DEPTH} levels`);
   const arr = Array.isArray(obj);
   for (const [k, v] of Object.entries(obj)) {
