@@ -149,39 +149,6 @@ export function compareUtf8(a: string, b: string): number {
   return a.length - b.length;
 }
 
-const POW10 = Array.from({ length: 10 }, (_, k) => 10 ** k);
-
-/**
- * `String(v)` for a finite number, faster for what sensors send: a value with a few
- * decimals (`21.5`, `1013.25`). V8 formats a fraction with its general shortest-digits
- * algorithm (~100 ns); here, when v × 10^k is a small integer m for some k ≤ 9 and
- * m / 10^k gives v back, the text is m's digits with a point k places from the right
- * (~35 ns). That is String(v)'s own text: the candidate has at most 10 significant digits,
- * and no two decimals of at most 15 digits map to the same double, so it is v's shortest
- * representation, and for 1e-6 ≤ |v| < 1e21 String(v) writes it without an exponent.
- * Everything else goes to String(v). A property test compares both over millions of values.
- */
-export function formatFloat(v: number): string {
-  if (Number.isInteger(v)) return String(v);
-  const a = v < 0 ? -v : v;
-  if (a >= 1e-6 && a < 1e9) {
-    for (let k = 1; k <= 9; k++) {
-      const p = POW10[k] as number;
-      let m = a * p;
-      if (m > 0x3fffffff) break; // keeps m a small integer (and String(m) V8's fast integer path)
-      if (Math.floor(m) !== m || m / p !== a) continue;
-      while (k > 1 && m % 10 === 0) {
-        m /= 10;
-        k--;
-      }
-      const digits = String(m);
-      const s = digits.length > k ? digits.slice(0, digits.length - k) + '.' + digits.slice(digits.length - k) : '0.' + '0'.repeat(k - digits.length) + digits;
-      return v < 0 ? '-' + s : s;
-    }
-  }
-  return String(v);
-}
-
 function encodeFields(fields: Reading['fields']): string {
   let out = '';
   // for-in rather than Object.keys: no array per reading. Decoders build fields as plain
@@ -192,7 +159,7 @@ function encodeFields(fields: Reading['fields']): string {
     switch (typeof v) {
       case 'number':
         if (!Number.isFinite(v)) continue;
-        text = formatFloat(v);
+        text = String(v); // shortest round-trip text; a number stays a float field (no `i`)
         break;
       case 'bigint':
         if (v < INT64_MIN || v > INT64_MAX) continue;

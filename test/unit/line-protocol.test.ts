@@ -1,6 +1,5 @@
-import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compareUtf8, encodeLine, escapeName, formatFloat, quoteString } from '../../src/sink/line-protocol.js';
+import { compareUtf8, encodeLine, escapeName, quoteString } from '../../src/sink/line-protocol.js';
 import type { FieldValue, Reading } from '../../src/types.js';
 
 const T = 1_700_000_000_123_456_789n;
@@ -172,63 +171,5 @@ describe('compareUtf8', () => {
       const b = rnd();
       expect(Math.sign(compareUtf8(a, b))).toBe(Math.sign(Buffer.compare(Buffer.from(a), Buffer.from(b))));
     }
-  });
-});
-
-/** The double `d` steps from `v` in its bit pattern (same sign). */
-function ulpsAway(v: number, d: number): number {
-  const f = new Float64Array([v]);
-  const bits = new BigInt64Array(f.buffer);
-  bits[0] = (bits[0] as bigint) + BigInt(d);
-  return f[0] as number;
-}
-
-describe('formatFloat', () => {
-  it('writes what String() writes, for decimals and for any double', () => {
-    const decimal = fc.tuple(fc.integer({ min: -(2 ** 31), max: 2 ** 31 }), fc.integer({ min: 0, max: 12 })).map(([m, k]) => m / 10 ** k);
-    // A double or two away from a decimal: v × 10^k may still round to an integer, but that integer's decimal is not v.
-    const nearDecimal = fc.tuple(decimal, fc.integer({ min: -2, max: 2 })).map(([v, d]) => ulpsAway(v, d));
-    fc.assert(
-      fc.property(fc.oneof(decimal, nearDecimal, fc.double({ noNaN: true, noDefaultInfinity: true })), (v) => {
-        expect(formatFloat(v)).toBe(String(v));
-      }),
-      { numRuns: 20_000 },
-    );
-  });
-
-  it('covers every step of the fast path: signs, leading zeros, trailing zeros, the limits', () => {
-    const cases = [
-      16695042.299999999,
-      3.2253493300000002,
-      56.614504999999994,
-      21.5,
-      -21.5,
-      0.5,
-      -0.05,
-      0.000001,
-      0.0000015,
-      1e-7,
-      1013.25,
-      1.15,
-      0.1 + 0.2,
-      123456789.5,
-      999999999.5,
-      1e9 + 0.5,
-      1073741.823,
-      1073741.824,
-      0.1,
-      1 / 3,
-      -0,
-      0,
-      42,
-      2 ** 60,
-      1e21,
-    ];
-    for (const v of cases) expect(formatFloat(v), String(v)).toBe(String(v));
-    // The integer steps of a sweep: every value with up to 4 decimals in ±100.
-    const wrong: string[] = [];
-    for (let i = -1_000_000; i <= 1_000_000; i += 7)
-      if (formatFloat(i / 10_000) !== String(i / 10_000)) wrong.push(`${i / 10_000}: ${formatFloat(i / 10_000)}`);
-    expect(wrong).toEqual([]);
   });
 });
