@@ -23,7 +23,7 @@
  * than the spread; else it "does not move the whole-daemon figure". A summary goes to
  * bench/RESULTS.md (a dated section; `--no-write`: printed only).
  *
- * A full run (5 tricks, 3 rounds of 10 s steps, 300k-reading outages) should take about
+ * A full run (5 tricks at the time, 3 rounds of 10 s steps, 300k-reading outages) should take about
  * 20 minutes on a 2-core machine (estimated from `--quick`, 2 rounds of 5 s steps and 100k
  * readings, which took 6.3 min). Run it on a quiet machine: under load the spread swallows
  * every difference and the figures only show that the harness works.
@@ -92,20 +92,6 @@ const TRICKS: readonly Trick[] = [
     tests: ['test/unit/profile-decoders.test.ts', 'test/unit/tasmota-fast.test.ts', 'test/unit/profile-fixtures.test.ts'],
     cells: TASMOTA,
     drain: false,
-  },
-  {
-    name: 'float-format',
-    what: 'the float formatter (sink/line-protocol.ts formatFloat) → String(v) (numbers stay float fields, integers keep their `i`)',
-    tests: ['test/unit/line-protocol.test.ts', 'test/unit/output.test.ts', 'test/unit/line-batch.test.ts'],
-    cells: FLAT,
-    drain: true,
-  },
-  {
-    name: 'ascii-copy',
-    what: "caller-side ASCII handling → the Buffer way: LineWriter's line offsets by characters when the copy was ASCII → Buffer.byteLength per line; utf8Text's U+FFFD shortcut → isUtf8, then toString",
-    tests: ['test/unit/line-batch.test.ts', 'test/unit/utf8.test.ts', 'test/unit/rules.test.ts', 'test/unit/output.test.ts'],
-    cells: FLAT,
-    drain: true,
   },
   {
     name: 'lazy-getters',

@@ -112,8 +112,7 @@ const SPARE_BUFFERS = 2;
  *
  * Lines are written 64 at a time: joined into one string, which one `Buffer#write` copies
  * in (one native call and one flat string per 64 lines instead of per line: ~145 → ~75 ns
- * a line). A line's offset is its length in characters when the write shows the text was
- * ASCII (as many bytes as characters), else its UTF-8 byte length.
+ * a line). A line's offset is its UTF-8 byte length.
  */
 export class LineWriter {
   private buf: Buffer | undefined;
@@ -166,10 +165,9 @@ export class LineWriter {
     let buf = this.buf ?? (this.buf = this.fresh(Math.max(this.capacity, worst)));
     if (this.used + worst > buf.length) buf = this.grow(this.used + worst);
     const bytes = buf.write(text, this.used, 'utf8');
-    const ascii = bytes === text.length;
     let at = this.used;
     for (const line of lines) {
-      at += (ascii ? line.length : Buffer.byteLength(line, 'utf8')) + 1;
+      at += Buffer.byteLength(line, 'utf8') + 1;
       this.offs.push(at);
     }
     buf[this.used + bytes] = 10;
