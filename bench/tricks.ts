@@ -18,9 +18,12 @@
  *   point while draining (shown, not in the verdict: the issue's figures are the two above).
  * Runs are interleaved (with all tricks, each variant, with all tricks, …; every other round
  * in reverse order), each daemon on an emptied database. Per figure: medians and the
- * run-to-run spread (the larger range of the two sides). Verdict per trick: it "keeps its
+ * run-to-run spread (the larger range of the two sides), and the rounds won: the daemon with
+ * every trick against the variant run in the same round. Verdict per trick: it "keeps its
  * keep" when, on any of its figures, the median with it beats the median without it by more
- * than the spread; else it "does not move the whole-daemon figure". A summary goes to
+ * than the spread, or, with 5 rounds or more, it won every round (a sign test: one-sided
+ * p ≤ 1/32; the range of 3 runs a side swallows 10-20 % gains on a 2-core machine); else it
+ * "does not move the whole-daemon figure". A summary goes to
  * bench/RESULTS.md (a dated section; `--no-write`: printed only).
  *
  * A full run (5 tricks at the time, 3 rounds of 10 s steps, 300k-reading outages) should take about
@@ -285,6 +288,10 @@ interface Row {
   readonly spread: number;
   /** How much better the daemon is with the trick (positive: better with it), in the figure's unit. */
   readonly gain: number;
+  /** Rounds in which the daemon with the trick did better than the variant run in the same round (paired by round). */
+  readonly roundsWon: number;
+  /** Rounds in which it did worse. */
+  readonly roundsLost: number;
   readonly suspect: boolean;
 }
 
@@ -302,9 +309,32 @@ function compare(trick: string, f: Figure, withT: readonly Sample[], without: re
     withoutMedian: om,
     spread: Math.max(range(withT), range(without)),
     gain: f.higherBetter ? wm - om : om - wm,
+    ...pairedByRound(f, withT, without),
     suspect: [...withT, ...without].some((x) => !x.ok || !Number.isFinite(x.value)),
   };
 }
+
+/** Rounds won and lost by the daemon with the trick against the variant of the same round. */
+function pairedByRound(f: Figure, withT: readonly Sample[], without: readonly Sample[]): { roundsWon: number; roundsLost: number } {
+  let roundsWon = 0;
+  let roundsLost = 0;
+  for (let i = 0; i < Math.min(withT.length, without.length); i++) {
+    const d = (f.higherBetter ? 1 : -1) * ((withT[i] as Sample).value - (without[i] as Sample).value);
+    if (d > 0) roundsWon++;
+    else if (d < 0) roundsLost++;
+  }
+  return { roundsWon, roundsLost };
+}
+
+/**
+ * Rounds after which winning (or losing) every one of them is a verdict on its own: the sign
+ * test's one-sided p is 2^-rounds, 1/32 for five. With fewer, only the range rule decides.
+ */
+const SIGN_TEST_ROUNDS = 5;
+
+/** Better with the trick beyond the noise: the median gain exceeds the spread, or it won every round of ≥ 5. */
+const beyondNoise = (r: Row, sign: 1 | -1): boolean =>
+  sign * r.gain > r.spread || (r.with.length >= SIGN_TEST_ROUNDS && (sign === 1 ? r.roundsWon : r.roundsLost) === Math.min(r.with.length, r.without.length));
 
 function fmt(x: number, unit: string): string {
   if (!Number.isFinite(x)) return '—';
@@ -315,10 +345,10 @@ function verdictOf(rows: readonly Row[]): string {
   const deciding = rows.filter((r) => r.figure.decides);
   if (deciding.some((r) => r.with.length < 2 || r.without.length < 2))
     return '**no verdict**: one run per side has no run-to-run spread to compare with (--reps 2 or more)';
-  const wins = deciding.filter((r) => r.gain > r.spread);
-  const losses = deciding.filter((r) => -r.gain > r.spread);
+  const wins = deciding.filter((r) => beyondNoise(r, 1));
+  const losses = deciding.filter((r) => beyondNoise(r, -1));
   const info = rows
-    .filter((r) => !r.figure.decides && Math.abs(r.gain) > r.spread)
+    .filter((r) => !r.figure.decides && (beyondNoise(r, 1) || beyondNoise(r, -1)))
     .map((r) => `${r.figure.key} ${r.gain > 0 ? 'better' : 'worse'} with it beyond the spread`);
   const suspect = rows.filter((r) => r.suspect).map((r) => r.figure.key);
   const notes = [
@@ -328,18 +358,21 @@ function verdictOf(rows: readonly Row[]): string {
   ];
   const verdict =
     wins.length > 0
-      ? `**keeps its keep** (${wins.map((r) => r.figure.key).join(', ')} better with it by more than the spread)`
+      ? `**keeps its keep** (${wins.map((r) => r.figure.key).join(', ')} better with it beyond the noise)`
       : '**does not move the whole-daemon figure**';
   return verdict + (notes.length > 0 ? `; ${notes.join('; ')}` : '');
 }
 
 function table(o: Options, rows: readonly Row[], tricks: readonly Trick[]): string {
-  const lines = ['| trick | figure | with it (median; runs) | without it (median; runs) | gain with it | spread |', '|---|---|---|---|---|---|'];
+  const lines = [
+    '| trick | figure | with it (median; runs) | without it (median; runs) | gain with it | spread | rounds won / lost |',
+    '|---|---|---|---|---|---|---|',
+  ];
   for (const r of rows) {
     const runs = (xs: readonly Sample[]): string => xs.map((x) => fmt(x.value, r.figure.unit) + (x.ok ? '' : '!')).join(', ');
     const pct = r.withoutMedian !== 0 ? ` (${((r.gain / r.withoutMedian) * 100).toFixed(1)} %)` : '';
     lines.push(
-      `| ${r.trick} | ${r.figure.label} (${r.figure.unit}) | ${fmt(r.withMedian, r.figure.unit)}; ${runs(r.with)} | ${fmt(r.withoutMedian, r.figure.unit)}; ${runs(r.without)} | ${fmt(r.gain, r.figure.unit)}${pct} | ${fmt(r.spread, r.figure.unit)} |`,
+      `| ${r.trick} | ${r.figure.label} (${r.figure.unit}) | ${fmt(r.withMedian, r.figure.unit)}; ${runs(r.with)} | ${fmt(r.withoutMedian, r.figure.unit)}; ${runs(r.without)} | ${fmt(r.gain, r.figure.unit)}${pct} | ${fmt(r.spread, r.figure.unit)} | ${r.roundsWon} / ${r.roundsLost} |`,
     );
   }
   lines.push('', '`!`: that run lost readings or did not drain in time; its figure is suspect.', '');
@@ -409,7 +442,8 @@ async function main(): Promise<void> {
     '',
     `Each daemon run: ${o.seconds} s steps at ${o.rate.toLocaleString('en-US')} readings/s from ${o.devices} devices (after a 2 s warm-up), CPU µs per reading of its process tree; ` +
       `then ${o.outage.toLocaleString('en-US')} readings at QoS 1 while influxd is down and the drain once it is back. ${o.reps} rounds, interleaved (with every trick, each variant without one, …), medians; ` +
-      'spread = the larger run-to-run range of the two sides. A trick keeps its keep when, on any figure, the daemon with it beats the daemon without it by more than the spread.',
+      'spread = the larger run-to-run range of the two sides; rounds won = rounds in which the daemon with the trick did better than the variant run in the same round. ' +
+      `A trick keeps its keep when, on any figure, the daemon with it beats the daemon without it by more than the spread, or (with ${SIGN_TEST_ROUNDS} rounds or more) in every round (sign test, one-sided p ≤ 1/32).`,
     '',
     `Load average (1 min): ${load0[0]?.toFixed(2)} at the start, at the end of the daemon runs median ${median(loads).toFixed(2)}, max ${Math.max(...loads).toFixed(2)}` +
       `${Math.max(...loads) > 1.5 ? ' — **the machine was not quiet: these figures show the harness works, not a verdict**' : ''}.`,
