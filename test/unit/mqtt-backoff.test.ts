@@ -3,7 +3,7 @@ import { MessageOutlet, RetryTimer } from '../../src/sources/source.js';
 import { backoffDelay as delay } from '../../src/util/backoff.js';
 
 const backoffDelay = (n: number, initialMs: number, maxMs: number, random?: () => number) => delay(n, { initialMs, maxMs, ...(random && { random }) });
-import { mqttDebugWanted, redactUrl } from '../../src/sources/mqtt-source.js';
+import { mqttDebugWanted, redactUrl } from '../../src/sources/mqtt-options.js';
 import type { RawMessage } from '../../src/types.js';
 
 describe('backoffDelay', () => {
