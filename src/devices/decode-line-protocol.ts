@@ -24,7 +24,7 @@
  * different series keep the arrival time exactly.
  */
 import { decodeError, type DecodeError, type FieldValue, type Reading } from '../types.js';
-import { setProp } from './decode-json.js';
+import { setProp } from '../util/own.js';
 import { TIME_MAX_NS, TIME_MIN_NS } from './timestamps.js';
 import type { DecodeContext } from './decode-context.js';
 

@@ -5,7 +5,7 @@
  * numbers beyond the float64 range (`1e400`). The reading's time is the arrival time.
  */
 import { decodeError, type DecodeError, type Reading } from '../types.js';
-import { setProp } from './decode-json.js';
+import { setProp } from '../util/own.js';
 import type { DecodeContext } from './decode-context.js';
 
 const NUMBER_RE = /^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$/;

@@ -17,7 +17,8 @@
  */
 import type { LimitsConfig, RuleConfig } from '../config/types.js';
 import { decodeError, type DecodeError, type MessageData, type Reading } from '../types.js';
-import { createJsonDecoder, setProp, type JsonDecoder } from './decode-json.js';
+import { createJsonDecoder, type JsonDecoder } from './decode-json.js';
+import { setProp } from '../util/own.js';
 import { decodeLineProtocol } from './decode-line-protocol.js';
 import { decodeNumber } from './decode-number.js';
 import { utf8Text } from './utf8.js';

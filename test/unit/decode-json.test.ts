@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { JsonOptions } from '../../src/config/types.js';
-import { createJsonDecoder, decodeJson, exactNumberLiterals } from '../../src/devices/decode-json.js';
+import { createJsonDecoder, decodeJson } from '../../src/devices/decode-json.js';
+import { exactNumberLiterals } from '../../src/devices/json-literals.js';
 import { decimalToNs, parseIsoNs, toNs } from '../../src/devices/timestamps.js';
 import { isDecodeError, type DecodeError, type Reading } from '../../src/types.js';
 

@@ -19,7 +19,7 @@
  * `drop` lists source names never written (`name`, or `prefix*`).
  */
 import type { FieldValue } from '../../types.js';
-import { setProp } from '../decode-json.js';
+import { setProp } from '../../util/own.js';
 import { profileError, type ProfileDecodeError, type RawValue } from './types.js';
 
 export type FieldType = 'float' | 'integer' | 'boolean' | 'string';
