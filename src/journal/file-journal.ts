@@ -12,14 +12,13 @@
  * single-record frames of format 1 (record-codec.ts) in a spool written by an earlier
  * release, which are still read. docs/architecture.md has both layouts.
  *
- * Appends: `stage` keeps the entry for the next write (quota checked there, against the
- * size of a format-1 frame: more than a block takes); `flush` encodes the staged records as
- * blocks against the active segment's dictionary, hands them to the OS with ONE write(2) on
- * an O_APPEND descriptor (survives kill -9 from then on) and makes its records readable;
- * `append` is both. A failed write takes back the dictionary entries it defined. Sync `always`
- * adds an fdatasync per flush, sync N fdatasyncs every N ms when dirty (power loss costs
- * at most N ms). A segment is rotated once it holds `segmentBytes`. The newest flushed
- * records stay in memory too (recent-tail.ts): a drain at the head reads no file.
+ * Appends (journal-writer.ts): `stage` keeps the entry for the next write (quota checked
+ * there); `flush` encodes the staged records as blocks and hands them to the OS with ONE
+ * write(2) on an O_APPEND descriptor (survives kill -9 from then on); `append` is both. Sync
+ * `always` adds an fdatasync per flush, sync N fdatasyncs every N ms when dirty (power loss
+ * costs at most N ms; segment-log.ts). A segment is rotated once it holds `segmentBytes`.
+ * The newest flushed records stay in memory too (recent-tail.ts): a drain at the head reads
+ * no file.
  *
  * Recovery (`open`): every unit of every segment is verified. A damaged stretch in the
  * middle is skipped by resynchronising on the next unit with a valid magic, length and
@@ -31,7 +30,7 @@
  * Memory: recovery holds one segment at a time; the sparse index costs 16 bytes per
  * 32 KiB of journal (≈ 5 MB for 10 GB).
  *
- * Retention: a segment is deleted when every registered consumer's cursor has passed it
+ * Retention (retention.ts): a segment is deleted when every registered consumer's cursor has passed it
  * (never with no consumer registered); the active segment never is. Quota `maxBytes`
  * over all segments: `drop-oldest` deletes the oldest segments, counting per consumer
  * the records it had not read (journal_dropped_records{consumer}; {} when none is
@@ -39,9 +38,8 @@
  * until commits free space.
  *
  * Refusals: under `block` at the quota, and under either policy when the disk itself is
- * full (drop-oldest first frees its oldest segment and tries once more), `append` returns
- * 'full' (counter journal_refused_appends{reason: quota|disk_full}). An entry over 64 MiB
- * throws a RangeError. `segmentBytes` is capped at a quarter of `maxBytes`.
+ * full, `append` returns 'full' (journal-writer.ts says how). `segmentBytes` is capped at a
+ * quarter of `maxBytes`.
  *
  * Cursors: commits are in memory at once and saved every `cursorFlushMs` and on close,
  * never beyond what has been fsynced, so after a crash a cursor may be slightly behind
@@ -51,18 +49,15 @@
 import * as path from 'node:path';
 import type { Counters } from '../observe/counters.js';
 import type { Logger } from '../observe/logger.js';
-import { RateLimiter } from '../util/rate-limit.js';
 import { ConsumerCursors } from './consumer-cursors.js';
 import { CursorStore } from './cursor-store.js';
 import type { AppendResult, Journal, JournalEntry, JournalRecord, JournalStats, RecoveryReport } from './journal.js';
-import { MAX_BODY_BYTES, maxFrameBytes } from './record-codec.js';
-import type { DictMark, SegmentDict } from './segment-dict.js';
 import { SegmentLog, type RecoveryFindings, type SyncPolicy } from './segment-log.js';
 import { RecentTail } from './recent-tail.js';
 import { Retention } from './retention.js';
 import { SegmentReader } from './segment-reader.js';
 import type { Segment } from './segment.js';
-import { WriteBatch } from './write-batch.js';
+import { JournalWriter } from './journal-writer.js';
 import type { JournalFileIO } from './file-io.js';
 import { checkSpoolDir, spoolDirError } from './spool-dir.js';
 
@@ -87,36 +82,24 @@ export interface FileJournalOptions {
 }
 
 const DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024;
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
 const MIN_SEGMENT_BYTES = 4096;
-const WARN_EVERY_MS = 10_000;
-
-function isDiskFull(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ENOSPC' || code === 'EDQUOT';
-}
 
 export class FileJournal implements Journal {
   private readonly log: SegmentLog;
   private readonly reader: SegmentReader;
   private readonly cursors: ConsumerCursors;
   private readonly retention: Retention;
-  private readonly segmentBytes: number;
-  private readonly warnLimit = new RateLimiter(WARN_EVERY_MS);
-  private readonly batch = new WriteBatch();
+  private readonly writer: JournalWriter;
   private readonly tail = new RecentTail();
   private state: 'new' | 'opening' | 'open' | 'closed' = 'new';
   private opening: Promise<RecoveryReport> | undefined;
-  private readonly listeners = new Set<() => void>();
-  private notifyQueued = false;
   private readonly reads = new Set<Promise<unknown>>();
 
   constructor(private readonly opts: FileJournalOptions) {
     if (!(opts.maxBytes > 0)) throw new RangeError('FileJournal: maxBytes must be > 0');
     if (opts.sync !== 'always' && !(opts.sync > 0)) throw new RangeError('FileJournal: sync must be "always" or a positive number of ms');
     const wanted = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
-    this.segmentBytes = Math.max(MIN_SEGMENT_BYTES, Math.min(wanted, Math.floor(opts.maxBytes / 4)));
+    const segmentBytes = Math.max(MIN_SEGMENT_BYTES, Math.min(wanted, Math.floor(opts.maxBytes / 4)));
     this.log = new SegmentLog(path.join(opts.dir, 'segments'), opts.sync, opts.logger, opts.io);
     this.log.onFatal = (err) => opts.onFatal?.(spoolDirError(opts.dir, err));
     this.reader = new SegmentReader(this.log, (seg, offset, resumeAt) => this.onReadDamage(seg, offset, resumeAt));
@@ -125,9 +108,10 @@ export class FileJournal implements Journal {
     this.log.onSynced = () => this.cursors.dataSynced();
     this.retention = new Retention(this.log, this.cursors, {
       ...opts,
-      rotate: () => this.rotate(),
+      rotate: () => this.writer.rotate(),
       onDeleted: (seg) => this.reader.forget(seg),
     });
+    this.writer = new JournalWriter(this.log, this.retention, this.tail, { ...opts, segmentBytes });
   }
 
   open(): Promise<RecoveryReport> {
@@ -167,51 +151,15 @@ export class FileJournal implements Journal {
 
   stage(entry: JournalEntry): AppendResult {
     this.assertOpen();
-    if (entry.payload.length > MAX_BODY_BYTES) throw new RangeError(`journal: payload of ${entry.payload.length} bytes exceeds ${MAX_BODY_BYTES}`);
-    if (entry.receivedAt < INT64_MIN || entry.receivedAt > INT64_MAX) throw new RangeError(`journal: receivedAt ${entry.receivedAt} is outside int64`);
-    const b = this.batch;
-    // Quota checked against a format-1 frame's size: more than the block will take.
-    const len = maxFrameBytes(entry);
-    const pending = b.estimate + len;
-    if (this.log.totalBytes + pending > this.opts.maxBytes && !this.retention.makeRoom(pending)) return this.refuse('quota');
-    b.add(entry, len);
-    return this.log.head + b.count - 1;
+    return this.writer.stage(entry);
   }
 
   get stagedBytes(): number {
-    return this.batch.estimate;
+    return this.writer.stagedBytes;
   }
 
   flush(): 'ok' | 'full' {
-    const b = this.batch;
-    if (b.count === 0) return 'ok';
-    // Encoded now, against the dictionary of the segment the blocks go to.
-    const dict = this.log.active.dict!;
-    const mark = dict.mark();
-    let first: number;
-    try {
-      b.encode(this.log.head, dict);
-      first = this.log.writeUnits(b.buf, b.len, b.unitLens, b.unitCounts, b.needsSync);
-    } catch (err) {
-      if (!isDiskFull(err)) return this.failBatch(dict, mark, err);
-      // The disk filled before the quota: drop-oldest frees a segment and tries once more.
-      if (this.opts.policy === 'block' || this.log.segments.length < 2) return this.dropBatch(dict, mark, err);
-      this.retention.dropOldest();
-      try {
-        first = this.log.writeUnits(b.buf, b.len, b.unitLens, b.unitCounts, b.needsSync);
-      } catch (again) {
-        if (!isDiskFull(again)) return this.failBatch(dict, mark, again);
-        return this.dropBatch(dict, mark, again);
-      }
-    }
-    this.tail.add(first, b, dict.strings);
-    b.clear();
-    if (this.log.active.bytes >= this.segmentBytes || dict.full) this.rotate();
-    if (!this.notifyQueued && this.listeners.size > 0) {
-      this.notifyQueued = true;
-      queueMicrotask(() => this.notify());
-    }
-    return 'ok';
+    return this.writer.flush();
   }
 
   read(fromSeq: number, maxRecords: number): Promise<JournalRecord[]> {
@@ -226,9 +174,7 @@ export class FileJournal implements Journal {
   }
 
   onAppend(listener: () => void): () => void {
-    const l = (): void => listener();
-    this.listeners.add(l);
-    return () => void this.listeners.delete(l);
+    return this.writer.onAppend(listener);
   }
 
   addConsumer(id: string): void {
@@ -277,7 +223,7 @@ export class FileJournal implements Journal {
       return;
     }
     this.state = 'closed';
-    this.listeners.clear();
+    this.writer.clearListeners();
     await Promise.allSettled([...this.reads]);
     try {
       await this.log.close();
@@ -292,52 +238,6 @@ export class FileJournal implements Journal {
 
   private assertOpen(): void {
     if (this.state !== 'open') throw new Error(`FileJournal: not open (${this.state})`);
-  }
-
-  /** Why an append was refused, counted and logged (rate-limited). */
-  private refuse(reason: 'quota' | 'disk_full', err?: unknown): 'full' {
-    this.opts.counters?.inc('journal_refused_appends', { reason });
-    if (this.warnLimit.take(reason) >= 0) {
-      const msg = reason === 'quota' ? 'journal: quota reached, refusing appends (policy block)' : 'journal: disk full, refusing appends';
-      this.opts.logger.warn(
-        { code: reason === 'quota' ? 'EFX_SPOOL_QUOTA' : 'EFX_SPOOL_DISK_FULL', err, maxBytes: this.opts.maxBytes, bytes: this.log.totalBytes },
-        msg,
-      );
-    }
-    return 'full';
-  }
-
-  /** The staged records could not be written: they are forgotten (their seqs are given again). */
-  private dropBatch(dict: SegmentDict, mark: DictMark, err: unknown): 'full' {
-    dict.rollback(mark);
-    this.batch.clear();
-    return this.refuse('disk_full', err);
-  }
-
-  private failBatch(dict: SegmentDict, mark: DictMark, err: unknown): never {
-    dict.rollback(mark);
-    this.batch.clear();
-    throw err;
-  }
-
-  private rotate(): void {
-    try {
-      this.log.rotate();
-    } catch (err) {
-      // The active segment grows on; the next append tries again.
-      if (this.warnLimit.take('rotate') >= 0) this.opts.logger.error({ err }, 'journal: could not start a new segment');
-    }
-  }
-
-  private notify(): void {
-    this.notifyQueued = false;
-    for (const l of this.listeners) {
-      try {
-        l();
-      } catch (err) {
-        this.opts.logger.error({ err }, 'journal: onAppend listener threw');
-      }
-    }
   }
 
   private onReadDamage(seg: Segment, offset: number, resumeAt: number): void {
