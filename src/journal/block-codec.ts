@@ -41,6 +41,8 @@ import {
   recordBytes as frameRecordBytes,
 } from './record-codec.js';
 import { REF_MAX_BYTES, REF_MIN_BYTES, type SegmentDict } from './segment-dict.js';
+import { diff, diffed, undiff } from './payload-diff.js';
+import { VarintReader, unzigzag, writeBigVarint, writeVarint, zigzag } from './varint.js';
 import type { PayloadRange } from '../types.js';
 
 export const BLOCK_VERSION = 0x20;
@@ -68,70 +70,6 @@ export function maxBlockOverhead(dict: SegmentDict): number {
   let restated = 0;
   for (const e of dict.prevNew) restated += 20 + (e % 2 === 0 ? 3 * (dict.strings[e / 2]?.length ?? 0) : (dict.refs[(e - 1) / 2]?.length ?? 0));
   return BLOCK_FIXED_MAX + restated;
-}
-
-function writeVarint(buf: Buffer, at: number, n: number): number {
-  while (n >= 0x80) {
-    buf[at++] = (n % 0x80) | 0x80;
-    n = Math.floor(n / 0x80);
-  }
-  buf[at++] = n;
-  return at;
-}
-
-const zigzag = (n: number): number => (n >= 0 ? n * 2 : -n * 2 - 1);
-const unzigzag = (z: number): number => (z % 2 === 0 ? z / 2 : -(z + 1) / 2);
-
-function writeBigVarint(buf: Buffer, at: number, v: bigint): number {
-  let z = v >= 0n ? v * 2n : -v * 2n - 1n;
-  while (z >= 0x80n) {
-    buf[at++] = Number(z & 0x7fn) | 0x80;
-    z >>= 7n;
-  }
-  buf[at++] = Number(z);
-  return at;
-}
-
-/** A cursor over a block's body; every read is bounds-checked (a malformed block throws). */
-class Reader {
-  constructor(
-    readonly buf: Buffer,
-    public at: number,
-    readonly end: number,
-  ) {}
-
-  varint(): number {
-    let n = 0;
-    let scale = 1;
-    for (let i = 0; i < 8; i++) {
-      if (this.at >= this.end) throw new RangeError('journal block: truncated varint');
-      const b = this.buf[this.at++]!;
-      n += (b & 0x7f) * scale;
-      if (b < 0x80) return n;
-      scale *= 0x80;
-    }
-    throw new RangeError('journal block: varint too long');
-  }
-
-  bigZigzag(): bigint {
-    let z = 0n;
-    let shift = 0n;
-    for (let i = 0; i < 10; i++) {
-      if (this.at >= this.end) throw new RangeError('journal block: truncated varint');
-      const b = this.buf[this.at++]!;
-      z |= BigInt(b & 0x7f) << shift;
-      if (b < 0x80) return z & 1n ? -(z >> 1n) - 1n : z >> 1n;
-      shift += 7n;
-    }
-    throw new RangeError('journal block: varint too long');
-  }
-
-  skip(n: number): number {
-    const from = this.at;
-    if (n > this.end - this.at) throw new RangeError('journal block: field past the end');
-    this.at += n;
-    return from;
-  }
 }
 
 /** One write's records, to be encoded into blocks: what WriteBatch hands the encoder. */
@@ -196,7 +134,7 @@ function encodeBlock(entries: readonly JournalEntry[], from: number, seq: number
     const d = ref === undefined ? 0 : diff(p, ref);
     if (d > 0) {
       at = writeVarint(buf, at, d * 2 + 1);
-      buf.set(scratch.subarray(0, d), at);
+      buf.set(diffed(d), at);
       at += d;
     } else {
       if (ref === undefined && p.length >= REF_MIN_BYTES && p.length <= REF_MAX_BYTES) dict.setRef(topic, p, fresh);
@@ -240,85 +178,6 @@ function encodeBlock(entries: readonly JournalEntry[], from: number, seq: number
   return i;
 }
 
-/** Where `diff` codes a payload (a payload coded against a reference is at most REF_MAX_BYTES × 2). */
-const scratch = Buffer.allocUnsafeSlow(4 * REF_MAX_BYTES + 64);
-/** Bytes that must agree for a copy; shifts tried around the aligned place in the reference. */
-const MIN_COPY = 4;
-const SHIFTS = [0, 1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6, -6, 7, -7, 8, -8];
-
-/**
- * Codes `p` as the differences from `ref` into `scratch`: literal runs and copies from the
- * reference near where the previous copy ended (values of one device's readings keep the
- * same keys in the same order, their digits shift by a few places). Returns the length, or
- * 0 when that is no shorter than `p` itself.
- */
-function diff(p: Buffer, ref: Buffer): number {
-  const n = p.length;
-  if (n > REF_MAX_BYTES * 2) return 0;
-  const m = ref.length;
-  let at = writeVarint(scratch, 0, n);
-  let i = 0;
-  let j = 0;
-  let lit = 0;
-  while (i + MIN_COPY <= n) {
-    let shift = 0;
-    let found = false;
-    for (let s = 0; s < SHIFTS.length; s++) {
-      const r = j + SHIFTS[s]!;
-      if (r < 0 || r + MIN_COPY > m) continue;
-      if (p[i] === ref[r] && p[i + 1] === ref[r + 1] && p[i + 2] === ref[r + 2] && p[i + 3] === ref[r + 3]) {
-        shift = SHIFTS[s]!;
-        found = true;
-        break;
-      }
-    }
-    if (!found) {
-      i++;
-      j++;
-      continue;
-    }
-    at = writeVarint(scratch, at, i - lit);
-    for (let k = lit; k < i; k++) scratch[at++] = p[k]!;
-    const r = j + shift;
-    let c = MIN_COPY;
-    while (i + c < n && r + c < m && p[i + c] === ref[r + c]) c++;
-    at = writeVarint(scratch, at, zigzag(shift));
-    at = writeVarint(scratch, at, c);
-    i += c;
-    j = r + c;
-    lit = i;
-    if (at >= n) return 0;
-  }
-  at = writeVarint(scratch, at, n - lit);
-  for (let k = lit; k < n; k++) scratch[at++] = p[k]!;
-  return at < n ? at : 0;
-}
-
-/** The payload coded by `diff` in `buf[start, end)` against `ref`. Throws a RangeError when the code is malformed. */
-function undiff(buf: Buffer, start: number, end: number, ref: Buffer): Buffer {
-  const r = new Reader(buf, start, end);
-  const n = r.varint();
-  if (n > REF_MAX_BYTES * 2) throw new RangeError('journal block: coded payload too long');
-  const out = Buffer.allocUnsafe(n);
-  let o = 0;
-  let j = 0;
-  for (;;) {
-    const l = r.varint();
-    if (l > n - o) throw new RangeError('journal block: coded payload overruns');
-    const from = r.skip(l);
-    for (let k = 0; k < l; k++) out[o++] = buf[from + k]!;
-    j += l;
-    if (r.at >= end) break;
-    j += unzigzag(r.varint());
-    const c = r.varint();
-    if (j < 0 || c > ref.length - j || c > n - o) throw new RangeError('journal block: coded payload copies past its reference');
-    for (let k = 0; k < c; k++) out[o++] = ref[j + k]!;
-    j += c;
-  }
-  if (o !== n) throw new RangeError('journal block: coded payload too short');
-  return out;
-}
-
 const isBlock = (v: number): boolean => (v & 0xfc) === BLOCK_VERSION;
 
 /**
@@ -351,7 +210,7 @@ export function unitIsBlock(buf: Buffer, pos: number): boolean {
 /** The seq of the (checked) unit's first record. */
 export function unitSeq(buf: Buffer, pos: number): number {
   if (!unitIsBlock(buf, pos)) return frameSeq(buf, pos);
-  return new Reader(buf, pos + HEADER_BYTES, buf.length).varint();
+  return new VarintReader(buf, pos + HEADER_BYTES, buf.length).varint();
 }
 
 /** Records in the (checked) unit. */
@@ -367,7 +226,7 @@ export function unitDefines(buf: Buffer, pos: number): boolean {
 /** Notes the dictionary entries the (checked) block of `len` bytes at `pos` defines into `dict`. */
 export function readDefines(buf: Buffer, pos: number, len: number, dict: SegmentDict): void {
   if (!unitDefines(buf, pos)) return;
-  const r = new Reader(buf, pos + HEADER_BYTES, pos + len);
+  const r = new VarintReader(buf, pos + HEADER_BYTES, pos + len);
   r.varint();
   r.bigZigzag();
   for (let n = buf.readUInt16LE(pos + 2); n > 0; n--) {
@@ -407,7 +266,7 @@ export function decodeBlock(
   const flags = buf[pos + 1]!;
   const count = buf.readUInt16LE(pos + 2);
   if (flags & FLAG_DEFINES) readDefines(buf, pos, len, dict);
-  const r = new Reader(buf, pos + HEADER_BYTES, end);
+  const r = new VarintReader(buf, pos + HEADER_BYTES, end);
   const first = r.varint();
   const unit = flags & FLAG_US ? 1000 : 1;
   const zbase = r.bigZigzag();
