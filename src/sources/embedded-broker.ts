@@ -10,13 +10,12 @@ import './mqtt-wire.js';
 import { Counters } from '../observe/counters.js';
 import { BrokerGate, refusalCode, type ClientIdentity, type GateOptions } from './broker/security.js';
 import { BrokerListeners } from './broker/listeners.js';
-import { ClientIdOwners } from './broker/client-ids.js';
+import { openBrokerState } from './broker/broker-state.js';
 import { DEFAULT_RETAINED_BOUNDS, RetainedLimits } from './broker/retained-limits.js';
 import { DEFAULT_BROKER_LIMITS, type BrokerLimits, type BrokerSettings } from './broker/settings.js';
 import { PublishRate } from './broker/publish-rate.js';
 import type { BrokerStore } from './broker/broker-store.js';
 import { boundOutgoingQueues, type OutgoingQueues } from './broker/bounded-queues.js';
-import AsyncMemoryPersistence from 'aedes-persistence/asyncPersistence.js';
 import { RateLimiter } from '../util/rate-limit.js';
 import { settlesWithin } from '../util/timeout.js';
 
@@ -137,28 +136,11 @@ export class EmbeddedBroker implements Source {
     const { host, port } = this.opts.config;
     this.status.next({ state: 'connecting' });
     const security = this.opts.security;
-    let persistence: unknown = new AsyncMemoryPersistence();
-    let owners = new ClientIdOwners(undefined);
-    // A fresh ledger per start: it must describe the retained messages of this persistence.
-    this.retained = new RetainedLimits({ ...DEFAULT_RETAINED_BOUNDS, ...this.opts.retained });
-    if (this.opts.stateDir !== undefined) {
-      const { BrokerStore } = await import('./broker/broker-store.js');
-      const store = new BrokerStore(this.opts.stateDir);
-      await store.open();
-      this.store = store;
-      try {
-        persistence = store.persistence();
-        owners = new ClientIdOwners(store.owners());
-        await owners.load();
-        this.retained = new RetainedLimits({ ...DEFAULT_RETAINED_BOUNDS, ...this.opts.retained }, store.retainedIndex());
-        await this.retained.load();
-      } catch (err) {
-        // Closed, so that a restart of this source can open it again.
-        this.store = undefined;
-        await store.close().catch(() => {});
-        throw err;
-      }
-    }
+    // A fresh retained ledger per start: it must describe the retained messages of this persistence.
+    const state = await openBrokerState(this.opts.stateDir, { ...DEFAULT_RETAINED_BOUNDS, ...this.opts.retained });
+    const { persistence, owners } = state;
+    this.store = state.store;
+    this.retained = state.retained;
     boundOutgoingQueues(persistence as OutgoingQueues, this.limits.maxQueuedPerClient, (clientId) => {
       this.counters.inc('broker_queue_dropped');
       const suppressed = this.dropLog.take(clientId);
