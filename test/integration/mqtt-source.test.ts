@@ -2,7 +2,11 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { firstValueFrom, filter } from 'rxjs';
+import type { Socket } from 'node:net';
 import { AckBarrier } from '../../src/ingest/ack-barrier.js';
+import { DecodedCache } from '../../src/ingest/decoded-cache.js';
+import { Ingest } from '../../src/ingest/ingest.js';
+import { MemoryJournal } from '../../src/journal/memory-journal.js';
 import { MqttSource } from '../../src/sources/mqtt-source.js';
 import { Counters } from '../../src/observe/counters.js';
 import type { MqttSourceConfig } from '../../src/config/types.js';
@@ -117,6 +121,54 @@ describe.each([4, 5] as const)('MqttSource on mosquitto, MQTT protocol version %
     await waitFor(() => got3.length >= 1, 5000, 'fresh message');
     await sleep(100);
     expect(texts(got3)).toEqual(['d']);
+  });
+
+  it('the PUBACKs of one turn leave the socket in one write, and only after the journal write of their messages', async () => {
+    const journal = new MemoryJournal({ maxBytes: 1e6, policy: 'block' });
+    await journal.open();
+    const events: string[] = [];
+    const flush = journal.flush.bind(journal);
+    journal.flush = () => {
+      events.push('journal write');
+      return flush();
+    };
+    const ingest = new Ingest({
+      journal,
+      decode: (m) => [{ measurement: 'm', tags: {}, fields: { v: m.payload.toString() }, time: m.receivedAt }],
+      onBadMessage: () => undefined,
+      cache: new DecodedCache(1, 64),
+      counters: new Counters(),
+      logger: silentLogger(),
+    });
+    const src = new MqttSource({ config: config({ protocol_version: v }), logger: silentLogger(), ackBarrier: ingest.ackBarrier });
+    cleanups.push(() => src.stop());
+    const sub = src.messages().subscribe((m) => ingest.accept(m));
+    cleanups.push(async () => {
+      sub.unsubscribe();
+      ingest.stop();
+    });
+    await src.start();
+    const socket = (src as unknown as { client: MqttClient }).client.stream as Socket;
+    const write = socket._write.bind(socket);
+    const writev = socket._writev!.bind(socket);
+    socket._write = (chunk: Buffer, enc, cb) => {
+      events.push(`socket write ${chunk.length} B`);
+      write(chunk, enc, cb);
+    };
+    socket._writev = (chunks, cb) => {
+      events.push(`socket write ${chunks.reduce((n, c) => n + (c.chunk as Buffer).length, 0)} B`);
+      writev(chunks, cb);
+    };
+    // Ten messages wait in the socket while it is paused; resumed, they are all read in one turn.
+    socket.pause();
+    const pub = await publisher(v);
+    await Promise.all(Array.from({ length: 10 }, (_, i) => pub.publishAsync(`sensors/d${i}`, String(i), { qos: 1 })));
+    await sleep(200);
+    socket.resume();
+    await waitFor(() => events.length >= 2, 5000, 'the journal write and the PUBACKs');
+    await sleep(100);
+    expect(journal.stats().headSeq).toBe(10);
+    expect(events).toEqual(['journal write', 'socket write 40 B']); // 10 PUBACKs of 4 bytes, in one write(2)
   });
 
   it('a connection that cannot take more acks (its socket needs to drain) stops reading: the ack waits for the drain, counted as source_paused', async () => {
