@@ -25,6 +25,7 @@
  */
 import { decodeError, type DecodeError, type FieldValue, type Reading } from '../types.js';
 import { setProp } from '../util/own.js';
+import { passLineProtocol } from './line-protocol-pass.js';
 import { TIME_MAX_NS, TIME_MIN_NS } from './timestamps.js';
 import type { DecodeContext } from './decode-context.js';
 
@@ -57,7 +58,17 @@ interface Out {
   time: bigint;
 }
 
+/**
+ * The readings of a line protocol payload, or why it is rejected. Lines already in the
+ * encoder's form are passed through as text (line-protocol-pass.ts); every other payload,
+ * bad ones included, is parsed (`parseLineProtocol`), with the same result.
+ */
 export function decodeLineProtocol(text: string, ctx: DecodeContext): Reading[] | DecodeError {
+  return passLineProtocol(text, ctx) ?? parseLineProtocol(text, ctx);
+}
+
+/** `decodeLineProtocol` without the pass-through: every line parsed into values. */
+export function parseLineProtocol(text: string, ctx: DecodeContext): Reading[] | DecodeError {
   const p: Parser = { s: text, pos: 0, timed: false, err: undefined, errAt: 0 };
   const out: Out[] = [];
   let untimed: number[] | undefined;

@@ -1,8 +1,9 @@
 /**
  * What the status page lists per device: where it came from, when it was last seen, how
  * many readings it sent and its latest values. Fed with every decoded batch, so the hot
- * path costs one Map lookup and a few assignments per reading: the latest fields are kept
- * by reference (the reading's own object, never copied or formatted here).
+ * path costs one Map lookup and a few assignments per reading: the latest reading is kept
+ * by reference (never copied or formatted here, and its fields are not read until the
+ * page asks: a line protocol reading parses them on first use).
  * Bounded: at most `maxDevices` entries (the least recently seen, to the second, is
  * forgotten first); per device one small object holding its last reading's measurement
  * and fields (≤ `limits.max_fields` values, as decoded), the units its device profile
@@ -36,10 +37,13 @@ interface Entry {
   measurement: string;
   lastSeen: number;
   readings: number;
-  fields: Readonly<Record<string, unknown>>;
+  /** The latest reading (its `fields` are what the row shows). */
+  last: Pick<Reading, 'fields'>;
   units: Readonly<Record<string, string>> | undefined;
   availability?: string | undefined;
 }
+
+const NO_READING: Pick<Reading, 'fields'> = Object.freeze({ fields: Object.freeze({}) });
 
 export class DeviceTable {
   private readonly devices = new Map<string, Entry>();
@@ -67,8 +71,8 @@ export class DeviceTable {
         if (this.devices.size >= this.maxDevices) this.devices.delete(this.devices.keys().next().value as string);
         e =
           status === undefined
-            ? { source, measurement: r.measurement, lastSeen: atMs, readings: 0, fields: r.fields, units: undefined }
-            : { source, measurement: '', lastSeen: atMs, readings: 0, fields: {}, units: undefined };
+            ? { source, measurement: r.measurement, lastSeen: atMs, readings: 0, last: r, units: undefined }
+            : { source, measurement: '', lastSeen: atMs, readings: 0, last: NO_READING, units: undefined };
         this.devices.set(d, e);
       } else if (atMs - e.lastSeen >= 1000) {
         // Map order = least recently seen first, to within a second (a move per reading would churn the Map).
@@ -85,7 +89,7 @@ export class DeviceTable {
       e.measurement = r.measurement;
       e.lastSeen = atMs;
       e.readings++;
-      e.fields = r.fields;
+      e.last = r;
     }
   }
 
@@ -104,7 +108,7 @@ export class DeviceTable {
       measurement: e.measurement,
       lastSeenMs: e.lastSeen,
       readings: e.readings,
-      fields: e.fields,
+      fields: e.last.fields,
       ...(e.units !== undefined && { units: e.units }),
       ...(e.availability !== undefined && { availability: e.availability }),
     }));

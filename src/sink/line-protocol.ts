@@ -32,6 +32,7 @@
  * `reading.time` in ns. Returns null when the measurement is empty or no field remains.
  */
 import type { Reading } from '../types.js';
+import { LineReading } from '../devices/line-protocol-pass.js';
 
 const BACKSLASH = 92;
 const COMMA = 44;
@@ -222,6 +223,11 @@ function encodeSeries(measurement: string, tags: Reading['tags']): string {
 
 /** One line of line protocol for `r` (no trailing newline), or null when nothing can be written. */
 export function encodeLine(r: Reading): string | null {
+  if (r instanceof LineReading) {
+    // Its field set and timestamp are already written as encodeFields would (line-protocol-pass.ts).
+    const series = encodeSeries(r.measurement, r.tags);
+    return series === '' ? null : series + ' ' + r.fieldText + ' ' + (r.timeText ?? r.time.toString());
+  }
   const fields = encodeFields(r.fields);
   if (fields === '') return null;
   const series = encodeSeries(r.measurement, r.tags);

@@ -33,6 +33,24 @@ describe('DeviceTable', () => {
     expect(t.rows().find((r) => r.device === 'th1')?.units).toBeUndefined();
   });
 
+  it('does not read a reading’s fields until the rows are asked for (a line protocol reading parses them on first use)', () => {
+    const t = new DeviceTable();
+    let reads = 0;
+    const lazy = (v: number): Reading => ({
+      measurement: 'climate',
+      tags: { device: 'th1' },
+      get fields() {
+        reads++;
+        return { temperature: v };
+      },
+      time: 0n,
+    });
+    for (let i = 0; i < 100; i++) t.observe([lazy(i)], 'broker', 1000 + i, 'sensors/th1');
+    expect(reads).toBe(0);
+    expect(t.rows()[0]?.fields).toEqual({ temperature: 99 });
+    expect(reads).toBe(1);
+  });
+
   it('a device status (availability) sets the state and leaves the values alone; a reading after offline clears it', () => {
     const t = new DeviceTable();
     t.observe([reading('plug', { power: 40 })], 'broker', 1000, 'tele/plug/SENSOR');
