@@ -61,6 +61,10 @@ const FLAT: readonly Cell[] = [
   { payload: 'flat', qos: 0 },
   { payload: 'flat', qos: 1 },
 ];
+const LP: readonly Cell[] = [
+  { payload: 'lp', qos: 0 },
+  { payload: 'lp', qos: 1 },
+];
 const TASMOTA: readonly Cell[] = [
   { payload: 'tasmota', qos: 0 },
   { payload: 'tasmota', qos: 1 },
@@ -94,6 +98,19 @@ const TRICKS: readonly Trick[] = [
     what: "the nested-object JSON scanner of the Tasmota profile (devices/json-leaves.ts) → JSON.parse + flatten (tasmota.ts's own `parsed` path)",
     tests: ['test/unit/profile-decoders.test.ts', 'test/unit/tasmota-fast.test.ts', 'test/unit/profile-fixtures.test.ts'],
     cells: TASMOTA,
+    drain: false,
+  },
+  {
+    name: 'lp-pass',
+    what: "line protocol passed through as text when already in the encoder's form (devices/line-protocol-pass.ts) → every line parsed into a reading and encoded again",
+    tests: [
+      'test/unit/decode-line-protocol.test.ts',
+      'test/unit/rules.test.ts',
+      'test/unit/line-protocol.test.ts',
+      'test/unit/fuzz-sample.test.ts',
+      'test/unit/drain.test.ts',
+    ],
+    cells: LP,
     drain: false,
   },
   {
