@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { BadInputLog } from '../src/observe/bad-input.js';
 import { Counters } from '../src/observe/counters.js';
 import { DeviceTable } from '../src/observe/device-table.js';
-import { StatusFeed } from '../src/observe/status-feed.js';
+import { StatusSnapshots, statusView } from '../src/observe/status-snapshot.js';
 import { silentLogger } from '../src/observe/logger.js';
 import type { Reading } from '../src/types.js';
 
@@ -43,7 +43,7 @@ process.stdout.write(`noting a reading: ${(((c0.user + c0.system) * 1000) / roun
 
 const counters = new Counters();
 counters.inc('messages_received', { source: 'broker' }, 1000);
-const feed = new StatusFeed({
+const snapshots = new StatusSnapshots({
   counters,
   devices: table,
   bad: new BadInputLog(),
@@ -51,8 +51,8 @@ const feed = new StatusFeed({
   health: async () => ({ status: 'ok', time: '', uptime_s: 0, reasons: [], outputs: [] }),
   logger: silentLogger(),
 });
-const snapshot = (feed as unknown as { snapshot(v: object): Promise<object> }).snapshot.bind(feed);
-const view = { filter: '', sort: 'last_seen', page: 0, tailLines: [], tailDropped: 0, prev: new Map(), prevAt: 0, waiting: false };
+const snapshot = snapshots.of.bind(snapshots);
+const view = statusView(new URLSearchParams());
 for (let i = 0; i < 20; i++) await snapshot(view);
 const t1 = process.cpuUsage();
 const snaps = 200;

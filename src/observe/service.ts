@@ -30,7 +30,7 @@ import { StaleDevices } from './stale-devices.js';
 import { statusLine } from './status-line.js';
 import { BadInputLog } from './bad-input.js';
 import { DeviceTable } from './device-table.js';
-import type { StatusFacts } from './status-feed.js';
+import type { StatusFacts } from './status-snapshot.js';
 import { loginRequired } from './status-login.js';
 
 /** What the daemon provides. `devices` and `clockSynchronized` of MetricsProviders are filled in here. */

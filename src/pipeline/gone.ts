@@ -16,6 +16,11 @@
 /** How long a gone series is remembered at least: a day (docs/shaping.md, "A quiet series that comes back"). */
 export const GONE_MEMORY_MS = 86_400_000;
 
+/** How long a step whose windows (buckets) last `periodMs` remembers a gone series: a day, or 7 periods if longer. */
+export function goneMemoryMs(periodMs: number): number {
+  return Math.max(GONE_MEMORY_MS, 7 * periodMs);
+}
+
 interface Gone {
   readonly time: bigint;
   /** Processing time (ms) from which on the series is forgotten altogether. */

@@ -3,7 +3,7 @@ import { THROTTLE_DEFAULTS } from '../config/pipeline-defaults.js';
 import type { FieldValue, Reading } from '../types.js';
 import { roundedMean } from './aggregate.js';
 import type { Hold, SeqReading } from './holdback.js';
-import { GONE_MEMORY_MS, GoneSeries } from './gone.js';
+import { goneMemoryMs, GoneSeries } from './gone.js';
 import { forgottenNotice, notice, resolveContext, seriesKey, SeriesTable, type OperatorContext } from './series.js';
 
 export interface ThrottleOptions {
@@ -65,7 +65,7 @@ export function throttleSeries(options: ThrottleOptions, context?: OperatorConte
       const ctx = resolveContext(context);
       const { holdback, scheduler } = ctx;
       const idle = options.idle ?? options.interval;
-      const memory = Math.max(GONE_MEMORY_MS, 7 * options.interval);
+      const memory = goneMemoryMs(options.interval);
       const maxSeries = options.max_series ?? ctx.maxSeries;
       const ledger = context?.replay?.ledger(`throttle ${context.place ?? ''} ${JSON.stringify(options)}`, idle, memory, maxSeries);
       // Series forgotten for being idle, by the start of the bucket written then.
