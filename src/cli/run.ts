@@ -1,8 +1,8 @@
-import { loadConfig, formatIssue, formatIssueWithCode, issueCode } from './load-config.js';
+import { formatIssue, formatIssueWithCode, issueCode } from '../config/issues.js';
 import { createLogger, type Logger } from '../observe/logger.js';
 import { Daemon } from '../daemon.js';
 import type { Config } from '../config/types.js';
-import { worldReadableSecrets } from '../config/permissions.js';
+import { loadConfigApart, type ApartLoad } from './config-apart.js';
 import { takeNotifyEnvironment } from '../observe/sd-notify.js';
 import { portInUseMessage } from './port-in-use.js';
 import { packageVersion as version } from '../util/version.js';
@@ -14,10 +14,11 @@ import { packageVersion as version } from '../util/version.js';
  * and the daemon keeps running on the old config; if valid, the daemon is restarted in
  * process on the new one (the journal keeps every accepted reading across the switch).
  * Exit code 0 when nothing accepted was lost, 3 when readings were left unwritten
- * (memory mode).
+ * (memory mode). The config is loaded in a child process each time (config-apart.ts), so
+ * that this long-lived one never holds the YAML and schema libraries.
  */
 export async function runCommand(path: string): Promise<number> {
-  const res = await loadConfig(path);
+  const { load: res, permissions } = await loadConfigApart(path);
   if (!res.ok) {
     for (const issue of res.errors) process.stderr.write(`${formatIssueWithCode(issue)}\n`);
     process.stderr.write(`edgeflux: not started: ${res.errors.length} config error(s) in ${path}\n`);
@@ -32,7 +33,7 @@ export async function runCommand(path: string): Promise<number> {
   process.on('uncaughtException', die('uncaught exception'));
   process.on('unhandledRejection', die('unhandled rejection'));
 
-  for (const w of await worldReadableSecrets(path)) logger.warn({ file: w.path }, w.message);
+  for (const w of permissions) logger.warn({ file: w.path }, w.message);
   for (const w of res.warnings ?? []) logger.warn(`config: ${formatIssue(w)}`);
 
   const v = version();
@@ -98,7 +99,14 @@ export async function runCommand(path: string): Promise<number> {
 async function reload(path: string, current: Daemon, make: (c: Config, previous: Daemon) => Daemon, logger: Logger): Promise<Daemon> {
   logger.info({ config: path }, 'SIGHUP: reloading the configuration');
   await current.notifyReloading();
-  const res = await loadConfig(path);
+  let res: ApartLoad['load'];
+  try {
+    res = (await loadConfigApart(path)).load;
+  } catch (err) {
+    logger.error({ err }, `reload refused: ${err instanceof Error ? err.message : String(err)}; still running on the previous configuration`);
+    await current.notifyReady();
+    return current;
+  }
   if (!res.ok) {
     for (const issue of res.errors) logger.error({ code: issueCode(issue), issue }, `reload refused: ${formatIssue(issue)}`);
     logger.error({ errors: res.errors.length }, 'reload refused: the configuration has errors; still running on the previous one');

@@ -13,6 +13,7 @@ import { compileTopicTemplate, filterCovers, isTemplateError } from '../util/top
 import type { Config } from './types.js';
 import { parseYaml, sortIssues, zodIssueMessage, type ConfigIssue } from './yaml-places.js';
 import { closest } from '../util/closest.js';
+import { deepFreeze } from '../util/freeze.js';
 
 export { formatIssue, formatIssueWithCode, issueCode, keyOf, type ConfigIssue } from './yaml-places.js';
 
@@ -137,7 +138,7 @@ export async function parseConfigText(
     ...unread.map((i) => y.place(i.path, `${i.message} (not read: the daemon reads it where it runs)`, i.code)),
     ...shadowedRules(config).map((i) => y.place(i.path, i.message)),
   ]);
-  return { ok: true, config: freeze(config), ...(warnings.length > 0 && { warnings }) };
+  return { ok: true, config: deepFreeze(config), ...(warnings.length > 0 && { warnings }) };
 }
 
 /** An `ignore:` filter that covers a rule's whole topic leaves that rule nothing to decode. */
@@ -205,15 +206,4 @@ function knownKeys(path: Path, input: unknown): string[] {
     s = branch(s, v);
   }
   return Object.keys(s?.properties ?? {});
-}
-
-/** Deep-freezes plain data, dropping keys whose value is undefined. */
-function freeze<T>(v: T): T {
-  if (Array.isArray(v)) return Object.freeze(v.map(freeze)) as T;
-  if (v !== null && typeof v === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = freeze(x);
-    return Object.freeze(out) as T;
-  }
-  return v;
 }

@@ -5,10 +5,10 @@
  */
 import { z } from 'zod';
 import { notBoth, readSecretPerPolicy, secretFields as secret, type ReadSecretOptions } from './secrets.js';
-import { durationField as duration, parseSize, sizeField as size } from './units.js';
+import { parseSize } from './units.js';
 import { hashError, parsePasswordFile } from '../util/passwords.js';
 import { filterError } from '../util/topic-template.js';
-import { boolText, digits, ENV_HINT, int, text } from './schema-fields.js';
+import { boolText, digits, durationField as duration, ENV_HINT, int, sizeField as size, text } from './schema-fields.js';
 
 const patterns = (about: string) =>
   z

@@ -3,8 +3,32 @@
  * reference (so numbers and booleans may arrive as text), ids, URLs and backoff delays.
  */
 import { z } from 'zod';
-import { durationField as duration } from './units.js';
+import { formatDuration, MAX_TIMER_MS, parseDuration, parseSize, type UnitResult } from './units.js';
 import type { ReadSecretOptions, SecretPolicy } from './secrets.js';
+
+function unitField(parse: (v: string | number) => UnitResult, what: string, show: (n: number) => string, min: number, max: number) {
+  return z.union([z.string(), z.number()], { error: `expected a ${what}` }).transform((v, ctx) => {
+    const r = parse(v);
+    if (!r.ok) ctx.addIssue({ code: 'custom', message: r.error, input: v });
+    else if (r.value < min) ctx.addIssue({ code: 'custom', message: `must be at least ${show(min)}`, input: v });
+    else if (r.value > max) ctx.addIssue({ code: 'custom', message: `must be at most ${show(max)}`, input: v });
+    return r.ok ? r.value : z.NEVER;
+  });
+}
+
+/** Schema field: a duration written "250ms", "10s", "1m30s", "1d" (a unit is required); parsed to ms. */
+export function durationField(def: string, about: string, min = 0, max = MAX_TIMER_MS) {
+  return unitField(parseDuration, 'duration such as "10s" or "500ms"', formatDuration, min, max)
+    .prefault(def)
+    .describe(`${about} Duration with a unit: "500ms", "10s", "5m", "1h30m". Default ${def}.`);
+}
+
+/** Schema field: a size written "512KiB", "64MiB", "10MB" or a number of bytes; parsed to bytes. */
+export function sizeField(def: string, about: string) {
+  return unitField(parseSize, 'size such as "64MiB" or a number of bytes', (n) => `${n} bytes`, 1, Number.MAX_SAFE_INTEGER)
+    .prefault(def)
+    .describe(`${about} Size: "512KiB", "64MiB", "10MB" or a number of bytes. Default ${def}.`);
+}
 
 /** What the schema needs from the outside world. */
 export interface SchemaContext {
@@ -61,8 +85,8 @@ export function url(protocols: readonly string[], about: string) {
 export const backoff = (about: string) =>
   z
     .strictObject({
-      initial: duration('1s', 'First delay.', 1),
-      max: duration('60s', 'Largest delay (the delay doubles up to it, with jitter).', 1),
+      initial: durationField('1s', 'First delay.', 1),
+      max: durationField('60s', 'Largest delay (the delay doubles up to it, with jitter).', 1),
     })
     .superRefine((b, ctx) => {
       if (b.initial > b.max) ctx.addIssue({ code: 'custom', message: 'must not exceed max', path: ['initial'] });

@@ -5,8 +5,7 @@
 import { z } from 'zod';
 import { filterError } from '../util/topic-template.js';
 import { notBoth, secretFields as secret, type ReadSecretOptions } from './secrets.js';
-import { backoff, bool, digits, ENV_HINT, id, secretReading, text, url, type SchemaContext } from './schema-fields.js';
-import { durationField as duration } from './units.js';
+import { backoff, bool, digits, durationField as duration, ENV_HINT, id, secretReading, text, url, type SchemaContext } from './schema-fields.js';
 
 /** TLS settings of a client connection; `*_file` keys read as PEM. */
 function tlsSchema(pem: ReadSecretOptions) {

@@ -5,8 +5,7 @@
  */
 import { z } from 'zod';
 import { notBoth, secretFields as secret, type ReadSecretOptions } from './secrets.js';
-import { backoff, bool, ENV_HINT, id, int, text, url } from './schema-fields.js';
-import { durationField as duration } from './units.js';
+import { backoff, bool, durationField as duration, ENV_HINT, id, int, text, url } from './schema-fields.js';
 
 /** At least one output; each an `influxdb_v1` or `influxdb_v2` entry. `plain`: how password and token files are read. */
 export function outputsSchema(plain: ReadSecretOptions) {

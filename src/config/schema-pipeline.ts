@@ -20,8 +20,8 @@ import {
   THROTTLE_DEFAULTS,
   WINDOW_DEFAULTS,
 } from './pipeline-defaults.js';
-import { durationField, formatDuration, parseDuration } from './units.js';
-import { bool, int as intField, numeric } from './schema-fields.js';
+import { formatDuration, parseDuration } from './units.js';
+import { bool, durationField, int as intField, numeric } from './schema-fields.js';
 
 /** Longest duration a pipeline option takes (a year): windows, heartbeats, idle times. */
 const MAX_PIPELINE_MS = 366 * 86_400_000;

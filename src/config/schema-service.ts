@@ -5,8 +5,7 @@
  * Wired into the main schema as `service: serviceSchema` (see src/config/schema.ts).
  */
 import { z } from 'zod';
-import { durationField as duration } from './units.js';
-import { bool, ENV_HINT, int as intField, numeric } from './schema-fields.js';
+import { bool, durationField as duration, ENV_HINT, int as intField, numeric } from './schema-fields.js';
 
 const int = (min: number, max: number) => intField(min, max, numeric);
 

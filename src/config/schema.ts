@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { filterError } from '../util/topic-template.js';
 import type { Config } from './types.js';
 import { brokerSchema } from './schema-broker.js';
-import { secretReading, text, type SchemaContext } from './schema-fields.js';
+import { durationField as duration, secretReading, sizeField as size, text, type SchemaContext } from './schema-fields.js';
 import { mqttSourceSchema } from './schema-mqtt.js';
 import { ruleSchema } from './schema-rules.js';
 import { outputsSchema } from './schema-outputs.js';
@@ -19,7 +19,6 @@ import { serviceSchema } from './schema-service.js';
 import { createDeviceProfilesSchema, devicesSchema } from './schema-devices.js';
 import { serialSchema } from './schema-serial.js';
 import { pipelineSchema } from './schema-pipeline.js';
-import { durationField as duration, sizeField as size } from './units.js';
 
 export type { SchemaContext } from './schema-fields.js';
 

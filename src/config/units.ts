@@ -2,10 +2,9 @@
  * Durations and sizes as people write them in the config file: `"250ms"`, `"1m30s"`,
  * `"64MiB"` or a plain number of bytes. A duration always names its unit (a bare `10`
  * could mean 10 s or 10 ms; only `0` needs none). Pure functions returning a value or an error
- * message that quotes the input and shows what would be accepted, and the schema fields
- * built on them.
+ * message that quotes the input and shows what would be accepted (the schema fields built
+ * on them are in schema-fields.ts).
  */
-import { z } from 'zod';
 
 export type UnitResult = { readonly ok: true; readonly value: number } | { readonly ok: false; readonly error: string };
 
@@ -115,27 +114,3 @@ function quote(v: string | number): string {
 
 /** Longest duration a Node timer can wait (2^31-1 ms, ~24.8 days). */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
-
-function unitField(parse: (v: string | number) => UnitResult, what: string, show: (n: number) => string, min: number, max: number) {
-  return z.union([z.string(), z.number()], { error: `expected a ${what}` }).transform((v, ctx) => {
-    const r = parse(v);
-    if (!r.ok) ctx.addIssue({ code: 'custom', message: r.error, input: v });
-    else if (r.value < min) ctx.addIssue({ code: 'custom', message: `must be at least ${show(min)}`, input: v });
-    else if (r.value > max) ctx.addIssue({ code: 'custom', message: `must be at most ${show(max)}`, input: v });
-    return r.ok ? r.value : z.NEVER;
-  });
-}
-
-/** Schema field: a duration written "250ms", "10s", "1m30s", "1d" (a unit is required); parsed to ms. */
-export function durationField(def: string, about: string, min = 0, max = MAX_TIMER_MS) {
-  return unitField(parseDuration, 'duration such as "10s" or "500ms"', formatDuration, min, max)
-    .prefault(def)
-    .describe(`${about} Duration with a unit: "500ms", "10s", "5m", "1h30m". Default ${def}.`);
-}
-
-/** Schema field: a size written "512KiB", "64MiB", "10MB" or a number of bytes; parsed to bytes. */
-export function sizeField(def: string, about: string) {
-  return unitField(parseSize, 'size such as "64MiB" or a number of bytes', (n) => `${n} bytes`, 1, Number.MAX_SAFE_INTEGER)
-    .prefault(def)
-    .describe(`${about} Size: "512KiB", "64MiB", "10MB" or a number of bytes. Default ${def}.`);
-}

@@ -4,7 +4,7 @@
  * them), and who may log in to the status page.
  */
 import type { Config } from '../config/types.js';
-import { readSecretFile } from '../config/secrets.js';
+import { readSecretFile } from '../config/secret-file.js';
 import type { Journal } from '../journal/journal.js';
 import type { Ingest } from '../ingest/ingest.js';
 import type { Drain } from '../sink/drain.js';

@@ -9,12 +9,11 @@
  * per message, never again on a replay.
  */
 import type { Config, MqttSourceConfig } from '../config/types.js';
-import { formatIssue } from '../config/yaml-places.js';
-import { buildDevices, type Devices } from './device-config.js';
+import { formatIssue } from '../config/issues.js';
+import type { Devices } from './device-config.js';
 import type { Counters } from '../observe/counters.js';
 import type { Logger } from '../observe/logger.js';
 import type { DecodeError, MessageData, Reading } from '../types.js';
-import { loadProfiles } from './profiles/load.js';
 import type { DeviceDecoders } from './profiles/device-decoders.js';
 import { deviceStatusReading, isDeviceStatus, type DeviceState, type DeviceStatus } from './profiles/types.js';
 import type { RuleSet } from './rules.js';
@@ -24,9 +23,12 @@ import { coveringFilters } from '../util/topic-template.js';
  * Loads the profiles (shipped + `device_profiles.dirs`) and builds the decoders and serial
  * port settings; undefined when the config uses no profile. Throws listing every problem
  * (the config loader reports them with their places first, so this is a safety net).
+ * The profile loader (YAML, its schema) is imported only here, when a profile is used: a
+ * daemon without devices or serial ports holds neither library (~9 MB of RSS).
  */
 export async function loadDevices(config: Pick<Config, 'device_profiles' | 'devices' | 'serial' | 'limits'>, logger: Logger): Promise<Devices | undefined> {
   if (config.devices.length === 0 && config.serial.length === 0) return undefined;
+  const [{ loadProfiles }, { buildDevices }] = await Promise.all([import('./profiles/load.js'), import('./device-config.js')]);
   const loaded = await loadProfiles({ dirs: config.device_profiles.dirs });
   if (!loaded.ok) throw new Error(`device profiles:\n${loaded.errors.map(formatIssue).join('\n')}`);
   for (const [name, file] of loaded.catalog.replaced) logger.info({ profile: name, file }, `device profile ${name}: your ${file} replaces the shipped one`);
