@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- --edge`: what edgeflux costs a Raspberry Pi–class host while little or
- * nothing happens, measured on the real daemon (transpiled src/, node flags of the systemd
+ * nothing happens, measured on the real daemon (transpiled src/, node flags and environment of the systemd
  * unit) run with examples/edgeflux.yaml (embedded broker, one InfluxDB 1.x output, durable
  * spool, internal metrics on as by default) against a private influxd. Per run:
  *
@@ -22,7 +22,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import type { Runtime } from './build.js';
-import { checkConfig, startEdgeflux, unitNodeFlags } from './edgeflux.js';
+import { checkConfig, startEdgeflux, unitEnvironment, unitNodeFlags } from './edgeflux.js';
 import { LoadGenerator } from './load.js';
 import { freePort, sleep } from './net.js';
 import { removeDir, tempDir, type Proc } from './procs.js';
@@ -80,7 +80,7 @@ async function startExampleDaemon(runtime: Runtime, root: string, influx: Influx
   await writeFile(file, stringify(cfg));
   const problems = await checkConfig(runtime, file);
   if (problems) throw new Error(`edgeflux check refused the edge config:\n${problems}`);
-  const { proc } = await startEdgeflux(runtime, file, unitNodeFlags(root));
+  const { proc } = await startEdgeflux(runtime, file, unitNodeFlags(root), unitEnvironment(root));
   return {
     proc,
     dir,
@@ -292,7 +292,7 @@ export function renderEdgeSection(startedAt: Date, o: EdgeOptions, runs: readonl
   return [
     `## Edge footprint, ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC (\`npm run bench -- --edge\`)`,
     '',
-    `examples/edgeflux.yaml (embedded broker, one InfluxDB 1.x output, durable spool, internal metrics on) with the node flags of systemd/edgeflux.service; ${runs.length} run(s), each: ${o.settleMs / 1000} s settle, ${o.idleMs / 1000} s idle (strace -c counts epoll_pwait; /proc/PID/stat CPU; /proc/PID/io write_bytes; VmRSS at its end), ${o.loadMs / 1000} s of ${o.rate} readings/s at QoS 1 from ${o.devices} devices into the embedded broker (write_bytes once influxd holds them all), then influxd down for ${o.outageMs / 1000} s with 100 readings waiting.`,
+    `examples/edgeflux.yaml (embedded broker, one InfluxDB 1.x output, durable spool, internal metrics on) with the node flags and the Environment= lines of systemd/edgeflux.service; ${runs.length} run(s), each: ${o.settleMs / 1000} s settle, ${o.idleMs / 1000} s idle (strace -c counts epoll_pwait; /proc/PID/stat CPU; /proc/PID/io write_bytes; VmRSS at its end), ${o.loadMs / 1000} s of ${o.rate} readings/s at QoS 1 from ${o.devices} devices into the embedded broker (write_bytes once influxd holds them all), then influxd down for ${o.outageMs / 1000} s with 100 readings waiting.`,
     '',
     '| figure | runs | median | target | |',
     '|---|---|---|---|---|',

@@ -165,9 +165,34 @@ export function unitNodeFlags(root: string): string[] {
   return (m[1] ?? '').trim().split(/\s+/).filter(Boolean);
 }
 
-/** A started edgeflux: its process and how long it took to log "edgeflux started". */
-export async function startEdgeflux(runtime: Runtime, file: string, nodeFlags: readonly string[] = []): Promise<{ proc: Proc; readyMs: number }> {
-  const p = startProc('edgeflux', process.execPath, [...nodeFlags, ...runtime.script('src/cli/main.ts'), 'run', '--config', file]);
+/**
+ * The variables of the uncommented `Environment=` lines of systemd/edgeflux.service (e.g.
+ * `MALLOC_ARENA_MAX=2`): the bench runs edgeflux with them, as the service does.
+ */
+export function unitEnvironment(root: string): Record<string, string> {
+  const unit = readFileSync(join(root, 'systemd', 'edgeflux.service'), 'utf8');
+  const env: Record<string, string> = {};
+  for (const m of unit.matchAll(/^Environment=(.*)$/gm)) {
+    // systemd's syntax: space-separated assignments, each may be double-quoted as a whole.
+    for (const a of (m[1] ?? '').match(/"[^"]*"|\S+/g) ?? []) {
+      const kv = a.startsWith('"') ? a.slice(1, -1) : a;
+      const eq = kv.indexOf('=');
+      if (eq > 0) env[kv.slice(0, eq)] = kv.slice(eq + 1);
+    }
+  }
+  return env;
+}
+
+/** A started edgeflux: its process and how long it took to log "edgeflux started". `env` is added to the bench's own. */
+export async function startEdgeflux(
+  runtime: Runtime,
+  file: string,
+  nodeFlags: readonly string[] = [],
+  env: Readonly<Record<string, string>> = {},
+): Promise<{ proc: Proc; readyMs: number }> {
+  const p = startProc('edgeflux', process.execPath, [...nodeFlags, ...runtime.script('src/cli/main.ts'), 'run', '--config', file], {
+    env: { ...process.env, ...env },
+  });
   const readyMs = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`edgeflux did not log "edgeflux started" within 30 s: ${p.tail().slice(-2000)}`)), 30_000);
     p.onLine((line) => {

@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Runtime } from './build.js';
-import { checkConfig, edgefluxConfig, journalFiles, startEdgeflux, unitNodeFlags, type EdgefluxSetup } from './edgeflux.js';
+import { checkConfig, edgefluxConfig, journalFiles, startEdgeflux, unitEnvironment, unitNodeFlags, type EdgefluxSetup } from './edgeflux.js';
 import { freePort } from './net.js';
 import { startNodeRed } from './node-red.js';
 import { removeDir, startProc, tempDir, type Proc } from './procs.js';
@@ -133,7 +133,7 @@ export function edgefluxDef(ctx: SystemsContext, shaped: boolean, via: EdgefluxV
         );
         const problems = await checkConfig(ctx.runtime, file);
         if (problems) throw new Error(`edgeflux check refused the bench config:\n${problems}`);
-        const { proc, readyMs } = await startEdgeflux(ctx.runtime, file, [...unitNodeFlags(ROOT), ...(o.nodeFlags ?? [])]);
+        const { proc, readyMs } = await startEdgeflux(ctx.runtime, file, [...unitNodeFlags(ROOT), ...(o.nodeFlags ?? [])], unitEnvironment(ROOT));
         return {
           name,
           proc,
