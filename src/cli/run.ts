@@ -1,6 +1,6 @@
 import { formatIssue, formatIssueWithCode, issueCode } from '../config/issues.js';
 import { createLogger, type Logger } from '../observe/logger.js';
-import { Daemon } from '../daemon.js';
+import type { Daemon } from '../daemon.js';
 import type { Config } from '../config/types.js';
 import { loadConfigApart, type ApartLoad } from './config-apart.js';
 import { takeNotifyEnvironment } from '../observe/sd-notify.js';
@@ -18,7 +18,8 @@ import { packageVersion as version } from '../util/version.js';
  * that this long-lived one never holds the YAML and schema libraries.
  */
 export async function runCommand(path: string): Promise<number> {
-  const { load: res, permissions } = await loadConfigApart(path);
+  // The child validates the config while this process loads the daemon's modules.
+  const [{ load: res, permissions }, { Daemon }] = await Promise.all([loadConfigApart(path), import('../daemon.js')]);
   if (!res.ok) {
     for (const issue of res.errors) process.stderr.write(`${formatIssueWithCode(issue)}\n`);
     process.stderr.write(`edgeflux: not started: ${res.errors.length} config error(s) in ${path}\n`);
