@@ -11,15 +11,33 @@
  * (a name first counted later appears at the next scrape). Gauges (queue depth, spool bytes,
  * pending points, device last-seen…) are read from `MetricsProviders` the daemon implements,
  * and the write-latency histogram is fed by `instrumentWriter()` (sink/instrument-writer.ts) around each output's writer.
+ *
+ * prom-client (with the OpenTelemetry API it loads) is imported at the first scrape, not at
+ * start: a daemon nobody scrapes never pays its ~4.6 MB of RSS (docs/raspberry-pi.md). So the
+ * write-latency histogram is kept here and written in the exposition format by
+ * `latencyText`, and the counters and gauges are registered when the registry is built.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
 import { COUNTER_TABLE, labelNames, type CounterName } from './counter-table.js';
 import type { CounterEntry, Counters } from './counters.js';
 import { EventLoopLag, type LoopLag } from './event-loop-lag.js';
-import { registerGauges } from './metrics-gauges.js';
 import type { MetricsProviders, OutputFigures, SourceFigures } from './metrics-providers.js';
 
 export type { DeviceFigures, MetricsProviders, OutputFigures, SourceFigures } from './metrics-providers.js';
+
+/** The exposition format's content type (prom-client's `Registry.PROMETHEUS_CONTENT_TYPE`; a test keeps them equal). */
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+type PromClient = typeof import('prom-client');
+type Gauges = typeof import('./metrics-gauges.js');
+
+let loading: Promise<{ readonly prom: PromClient; readonly gauges: Gauges }> | undefined;
+
+/** prom-client and the gauges built on it, imported once, when first wanted. */
+function prometheus(): Promise<{ readonly prom: PromClient; readonly gauges: Gauges }> {
+  loading ??= Promise.all([import('prom-client'), import('./metrics-gauges.js')]).then(([prom, gauges]) => ({ prom, gauges }));
+  return loading;
+}
 
 let processRegistry: Registry | undefined;
 
@@ -29,10 +47,11 @@ let processRegistry: Registry | undefined;
  * 100 wake-ups a second of an otherwise idle daemon; edgeflux's own lag figures sample at
  * 20 ms, see event-loop-lag.ts).
  */
-export function processMetrics(): Registry {
+export async function processMetrics(): Promise<Registry> {
+  const { prom } = await prometheus();
   if (processRegistry === undefined) {
-    processRegistry = new Registry();
-    collectDefaultMetrics({ register: processRegistry, eventLoopMonitoringPrecision: 100 });
+    processRegistry = new prom.Registry();
+    prom.collectDefaultMetrics({ register: processRegistry, eventLoopMonitoringPrecision: 100 });
   }
   return processRegistry;
 }
@@ -41,8 +60,8 @@ export interface MetricsOptions {
   readonly counters: Counters;
   readonly providers?: MetricsProviders;
   /**
-   * Also render prom-client's default process metrics (`process_*`, `nodejs_*`). They
-   * cannot be torn down (a GC observer and a delay histogram stay for the process
+   * Also render prom-client's default process metrics (`process_*`, `nodejs_*`), from the
+   * first scrape on (their counters, e.g. GC time, count from then). They cannot be torn down (a GC observer and a delay histogram stay for the process
    * lifetime), so they live on one registry per process (`processMetrics()`), which
    * every Metrics with this option shares: a reload makes a new Metrics, not new
    * collectors. Default false.
@@ -89,12 +108,48 @@ interface Latency {
   buckets: number[];
 }
 
+interface LatencySeries {
+  readonly output: string;
+  readonly outcome: string;
+  readonly l: Latency;
+}
+
+const LATENCY_NAME = 'edgeflux_write_duration_seconds';
+const LATENCY_HELP = 'Duration of write requests to InfluxDB, by output and outcome.';
+
+/** A label value as the exposition format quotes it. */
+const labelValue = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+
+/** The write-latency histogram in the Prometheus text format (HELP, TYPE, then per output and outcome: buckets, +Inf, sum, count). */
+function latencyText(series: Iterable<LatencySeries>): string {
+  let out = `# HELP ${LATENCY_NAME} ${LATENCY_HELP}\n# TYPE ${LATENCY_NAME} histogram\n`;
+  for (const { output, outcome, l } of series) {
+    const labels = `output="${labelValue(output)}",outcome="${labelValue(outcome)}"`;
+    WRITE_LATENCY_BUCKETS.forEach((le, i) => (out += `${LATENCY_NAME}_bucket{le="${le}",${labels}} ${l.buckets[i]}\n`));
+    out += `${LATENCY_NAME}_bucket{le="+Inf",${labels}} ${l.count}\n`;
+    out += `${LATENCY_NAME}_sum{${labels}} ${l.sumSeconds}\n${LATENCY_NAME}_count{${labels}} ${l.count}\n`;
+  }
+  return out;
+}
+
+const emptyLatency = (): Latency => ({ count: 0, sumSeconds: 0, buckets: WRITE_LATENCY_BUCKETS.map(() => 0) });
+
+/** Counts one duration: the count, the sum and every bucket whose bound it is within (cumulative, as Prometheus has them). */
+function observe(l: Latency, seconds: number): void {
+  l.count++;
+  l.sumSeconds += seconds;
+  for (let i = 0; i < WRITE_LATENCY_BUCKETS.length; i++) if (seconds <= (WRITE_LATENCY_BUCKETS[i] as number)) l.buckets[i]!++;
+}
+
 export class Metrics {
-  readonly registry = new Registry();
+  /** prom-client's registry of the gauges and counters: built at the first scrape after `start()`. */
+  private registry: Registry | undefined;
   private readonly counterMetrics = new Map<CounterName, Counter<string>>();
+  /** Per output (for `figures()`). */
   private readonly latency = new Map<string, Latency>();
+  /** Per output and outcome (the histogram of `/metrics`). */
+  private readonly latencySeries = new Map<string, LatencySeries>();
   private readonly lag: EventLoopLag;
-  private histogram: Histogram<string> | undefined;
   private readonly now: () => number;
   private startedAt = 0;
   private started = false;
@@ -105,7 +160,7 @@ export class Metrics {
   }
 
   get contentType(): string {
-    return this.registry.contentType;
+    return PROMETHEUS_CONTENT_TYPE;
   }
 
   start(): void {
@@ -113,19 +168,6 @@ export class Metrics {
     this.started = true;
     this.startedAt = this.now();
     this.lag.start();
-    registerGauges(this.registry, {
-      providers: () => this.opts.providers ?? {},
-      lag: () => this.lag.current,
-      uptimeSeconds: () => (this.now() - this.startedAt) / 1000,
-      version: this.opts.version ?? 'unknown',
-    });
-    this.histogram = new Histogram({
-      name: 'edgeflux_write_duration_seconds',
-      help: 'Duration of write requests to InfluxDB, by output and outcome.',
-      labelNames: ['output', 'outcome'],
-      buckets: WRITE_LATENCY_BUCKETS,
-      registers: [this.registry],
-    });
   }
 
   /** Work is being done: keeps the lag sampler running (see `lagPausesWhenIdle`). */
@@ -135,27 +177,47 @@ export class Metrics {
 
   stop(): void {
     this.lag.stop();
-    this.registry.clear();
+    this.registry?.clear();
+    this.registry = undefined;
     this.counterMetrics.clear();
-    this.histogram = undefined;
     this.started = false;
   }
 
   /** Records one write request's duration (what `instrumentWriter` calls). */
   observeWrite(output: string, seconds: number, ok: boolean): void {
-    this.histogram?.observe({ output, outcome: ok ? 'ok' : 'error' }, seconds);
     let l = this.latency.get(output);
-    if (!l) this.latency.set(output, (l = { count: 0, sumSeconds: 0, buckets: WRITE_LATENCY_BUCKETS.map(() => 0) }));
-    l.count++;
-    l.sumSeconds += seconds;
-    for (let i = 0; i < WRITE_LATENCY_BUCKETS.length; i++) if (seconds <= (WRITE_LATENCY_BUCKETS[i] as number)) l.buckets[i]!++;
+    if (!l) this.latency.set(output, (l = emptyLatency()));
+    observe(l, seconds);
+    const outcome = ok ? 'ok' : 'error';
+    const key = `${output}\u0000${outcome}`;
+    let s = this.latencySeries.get(key);
+    if (!s) this.latencySeries.set(key, (s = { output, outcome, l: emptyLatency() }));
+    observe(s.l, seconds);
   }
 
-  /** Prometheus text of every metric, counters read from `Counters` now. */
+  /** Prometheus text of every metric, counters read from `Counters` now; empty before `start()` and after `stop()` (but for the process metrics). */
   async render(): Promise<string> {
-    this.syncCounters();
-    const own = await this.registry.metrics();
-    return this.opts.nodeDefaults ? own + (await processMetrics().metrics()) : own;
+    const registry = await this.prometheusRegistry();
+    const own = registry === undefined ? '' : (await registry.metrics()) + latencyText(this.latencySeries.values());
+    return this.opts.nodeDefaults ? own + (await (await processMetrics()).metrics()) : own;
+  }
+
+  /** The registry with the gauges and every counter counted so far; undefined unless started. */
+  private async prometheusRegistry(): Promise<Registry | undefined> {
+    if (!this.started) return undefined;
+    const { prom, gauges } = await prometheus();
+    if (!this.started) return undefined; // stopped while prom-client loaded
+    if (this.registry === undefined) {
+      this.registry = new prom.Registry();
+      gauges.registerGauges(this.registry, {
+        providers: () => this.opts.providers ?? {},
+        lag: () => this.lag.current,
+        uptimeSeconds: () => (this.now() - this.startedAt) / 1000,
+        version: this.opts.version ?? 'unknown',
+      });
+    }
+    this.syncCounters(prom, this.registry);
+    return this.registry;
   }
 
   /** The same figures as one plain object. */
@@ -184,15 +246,15 @@ export class Metrics {
   }
 
   /** Registers a prom-client counter for each counter counted since the last scrape; each reads its series when collected. */
-  private syncCounters(): void {
+  private syncCounters(prom: PromClient, registry: Registry): void {
     const counters = this.opts.counters;
     for (const name of counters.names()) {
       if (this.counterMetrics.has(name)) continue;
-      const metric = new Counter({
+      const metric = new prom.Counter({
         name: `edgeflux_${name}_total`,
         help: COUNTER_TABLE[name].help,
         labelNames: labelNames(name),
-        registers: [this.registry],
+        registers: [registry],
         collect() {
           this.reset();
           for (const e of counters.entries(name)) this.inc(e.labels, e.value);

@@ -36,14 +36,14 @@ function imports(file: string): { spec: string; dynamic: boolean }[] {
 }
 
 /** Packages reachable from `entry`, each with the chain of files that imports it; `skip(file, spec)` leaves an import out. */
-function packagesFrom(entry: string, skip: (file: string, spec: string) => boolean): Map<string, string[]> {
+function packagesFrom(entry: string, skip: (file: string, spec: string, dynamic: boolean) => boolean): Map<string, string[]> {
   const from = new Map<string, string | undefined>([[entry, undefined]]);
   const packages = new Map<string, string[]>();
   const chain = (f: string | undefined): string[] => (f === undefined ? [] : [relative(SRC, f), ...chain(from.get(f))]);
   const queue = [entry];
   for (let f = queue.shift(); f !== undefined; f = queue.shift()) {
-    for (const { spec } of imports(f)) {
-      if (skip(f, spec)) continue;
+    for (const { spec, dynamic } of imports(f)) {
+      if (skip(f, spec, dynamic)) continue;
       if (spec.startsWith('.')) {
         const target = resolve(dirname(f), spec.replace(/\.js$/, '.ts'));
         if (!from.has(target)) {
@@ -61,6 +61,7 @@ function packagesFrom(entry: string, skip: (file: string, spec: string) => boole
 
 const RUN = join(SRC, 'cli/run.ts');
 const DEVICE_MESSAGES = join(SRC, 'devices/device-messages.ts');
+const METRICS = join(SRC, 'observe/metrics.ts');
 
 describe("the daemon process's imports", () => {
   it('reach neither yaml nor zod, but through the device profile loader', () => {
@@ -75,5 +76,13 @@ describe("the daemon process's imports", () => {
     const reached = packagesFrom(RUN, () => false);
     expect(reached.get('zod')).toContain('devices/device-messages.ts');
     expect(reached.get('yaml')).toContain('devices/device-messages.ts');
+  });
+
+  it('reach prom-client only through a dynamic import: it loads at the first scrape of /metrics (observe/metrics.ts)', () => {
+    // Every import but metrics.ts' dynamic ones (of prom-client and of the gauges built on it).
+    const atStart = packagesFrom(RUN, (file, _spec, dynamic) => dynamic && file === METRICS);
+    expect(atStart.get('prom-client'), `prom-client is imported by ${atStart.get('prom-client')?.join(' ← ')}`).toBeUndefined();
+    expect([...atStart.keys()]).toEqual(expect.arrayContaining(['pino', 'rxjs', 'aedes', '@influxdata/influxdb-client']));
+    expect(packagesFrom(RUN, () => false).get('prom-client')).toContain('observe/metrics.ts');
   });
 });

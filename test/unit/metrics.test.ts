@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { COUNTER_TABLE } from '../../src/observe/counter-table.js';
 import { Counters, sumEntries } from '../../src/observe/counters.js';
-import { Metrics, processMetrics, type MetricsProviders } from '../../src/observe/metrics.js';
+import { Metrics, WRITE_LATENCY_BUCKETS, processMetrics, type MetricsProviders } from '../../src/observe/metrics.js';
 import { instrumentWriter } from '../../src/sink/instrument-writer.js';
 import { statusText } from '../../src/observe/status-line.js';
 import { parsePrometheus } from '../helpers/prometheus.js';
@@ -246,7 +246,7 @@ describe('Metrics', () => {
     expect(f.counters).toEqual([{ name: 'messages_received', labels: { source: 's' }, value: 2 }]);
     expect(f.memory.rssBytes).toBeGreaterThan(0);
     metrics.stop();
-    expect(await metrics.registry.metrics()).toBe('\n');
+    expect(await metrics.render()).toBe('');
     metrics = undefined;
   });
 
@@ -255,6 +255,43 @@ describe('Metrics', () => {
     metrics.start();
     const s = parsePrometheus(await metrics.render());
     expect(s.has('process_cpu_user_seconds_total')).toBe(true);
+  });
+});
+
+describe('Metrics: the write-latency histogram, written without prom-client', () => {
+  it("is the text prom-client's own Histogram writes for the same writes, label escaping included; the content type is prom-client's", async () => {
+    const { Histogram, Registry } = await import('prom-client');
+    const registry = new Registry();
+    const theirs = new Histogram({
+      name: 'edgeflux_write_duration_seconds',
+      help: 'Duration of write requests to InfluxDB, by output and outcome.',
+      labelNames: ['output', 'outcome'],
+      buckets: WRITE_LATENCY_BUCKETS,
+      registers: [registry],
+    });
+    const m = new Metrics({ counters: new Counters() });
+    m.start();
+    try {
+      const writes: [string, number, boolean][] = [
+        ['local', 0.004, true],
+        ['local', 0.05, true],
+        ['local', 31, false],
+        ['cloud "eu"\\b\nx', 0.3, true],
+        ['cloud "eu"\\b\nx', 2.5, false],
+        ['local', 0.0123, true],
+      ];
+      for (const [output, seconds, ok] of writes) {
+        m.observeWrite(output, seconds, ok);
+        theirs.observe({ output, outcome: ok ? 'ok' : 'error' }, seconds);
+      }
+      const ours = [...parsePrometheus(await m.render())].filter(([k]) => k.startsWith('edgeflux_write_duration_seconds'));
+      const expected = [...parsePrometheus(await registry.metrics())];
+      expect(ours.length).toBe(expected.length);
+      expect(new Map(ours)).toEqual(new Map(expected));
+      expect(m.contentType).toBe(Registry.PROMETHEUS_CONTENT_TYPE);
+    } finally {
+      m.stop();
+    }
   });
 });
 
@@ -340,8 +377,8 @@ describe('Metrics: node default metrics', () => {
         expect(s.has('nodejs_eventloop_lag_p99_seconds')).toBe(true);
         expect(s.has('edgeflux_up{version="unknown"}')).toBe(true);
       }
-      expect(processMetrics()).toBe(processMetrics());
-      expect((await processMetrics().getMetricsAsJSON()).filter((m) => m.name === 'process_cpu_user_seconds_total')).toHaveLength(1);
+      expect(await processMetrics()).toBe(await processMetrics());
+      expect((await (await processMetrics()).getMetricsAsJSON()).filter((m) => m.name === 'process_cpu_user_seconds_total')).toHaveLength(1);
     } finally {
       a.stop();
       b.stop();
