@@ -36,7 +36,7 @@ function recordsOnly(p: Profile): Profile {
   };
 }
 
-/** The profile, counting the messages its fast way takes (`taken`) and declines. */
+/** The profile, counting the messages its fast way takes (`taken`) and declines (none without one). */
 function counted(p: Profile, n: { taken: number; declined: number }): Profile {
   const create = p.decoder.create.bind(p.decoder);
   return {
@@ -46,7 +46,7 @@ function counted(p: Profile, n: { taken: number; declined: number }): Profile {
       create: (params, ctx) => {
         const fn = create(params, ctx);
         const into = fn.into;
-        if (into === undefined) throw new Error(`${p.decoder.name} has no fast way`);
+        if (into === undefined) return fn; // (a variant without the fast way: bench/tricks)
         return Object.assign((input: Parameters<FormatFn>[0]) => fn(input), {
           into: (payload: Buffer, sink: RecordSink) => {
             const done = into(payload, sink);
@@ -224,7 +224,7 @@ describe('Tasmota: the fast way gives what the records give', () => {
     expect(p.n.taken / (p.n.taken + p.n.declined)).toBeGreaterThan(0.99);
   });
 
-  it('on random and hostile JSON (keys with the separator, duplicate flattened names, __proto__, Id, units)', () => {
+  it('on random and hostile JSON (keys with the separator, duplicate flattened names, __proto__, Id, units), and takes a good share itself', () => {
     const p = pair(bindings);
     fc.assert(
       fc.property(fc.array(fc.tuple(topics, randomJson(TASMOTA_KEYS)), { minLength: 1, maxLength: 6 }), (msgs) => {
