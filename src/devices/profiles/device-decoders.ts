@@ -23,7 +23,7 @@ import type { FieldValue, MessageData, RawMessage, Reading } from '../../types.j
 import { checkBindings, compileBinding, type Availability, type Binding, type DeviceDecodersOptions } from './bindings.js';
 import { parseJsonObject, payloadText, isProfileError } from './decoders/text.js';
 import { ReadingWriter } from './reading-writer.js';
-import { seriesFor, topicEntry, type TopicEntry } from './series.js';
+import { NO_SERIES, seriesFor, type TopicEntry } from './series.js';
 import { profileError, type DeviceDecodeResult, type ProfileDecodeError } from './types.js';
 
 export { checkBindings, type DeviceDecodersOptions, type MqttBindingConfig, type SerialBindingConfig } from './bindings.js';
@@ -134,11 +134,11 @@ export class DeviceDecoders {
       const { binding: b, writer } = this.mqtt[index] as Bound;
       for (const t of b.topics) {
         const captures = t.match(topic);
-        if (captures !== null) return { ...topicEntry(b, undefined, captures), writer, index };
+        if (captures !== null) return cachedTopic(b, undefined, captures, writer, index);
       }
       for (const a of b.availability) {
         const captures = a.tpl.match(topic);
-        if (captures !== null) return { ...topicEntry(b, a, captures), writer, index };
+        if (captures !== null) return cachedTopic(b, a, captures, writer, index);
       }
     }
     return NO_BINDING;
@@ -187,7 +187,18 @@ export class DeviceDecoders {
   }
 }
 
-const NO_BINDING: CachedTopic = { ...topicEntry(undefined, undefined, {}), writer: undefined, index: undefined };
+/** A topic's new cache entry: one object, its series state empty (series.ts). */
+function cachedTopic(
+  binding: Binding | undefined,
+  availability: Availability | undefined,
+  captures: Readonly<Record<string, string>>,
+  writer: ReadingWriter | undefined,
+  index: number | undefined,
+): CachedTopic {
+  return { binding, availability, captures, series: undefined, slots: NO_SERIES.slots, slotTags: NO_SERIES.slotTags, writer, index };
+}
+
+const NO_BINDING: CachedTopic = cachedTopic(undefined, undefined, {}, undefined, undefined);
 
 /** Topics remembered (a device's topics repeat; 10,000 devices are a normal site); past this the oldest are forgotten. */
 const MAX_CACHED_TOPICS = 16_384;

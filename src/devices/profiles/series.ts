@@ -21,26 +21,27 @@ export interface Series {
   readonly measurement: string;
 }
 
-/** The series the fast way found for one record ordinal of a topic, with the decoder tag values it was found for. */
-interface Slot {
-  readonly tags: readonly (string | undefined)[];
-  readonly series: Series;
-}
-
-/** What a topic resolves to: its binding (none: `binding` undefined), availability or data, its captures, its series so far. */
+/**
+ * What a topic resolves to: its binding (none: `binding` undefined), availability or data,
+ * its captures, and its series so far. Small on purpose (a site has thousands of topics):
+ * the fast way's series by record ordinal in an array of exactly their number, their tag
+ * values in another (ordinal × the decoder's tag count + tag index), both replaced when one
+ * is added; the map by record tags only once the records way, or a record whose tags
+ * changed, needs it.
+ */
 export interface TopicEntry {
   readonly binding: Binding | undefined;
   readonly availability: Availability | undefined;
   readonly captures: Readonly<Record<string, string>>;
-  /** Series of this topic by their record tags (`seriesKey`). */
-  readonly series: Map<string, Series>;
-  /** The fast way's series by record ordinal (at most MAX_SERIES_PER_TOPIC). */
-  readonly slots: (Slot | undefined)[];
+  /** Series of this topic by their record tags (`seriesKey`); made when first needed. */
+  series: Map<string, Series> | undefined;
+  /** The fast way's series by record ordinal, and the decoder tag values each was found for. */
+  slots: readonly Series[];
+  slotTags: readonly (string | undefined)[];
 }
 
-export function topicEntry(binding: Binding | undefined, availability: Availability | undefined, captures: Readonly<Record<string, string>>): TopicEntry {
-  return { binding, availability, captures, series: new Map(), slots: [] };
-}
+/** The series state of a new topic entry. */
+export const NO_SERIES = { series: undefined, slots: [] as readonly Series[], slotTags: [] as readonly (string | undefined)[] } as const;
 
 /** Series kept per topic (a Tasmota message has one per sensor object): past this, the others are rendered per reading. */
 const MAX_SERIES_PER_TOPIC = 64;
@@ -65,12 +66,13 @@ export function seriesFor(
 ): Series | ProfileDecodeError {
   if (entry === undefined) return seriesOf(b, recordTags, captures);
   const key = seriesKey(recordTags);
-  let series = entry.series.get(key);
+  const map = (entry.series ??= new Map());
+  let series = map.get(key);
   if (series === undefined) {
     const made = seriesOf(b, recordTags, captures);
     if ('kind' in made) return made;
     series = made;
-    if (entry.series.size < MAX_SERIES_PER_TOPIC) entry.series.set(key, series);
+    if (map.size < MAX_SERIES_PER_TOPIC) map.set(key, series);
   }
   return series;
 }
@@ -78,7 +80,9 @@ export function seriesFor(
 /**
  * The series of the fast way's record number `ordinal` of a message, whose tags are
  * `values` of the decoder's tag keys (`b.decoderTags`, in order): the one found for this
- * ordinal before when the values are the same, else `seriesFor`'s.
+ * ordinal before when the values are the same; else rendered (a new ordinal) or, when the
+ * record's tags changed, found in or added to the map (where the one it replaces goes
+ * too, so that tags that come back find their series); then kept for the ordinal.
  */
 export function seriesAt(
   b: Binding,
@@ -88,21 +92,39 @@ export function seriesAt(
   captures: Readonly<Record<string, string>>,
 ): Series | ProfileDecodeError {
   const keys = b.decoderTags;
-  const slot = entry?.slots[ordinal];
-  if (slot !== undefined) {
+  const n = keys.length;
+  if (entry === undefined) return seriesOf(b, tagsOf(keys, values), captures);
+  const known = ordinal < entry.slots.length;
+  if (known) {
+    const tags = entry.slotTags;
     let same = true;
-    for (let j = 0; j < keys.length; j++) if (slot.tags[j] !== values?.[j]) same = false;
-    if (same) return slot.series;
+    for (let j = 0; j < n; j++) if (tags[ordinal * n + j] !== values?.[j]) same = false;
+    if (same) return entry.slots[ordinal] as Series;
+    const map = (entry.series ??= new Map());
+    const replaced = seriesKey(tagsOf(keys, entry.slotTags.slice(ordinal * n, ordinal * n + n)));
+    if (!map.has(replaced) && map.size < MAX_SERIES_PER_TOPIC) map.set(replaced, entry.slots[ordinal] as Series);
   }
+  const tags = tagsOf(keys, values);
+  const series = known ? seriesFor(b, entry, tags, captures) : seriesOf(b, tags, captures);
+  if ('kind' in series || ordinal > entry.slots.length || ordinal >= MAX_SERIES_PER_TOPIC) return series;
+  const slots = entry.slots.slice();
+  const slotTags = entry.slotTags.slice();
+  slots[ordinal] = series;
+  for (let j = 0; j < n; j++) slotTags[ordinal * n + j] = values?.[j];
+  entry.slots = slots;
+  entry.slotTags = slotTags;
+  return series;
+}
+
+/** A record's tags from the values of the decoder's tag keys (undefined: none). */
+function tagsOf(keys: readonly string[], values: readonly (string | undefined)[] | undefined): Record<string, string> | undefined {
   let tags: Record<string, string> | undefined;
   if (values !== undefined)
     for (let j = 0; j < keys.length; j++) {
       const v = values[j];
       if (v !== undefined) setProp((tags ??= {}), keys[j] as string, v);
     }
-  const series = seriesFor(b, entry, tags, captures);
-  if (entry !== undefined && !('kind' in series) && ordinal < MAX_SERIES_PER_TOPIC) entry.slots[ordinal] = { tags: keys.map((_, j) => values?.[j]), series };
-  return series;
+  return tags;
 }
 
 /** A record's tags (decoder tags, captures, static tags, the binding's tags) and measurement, frozen; or `no_rule` when the measurement renders empty. */
