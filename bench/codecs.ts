@@ -1,7 +1,8 @@
 /**
  * Micro-benchmark of the codecs on the hot path, on one core, messages prepared in advance:
  * decoding per payload format (through the rules, as the ingest and a drain behind the head
- * call it: topic template match included) and line protocol encoding into a batch.
+ * call it: topic template match included), the bench's Tasmota and Zigbee2MQTT payloads
+ * through their shipped device profiles, and line protocol encoding into a batch.
  *
  *   node --import tsx bench/codecs.ts [messages]
  *
@@ -11,6 +12,9 @@
 import { loadavg } from 'node:os';
 import { parseConfigText } from '../src/config/load.js';
 import { RuleSet } from '../src/devices/rules.js';
+import { DeviceDecoders } from '../src/devices/profiles/device-decoders.js';
+import { loadProfiles } from '../src/devices/profiles/load.js';
+import { PAYLOADS } from './lib/workload.js';
 import { encodeLine } from '../src/sink/line-protocol.js';
 import { LineWriter } from '../src/sink/line-batch.js';
 import { isDecodeError, type RawMessage, type Reading } from '../src/types.js';
@@ -99,6 +103,35 @@ for (const [name, msgs] of formats) {
         if (!isDecodeError(r)) sink = r;
       }
     }),
+  );
+}
+
+// Device profiles: the bench matrix's payloads, as its cells send them.
+const catalog = await loadProfiles();
+if (!catalog.ok) throw new Error('profiles');
+const profileCases: [string, string, Record<string, string>, (i: number) => string, (i: number) => string][] = [
+  ['tasmota', 'tasmota', { prefix: 'tele' }, (i) => `tele/d${i % 10_000}/SENSOR`, (i) => PAYLOADS.tasmota.payload(i, 10_000, 0)],
+  ['zigbee2mqtt', 'zigbee2mqtt', { base: 'z2m' }, (i) => `z2m/${dev(i)}`, (i) => PAYLOADS.z2m.payload(i, DEVICES, 0)],
+];
+for (const [name, profile, vars, topic, payload] of profileCases) {
+  const p = catalog.catalog.profiles.get(profile);
+  if (p === undefined) throw new Error(`no profile ${profile}`);
+  const dd = new DeviceDecoders({ mqtt: [{ profile: p, vars }] });
+  const msgs = messages(topic, payload);
+  const first = dd.decode(msgs[0] as RawMessage);
+  if (!Array.isArray(first)) throw new Error(`${name}: ${JSON.stringify(first)}`);
+  results.push(
+    measureRuns(
+      `decode ${name} profile (${name === 'tasmota' ? '10,000 devices, 3 readings' : `${DEVICES} devices, numbers as strings`})`,
+      msgs.length,
+      RUNS,
+      () => {
+        for (const m of msgs) {
+          const r = dd.decode(m);
+          if (Array.isArray(r)) sink = r;
+        }
+      },
+    ),
   );
 }
 

@@ -185,7 +185,7 @@ export function showText(p: Profile, replaced?: string): string {
     }
   }
   L.push(
-    `  other fields: ${s.other_fields === 'keep' ? `kept (numbers float${s.field_names === 'snake_case' ? ', names in snake_case' : ''})` : 'dropped'}${s.drop.length > 0 ? `; never written: ${s.drop.join(', ')}` : ''}`,
+    `  other fields: ${s.other_fields === 'keep' ? `kept (numbers${s.numeric_strings === 'float' ? ' and numeric strings' : ''} float${s.field_names === 'snake_case' ? ', names in snake_case' : ''})` : 'dropped'}${s.drop.length > 0 ? `; never written: ${s.drop.join(', ')}` : ''}`,
   );
   if (s.pipeline !== undefined && s.pipeline.length === 0) L.push('  pipeline:    none');
   if (s.pipeline !== undefined && s.pipeline.length > 0) {

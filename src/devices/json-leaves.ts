@@ -47,9 +47,18 @@ export class JsonLeafScanner {
   nLeaves = 0;
   /** False when a key or string held bytes beyond ASCII (or a BOM): the caller checks the payload is valid UTF-8. */
   ascii = true;
+  /**
+   * Whether a key that is part of a name held the separator (a key below a top-level entry,
+   * or a top-level key whose value is not an object). Only then can two names below one
+   * top-level object, or two names of top-level scalars and arrays, be the same
+   * (`{"a_b":1,"a":{"b":2}}`): names join keys and indexes, and no key starts with a digit.
+   */
+  sepInKeys = false;
 
   /** Texts of the last message, by position: keys by key ordinal, names by name ordinal, strings by string ordinal. */
   private readonly keyTexts: string[] = [];
+  /** Whether each of `keyTexts` holds the separator. */
+  private readonly keySeps: boolean[] = [];
   private readonly nameParents: (string | undefined)[] = [];
   private readonly nameSegs: string[] = [];
   private readonly names: string[] = [];
@@ -80,6 +89,7 @@ export class JsonLeafScanner {
     }
     this.nTop = this.nLeaves = this.nKeys = this.nNames = this.nStrings = 0;
     this.open.length = 0;
+    this.sepInKeys = false;
     let i = skipSpace(b, start, end);
     if (at(b, i, end) !== 123 /* { */) return false;
     i = skipSpace(b, i + 1, end);
@@ -95,6 +105,7 @@ export class JsonLeafScanner {
         const t = this.nTop++;
         this.topKeys[t] = key;
         const c = at(b, i, end);
+        if (c !== 123 && this.keySep) this.sepInKeys = true;
         if (c === 123 || c === 91) {
           this.topKinds[t] = c === 123 ? TopKind.Object : TopKind.Array;
           this.topValues[t] = null;
@@ -124,6 +135,8 @@ export class JsonLeafScanner {
     return true;
   }
 
+  /** Whether the last key read by `key()` held the separator. */
+  private keySep = false;
   /** Index after the last key read by `key()` (its closing quote). */
   private after = 0;
   /** The value read by `scalar()`. */
@@ -145,7 +158,11 @@ export class JsonLeafScanner {
     const last = this.keyTexts[k];
     let key: string;
     if (ascii && last !== undefined && last.length === ke - ks && sameText(b, ks, last)) key = last;
-    else key = this.keyTexts[k] = bytesText(b, ks, ke, ascii);
+    else {
+      key = this.keyTexts[k] = bytesText(b, ks, ke, ascii);
+      this.keySeps[k] = key.includes(this.sep);
+    }
+    this.keySep = this.keySeps[k] === true;
     const open = this.open;
     if (open.length - from >= MAX_OBJECT_KEYS) return undefined;
     for (let j = from; j < open.length; j++) if (open[j] === key) return undefined;
@@ -224,6 +241,7 @@ export class JsonLeafScanner {
     for (;;) {
       const key = this.key(b, i, end, from);
       if (key === undefined) return -1;
+      if (this.keySep) this.sepInKeys = true;
       i = skipSpace(b, this.after + 1, end);
       if (at(b, i, end) !== 58) return -1;
       i = skipSpace(b, i + 1, end);

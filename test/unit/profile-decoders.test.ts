@@ -119,6 +119,19 @@ describe('field layer', () => {
     expect(f.apply({ temperature: true })).toMatchObject({ reason: 'wrong_type' });
   });
 
+  it('numeric_strings: float writes undeclared decimal strings as floats, so a number sent now as a string and now as a number keeps one type', () => {
+    const opts = { fields: [{ name: 'action', type: 'string' as const }], other_fields: 'keep' as const, drop: [], field_names: 'as_is' as const };
+    const f = compileFields({ ...opts, numeric_strings: 'float' });
+    const asStrings = f.apply({ humidity: '65.83', big: ' 1e3 ', neg: '-0.5', word: 'single', hex: '0x10', empty: '', action: '1', inf: 'Infinity' });
+    expect(asStrings).toEqual({ humidity: 65.83, big: 1000, neg: -0.5, word: 'single', hex: '0x10', empty: '', action: '1', inf: 'Infinity' });
+    const asNumbers = f.apply({ humidity: 65.83, big: 1000, neg: -0.5, action: 1 });
+    for (const k of ['humidity', 'big', 'neg', 'action'] as const)
+      expect(typeof (asNumbers as Record<string, unknown>)[k]).toBe(typeof (asStrings as Record<string, unknown>)[k]);
+    expect(f.apply({ humidity: '1e400' })).toEqual({ kind: 'decode_error', reason: 'wrong_type', message: 'field "humidity": number out of range' });
+    // Without it (the default), undeclared strings stay strings.
+    expect(compileFields(opts).apply({ humidity: '65.83' })).toEqual({ humidity: '65.83' });
+  });
+
   it('integers: beyond int64 rejected, scale must stay whole; strings from anything', () => {
     expect(coerce({ name: 'i', type: 'integer' }, '9223372036854775808')).toMatchObject({ reason: 'wrong_type' });
     expect(coerce({ name: 'i', type: 'integer' }, '-9223372036854775808')).toBe(-9223372036854775808n);

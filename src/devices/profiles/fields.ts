@@ -13,9 +13,12 @@
  * simply not written; a declared field of the wrong type rejects the message (`wrong_type`).
  *
  * Undeclared values: `other_fields: keep` (default) writes numbers as floats (bigints as
- * integers), booleans and strings as they are — a string is never sniffed into a number,
+ * integers), booleans and strings as they are — a string is not sniffed into a number,
  * so a value that is sometimes "1" and sometimes "single" stays a string field —
  * named as found (or in snake_case with `field_names: snake_case`); `drop` skips them.
+ * `numeric_strings: float` writes an undeclared string that is a plain decimal number
+ * (as `float` reads one) as a float, for devices that send one number now as a number and
+ * now as a string (Zigbee2MQTT converters): its field then keeps one type, float.
  * `drop` lists source names never written (`name`, or `prefix*`).
  */
 import type { FieldValue } from '../../types.js';
@@ -43,11 +46,15 @@ export interface FieldOptions {
   readonly other_fields: 'keep' | 'drop';
   readonly drop: readonly string[];
   readonly field_names: 'as_is' | 'snake_case';
+  /** Default `keep`. */
+  readonly numeric_strings?: 'keep' | 'float' | undefined;
 }
 
 export interface CompiledFields {
   /** The fields of one record, or why its values do not fit the declarations. */
   apply(values: Readonly<Record<string, RawValue>>): Record<string, FieldValue> | ProfileDecodeError;
+  /** What values under this source name become (cached per name); `put` writes one by it. */
+  planOf(key: string): KeyPlan;
 }
 
 const FLOAT_RE = /^\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?\s*$/;
@@ -66,7 +73,11 @@ export function snakeCase(name: string): string {
 }
 
 /** What a value under one source name becomes (fixed by the declarations, so looked up once per name). */
-type KeyPlan = { readonly kind: 'drop' } | { readonly kind: 'declared'; readonly spec: FieldSpec } | { readonly kind: 'other'; readonly name: string };
+export type KeyPlan =
+  | { readonly kind: 'drop' }
+  | { readonly kind: 'declared'; readonly spec: FieldSpec }
+  /** Undeclared, written under `name` unless an earlier value of the record took it; `floats`: numeric strings as floats. */
+  | { readonly kind: 'other'; readonly name: string; readonly floats: boolean };
 
 const DROP: KeyPlan = { kind: 'drop' };
 /** Source names whose plan is kept (a device sends the same names in every message); past this the cache starts over. */
@@ -81,12 +92,19 @@ export function compileFields(opts: FieldOptions): CompiledFields {
   const dropped = (k: string) => exact.has(k) || prefixes.some((p) => k.startsWith(p));
   const keep = opts.other_fields === 'keep';
   const rename = opts.field_names === 'snake_case' ? snakeCase : (s: string) => s;
+  const floats = opts.numeric_strings === 'float';
   const plans = new Map<string, KeyPlan>();
   const planOf = (key: string): KeyPlan => {
     let plan = plans.get(key);
     if (plan === undefined) {
       const spec = byFrom.get(key);
-      plan = dropped(key) ? DROP : spec !== undefined ? { kind: 'declared', spec } : keep ? { kind: 'other', name: rename(key) } : DROP;
+      if (dropped(key)) plan = DROP;
+      else if (spec !== undefined) plan = { kind: 'declared', spec };
+      else {
+        // An undeclared value never takes a declared field's name, nor an empty one.
+        const name = keep ? rename(key) : '';
+        plan = name === '' || declaredNames.has(name) ? DROP : { kind: 'other', name, floats };
+      }
       if (plans.size >= MAX_PLANS) plans.clear();
       plans.set(key, plan);
     }
@@ -94,27 +112,38 @@ export function compileFields(opts: FieldOptions): CompiledFields {
   };
 
   return {
+    planOf,
     apply(values) {
       const out: Record<string, FieldValue> = {};
       // for-in: no array per record; the values are plain objects (own, enumerable keys only).
       for (const key in values) {
-        const raw = values[key] as RawValue;
-        const plan = planOf(key);
-        if (plan.kind === 'drop') continue;
-        if (plan.kind === 'declared') {
-          const v = coerce(plan.spec, raw);
-          if (typeof v === 'object' && v !== null && 'kind' in v) return v;
-          setProp(out, plan.spec.name, v);
-          continue;
-        }
-        const name = plan.name;
-        if (name === '' || declaredNames.has(name) || Object.hasOwn(out, name)) continue;
-        if (typeof raw === 'number' && !Number.isFinite(raw)) return profileError('wrong_type', `field "${key}": number out of range`);
-        setProp(out, name, raw);
+        const e = put(out, key, planOf(key), values[key] as RawValue);
+        if (e !== undefined) return e;
       }
       return out;
     },
   };
+}
+
+/**
+ * Writes one value into `out` as its plan says; the reason when a declared value does not
+ * fit. An undeclared value whose name an earlier value took is left out (first wins).
+ */
+export function put(out: Record<string, FieldValue>, key: string, plan: KeyPlan, raw: RawValue): ProfileDecodeError | undefined {
+  if (plan.kind === 'drop') return undefined;
+  if (plan.kind === 'declared') {
+    const v = coerce(plan.spec, raw);
+    if (typeof v === 'object' && v !== null && 'kind' in v) return v;
+    setProp(out, plan.spec.name, v);
+    return undefined;
+  }
+  const name = plan.name;
+  if (Object.hasOwn(out, name)) return undefined;
+  let v = raw;
+  if (plan.floats && typeof raw === 'string' && FLOAT_RE.test(raw)) v = Number(raw);
+  if (typeof v === 'number' && !Number.isFinite(v)) return profileError('wrong_type', `field "${key}": number out of range`);
+  setProp(out, name, v);
+  return undefined;
 }
 
 function describe(raw: RawValue): string {
@@ -122,41 +151,44 @@ function describe(raw: RawValue): string {
   return `${typeof raw} ${String(raw)}`;
 }
 
-/** One declared value → its typed field value, or the reason it does not fit. */
+function wrongType(spec: FieldSpec, input: RawValue, want: string): ProfileDecodeError {
+  return profileError('wrong_type', `field "${spec.name}" is ${spec.type}: got ${describe(input)}${want}`);
+}
+
+/** One declared value → its typed field value, or the reason it does not fit (no closure per call: this runs per field). */
 export function coerce(spec: FieldSpec, input: RawValue): FieldValue | ProfileDecodeError {
   let raw: RawValue = input;
   if (spec.map !== undefined) {
     const k = String(raw);
     if (Object.hasOwn(spec.map, k)) raw = spec.map[k] as RawValue;
   }
-  const bad = (want: string) => profileError('wrong_type', `field "${spec.name}" is ${spec.type}: got ${describe(input)}${want}`);
   switch (spec.type) {
     case 'float': {
       let n: number;
       if (typeof raw === 'number') n = raw;
       else if (typeof raw === 'bigint') n = Number(raw);
       else if (typeof raw === 'string' && FLOAT_RE.test(raw)) n = Number(raw);
-      else return bad('');
+      else return wrongType(spec, input, '');
       n = n * (spec.scale ?? 1) + (spec.offset ?? 0);
-      return Number.isFinite(n) ? n : bad(' (out of range)');
+      return Number.isFinite(n) ? n : wrongType(spec, input, ' (out of range)');
     }
     case 'integer': {
       let b: bigint;
       if (typeof raw === 'bigint') b = raw;
       else if (typeof raw === 'number' && Number.isInteger(raw)) b = BigInt(raw);
       else if (typeof raw === 'string' && INT_RE.test(raw)) b = BigInt(raw.trim());
-      else return bad(typeof raw === 'number' ? ' (not a whole number)' : '');
+      else return wrongType(spec, input, typeof raw === 'number' ? ' (not a whole number)' : '');
       if (spec.scale !== undefined || spec.offset !== undefined) {
         const n = Number(b) * (spec.scale ?? 1) + (spec.offset ?? 0);
-        if (!Number.isSafeInteger(n)) return bad(` (× ${spec.scale ?? 1} + ${spec.offset ?? 0} is not a whole number)`);
+        if (!Number.isSafeInteger(n)) return wrongType(spec, input, ` (× ${spec.scale ?? 1} + ${spec.offset ?? 0} is not a whole number)`);
         b = BigInt(n);
       }
-      return b < INT64_MIN || b > INT64_MAX ? bad(' (outside int64)') : b;
+      return b < INT64_MIN || b > INT64_MAX ? wrongType(spec, input, ' (outside int64)') : b;
     }
     case 'boolean':
       if (typeof raw === 'boolean') return raw;
       if (raw === 'true' || raw === 'false') return raw === 'true';
-      return bad(spec.map === undefined ? '' : ` (map has ${Object.keys(spec.map).join(', ')})`);
+      return wrongType(spec, input, spec.map === undefined ? '' : ` (map has ${Object.keys(spec.map).join(', ')})`);
     case 'string':
       return typeof raw === 'string' ? raw : String(raw);
   }

@@ -71,6 +71,10 @@ export const profileSchema = z
     other_fields: z.enum(['keep', 'drop']).default('keep').describe('Undeclared values: keep (numbers float, booleans, strings as found) or drop.'),
     drop: z.array(z.string().min(1)).default([]).describe('Source names never written; "prefix*" drops a prefix.'),
     field_names: z.enum(['as_is', 'snake_case']).default('as_is').describe('Names of undeclared fields.'),
+    numeric_strings: z
+      .enum(['keep', 'float'])
+      .default('keep')
+      .describe('Undeclared strings that hold a plain decimal number ("65.83"): keep them strings (default), or write them as floats like numbers.'),
     time: z
       .enum(['payload', 'arrival'])
       .default('payload')

@@ -24,8 +24,8 @@
 import { isUtf8 } from 'node:buffer';
 import { z } from 'zod';
 import { JsonLeafScanner, TopKind } from '../../json-leaves.js';
-import { profileError, type FormatResult, type ProfileDecodeError, type RawRecord, type RawValue } from '../types.js';
-import { defineDecoder } from './decoder.js';
+import { profileError, type FormatInput, type FormatResult, type ProfileDecodeError, type RawRecord, type RawValue } from '../types.js';
+import { defineDecoder, type RecordSink } from './decoder.js';
 import { isValidZone, localTimeToNs } from './local-time.js';
 import { clip, flatten, isProfileError, parseJsonObject, payloadText, setValue } from './text.js';
 
@@ -110,17 +110,27 @@ class Records {
     return h.time !== undefined ? { values, time: h.time } : { values };
   }
 
-  private convert(values: Record<string, RawValue>, h: Header): void {
+  /** Whether the message's values need converting to the configured units. */
+  converts(h: Header): boolean {
     const p = this.p;
-    const temp = p.temperature_unit !== 'as_sent' && h.tempUnit !== p.temperature_unit;
-    const press = p.pressure_unit !== 'as_sent' && h.pFactor !== 1;
-    if (!temp && !press) return;
+    return (p.temperature_unit !== 'as_sent' && h.tempUnit !== p.temperature_unit) || (p.pressure_unit !== 'as_sent' && h.pFactor !== 1);
+  }
+
+  /** A number under key `k` in the configured unit. */
+  converted(k: string, v: number, h: Header): number {
+    const p = this.p;
+    const c = keyClass(this.classes, k);
+    if (c === TEMP && p.temperature_unit !== 'as_sent' && h.tempUnit !== p.temperature_unit)
+      return round3(p.temperature_unit === 'C' ? ((v - 32) * 5) / 9 : (v * 9) / 5 + 32);
+    if (c === PRESSURE && p.pressure_unit !== 'as_sent' && h.pFactor !== 1) return round3(v * (h.pFactor as number));
+    return v;
+  }
+
+  private convert(values: Record<string, RawValue>, h: Header): void {
+    if (!this.converts(h)) return;
     for (const k in values) {
       const v = values[k];
-      if (typeof v !== 'number') continue;
-      const c = keyClass(this.classes, k);
-      if (c === TEMP && temp) values[k] = round3(p.temperature_unit === 'C' ? ((v - 32) * 5) / 9 : (v * 9) / 5 + 32);
-      else if (c === PRESSURE && press) values[k] = round3(v * (h.pFactor as number));
+      if (typeof v === 'number') values[k] = this.converted(k, v, h);
     }
   }
 }
@@ -162,19 +172,8 @@ function parsed(r: Records, payload: Buffer): FormatResult {
 function scanned(r: Records, s: JsonLeafScanner, payload: Buffer): FormatResult | undefined {
   if (!s.scan(payload) || (!s.ascii && !isUtf8(payload))) return undefined;
   const { topKeys, topKinds, topValues, leafTop, leafNames, leafValues, nTop, nLeaves } = s;
-  let time: unknown;
-  let tempUnit: unknown;
-  let pressUnit: unknown;
-  for (let t = 0; t < nTop; t++) {
-    const key = topKeys[t] as string;
-    if (key === 'Time') {
-      if (topKinds[t] === TopKind.Object || topKinds[t] === TopKind.Array) return undefined;
-      time = topValues[t];
-    } else if (key === 'TempUnit') tempUnit = topValues[t];
-    else if (key === 'PressureUnit') pressUnit = topValues[t];
-  }
-  const h = r.header(time, tempUnit, pressUnit);
-  if (isProfileError(h)) return h;
+  const h = scannedHeader(r, s);
+  if (h === undefined || isProfileError(h)) return h;
   const records: RawRecord[] = [];
   let top: Record<string, RawValue> | undefined;
   let l = 0;
@@ -200,6 +199,104 @@ function scanned(r: Records, s: JsonLeafScanner, payload: Buffer): FormatResult 
   return records;
 }
 
+/**
+ * The header of a scanned message (the top-level `Time`, `TempUnit`, `PressureUnit`), or
+ * why not; undefined for a `Time` that is an object or an array (JSON.parse's path quotes it).
+ */
+function scannedHeader(r: Records, s: JsonLeafScanner): Header | ProfileDecodeError | undefined {
+  const { topKeys, topKinds, topValues, nTop } = s;
+  let time: unknown;
+  let tempUnit: unknown;
+  let pressUnit: unknown;
+  for (let t = 0; t < nTop; t++) {
+    const key = topKeys[t] as string;
+    if (key === 'Time') {
+      if (topKinds[t] === TopKind.Object || topKinds[t] === TopKind.Array) return undefined;
+      time = topValues[t];
+    } else if (key === 'TempUnit') tempUnit = topValues[t];
+    else if (key === 'PressureUnit') pressUnit = topValues[t];
+  }
+  return r.header(time, tempUnit, pressUnit);
+}
+
+/**
+ * The fast way (`FormatFn.into`): the scanned leaves straight into the sink, record by
+ * record as `scanned` would make them (sensor objects in payload order, then the top-level
+ * record); false where `scanned` would not take the payload, or when two leaves of a record
+ * may have the same name (the records then merge them: `sepInKeys`).
+ */
+function into(r: Records, s: JsonLeafScanner, payload: Buffer, sink: RecordSink, tags: (string | undefined)[]): boolean {
+  if (!s.scan(payload) || (!s.ascii && !isUtf8(payload)) || s.sepInKeys) return false;
+  const h = scannedHeader(r, s);
+  if (h === undefined) return false;
+  if (isProfileError(h)) {
+    sink.fail(h);
+    return true;
+  }
+  const { topKeys, topKinds, topValues, leafTop, leafNames, leafValues, nTop, nLeaves } = s;
+  const converts = r.converts(h);
+  let records = 0;
+  let l = 0;
+  for (let t = 0; t < nTop; t++) {
+    if (topKinds[t] !== TopKind.Object) {
+      while (l < nLeaves && leafTop[l] === t) l++;
+      continue;
+    }
+    const key = topKeys[t] as string;
+    if (key === 'Time' || key.endsWith('Unit')) {
+      while (l < nLeaves && leafTop[l] === t) l++;
+      continue;
+    }
+    records++;
+    sink.begin();
+    let id: string | undefined;
+    for (; l < nLeaves && leafTop[l] === t; l++) {
+      const name = leafNames[l] as string;
+      let v = leafValues[l] as RawValue;
+      if (name === '') continue;
+      if (name === 'Id') {
+        if (typeof v === 'string' || typeof v === 'number') id = String(v);
+        continue;
+      }
+      if (converts && typeof v === 'number') v = r.converted(name, v, h);
+      if (!sink.value(name, v)) return true;
+    }
+    tags[0] = key;
+    tags[1] = id;
+    if (!sink.end(tags, h.time)) return true;
+  }
+  // The top-level record: scalars and the leaves of arrays, in payload order.
+  let top = false;
+  l = 0;
+  for (let t = 0; t < nTop; t++) {
+    const kind = topKinds[t];
+    const key = topKeys[t] as string;
+    const skip = kind === TopKind.Null || kind === TopKind.Object || key === 'Time' || key.endsWith('Unit');
+    if (kind === TopKind.Scalar && !skip) {
+      if (!top) sink.begin();
+      top = true;
+      let v = topValues[t] as RawValue;
+      if (converts && typeof v === 'number') v = r.converted(key, v, h);
+      if (!sink.value(key, v)) return true;
+    }
+    for (; l < nLeaves && leafTop[l] === t; l++) {
+      if (skip) continue;
+      if (!top) sink.begin();
+      top = true;
+      const name = leafNames[l] as string;
+      let v = leafValues[l] as RawValue;
+      if (converts && typeof v === 'number') v = r.converted(name, v, h);
+      if (!sink.value(name, v)) return true;
+    }
+  }
+  if (top) {
+    records++;
+    if (!sink.end(undefined, h.time)) return true;
+  }
+  if (records === 0) sink.fail(profileError('no_fields', 'no sensor values in the message'));
+  return true;
+}
+
 export const tasmota = defineDecoder({
   name: 'tasmota',
   description: 'Tasmota tele/<topic>/SENSOR JSON: one reading per sensor object, local Time, TempUnit/PressureUnit',
@@ -219,7 +316,10 @@ export const tasmota = defineDecoder({
   create: (p) => {
     const r = new Records(p);
     const s = new JsonLeafScanner('_', 1);
-    return (input): FormatResult => scanned(r, s, input.payload) ?? parsed(r, input.payload);
+    const tags: (string | undefined)[] = [undefined, undefined];
+    return Object.assign((input: FormatInput): FormatResult => scanned(r, s, input.payload) ?? parsed(r, input.payload), {
+      into: (payload: Buffer, sink: RecordSink) => into(r, s, payload, sink, tags),
+    });
   },
 });
 
