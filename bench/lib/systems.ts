@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Runtime } from './build.js';
 import { checkConfig, edgefluxConfig, journalFiles, startEdgeflux, unitEnvironment, unitNodeFlags, type EdgefluxSetup } from './edgeflux.js';
+import { oldSpaceMiBFor } from '../../src/journal/memory-budget.js';
 import { freePort } from './net.js';
 import { startNodeRed } from './node-red.js';
 import { removeDir, startProc, tempDir, type Proc } from './procs.js';
@@ -83,6 +84,9 @@ export interface SystemsContext {
  */
 export type EdgefluxVia = 'mqtt' | 'mqtt+mosquitto' | 'embedded' | 'serial';
 
+/** The memory-mode spool of an outage run holds this much (MiB): 1M readings. */
+const OUTAGE_MEMORY_MIB = 512;
+
 /** Serial cells: this many ports (socat ptys), the readings spread over them. */
 export const SERIAL_PORTS = 4;
 
@@ -123,7 +127,7 @@ export function edgefluxDef(ctx: SystemsContext, shaped: boolean, via: EdgefluxV
             qos: o.qos,
             dir,
             httpPort,
-            memoryBytes: o.outage ? '512MiB' : undefined,
+            memoryBytes: o.outage ? `${OUTAGE_MEMORY_MIB}MiB` : undefined,
             extra: ctx.edgefluxExtra,
             ...(shaped ? { pipeline: SHAPED_PIPELINE } : {}),
             payload: o.workload?.payload ?? 'point',
@@ -133,7 +137,10 @@ export function edgefluxDef(ctx: SystemsContext, shaped: boolean, via: EdgefluxV
         );
         const problems = await checkConfig(ctx.runtime, file);
         if (problems) throw new Error(`edgeflux check refused the bench config:\n${problems}`);
-        const { proc, readyMs } = await startEdgeflux(ctx.runtime, file, [...unitNodeFlags(ROOT), ...(o.nodeFlags ?? [])], unitEnvironment(ROOT));
+        // A memory spool that holds the outage's readings needs more heap than the unit allows
+        // (edgeflux refuses to start otherwise): the later flag wins.
+        const heap = o.outage && ctx.edgeflux.mode === 'memory' ? [`--max-old-space-size=${oldSpaceMiBFor(OUTAGE_MEMORY_MIB * 1024 * 1024)}`] : [];
+        const { proc, readyMs } = await startEdgeflux(ctx.runtime, file, [...unitNodeFlags(ROOT), ...heap, ...(o.nodeFlags ?? [])], unitEnvironment(ROOT));
         return {
           name,
           proc,

@@ -10,6 +10,7 @@
  * world-readable secret files found. Secrets travel over the IPC pipe, never argv or env.
  */
 import { fork } from 'node:child_process';
+import { getHeapStatistics } from 'node:v8';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LoadResult } from '../config/load.js';
@@ -44,7 +45,8 @@ const WORKER = fileURLToPath(new URL(`./config-worker${extname(fileURLToPath(imp
 export function loadConfigApart(path: string, opts: ApartOptions = {}): Promise<ApartLoad> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   return new Promise<ApartLoad>((resolve, reject) => {
-    const child = fork(WORKER, [path], {
+    // The daemon's heap limit: a memory spool must fit this process's heap, not the child's.
+    const child = fork(WORKER, [path, String(getHeapStatistics().heap_size_limit)], {
       execArgv: [...(opts.execArgv ?? process.execArgv)],
       env: opts.env ?? process.env,
       serialization: 'advanced',

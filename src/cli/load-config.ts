@@ -5,7 +5,9 @@
  * their places too. Composed here, at the top, so that config/ imports nothing above it.
  */
 import { loadConfig as loadConfigFile, parseConfigText as parseConfigFileText, type ConfigCheck, type LoadOptions, type LoadResult } from '../config/load.js';
+import { getHeapStatistics } from 'node:v8';
 import { checkDeviceSettings } from '../devices/device-config.js';
+import { memorySpoolFits } from '../journal/memory-budget.js';
 
 export { formatIssue, formatIssueWithCode, issueCode, type ConfigIssue, type LoadResult } from '../config/load.js';
 
@@ -14,6 +16,15 @@ const checks: readonly ConfigCheck[] = [checkDeviceSettings];
 /** Reads and validates a config file, devices included. `env` defaults to `process.env`. */
 export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env, opts: Omit<LoadOptions, 'checks'> = {}): Promise<LoadResult> {
   return loadConfigFile(path, env, { ...opts, checks });
+}
+
+/**
+ * `loadConfig` for the process that runs the daemon (`run`, and its reloads): also checks
+ * that a memory-mode spool fits this process's V8 heap (journal/memory-budget.ts). Not part
+ * of `edgeflux check`, whose process may have another heap limit than the service's.
+ */
+export function loadConfigToRun(path: string, env: NodeJS.ProcessEnv = process.env, heapLimit = getHeapStatistics().heap_size_limit): Promise<LoadResult> {
+  return loadConfigFile(path, env, { checks: [...checks, memorySpoolFits(heapLimit)] });
 }
 
 /** Validates config text, devices included; `file` names it in issues, `baseDir` anchors relative paths. */

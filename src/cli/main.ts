@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4 --v8-pool-size=2
+#!/usr/bin/env -S node --max-semi-space-size=4 --v8-pool-size=2 --max-old-space-size=512
 import { parseArgs } from 'node:util';
 import { COMMANDS, failure, USAGE, UsageError } from './usage.js';
 import { closest } from '../util/closest.js';

@@ -178,7 +178,7 @@ describe('systemd/install.sh (planned steps, --dry-run)', () => {
     expect(order(/^\+ systemd-sysusers \/etc\/sysusers\.d\/edgeflux\.conf$/)).toBeGreaterThan(order(/npm ci/));
     expect(order(/^\+ systemd-tmpfiles --create \/etc\/tmpfiles\.d\/edgeflux\.conf$/)).toBeGreaterThan(order(/systemd-sysusers/));
     expect(r.stdout).toMatch(
-      /write \/etc\/systemd\/system\/edgeflux\.service \(ExecStart=\S*node --max-semi-space-size=4 --v8-pool-size=2 \/opt\/ef-test\/dist\/cli\/main\.js run --config \/etc\/edgeflux\/edgeflux\.yaml\)/,
+      /write \/etc\/systemd\/system\/edgeflux\.service \(ExecStart=\S*node --max-semi-space-size=4 --v8-pool-size=2 --max-old-space-size=512 \/opt\/ef-test\/dist\/cli\/main\.js run --config \/etc\/edgeflux\/edgeflux\.yaml\)/,
     );
     expect(r.stdout).toContain('install -m 0640 -o root -g edgeflux');
     expect(r.stdout).toContain('examples/raspberry-pi.yaml /etc/edgeflux/edgeflux.yaml');

@@ -146,4 +146,31 @@ describe('DecodedCache', () => {
     expect(c.take(9)?.[0]?.fields.v).toBe(9);
     expect(() => new DecodedCache(0)).toThrow(RangeError);
   });
+
+  it('keeps nothing while its only drain is more than a ring behind (an output down): the readings die young', () => {
+    const c = new DecodedCache(1, 8);
+    c.put(0, r(0));
+    expect(c.take(0)).toBeDefined(); // the drain reads at seq 0, then its output goes down
+    c.put(8, r(8)); // 8 behind: it may still come for it before the slot is reused
+    c.put(9, r(9)); // 9 behind: it cannot
+    expect(c.take(9)).toBeUndefined();
+    c.put(10, r(10)); // the drain asked for 9: 10 is near again
+    expect(c.take(10)?.[0]?.fields.v).toBe(10);
+    expect(c.take(8)?.[0]?.fields.v).toBe(8);
+  });
+
+  it('a drain far behind is not waited for: the slot lets go once the drains near the head took it', () => {
+    const c = new DecodedCache(2, 8);
+    c.take(0, 0);
+    c.take(0, 1); // both start at 0; drain 1's output goes down there
+    for (let seq = 1; seq <= 20; seq++) {
+      c.put(seq, r(seq));
+      expect(c.take(seq, 0)?.[0]?.fields.v).toBe(seq);
+    }
+    expect(c.take(20, 1)).toBeUndefined(); // drain 1 decodes from the journal; the readings were let go
+    c.put(21, r(21)); // drain 1 is near again: the slot waits for both
+    expect(c.take(21, 0)).toBeDefined();
+    expect(c.take(21, 1)).toBeDefined();
+    expect(c.take(21, 1)).toBeUndefined();
+  });
 });

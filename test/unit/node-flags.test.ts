@@ -18,10 +18,10 @@ describe('node flags', () => {
     const unit = /^ExecStart=\/usr\/bin\/node (.*?) ?\/opt\/edgeflux\/dist\/cli\/main\.js /m.exec(read('systemd/edgeflux.service'))?.[1];
     const start = /^node (.*?) ?dist\/cli\/main\.js /.exec((JSON.parse(read('package.json')) as { scripts: { start: string } }).scripts.start)?.[1];
     const shebang = /^#!\/usr\/bin\/env -S node (.*)$/m.exec(read('src/cli/main.ts').split('\n')[0] ?? '')?.[1];
-    expect(unit).toBe('--max-semi-space-size=4 --v8-pool-size=2');
+    expect(unit).toBe('--max-semi-space-size=4 --v8-pool-size=2 --max-old-space-size=512');
     expect(start).toBe(unit);
     expect(shebang).toBe(unit);
-    expect(unitNodeFlags(ROOT)).toEqual(['--max-semi-space-size=4', '--v8-pool-size=2']);
+    expect(unitNodeFlags(ROOT)).toEqual(['--max-semi-space-size=4', '--v8-pool-size=2', '--max-old-space-size=512']);
   });
 
   it("the bench takes the unit's uncommented Environment= assignments, quoted or not, several to a line", () => {
