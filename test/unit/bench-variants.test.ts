@@ -5,7 +5,7 @@
  * unchanged code (which would measure nothing and call the trick useless).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -64,5 +64,18 @@ describe('prepareVariant', () => {
     makeRoot(ORIGINAL);
     writeFileSync(join(root, 'bench', 'tricks', 'plain.patch'), PATCH + PATCH.replaceAll('src/f.ts', 'bench/tricks/plain.patch'));
     await expect(prepareVariant(root, 'plain', join(root, 'bench', '.work', 'variants'))).rejects.toThrow(/outside src\/ \(bench\/tricks\/plain\.patch\)/);
+  });
+});
+
+describe("the repository's trick patches", () => {
+  it('each still applies to src/ as it is (a refactor that moves a trick must redo its patch, or the harness stops)', () => {
+    const repo = join(import.meta.dirname, '..', '..');
+    const dir = join(repo, 'bench', 'tricks');
+    const patches = readdirSync(dir).filter((f) => f.endsWith('.patch'));
+    expect(patches.length).toBeGreaterThan(0);
+    for (const p of patches) {
+      const r = spawnSync('git', ['apply', '--check', join(dir, p)], { cwd: repo, encoding: 'utf8', timeout: 30_000 });
+      expect(`${p}: ${r.status === 0 ? 'applies' : r.stderr}`).toBe(`${p}: applies`);
+    }
   });
 });
