@@ -110,12 +110,16 @@ export class Daemon {
 
   /** The spool and every output's position in it; undefined before `start()`. */
   spoolStatus(): SpoolStatus | undefined {
-    if (!this.journal || !this.ingest) return undefined;
+    const journal = this.journal;
+    if (!journal || !this.ingest) return undefined;
     return {
       mode: this.deps.config.spool.mode,
-      journal: this.journal.stats(),
+      journal: journal.stats(),
       holding: this.ingest.holding,
-      outputs: this.drains.map((d) => ({ id: d.id, ...d.output.status, ...d.lag })),
+      outputs: this.drains.map((d) => {
+        const saved = journal.savedCursor(d.id);
+        return { id: d.id, ...d.output.status, ...d.lag, ...d.pending, ...(saved !== undefined && { saved }) };
+      }),
     };
   }
 

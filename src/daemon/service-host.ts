@@ -22,7 +22,17 @@ export interface SpoolStatus {
   readonly journal: JournalStats;
   /** Messages held unacknowledged because the journal refused them (policy block). */
   readonly holding: number;
-  readonly outputs: readonly (OutputStatus & { readonly id: string; readonly cursor: number; readonly behind: number })[];
+  readonly outputs: readonly (OutputStatus & {
+    readonly id: string;
+    readonly cursor: number;
+    readonly behind: number;
+    /** Journaled messages not read yet by this output. */
+    readonly unread: number;
+    /** Points made and not written yet (partial batch, batches waiting or in flight). */
+    readonly unwritten: number;
+    /** The cursor as saved on disk (durable mode): where a start after a crash resumes; absent before the first save. */
+    readonly saved?: number;
+  })[];
 }
 
 /** The daemon's running parts, as the service host reads them (undefined before start). */

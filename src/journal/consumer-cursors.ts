@@ -34,6 +34,8 @@ export class ConsumerCursors {
   private waitingForSync = false;
   /** What the store holds for each active consumer (a save that would change nothing is skipped). */
   private readonly saved = new Map<string, number>();
+  /** What the store holds for each active consumer, also when it was loaded and not saved since (for `savedCursor`). */
+  private readonly onDisk = new Map<string, number>();
   private flushing: Promise<void> | undefined;
   private readonly errorLimit = new RateLimiter(60_000);
 
@@ -89,10 +91,17 @@ export class ConsumerCursors {
     return this.active.get(id);
   }
 
+  /** The cursor of `id` as the store holds it (what a restart resumes at), or undefined. */
+  savedCursor(id: string): number | undefined {
+    return this.onDisk.get(id);
+  }
+
   /** Registers `id` at its stored cursor, kept within [oldest, head]; a new one starts at `oldest`. */
   add(id: string, oldest: number, head: number): void {
     if (this.active.has(id)) return;
-    this.active.set(id, Math.max(oldest, Math.min(this.stored.get(id) ?? 0, head)));
+    const stored = this.stored.get(id);
+    if (stored !== undefined) this.onDisk.set(id, stored);
+    this.active.set(id, Math.max(oldest, Math.min(stored ?? 0, head)));
     this.stored.delete(id);
     this.removed.delete(id);
     this.dirty = true;
@@ -119,6 +128,7 @@ export class ConsumerCursors {
     this.stored.delete(id);
     this.removed.add(id);
     this.saved.delete(id);
+    this.onDisk.delete(id);
     this.dirty = true;
     this.arm();
   }
@@ -194,7 +204,10 @@ export class ConsumerCursors {
     if (puts.size === 0 && dels.length === 0) return; // nothing new (e.g. held back by unsynced data)
     try {
       await this.store.save(puts, dels, states);
-      for (const [id, c] of puts) this.saved.set(id, c);
+      for (const [id, c] of puts) {
+        this.saved.set(id, c);
+        if (this.active.has(id)) this.onDisk.set(id, c);
+      }
     } catch (err) {
       for (const id of dels) if (!this.active.has(id)) this.removed.add(id);
       this.dirty = true;

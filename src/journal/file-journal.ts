@@ -205,6 +205,10 @@ export class FileJournal implements Journal {
     return this.cursors.state(consumerId);
   }
 
+  savedCursor(consumerId: string): number | undefined {
+    return this.cursors.savedCursor(consumerId);
+  }
+
   cursor(consumerId: string): number {
     const cur = this.cursors.get(consumerId);
     if (cur === undefined) throw new Error(`FileJournal: unknown consumer ${JSON.stringify(consumerId)}`);

@@ -100,6 +100,12 @@ export interface Journal {
   setStateSource(consumerId: string, source: () => string): void;
   /** The state saved with the consumer's cursor (the live source's, if one is set), or undefined. */
   savedState(consumerId: string): string | undefined;
+  /**
+   * The consumer's cursor as last saved where a restart finds it (FileJournal: the cursor
+   * database, with its state when it has a state source), i.e. where a start after kill -9
+   * resumes; undefined when nothing is saved (MemoryJournal: nothing outlives the process).
+   */
+  savedCursor(consumerId: string): number | undefined;
   stats(): JournalStats;
   /** Flushes cursors and data (fsync), closes files. */
   close(): Promise<void>;

@@ -122,6 +122,10 @@ export class MemoryJournal implements Journal {
     return this.states.get(consumerId)?.();
   }
 
+  savedCursor(): undefined {
+    return undefined; // nothing outlives the process
+  }
+
   stats(): JournalStats {
     return { bytes: this.bytes, segments: 0, oldestSeq: this.oldest, headSeq: this.head, dropped: this.dropped };
   }

@@ -37,6 +37,13 @@ export class BatchSlots {
     this.pump();
   }
 
+  /** Lines in the batches queued or being written. */
+  get lines(): number {
+    let n = 0;
+    for (const list of [this.queue, this.inFlight]) for (const b of list) n += b.lines.length;
+    return n;
+  }
+
   /** The lowest seq in a batch not written yet, or undefined. */
   lowestSeq(): number | undefined {
     let low: number | undefined;

@@ -157,6 +157,15 @@ export class Drain {
   }
 
   /**
+   * Journaled messages this output has not read yet, and points made from what it read but
+   * not written yet (the partial batch, batches waiting or in flight). Both 0: every point
+   * the journal's records make so far is written, but for those of windows still open.
+   */
+  get pending(): { readonly unread: number; readonly unwritten: number } {
+    return { unread: Math.max(0, this.journal.stats().headSeq - this.readPos), unwritten: this.batcher.size + this.slots.lines };
+  }
+
+  /**
    * How many messages the cursor is behind the oldest record the shaping stage holds (an
    * open window) or, with none held, the read position: what a restart replays beyond
    * what it must (points not yet written, a throttle mean's range).

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -66,10 +67,13 @@ describe('checkClock', () => {
     await mkdir(join(dir.path, 'timesync'));
     const flag = join(dir.path, 'timesync', 'synchronized');
     const waits: number[] = [];
-    setTimeout(() => void writeFile(flag, ''), 150);
-    const r = await waitForClockSync({ now: NOW, syncFlagPath: flag, timedatectl: false, maxWaitMs: 10_000, pollMs: 20, onWait: (left) => waits.push(left) });
+    // The flag appears while it waits: after its second look.
+    const onWait = (left: number) => {
+      if (waits.push(left) === 2) writeFileSync(flag, '');
+    };
+    const r = await waitForClockSync({ now: NOW, syncFlagPath: flag, timedatectl: false, maxWaitMs: 10_000, pollMs: 20, onWait });
     expect(r.state).toBe('synchronized');
-    expect(waits.length).toBeGreaterThan(1);
+    expect(waits.length).toBe(2);
     const t0 = Date.now();
     const never = await waitForClockSync({ now: NOW, syncFlagPath: join(dir.path, 'timesync', 'never'), timedatectl: false, maxWaitMs: 100, pollMs: 20 });
     expect(never.state).toBe('unsynchronized');

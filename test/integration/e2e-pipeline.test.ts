@@ -109,10 +109,16 @@ function expectWindows(got: Awaited<ReturnType<typeof climatePoints>>, ws: reado
   });
 }
 
-/** Waits until the output's cursor is at the head or only an open window holds it, and nothing is in flight. */
+/** Waits until the output has read everything journaled and written every point made from it (open windows make none yet). */
 async function settled(daemon: Daemon): Promise<void> {
-  await waitFor(() => daemon.spoolStatus()?.outputs[0]?.state === 'up', 10_000, 'output up');
-  await new Promise((r) => setTimeout(r, 500)); // a few batch ages: anything replayed is written by now
+  await waitFor(
+    () => {
+      const o = daemon.spoolStatus()?.outputs[0];
+      return o?.state === 'up' && o.unread === 0 && o.unwritten === 0;
+    },
+    10_000,
+    'every point made so far written',
+  );
 }
 
 describe('stream shaping end to end (embedded broker → influxd)', () => {

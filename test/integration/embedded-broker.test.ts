@@ -36,7 +36,26 @@ async function client(b: EmbeddedBroker, id?: string): Promise<MqttClient> {
   return c;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The kinds of the packets `c` receives from now on, in the order they arrive. */
+function received(c: MqttClient): string[] {
+  const cmds: string[] = [];
+  c.on('packetreceive', (p) => cmds.push(p.cmd));
+  return cmds;
+}
+
+/**
+ * A sentinel through the broker to a client subscribed to `sentinel` (whose packets `cmds`
+ * logs): another client publishes it, the test acks it as the ingest would (`got`), the
+ * broker forwards it, and this resolves once the client has it. Whatever the broker wrote to
+ * that client before (a PUBACK it should have held) arrived before it.
+ */
+async function sentinel(b: EmbeddedBroker, got: RawMessage[], cmds: string[]): Promise<void> {
+  const other = await client(b);
+  other.publish('sentinel', 's', { qos: 0 });
+  const m = await waitFor(() => got.find((g) => g.topic === 'sentinel'), 5000, 'the sentinel at the broker');
+  m.ack();
+  await waitFor(() => cmds.includes('publish'), 5000, 'the sentinel forwarded');
+}
 
 describe('EmbeddedBroker', () => {
   it('binds a free port with port 0 and reports it', async () => {
@@ -51,14 +70,17 @@ describe('EmbeddedBroker', () => {
     const b = await startBroker();
     const got = collect(b, false);
     const c = await client(b);
+    await c.subscribeAsync('sentinel', { qos: 0 });
+    const cmds = received(c);
     let acked = false;
     const done = c.publishAsync('sensors/kitchen/th1/climate', '{"temperature":21.5}', { qos: 1 }).then(() => (acked = true));
     await waitFor(() => got.length === 1, 5000, 'the message');
     expect(got[0]!.topic).toBe('sensors/kitchen/th1/climate');
     expect(got[0]!.payload.toString()).toBe('{"temperature":21.5}');
     expect(got[0]!.sourceId).toBe('broker');
-    await sleep(300);
-    expect(acked).toBe(false); // the publisher has no PUBACK yet
+    await sentinel(b, got, cmds);
+    expect(cmds).toEqual(['publish']); // the sentinel, no PUBACK before it
+    expect(acked).toBe(false);
     got[0]!.ack();
     await done;
     expect(acked).toBe(true);
@@ -68,6 +90,8 @@ describe('EmbeddedBroker', () => {
     const b = await startBroker();
     const got = collect(b, false);
     const c = await client(b);
+    await c.subscribeAsync('sentinel', { qos: 0 });
+    const cmds = received(c);
     const sockets = (b as unknown as { listeners: { sockets: Set<Socket> } }).listeners.sockets;
     expect(sockets.size).toBe(1);
     const raw = [...sockets][0]!;
@@ -85,9 +109,10 @@ describe('EmbeddedBroker', () => {
       };
     const done = Array.from({ length: 10 }, (_, i) => c.publishAsync(`sensors/d${i}/m`, `{"v":${i}}`, { qos: 1 }));
     await waitFor(() => got.length === 10, 5000, 'the messages');
-    await sleep(50);
-    expect(writes).toBe(0); // nothing acked, nothing written
-    for (const m of got) m.ack(); // as the ingest does after a journal write
+    await sentinel(b, got, cmds);
+    expect(cmds).toEqual(['publish']); // the sentinel: nothing acked, no PUBACK written before it
+    writes = 0;
+    for (const m of got.slice(0, 10)) m.ack(); // as the ingest does after a journal write
     await Promise.all(done);
     expect(writes).toBe(1); // 10 PUBACKs (30 chunks from aedes) in one write(2)
   });
@@ -96,14 +121,17 @@ describe('EmbeddedBroker', () => {
     const b = await startBroker();
     const got = collect(b, false);
     const c = await client(b);
+    await c.subscribeAsync('sentinel', { qos: 0 });
+    const cmds = received(c);
     let completed = false;
     const done = c.publishAsync('q2/x', 'two', { qos: 2 }).then(() => (completed = true));
     await waitFor(() => got.length === 1, 5000, 'the message');
-    await sleep(200);
+    await sentinel(b, got, cmds);
+    expect(cmds).toEqual(['publish']); // the sentinel, no PUBREC before it
     expect(completed).toBe(false);
     got[0]!.ack();
     await done;
-    expect(got.map((m) => m.payload.toString())).toEqual(['two']);
+    expect(got.map((m) => m.payload.toString())).toEqual(['two', 's']);
   });
 
   it('takes QoS 0 publishes', async () => {
@@ -135,13 +163,19 @@ describe('EmbeddedBroker', () => {
   it('messages that arrive before anyone subscribes are held, then delivered', async () => {
     const b = await startBroker();
     const c = await client(b);
+    await c.subscribeAsync('sentinel', { qos: 0 });
+    const cmds = received(c);
     let acked = false;
     const done = c.publishAsync('sensors/early', 'e', { qos: 1 }).then(() => (acked = true));
-    await sleep(200);
+    const outlet = (b as unknown as { outlet: { heldCount: number } }).outlet;
+    await waitFor(() => outlet.heldCount === 1, 5000, 'the message held at the broker');
+    const got = collect(b, false);
+    expect(got.map((m) => m.topic)).toEqual(['sensors/early']); // delivered to the first subscriber
+    await sentinel(b, got, cmds);
+    expect(cmds).toEqual(['publish']); // no PUBACK while it was held, nor since
     expect(acked).toBe(false);
-    const got = collect(b);
+    got[0]!.ack();
     await done;
-    expect(got.map((m) => m.topic)).toEqual(['sensors/early']);
   });
 
   it("emits a client's will message when it drops without DISCONNECT", async () => {

@@ -6,6 +6,7 @@ import { HealthServer } from '../../src/observe/health-server.js';
 import { silentLogger } from '../../src/observe/logger.js';
 import { Metrics } from '../../src/observe/metrics.js';
 import { parsePrometheus } from '../helpers/prometheus.js';
+import { waitFor } from '../helpers/net.js';
 
 const T = { noDataAfterMs: 60_000, outputDownAfterMs: 0, spoolNearQuota: 0.9 };
 
@@ -162,7 +163,7 @@ describe('HealthServer (real HTTP on 127.0.0.1, port 0)', () => {
     } finally {
       for (const c of streams) c.abort();
     }
-    await waitUntil(() => s.feed?.clients === 0);
+    await waitFor(() => s.feed?.clients === 0, 5000, 'the feed client gone');
   });
 });
 
@@ -245,7 +246,7 @@ describe('HealthServer: the status page feed and login (real HTTP on 127.0.0.1, 
     } finally {
       ctl.abort();
     }
-    await waitUntil(() => server?.feed?.clients === 0);
+    await waitFor(() => server?.feed?.clients === 0, 5000, 'the feed client gone');
   });
 
   it('the login form says "wrong user name or password" after a failed attempt, and not before', async () => {
@@ -276,8 +277,3 @@ describe('HealthServer: the status page feed and login (real HTTP on 127.0.0.1, 
     expect(shown).not.toContain('hidden');
   });
 });
-
-async function waitUntil(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-  expect(cond()).toBe(true);
-}

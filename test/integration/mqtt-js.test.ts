@@ -57,12 +57,20 @@ describe('mqtt-js (the MQTT.js reaches, pinned)', () => {
       if (from.id === sub.options.clientId) acked++;
     });
     await sub.subscribeAsync('t/#', { qos: 1 });
+    // A witness subscribed after `sub`: aedes forwards each message to `sub` first.
+    const witness = await client(port);
+    const witnessed: string[] = [];
+    witness.on('message', (_t, payload) => witnessed.push(payload.toString()));
+    await witness.subscribeAsync('t/#', { qos: 0 });
     const pub = await client(port);
     await pub.publishAsync('t/1', 'one', { qos: 1 });
     await pub.publishAsync('t/2', 'two', { qos: 1 });
     await waitFor(() => seen.length === 1, 5000, 'the first message');
     // Both are at the broker (their publisher has its PUBACKs); the subscriber holds the first.
-    await new Promise((r) => setTimeout(r, 200));
+    // "two" was written to the subscriber before the witness got it; a PUBACK the subscriber
+    // sent too early would be at the broker before the witness' own publish round trip ends.
+    await waitFor(() => witnessed.includes('two'), 5000, 'the witness has "two"');
+    await witness.publishAsync('elsewhere', 'x', { qos: 1 });
     expect(seen).toEqual(['one']);
     expect(acked).toBe(0);
     acks[0]!();

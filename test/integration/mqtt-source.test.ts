@@ -72,7 +72,30 @@ async function publisher(protocolVersion: 4 | 5): Promise<MqttClient> {
 }
 
 const texts = (msgs: RawMessage[]) => msgs.map((m) => m.payload.toString());
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A client subscribed to `witness/#` (outside the sources' `sensors/#`): `after(pub)`
+ * publishes a marker through `pub` and resolves once the witness has it. mosquitto hands
+ * each publish to its subscribers before it reads the publisher's next one, so what `pub`
+ * published before was written to the source's socket before the marker to the witness's,
+ * and this process read the source's socket no later: whatever the source would do with
+ * those messages (read one it should not, take one twice), it has done by now.
+ */
+async function witness(protocolVersion: 4 | 5): Promise<{ after(pub: MqttClient): Promise<void> }> {
+  const w = await mqtt.connectAsync(broker.url, { protocolVersion, reconnectPeriod: 0, clientId: `witness-${randomUUID().slice(0, 8)}` });
+  cleanups.push(() => w.endAsync(true));
+  const marks = new Set<string>();
+  w.on('message', (_topic, payload) => marks.add(payload.toString()));
+  await w.subscribeAsync('witness/#', { qos: 0 });
+  let n = 0;
+  return {
+    async after(pub) {
+      const mark = String(n++);
+      await pub.publishAsync('witness/mark', mark, { qos: 0 });
+      await waitFor(() => marks.has(mark), 5000, 'the witness marker');
+    },
+  };
+}
 
 describe.each([4, 5] as const)('MqttSource on mosquitto, MQTT protocol version %i', (v) => {
   it('emits each publish with its topic, payload, source id and increasing arrival time', async () => {
@@ -94,9 +117,10 @@ describe.each([4, 5] as const)('MqttSource on mosquitto, MQTT protocol version %
     const got1 = collect(src1, false);
     await src1.start();
     const pub = await publisher(v);
+    const w = await witness(v);
     for (const p of ['a', 'b', 'c']) await pub.publishAsync('sensors/x', p, { qos: 1 });
     await waitFor(() => got1.length >= 1, 5000, 'first message');
-    await sleep(300);
+    await w.after(pub); // "b" and "c" reached the source's socket
     // One at a time: without the ack of "a", "b" is not even read.
     expect(texts(got1)).toEqual(['a']);
     got1[0]!.ack();
@@ -118,8 +142,8 @@ describe.each([4, 5] as const)('MqttSource on mosquitto, MQTT protocol version %
     const got3 = collect(src3);
     await src3.start();
     await pub.publishAsync('sensors/x', 'd', { qos: 1 });
-    await waitFor(() => got3.length >= 1, 5000, 'fresh message');
-    await sleep(100);
+    // A message left from before would be sent at the session's start, before "d".
+    await waitFor(() => texts(got3).includes('d'), 5000, 'fresh message');
     expect(texts(got3)).toEqual(['d']);
   });
 
@@ -162,13 +186,16 @@ describe.each([4, 5] as const)('MqttSource on mosquitto, MQTT protocol version %
     // Ten messages wait in the socket while it is paused; resumed, they are all read in one turn.
     socket.pause();
     const pub = await publisher(v);
+    const w = await witness(v);
     await Promise.all(Array.from({ length: 10 }, (_, i) => pub.publishAsync(`sensors/d${i}`, String(i), { qos: 1 })));
-    await sleep(200);
+    await w.after(pub); // the ten are in the paused socket
     socket.resume();
     await waitFor(() => events.length >= 2, 5000, 'the journal write and the PUBACKs');
-    await sleep(100);
-    expect(journal.stats().headSeq).toBe(10);
-    expect(events).toEqual(['journal write', 'socket write 40 B']); // 10 PUBACKs of 4 bytes, in one write(2)
+    // A sentinel, journaled and acked on its own: a stray write for the ten would come before it.
+    await pub.publishAsync('sensors/sentinel', 's', { qos: 1 });
+    await waitFor(() => events.length >= 4, 5000, 'the sentinel journaled and acked');
+    expect(journal.stats().headSeq).toBe(11);
+    expect(events).toEqual(['journal write', 'socket write 40 B', 'journal write', 'socket write 4 B']); // 10 PUBACKs of 4 bytes, in one write(2)
   });
 
   it('a connection that cannot take more acks (its socket needs to drain) stops reading: the ack waits for the drain, counted as source_paused', async () => {
@@ -181,9 +208,10 @@ describe.each([4, 5] as const)('MqttSource on mosquitto, MQTT protocol version %
     let full = true; // as if the broker had stopped reading our PUBACKs
     Object.defineProperty(stream, 'writableNeedDrain', { configurable: true, get: () => full });
     const pub = await publisher(v);
+    const w = await witness(v);
     for (const p of ['a', 'b', 'c']) await pub.publishAsync('sensors/x', p, { qos: 0 });
     await waitFor(() => got.length >= 1, 5000, 'first message');
-    await sleep(300);
+    await w.after(pub); // "b" and "c" reached the source's socket
     expect(texts(got)).toEqual(['a']); // its ack waits for the drain: nothing further is read
     expect(counters.get('source_paused', { source: 'ext' })).toBe(1);
     full = false;
@@ -217,12 +245,13 @@ describe.each([4, 5] as const)('MqttSource on mosquitto, MQTT protocol version %
     const got1 = collect(src1, false);
     await src1.start();
     const pub = await publisher(v);
+    const w = await witness(v);
     await pub.publishAsync('q2/a', 'one', { qos: 2 });
     await pub.publishAsync('q2/a', 'two', { qos: 2 });
     await waitFor(() => got1.length >= 1, 5000, 'first QoS 2 message');
     got1[0]!.ack();
     await waitFor(() => got1.length === 2, 5000, 'second QoS 2 message');
-    await sleep(200);
+    await w.after(pub); // a second copy of either would have reached the source by now
     expect(texts(got1)).toEqual(['one', 'two']);
     await src1.stop(); // "two" unacked: no PUBREC was sent
 
@@ -232,7 +261,7 @@ describe.each([4, 5] as const)('MqttSource on mosquitto, MQTT protocol version %
     await waitFor(() => got2.length >= 1, 5000, 'QoS 2 redelivery');
     await pub.publishAsync('q2/a', 'three', { qos: 2 });
     await waitFor(() => got2.length >= 2, 5000, 'third');
-    await sleep(200);
+    await w.after(pub);
     expect(texts(got2)).toEqual(['two', 'three']);
   });
 
@@ -247,8 +276,19 @@ describe.each([4, 5] as const)('MqttSource on mosquitto, MQTT protocol version %
     const n = 400;
     for (let i = 0; i < n; i++) pub.publish(`sensors/s${i % 7}/v`, String(i), { qos: 1 });
     await waitFor(() => gotA.length + gotB.length >= n, 10_000, `${n} messages across both`);
-    await sleep(200);
-    const all = [...texts(gotA), ...texts(gotB)];
+    // Sentinels through the share until each source has had one: a source gets its share in
+    // order, so a copy queued for it before (a message given to both) has arrived by then.
+    const isSentinel = (m: RawMessage) => m.topic === 'sensors/sentinel';
+    let k = 0;
+    await waitFor(
+      async () => {
+        await pub.publishAsync('sensors/sentinel', `s${k++}`, { qos: 1 });
+        return gotA.some(isSentinel) && gotB.some(isSentinel);
+      },
+      10_000,
+      'a sentinel at each source',
+    );
+    const all = [...texts(gotA.filter((m) => !isSentinel(m))), ...texts(gotB.filter((m) => !isSentinel(m)))];
     expect(all.length).toBe(n);
     expect(new Set(all).size).toBe(n);
     expect(gotA.length).toBeGreaterThan(0);

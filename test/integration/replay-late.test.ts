@@ -14,7 +14,7 @@ const fx = influxdPerFile();
 afterAll(killAllDaemons);
 
 interface Spool {
-  readonly outputs: readonly { readonly id: string; readonly cursor: number; readonly behind: number }[];
+  readonly outputs: readonly { readonly id: string; readonly cursor: number; readonly behind: number; readonly saved?: number }[];
 }
 
 describe('replay after kill -9: a late reading after the cursor', () => {
@@ -61,7 +61,8 @@ service: { http: { host: 127.0.0.1, port: ${http} } }
       expect(await points('B')).toEqual([`${T}000000,10,1`, `${T + 20_000}000000,20,1`]);
       // A's window is open: the cursor waits at its record (seq 2).
       await waitFor(async () => (await spool()).outputs[0]?.cursor === 2, 10_000, 'cursor at A');
-      await new Promise((r) => setTimeout(r, 1500)); // the cursor and state pair is saved every 1 s
+      // What the kill -9 leaves: the cursor at A saved with its state (a pair is saved about every 1 s).
+      await waitFor(async () => (await spool()).outputs[0]?.saved === 2, 10_000, 'the cursor at A saved with its state', 50);
       client.end(true);
       first.child.kill('SIGKILL');
       await first.exited;

@@ -136,14 +136,17 @@ describe('Drain: reading, batching, committing', () => {
     make().start();
     await tick();
     append(...values(12));
+    expect(drain.pending).toEqual({ unread: 12, unwritten: 0 });
     await tick();
     expect(writer.calls.map((c) => c.lines.length)).toEqual([5, 5]);
     expect(drain.lag).toEqual({ cursor: 10, behind: 2 }); // 10 and 11 wait in the partial batch
+    expect(drain.pending).toEqual({ unread: 0, unwritten: 2 });
     await tick(999);
     expect(writer.calls).toHaveLength(2);
     await tick(1);
     expect(writer.written).toEqual(Array.from({ length: 12 }, (_, i) => line('a', i, i)));
     expect(drain.lag).toEqual({ cursor: 12, behind: 0 });
+    expect(drain.pending).toEqual({ unread: 0, unwritten: 0 });
     expect(journal.cursor('out1')).toBe(12);
     expect(journal.stats().bytes).toBe(0); // everything written: freed
     expect(await drain.stop(1000, false)).toEqual({ left: 0 });
@@ -216,6 +219,7 @@ describe('Drain: reading, batching, committing', () => {
     make(config({ concurrency: 3 })).start();
     await tick();
     expect(writer.calls.map((c) => c.lines[0])).toEqual([line('a', 0, 0), line('a', 5, 5), line('a', 10, 10)]);
+    expect(drain.pending).toEqual({ unread: 0, unwritten: 15 }); // three batches in flight
     writer.calls[2]!.settle!();
     writer.calls[1]!.settle!();
     await tick();

@@ -283,6 +283,33 @@ describe('FileJournal segments and cursors', () => {
     await third.close();
   });
 
+  it('savedCursor is what the store holds (loaded, then each save), never a commit not saved yet', async () => {
+    const dir = tmp();
+    let synced = 10;
+    const cursors = new ConsumerCursors(new CursorStore(dir), 60_000, silentLogger(), () => synced);
+    await cursors.load();
+    cursors.add('out', 0, 20);
+    cursors.add('plain', 0, 20);
+    expect(cursors.savedCursor('out')).toBeUndefined(); // nothing stored yet
+    cursors.setStateSource('out', () => 'a state');
+    cursors.advance('out', 7);
+    cursors.advance('plain', 15);
+    expect([cursors.savedCursor('out'), cursors.savedCursor('plain')]).toEqual([undefined, undefined]); // committed, not saved
+    await cursors.close();
+    // 'plain' is saved up to the fsynced data only; 'out' with its state.
+    expect([cursors.savedCursor('out'), cursors.savedCursor('plain')]).toEqual([7, 10]);
+
+    const again = new ConsumerCursors(new CursorStore(dir), 60_000, silentLogger(), () => synced);
+    await again.load();
+    again.add('out', 0, 20);
+    expect(again.savedCursor('out')).toBe(7); // as loaded
+    again.setStateSource('out', () => 'a state');
+    again.advance('out', 15);
+    synced = 12; // a cursor with a state beyond the fsynced data is not saved: the pair before stands
+    await again.close();
+    expect(again.savedCursor('out')).toBe(7);
+  });
+
   it('refuses a second process on the same directory', async () => {
     const dir = tmp();
     const j = journal(dir);

@@ -9,10 +9,11 @@
  * LevelDB writes reach the OS before their promise resolves (its log is appended with
  * write(2)), so they survive `kill -9`; power loss may cost the latest ones.
  */
+import { Readable } from 'node:stream';
 import { ClassicLevel } from 'classic-level';
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
 import type { OwnerStore } from './client-ids.js';
-import { withTimeout } from '../../util/timeout.js';
+import { settlesWithin, withTimeout } from '../../util/timeout.js';
 
 export interface RetainedEntry {
   readonly owner: string;
@@ -25,8 +26,21 @@ export interface RetainedIndexStore {
   del(topic: string): Promise<void>;
 }
 
+/** The persistence methods that answer with a stream (the others with a promise). */
+const STREAM_METHODS: ReadonlySet<PropertyKey> = new Set([
+  'createRetainedStream',
+  'createRetainedStreamCombi',
+  'outgoingStream',
+  'streamWill',
+  'getClientList',
+]);
+
 export class BrokerStore {
   private db: ClassicLevel<string, string> | undefined;
+  /** Calls of aedes' persistence under way (`close()` lets them finish). */
+  private readonly calls = new Set<Promise<unknown>>();
+  /** The database is closing or closed: aedes' calls are no longer answered. */
+  private closed = false;
 
   constructor(
     private readonly location: string,
@@ -50,9 +64,48 @@ export class BrokerStore {
     return this.db;
   }
 
-  /** aedes' persistence over the `aedes` sublevel. */
+  /**
+   * aedes' persistence over the `aedes` sublevel, guarded for the stop. aedes goes on with its
+   * work after `Aedes.close()` and after the sockets are gone: a QoS 1 message is PUBACKed
+   * first and queued for the away sessions after, a CONNECT caught half-way still deletes its
+   * will and reads its queue. So `close()` waits until no call is under way (the steps of a
+   * piece of work follow each other within a turn of the event loop), and a call that comes
+   * after the database closed gets an answer that never comes (a promise) or nothing (a
+   * stream): the broker is stopped, nobody waits for it, and that work ends there. The closed
+   * database's rejection would reach aedes steps that do not catch it (its will step: an
+   * unhandled rejection, which exits the daemon with 1).
+   */
   persistence(): unknown {
-    return new AsyncLevelPersistence(this.open_.sublevel('aedes'));
+    const inner = new AsyncLevelPersistence(this.open_.sublevel('aedes')) as unknown as Record<PropertyKey, unknown>;
+    // Each method wrapped once (a QoS 1 publish calls two): again only when it was replaced (bounded-queues.ts).
+    const wrapped = new Map<PropertyKey, { readonly of: unknown; readonly fn: unknown }>();
+    return new Proxy(inner, {
+      get: (target, key) => {
+        const v: unknown = Reflect.get(target, key);
+        if (typeof v !== 'function' || key === 'constructor') return v;
+        const known = wrapped.get(key);
+        if (known?.of === v) return known.fn;
+        const method = v as (...a: unknown[]) => unknown;
+        const run = (args: unknown[]) => this.call(key, () => method.apply(target, args));
+        // An async method stays one (aedes checks that `setup` is).
+        const fn = method.constructor.name === 'AsyncFunction' ? async (...args: unknown[]) => run(args) : (...args: unknown[]) => run(args);
+        wrapped.set(key, { of: v, fn });
+        return fn;
+      },
+    });
+  }
+
+  private call(method: PropertyKey, run: () => unknown): unknown {
+    if (this.closed) return STREAM_METHODS.has(method) ? Readable.from([]) : new Promise(() => undefined);
+    const answer = run();
+    if (answer instanceof Promise) {
+      const settled: Promise<unknown> = answer.then(
+        () => this.calls.delete(settled),
+        () => this.calls.delete(settled),
+      );
+      this.calls.add(settled);
+    }
+    return answer;
   }
 
   owners(): OwnerStore {
@@ -84,9 +137,25 @@ export class BrokerStore {
     };
   }
 
+  /**
+   * Waits (bounded) until aedes has no call under way, also after a turn of the event loop
+   * (its next step may follow), then closes the database; later calls are not answered
+   * (see `persistence()`).
+   */
   async close(): Promise<void> {
     const db = this.db;
     this.db = undefined;
+    await settlesWithin(this.quiet(), this.timeoutMs);
+    this.closed = true;
     if (db) await withTimeout(db.close(), this.timeoutMs, 'broker: closing the broker state');
+  }
+
+  /** Resolves once no call is under way, nor started within a turn of the event loop after. */
+  private async quiet(): Promise<void> {
+    for (;;) {
+      while (this.calls.size > 0) await Promise.all([...this.calls]);
+      await new Promise((r) => setImmediate(r));
+      if (this.calls.size === 0) return;
+    }
   }
 }
