@@ -33,15 +33,7 @@ const INT64_MIN = -9223372036854775808n;
 const INT64_MAX = 9223372036854775807n;
 const INT_RE = /^-?\d+$/;
 const UINT_RE = /^\d+$/;
-const SP = 32,
-  COMMA = 44,
-  EQ = 61,
-  NL = 10,
-  CR = 13,
-  BS = 92,
-  QUOTE = 34,
-  HASH = 35,
-  TAB = 9;
+import { BACKSLASH, COMMA, CR, EQUALS, HASH, LF, QUOTE, SPACE, TAB } from '../util/char-codes.js';
 
 interface Parser {
   readonly s: string;
@@ -75,7 +67,7 @@ export function parseLineProtocol(text: string, ctx: DecodeContext): Reading[] |
   const n = text.length;
   while (p.pos < n) {
     const c = text.charCodeAt(p.pos);
-    if (c === SP || c === TAB || c === CR || c === NL) {
+    if (c === SPACE || c === TAB || c === CR || c === LF) {
       p.pos++;
       continue;
     }
@@ -112,12 +104,12 @@ function fail(p: Parser, at: number, msg: string): undefined {
 function scanToken(s: string, i: number, stopEq: boolean): number {
   for (; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c === BS) {
-      if (i + 1 < s.length && s.charCodeAt(i + 1) !== NL) i++;
+    if (c === BACKSLASH) {
+      if (i + 1 < s.length && s.charCodeAt(i + 1) !== LF) i++;
       continue;
     }
-    if (c === COMMA || c === SP || c === NL || (stopEq && c === EQ)) return i;
-    if (c === CR && (i + 1 === s.length || s.charCodeAt(i + 1) === NL)) return i;
+    if (c === COMMA || c === SPACE || c === LF || (stopEq && c === EQUALS)) return i;
+    if (c === CR && (i + 1 === s.length || s.charCodeAt(i + 1) === LF)) return i;
   }
   return i;
 }
@@ -147,26 +139,26 @@ function parseLine(p: Parser, ctx: DecodeContext): Out | undefined {
   while (s.charCodeAt(i) === COMMA) {
     const k0 = i + 1;
     const k1 = scanToken(s, k0, true);
-    if (s.charCodeAt(k1) !== EQ) return fail(p, k1, k1 === k0 ? 'missing tag key' : `expected "=" after tag key "${s.slice(k0, k1)}"`);
+    if (s.charCodeAt(k1) !== EQUALS) return fail(p, k1, k1 === k0 ? 'missing tag key' : `expected "=" after tag key "${s.slice(k0, k1)}"`);
     if (k1 === k0) return fail(p, k0, 'missing tag key');
     const v0 = k1 + 1;
     const v1 = scanToken(s, v0, true);
     if (v1 === v0) return fail(p, v0, `missing tag value for "${unescape(s.slice(k0, k1), true)}"`);
-    if (s.charCodeAt(v1) === EQ) return fail(p, v1, 'unescaped "=" in tag value');
+    if (s.charCodeAt(v1) === EQUALS) return fail(p, v1, 'unescaped "=" in tag value');
     const key = unescape(s.slice(k0, k1), true);
     lineTags ??= {};
     if (Object.hasOwn(lineTags, key)) return fail(p, k0, `duplicate tag "${key}"`);
     setProp(lineTags, key, unescape(s.slice(v0, v1), true));
     i = v1;
   }
-  if (s.charCodeAt(i) !== SP) return fail(p, i, 'missing fields (expected a space, then field=value)');
-  while (s.charCodeAt(i) === SP) i++;
+  if (s.charCodeAt(i) !== SPACE) return fail(p, i, 'missing fields (expected a space, then field=value)');
+  while (s.charCodeAt(i) === SPACE) i++;
   const fields: Record<string, FieldValue> = {};
   for (;;) {
     const k0 = i;
     const k1 = scanToken(s, k0, true);
     if (k1 === k0) return fail(p, k0, 'missing field key');
-    if (s.charCodeAt(k1) !== EQ) return fail(p, k1, `expected "=" after field key "${s.slice(k0, k1)}"`);
+    if (s.charCodeAt(k1) !== EQUALS) return fail(p, k1, `expected "=" after field key "${s.slice(k0, k1)}"`);
     const key = unescape(s.slice(k0, k1), true);
     const v0 = k1 + 1;
     let v: FieldValue;
@@ -178,7 +170,7 @@ function parseLine(p: Parser, ctx: DecodeContext): Out | undefined {
         if (j >= s.length) return fail(p, v0, `unterminated string value for field "${key}"`);
         const c = s.charCodeAt(j);
         if (c === QUOTE) break;
-        if (c === BS && (s.charCodeAt(j + 1) === QUOTE || s.charCodeAt(j + 1) === BS)) {
+        if (c === BACKSLASH && (s.charCodeAt(j + 1) === QUOTE || s.charCodeAt(j + 1) === BACKSLASH)) {
           str += s.slice(from, j);
           from = j + 1;
           j += 2;
@@ -201,16 +193,16 @@ function parseLine(p: Parser, ctx: DecodeContext): Out | undefined {
       i++;
       continue;
     }
-    if (i < s.length && c !== SP && c !== NL && c !== CR) return fail(p, i, `unexpected character after the value of field "${key}"`);
+    if (i < s.length && c !== SPACE && c !== LF && c !== CR) return fail(p, i, `unexpected character after the value of field "${key}"`);
     break;
   }
-  while (s.charCodeAt(i) === SP) i++;
+  while (s.charCodeAt(i) === SPACE) i++;
   let time = ctx.receivedAt;
-  if (i < s.length && s.charCodeAt(i) !== NL && s.charCodeAt(i) !== CR) {
+  if (i < s.length && s.charCodeAt(i) !== LF && s.charCodeAt(i) !== CR) {
     const t0 = i;
     while (i < s.length) {
       const c = s.charCodeAt(i);
-      if (c === SP || c === NL || c === CR) break;
+      if (c === SPACE || c === LF || c === CR) break;
       i++;
     }
     const tok = s.slice(t0, i);
@@ -219,10 +211,10 @@ function parseLine(p: Parser, ctx: DecodeContext): Out | undefined {
     time = BigInt(tok);
     if (time < TIME_MIN_NS || time > TIME_MAX_NS) return fail(p, t0, 'timestamp out of range');
     p.timed = true;
-    while (s.charCodeAt(i) === SP) i++;
+    while (s.charCodeAt(i) === SPACE) i++;
   }
   if (s.charCodeAt(i) === CR) i++;
-  if (i < s.length && s.charCodeAt(i) !== NL) return fail(p, i, 'unexpected text after the timestamp');
+  if (i < s.length && s.charCodeAt(i) !== LF) return fail(p, i, 'unexpected text after the timestamp');
   p.pos = i + 1;
   let tags = ctx.tags;
   if (lineTags !== undefined) {

@@ -33,17 +33,7 @@ import type { FieldValue, Reading } from '../types.js';
 import { setProp } from '../util/own.js';
 import type { DecodeContext } from './decode-context.js';
 
-const SP = 32,
-  COMMA = 44,
-  EQ = 61,
-  NL = 10,
-  QUOTE = 34,
-  HASH = 35,
-  TAB = 9,
-  MINUS = 45,
-  DOT = 46,
-  ZERO = 48,
-  NINE = 57;
+import { COMMA, DIGIT_0, DIGIT_9, DOT, EQUALS, HASH, LF, MINUS, QUOTE, SPACE, TAB } from '../util/char-codes.js';
 
 /** The largest timestamp the decoder takes (timestamps.ts TIME_MAX_NS), as text. */
 const TIME_MAX_TEXT = '9223372036854775806';
@@ -119,7 +109,7 @@ export function passLineProtocol(text: string, ctx: DecodeContext): LineReading[
   let i = 0;
   while (i < n) {
     const c = text.charCodeAt(i);
-    if (c === SP || c === TAB || c === NL) {
+    if (c === SPACE || c === TAB || c === LF) {
       i++;
       continue;
     }
@@ -144,7 +134,7 @@ function passLine(s: string, start: number, ctx: DecodeContext, out: LineReading
   // measurement: up to an unescaped `,` or space (the payload has no backslash)
   for (; i < n; i++) {
     const c = s.charCodeAt(i);
-    if (c === COMMA || c === SP || c === NL) break;
+    if (c === COMMA || c === SPACE || c === LF) break;
   }
   if (i === start || i === n) return -1;
   const m1 = i;
@@ -153,25 +143,25 @@ function passLine(s: string, start: number, ctx: DecodeContext, out: LineReading
     const t0 = i;
     for (; i < n; i++) {
       const c = s.charCodeAt(i);
-      if (c === SP || c === NL) break;
+      if (c === SPACE || c === LF) break;
     }
     const merged = tagsOf(s, t0, i, ctx.tags);
     if (merged === undefined) return -1;
     tags = merged;
   }
-  if (s.charCodeAt(i) !== SP) return -1;
-  while (s.charCodeAt(i) === SP) i++;
+  if (s.charCodeAt(i) !== SPACE) return -1;
+  while (s.charCodeAt(i) === SPACE) i++;
   const f0 = i;
   let nKeys = 0;
   for (;;) {
     const k0 = i;
     const k = s.charCodeAt(i);
-    if (k >= ZERO && k <= NINE) return -1; // an integer-like key would be reordered by the encoder
+    if (k >= DIGIT_0 && k <= DIGIT_9) return -1; // an integer-like key would be reordered by the encoder
     for (; i < n; i++) {
       const c = s.charCodeAt(i);
-      if (c === EQ || c === COMMA || c === SP || c === NL) break;
+      if (c === EQUALS || c === COMMA || c === SPACE || c === LF) break;
     }
-    if (i === k0 || s.charCodeAt(i) !== EQ) return -1;
+    if (i === k0 || s.charCodeAt(i) !== EQUALS) return -1;
     // A repeated key: the parse path keeps the last value at the first place.
     if (nKeys === MAX_KEYS || repeated(s, k0, i, nKeys)) return -1;
     keyAt[2 * nKeys] = k0;
@@ -184,27 +174,27 @@ function passLine(s: string, start: number, ctx: DecodeContext, out: LineReading
       i++;
       continue;
     }
-    if (i < n && c !== SP && c !== NL) return -1;
+    if (i < n && c !== SPACE && c !== LF) return -1;
     break;
   }
   const fieldText = s.slice(f0, i);
-  while (s.charCodeAt(i) === SP) i++;
+  while (s.charCodeAt(i) === SPACE) i++;
   let timeText: string | undefined;
   let time = ctx.receivedAt;
-  if (i < n && s.charCodeAt(i) !== NL) {
+  if (i < n && s.charCodeAt(i) !== LF) {
     const t0 = i;
     for (; i < n; i++) {
       const c = s.charCodeAt(i);
-      if (c < ZERO || c > NINE) break;
+      if (c < DIGIT_0 || c > DIGIT_9) break;
     }
     const len = i - t0;
-    if (len === 0 || (len > 1 && s.charCodeAt(t0) === ZERO) || len > 19) return -1;
+    if (len === 0 || (len > 1 && s.charCodeAt(t0) === DIGIT_0) || len > 19) return -1;
     timeText = s.slice(t0, i);
     if (len === 19 && timeText > TIME_MAX_TEXT) return -1;
     time = BigInt(timeText);
-    while (s.charCodeAt(i) === SP) i++;
+    while (s.charCodeAt(i) === SPACE) i++;
   }
-  if (i < n && s.charCodeAt(i) !== NL) return -1;
+  if (i < n && s.charCodeAt(i) !== LF) return -1;
   out.push(new LineReading(ctx.measurement ?? s.slice(start, m1), tags, time, fieldText, timeText));
   return i + 1;
 }
@@ -228,7 +218,7 @@ function stringEnd(s: string, i: number): number {
   for (; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c === QUOTE) return i + 1;
-    if (c === NL) return -1; // written as `\n` by the encoder: not the same text
+    if (c === LF) return -1; // written as `\n` by the encoder: not the same text
   }
   return -1;
 }
@@ -239,7 +229,7 @@ function valueEnd(s: string, i: number): number {
   const v0 = i;
   for (; i < n; i++) {
     const c = s.charCodeAt(i);
-    if (c === COMMA || c === SP || c === NL) break;
+    if (c === COMMA || c === SPACE || c === LF) break;
   }
   const len = i - v0;
   if (len === 0) return -1;
@@ -255,10 +245,10 @@ function isCanonicalInteger(s: string, a: number, b: number): boolean {
   if (s.charCodeAt(a) === MINUS) a++;
   const len = b - a;
   if (len === 0 || len > 18) return false;
-  if (s.charCodeAt(a) === ZERO) return len === 1 && s.charCodeAt(a - 1) !== MINUS;
+  if (s.charCodeAt(a) === DIGIT_0) return len === 1 && s.charCodeAt(a - 1) !== MINUS;
   for (let i = a; i < b; i++) {
     const c = s.charCodeAt(i);
-    if (c < ZERO || c > NINE) return false;
+    if (c < DIGIT_0 || c > DIGIT_9) return false;
   }
   return true;
 }
@@ -274,12 +264,12 @@ export function isCanonicalFloat(s: string, a: number, b: number): boolean {
   if (a >= b) return false;
   let i = a;
   let digits = 0;
-  const zeroInt = s.charCodeAt(i) === ZERO;
+  const zeroInt = s.charCodeAt(i) === DIGIT_0;
   if (zeroInt) i++;
   else {
     for (; i < b; i++) {
       const c = s.charCodeAt(i);
-      if (c < ZERO || c > NINE) break;
+      if (c < DIGIT_0 || c > DIGIT_9) break;
       digits++;
     }
     if (digits === 0) return false;
@@ -291,11 +281,11 @@ export function isCanonicalFloat(s: string, a: number, b: number): boolean {
   let leadingZeros = 0;
   for (; i < b; i++) {
     const c = s.charCodeAt(i);
-    if (c < ZERO || c > NINE) return false;
-    if (zeroInt && digits === 0 && c === ZERO) leadingZeros++;
+    if (c < DIGIT_0 || c > DIGIT_9) return false;
+    if (zeroInt && digits === 0 && c === DIGIT_0) leadingZeros++;
     else digits++;
   }
-  if (i === f0 || s.charCodeAt(b - 1) === ZERO) return false;
+  if (i === f0 || s.charCodeAt(b - 1) === DIGIT_0) return false;
   return digits <= 15 && leadingZeros <= 5;
 }
 

@@ -34,15 +34,7 @@
 import type { Reading } from '../types.js';
 import { LineReading } from '../devices/line-protocol-pass.js';
 
-const BACKSLASH = 92;
-const COMMA = 44;
-const SPACE = 32;
-const EQUALS = 61;
-const LF = 10;
-const CR = 13;
-const QUOTE = 34;
-const HASH = 35;
-const TAB = 9;
+import { BACKSLASH, COMMA, CR, EQUALS, HASH, LF, QUOTE, SPACE, TAB } from '../util/char-codes.js';
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
