@@ -134,8 +134,10 @@ describe('serial source on real ptys (socat)', () => {
     await waitFor(() => h.readings.length === 1, 10_000, 'first reading');
 
     await pair.unplug();
-    await waitFor(() => h.statuses.at(-1)?.state === 'down', 10_000, 'port down');
-    expect(h.statuses.at(-1)?.lastError).toMatch(/disconnected/);
+    // Down by the reported hangup, or by the silence watchdog (10 s for this profile) when the
+    // hangup is not reported: seen once in a dozen CI runs (serialport gave no close event).
+    await waitFor(() => h.statuses.at(-1)?.state === 'down', 15_000, 'port down');
+    expect(h.statuses.at(-1)?.lastError).toMatch(/disconnected|no data for 10000 ms \(watchdog\)/);
     // Stay unplugged for a while: the reopen attempts fail and back off (between attempts
     // the state is down, during one connecting: never up while the device is away).
     const downAt = h.statuses.length;
