@@ -18,13 +18,12 @@ import { errorMessage } from '../util/errors.js';
 /**
  * V8 heap per byte counted against `spool.max_bytes` when the memory spool is full: a record
  * takes 220-265 B of heap (its object, the topic string, the arrival time, the Buffer object;
- * the payload's bytes are outside the heap) but counts its payload, topic and source id plus
- * 64 B. Measured (bench/memory-spool-heap.ts, node 20): 2.89 for one-byte payloads on short
- * topics, 1.72 for the bench's `point` readings, 1.03 for flat JSON, 0.61 for Tasmota, 0.24
- * for 1 KiB payloads. The worst case (a one-byte topic, source id and payload: 67 B counted,
- * ~219 B of heap) is 3.3.
+ * the payload's bytes are outside the heap) and counts its payload, topic and source id plus
+ * RECORD_OVERHEAD (256 B, memory-journal.ts). The worst case, a one-byte topic, source id and
+ * payload, counts 259 B for at most ~265 B of heap: 1.03. (With the 64 B counted before, it
+ * was 2.89 for one-byte payloads, bench/memory-spool-heap.ts.)
  */
-export const HEAP_PER_SPOOL_BYTE = 3.3;
+export const HEAP_PER_SPOOL_BYTE = 1.1;
 /** Heap the daemon needs besides the spool: its live heap at 20k readings/s (~30 MB) and room for garbage between collections. */
 export const HEAP_BESIDES_SPOOL = 96 * 1024 * 1024;
 

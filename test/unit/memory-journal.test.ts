@@ -4,7 +4,7 @@ import type { JournalEntry } from '../../src/journal/journal.js';
 import { MemoryJournal, RECORD_OVERHEAD } from '../../src/journal/memory-journal.js';
 
 /** An entry whose counted size is exactly `size` bytes (payload + topic "t" + source "s" + overhead). */
-function entry(i: number, size = 100): JournalEntry {
+function entry(i: number, size = 400): JournalEntry {
   const payloadBytes = size - 2 - RECORD_OVERHEAD;
   const payload = Buffer.alloc(payloadBytes, 0x20);
   payload.write(String(i));
@@ -13,7 +13,7 @@ function entry(i: number, size = 100): JournalEntry {
 
 const ids = (records: { seq: number }[]): number[] => records.map((r) => r.seq);
 
-async function opened(maxBytes = 1000, policy: 'drop-oldest' | 'block' = 'drop-oldest', counters?: Counters): Promise<MemoryJournal> {
+async function opened(maxBytes = 4000, policy: 'drop-oldest' | 'block' = 'drop-oldest', counters?: Counters): Promise<MemoryJournal> {
   const j = new MemoryJournal({ maxBytes, policy, counters });
   expect(await j.open()).toEqual({ records: 0, damaged: 0, truncatedBytes: 0, headSeq: 0, oldestSeq: 0 });
   return j;
@@ -21,7 +21,7 @@ async function opened(maxBytes = 1000, policy: 'drop-oldest' | 'block' = 'drop-o
 
 describe('MemoryJournal', () => {
   it('appends with seqs from 0, reads back what was appended (a copy of the payload), in order', async () => {
-    const j = await opened(10_000);
+    const j = await opened(40_000);
     const payload = Buffer.from('{"t":1}');
     expect(j.append({ sourceId: 'broker', topic: 'a/b', payload, receivedAt: 42n })).toBe(0);
     expect(j.append(entry(1))).toBe(1);
@@ -36,15 +36,15 @@ describe('MemoryJournal', () => {
   });
 
   it('a new consumer starts at the oldest record; commits free what every consumer passed', async () => {
-    const j = await opened(10_000);
+    const j = await opened(40_000);
     for (let i = 0; i < 5; i++) j.append(entry(i));
     j.addConsumer('a');
     j.addConsumer('b');
     expect(j.cursor('a')).toBe(0);
     j.commit('a', 3);
-    expect(j.stats()).toMatchObject({ oldestSeq: 0, bytes: 500 });
+    expect(j.stats()).toMatchObject({ oldestSeq: 0, bytes: 2000 });
     j.commit('b', 2);
-    expect(j.stats()).toMatchObject({ oldestSeq: 2, bytes: 300 });
+    expect(j.stats()).toMatchObject({ oldestSeq: 2, bytes: 1200 });
     expect(ids(await j.read(0, 10))).toEqual([2, 3, 4]); // reading a freed seq starts at the oldest
     j.commit('a', 1); // backwards: ignored
     expect(j.cursor('a')).toBe(3);
@@ -57,7 +57,7 @@ describe('MemoryJournal', () => {
   });
 
   it('keeps records while no consumer is registered', async () => {
-    const j = await opened(10_000);
+    const j = await opened(40_000);
     for (let i = 0; i < 3; i++) j.append(entry(i));
     expect(j.stats().oldestSeq).toBe(0);
     j.addConsumer('late');
@@ -66,15 +66,15 @@ describe('MemoryJournal', () => {
 
   it('drop-oldest: at the quota the oldest records go, counted exactly, cursors move past them', async () => {
     const counters = new Counters();
-    const j = await opened(1000, 'drop-oldest', counters);
+    const j = await opened(4000, 'drop-oldest', counters);
     j.addConsumer('out');
     for (let i = 0; i < 10; i++) expect(j.append(entry(i))).toBe(i);
-    expect(j.stats()).toMatchObject({ bytes: 1000, dropped: 0 });
+    expect(j.stats()).toMatchObject({ bytes: 4000, dropped: 0 });
     j.commit('out', 1);
     expect(j.append(entry(10))).toBe(10); // record 0 was consumed: freed, nothing dropped
     expect(j.append(entry(11))).toBe(11); // record 1 is not: dropped
-    expect(j.append(entry(12, 300))).toBe(12); // needs 3 slots: records 2..4 dropped... (see below)
-    expect(j.stats()).toMatchObject({ oldestSeq: 5, headSeq: 13, dropped: 4, bytes: 1000 });
+    expect(j.append(entry(12, 1200))).toBe(12); // needs 3 slots: records 2..4 dropped... (see below)
+    expect(j.stats()).toMatchObject({ oldestSeq: 5, headSeq: 13, dropped: 4, bytes: 4000 });
     expect(counters.get('journal_dropped_records', { consumer: 'out' })).toBe(4);
     expect(j.cursor('out')).toBe(5);
     const rest = await j.read(1, 100);
@@ -83,7 +83,7 @@ describe('MemoryJournal', () => {
   });
 
   it('block: refuses appends at the quota until a commit frees room', async () => {
-    const j = await opened(500, 'block');
+    const j = await opened(2000, 'block');
     j.addConsumer('out');
     for (let i = 0; i < 5; i++) expect(j.append(entry(i))).toBe(i);
     expect(j.append(entry(5))).toBe('full');
@@ -123,17 +123,17 @@ describe('MemoryJournal', () => {
     j.addConsumer('slow');
     let maxBytes = 0;
     for (let i = 0; i < 200_000; i++) {
-      j.append(entry(i, 120));
+      j.append(entry(i, 480));
       if ((i & 1023) === 0) maxBytes = Math.max(maxBytes, j.stats().bytes);
     }
     const st = j.stats();
     expect(maxBytes).toBeLessThanOrEqual(65_536);
-    expect(st.headSeq - st.oldestSeq).toBe(Math.floor(65_536 / 120));
+    expect(st.headSeq - st.oldestSeq).toBe(Math.floor(65_536 / 480));
     expect(st.dropped).toBe(200_000 - (st.headSeq - st.oldestSeq));
   });
 
   it('refuses use before open and after close', async () => {
-    const j = new MemoryJournal({ maxBytes: 1000, policy: 'block' });
+    const j = new MemoryJournal({ maxBytes: 4000, policy: 'block' });
     expect(() => j.append(entry(0))).toThrow(/new/);
     await j.open();
     await expect(j.open()).rejects.toThrow();
