@@ -121,21 +121,6 @@ const TRICKS: readonly Trick[] = [
     cells: [...TASMOTA, { payload: 'z2m', qos: 0 }],
     drain: false,
   },
-  {
-    name: 'lazy-getters',
-    what: 'lazy journal record getters (block-codec BlockRecord, record-codec FrameRecord) → every field decoded when the record is read',
-    tests: [
-      'test/unit/block-codec.test.ts',
-      'test/unit/record-codec.test.ts',
-      'test/unit/file-journal.test.ts',
-      'test/unit/journal-batch.test.ts',
-      'test/unit/journal-contract.test.ts',
-      'test/unit/drain.test.ts',
-      'test/unit/replay-restart.test.ts',
-    ],
-    cells: FLAT,
-    drain: true,
-  },
 ];
 
 /** One figure of one daemon run; `ok` false when the step lost or was late (the figure is then suspect). */

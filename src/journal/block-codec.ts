@@ -301,12 +301,11 @@ export function decodeBlock(
 
 /**
  * A record read from a block (or held by the recent tail). The payload is a view into `buf`
- * (no copy): `buf` must not be reused while the record lives. The arrival time is computed
- * when first asked for.
+ * (no copy): `buf` must not be reused while the record lives.
  */
 export class BlockRecord implements JournalRecord {
-  private time: bigint | undefined = undefined;
-  private body: Buffer | undefined = undefined;
+  readonly payload: Buffer;
+  readonly receivedAt: bigint;
 
   constructor(
     readonly seq: number,
@@ -315,13 +314,12 @@ export class BlockRecord implements JournalRecord {
     private readonly buf: Buffer,
     private readonly start: number,
     private readonly end: number,
-    private readonly base: bigint,
+    base: bigint,
     /** ns after `base`. */
-    private readonly off: number,
-  ) {}
-
-  get payload(): Buffer {
-    return (this.body ??= this.buf.subarray(this.start, this.end));
+    off: number,
+  ) {
+    this.payload = buf.subarray(start, end);
+    this.receivedAt = off === 0 ? base : base + BigInt(off);
   }
 
   /** The payload as a range of the block's bytes (no Buffer view made for it). */
@@ -329,16 +327,12 @@ export class BlockRecord implements JournalRecord {
     return { buf: this.buf, start: this.start, end: this.end };
   }
 
-  get receivedAt(): bigint {
-    return (this.time ??= this.off === 0 ? this.base : this.base + BigInt(this.off));
-  }
-
   /** Bytes the record takes in a block, about (for sizing reads). */
   get approxBytes(): number {
     return this.end - this.start + 8;
   }
 
-  /** The fields as a plain object, for JSON.stringify and loggers (some are getters). */
+  /** The fields as a plain object, for JSON.stringify and loggers. */
   toJSON(): JournalRecord {
     return { seq: this.seq, sourceId: this.sourceId, topic: this.topic, payload: this.payload, receivedAt: this.receivedAt };
   }

@@ -134,18 +134,16 @@ export function frameSeq(buf: Buffer, pos: number): number {
 }
 
 /**
- * The (checked) frame at `pos` of length `len` as a record. Only `seq` is read up front;
- * the other fields are decoded when first asked for, so a drain that finds the readings
- * of a record already decoded (DecodedCache) never builds its topic, payload view or
- * arrival time. The payload is a view into `buf` (no copy): `buf` must not be reused
- * while the record lives.
+ * The (checked) frame at `pos` of length `len` as a record, every field decoded when it is
+ * read. The payload is a view into `buf` (no copy): `buf` must not be reused while the
+ * record lives.
  */
 export class FrameRecord implements JournalRecord {
   readonly seq: number;
-  private source: string | undefined = undefined;
-  private topicText: string | undefined = undefined;
-  private body: Buffer | undefined = undefined;
-  private time: bigint | undefined = undefined;
+  readonly sourceId: string;
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly receivedAt: bigint;
 
   constructor(
     private readonly buf: Buffer,
@@ -153,47 +151,22 @@ export class FrameRecord implements JournalRecord {
     /** The frame's length in bytes, header included. */
     readonly frameBytes: number,
   ) {
-    this.seq = frameSeq(buf, pos);
-  }
-
-  get sourceId(): string {
-    if (this.source === undefined) {
-      const s = this.buf.readUInt16LE(this.pos + 28);
-      const a = this.pos + FRAME_OVERHEAD;
-      this.source = s === 0 ? '' : this.buf.toString('utf8', a, a + s);
-    }
-    return this.source;
-  }
-
-  get topic(): string {
-    if (this.topicText === undefined) {
-      const t = this.buf.readUInt16LE(this.pos + 30);
-      const a = this.pos + FRAME_OVERHEAD + this.buf.readUInt16LE(this.pos + 28);
-      this.topicText = t === 0 ? '' : this.buf.toString('utf8', a, a + t);
-    }
-    return this.topicText;
-  }
-
-  get payload(): Buffer {
-    return (this.body ??= this.buf.subarray(this.payloadStart(), this.pos + this.frameBytes));
+    const r = decodeFrame(buf, pos, frameBytes);
+    this.seq = r.seq;
+    this.sourceId = r.sourceId;
+    this.topic = r.topic;
+    this.payload = r.payload;
+    this.receivedAt = r.receivedAt;
   }
 
   /** The payload as a range of the frame's bytes (no Buffer view made for it). */
   payloadRange(): PayloadRange {
-    return { buf: this.buf, start: this.payloadStart(), end: this.pos + this.frameBytes };
+    return { buf: this.buf, start: this.pos + this.frameBytes - this.payload.length, end: this.pos + this.frameBytes };
   }
 
-  private payloadStart(): number {
-    return this.pos + FRAME_OVERHEAD + this.buf.readUInt16LE(this.pos + 28) + this.buf.readUInt16LE(this.pos + 30);
-  }
-
-  get receivedAt(): bigint {
-    return (this.time ??= this.buf.readBigInt64LE(this.pos + 20));
-  }
-
-  /** The fields as a plain object, for JSON.stringify and loggers (the getters are not own properties). */
+  /** The fields as a plain object, for JSON.stringify and loggers. */
   toJSON(): JournalRecord {
-    return decodeFrame(this.buf, this.pos, this.frameBytes);
+    return { seq: this.seq, sourceId: this.sourceId, topic: this.topic, payload: this.payload, receivedAt: this.receivedAt };
   }
 }
 
