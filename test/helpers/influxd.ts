@@ -27,6 +27,8 @@ export interface Influxd {
   query(q: string, db?: string): Promise<any>;
   /** Same, answered as CSV text (exact int64 and ns values, which JSON numbers lose). */
   queryCsv(q: string, db?: string): Promise<string>;
+  /** The values of a query selecting one numeric field (`SELECT n FROM m`), as numbers, in time order. */
+  numbers(q: string, db: string): Promise<number[]>;
   /**
    * Points in a measurement: per series, the count of its most frequent field, summed
    * (exact when, within a series, some field is present in every point).
@@ -175,6 +177,11 @@ export async function startInfluxd(opts: InfluxdOptions = {}): Promise<Influxd> 
     },
     async queryCsv(q, db) {
       return (await post(q, db, 'application/csv')).text();
+    },
+    async numbers(q, db) {
+      // CSV rows: name,tags,time,value (a header line first; nothing at all for no rows).
+      const rows = (await self.queryCsv(q, db)).trim().split('\n').slice(1).filter(Boolean);
+      return rows.map((l) => Number(l.split(',')[3]));
     },
     async count(db, measurement) {
       const ident = '"' + measurement.replace(/\\/g, '\\\\').replace(/"/g, '\\"') + '"';

@@ -69,14 +69,7 @@ describe('SIGHUP reload', () => {
       await waitFor(() => pub.inFlight === 0, 10_000, 'in-flight publishes acknowledged');
       const acked = [...pub.acked];
       await waitFor(async () => (await fx.influx.count('reload', 'stream')) >= acked.length, 30_000, 'acknowledged readings in InfluxDB', 200);
-      const csv = await fx.influx.queryCsv('SELECT n FROM stream', 'reload');
-      const stored = new Set(
-        csv
-          .trim()
-          .split('\n')
-          .slice(1)
-          .map((l) => Number(l.split(',')[3])),
-      );
+      const stored = new Set(await fx.influx.numbers('SELECT n FROM stream', 'reload'));
       expect(acked.filter((i) => !stored.has(i))).toEqual([]);
     } finally {
       await pub.close();

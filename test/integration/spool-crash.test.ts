@@ -60,14 +60,7 @@ service: { http: { port: 0 } }
       const acked = [...pub.acked];
       await waitFor(async () => (await fx.influx.count('crash', 'stream')) >= acked.length, 30_000, 'acknowledged readings in InfluxDB', 200);
 
-      const csv = await fx.influx.queryCsv('SELECT n FROM stream', 'crash');
-      const stored = new Set(
-        csv
-          .trim()
-          .split('\n')
-          .slice(1)
-          .map((l) => Number(l.split(',')[3])),
-      );
+      const stored = new Set(await fx.influx.numbers('SELECT n FROM stream', 'crash'));
       const missing = acked.filter((i) => !stored.has(i));
       process.stderr.write(
         `spool kill -9: ${KILLS} kills in ${Date.now() - started} ms (start to ready ${Math.round(startMs / KILLS)} ms on average); ${pub.sent} published, ${acked.length} acknowledged, ${stored.size} distinct readings stored, ${missing.length} acknowledged missing\n`,

@@ -103,14 +103,7 @@ service: { http: { port: ${hport} }, internal_metrics: { enabled: false } }
       await waitFor(() => pub.inFlight === 0, 10_000, 'in-flight publishes acknowledged');
       const acked = [...pub.acked];
       await waitFor(async () => (await fx.influx.count('full', 'm')) >= acked.length, 30_000, 'acknowledged readings in InfluxDB', 200);
-      const csv = await fx.influx.queryCsv('SELECT n FROM m', 'full');
-      const stored = new Set(
-        csv
-          .trim()
-          .split('\n')
-          .slice(1)
-          .map((l) => Number(l.split(',')[3])),
-      );
+      const stored = new Set(await fx.influx.numbers('SELECT n FROM m', 'full'));
       expect(acked.filter((i) => !stored.has(i))).toEqual([]);
       d.child.kill('SIGTERM');
       expect(await d.exited, lastWords(d.log())).toBe(0);

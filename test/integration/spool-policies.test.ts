@@ -38,13 +38,7 @@ const noise = (n: number, len: number): string =>
 const readings = (from: number, count: number, pad = 0) => Array.from({ length: count }, (_, i) => reading(from + i, pad));
 
 async function storedNs(db: string): Promise<number[]> {
-  const csv = await fx.influx.queryCsv('SELECT n FROM m', db);
-  return csv
-    .trim()
-    .split('\n')
-    .slice(1)
-    .filter(Boolean)
-    .map((l) => Number(l.split(',')[3]));
+  return fx.influx.numbers('SELECT n FROM m', db);
 }
 
 describe('spool: outputs lag on their own cursors', () => {
