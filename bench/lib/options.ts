@@ -4,6 +4,20 @@ import type { PlanOptions } from './plan.js';
 import { SERIAL_RATE } from './matrix.js';
 import { SYSTEM_NAMES, type SystemName } from './systems.js';
 
+/** `--quick`: one 2.5 s step at each fixed rate, no climb (the whole-run plan and the matrix cells alike). */
+const QUICK_PLAN: PlanOptions = {
+  reps: 1,
+  stepMs: 2500,
+  fixedRates: [10_000, 20_000],
+  climbFactor: 1.6,
+  maxClimbSteps: 0,
+  maxBisectSteps: 0,
+  resolution: 0.2,
+  rateCap: 150_000,
+  warmupRate: 5000,
+  warmupMs: 1500,
+};
+
 export const USAGE = `npm run bench [-- flags]   end-to-end benchmark of edgeflux against a bare baseline (and Node-RED)
 
   --quick               a representative subset of the workload matrix (7 cells), fixed rates
@@ -138,18 +152,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     postConcurrency: quick ? [1] : [1, 2],
     // The targets are read at 10k/s (CPU) and 20k/s (RSS); the full run then climbs to the max zero-loss rate.
     plan: quick
-      ? {
-          reps: 1,
-          stepMs: 2500,
-          fixedRates: [10_000, 20_000],
-          climbFactor: 1.6,
-          maxClimbSteps: 0,
-          maxBisectSteps: 0,
-          resolution: 0.2,
-          rateCap: 150_000,
-          warmupRate: 5000,
-          warmupMs: 1500,
-        }
+      ? QUICK_PLAN
       : {
           reps: 3,
           stepMs: 8000,
@@ -166,18 +169,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     // peak RSS once (VmHWM is a maximum already), 5 s steps, and edgeflux stepped straight to
     // 0.9× the reference's max instead of a search of its own: about half the steps.
     matrixPlan: quick
-      ? {
-          reps: 1,
-          stepMs: 2500,
-          fixedRates: [10_000, 20_000],
-          climbFactor: 1.6,
-          maxClimbSteps: 0,
-          maxBisectSteps: 0,
-          resolution: 0.2,
-          rateCap: 150_000,
-          warmupRate: 5000,
-          warmupMs: 1500,
-        }
+      ? QUICK_PLAN
       : {
           reps: 3,
           fixedReps: [3, 1],
