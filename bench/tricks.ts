@@ -113,14 +113,6 @@ const TRICKS: readonly Trick[] = [
     cells: LP,
     drain: false,
   },
-  {
-    name: 'profile-fast-way',
-    what: "the device profiles' fast way (Tasmota and JSON decoders writing values straight into the readings: reading-writer.ts) → records, then the field layer (device-decoders.ts's records way)",
-    tests: ['test/unit/profile-decoders.test.ts', 'test/unit/profile-fixtures.test.ts', 'test/unit/profile-fast-way.test.ts', 'test/unit/tasmota-fast.test.ts'],
-    ownTests: ['takes them itself', 'takes a good share itself'], // assert that the fast way answered
-    cells: [...TASMOTA, { payload: 'z2m', qos: 0 }],
-    drain: false,
-  },
 ];
 
 /** One figure of one daemon run; `ok` false when the step lost or was late (the figure is then suspect). */

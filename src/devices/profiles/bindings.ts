@@ -60,8 +60,6 @@ export interface Binding {
   readonly ignore: readonly TopicTemplate[];
   readonly availability: readonly Availability[];
   readonly fn: FormatFn;
-  /** The tag keys the decoder may set, in its order (what `RecordSink.end` gets values of). */
-  readonly decoderTags: readonly string[];
   readonly fields: CompiledFields;
   readonly measurement: ValueTemplate;
   readonly staticTags: readonly (readonly [string, ValueTemplate])[];
@@ -134,7 +132,6 @@ export function compileBinding(
     ignore,
     availability: avail,
     fn: profile.decoder.create(profile.params, { declared }),
-    decoderTags: profile.decoder.tags,
     fields: compileFields(spec),
     measurement: m,
     staticTags: Object.entries(spec.tags).map(([k, v]) => [k, compileValueTemplate(v) as ValueTemplate] as const),

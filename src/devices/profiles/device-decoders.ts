@@ -13,37 +13,27 @@
  *
  * A reading: measurement and tags from its series (series.ts); fields from the profile's
  * field layer (fields.ts); time from the payload when the decoder found one and the
- * profile says `time: payload`, else the arrival time. A decoder with a fast way
- * (`FormatFn.into`) writes its values straight into the readings (reading-writer.ts);
- * otherwise, or when it declines a message, its records go through the field layer.
+ * profile says `time: payload`, else the arrival time.
  */
 import { coveringFilters } from '../../util/topic-template.js';
 import type { PipelineConfig } from '../../config/schema-pipeline.js';
 import type { FieldValue, MessageData, RawMessage, Reading } from '../../types.js';
 import { checkBindings, compileBinding, type Availability, type Binding, type DeviceDecodersOptions } from './bindings.js';
 import { parseJsonObject, payloadText, isProfileError } from './decoders/text.js';
-import { ReadingWriter } from './reading-writer.js';
-import { NO_SERIES, seriesFor, type TopicEntry } from './series.js';
+import { seriesFor, type TopicEntry } from './series.js';
 import { profileError, type DeviceDecodeResult, type ProfileDecodeError } from './types.js';
 
 export { checkBindings, type DeviceDecodersOptions, type MqttBindingConfig, type SerialBindingConfig } from './bindings.js';
 
-/** A compiled binding with the writer of its fast way. */
-interface Bound {
-  readonly binding: Binding;
-  readonly writer: ReadingWriter;
-}
-
-/** What an MQTT topic resolves to, with its binding's writer and index (undefined: none). */
+/** What an MQTT topic resolves to, with its binding's index (undefined: none). */
 interface CachedTopic extends TopicEntry {
-  readonly writer: ReadingWriter | undefined;
   readonly index: number | undefined;
 }
 
 export class DeviceDecoders {
-  private readonly mqtt: Bound[] = [];
+  private readonly mqtt: Binding[] = [];
   /** Port id → its binding and the binding's index (after the MQTT bindings). */
-  private readonly serial = new Map<string, Bound & { readonly index: number }>();
+  private readonly serial = new Map<string, { readonly binding: Binding; readonly index: number }>();
   private readonly maxPayload: number;
   /** Scratch for `matchInto` (captures are not needed to name a binding). */
   private readonly scratch: string[] = [];
@@ -60,22 +50,21 @@ export class DeviceDecoders {
     const max = opts.maxMemory ?? 1000;
     const mqtt = opts.mqtt ?? [];
     const serial = opts.serial ?? [];
-    const bound = (b: Binding): Bound => ({ binding: b, writer: new ReadingWriter(b) });
-    for (const b of mqtt) this.mqtt.push(bound(compileBinding(b.profile, { ...b.profile.spec.vars, ...b.vars }, b.tags ?? {}, b.measurement, max) as Binding));
+    for (const b of mqtt) this.mqtt.push(compileBinding(b.profile, { ...b.profile.spec.vars, ...b.vars }, b.tags ?? {}, b.measurement, max) as Binding);
     serial.forEach((s, i) =>
-      this.serial.set(s.port, { ...bound(compileBinding(s.profile, {}, s.tags ?? {}, undefined, max) as Binding), index: mqtt.length + i }),
+      this.serial.set(s.port, { binding: compileBinding(s.profile, {}, s.tags ?? {}, undefined, max) as Binding, index: mqtt.length + i }),
     );
     this.pipelines = [...mqtt, ...serial].map((b) => b.pipeline ?? []);
   }
 
   /** MQTT subscription filters covering every binding's topics, without overlaps. */
   filters(): string[] {
-    return coveringFilters(this.mqtt.flatMap(({ binding: b }) => [...b.topics, ...b.availability.map((a) => a.tpl)].map((t) => t.filter)));
+    return coveringFilters(this.mqtt.flatMap((b) => [...b.topics, ...b.availability.map((a) => a.tpl)].map((t) => t.filter)));
   }
 
   /** MQTT filters of the topics the bindings' devices publish that carry no readings (`mqtt.ignore`). */
   ignoreFilters(): string[] {
-    return coveringFilters(this.mqtt.flatMap(({ binding: b }) => b.ignore.map((t) => t.filter)));
+    return coveringFilters(this.mqtt.flatMap((b) => b.ignore.map((t) => t.filter)));
   }
 
   /** Whether a profile decodes this message (without decoding it). */
@@ -95,7 +84,7 @@ export class DeviceDecoders {
     if (cached !== undefined) return cached.index;
     const out = this.scratch;
     for (let i = 0; i < this.mqtt.length; i++) {
-      const b = (this.mqtt[i] as Bound).binding;
+      const b = this.mqtt[i] as Binding;
       for (const t of b.topics) if (t.matchInto(msg.topic, out)) return i;
       for (const a of b.availability) if (a.tpl.matchInto(msg.topic, out)) return i;
     }
@@ -109,62 +98,45 @@ export class DeviceDecoders {
   units(msg: Pick<RawMessage, 'sourceId' | 'topic'>): Readonly<Record<string, string>> | undefined {
     const i = this.bindingFor(msg);
     if (i === undefined) return undefined;
-    const b = i < this.mqtt.length ? this.mqtt[i]?.binding : this.serial.get(msg.sourceId)?.binding;
+    const b = i < this.mqtt.length ? this.mqtt[i] : this.serial.get(msg.sourceId)?.binding;
     return b === undefined || Object.keys(b.units).length === 0 ? undefined : b.units;
   }
 
   /** Readings, a device status, or why not; `undefined` when no profile matches the message. */
   decode(msg: MessageData): DeviceDecodeResult | undefined {
     const s = this.serial.get(msg.sourceId);
-    if (s !== undefined && msg.topic === msg.sourceId) return this.decodeWith(s.binding, s.writer, msg, { device: msg.sourceId }, undefined);
+    if (s !== undefined && msg.topic === msg.sourceId) return this.decodeWith(s.binding, msg, { device: msg.sourceId }, undefined);
     let t = this.topics.get(msg.topic);
     if (t === undefined) {
       t = this.resolve(msg.topic);
       if (this.topics.size >= MAX_CACHED_TOPICS) this.topics.delete(this.topics.keys().next().value as string);
       this.topics.set(msg.topic, t);
     }
-    if (t.binding === undefined || t.writer === undefined) return undefined;
+    if (t.binding === undefined) return undefined;
     if (t.availability !== undefined) return availability(t.binding, t.availability, msg, t.captures);
-    return this.decodeWith(t.binding, t.writer, msg, t.captures, t);
+    return this.decodeWith(t.binding, msg, t.captures, t);
   }
 
   /** The binding (data or availability topic) that decodes `topic`, first match in config order. */
   private resolve(topic: string): CachedTopic {
     for (let index = 0; index < this.mqtt.length; index++) {
-      const { binding: b, writer } = this.mqtt[index] as Bound;
+      const b = this.mqtt[index] as Binding;
       for (const t of b.topics) {
         const captures = t.match(topic);
-        if (captures !== null) return cachedTopic(b, undefined, captures, writer, index);
+        if (captures !== null) return cachedTopic(b, undefined, captures, index);
       }
       for (const a of b.availability) {
         const captures = a.tpl.match(topic);
-        if (captures !== null) return cachedTopic(b, a, captures, writer, index);
+        if (captures !== null) return cachedTopic(b, a, captures, index);
       }
     }
     return NO_BINDING;
   }
 
   /** `entry`: the topic's cache entry (MQTT), which keeps its series (series.ts); undefined for a serial port. */
-  private decodeWith(
-    b: Binding,
-    w: ReadingWriter,
-    msg: MessageData,
-    captures: Readonly<Record<string, string>>,
-    entry: TopicEntry | undefined,
-  ): DeviceDecodeResult {
+  private decodeWith(b: Binding, msg: MessageData, captures: Readonly<Record<string, string>>, entry: TopicEntry | undefined): DeviceDecodeResult {
     if (msg.payload.length > this.maxPayload)
       return profileError('payload_too_large', `payload of ${msg.payload.length} bytes exceeds limits.max_payload (${this.maxPayload})`);
-    const into = b.fn.into;
-    if (into !== undefined) {
-      w.start(entry, captures, msg.receivedAt);
-      try {
-        if (into(msg.payload, w)) return w.finish();
-      } catch (e) {
-        w.finish();
-        return internalError(b, e);
-      }
-      w.finish();
-    }
     let records;
     try {
       records = b.fn({ topic: msg.topic, payload: msg.payload, receivedAt: msg.receivedAt, captures, memory: b.memory });
@@ -192,13 +164,12 @@ function cachedTopic(
   binding: Binding | undefined,
   availability: Availability | undefined,
   captures: Readonly<Record<string, string>>,
-  writer: ReadingWriter | undefined,
   index: number | undefined,
 ): CachedTopic {
-  return { binding, availability, captures, series: undefined, slots: NO_SERIES.slots, slotTags: NO_SERIES.slotTags, writer, index };
+  return { binding, availability, captures, series: undefined, index };
 }
 
-const NO_BINDING: CachedTopic = cachedTopic(undefined, undefined, {}, undefined, undefined);
+const NO_BINDING: CachedTopic = cachedTopic(undefined, undefined, {}, undefined);
 
 /** Topics remembered (a device's topics repeat; 10,000 devices are a normal site); past this the oldest are forgotten. */
 const MAX_CACHED_TOPICS = 16_384;

@@ -53,8 +53,6 @@ export interface FieldOptions {
 export interface CompiledFields {
   /** The fields of one record, or why its values do not fit the declarations. */
   apply(values: Readonly<Record<string, RawValue>>): Record<string, FieldValue> | ProfileDecodeError;
-  /** What values under this source name become (cached per name); `put` writes one by it. */
-  planOf(key: string): KeyPlan;
 }
 
 const FLOAT_RE = /^\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?\s*$/;
@@ -73,7 +71,7 @@ export function snakeCase(name: string): string {
 }
 
 /** What a value under one source name becomes (fixed by the declarations, so looked up once per name). */
-export type KeyPlan =
+type KeyPlan =
   | { readonly kind: 'drop' }
   | { readonly kind: 'declared'; readonly spec: FieldSpec }
   /** Undeclared, written under `name` unless an earlier value of the record took it; `floats`: numeric strings as floats. */
@@ -112,7 +110,6 @@ export function compileFields(opts: FieldOptions): CompiledFields {
   };
 
   return {
-    planOf,
     apply(values) {
       const out: Record<string, FieldValue> = {};
       // for-in: no array per record; the values are plain objects (own, enumerable keys only).
@@ -129,7 +126,7 @@ export function compileFields(opts: FieldOptions): CompiledFields {
  * Writes one value into `out` as its plan says; the reason when a declared value does not
  * fit. An undeclared value whose name an earlier value took is left out (first wins).
  */
-export function put(out: Record<string, FieldValue>, key: string, plan: KeyPlan, raw: RawValue): ProfileDecodeError | undefined {
+function put(out: Record<string, FieldValue>, key: string, plan: KeyPlan, raw: RawValue): ProfileDecodeError | undefined {
   if (plan.kind === 'drop') return undefined;
   if (plan.kind === 'declared') {
     const v = coerce(plan.spec, raw);

@@ -7,11 +7,8 @@
  * They depend only on the topic's captures and the record's own tags, so an MQTT topic's
  * cache entry keeps them: a device's messages share one frozen tags object per series (the
  * line protocol encoder then reuses the series' encoded text) instead of rendering them
- * per reading. The fast way (`FormatFn.into`) also keeps, per record ordinal, the tag
- * values it last saw and their series, found again by comparing those values: no key text
- * and no tags object per record.
+ * per reading.
  */
-import { setProp } from '../../util/own.js';
 import type { Binding, Availability } from './bindings.js';
 import { profileError, type ProfileDecodeError } from './types.js';
 
@@ -24,10 +21,7 @@ export interface Series {
 /**
  * What a topic resolves to: its binding (none: `binding` undefined), availability or data,
  * its captures, and its series so far. Small on purpose (a site has thousands of topics):
- * the fast way's series by record ordinal in an array of exactly their number, their tag
- * values in another (ordinal × the decoder's tag count + tag index), both replaced when one
- * is added; the map by record tags only once the records way, or a record whose tags
- * changed, needs it.
+ * the map of series is made when the topic's first reading needs it.
  */
 export interface TopicEntry {
   readonly binding: Binding | undefined;
@@ -35,13 +29,7 @@ export interface TopicEntry {
   readonly captures: Readonly<Record<string, string>>;
   /** Series of this topic by their record tags (`seriesKey`); made when first needed. */
   series: Map<string, Series> | undefined;
-  /** The fast way's series by record ordinal, and the decoder tag values each was found for. */
-  slots: readonly Series[];
-  slotTags: readonly (string | undefined)[];
 }
-
-/** The series state of a new topic entry. */
-export const NO_SERIES = { series: undefined, slots: [] as readonly Series[], slotTags: [] as readonly (string | undefined)[] } as const;
 
 /** Series kept per topic (a Tasmota message has one per sensor object): past this, the others are rendered per reading. */
 const MAX_SERIES_PER_TOPIC = 64;
@@ -75,56 +63,6 @@ export function seriesFor(
     if (map.size < MAX_SERIES_PER_TOPIC) map.set(key, series);
   }
   return series;
-}
-
-/**
- * The series of the fast way's record number `ordinal` of a message, whose tags are
- * `values` of the decoder's tag keys (`b.decoderTags`, in order): the one found for this
- * ordinal before when the values are the same; else rendered (a new ordinal) or, when the
- * record's tags changed, found in or added to the map (where the one it replaces goes
- * too, so that tags that come back find their series); then kept for the ordinal.
- */
-export function seriesAt(
-  b: Binding,
-  entry: TopicEntry | undefined,
-  ordinal: number,
-  values: readonly (string | undefined)[] | undefined,
-  captures: Readonly<Record<string, string>>,
-): Series | ProfileDecodeError {
-  const keys = b.decoderTags;
-  const n = keys.length;
-  if (entry === undefined) return seriesOf(b, tagsOf(keys, values), captures);
-  const known = ordinal < entry.slots.length;
-  if (known) {
-    const tags = entry.slotTags;
-    let same = true;
-    for (let j = 0; j < n; j++) if (tags[ordinal * n + j] !== values?.[j]) same = false;
-    if (same) return entry.slots[ordinal] as Series;
-    const map = (entry.series ??= new Map());
-    const replaced = seriesKey(tagsOf(keys, entry.slotTags.slice(ordinal * n, ordinal * n + n)));
-    if (!map.has(replaced) && map.size < MAX_SERIES_PER_TOPIC) map.set(replaced, entry.slots[ordinal] as Series);
-  }
-  const tags = tagsOf(keys, values);
-  const series = known ? seriesFor(b, entry, tags, captures) : seriesOf(b, tags, captures);
-  if ('kind' in series || ordinal > entry.slots.length || ordinal >= MAX_SERIES_PER_TOPIC) return series;
-  const slots = entry.slots.slice();
-  const slotTags = entry.slotTags.slice();
-  slots[ordinal] = series;
-  for (let j = 0; j < n; j++) slotTags[ordinal * n + j] = values?.[j];
-  entry.slots = slots;
-  entry.slotTags = slotTags;
-  return series;
-}
-
-/** A record's tags from the values of the decoder's tag keys (undefined: none). */
-function tagsOf(keys: readonly string[], values: readonly (string | undefined)[] | undefined): Record<string, string> | undefined {
-  let tags: Record<string, string> | undefined;
-  if (values !== undefined)
-    for (let j = 0; j < keys.length; j++) {
-      const v = values[j];
-      if (v !== undefined) setProp((tags ??= {}), keys[j] as string, v);
-    }
-  return tags;
 }
 
 /** A record's tags (decoder tags, captures, static tags, the binding's tags) and measurement, frozen; or `no_rule` when the measurement renders empty. */

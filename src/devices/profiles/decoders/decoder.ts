@@ -5,41 +5,10 @@
  */
 import type { z } from 'zod';
 import type { FieldType } from '../fields.js';
-import type { FormatInput, FormatResult, ProfileDecodeError, RawValue } from '../types.js';
+import type { FormatInput, FormatResult } from '../types.js';
 
-/**
- * A decoder compiled for one profile: records from one message. It may also have a way
- * that skips the records (`into`), which writes each record's values straight into the
- * readings; it must give the readings and errors that the records would give.
- */
-export type FormatFn = ((input: FormatInput) => FormatResult) & {
-  /**
-   * Writes the records of `payload` into `sink`, or declines: false leaves the message to
-   * the function itself (a payload this way does not read exactly as that one, e.g. one
-   * that needs JSON.parse). True: the message is decoded, its readings or its error (`sink.fail`)
-   * are in the sink. Within one record, no two values may have the same name.
-   */
-  readonly into?: (payload: Buffer, sink: RecordSink) => boolean;
-};
-
-/**
- * Where `FormatFn.into` writes a message's records: `begin()`, its values, `end()`, per
- * record, in the order the records would have. A method that returns false has failed the
- * message (a value that does not fit its declaration): the decoder stops and returns true.
- */
-export interface RecordSink {
-  begin(): void;
-  /** One value of the record, under the name the decoder gives it (what `RawRecord.values` would hold). */
-  value(name: string, raw: RawValue): boolean;
-  /**
-   * Ends the record: its tags as values of the decoder's `tags`, in that order (undefined:
-   * absent, and no tags at all), and its event time (undefined: none in the payload).
-   * The array may be reused by the decoder once this returns.
-   */
-  end(tags: readonly (string | undefined)[] | undefined, time: bigint | undefined): boolean;
-  /** The message is bad: this is why (the decoder then returns true). */
-  fail(e: ProfileDecodeError): void;
-}
+/** A decoder compiled for one profile: records from one message. */
+export type FormatFn = (input: FormatInput) => FormatResult;
 
 /** What a decoder may know about the profile it serves. */
 export interface DecoderContext {

@@ -3,45 +3,12 @@
  * tag keys, timestamp from a key in s/ms/us/ns/iso, the same error reasons) behind a
  * profile, whose field declarations then fix names and types. Zigbee2MQTT's device
  * messages are this format too.
- *
- * The fast way (`FormatFn.into`), for profiles without `time_key` and `tag_keys`: a flat
- * object (flat-json.ts) goes straight to the readings, each non-null value under its key;
- * anything else, and anything the core decoder would reject (a number out of range,
- * nothing but nulls), goes the core decoder's way. After it declines, it skips the scan
- * for 1, 2, 4, … up to 256 messages, as the core decoder does for nested payloads.
  */
-import { isUtf8 } from 'node:buffer';
 import { z } from 'zod';
 import { createJsonDecoder } from '../../decode-json.js';
-import { scanFlatObject } from '../../flat-json.js';
 import type { FormatInput, FormatResult } from '../types.js';
-import { defineDecoder, type RecordSink } from './decoder.js';
+import { defineDecoder } from './decoder.js';
 import { isProfileError, payloadText } from './text.js';
-
-/** Writes a flat object's values into `sink`; false when the payload is not one the core decoder takes as it is. */
-function flatInto(payload: Buffer, sink: RecordSink): boolean {
-  if (payload.length === 0) return false;
-  const s = scanFlatObject(payload, 0, payload.length);
-  if (s === undefined || (!s.ascii && !isUtf8(payload))) return false;
-  const { keys, values, n } = s;
-  let count = 0;
-  for (let i = 0; i < n; i++) {
-    const v = values[i];
-    if (v === null || keys[i] === '') continue;
-    if (typeof v === 'number' && !Number.isFinite(v)) return false;
-    count++;
-  }
-  if (count === 0) return false;
-  sink.begin();
-  for (let i = 0; i < n; i++) {
-    const v = values[i] as number | string | boolean | null;
-    const key = keys[i] as string;
-    if (v === null || key === '') continue;
-    if (!sink.value(key, v)) return true;
-  }
-  sink.end(undefined, undefined);
-  return true;
-}
 
 export const json = defineDecoder({
   name: 'json',
@@ -77,19 +44,6 @@ export const json = defineDecoder({
       if (isProfileError(r)) return r;
       return r.map((x) => ({ values: x.fields, tags: x.tags, ...(x.time !== input.receivedAt && { time: x.time }) }));
     };
-    if (p.time_key !== undefined || p.tag_keys.length > 0) return fn;
-    let skip = 0;
-    let backoff = 0;
-    const into = (payload: Buffer, sink: RecordSink): boolean => {
-      if (skip > 0) {
-        skip--;
-        return false;
-      }
-      const done = flatInto(payload, sink);
-      if (done) backoff = 0;
-      else skip = backoff = Math.min(256, backoff * 2 || 1);
-      return done;
-    };
-    return Object.assign(fn, { into });
+    return fn;
   },
 });

@@ -25,7 +25,7 @@ import { isUtf8 } from 'node:buffer';
 import { z } from 'zod';
 import { JsonLeafScanner, TopKind } from '../../json-leaves.js';
 import { profileError, type FormatInput, type FormatResult, type ProfileDecodeError, type RawRecord, type RawValue } from '../types.js';
-import { defineDecoder, type RecordSink } from './decoder.js';
+import { defineDecoder } from './decoder.js';
 import { isValidZone, localTimeToNs } from './local-time.js';
 import { clip, flatten, isProfileError, parseJsonObject, payloadText, setValue } from './text.js';
 
@@ -219,84 +219,6 @@ function scannedHeader(r: Records, s: JsonLeafScanner): Header | ProfileDecodeEr
   return r.header(time, tempUnit, pressUnit);
 }
 
-/**
- * The fast way (`FormatFn.into`): the scanned leaves straight into the sink, record by
- * record as `scanned` would make them (sensor objects in payload order, then the top-level
- * record); false where `scanned` would not take the payload, or when two leaves of a record
- * may have the same name (the records then merge them: `sepInKeys`).
- */
-function into(r: Records, s: JsonLeafScanner, payload: Buffer, sink: RecordSink, tags: (string | undefined)[]): boolean {
-  if (!s.scan(payload) || (!s.ascii && !isUtf8(payload)) || s.sepInKeys) return false;
-  const h = scannedHeader(r, s);
-  if (h === undefined) return false;
-  if (isProfileError(h)) {
-    sink.fail(h);
-    return true;
-  }
-  const { topKeys, topKinds, topValues, leafTop, leafNames, leafValues, nTop, nLeaves } = s;
-  const converts = r.converts(h);
-  let records = 0;
-  let l = 0;
-  for (let t = 0; t < nTop; t++) {
-    if (topKinds[t] !== TopKind.Object) {
-      while (l < nLeaves && leafTop[l] === t) l++;
-      continue;
-    }
-    const key = topKeys[t] as string;
-    if (key === 'Time' || key.endsWith('Unit')) {
-      while (l < nLeaves && leafTop[l] === t) l++;
-      continue;
-    }
-    records++;
-    sink.begin();
-    let id: string | undefined;
-    for (; l < nLeaves && leafTop[l] === t; l++) {
-      const name = leafNames[l] as string;
-      let v = leafValues[l] as RawValue;
-      if (name === '') continue;
-      if (name === 'Id') {
-        if (typeof v === 'string' || typeof v === 'number') id = String(v);
-        continue;
-      }
-      if (converts && typeof v === 'number') v = r.converted(name, v, h);
-      if (!sink.value(name, v)) return true;
-    }
-    tags[0] = key;
-    tags[1] = id;
-    if (!sink.end(tags, h.time)) return true;
-  }
-  // The top-level record: scalars and the leaves of arrays, in payload order.
-  let top = false;
-  l = 0;
-  for (let t = 0; t < nTop; t++) {
-    const kind = topKinds[t];
-    const key = topKeys[t] as string;
-    const skip = kind === TopKind.Null || kind === TopKind.Object || key === 'Time' || key.endsWith('Unit');
-    if (kind === TopKind.Scalar && !skip) {
-      if (!top) sink.begin();
-      top = true;
-      let v = topValues[t] as RawValue;
-      if (converts && typeof v === 'number') v = r.converted(key, v, h);
-      if (!sink.value(key, v)) return true;
-    }
-    for (; l < nLeaves && leafTop[l] === t; l++) {
-      if (skip) continue;
-      if (!top) sink.begin();
-      top = true;
-      const name = leafNames[l] as string;
-      let v = leafValues[l] as RawValue;
-      if (converts && typeof v === 'number') v = r.converted(name, v, h);
-      if (!sink.value(name, v)) return true;
-    }
-  }
-  if (top) {
-    records++;
-    if (!sink.end(undefined, h.time)) return true;
-  }
-  if (records === 0) sink.fail(profileError('no_fields', 'no sensor values in the message'));
-  return true;
-}
-
 export const tasmota = defineDecoder({
   name: 'tasmota',
   description: 'Tasmota tele/<topic>/SENSOR JSON: one reading per sensor object, local Time, TempUnit/PressureUnit',
@@ -316,10 +238,7 @@ export const tasmota = defineDecoder({
   create: (p) => {
     const r = new Records(p);
     const s = new JsonLeafScanner('_', 1);
-    const tags: (string | undefined)[] = [undefined, undefined];
-    return Object.assign((input: FormatInput): FormatResult => scanned(r, s, input.payload) ?? parsed(r, input.payload), {
-      into: (payload: Buffer, sink: RecordSink) => into(r, s, payload, sink, tags),
-    });
+    return (input: FormatInput): FormatResult => scanned(r, s, input.payload) ?? parsed(r, input.payload);
   },
 });
 
