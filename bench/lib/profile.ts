@@ -4,7 +4,7 @@
  * reduced to self time per function and per area (edgeflux's own files, each package,
  * Node internals, GC), so the team knows what to optimise.
  */
-import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempDir } from './procs.js';
 import { runStep, type StepEnv, type StepResult } from './steps.js';
@@ -140,7 +140,9 @@ export async function runProfile(
   }
   const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
   if (files.length === 0) throw new Error('no .cpuprofile written (did edgeflux exit through process.exit on SIGTERM?)');
-  const src = join(dir, files.sort().at(-1)!);
+  // The daemon's own profile is the largest: the config child (cli/config-apart.ts) inherits the flags and writes a small one.
+  const sizes = await Promise.all(files.map(async (f) => ({ f, size: (await stat(join(dir, f))).size })));
+  const src = join(dir, sizes.sort((x, y) => y.size - x.size)[0]!.f);
   await mkdir(outDir, { recursive: true });
   const file = join(outDir, `${stamp}-edgeflux-${rate}-qos1.cpuprofile`);
   await copyFile(src, file);
