@@ -65,10 +65,6 @@ const LP: readonly Cell[] = [
   { payload: 'lp', qos: 0 },
   { payload: 'lp', qos: 1 },
 ];
-const TASMOTA: readonly Cell[] = [
-  { payload: 'tasmota', qos: 0 },
-  { payload: 'tasmota', qos: 1 },
-];
 
 interface Trick {
   readonly name: string;
@@ -92,13 +88,6 @@ const TRICKS: readonly Trick[] = [
     ownTests: ['whatever keys the previous messages had at each position'], // asserts that the fast path answered
     cells: FLAT,
     drain: true,
-  },
-  {
-    name: 'json-leaves',
-    what: "the nested-object JSON scanner of the Tasmota profile (devices/json-leaves.ts) → JSON.parse + flatten (tasmota.ts's own `parsed` path)",
-    tests: ['test/unit/profile-decoders.test.ts', 'test/unit/tasmota-fast.test.ts', 'test/unit/profile-fixtures.test.ts'],
-    cells: TASMOTA,
-    drain: false,
   },
   {
     name: 'lp-pass',

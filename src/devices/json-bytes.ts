@@ -1,5 +1,5 @@
 /**
- * Byte-level pieces of the JSON scanners (flat-json.ts, json-leaves.ts): whitespace, strings
+ * Byte-level pieces of the flat JSON scanner (flat-json.ts): whitespace, strings
  * without escapes, and numbers read exactly as JSON.parse reads them. They read a payload's
  * bytes, not a string, and give up (-1) on anything they do not read exactly as JSON.parse
  * would, leaving the payload to it.

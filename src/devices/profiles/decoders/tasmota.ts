@@ -16,14 +16,8 @@
  *
  * Time: `time_zone: arrival` (default) ignores `Time` (the device's clock and zone are
  * unknown); `UTC`, `+01:00` or an IANA zone (`Europe/Berlin`) reads `Time` in that zone.
- *
- * The payload is read by a byte scanner (json-leaves.ts) without JSON.parse; whatever it
- * leaves (escapes, duplicate keys, errors…) goes through JSON.parse and a flatten, which
- * give the same records (test/unit/tasmota-fast.test.ts compares both on random JSON).
  */
-import { isUtf8 } from 'node:buffer';
 import { z } from 'zod';
-import { JsonLeafScanner, TopKind } from '../../json-leaves.js';
 import { profileError, type FormatInput, type FormatResult, type ProfileDecodeError, type RawRecord, type RawValue } from '../types.js';
 import { defineDecoder } from './decoder.js';
 import { isValidZone, localTimeToNs } from './local-time.js';
@@ -67,10 +61,7 @@ function keyClass(classes: Map<string, number>, k: string): number {
   return c;
 }
 
-/**
- * The decoder's work after the payload was read, shared by the fast path (json-leaves.ts)
- * and JSON.parse, so that both give the same records.
- */
+/** The decoder's work after the payload was parsed: the header, unit conversions, one record per sensor object. */
 class Records {
   /** Key → unit class: a device sends the same keys in every message. */
   private readonly classes = new Map<string, number>();
@@ -135,7 +126,7 @@ class Records {
   }
 }
 
-/** The general path: JSON.parse, then each top-level entry flattened. */
+/** JSON.parse, then each top-level entry flattened. */
 function parsed(r: Records, payload: Buffer): FormatResult {
   const text = payloadText(payload);
   if (isProfileError(text)) return text;
@@ -164,61 +155,6 @@ function parsed(r: Records, payload: Buffer): FormatResult {
   return records;
 }
 
-/**
- * The fast path: the payload's bytes read once (json-leaves.ts), no JSON.parse; undefined
- * when the scanner leaves the payload to JSON.parse, or for a `Time` that is an object or
- * an array (whose error message quotes it). Gives what `parsed` gives (a property test checks it).
- */
-function scanned(r: Records, s: JsonLeafScanner, payload: Buffer): FormatResult | undefined {
-  if (!s.scan(payload) || (!s.ascii && !isUtf8(payload))) return undefined;
-  const { topKeys, topKinds, topValues, leafTop, leafNames, leafValues, nTop, nLeaves } = s;
-  const h = scannedHeader(r, s);
-  if (h === undefined || isProfileError(h)) return h;
-  const records: RawRecord[] = [];
-  let top: Record<string, RawValue> | undefined;
-  let l = 0;
-  for (let t = 0; t < nTop; t++) {
-    const key = topKeys[t] as string;
-    const kind = topKinds[t];
-    const skip = kind === TopKind.Null || key === 'Time' || key.endsWith('Unit');
-    if (kind === TopKind.Object) {
-      const values: Record<string, RawValue> = {};
-      for (; l < nLeaves && leafTop[l] === t; l++) {
-        const name = leafNames[l] as string;
-        if (name !== '' && !skip) setValue(values, name, leafValues[l] as RawValue);
-      }
-      if (!skip) records.push(r.sensor(values, key, h));
-    } else if (kind === TopKind.Array) {
-      for (; l < nLeaves && leafTop[l] === t; l++) if (!skip) setValue((top ??= {}), leafNames[l] as string, leafValues[l] as RawValue);
-    } else if (!skip) {
-      setValue((top ??= {}), key, topValues[t] as RawValue);
-    }
-  }
-  if (top !== undefined && Object.keys(top).length > 0) records.push(r.top(top, h));
-  if (records.length === 0) return profileError('no_fields', 'no sensor values in the message');
-  return records;
-}
-
-/**
- * The header of a scanned message (the top-level `Time`, `TempUnit`, `PressureUnit`), or
- * why not; undefined for a `Time` that is an object or an array (JSON.parse's path quotes it).
- */
-function scannedHeader(r: Records, s: JsonLeafScanner): Header | ProfileDecodeError | undefined {
-  const { topKeys, topKinds, topValues, nTop } = s;
-  let time: unknown;
-  let tempUnit: unknown;
-  let pressUnit: unknown;
-  for (let t = 0; t < nTop; t++) {
-    const key = topKeys[t] as string;
-    if (key === 'Time') {
-      if (topKinds[t] === TopKind.Object || topKinds[t] === TopKind.Array) return undefined;
-      time = topValues[t];
-    } else if (key === 'TempUnit') tempUnit = topValues[t];
-    else if (key === 'PressureUnit') pressUnit = topValues[t];
-  }
-  return r.header(time, tempUnit, pressUnit);
-}
-
 export const tasmota = defineDecoder({
   name: 'tasmota',
   description: 'Tasmota tele/<topic>/SENSOR JSON: one reading per sensor object, local Time, TempUnit/PressureUnit',
@@ -237,13 +173,6 @@ export const tasmota = defineDecoder({
     .prefault({}),
   create: (p) => {
     const r = new Records(p);
-    const s = new JsonLeafScanner('_', 1);
-    return (input: FormatInput): FormatResult => scanned(r, s, input.payload) ?? parsed(r, input.payload);
+    return (input: FormatInput): FormatResult => parsed(r, input.payload);
   },
 });
-
-/** The JSON.parse path alone, for tests that compare it with the fast path. */
-export function tasmotaReference(p: Params): (payload: Buffer) => FormatResult {
-  const r = new Records(p);
-  return (payload) => parsed(r, payload);
-}
