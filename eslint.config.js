@@ -37,4 +37,18 @@ export default tseslint.config(
     ignores: ['src/cli/**'],
     rules: { 'no-console': 'error' },
   },
+  {
+    // The daemon takes RxJS's classes from src/util/rx.ts: `rxjs` itself loads every operator (10 MB of RSS).
+    files: ['src/**/*.ts'],
+    ignores: ['src/util/rx.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: 'rxjs', message: 'import RxJS from src/util/rx.ts (rxjs itself loads all of RxJS)', allowTypeImports: true }],
+          patterns: [{ group: ['rxjs/*'], message: 'import RxJS from src/util/rx.ts, the one adapter to rxjs/internal' }],
+        },
+      ],
+    },
+  },
 );

@@ -9,7 +9,7 @@
  * why aggregates need it). One pipeline per output and per subscription: its holdback
  * describes the state of that one subscription; build a new pipeline to subscribe again.
  */
-import { identity, Observable, Subject, type OperatorFunction, type Subscription } from 'rxjs';
+import { identity, Observable, Subject, type OperatorFunction, type Subscription } from '../util/rx.js';
 import { STEP_KINDS } from '../config/pipeline-defaults.js';
 import type { PipelineConfig } from '../config/schema-pipeline.js';
 import { debounceSeries, type DebounceOptions } from './debounce.js';

@@ -1,4 +1,4 @@
-import type { OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from '../util/rx.js';
 import type { FieldValue } from '../types.js';
 import type { SeqReading } from './holdback.js';
 import type { OperatorContext } from './series.js';

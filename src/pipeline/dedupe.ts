@@ -1,4 +1,4 @@
-import type { OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from '../util/rx.js';
 import type { FieldValue, Reading } from '../types.js';
 import { DEFAULT_SOFT_IDLE_MS } from './deadband.js';
 import type { SeqReading } from './holdback.js';

@@ -1,4 +1,4 @@
-import type { OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from '../util/rx.js';
 import { SERIES_LIMIT_DEFAULTS } from '../config/pipeline-defaults.js';
 import type { SeqReading } from './holdback.js';
 import type { OperatorContext } from './series.js';

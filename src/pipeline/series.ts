@@ -7,7 +7,7 @@
  *
  * Also the context every operator takes (`OperatorContext`) and the notices it reports.
  */
-import { asyncScheduler, type SchedulerLike, type Subscription } from 'rxjs';
+import { asyncScheduler, type SchedulerLike, type Subscription } from '../util/rx.js';
 import { MAX_TIMER_MS } from '../config/units.js';
 import type { Reading } from '../types.js';
 import { DEFAULT_MAX_SERIES } from '../config/pipeline-defaults.js';

@@ -5,7 +5,7 @@
  * dropped and reported (`series_limit`). On complete/error: forwarded at once. On
  * unsubscribe: state and timer are dropped.
  */
-import { Observable, type OperatorFunction } from 'rxjs';
+import { Observable, type OperatorFunction } from '../util/rx.js';
 import type { SeqReading } from './holdback.js';
 import { notice, resolveContext, seriesKey, SeriesTable, type OperatorContext, type OperatorName } from './series.js';
 

@@ -11,7 +11,7 @@
  * appended but not yet read is still "in the future"). A replay then fires every timer at
  * the same place in the stream as the live run did.
  */
-import { VirtualAction, VirtualTimeScheduler } from 'rxjs';
+import { VirtualAction, VirtualTimeScheduler } from '../util/rx.js';
 
 export class StreamClock extends VirtualTimeScheduler {
   /** `startMs`: the clock's time until the first `advanceTo` (e.g. the first record's arrival). */

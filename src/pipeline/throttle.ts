@@ -1,4 +1,4 @@
-import { Observable, type OperatorFunction } from 'rxjs';
+import { Observable, type OperatorFunction } from '../util/rx.js';
 import { THROTTLE_DEFAULTS } from '../config/pipeline-defaults.js';
 import type { FieldValue, Reading } from '../types.js';
 import { roundedMean } from './aggregate.js';

@@ -10,7 +10,7 @@
  * that was still open, and the replayed window closes on the same point. A point made
  * from several readings (an aggregate) carries the lowest seq among them.
  */
-import type { OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from '../util/rx.js';
 import type { Reading } from '../types.js';
 
 export interface TrackedReading {

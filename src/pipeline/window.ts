@@ -1,4 +1,4 @@
-import { Observable, type OperatorFunction } from 'rxjs';
+import { Observable, type OperatorFunction } from '../util/rx.js';
 import { MAX_OPEN_WINDOWS, WINDOW_DEFAULTS } from '../config/pipeline-defaults.js';
 import type { SeqReading } from './holdback.js';
 import { notice, resolveContext, seriesKey, SeriesTable, type OperatorContext } from './series.js';

@@ -34,7 +34,7 @@
  * (messages_dropped{output,reason="quota"}); at or above it they are read again once,
  * then counted as reason="damaged". Progress is logged while catching up (drain-progress.ts).
  */
-import { Subject, type Subscription } from 'rxjs';
+import { Subject, type Subscription } from '../util/rx.js';
 import type { Journal, JournalRecord } from '../journal/journal.js';
 import { recordBytes } from '../journal/block-codec.js';
 import type { Counters } from '../observe/counters.js';

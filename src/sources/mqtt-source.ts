@@ -1,4 +1,4 @@
-import { BehaviorSubject, type Observable } from 'rxjs';
+import { BehaviorSubject, type Observable } from '../util/rx.js';
 import mqtt from 'mqtt';
 import type { IConnackPacket, MqttClient } from 'mqtt';
 import { holdEachPublish, requestsAwaitingAnswer } from './mqtt-js.js';

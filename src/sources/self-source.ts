@@ -6,7 +6,7 @@
  * no second write path. The daemon decodes them with `decodeSelf` instead of the rules
  * (no user rule has to match `$edgeflux/self`).
  */
-import { BehaviorSubject, type Observable } from 'rxjs';
+import { BehaviorSubject, type Observable } from '../util/rx.js';
 import { decodeLineProtocol } from '../devices/decode-line-protocol.js';
 import { decodeSelfReadings, encodeSelfReadings, isSelfPayload } from './self-codec.js';
 import type { Counters } from '../observe/counters.js';

@@ -1,4 +1,4 @@
-import { Observable, type Subscriber } from 'rxjs';
+import { Observable, type Subscriber } from '../util/rx.js';
 import type { RawMessage, SourceStatus } from '../types.js';
 import { backoffDelay } from '../util/backoff.js';
 

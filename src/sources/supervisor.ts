@@ -9,7 +9,7 @@
  * outputs are unaffected, and a source that keeps failing is visible (health reports
  * it) instead of silently ending all input.
  */
-import type { Subscription } from 'rxjs';
+import type { Subscription } from '../util/rx.js';
 import type { Counters } from '../observe/counters.js';
 import type { Logger } from '../observe/logger.js';
 import { RetryTimer, type RawMessage, type Source, type SourceStatus } from './source.js';

@@ -1,4 +1,4 @@
-import { BehaviorSubject, type Observable } from 'rxjs';
+import { BehaviorSubject, type Observable } from '../../util/rx.js';
 import { SerialPort } from 'serialport';
 import type { SerialPortStream } from '@serialport/stream';
 import type { SerialPortSettings } from '../../config/schema-serial.js';
