@@ -334,6 +334,8 @@ export interface EdgeOutageResult {
   readonly rssLoadedMb: number;
   readonly rssMaxMb: number;
   readonly rssEndMb: number;
+  /** RSS (MB) every tenth of the outage, from 10 s in: flat or growing? */
+  readonly rssSeriesMb: readonly number[];
   /** V8's committed heap when influxd went down and when it came back (MB), from /metrics. */
   readonly heapStartMb?: number;
   readonly heapEndMb?: number;
@@ -372,6 +374,8 @@ export async function edgeOutage(runtime: Runtime, root: string, influx: Influxd
     let pubRate = 0;
     let heapEnd: Awaited<ReturnType<typeof heapMb>>;
     let rssLoadedMb = 0;
+    const rssSeriesMb: number[] = [];
+    let sampler: ReturnType<typeof setInterval> | undefined;
     try {
       const publishing = gen.publish({
         system: EDGE_SYSTEM,
@@ -386,6 +390,12 @@ export async function edgeOutage(runtime: Runtime, root: string, influx: Influxd
       const firstN = Math.min(readings, o.rate * 10);
       await sleep((firstN / o.rate) * 1000);
       rssLoadedMb = treeRssKb(pid) / 1024;
+      rssSeriesMb.push(rssLoadedMb);
+      sampler = setInterval(() => {
+        const mb = treeRssKb(pid) / 1024;
+        rssSeriesMb.push(mb);
+        log(`    ${rssSeriesMb.length - 1}/10 of the outage: RSS ${mb.toFixed(1)} MB`);
+      }, o.outageMs / 10);
       const perReading = ((await dirBytes(spool)) - spool0) / firstN;
       predicted = spool0 + perReading * readings;
       const pub = await publishing;
@@ -397,6 +407,7 @@ export async function edgeOutage(runtime: Runtime, root: string, influx: Influxd
         `    published ${pub.sent} at ${Math.round(pub.achievedRate)}/s while influxd was down; spool ${(spoolBytes / 1048576).toFixed(1)} MB (predicted from the first 10 s: ${(predicted / 1048576).toFixed(1)} MB)`,
       );
     } finally {
+      clearInterval(sampler);
       await influx.resume();
     }
     const rssMaxMb = meter.stop().peakRssMb;
@@ -438,6 +449,7 @@ export async function edgeOutage(runtime: Runtime, root: string, influx: Influxd
       rssLoadedMb,
       rssMaxMb,
       rssEndMb: treeRssKb(pid) / 1024,
+      rssSeriesMb,
       ...(heapStart && { heapStartMb: heapStart.total }),
       ...(heapEnd && { heapEndMb: heapEnd.total }),
       spoolBytes,
@@ -467,6 +479,7 @@ export function renderEdgeOutageSection(startedAt: Date, o: EdgeOutageOptions, r
     '|---|---|---|',
     `| readings lost | ${r.lost}${r.missingExamples.length ? ` (${r.missingExamples.slice(0, 3).join('; ')})` : ''} | 0 |`,
     `| RSS idle at the start → 10 s into the outage → max during it (end) | ${r.rssStartMb.toFixed(1)} → ${r.rssLoadedMb.toFixed(1)} → ${r.rssMaxMb.toFixed(1)} MB (${r.rssEndMb.toFixed(1)}) | ≤ +10 MB |`,
+    `| RSS 10 s in, then every tenth of the outage | ${r.rssSeriesMb.map((x) => x.toFixed(1)).join(', ')} MB | flat |`,
     `| V8 heap (committed) at the start → the end of the outage | ${r.heapStartMb?.toFixed(1) ?? '?'} → ${r.heapEndMb?.toFixed(1) ?? '?'} MB | |`,
     `| drain afterwards | ${r.drainRate === undefined ? 'did not finish' : `${Math.round(r.drainRate)} readings/s, all stored ${((r.drainMs ?? 0) / 1000).toFixed(1)} s after influxd was back`} | the usual drain rate |`,
     `| spool on disk at the end of the outage | ${mb(r.spoolBytes)} MB (${r.bytesPerReading.toFixed(1)} B per reading) | as predicted from the first 10 s: ${mb(r.predictedSpoolBytes)} MB |`,
