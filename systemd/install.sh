@@ -101,10 +101,10 @@ install_program() {
   else
     say "installing edgeflux from the checkout $SRC into $PREFIX"
     local item
-    for item in package.json package-lock.json tsconfig.json tsconfig.build.json src devices systemd examples schema docs grafana README.md CHANGELOG.md LICENSE; do
+    for item in package.json package-lock.json tsconfig.json scripts src devices status-page systemd examples schema docs grafana README.md CHANGELOG.md LICENSE; do
       if [ -e "$SRC/$item" ]; then run cp -a "$SRC/$item" "$stage/"; fi
     done
-    # The build needs the dev toolchain (TypeScript); the installed tree keeps production dependencies only.
+    # The build needs the dev toolchain (esbuild); the installed tree keeps production dependencies only.
     say "npm ci, build, then npm prune --omit=dev (a few minutes on a Pi)"
     run bash -c "cd '$stage' && npm ci --no-audit --no-fund && npm run build && npm prune --omit=dev --no-audit --no-fund"
   fi

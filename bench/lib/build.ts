@@ -1,12 +1,15 @@
 /**
  * The code the bench runs, as plain JavaScript: `src/` and `bench/` are transpiled (no
- * type check, TypeScript's own `transpileModule`, same output as `npm run build` for this
- * isolatedModules code) into `bench/.work/js/`, so that no child pays tsx's loader and
- * the shared `dist/` is left alone. `--tsx` runs the TypeScript through tsx instead.
+ * type check, TypeScript's own `transpileModule`) into `bench/.work/js/`, so that no child
+ * pays tsx's loader and the shared `dist/` is left alone; the daemon's entry points
+ * (`src/cli/main.js`, `src/cli/config-worker.js`) are then replaced by the bundle that
+ * `npm run build` makes (scripts/build.mjs), so that the daemon runs as users run it.
+ * `--tsx` runs the TypeScript through tsx instead.
  */
 import { cp, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import ts from 'typescript';
+import { bundle } from '../../scripts/build.mjs';
 
 export interface Runtime {
   /** How the code is run: 'transpiled' (bench/.work/js) or 'tsx'. */
@@ -36,6 +39,7 @@ export async function transpile(root: string): Promise<{ runtime: Runtime; files
   // src/ and what the bench runs in child processes (not the micro benchmarks beside it).
   const files = [...(await tsFiles(join(root, 'src'), skip)), ...(await tsFiles(join(root, 'bench', 'lib'), skip)), join(root, 'bench', 'baseline.ts')];
   const n = await transpileInto(root, root, files, outRoot);
+  await bundle({ src: join(root, 'src'), outdir: join(outRoot, 'src', 'cli'), clean: false });
   return { runtime: transpiledRuntime(root), files: n, ms: Date.now() - t0 };
 }
 
@@ -48,6 +52,7 @@ export async function transpileVariant(root: string, dir: string): Promise<Runti
   const files = await tsFiles(join(dir, 'src'), (p) => p.endsWith('node_modules'));
   const outRoot = join(dir, 'js');
   await transpileInto(root, dir, files, outRoot);
+  await bundle({ src: join(dir, 'src'), outdir: join(outRoot, 'src', 'cli'), clean: false });
   const js = (relTs: string): string => join(outRoot, relTs.replace(/\.ts$/, '.js'));
   return { kind: 'transpiled', script: (relTs) => [js(relTs)], module: js };
 }

@@ -6,11 +6,14 @@
  * a bounded time after which the request fails with 503.
  */
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from './logger.js';
 import { DEFAULT_THRESHOLDS, evaluateHealth, unavailableReport, type HealthReport, type HealthSource, type HealthThresholds } from './health.js';
 import { settlesWithin, withTimeout } from '../util/timeout.js';
+import { packageRoot } from '../util/package-root.js';
 import { StatusFeed, type StatusFeedOptions } from './status-feed.js';
 import { Sessions, type LoginOptions } from './status-login.js';
 
@@ -55,7 +58,7 @@ const ASSETS: Readonly<Record<string, string>> = {
 /** What may be fetched without a session (the login form and its style). */
 const PUBLIC = new Set(['login.html', 'style.css']);
 const MAX_LOGIN_BODY = 2048;
-const ASSET_DIR = new URL('../../status-page/', import.meta.url);
+const ASSET_DIR = pathToFileURL(join(packageRoot(), 'status-page') + '/');
 
 export class HealthServer {
   private server: Server | undefined;

@@ -5,20 +5,20 @@
  * documented --allow-scripts) and the installed commands run from there: --version,
  * `check` on both shipped examples, `devices list`, and the installer's plan.
  *
- * dist/ is made with TypeScript's transpileModule (as bench/lib/build.ts does; the type
- * check is `npm run typecheck`) so that the shared dist/ is left alone and the test stays
- * well under a minute; `npm pack` runs with --ignore-scripts for the same reason (its
- * prepack would build dist/ with tsc).
+ * dist/ is made by the build's own bundle function (scripts/build.mjs, as `npm run build`)
+ * in the staged copy, so that the shared dist/ is left alone; `npm pack` runs with
+ * --ignore-scripts for the same reason (its prepack would build the repo's dist/).
  */
 import { execFile } from 'node:child_process';
 import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join, relative, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import ts from 'typescript';
-import { tempDir } from '../helpers/net.js';
+import { bundle } from '../../scripts/build.mjs';
+import { spawn } from 'node:child_process';
+import { freePort, tempDir, waitFor } from '../helpers/net.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const SHIPPED_DIRS = ['devices', 'systemd', 'schema', 'docs', 'grafana'];
+const SHIPPED_DIRS = ['devices', 'status-page', 'systemd', 'schema', 'docs', 'grafana'];
 const SHIPPED_FILES = ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'examples/edgeflux.yaml', 'examples/raspberry-pi.yaml'];
 /** The install scripts of the native dependencies (node-gyp-build: prebuilt, else compiled). */
 const ALLOW_SCRIPTS = '--allow-scripts=classic-level,@serialport/bindings-cpp';
@@ -53,35 +53,21 @@ async function filesUnder(dir: string): Promise<string[]> {
   return out;
 }
 
-/** A file under src/ that the build turns into a .js (a .d.ts only declares types). */
-const compiles = (p: string): boolean => p.endsWith('.ts') && !p.endsWith('.d.ts');
-
-/** src/**\/*.ts → <stage>/dist/**\/*.js, as the build lays it out. */
-async function transpile(stage: string): Promise<void> {
-  for (const f of (await filesUnder(join(ROOT, 'src'))).filter(compiles)) {
-    const rel = relative(join(ROOT, 'src'), f);
-    const out = ts.transpileModule(await readFile(f, 'utf8'), {
-      compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, verbatimModuleSyntax: true, isolatedModules: true, sourceMap: false },
-      fileName: rel,
-    });
-    const target = join(stage, 'dist', rel.replace(/\.ts$/, '.js'));
-    await mkdir(dirname(target), { recursive: true });
-    await writeFile(target, out.outputText, { mode: 0o755 });
-  }
-}
-
 let tmp: { path: string; cleanup: () => Promise<void> };
 let stage: string;
 let packed: { files: { path: string }[]; filename: string; version: string };
 let prefix: string;
 let installed: string;
 let install: Run;
+/** What the build put in dist/ (before the stray map below). */
+let built: string[];
 
 beforeAll(async () => {
   tmp = await tempDir('edgeflux-package-');
   stage = join(tmp.path, 'stage');
-  for (const f of [...SHIPPED_FILES, ...SHIPPED_DIRS, 'src']) await cp(join(ROOT, f), join(stage, f), { recursive: true });
-  await transpile(stage);
+  for (const f of [...SHIPPED_FILES, ...SHIPPED_DIRS]) await cp(join(ROOT, f), join(stage, f), { recursive: true });
+  await bundle({ src: join(ROOT, 'src'), outdir: join(stage, 'dist/cli') });
+  built = (await filesUnder(join(stage, 'dist'))).map((p) => relative(stage, p));
   // What a Quick start leaves behind, and a stale map: none of it may ship.
   await mkdir(join(stage, 'examples/spool'), { recursive: true });
   await writeFile(join(stage, 'examples/spool/00000000.seg'), 'journal');
@@ -103,10 +89,15 @@ afterAll(async () => {
 });
 
 describe('npm pack', () => {
-  it('ships exactly dist/ (no maps), the profiles, systemd/, the schema, both example configs, docs/, grafana/ and the top-level papers', async () => {
+  it('the build makes the two entry points and their chunks, nothing else', () => {
+    expect(built).toContain('dist/cli/main.js');
+    expect(built).toContain('dist/cli/config-worker.js');
+    for (const f of built) expect(f).toMatch(/^dist\/cli\/[\w-]+\.js$/);
+  });
+
+  it('ships exactly dist/ (no maps), the profiles, the status page, systemd/, the schema, both example configs, docs/, grafana/ and the top-level papers', async () => {
     const git = await run('git', ['ls-files', '--cached', '--others', '--exclude-standard', ...SHIPPED_DIRS]);
-    const sources = (await filesUnder(join(ROOT, 'src'))).filter(compiles).map((p) => `dist/${relative(join(ROOT, 'src'), p).replace(/\.ts$/, '.js')}`);
-    const expected = [...SHIPPED_FILES, ...git.stdout.trim().split('\n'), ...sources].sort();
+    const expected = [...SHIPPED_FILES, ...git.stdout.trim().split('\n'), ...built].sort();
     expect(packed.files.map((f) => f.path).sort()).toEqual(expected);
   });
 
@@ -152,6 +143,66 @@ describe('npm i -g, then the installed commands', () => {
       .sort();
     expect(names).toEqual(shipped);
   });
+
+  it('edgeflux run from the installed bundle: the embedded broker takes a reading, /healthz and the status page answer, SIGTERM stops it cleanly', async () => {
+    const [mqttPort, httpPort] = [await freePort(), await freePort()];
+    const dir = join(tmp.path, 'run');
+    await mkdir(dir, { recursive: true });
+    const config = join(dir, 'edgeflux.yaml');
+    await writeFile(
+      config,
+      [
+        `broker: { host: 127.0.0.1, port: ${mqttPort} }`,
+        'rules: [{ topic: "sensors/{device}/{field}", format: number, measurement: m }]',
+        'outputs: [{ id: local, type: influxdb_v1, url: "http://127.0.0.1:9", database: x }]',
+        `spool: { dir: ${join(dir, 'spool')} }`,
+        `dead_letter: { path: ${join(dir, 'dead-letter.jsonl')} }`,
+        `service: { http: { host: 127.0.0.1, port: ${httpPort} } }`,
+        '',
+      ].join('\n'),
+    );
+    const proc = spawn(bin('edgeflux'), ['run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    proc.stdout.on('data', (b: Buffer) => (log += b.toString()));
+    proc.stderr.on('data', (b: Buffer) => (log += b.toString()));
+    const exited = new Promise<number | null>((done) => proc.on('exit', (code) => done(code)));
+    try {
+      const health = await waitFor(
+        () =>
+          fetch(`http://127.0.0.1:${httpPort}/healthz`, { signal: AbortSignal.timeout(2000) }).then(
+            (r) => r.json() as Promise<{ status: string }>,
+            () => undefined,
+          ),
+        20_000,
+        `/healthz of the installed daemon (log: ${log})`,
+        200,
+      );
+      expect(typeof health.status).toBe('string');
+      const page = await fetch(`http://127.0.0.1:${httpPort}/`, { signal: AbortSignal.timeout(2000) });
+      expect(page.status).toBe(200);
+      expect(await page.text()).toMatch(/<html/i);
+      const pub = await run(process.execPath, [
+        '-e',
+        `const m=require(${JSON.stringify(join(ROOT, 'node_modules/mqtt'))});const c=m.connect('mqtt://127.0.0.1:${mqttPort}');c.on('connect',()=>c.publish('sensors/th1/temperature','21.5',{qos:1},()=>c.end()))`,
+      ]);
+      expect(pub.code).toBe(0);
+      await waitFor(
+        async () =>
+          (await (await fetch(`http://127.0.0.1:${httpPort}/metrics`, { signal: AbortSignal.timeout(2000) })).text()).match(
+            /^edgeflux_messages_received_total\{[^}]*\} 1$/m,
+          )
+            ? true
+            : undefined,
+        10_000,
+        'the reading counted in /metrics',
+        200,
+      );
+    } finally {
+      proc.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    expect(log).not.toMatch(/"level":(50|60)/);
+  }, 60_000);
 
   it('edgeflux-install works from the installed package: copies it (no build), grafana/ included', async () => {
     const r = await run(bin('edgeflux-install'), ['--dry-run', '--prefix', '/opt/ef-pkg'], { env: { EDGEFLUX_SYSTEMD_RUN_DIR: ROOT } });

@@ -7,14 +7,14 @@
  * user profiles with one name are an error. Only `*.yaml` / `*.yml` files are read.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve, sep } from 'node:path';
+import { packageRoot } from '../../util/package-root.js';
 import { checkProfile, type Profile } from './profile.js';
 import { profileSchema } from './schema.js';
 import { parseYaml, zodIssueMessage, zodIssues, type ConfigIssue } from '../../config/yaml-places.js';
 
-/** devices/ at the package root (from src/devices/profiles or dist/devices/profiles). */
-export const SHIPPED_PROFILES_DIR = fileURLToPath(new URL('../../../devices/', import.meta.url));
+/** devices/ at the package root. */
+export const SHIPPED_PROFILES_DIR = join(packageRoot(), 'devices') + sep;
 
 const MAX_PROFILE_BYTES = 1024 * 1024;
 const IO_TIMEOUT_MS = 5000;
