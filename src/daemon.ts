@@ -145,7 +145,7 @@ export class Daemon {
     const decodeMessage: DecodeMessage = (m, onStatus) => (isSelfMessage(m) ? decodeSelf(m) : decodeDeviceMessage(m, devices?.decoders, rules, onStatus));
     const cache = new DecodedCache(Math.max(1, config.outputs.length));
     const ingest = this.startIngest(journal, cache, decodeMessage, devices, service);
-    // The record itself: a FrameRecord decodes only the fields the decoder asks for. Each
+    // A drain decodes the record itself when the cache does not hold its readings. Each
     // drain takes from the cache as itself, so that one far behind is not waited for.
     config.outputs.forEach((oc, i) =>
       this.drains.push(this.startDrain(oc, i === 0, journal, ingest, (r: JournalRecord) => cache.take(r.seq, i) ?? decodeMessage(r), rules, devices, service)),
