@@ -25,7 +25,7 @@ import { Service } from './observe/service.js';
 import { SelfSource, decodeSelf, isSelfMessage } from './sources/self-source.js';
 import { instrumentWriter } from './sink/instrument-writer.js';
 import { isDecodeError, type Reading } from './types.js';
-import { PAYLOAD_CODES } from './util/errors.js';
+import { PAYLOAD_CODES, codeOf } from './util/errors.js';
 import { serviceHost, type DaemonParts, type SpoolStatus } from './daemon/service-host.js';
 import { createSources } from './daemon/sources.js';
 
@@ -366,7 +366,7 @@ export class Daemon {
   private fatal(err: Error): void {
     if (this.fatalError !== undefined || this.state !== 'running') return;
     this.fatalError = err;
-    this.log.fatal({ err }, err.message);
+    this.log.fatal({ err, code: codeOf(err) }, err.message);
     this.deps.onFatal?.(err);
   }
 
