@@ -8,8 +8,8 @@
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { UsageError } from './usage.js';
-import { setTimeout as delay } from 'node:timers/promises';
 import { settlesWithin, withTimeout } from '../util/timeout.js';
+import { sleep } from '../util/sleeper.js';
 
 const LOCATIONS = ['kitchen', 'cellar', 'attic', 'garage', 'office', 'lab', 'barn', 'greenhouse'];
 const BAD_PAYLOADS = ['{"temperature":', 'not json', '', '{"temperature":21.5,'];
@@ -193,15 +193,6 @@ export async function simulateCommand(argv: string[], out: NodeJS.WriteStream = 
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
-  }
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  try {
-    await delay(ms, undefined, signal && { signal });
-  } catch (err) {
-    if (!signal?.aborted) throw err;
   }
 }
 
