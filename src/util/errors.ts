@@ -96,7 +96,7 @@ export const ERRORS = {
     area: 'spool',
     message:
       "memory mode holding {max_bytes} needs about {need} MiB of V8 heap, but node's heap limit is {limit} MiB (node would abort when the spool fills): lower spool.max_bytes, or run node with --max-old-space-size={old_space} or more",
-    hint: "edgeflux does not start (a reload is refused). In `spool.mode: memory` the held messages live in node's heap, which the unit caps with `--max-old-space-size`. Lower `spool.max_bytes`, use `mode: durable` (the backlog waits on disk), or raise the limit: under systemd, a drop-in (`systemctl edit edgeflux`) with an empty `ExecStart=` and the unit's line with the new value (`NODE_OPTIONS` cannot raise it: the flag on the command line wins); run by hand, give node the flag (`node --max-old-space-size=N dist/cli/main.js run …`).",
+    hint: "edgeflux does not start (a reload is refused); `edgeflux check` reports it beforehand, against its own node's heap limit (the unit's when run as `edgeflux`). In `spool.mode: memory` the held messages live in node's heap, which the unit caps with `--max-old-space-size`. Lower `spool.max_bytes`, use `mode: durable` (the backlog waits on disk), or raise the limit: under systemd, a drop-in (`systemctl edit edgeflux`) with an empty `ExecStart=` and the unit's line with the new value (`NODE_OPTIONS` cannot raise it: the flag on the command line wins); run by hand, give node the flag (`node --max-old-space-size=N dist/cli/main.js run …`).",
   },
   EFX_OUTPUT_UNREACHABLE: {
     area: 'output',
