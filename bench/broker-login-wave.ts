@@ -4,7 +4,7 @@
  * A good client's connect + QoS 1 PUBACK, measured every 200 ms, while waves of `--wave`
  * wrong-password CONNECTs (raw MQTT, all at once) hit the embedded broker every `--every`
  * ms. The broker runs in its own process with the default scrypt cost (log2 N = 14) and
- * login defaults. Target (issue 21): the good client's connect + PUBACK under 500 ms.
+ * login defaults. Target: the good client's connect + PUBACK under 500 ms.
  * Prints the latencies without waves first, then during them, and the wave CONNACK codes.
  */
 import { spawn } from 'node:child_process';

@@ -1,5 +1,5 @@
 /**
- * Bytes edgeflux writes to disk per reading (issue 22): the real daemon (durable mode, the
+ * Bytes edgeflux writes to disk per reading (what wears an SD card): the real daemon (durable mode, the
  * bench's config: private mosquitto and influxd, the load generator), one step per rate, and
  * `/proc/PID/io` write_bytes of the daemon's process before and after the step, divided by the
  * readings of the step. Counts everything the daemon writes: segment files, the cursor

@@ -135,7 +135,7 @@ async function main(o: BenchOptions): Promise<number> {
     log(`sequential QoS 1 publish latency, ${o.latencyMessages} messages, one in flight`);
     for (const via of ['embedded', 'mqtt+mosquitto'] as const) latency.push(await runLatency(env, edgefluxDef(ctx, false, via), o.latencyMessages));
   }
-  // Issue 8's figures (max rate, CPU and RSS against the bare batcher at QoS 0 and 1) come from the `mqtt/flat/100` cells.
+  // The reference workload's figures (max rate, CPU and RSS against the bare batcher at QoS 0 and 1) come from the `mqtt/flat/100` cells.
   const blocks: SystemQosResult[] = cellResults.filter((r) => /^mqtt\/flat\/100\/q[01]$/.test(r.cell.id)).flatMap((r) => r.blocks);
   const shaped: SystemQosResult[] = [];
   const shapedDef = systems.find((s) => s.shaped);
@@ -273,7 +273,7 @@ async function main(o: BenchOptions): Promise<number> {
       );
   }
   for (const l of latency) log(`  ${l.label}: ${l.msPerMessage.toFixed(2)} ms per sequential QoS 1 message (needed ≤ 1 ms through the embedded broker)`);
-  log('targets (issue 8, mqtt/flat/100 cells):');
+  log('targets on the reference workload (mqtt/flat/100 cells): rate, CPU, RSS, shaped pipeline, drain and start time:');
   for (const t of evaluateTargets(results))
     log(`  ${t.verdict.padEnd(4)} ${t.target}: edgeflux ${t.edgeflux}, reference ${t.reference}, ${t.ratio} (needed ${t.needed})${t.why ? ` — ${t.why}` : ''}`);
   return 0;

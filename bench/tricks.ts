@@ -15,7 +15,7 @@
  *   `--devices` (1000) devices: the `flat` payload, or `tasmota` for the Tasmota scanner;
  * - the backlog drain (not for the Tasmota scanner): `--outage` (300k) readings published at
  *   QoS 1 while influxd is down, then the drain rate (points/s) and the daemon's CPU µs per
- *   point while draining (shown, not in the verdict: the issue's figures are the two above).
+ *   point while draining (shown, not in the verdict: the verdict rests on the two above).
  * Runs are interleaved (with all tricks, each variant, with all tricks, …; every other round
  * in reverse order), each daemon on an emptied database. Per figure: medians and the
  * run-to-run spread (the larger range of the two sides), and the rounds won: the daemon with
@@ -116,7 +116,7 @@ interface Figure {
   readonly unit: string;
   /** Larger is better (a rate) rather than smaller (CPU per reading). */
   readonly higherBetter: boolean;
-  /** One of the figures the verdict rests on (the issue's: CPU per reading at 10k/s, drain rate); else shown for information. */
+  /** One of the figures the verdict rests on (CPU per reading at 10k/s, drain rate); else shown for information. */
   readonly decides: boolean;
 }
 

@@ -25,7 +25,7 @@ import { Service } from './observe/service.js';
 import { SelfSource, decodeSelf, isSelfMessage } from './sources/self-source.js';
 import { instrumentWriter } from './sink/instrument-writer.js';
 import { isDecodeError, type Reading } from './types.js';
-import { PAYLOAD_CODES } from './util/errors.js';
+import { PAYLOAD_CODES, codeOf } from './util/errors.js';
 import { serviceHost, type DaemonParts, type SpoolStatus } from './daemon/service-host.js';
 import { createSources } from './daemon/sources.js';
 
@@ -145,7 +145,7 @@ export class Daemon {
     const decodeMessage: DecodeMessage = (m, onStatus) => (isSelfMessage(m) ? decodeSelf(m) : decodeDeviceMessage(m, devices?.decoders, rules, onStatus));
     const cache = new DecodedCache(Math.max(1, config.outputs.length));
     const ingest = this.startIngest(journal, cache, decodeMessage, devices, service);
-    // The record itself: a FrameRecord decodes only the fields the decoder asks for. Each
+    // A drain decodes the record itself when the cache does not hold its readings. Each
     // drain takes from the cache as itself, so that one far behind is not waited for.
     config.outputs.forEach((oc, i) =>
       this.drains.push(this.startDrain(oc, i === 0, journal, ingest, (r: JournalRecord) => cache.take(r.seq, i) ?? decodeMessage(r), rules, devices, service)),
@@ -366,7 +366,7 @@ export class Daemon {
   private fatal(err: Error): void {
     if (this.fatalError !== undefined || this.state !== 'running') return;
     this.fatalError = err;
-    this.log.fatal({ err }, err.message);
+    this.log.fatal({ err, code: codeOf(err) }, err.message);
     this.deps.onFatal?.(err);
   }
 

@@ -48,7 +48,7 @@ export interface RawMessage {
 export const SELF_SOURCE_ID = 'edgeflux';
 export const SELF_TOPIC = '$edgeflux/self';
 
-/** Topic first: a drain's record (FrameRecord) then never builds the source id string of a device message. */
+/** Whether a message is edgeflux's own (the self source's). Topic first: no device message has the self topic, so one comparison settles most calls. */
 export function isSelfMessage(m: Pick<RawMessage, 'sourceId' | 'topic'>): boolean {
   return m.topic === SELF_TOPIC && m.sourceId === SELF_SOURCE_ID;
 }

@@ -1,6 +1,6 @@
 /**
  * Everything one run measured, the figures derived from it (medians per system, QoS and
- * rate) and issue 8's targets, each with its verdict (PASS / MISS / n/a).
+ * rate) and the reference workload's targets, each with its verdict (PASS / MISS / n/a).
  */
 import type { BrokerCeiling, PostCeiling } from './ceilings.js';
 import type { MatrixResult } from './matrix.js';
@@ -150,7 +150,7 @@ function shapedRow(res: BenchResults, us: (x: number | undefined) => string): Ta
   return { ...row, edgeflux: us(fs.cpu), reference: us(fe.cpu) };
 }
 
-/** Issue 8's targets against this run's figures. */
+/** The reference workload's targets (rate, CPU, RSS, shaped pipeline, drain, start time) against this run's figures. */
 export function evaluateTargets(res: BenchResults): TargetRow[] {
   const rows: TargetRow[] = [];
   const us = (x: number | undefined): string => (x === undefined ? '—' : `${x.toFixed(1)} µs`);

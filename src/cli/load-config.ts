@@ -19,12 +19,18 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env, o
 }
 
 /**
- * `loadConfig` for the process that runs the daemon (`run`, and its reloads): also checks
- * that a memory-mode spool fits this process's V8 heap (journal/memory-budget.ts). Not part
- * of `edgeflux check`, whose process may have another heap limit than the service's.
+ * `loadConfig` that also checks that a memory-mode spool fits a V8 heap of `heapLimit` bytes
+ * (journal/memory-budget.ts): for `run` (and its reloads) the heap of the daemon's process,
+ * for `check` its own, which is the service's when it runs as `edgeflux` (the shebang gives
+ * node the unit's flags).
  */
-export function loadConfigToRun(path: string, env: NodeJS.ProcessEnv = process.env, heapLimit = getHeapStatistics().heap_size_limit): Promise<LoadResult> {
-  return loadConfigFile(path, env, { checks: [...checks, memorySpoolFits(heapLimit)] });
+export function loadConfigToRun(
+  path: string,
+  env: NodeJS.ProcessEnv = process.env,
+  heapLimit = getHeapStatistics().heap_size_limit,
+  opts: Omit<LoadOptions, 'checks'> = {},
+): Promise<LoadResult> {
+  return loadConfigFile(path, env, { ...opts, checks: [...checks, memorySpoolFits(heapLimit)] });
 }
 
 /** Validates config text, devices included; `file` names it in issues, `baseDir` anchors relative paths. */

@@ -6,6 +6,7 @@ import { loadConfigApart, type ApartLoad } from './config-apart.js';
 import { takeNotifyEnvironment } from '../observe/sd-notify.js';
 import { portInUseMessage } from './port-in-use.js';
 import { packageVersion as version } from '../util/version.js';
+import { codeOf } from '../util/errors.js';
 
 /**
  * Runs the daemon until SIGINT/SIGTERM. The first signal stops it gracefully (sources
@@ -87,7 +88,7 @@ export async function runCommand(path: string): Promise<number> {
   } catch (err) {
     const inUse = portInUseMessage(err, res.config);
     if (inUse !== undefined) logger.fatal({ code: 'EFX_PORT_IN_USE' }, `not started: ${inUse}`);
-    else logger.fatal({ err }, `start failed: ${err instanceof Error ? err.message : String(err)}`);
+    else logger.fatal({ err, code: codeOf(err) }, `start failed: ${err instanceof Error ? err.message : String(err)}`);
     await daemon.stop().catch(() => false);
     return 1;
   }

@@ -8,7 +8,8 @@
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { UsageError } from './usage.js';
-import { withTimeout } from '../util/timeout.js';
+import { settlesWithin, withTimeout } from '../util/timeout.js';
+import { sleep } from '../util/sleeper.js';
 
 const LOCATIONS = ['kitchen', 'cellar', 'attic', 'garage', 'office', 'lab', 'barn', 'greenhouse'];
 const BAD_PAYLOADS = ['{"temperature":', 'not json', '', '{"temperature":21.5,'];
@@ -103,15 +104,8 @@ export async function simulate(o: SimulateOptions, progress?: (s: SimulateSummar
       progress?.(sum);
       if (sum.sent < total) await sleep(Math.max(1, Math.min(100, 1000 / o.rate)), signal);
     }
-    if (pending > 0) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 10_000); // acks that never come do not hang us
-        onSettled = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-    }
+    // Acks that never come do not hang us.
+    if (pending > 0) await settlesWithin(new Promise<void>((resolve) => (onSettled = resolve)), 10_000);
     progress?.(sum);
   } finally {
     await closeGracefully(client);
@@ -200,18 +194,6 @@ export async function simulateCommand(argv: string[], out: NodeJS.WriteStream = 
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 const round = (x: number): number => Math.round(x * 100) / 100;

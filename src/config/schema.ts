@@ -140,15 +140,20 @@ function crossChecks(c: Record<string, unknown>, ctx: Ctx): void {
 export function configJsonSchema(): object {
   const schema = createConfigSchema({ baseDir: '.', hostname: '<hostname>' });
   const json = z.toJSONSchema(schema, { io: 'input', target: 'draft-07', unrepresentable: 'any' });
-  return { ...allowEnvReferences(json), title: 'edgeflux configuration' };
+  return { ...allowEnvReferencesIn(json), title: 'edgeflux configuration' };
 }
 
 const ENV_REFERENCE = { type: 'string', pattern: '^\\$\\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\\}$' };
 
-/** Numbers and booleans may be written as a `${ENV}` reference too (strings already may). */
-function allowEnvReferences(node: unknown): Record<string, unknown> {
-  if (Array.isArray(node)) return node.map(allowEnvReferences) as unknown as Record<string, unknown>;
-  if (typeof node !== 'object' || node === null) return node as Record<string, unknown>;
+/** Numbers and booleans may be written as a `${ENV}` reference too (strings already may): any JSON Schema value. */
+function allowEnvReferences(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(allowEnvReferences);
+  if (typeof node !== 'object' || node === null) return node;
+  return allowEnvReferencesIn(node);
+}
+
+/** `allowEnvReferences` of one schema object (its keys, then the object itself). */
+function allowEnvReferencesIn(node: object): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(node)) out[k] = k === 'enum' || k === 'default' ? v : allowEnvReferences(v);
   const numericEnum = Array.isArray(out.enum) && out.enum.every((v) => typeof v === 'number');

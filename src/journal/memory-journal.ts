@@ -88,7 +88,9 @@ export class MemoryJournal implements Journal {
     const n = Math.min(Math.max(0, Math.floor(maxRecords)), this.head - from);
     if (n <= 0) return Promise.resolve([]);
     const start = this.first + (from - this.oldest);
-    return Promise.resolve(this.records.slice(start, start + n) as JournalRecord[]);
+    const out: JournalRecord[] = [];
+    for (let i = start; i < start + n; i++) out.push(this.stored(i));
+    return Promise.resolve(out);
   }
 
   onAppend(listener: () => void): () => void {
@@ -176,9 +178,16 @@ export class MemoryJournal implements Journal {
     }
   }
 
+  /** The record in slot `i`: slots from `first` to the end hold records (freed ones before `first` are undefined). */
+  private stored(i: number): JournalRecord {
+    const r = this.records[i];
+    if (r === undefined) throw new Error(`memory journal: slot ${i} is empty (first ${this.first}, ${this.records.length} slots): a bug`);
+    return r;
+  }
+
   /** Removes the oldest stored record. */
   private shift(): void {
-    const r = this.records[this.first] as JournalRecord;
+    const r = this.stored(this.first);
     this.records[this.first++] = undefined;
     this.bytes -= recordBytes(r);
     this.oldest++;

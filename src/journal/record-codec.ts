@@ -135,8 +135,8 @@ export function frameSeq(buf: Buffer, pos: number): number {
 
 /**
  * The (checked) frame at `pos` of length `len` as a record, every field decoded when it is
- * read. The payload is a view into `buf` (no copy): `buf` must not be reused while the
- * record lives.
+ * made (decodeFrame), plus the frame's length and its payload as a range of `buf`. The
+ * payload is a view into `buf` (no copy): `buf` must not be reused while the record lives.
  */
 export class FrameRecord implements JournalRecord {
   readonly seq: number;
@@ -175,7 +175,7 @@ export function recordBytes(rec: JournalRecord): number {
   return rec instanceof FrameRecord ? rec.frameBytes : FRAME_OVERHEAD + rec.sourceId.length + rec.topic.length + rec.payload.length;
 }
 
-/** The (checked) frame at `pos` of length `len`, every field decoded (see FrameRecord for the lazy form). */
+/** The (checked) frame at `pos` of length `len`, every field decoded (FrameRecord keeps the frame's length and bytes besides). */
 export function decodeFrame(buf: Buffer, pos: number, len: number): JournalRecord {
   const s = buf.readUInt16LE(pos + 28);
   const t = buf.readUInt16LE(pos + 30);

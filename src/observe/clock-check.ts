@@ -27,6 +27,7 @@
 import { execFile } from 'node:child_process';
 import { access } from 'node:fs/promises';
 import type { Logger } from './logger.js';
+import { sleep } from '../util/sleeper.js';
 
 /** No edgeflux build predates this (2026-01-01T00:00:00Z); raise it now and then. */
 export const TIME_FLOOR_MS = Date.UTC(2026, 0, 1);
@@ -101,15 +102,7 @@ export async function waitForClockSync(opts: WaitForSyncOptions): Promise<ClockC
     const left = opts.maxWaitMs - (mono() - start);
     if (r.state !== 'unsynchronized' || left <= 0 || opts.signal?.aborted) return r;
     opts.onWait?.(left);
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(done, Math.min(opts.pollMs ?? 1000, left));
-      function done() {
-        clearTimeout(t);
-        opts.signal?.removeEventListener('abort', done);
-        resolve();
-      }
-      opts.signal?.addEventListener('abort', done, { once: true });
-    });
+    await sleep(Math.min(opts.pollMs ?? 1000, left), opts.signal);
   }
 }
 

@@ -7,6 +7,7 @@
  * A failed login is answered after a pause, one at a time, so that guessing is slow.
  */
 import { randomBytes } from 'node:crypto';
+import { Sleeper } from '../util/sleeper.js';
 
 export interface LoginOptions {
   /** Checks a username and password; undefined when no user is configured (login impossible). */
@@ -28,6 +29,7 @@ export class Sessions {
   private readonly sessions = new Map<string, { user: string; expires: number }>();
   private readonly now: () => number;
   private failing: Promise<void> = Promise.resolve();
+  private readonly pauses = new Sleeper();
 
   constructor(readonly opts: LoginOptions) {
     this.now = opts.now ?? Date.now;
@@ -51,7 +53,7 @@ export class Sessions {
     const ok = this.opts.verify !== undefined && username !== '' && (await this.opts.verify(username, password));
     if (!ok) {
       // Failures queue behind each other: a guesser gets one answer per pause.
-      const pause = this.failing.then(() => new Promise<void>((r) => setTimeout(r, this.opts.failurePauseMs ?? 1000)));
+      const pause = this.failing.then(() => this.pauses.sleep(this.opts.failurePauseMs ?? 1000));
       this.failing = pause;
       await pause;
       return undefined;

@@ -1,6 +1,6 @@
 /**
  * The places where edgeflux goes past MQTT.js's ordinary API, in one module. Checked
- * against the installed version by test/unit/mqtt-js.test.ts, which fails loudly when
+ * against the installed version by test/integration/mqtt-js.test.ts, which fails loudly when
  * the library changes.
  *
  * - `handleMessage(packet, callback)`: MQTT.js hands each incoming PUBLISH to this

@@ -13,6 +13,7 @@ import { MqttIntake } from './mqtt-intake.js';
 import { mqttClientOptions, redactUrl } from './mqtt-options.js';
 import { SubscriptionSet, type MqttSubscription } from './mqtt-subscriptions.js';
 import './mqtt-wire.js';
+import { settlesWithin } from '../util/timeout.js';
 
 export interface MqttSourceOptions {
   readonly config: MqttSourceConfig;
@@ -203,14 +204,6 @@ export class MqttSource implements Source {
  * mqtt.js would wait for it, and its answer may be queued behind an unacked message.
  */
 async function endClient(client: MqttClient, timeoutMs: number): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(() => {
-      client.stream?.destroy();
-      resolve();
-    }, timeoutMs);
-    client.end(!client.connected || requestsAwaitingAnswer(client) > 0, () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
+  const ended = new Promise<void>((resolve) => client.end(!client.connected || requestsAwaitingAnswer(client) > 0, () => resolve()));
+  if (!(await settlesWithin(ended, timeoutMs))) client.stream?.destroy();
 }

@@ -60,11 +60,43 @@ export const ERRORS = {
     message: 'journal: damaged records skipped',
     hint: 'Expected after a power loss (the torn tail is cut, counted in `edgeflux_journal_damaged_records_total`). If it repeats without power losses, check the SD card.',
   },
+  EFX_SPOOL_DIR_READ_ONLY: {
+    area: 'spool',
+    message: 'spool: {dir} is on a read-only filesystem: remount it read-write (mount -o remount,rw), or set spool.dir to a writable directory',
+    hint: 'edgeflux cannot write its journal: it does not start, or exits 1 when this happens while it runs (systemd sees the failure). An SD card the kernel remounted read-only after I/O errors is the usual cause: check `dmesg`, then remount it or replace the card.',
+  },
+  EFX_SPOOL_DIR_NO_PERMISSION: {
+    area: 'spool',
+    message:
+      'spool: no permission to write in {dir} (running as uid {uid}): give the directory to the service user (chown), or set spool.dir to a writable directory (systemd: StateDirectory=edgeflux)',
+    hint: "The user edgeflux runs as must own `spool.dir` (the installer and the unit's `StateDirectory=edgeflux` see to it for `/var/lib/edgeflux`): `sudo chown -R edgeflux: DIR`. edgeflux does not start, or exits 1 when this happens while it runs.",
+  },
+  EFX_SPOOL_DIR_MISSING: {
+    area: 'spool',
+    message:
+      'spool: {dir} does not exist (or was removed while running): create it (systemd: StateDirectory=edgeflux), or set spool.dir to an existing directory',
+    hint: 'edgeflux creates `spool.dir` at start when it can; this means a part of the path could not be made, or the directory vanished under the running daemon (a USB disk unplugged, a tmpfs unmounted): it exits 1 rather than acknowledge messages it cannot journal.',
+  },
+  EFX_SPOOL_DIR_NOT_A_DIRECTORY: {
+    area: 'spool',
+    message: 'spool: {dir} is not a directory: set spool.dir to a directory',
+    hint: '`spool.dir` (or a part of its path) is a file: point `spool.dir` elsewhere, or move the file away.',
+  },
+  EFX_SPOOL_DIR_NO_SPACE: {
+    area: 'spool',
+    message: 'spool: no space left on the disk holding {dir}: free space on it',
+    hint: 'At start edgeflux proves it can write to `spool.dir` (a small probe file, fsynced and removed); a full disk stops the start. Free space on that file system (`df -h DIR`) or move `spool.dir` to a larger one. (A disk that fills while edgeflux runs is EFX_SPOOL_DISK_FULL: it stops acknowledging instead.)',
+  },
+  EFX_SPOOL_DIR_UNWRITABLE: {
+    area: 'spool',
+    message: 'spool: cannot write to {dir}: {detail}',
+    hint: 'Another failure to write in `spool.dir` (an I/O error, a file system that refuses fsync): check `dmesg` and the disk, or set `spool.dir` to a healthy directory.',
+  },
   EFX_SPOOL_HEAP_TOO_SMALL: {
     area: 'spool',
     message:
       "memory mode holding {max_bytes} needs about {need} MiB of V8 heap, but node's heap limit is {limit} MiB (node would abort when the spool fills): lower spool.max_bytes, or run node with --max-old-space-size={old_space} or more",
-    hint: "edgeflux does not start (a reload is refused). In `spool.mode: memory` the held messages live in node's heap, which the unit caps with `--max-old-space-size`. Lower `spool.max_bytes`, use `mode: durable` (the backlog waits on disk), or raise the limit: under systemd, a drop-in (`systemctl edit edgeflux`) with an empty `ExecStart=` and the unit's line with the new value (`NODE_OPTIONS` cannot raise it: the flag on the command line wins); run by hand, give node the flag (`node --max-old-space-size=N dist/cli/main.js run …`).",
+    hint: "edgeflux does not start (a reload is refused); `edgeflux check` reports it beforehand, against its own node's heap limit (the unit's when run as `edgeflux`). In `spool.mode: memory` the held messages live in node's heap, which the unit caps with `--max-old-space-size`. Lower `spool.max_bytes`, use `mode: durable` (the backlog waits on disk), or raise the limit: under systemd, a drop-in (`systemctl edit edgeflux`) with an empty `ExecStart=` and the unit's line with the new value (`NODE_OPTIONS` cannot raise it: the flag on the command line wins); run by hand, give node the flag (`node --max-old-space-size=N dist/cli/main.js run …`).",
   },
   EFX_OUTPUT_UNREACHABLE: {
     area: 'output',
@@ -225,6 +257,11 @@ export class CodedError extends Error {
     super(message, options);
     this.name = 'CodedError';
   }
+}
+
+/** The code of `err` when it is a CodedError (for the `code` key of its log line), else undefined. */
+export function codeOf(err: unknown): ErrorCode | undefined {
+  return err instanceof CodedError ? err.code : undefined;
 }
 
 const AREAS: readonly [ErrorSpec['area'], string][] = [

@@ -1,6 +1,24 @@
 import { globalTimers, type Timers } from './timers.js';
 
 /**
+ * Resolves after `ms`, or at once when `signal` aborts (an abort is not an error here); the
+ * timer and the abort listener are freed either way. Time from `timers` (default: the
+ * globals, so vitest fake timers drive it).
+ */
+export function sleep(ms: number, signal?: AbortSignal, timers: Timers = globalTimers): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      timers.clearTimeout(handle);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const handle = timers.setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
  * Timers an output waits on, all cancellable at once, so a stopping component can cut
  * every backoff short and leave no timer behind. Time comes from injectable `Timers`
  * (vitest fake timers replace the globals; tests may also pass their own).

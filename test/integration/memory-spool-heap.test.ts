@@ -8,7 +8,8 @@ import { tempDir, waitFor } from '../helpers/net.js';
 
 // A memory-mode spool lives in node's heap: a daemon whose heap limit cannot hold a full one
 // refuses to start (node would abort once the spool filled, losing all it held), naming
-// spool.max_bytes and the fix; one that fits starts.
+// spool.max_bytes and the fix; one that fits starts. `edgeflux check` under the same heap
+// limit reports the same error beforehand.
 
 const MiB = 1024 * 1024;
 const children = new Set<ChildProcess>();
@@ -31,9 +32,9 @@ function config(maxBytes: string): string {
   ].join('\n');
 }
 
-/** `node --max-old-space-size=MIB … edgeflux run --config FILE`: the real CLI under that heap limit. */
-function run(oldSpaceMiB: number, file: string): { child: ChildProcess; exited: Promise<number | null>; out: () => string } {
-  const child = spawn(process.execPath, [`--max-old-space-size=${oldSpaceMiB}`, ...CLI, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** `node --max-old-space-size=MIB … edgeflux run --config FILE` (or `check`): the real CLI under that heap limit. */
+function run(oldSpaceMiB: number, file: string, command: 'run' | 'check' = 'run'): { child: ChildProcess; exited: Promise<number | null>; out: () => string } {
+  const child = spawn(process.execPath, [`--max-old-space-size=${oldSpaceMiB}`, ...CLI, command, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let out = '';
   child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
@@ -64,6 +65,32 @@ describe('memory spool against the heap limit', () => {
       );
       expect(out).toContain(`lower spool.max_bytes, or run node with --max-old-space-size=${oldSpaceMiBFor(256 * MiB)} or more [EFX_SPOOL_HEAP_TOO_SMALL]`);
       expect(out).not.toContain('edgeflux started');
+    } finally {
+      await dir.cleanup();
+    }
+  }, 60_000);
+
+  it('edgeflux check under the same heap limit: the same error, code and fix, exit 2; a spool that fits is ok', async () => {
+    const dir = await tempDir();
+    try {
+      const file = join(dir.path, 'edgeflux.yaml');
+      await writeFile(file, config('256MiB'));
+      const [daemon, check] = [run(192, file), run(192, file, 'check')];
+      expect(await check.exited).toBe(2);
+      expect(await daemon.exited).toBe(2);
+      const line = (out: string) => out.split('\n').find((l) => l.includes('[EFX_SPOOL_HEAP_TOO_SMALL]'));
+      const said = line(check.out());
+      expect(said).toMatch(
+        /edgeflux\.yaml:9:\d+ spool\.max_bytes: memory mode holding 256 MiB needs about \d+ MiB of V8 heap, but node's heap limit is \d+ MiB/,
+      );
+      // The daemon's line carries the same text (inside its log record).
+      expect(line(daemon.out())).toContain(said!.slice(said!.indexOf('spool.max_bytes:')));
+      expect(check.out()).toContain('1 error in');
+
+      await writeFile(file, config('32MiB'));
+      const fits = run(256, file, 'check');
+      expect(await fits.exited).toBe(0);
+      expect(fits.out()).toContain('edgeflux.yaml: ok');
     } finally {
       await dir.cleanup();
     }

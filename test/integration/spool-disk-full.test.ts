@@ -128,7 +128,7 @@ spool: { dir: ${spool} }
 service: { http: { port: 0 }, internal_metrics: { enabled: false } }
 `;
 
-  it('a read-only spool dir at start: exit 1 with an error naming the path and the fix', async () => {
+  it('a read-only spool dir at start: exit 1 with an error naming the path and the fix, and its code', async () => {
     const spool = join(fx.dir.path, 'ro-start');
     mkdirSync(spool);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', spool]);
@@ -142,10 +142,12 @@ service: { http: { port: 0 }, internal_metrics: { enabled: false } }
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     expect(code).toBe(1);
     expect(out).toContain(`start failed: spool: ${spool} is on a read-only filesystem: remount it read-write`);
+    const line = out.split('\n').find((l) => l.includes('start failed')) ?? '';
+    expect((JSON.parse(line) as { code?: string }).code).toBe('EFX_SPOOL_DIR_READ_ONLY');
   }, 30_000);
 
   it.each(['removed'])(
-    'a spool dir %s while running: exit 1 with an error naming the path and the fix',
+    'a spool dir %s while running: exit 1 with an error naming the path and the fix, and its code',
     async (how) => {
       const spool = join(fx.dir.path, `rt-${how.replace(/ /g, '-')}`);
       mkdirSync(spool);
@@ -162,6 +164,11 @@ service: { http: { port: 0 }, internal_metrics: { enabled: false } }
         const code = await Promise.race([d.exited, new Promise((r) => setTimeout(() => r('still running'), 20_000))]);
         expect(code).toBe(1);
         expect(d.log()).toMatch(/spool: .*inner does not exist \(or was removed while running\)/);
+        const fatal = d
+          .log()
+          .split('\n')
+          .find((l) => l.includes('"level":60'));
+        expect((JSON.parse(fatal ?? '{}') as { code?: string }).code).toBe('EFX_SPOOL_DIR_MISSING');
       } finally {
         await pub.close();
       }

@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/net.js';
@@ -105,11 +106,73 @@ describe('check-layers', () => {
     expect(r.out).toContain('src/extras has no layer');
   });
 
-  it('docs/architecture.md names every folder of the layer table', async () => {
-    const doc = await readFile(join(import.meta.dirname, '../../docs/architecture.md'), 'utf8');
-    const script = await readFile(SCRIPT, 'utf8');
-    const folders = [...script.matchAll(/\['(\w+)', \[([^\]]*)\]\]/g)].flatMap((m) => [...(m[2] ?? '').matchAll(/'(\w+)'/g)].map((f) => f[1]));
-    expect(folders.length).toBeGreaterThan(10);
-    for (const f of folders) expect(doc, `docs/architecture.md should name ${f}`).toMatch(new RegExp(`\\b${f}\\b`));
+  it("docs/architecture.md's layer table says what LAYERS says: the same layers in order, their folders, what each may import", async () => {
+    const layers = await scriptLayers();
+    const rows = layerTable(await readFile(join(import.meta.dirname, '../../docs/architecture.md'), 'utf8'));
+    // The doc lists the highest layer first; LAYERS the lowest.
+    expect(rows.map((r) => r.layer)).toEqual(layers.map(([name]) => name).reverse());
+    layers.forEach(([name, folders], i) => {
+      const row = rows.find((r) => r.layer === name)!;
+      expect(row.folders, `folders of ${name}`).toEqual([...folders].sort());
+      // What check-layers lets it import besides its own folder: every lower layer, and
+      // only in the base group, the other folders of its own layer.
+      const lower = layers.slice(0, i).map(([n]) => n);
+      expect(row.mayImport, `what ${name} may import`).toEqual((name === 'base' ? [...lower, 'each other'] : lower).sort());
+    });
+  });
+
+  it("README's layer line lists LAYERS' folders from the top down", async () => {
+    const readme = await readFile(join(import.meta.dirname, '../../README.md'), 'utf8');
+    const line = /Layers: imports go downward only, `([^`]+)`/.exec(readme)?.[1];
+    expect(line, 'README: "Layers: imports go downward only, `cli → …`"').toBeDefined();
+    const steps = line!.split('→').map((step) =>
+      step
+        .replace(/[{}\s]/g, '')
+        .split(',')
+        .sort(),
+    );
+    const layers = await scriptLayers();
+    expect(steps).toEqual(layers.map(([, folders]) => [...folders].sort()).reverse());
   });
 });
+
+/** LAYERS of scripts/check-layers.mjs (lowest first): [layer, folders][]. */
+async function scriptLayers(): Promise<[string, string[]][]> {
+  const mod = (await import(pathToFileURL(SCRIPT).href)) as { LAYERS: [string, string[]][] };
+  expect(mod.LAYERS.length).toBeGreaterThan(5);
+  return mod.LAYERS;
+}
+
+/**
+ * The rows of the `| layer | folders | may import |` table: folders from `src/x/` and
+ * `src/x.ts`; "may import" as layer names, "everything below" and "X and everything below"
+ * expanded against the table's own order (highest first), "each other" kept as is.
+ */
+function layerTable(doc: string): { layer: string; folders: string[]; mayImport: string[] }[] {
+  const head = doc.indexOf('| layer | folders | may import |');
+  expect(head, 'docs/architecture.md: the table "| layer | folders | may import |"').toBeGreaterThan(-1);
+  const lines = doc.slice(head).split('\n').slice(2);
+  const cells = lines
+    .slice(
+      0,
+      lines.findIndex((l) => !l.startsWith('|')),
+    )
+    .map((l) =>
+      l
+        .split('|')
+        .slice(1, -1)
+        .map((c) => c.trim()),
+    );
+  const order = cells.map(([layer]) => layer!);
+  const below = (layer: string): string[] => order.slice(order.indexOf(layer) + 1);
+  return cells.map(([layer, folders, may]) => {
+    const mayImport = (may ?? '').split(/,\s*/).flatMap((part) => {
+      if (part === 'everything below') return below(layer!);
+      const and = /^(\w+) and everything below$/.exec(part);
+      if (and) return [and[1]!, ...below(and[1]!)];
+      return [part];
+    });
+    const names = [...(folders ?? '').matchAll(/`src\/(\w+)(?:\/|\.ts)`/g)].map((m) => m[1]!);
+    return { layer: layer!, folders: [...new Set(names)].sort(), mayImport: [...new Set(mayImport)].sort() };
+  });
+}

@@ -443,7 +443,7 @@ describe('Drain: progress', () => {
 });
 
 describe('Drain over a FileJournal', () => {
-  it('a record that no longer decodes reaches onDecodeError with all its fields (records read from frames decode them lazily)', async () => {
+  it('a record read from the journal that does not decode reaches onDecodeError with all its fields', async () => {
     vi.useRealTimers();
     const dir = await mkdtemp(join(tmpdir(), 'edgeflux-drain-fj-'));
     const fj = new FileJournal({ dir, maxBytes: 1 << 30, policy: 'drop-oldest', sync: 50, logger: silentLogger() });

@@ -21,24 +21,24 @@ describe('record codec', () => {
     { sourceId: 'a', topic: 'x'.repeat(300), payload: Buffer.from('z'), receivedAt: 4n },
   ];
 
-  it('reads back what it wrote, lazily (FrameRecord) and eagerly (decodeFrame) alike', () => {
+  it('reads back what it wrote, as a FrameRecord and through decodeFrame alike', () => {
     cases.forEach((e, i) => {
       const seq = 2 ** 40 + i;
       const { buf, len } = frame(e, seq);
       expect(checkFrame(buf, 7, buf.length)).toBe(len);
-      const lazy = new FrameRecord(buf, 7, len);
-      expect(lazy.seq).toBe(seq);
-      expect(lazy.frameBytes).toBe(len);
-      expect(recordBytes(lazy)).toBe(len);
-      expect(fieldsOf(lazy)).toEqual({ ...e, seq });
+      const rec = new FrameRecord(buf, 7, len);
+      expect(rec.seq).toBe(seq);
+      expect(rec.frameBytes).toBe(len);
+      expect(recordBytes(rec)).toBe(len);
+      expect(fieldsOf(rec)).toEqual({ ...e, seq });
       expect(decodeFrame(buf, 7, len)).toEqual({ ...e, seq });
       // The payload as a range of the frame's bytes: the bytes of the Buffer view.
-      const range = lazy.payloadRange();
+      const range = rec.payloadRange();
       expect(range.buf.subarray(range.start, range.end).equals(e.payload)).toBe(true);
       expect(range.buf).toBe(buf);
       // Asked twice, the same objects: decoded once.
-      expect(lazy.payload).toBe(lazy.payload);
-      expect(JSON.parse(JSON.stringify(lazy, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)))).toMatchObject({
+      expect(rec.payload).toBe(rec.payload);
+      expect(JSON.parse(JSON.stringify(rec, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)))).toMatchObject({
         seq,
         topic: e.topic,
         sourceId: e.sourceId,

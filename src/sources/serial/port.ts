@@ -1,6 +1,7 @@
 /** Opening and closing a serialport stream: the options from a port's settings, a bounded close. */
 import type { SerialPortStream } from '@serialport/stream';
 import type { SerialPortSettings } from '../../config/schema-serial.js';
+import { settlesWithin } from '../../util/timeout.js';
 
 /** What `createPort` gets: serialport's open options (autoOpen is always false). */
 export interface PortOpenSettings {
@@ -19,12 +20,6 @@ export function openSettings(c: SerialPortSettings): PortOpenSettings {
 }
 
 /** Closes the port; resolves when closed or after `timeoutMs`, whichever first. */
-export function closePort(port: SerialPortStream, timeoutMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, timeoutMs);
-    port.close(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
+export async function closePort(port: SerialPortStream, timeoutMs: number): Promise<void> {
+  await settlesWithin(new Promise<void>((resolve) => port.close(() => resolve())), timeoutMs);
 }
