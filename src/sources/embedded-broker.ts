@@ -1,6 +1,4 @@
 import { BehaviorSubject, type Observable } from '../util/rx.js';
-import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
 import { Aedes, type AedesOptions, type Client, type PublishPacket } from 'aedes';
 import type { Logger } from '../observe/logger.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -15,7 +13,9 @@ import { DEFAULT_RETAINED_BOUNDS, RetainedLimits } from './broker/retained-limit
 import { DEFAULT_BROKER_LIMITS, type BrokerLimits, type BrokerSettings } from './broker/settings.js';
 import { PublishRate } from './broker/publish-rate.js';
 import type { BrokerStore } from './broker/broker-store.js';
-import { boundOutgoingQueues, type OutgoingQueues } from './broker/bounded-queues.js';
+import { boundOutgoingQueues } from './broker/bounded-queues.js';
+import { connectionOf, holdEachPublish, isConnectTimeout, retainedMessages, type AedesPersistence } from './broker/aedes-internals.js';
+import { TurnCorks } from './broker/turn-corks.js';
 import { RateLimiter } from '../util/rate-limit.js';
 import { settlesWithin } from '../util/timeout.js';
 
@@ -49,12 +49,10 @@ export interface EmbeddedBrokerOptions extends BrokerSettings {
  * (port 0 = any free port, see `port`). Other MQTT clients may still subscribe through
  * it; the daemon itself takes every client PUBLISH in process, no loopback client.
  *
- * Acknowledgement: aedes runs `authorizePublish` before anything else it does with a
- * PUBLISH (lib/handlers/publish.js: authorizePublish, then PUBACK + forward for QoS 1,
- * PUBREC for QoS 2). Ours hands the message on and calls back only from `msg.ack()`,
- * so the publisher's PUBACK (QoS 1) or PUBREC (QoS 2) waits for our ack, and aedes
- * reads no further packets from that client until every PUBLISH of the current read
- * batch is acked (QoS 0 alike: the ack is only flow control there). A client's will
+ * Acknowledgement: each client PUBLISH is handed on and held until `msg.ack()`
+ * (`holdEachPublish`, aedes-internals.ts), so the publisher's PUBACK (QoS 1) or PUBREC
+ * (QoS 2) waits for our ack. aedes goes on reading a client whose PUBLISH is held (see
+ * `holdEachPublish`): the ack is not flow control here. A client's will
  * message passes the same hook and is emitted like any publish. `$SYS/...` publishes
  * from clients are refused (aedes' default); the broker's own `$SYS` traffic never
  * passes this hook.
@@ -76,9 +74,8 @@ export class EmbeddedBroker implements Source {
   private readonly dropLog = new RateLimiter(60_000);
   /** Bumped on stop: acks after that do nothing. */
   private gen = 0;
-  /** Sockets corked for the acks given in this turn of the event loop (see `ackBatched`). */
-  private readonly corked = new Set<Socket | TLSSocket>();
-  private uncorkAt: ReturnType<typeof setImmediate> | undefined;
+  /** Sockets corked for the acks given in this turn of the event loop. */
+  private readonly corks = new TurnCorks();
 
   constructor(private readonly opts: EmbeddedBrokerOptions) {
     this.id = opts.id ?? 'broker';
@@ -141,7 +138,7 @@ export class EmbeddedBroker implements Source {
     const { persistence, owners } = state;
     this.store = state.store;
     this.retained = state.retained;
-    boundOutgoingQueues(persistence as OutgoingQueues, this.limits.maxQueuedPerClient, (clientId) => {
+    boundOutgoingQueues(persistence, this.limits.maxQueuedPerClient, (clientId) => {
       this.counters.inc('broker_queue_dropped');
       const suppressed = this.dropLog.take(clientId);
       if (suppressed >= 0)
@@ -162,17 +159,17 @@ export class EmbeddedBroker implements Source {
         persistence,
         maxTopicLevels: Math.min(100, this.limits.maxTopicLevels),
         connectTimeout: this.limits.connectTimeoutMs,
-        authorizePublish: (client, packet, callback) => this.onPublish(client, packet, callback),
+        ...holdEachPublish((client, packet, ack) => this.onPublish(client, packet, ack)),
       });
     } catch (err) {
       await this.stop(); // closes the state store (no broker yet)
       throw err;
     }
     this.broker = broker;
-    if (this.opts.onRetained && this.store) await this.showRetained(persistence as RetainedSource, this.opts.onRetained);
+    if (this.opts.onRetained && this.store) await this.showRetained(persistence, this.opts.onRetained);
     broker.on('clientError', (client, err) => this.log.debug({ clientId: client.id, err: err.message }, 'broker: client error'));
     broker.on('connectionError', (client, err) => {
-      if (err.message === 'connect did not arrive in time') {
+      if (isConnectTimeout(err)) {
         this.refuse(
           'connect_timeout',
           { address: this.identify(client).address },
@@ -203,7 +200,7 @@ export class EmbeddedBroker implements Source {
   }
 
   private identify(client: Client): ClientIdentity {
-    return this.listeners.identify(client.conn);
+    return this.listeners.identify(connectionOf(client));
   }
 
   private refuse(reason: Parameters<BrokerGate['refuse']>[0], details: Record<string, unknown>, message: string): void {
@@ -223,8 +220,7 @@ export class EmbeddedBroker implements Source {
     }
     this.broker = undefined;
     this.gen++;
-    if (this.uncorkAt !== undefined) clearImmediate(this.uncorkAt);
-    this.uncorkAll();
+    this.corks.release();
     const timeoutMs = this.opts.stopTimeoutMs ?? 2000;
     const serverClosed = this.listeners.unlisten();
     const brokerClosed = new Promise<void>((resolve) => broker.close(() => resolve()));
@@ -265,12 +261,12 @@ export class EmbeddedBroker implements Source {
     return reason;
   }
 
-  private async showRetained(persistence: RetainedSource, show: NonNullable<EmbeddedBrokerOptions['onRetained']>): Promise<void> {
+  private async showRetained(persistence: AedesPersistence, show: NonNullable<EmbeddedBrokerOptions['onRetained']>): Promise<void> {
     let n = 0;
     try {
-      for await (const p of persistence.createRetainedStream('#') as AsyncIterable<{ topic: string; payload: Buffer | string }>) {
+      for await (const m of retainedMessages(persistence)) {
         n++;
-        show({ topic: p.topic, payload: Buffer.isBuffer(p.payload) ? p.payload : Buffer.from(p.payload) });
+        show(m);
       }
     } catch (err) {
       this.stateError('retained', err);
@@ -316,37 +312,11 @@ export class EmbeddedBroker implements Source {
         if (acked) return;
         acked = true;
         if (gen !== this.gen) return;
-        if (client !== null) this.corkForTurn(client);
+        if (client !== null) this.corks.cork(this.listeners.socketOf(connectionOf(client)));
         callback(null);
       },
     });
   }
-
-  /**
-   * Corks the client's socket until the end of this event-loop turn, so that the acks given
-   * in it leave in one write(2). The ingest acks every message of a journal write in one
-   * loop, after the write (the ack-after-journal guarantee is the ingest's, unchanged);
-   * aedes writes each PUBACK as three small chunks through the connection's Duplex, each
-   * its own write(2) on an uncorked socket. mqtt-packet uncorks that Duplex on nextTick, so
-   * the socket is uncorked after those ticks: on setImmediate.
-   */
-  private corkForTurn(client: Client): void {
-    const raw = this.listeners.socketOf(client.conn);
-    if (raw === undefined || this.corked.has(raw) || raw.destroyed) return;
-    raw.cork();
-    this.corked.add(raw);
-    this.uncorkAt ??= setImmediate(() => this.uncorkAll());
-  }
-
-  private uncorkAll(): void {
-    this.uncorkAt = undefined;
-    for (const s of this.corked) s.uncork();
-    this.corked.clear();
-  }
-}
-
-interface RetainedSource {
-  createRetainedStream(pattern: string): AsyncIterable<unknown>;
 }
 
 function isLoopback(host: string): boolean {
