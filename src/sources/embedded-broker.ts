@@ -9,9 +9,10 @@ import { Counters } from '../observe/counters.js';
 import { BrokerGate, refusalCode, type ClientIdentity, type GateOptions } from './broker/security.js';
 import { BrokerListeners } from './broker/listeners.js';
 import { openBrokerState } from './broker/broker-state.js';
-import { DEFAULT_RETAINED_BOUNDS, RetainedLimits } from './broker/retained-limits.js';
+import { DEFAULT_RETAINED_BOUNDS } from './broker/retained-limits.js';
 import { DEFAULT_BROKER_LIMITS, type BrokerLimits, type BrokerSettings } from './broker/settings.js';
 import { PublishRate } from './broker/publish-rate.js';
+import { PublishPolicy } from './broker/publish-policy.js';
 import type { BrokerStore } from './broker/broker-store.js';
 import { boundOutgoingQueues } from './broker/bounded-queues.js';
 import { connectionOf, holdEachPublish, isConnectTimeout, retainedMessages, type AedesPersistence } from './broker/aedes-internals.js';
@@ -67,8 +68,8 @@ export class EmbeddedBroker implements Source {
   private readonly limits: BrokerLimits;
   private readonly counters: Counters;
   private gate: BrokerGate | undefined;
+  private policy: PublishPolicy | undefined;
   private store: BrokerStore | undefined;
-  private retained: RetainedLimits;
   private readonly rate: PublishRate;
   private readonly listeners: BrokerListeners;
   private readonly dropLog = new RateLimiter(60_000);
@@ -85,7 +86,6 @@ export class EmbeddedBroker implements Source {
     this.limits = { ...DEFAULT_BROKER_LIMITS, ...opts.limits };
     this.rate = new PublishRate(this.limits.maxRatePerClient, this.clock);
     this.counters = opts.counters ?? new Counters();
-    this.retained = new RetainedLimits({ ...DEFAULT_RETAINED_BOUNDS, ...opts.retained });
     this.listeners = new BrokerListeners({
       log: this.log,
       limits: this.limits,
@@ -137,7 +137,6 @@ export class EmbeddedBroker implements Source {
     const state = await openBrokerState(this.opts.stateDir, { ...DEFAULT_RETAINED_BOUNDS, ...this.opts.retained });
     const { persistence, owners } = state;
     this.store = state.store;
-    this.retained = state.retained;
     boundOutgoingQueues(persistence, this.limits.maxQueuedPerClient, (clientId) => {
       this.counters.inc('broker_queue_dropped');
       const suppressed = this.dropLog.take(clientId);
@@ -149,6 +148,15 @@ export class EmbeddedBroker implements Source {
     });
     const gate = security ? new BrokerGate(security, (c) => this.identify(c), this.log, this.counters, { ...this.opts.login, owners }) : undefined;
     this.gate = gate;
+    this.policy = new PublishPolicy({
+      limits: this.limits,
+      rate: this.rate,
+      gate,
+      retained: state.retained,
+      identify: (c) => this.identify(c),
+      refuse: (reason, details, message) => this.refuse(reason, details, message),
+      onStoreError: (err) => this.stateError('retained', err),
+    });
     const hooks: Partial<AedesOptions> = gate
       ? { preConnect: gate.preConnect, authenticate: gate.authenticate, authorizeSubscribe: gate.authorizeSubscribe, authorizeForward: gate.authorizeForward }
       : {};
@@ -240,27 +248,6 @@ export class EmbeddedBroker implements Source {
     this.log.info('embedded broker stopped');
   }
 
-  /** Why this client may not publish this now (counted and logged), or undefined. */
-  private publishRefusal(client: Client, topic: string, payloadBytes: number, retain: boolean): string | undefined {
-    const l = this.limits;
-    const who = { clientId: client.id, username: this.gate?.username(client), address: this.identify(client).address, topic: topic.slice(0, 200) };
-    let reason: Parameters<BrokerGate['refuse']>[0] | undefined;
-    if (Buffer.byteLength(topic) > l.maxTopicLength) reason = 'topic_too_long';
-    else if (payloadBytes > l.maxPacketBytes) reason = 'payload_too_large';
-    else if (!this.rate.take(client)) reason = 'rate_exceeded';
-    else if (this.gate && !this.gate.canPublish(client, topic)) reason = 'publish_denied';
-    else if (retain) {
-      // Reserved now: the share is taken before the retained message is stored.
-      const owner = this.gate?.username(client) ?? '';
-      const verdict = this.retained.check(owner, topic, payloadBytes);
-      if (verdict === 'ok') this.retained.accept(owner, topic, payloadBytes, (err) => this.stateError('retained', err));
-      else reason = verdict;
-    }
-    if (reason === undefined) return undefined;
-    this.refuse(reason, who, `broker: publish refused (${reason}) from client ${client.id}; disconnecting it`);
-    return reason;
-  }
-
   private async showRetained(persistence: AedesPersistence, show: NonNullable<EmbeddedBrokerOptions['onRetained']>): Promise<void> {
     let n = 0;
     try {
@@ -281,23 +268,9 @@ export class EmbeddedBroker implements Source {
 
   /** The hot path: aedes' hook before PUBACK; calls back when the consumer acks. */
   private onPublish(client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void {
-    const topic = packet.topic;
-    if (topic.startsWith('$SYS')) {
-      if (client) {
-        this.refuse(
-          'publish_denied',
-          { clientId: client.id, username: this.gate?.username(client), address: this.identify(client).address, topic: topic.slice(0, 200) },
-          `broker: publish to reserved ${topic.slice(0, 200)} refused from client ${client.id}; disconnecting it`,
-        );
-      }
-      callback(new Error('$SYS topics are reserved'));
-      return;
-    }
-    const denied = client === null ? undefined : this.publishRefusal(client, topic, packet.payload.length, packet.retain);
-    if (denied !== undefined) {
-      // aedes closes a client whose publish is refused: MQTT 3.1.1 has no negative PUBACK,
-      // and acking would make the sensor believe its reading was taken.
-      callback(new Error(denied));
+    const refused = this.policy?.refusal(client, packet);
+    if (refused !== undefined) {
+      callback(new Error(refused)); // aedes closes the client (publish-policy.ts)
       return;
     }
     const gen = this.gen;
@@ -305,7 +278,7 @@ export class EmbeddedBroker implements Source {
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     this.outlet.push({
       sourceId: this.id,
-      topic,
+      topic: packet.topic,
       payload,
       receivedAt: this.clock.arrivalNs(),
       ack: () => {
