@@ -52,8 +52,8 @@ export interface EmbeddedBrokerOptions extends BrokerSettings {
  *
  * Acknowledgement: each client PUBLISH is handed on and held until `msg.ack()`
  * (`holdEachPublish`, aedes-internals.ts), so the publisher's PUBACK (QoS 1) or PUBREC
- * (QoS 2) waits for our ack. aedes goes on reading a client whose PUBLISH is held (see
- * `holdEachPublish`): the ack is not flow control here. A client's will
+ * (QoS 2) waits for our ack. Unlike mqtt.js, aedes may go on reading a client whose PUBLISH
+ * is held (see `holdEachPublish`): the ack is not dependable flow control here. A client's will
  * message passes the same hook and is emitted like any publish. `$SYS/...` publishes
  * from clients are refused (aedes' default); the broker's own `$SYS` traffic never
  * passes this hook.

@@ -276,9 +276,10 @@ describe('aedes-internals (the aedes reaches, pinned)', () => {
 
   it('a held PUBLISH does not stop aedes reading what the client sends after it (no flow control by the ack)', async () => {
     // aedes 1.2 counts the packets of a read it is still handling, but every 'readable' event of
-    // the connection also counts one down (lib/client.js nextBatch), so data that arrives later is
-    // read and handled at once. If this fails, aedes now holds a client's reading: the embedded
-    // broker's flow control could then rest on the ack, as mqtt.js' does.
+    // the connection also counts one down (lib/client.js nextBatch), so a packet that arrives
+    // after a read that emptied the buffer is read and handled at once. If this fails, aedes now
+    // holds a client's reading: the embedded broker's flow control could rest on the ack, as
+    // mqtt.js' does (and the comments in aedes-internals.ts and embedded-broker.ts change).
     const held: number[] = [];
     const b = await broker(holdEachPublish((_client, packet) => void held.push(packet.messageId!)));
     const pipe = await connected(b, 'eager');
