@@ -1,6 +1,4 @@
 import { BehaviorSubject, type Observable } from '../util/rx.js';
-import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
 import { Aedes, type AedesOptions, type Client, type PublishPacket } from 'aedes';
 import type { Logger } from '../observe/logger.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -11,11 +9,14 @@ import { Counters } from '../observe/counters.js';
 import { BrokerGate, refusalCode, type ClientIdentity, type GateOptions } from './broker/security.js';
 import { BrokerListeners } from './broker/listeners.js';
 import { openBrokerState } from './broker/broker-state.js';
-import { DEFAULT_RETAINED_BOUNDS, RetainedLimits } from './broker/retained-limits.js';
+import { DEFAULT_RETAINED_BOUNDS } from './broker/retained-limits.js';
 import { DEFAULT_BROKER_LIMITS, type BrokerLimits, type BrokerSettings } from './broker/settings.js';
 import { PublishRate } from './broker/publish-rate.js';
+import { PublishPolicy } from './broker/publish-policy.js';
 import type { BrokerStore } from './broker/broker-store.js';
-import { boundOutgoingQueues, type OutgoingQueues } from './broker/bounded-queues.js';
+import { boundOutgoingQueues } from './broker/bounded-queues.js';
+import { connectionOf, holdEachPublish, isConnectTimeout, retainedMessages, type AedesPersistence } from './broker/aedes-internals.js';
+import { TurnCorks } from './broker/turn-corks.js';
 import { RateLimiter } from '../util/rate-limit.js';
 import { settlesWithin } from '../util/timeout.js';
 
@@ -49,12 +50,10 @@ export interface EmbeddedBrokerOptions extends BrokerSettings {
  * (port 0 = any free port, see `port`). Other MQTT clients may still subscribe through
  * it; the daemon itself takes every client PUBLISH in process, no loopback client.
  *
- * Acknowledgement: aedes runs `authorizePublish` before anything else it does with a
- * PUBLISH (lib/handlers/publish.js: authorizePublish, then PUBACK + forward for QoS 1,
- * PUBREC for QoS 2). Ours hands the message on and calls back only from `msg.ack()`,
- * so the publisher's PUBACK (QoS 1) or PUBREC (QoS 2) waits for our ack, and aedes
- * reads no further packets from that client until every PUBLISH of the current read
- * batch is acked (QoS 0 alike: the ack is only flow control there). A client's will
+ * Acknowledgement: each client PUBLISH is handed on and held until `msg.ack()`
+ * (`holdEachPublish`, aedes-internals.ts), so the publisher's PUBACK (QoS 1) or PUBREC
+ * (QoS 2) waits for our ack. Unlike mqtt.js, aedes may go on reading a client whose PUBLISH
+ * is held (see `holdEachPublish`): the ack is not dependable flow control here. A client's will
  * message passes the same hook and is emitted like any publish. `$SYS/...` publishes
  * from clients are refused (aedes' default); the broker's own `$SYS` traffic never
  * passes this hook.
@@ -69,16 +68,15 @@ export class EmbeddedBroker implements Source {
   private readonly limits: BrokerLimits;
   private readonly counters: Counters;
   private gate: BrokerGate | undefined;
+  private policy: PublishPolicy | undefined;
   private store: BrokerStore | undefined;
-  private retained: RetainedLimits;
   private readonly rate: PublishRate;
   private readonly listeners: BrokerListeners;
   private readonly dropLog = new RateLimiter(60_000);
   /** Bumped on stop: acks after that do nothing. */
   private gen = 0;
-  /** Sockets corked for the acks given in this turn of the event loop (see `ackBatched`). */
-  private readonly corked = new Set<Socket | TLSSocket>();
-  private uncorkAt: ReturnType<typeof setImmediate> | undefined;
+  /** Sockets corked for the acks given in this turn of the event loop. */
+  private readonly corks = new TurnCorks();
 
   constructor(private readonly opts: EmbeddedBrokerOptions) {
     this.id = opts.id ?? 'broker';
@@ -88,7 +86,6 @@ export class EmbeddedBroker implements Source {
     this.limits = { ...DEFAULT_BROKER_LIMITS, ...opts.limits };
     this.rate = new PublishRate(this.limits.maxRatePerClient, this.clock);
     this.counters = opts.counters ?? new Counters();
-    this.retained = new RetainedLimits({ ...DEFAULT_RETAINED_BOUNDS, ...opts.retained });
     this.listeners = new BrokerListeners({
       log: this.log,
       limits: this.limits,
@@ -140,8 +137,7 @@ export class EmbeddedBroker implements Source {
     const state = await openBrokerState(this.opts.stateDir, { ...DEFAULT_RETAINED_BOUNDS, ...this.opts.retained });
     const { persistence, owners } = state;
     this.store = state.store;
-    this.retained = state.retained;
-    boundOutgoingQueues(persistence as OutgoingQueues, this.limits.maxQueuedPerClient, (clientId) => {
+    boundOutgoingQueues(persistence, this.limits.maxQueuedPerClient, (clientId) => {
       this.counters.inc('broker_queue_dropped');
       const suppressed = this.dropLog.take(clientId);
       if (suppressed >= 0)
@@ -152,6 +148,15 @@ export class EmbeddedBroker implements Source {
     });
     const gate = security ? new BrokerGate(security, (c) => this.identify(c), this.log, this.counters, { ...this.opts.login, owners }) : undefined;
     this.gate = gate;
+    this.policy = new PublishPolicy({
+      limits: this.limits,
+      rate: this.rate,
+      gate,
+      retained: state.retained,
+      identify: (c) => this.identify(c),
+      refuse: (reason, details, message) => this.refuse(reason, details, message),
+      onStoreError: (err) => this.stateError('retained', err),
+    });
     const hooks: Partial<AedesOptions> = gate
       ? { preConnect: gate.preConnect, authenticate: gate.authenticate, authorizeSubscribe: gate.authorizeSubscribe, authorizeForward: gate.authorizeForward }
       : {};
@@ -162,17 +167,17 @@ export class EmbeddedBroker implements Source {
         persistence,
         maxTopicLevels: Math.min(100, this.limits.maxTopicLevels),
         connectTimeout: this.limits.connectTimeoutMs,
-        authorizePublish: (client, packet, callback) => this.onPublish(client, packet, callback),
+        ...holdEachPublish((client, packet, ack) => this.onPublish(client, packet, ack)),
       });
     } catch (err) {
       await this.stop(); // closes the state store (no broker yet)
       throw err;
     }
     this.broker = broker;
-    if (this.opts.onRetained && this.store) await this.showRetained(persistence as RetainedSource, this.opts.onRetained);
+    if (this.opts.onRetained && this.store) await this.showRetained(persistence, this.opts.onRetained);
     broker.on('clientError', (client, err) => this.log.debug({ clientId: client.id, err: err.message }, 'broker: client error'));
     broker.on('connectionError', (client, err) => {
-      if (err.message === 'connect did not arrive in time') {
+      if (isConnectTimeout(err)) {
         this.refuse(
           'connect_timeout',
           { address: this.identify(client).address },
@@ -203,7 +208,7 @@ export class EmbeddedBroker implements Source {
   }
 
   private identify(client: Client): ClientIdentity {
-    return this.listeners.identify(client.conn);
+    return this.listeners.identify(connectionOf(client));
   }
 
   private refuse(reason: Parameters<BrokerGate['refuse']>[0], details: Record<string, unknown>, message: string): void {
@@ -223,8 +228,7 @@ export class EmbeddedBroker implements Source {
     }
     this.broker = undefined;
     this.gen++;
-    if (this.uncorkAt !== undefined) clearImmediate(this.uncorkAt);
-    this.uncorkAll();
+    this.corks.release();
     const timeoutMs = this.opts.stopTimeoutMs ?? 2000;
     const serverClosed = this.listeners.unlisten();
     const brokerClosed = new Promise<void>((resolve) => broker.close(() => resolve()));
@@ -244,33 +248,12 @@ export class EmbeddedBroker implements Source {
     this.log.info('embedded broker stopped');
   }
 
-  /** Why this client may not publish this now (counted and logged), or undefined. */
-  private publishRefusal(client: Client, topic: string, payloadBytes: number, retain: boolean): string | undefined {
-    const l = this.limits;
-    const who = { clientId: client.id, username: this.gate?.username(client), address: this.identify(client).address, topic: topic.slice(0, 200) };
-    let reason: Parameters<BrokerGate['refuse']>[0] | undefined;
-    if (Buffer.byteLength(topic) > l.maxTopicLength) reason = 'topic_too_long';
-    else if (payloadBytes > l.maxPacketBytes) reason = 'payload_too_large';
-    else if (!this.rate.take(client)) reason = 'rate_exceeded';
-    else if (this.gate && !this.gate.canPublish(client, topic)) reason = 'publish_denied';
-    else if (retain) {
-      // Reserved now: the share is taken before the retained message is stored.
-      const owner = this.gate?.username(client) ?? '';
-      const verdict = this.retained.check(owner, topic, payloadBytes);
-      if (verdict === 'ok') this.retained.accept(owner, topic, payloadBytes, (err) => this.stateError('retained', err));
-      else reason = verdict;
-    }
-    if (reason === undefined) return undefined;
-    this.refuse(reason, who, `broker: publish refused (${reason}) from client ${client.id}; disconnecting it`);
-    return reason;
-  }
-
-  private async showRetained(persistence: RetainedSource, show: NonNullable<EmbeddedBrokerOptions['onRetained']>): Promise<void> {
+  private async showRetained(persistence: AedesPersistence, show: NonNullable<EmbeddedBrokerOptions['onRetained']>): Promise<void> {
     let n = 0;
     try {
-      for await (const p of persistence.createRetainedStream('#') as AsyncIterable<{ topic: string; payload: Buffer | string }>) {
+      for await (const m of retainedMessages(persistence)) {
         n++;
-        show({ topic: p.topic, payload: Buffer.isBuffer(p.payload) ? p.payload : Buffer.from(p.payload) });
+        show(m);
       }
     } catch (err) {
       this.stateError('retained', err);
@@ -285,23 +268,9 @@ export class EmbeddedBroker implements Source {
 
   /** The hot path: aedes' hook before PUBACK; calls back when the consumer acks. */
   private onPublish(client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void {
-    const topic = packet.topic;
-    if (topic.startsWith('$SYS')) {
-      if (client) {
-        this.refuse(
-          'publish_denied',
-          { clientId: client.id, username: this.gate?.username(client), address: this.identify(client).address, topic: topic.slice(0, 200) },
-          `broker: publish to reserved ${topic.slice(0, 200)} refused from client ${client.id}; disconnecting it`,
-        );
-      }
-      callback(new Error('$SYS topics are reserved'));
-      return;
-    }
-    const denied = client === null ? undefined : this.publishRefusal(client, topic, packet.payload.length, packet.retain);
-    if (denied !== undefined) {
-      // aedes closes a client whose publish is refused: MQTT 3.1.1 has no negative PUBACK,
-      // and acking would make the sensor believe its reading was taken.
-      callback(new Error(denied));
+    const refused = this.policy?.refusal(client, packet);
+    if (refused !== undefined) {
+      callback(new Error(refused)); // aedes closes the client (publish-policy.ts)
       return;
     }
     const gen = this.gen;
@@ -309,44 +278,18 @@ export class EmbeddedBroker implements Source {
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     this.outlet.push({
       sourceId: this.id,
-      topic,
+      topic: packet.topic,
       payload,
       receivedAt: this.clock.arrivalNs(),
       ack: () => {
         if (acked) return;
         acked = true;
         if (gen !== this.gen) return;
-        if (client !== null) this.corkForTurn(client);
+        if (client !== null) this.corks.cork(this.listeners.socketOf(connectionOf(client)));
         callback(null);
       },
     });
   }
-
-  /**
-   * Corks the client's socket until the end of this event-loop turn, so that the acks given
-   * in it leave in one write(2). The ingest acks every message of a journal write in one
-   * loop, after the write (the ack-after-journal guarantee is the ingest's, unchanged);
-   * aedes writes each PUBACK as three small chunks through the connection's Duplex, each
-   * its own write(2) on an uncorked socket. mqtt-packet uncorks that Duplex on nextTick, so
-   * the socket is uncorked after those ticks: on setImmediate.
-   */
-  private corkForTurn(client: Client): void {
-    const raw = this.listeners.socketOf(client.conn);
-    if (raw === undefined || this.corked.has(raw) || raw.destroyed) return;
-    raw.cork();
-    this.corked.add(raw);
-    this.uncorkAt ??= setImmediate(() => this.uncorkAll());
-  }
-
-  private uncorkAll(): void {
-    this.uncorkAt = undefined;
-    for (const s of this.corked) s.uncork();
-    this.corked.clear();
-  }
-}
-
-interface RetainedSource {
-  createRetainedStream(pattern: string): AsyncIterable<unknown>;
 }
 
 function isLoopback(host: string): boolean {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import AsyncMemoryPersistence from 'aedes-persistence/asyncPersistence.js';
-import { boundOutgoingQueues, type OutgoingQueues } from '../../src/sources/broker/bounded-queues.js';
+import { boundOutgoingQueues } from '../../src/sources/broker/bounded-queues.js';
+import { memoryPersistence, type AedesPersistence } from '../../src/sources/broker/aedes-internals.js';
 
 // aedes' own in-memory persistence, bounded as the embedded broker bounds it.
 
@@ -8,7 +8,7 @@ function packet(n: number) {
   return { cmd: 'publish', topic: 'sensors/t', payload: Buffer.from(String(n)), qos: 1, retain: false, dup: false, brokerId: 'b', brokerCounter: n };
 }
 
-async function stored(p: OutgoingQueues, clientId: string): Promise<string[]> {
+async function stored(p: AedesPersistence, clientId: string): Promise<string[]> {
   const out: string[] = [];
   for await (const pk of p.outgoingStream({ id: clientId })) out.push((pk as { payload: Buffer }).payload.toString());
   return out;
@@ -16,7 +16,7 @@ async function stored(p: OutgoingQueues, clientId: string): Promise<string[]> {
 
 describe('boundOutgoingQueues', () => {
   it('publishes racing for one away client: exactly the limit is queued, the rest dropped and counted', async () => {
-    const p = new AsyncMemoryPersistence() as unknown as OutgoingQueues;
+    const p = memoryPersistence();
     const drops: string[] = [];
     boundOutgoingQueues(p, 3, (id) => drops.push(id));
     // All five start before any finishes, as five publishers' messages do on a busy broker.
@@ -26,7 +26,7 @@ describe('boundOutgoingQueues', () => {
   });
 
   it("a client's queue is independent of another's, and an acknowledged message frees its place", async () => {
-    const p = new AsyncMemoryPersistence() as unknown as OutgoingQueues;
+    const p = memoryPersistence();
     const drops: string[] = [];
     boundOutgoingQueues(p, 2, (id) => drops.push(id));
     await Promise.all([1, 2, 3].map((n) => p.outgoingEnqueueCombi([{ clientId: 'a' }, { clientId: 'b' }], packet(n))));

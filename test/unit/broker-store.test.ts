@@ -1,14 +1,13 @@
-import type { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BrokerStore } from '../../src/sources/broker/broker-store.js';
+import type { AedesPersistence } from '../../src/sources/broker/aedes-internals.js';
 import { tempDir } from '../helpers/net.js';
 
 /** The part of aedes' persistence these tests call. */
-interface Persistence {
+interface Persistence extends AedesPersistence {
   putWill(client: { id: string }, packet: object): Promise<void>;
   getWill(client: { id: string }): Promise<unknown>;
   delWill(client: { id: string }): Promise<unknown>;
-  outgoingStream(client: { id: string }): Readable;
 }
 
 const cleanups: (() => Promise<unknown>)[] = [];

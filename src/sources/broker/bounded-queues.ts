@@ -1,17 +1,10 @@
-import type { Readable } from 'node:stream';
-
-/** The part of aedes' persistence interface that holds each persistent session's QoS 1/2 queue. */
-export interface OutgoingQueues {
-  outgoingEnqueue(sub: { clientId: string }, packet: unknown): Promise<unknown>;
-  outgoingEnqueueCombi(subs: readonly { clientId: string }[], packet: unknown): Promise<unknown>;
-  outgoingClearMessageId(client: { id: string }, packet: unknown): Promise<unknown>;
-  outgoingStream(client: { id: string }): Readable;
-}
+import { replaceOutgoingQueue, type AedesPersistence } from './aedes-internals.js';
 
 /**
  * Bounds the queue of every persistent session at `maxPerClient` messages (aedes keeps
  * them without limit): a message for a full queue is not queued, and `onDrop` is told
- * (the newest is dropped, as mosquitto's max_queued_messages does). Patches `p` in place.
+ * (the newest is dropped, as mosquitto's max_queued_messages does). Replaces the queue
+ * methods of `p` in place (aedes-internals.ts `replaceOutgoingQueue`).
  *
  * A queue's length is counted from the store the first time the client is seen, then kept
  * up to date (+1 per message queued, -1 per message acknowledged); when the count says
@@ -20,7 +13,7 @@ export interface OutgoingQueues {
  * for one client run one after another, so two publishers racing for the last free place
  * cannot both take it, nor two first-time counts both read the same stored length.
  */
-export function boundOutgoingQueues(p: OutgoingQueues, maxPerClient: number, onDrop: (clientId: string) => void): void {
+export function boundOutgoingQueues(p: AedesPersistence, maxPerClient: number, onDrop: (clientId: string) => void): void {
   const counts = new Map<string, number>();
   const enqueue = p.outgoingEnqueue.bind(p);
   const clear = p.outgoingClearMessageId.bind(p);
@@ -61,14 +54,16 @@ export function boundOutgoingQueues(p: OutgoingQueues, maxPerClient: number, onD
     return run;
   };
 
-  p.outgoingEnqueue = serialEnqueue;
-  p.outgoingEnqueueCombi = async (subs, packet) => {
-    await Promise.all(subs.map((s) => serialEnqueue(s, packet)));
-  };
-  p.outgoingClearMessageId = async (client, packet) => {
-    const cleared = await clear(client, packet);
-    const n = counts.get(client.id);
-    if (cleared !== undefined && n !== undefined) counts.set(client.id, Math.max(0, n - 1));
-    return cleared;
-  };
+  replaceOutgoingQueue(p, {
+    outgoingEnqueue: serialEnqueue,
+    outgoingEnqueueCombi: async (subs, packet) => {
+      await Promise.all(subs.map((s) => serialEnqueue(s, packet)));
+    },
+    outgoingClearMessageId: async (client, packet) => {
+      const cleared = await clear(client, packet);
+      const n = counts.get(client.id);
+      if (cleared !== undefined && n !== undefined) counts.set(client.id, Math.max(0, n - 1));
+      return cleared;
+    },
+  });
 }

@@ -1,4 +1,4 @@
-import AsyncMemoryPersistence from 'aedes-persistence/asyncPersistence.js';
+import { memoryPersistence, type AedesPersistence } from './aedes-internals.js';
 import type { BrokerStore } from './broker-store.js';
 import { ClientIdOwners } from './client-ids.js';
 import { RetainedLimits, type RetainedBounds } from './retained-limits.js';
@@ -6,7 +6,7 @@ import { RetainedLimits, type RetainedBounds } from './retained-limits.js';
 /** What the embedded broker keeps for one run: aedes' persistence, client id owners, the retained ledger. */
 export interface BrokerState {
   /** aedes' persistence (sessions, subscriptions, offline queues, retained messages). */
-  readonly persistence: unknown;
+  readonly persistence: AedesPersistence;
   readonly owners: ClientIdOwners;
   /** Describes the retained messages of this persistence. */
   readonly retained: RetainedLimits;
@@ -21,7 +21,7 @@ export interface BrokerState {
  */
 export async function openBrokerState(stateDir: string | undefined, bounds: RetainedBounds): Promise<BrokerState> {
   if (stateDir === undefined) {
-    return { persistence: new AsyncMemoryPersistence(), owners: new ClientIdOwners(undefined), retained: new RetainedLimits(bounds), store: undefined };
+    return { persistence: memoryPersistence(), owners: new ClientIdOwners(undefined), retained: new RetainedLimits(bounds), store: undefined };
   }
   const { BrokerStore } = await import('./broker-store.js');
   const store = new BrokerStore(stateDir);

@@ -11,7 +11,7 @@
  */
 import { Readable } from 'node:stream';
 import { ClassicLevel } from 'classic-level';
-import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
+import { loadLevelPersistence, PERSISTENCE_STREAM_METHODS, sameShapeAs, type AedesPersistence } from './aedes-internals.js';
 import type { OwnerStore } from './client-ids.js';
 import { settlesWithin, withTimeout } from '../../util/timeout.js';
 
@@ -26,17 +26,9 @@ export interface RetainedIndexStore {
   del(topic: string): Promise<void>;
 }
 
-/** The persistence methods that answer with a stream (the others with a promise). */
-const STREAM_METHODS: ReadonlySet<PropertyKey> = new Set([
-  'createRetainedStream',
-  'createRetainedStreamCombi',
-  'outgoingStream',
-  'streamWill',
-  'getClientList',
-]);
-
 export class BrokerStore {
   private db: ClassicLevel<string, string> | undefined;
+  private newPersistence: ((db: unknown) => AedesPersistence) | undefined;
   /** Calls of aedes' persistence under way (`close()` lets them finish). */
   private readonly calls = new Set<Promise<unknown>>();
   /** The database is closing or closed: aedes' calls are no longer answered. */
@@ -48,6 +40,7 @@ export class BrokerStore {
   ) {}
 
   async open(): Promise<void> {
+    this.newPersistence ??= await loadLevelPersistence();
     // Small caches: the state is small (bounded retained bytes, bounded queues).
     const db = new ClassicLevel<string, string>(this.location, {
       keyEncoding: 'utf8',
@@ -75,20 +68,22 @@ export class BrokerStore {
    * database's rejection would reach aedes steps that do not catch it (its will step: an
    * unhandled rejection, which exits the daemon with 1).
    */
-  persistence(): unknown {
-    const inner = new AsyncLevelPersistence(this.open_.sublevel('aedes')) as unknown as Record<PropertyKey, unknown>;
+  persistence(): AedesPersistence {
+    const db = this.open_;
+    const over = this.newPersistence;
+    if (!over) throw new Error('broker state store is not open');
+    const inner = over(db.sublevel('aedes'));
     // Each method wrapped once (a QoS 1 publish calls two): again only when it was replaced (bounded-queues.ts).
     const wrapped = new Map<PropertyKey, { readonly of: unknown; readonly fn: unknown }>();
-    return new Proxy(inner, {
+    return new Proxy<AedesPersistence>(inner, {
       get: (target, key) => {
         const v: unknown = Reflect.get(target, key);
         if (typeof v !== 'function' || key === 'constructor') return v;
         const known = wrapped.get(key);
         if (known?.of === v) return known.fn;
         const method = v as (...a: unknown[]) => unknown;
-        const run = (args: unknown[]) => this.call(key, () => method.apply(target, args));
         // An async method stays one (aedes checks that `setup` is).
-        const fn = method.constructor.name === 'AsyncFunction' ? async (...args: unknown[]) => run(args) : (...args: unknown[]) => run(args);
+        const fn = sameShapeAs(method, (args) => this.call(key, () => method.apply(target, args)));
         wrapped.set(key, { of: v, fn });
         return fn;
       },
@@ -96,7 +91,7 @@ export class BrokerStore {
   }
 
   private call(method: PropertyKey, run: () => unknown): unknown {
-    if (this.closed) return STREAM_METHODS.has(method) ? Readable.from([]) : new Promise(() => undefined);
+    if (this.closed) return PERSISTENCE_STREAM_METHODS.has(method) ? Readable.from([]) : new Promise(() => undefined);
     const answer = run();
     if (answer instanceof Promise) {
       const settled: Promise<unknown> = answer.then(
