@@ -5,7 +5,7 @@ import { TurnCorks } from '../../src/sources/broker/turn-corks.js';
 // TurnCorks on a real loopback socket pair; the broker's PUBACKs through it are in
 // test/integration/embedded-broker.test.ts ("… leave in one socket write").
 
-let cleanups: (() => void)[] = [];
+const cleanups: (() => void)[] = [];
 afterEach(() => {
   for (const c of cleanups.splice(0)) c();
 });
