@@ -270,6 +270,18 @@ describe('DeviceDecoders', () => {
     expect(again[69]?.tags).not.toBe(first[69]?.tags);
   });
 
+  it('series of different topics with the same record tags share them, and tags that only spell alike are not taken for each other', () => {
+    const t = profile('name: t\ndescription: d\nmqtt:\n  topics: ["tele/{device}/SENSOR"]\ndecode: { decoder: tasmota }\nmeasurement: tasmota\n');
+    const dd = new DeviceDecoders({ mqtt: [{ profile: t }] });
+    // Joined with NUL separators both read "sensor NUL A NUL sensor_id NUL x NUL".
+    const odd = dd.decode(msg('tele/t1/SENSOR', '{"A\\u0000sensor_id\\u0000x":{"Temperature":1}}')) as Reading[];
+    const plain = dd.decode(msg('tele/t2/SENSOR', '{"A":{"Id":"x","Temperature":2}}')) as Reading[];
+    const again = dd.decode(msg('tele/t3/SENSOR', '{"A":{"Id":"x","Temperature":3}}')) as Reading[];
+    expect(odd[0]?.tags).toEqual({ sensor: 'A\u0000sensor_id\u0000x', device: 't1' });
+    expect(plain[0]?.tags).toEqual({ sensor: 'A', sensor_id: 'x', device: 't2' });
+    expect(again[0]?.tags).toEqual({ sensor: 'A', sensor_id: 'x', device: 't3' });
+  });
+
   it('finds entries whose topics an earlier entry always takes', () => {
     expect(checkBindings({ mqtt: [{ profile: a }, { profile: b }] })).toEqual([
       { path: ['devices', 1], message: 'topic "x/+/data" is never decoded by this entry: devices[0] matches it first' },

@@ -62,6 +62,24 @@ function sameTags(a: Readonly<Record<string, string>> | undefined, b: Readonly<R
   return n === 0;
 }
 
+/** Record tags objects a binding shares among its topics' series (distinct tag sets of a profile are few). */
+const MAX_SHARED_TAGS = 1024;
+
+/**
+ * An object equal to these record tags that the binding's other series already keep (one
+ * `{sensor: "ENERGY"}` for all the topics, not one per topic), else `tags`, then kept for
+ * the next. Runs when a topic's series is made, never per record.
+ */
+function sharedTags(b: Binding, tags: Readonly<Record<string, string>> | undefined): Readonly<Record<string, string>> | undefined {
+  if (tags === undefined) return undefined;
+  let key = '';
+  for (const k in tags) key += k + '\u0000' + tags[k] + '\u0000';
+  const known = b.recordTags.get(key);
+  if (known !== undefined) return sameTags(known, tags) ? known : tags;
+  if (b.recordTags.size < MAX_SHARED_TAGS) b.recordTags.set(key, tags);
+  return tags;
+}
+
 /**
  * The series of a record with these tags: the topic entry's (`entry`, MQTT), or rendered
  * and kept there; `no_rule` when the measurement renders empty.
@@ -88,8 +106,9 @@ export function seriesFor(
       n++;
     } while (s !== first && s !== undefined);
   }
-  const made = seriesOf(b, recordTags, captures);
-  if ('kind' in made || n >= MAX_SERIES_PER_TOPIC) return made;
+  if (n >= MAX_SERIES_PER_TOPIC) return seriesOf(b, recordTags, captures);
+  const made = seriesOf(b, sharedTags(b, recordTags), captures);
+  if ('kind' in made) return made;
   // Into the ring before the one expected next (after the last one looked at), which stays expected next.
   if (first === undefined || last === undefined) made.next = made;
   else {
