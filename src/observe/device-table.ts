@@ -32,18 +32,18 @@ export interface DeviceRow {
   readonly availability?: string;
 }
 
+/** Every field is set when an entry is made (one shape, no property added later). */
 interface Entry {
   source: string;
-  measurement: string;
   lastSeen: number;
   readings: number;
-  /** The latest reading (its `fields` are what the row shows). */
-  last: Pick<Reading, 'fields'>;
+  /** The latest reading (its measurement, and its `fields` are what the row shows). */
+  last: Pick<Reading, 'measurement' | 'fields'>;
   units: Readonly<Record<string, string>> | undefined;
-  availability?: string | undefined;
+  availability: string | undefined;
 }
 
-const NO_READING: Pick<Reading, 'fields'> = Object.freeze({ fields: Object.freeze({}) });
+const NO_READING: Pick<Reading, 'measurement' | 'fields'> = Object.freeze({ measurement: '', fields: Object.freeze({}) });
 
 export class DeviceTable {
   private readonly devices = new Map<string, Entry>();
@@ -69,10 +69,7 @@ export class DeviceTable {
       let e = this.devices.get(d);
       if (e === undefined) {
         if (this.devices.size >= this.maxDevices) this.devices.delete(this.devices.keys().next().value as string);
-        e =
-          status === undefined
-            ? { source, measurement: r.measurement, lastSeen: atMs, readings: 0, last: r, units: undefined }
-            : { source, measurement: '', lastSeen: atMs, readings: 0, last: NO_READING, units: undefined };
+        e = { source, lastSeen: atMs, readings: 0, last: status === undefined ? r : NO_READING, units: undefined, availability: undefined };
         this.devices.set(d, e);
       } else if (atMs - e.lastSeen >= 1000) {
         // Map order = least recently seen first, to within a second (a move per reading would churn the Map).
@@ -86,7 +83,6 @@ export class DeviceTable {
       if (e.availability === 'offline') e.availability = undefined;
       if (e.readings === 0 || e.source !== source) e.units = this.unitsOf?.(source, topic);
       e.source = source;
-      e.measurement = r.measurement;
       e.lastSeen = atMs;
       e.readings++;
       e.last = r;
@@ -105,7 +101,7 @@ export class DeviceTable {
     return [...this.devices].map(([device, e]) => ({
       device,
       source: e.source,
-      measurement: e.measurement,
+      measurement: e.last.measurement,
       lastSeenMs: e.lastSeen,
       readings: e.readings,
       fields: e.last.fields,

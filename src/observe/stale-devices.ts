@@ -48,30 +48,46 @@ export interface DeviceState {
   readonly stale: boolean;
 }
 
-interface Entry {
-  firstSeen: number;
-  lastSeen: number;
-  /** Last time a gap started (bursts are measured from their first reading). */
-  burstStart: number;
-  readings: number;
-  given?: number;
-  avg?: number;
-  samples: number;
-  stale: boolean;
-}
+/**
+ * Per-device state, one slot of `STRIDE` numbers per device in one Float64Array (no object
+ * and no boxed millisecond timestamp per device: the Map holds the slot number, a small
+ * integer). Slots of forgotten devices are reused.
+ */
+const FIRST_SEEN = 0;
+const LAST_SEEN = 1;
+/** Last time a gap started (bursts are measured from their first reading). */
+const BURST_START = 2;
+const READINGS = 3;
+/** The interval given with `seen()`; NaN: none. */
+const GIVEN = 4;
+/** The learned interval (a moving average of gaps), valid once `SAMPLES` > 0. */
+const AVG = 5;
+const SAMPLES = 6;
+/** 1 when stale. */
+const STALE = 7;
+const STRIDE = 8;
+/** Slots the first array holds; it doubles as devices come, up to `maxDevices`. */
+const FIRST_SLOTS = 64;
 
 const ALPHA = 0.25;
 
 export class StaleDevices {
-  private readonly devices = new Map<string, Entry>();
+  /** Device → its slot in `state`; Map order = least recently seen first (to within a second). */
+  private readonly devices = new Map<string, number>();
+  private state = new Float64Array(0);
+  /** Slots below this were handed out; `free` holds those let go since. */
+  private used = 0;
+  private readonly free: number[] = [];
   private timer: ReturnType<typeof setInterval> | undefined;
   private readonly now: () => number;
   private readonly tag: string;
+  private readonly maxDevices: number;
   private staleCount = 0;
 
   constructor(private readonly opts: StaleDevicesOptions) {
     this.now = opts.now ?? Date.now;
     this.tag = opts.tag ?? 'device';
+    this.maxDevices = opts.maxDevices ?? 10_000;
   }
 
   start(): void {
@@ -99,12 +115,17 @@ export class StaleDevices {
    */
   adopt(previous: StaleDevices): void {
     const entries = [...previous.devices];
-    const keep = entries.slice(Math.max(0, entries.length - (this.opts.maxDevices ?? 10_000)));
-    for (const [device, e] of keep) {
-      if (this.devices.get(device)?.stale) this.staleCount--;
-      this.devices.delete(device);
-      this.devices.set(device, { ...e });
-      if (e.stale) this.staleCount++;
+    const keep = entries.slice(Math.max(0, entries.length - this.maxDevices));
+    for (const [device, from] of keep) {
+      let i = this.devices.get(device);
+      if (i === undefined) i = this.slot();
+      else {
+        if (this.state[i * STRIDE + STALE] === 1) this.staleCount--;
+        this.devices.delete(device);
+      }
+      this.state.set(previous.state.subarray(from * STRIDE, (from + 1) * STRIDE), i * STRIDE);
+      this.devices.set(device, i);
+      if (this.state[i * STRIDE + STALE] === 1) this.staleCount++;
     }
   }
 
@@ -119,89 +140,124 @@ export class StaleDevices {
 
   /** Notes that `device` sent something at `atMs`; `expectedIntervalMs` from its profile, when known. */
   seen(device: string, atMs: number = this.now(), expectedIntervalMs?: number): void {
-    let e = this.devices.get(device);
+    let i = this.devices.get(device);
     let move = true;
-    if (e === undefined) {
-      e = { firstSeen: atMs, lastSeen: atMs, burstStart: atMs, readings: 0, samples: 0, stale: false };
-      if (this.devices.size >= (this.opts.maxDevices ?? 10_000)) this.forget(this.devices.keys().next().value as string);
+    let s = this.state;
+    let o: number;
+    if (i === undefined) {
+      if (this.devices.size >= this.maxDevices) this.forget(this.devices.keys().next().value as string);
+      i = this.slot();
+      s = this.state;
+      o = i * STRIDE;
+      s[o + FIRST_SEEN] = s[o + LAST_SEEN] = s[o + BURST_START] = atMs;
+      s[o + READINGS] = s[o + AVG] = s[o + SAMPLES] = s[o + STALE] = 0;
+      s[o + GIVEN] = NaN;
     } else {
+      o = i * STRIDE;
+      const stale = s[o + STALE] === 1;
       // Map order = least recently seen first, to within a second: an entry is moved to the
       // end at most once a second, not per reading (each move churns the Map's hash table).
-      move = atMs - e.lastSeen >= 1000 || e.stale;
+      move = atMs - (s[o + LAST_SEEN] as number) >= 1000 || stale;
       if (move) this.devices.delete(device);
-      const gap = atMs - e.burstStart;
+      const gap = atMs - (s[o + BURST_START] as number);
       if (gap >= (this.opts.minGapMs ?? 1000)) {
-        if (!e.stale) {
-          e.avg = e.avg === undefined ? gap : e.avg + ALPHA * (gap - e.avg);
-          e.samples++;
+        if (!stale) {
+          const avg = s[o + AVG] as number;
+          s[o + AVG] = s[o + SAMPLES] === 0 ? gap : avg + ALPHA * (gap - avg);
+          s[o + SAMPLES] = (s[o + SAMPLES] as number) + 1;
         }
-        e.burstStart = atMs;
+        s[o + BURST_START] = atMs;
       }
-      if (e.stale) this.backOnline(device, e, atMs);
+      if (stale) this.backOnline(device, i, atMs);
     }
-    e.lastSeen = Math.max(e.lastSeen, atMs);
-    e.readings++;
-    if (expectedIntervalMs !== undefined) e.given = expectedIntervalMs;
-    if (move) this.devices.set(device, e);
+    s[o + LAST_SEEN] = Math.max(s[o + LAST_SEEN] as number, atMs);
+    s[o + READINGS] = (s[o + READINGS] as number) + 1;
+    if (expectedIntervalMs !== undefined) s[o + GIVEN] = expectedIntervalMs;
+    if (move) this.devices.set(device, i);
   }
 
   /** Marks devices silent for too long (what the timer runs). */
   check(): void {
     const t = this.now();
     const forgetAfter = this.opts.forgetAfterMs ?? 7 * 86_400_000;
-    for (const [device, e] of this.devices) {
-      const silent = t - e.lastSeen;
+    const s = this.state;
+    for (const [device, i] of this.devices) {
+      const o = i * STRIDE;
+      const silent = t - (s[o + LAST_SEEN] as number);
       if (silent >= forgetAfter) {
         this.forget(device);
         continue;
       }
-      if (e.stale) continue;
-      const expected = this.expected(device, e);
+      if (s[o + STALE] === 1) continue;
+      const expected = this.expected(device, i);
       if (expected === undefined) continue;
       const limit = Math.max(expected * (this.opts.factor ?? 3), this.opts.minSilenceMs ?? 60_000);
-      if (silent > limit) this.goneStale(device, e, silent, expected);
+      if (silent > limit) this.goneStale(device, i, silent, expected);
     }
   }
 
   list(): DeviceState[] {
-    return [...this.devices].map(([device, e]) => {
-      const expected = this.expected(device, e);
+    const s = this.state;
+    return [...this.devices].map(([device, i]) => {
+      const o = i * STRIDE;
+      const expected = this.expected(device, i);
       return {
         device,
-        firstSeenMs: e.firstSeen,
-        lastSeenMs: e.lastSeen,
-        readings: e.readings,
+        firstSeenMs: s[o + FIRST_SEEN] as number,
+        lastSeenMs: s[o + LAST_SEEN] as number,
+        readings: s[o + READINGS] as number,
         ...(expected !== undefined && { expectedIntervalMs: Math.round(expected) }),
-        learned: e.given === undefined && this.opts.intervals?.[device] === undefined && e.samples >= (this.opts.learnSamples ?? 3),
-        stale: e.stale,
+        learned: Number.isNaN(s[o + GIVEN]) && this.opts.intervals?.[device] === undefined && (s[o + SAMPLES] as number) >= (this.opts.learnSamples ?? 3),
+        stale: s[o + STALE] === 1,
       };
     });
   }
 
-  private expected(device: string, e: Entry): number | undefined {
-    if (e.given !== undefined) return e.given;
+  /** A free slot, the array grown (doubled, up to `maxDevices` slots) when none is left. */
+  private slot(): number {
+    const reused = this.free.pop();
+    if (reused !== undefined) return reused;
+    if (this.used * STRIDE === this.state.length) {
+      const grown = new Float64Array(Math.min(Math.max(FIRST_SLOTS, this.used * 2), Math.max(this.maxDevices, this.used + 1)) * STRIDE);
+      grown.set(this.state);
+      this.state = grown;
+    }
+    return this.used++;
+  }
+
+  private expected(device: string, i: number): number | undefined {
+    const s = this.state;
+    const o = i * STRIDE;
+    const given = s[o + GIVEN] as number;
+    if (!Number.isNaN(given)) return given;
     const configured = this.opts.intervals?.[device];
     if (configured !== undefined) return configured;
-    if (e.avg !== undefined && e.samples >= (this.opts.learnSamples ?? 3)) return e.avg;
+    const samples = s[o + SAMPLES] as number;
+    if (samples > 0 && samples >= (this.opts.learnSamples ?? 3)) return s[o + AVG];
     return this.opts.defaultIntervalMs;
   }
 
-  private goneStale(device: string, e: Entry, silentMs: number, expectedMs: number): void {
-    e.stale = true;
+  private goneStale(device: string, i: number, silentMs: number, expectedMs: number): void {
+    this.state[i * STRIDE + STALE] = 1;
     this.staleCount++;
     this.opts.logger.warn(
-      { device, last_seen: new Date(e.lastSeen).toISOString(), silent_s: Math.round(silentMs / 1000), expected_interval_s: Math.round(expectedMs / 1000) },
+      {
+        device,
+        last_seen: new Date(this.state[i * STRIDE + LAST_SEEN] as number).toISOString(),
+        silent_s: Math.round(silentMs / 1000),
+        expected_interval_s: Math.round(expectedMs / 1000),
+      },
       `device ${device} is silent for ${fmt(silentMs)} (expected every ${fmt(expectedMs)})`,
     );
     this.emit(device, false, silentMs, expectedMs);
   }
 
-  private backOnline(device: string, e: Entry, atMs: number): void {
-    e.stale = false;
+  private backOnline(device: string, i: number, atMs: number): void {
+    this.state[i * STRIDE + STALE] = 0;
     this.staleCount--;
-    const silent = atMs - e.lastSeen;
+    const silent = atMs - (this.state[i * STRIDE + LAST_SEEN] as number);
     this.opts.logger.info({ device, silent_s: Math.round(silent / 1000) }, `device ${device} is back after ${fmt(silent)}`);
-    this.emit(device, true, silent, this.expected(device, e));
+    this.emit(device, true, silent, this.expected(device, i));
   }
 
   private emit(device: string, online: boolean, silentMs: number, expectedMs: number | undefined): void {
@@ -221,9 +277,11 @@ export class StaleDevices {
   }
 
   private forget(device: string): void {
-    const e = this.devices.get(device);
-    if (e?.stale) this.staleCount--;
+    const i = this.devices.get(device);
+    if (i === undefined) return;
+    if (this.state[i * STRIDE + STALE] === 1) this.staleCount--;
     this.devices.delete(device);
+    this.free.push(i);
   }
 }
 

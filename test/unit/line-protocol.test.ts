@@ -160,6 +160,16 @@ describe('encodeLine: series text cached for frozen tags', () => {
     expect(encodeLine(r('other', tags, { t: 1 }))).toBe('other,device=th\\,1,room=a\\ b t=1 1700000000123456789');
     expect(encodeLine(r('', tags, { t: 1 }))).toBeNull();
   });
+
+  it('caches the text of any tags as it was: non-ASCII, astral and lone surrogate characters come back the same', () => {
+    const values = ['Küche', '温度计', '😀 sensor', 'bad\ud800half', 'x'.repeat(40) + '\udc00'];
+    for (const v of values) {
+      const plain = encodeLine(r('climate', { device: v, room: 'long enough to be a concatenation' }, { t: 1 }));
+      const tags = Object.freeze({ device: v, room: 'long enough to be a concatenation' });
+      expect(encodeLine(r('climate', tags, { t: 1 }))).toBe(plain);
+      expect(encodeLine(r('climate', tags, { t: 1 }))).toBe(plain); // from the cache
+    }
+  });
 });
 
 describe('compareUtf8', () => {

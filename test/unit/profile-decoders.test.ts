@@ -250,6 +250,38 @@ describe('DeviceDecoders', () => {
     expect((dd.decode(msg('tele/t1/SENSOR', payload)) as Reading[])[1]?.tags).toBe(first[1]?.tags);
   });
 
+  it("a record finds its topic's series whatever order the records come in, and a topic with more than 64 series still decodes every one", () => {
+    const t = profile('name: t\ndescription: d\nmqtt:\n  topics: ["tele/{device}/SENSOR"]\ndecode: { decoder: tasmota }\nmeasurement: tasmota\n');
+    const dd = new DeviceDecoders({ mqtt: [{ profile: t }] });
+    const sensors = Array.from({ length: 70 }, (_, i) => `S${i}`);
+    const payload = (names: string[]) => `{${names.map((n, i) => `"${n}":{"Temperature":${i}}`).join(',')},"Switch1":"ON"}`;
+    const first = dd.decode(msg('tele/t1/SENSOR', payload(sensors))) as Reading[];
+    const reversed = dd.decode(msg('tele/t1/SENSOR', payload([...sensors].reverse()))) as Reading[];
+    const again = dd.decode(msg('tele/t1/SENSOR', payload(sensors))) as Reading[];
+    expect(first.map((r) => r.tags)).toEqual([...sensors.map((s) => ({ sensor: s, device: 't1' })), { device: 't1' }]);
+    expect(reversed.map((r) => r.tags)).toEqual([...[...sensors].reverse().map((s) => ({ sensor: s, device: 't1' })), { device: 't1' }]);
+    expect(again.map((r) => r.tags)).toEqual(first.map((r) => r.tags));
+    // The first 64 series are kept: the same frozen tags object in every message, in any order.
+    for (let i = 0; i < 64; i++) {
+      expect(again[i]?.tags).toBe(first[i]?.tags);
+      expect(reversed[69 - i]?.tags).toBe(first[i]?.tags);
+    }
+    // Past them, a series is rendered for its reading (equal, not kept).
+    expect(again[69]?.tags).not.toBe(first[69]?.tags);
+  });
+
+  it('series of different topics with the same record tags share them, and tags that only spell alike are not taken for each other', () => {
+    const t = profile('name: t\ndescription: d\nmqtt:\n  topics: ["tele/{device}/SENSOR"]\ndecode: { decoder: tasmota }\nmeasurement: tasmota\n');
+    const dd = new DeviceDecoders({ mqtt: [{ profile: t }] });
+    // Joined with NUL separators both read "sensor NUL A NUL sensor_id NUL x NUL".
+    const odd = dd.decode(msg('tele/t1/SENSOR', '{"A\\u0000sensor_id\\u0000x":{"Temperature":1}}')) as Reading[];
+    const plain = dd.decode(msg('tele/t2/SENSOR', '{"A":{"Id":"x","Temperature":2}}')) as Reading[];
+    const again = dd.decode(msg('tele/t3/SENSOR', '{"A":{"Id":"x","Temperature":3}}')) as Reading[];
+    expect(odd[0]?.tags).toEqual({ sensor: 'A\u0000sensor_id\u0000x', device: 't1' });
+    expect(plain[0]?.tags).toEqual({ sensor: 'A', sensor_id: 'x', device: 't2' });
+    expect(again[0]?.tags).toEqual({ sensor: 'A', sensor_id: 'x', device: 't3' });
+  });
+
   it('finds entries whose topics an earlier entry always takes', () => {
     expect(checkBindings({ mqtt: [{ profile: a }, { profile: b }] })).toEqual([
       { path: ['devices', 1], message: 'topic "x/+/data" is never decoded by this entry: devices[0] matches it first' },

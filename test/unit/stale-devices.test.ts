@@ -124,6 +124,36 @@ describe('StaleDevices on virtual time', () => {
     expect(t.size).toBe(0);
   });
 
+  it("a device that takes a forgotten one's place starts afresh, and thousands of devices each keep their own state", async () => {
+    const { t, statuses } = make({ maxDevices: 2, intervals: {} });
+    t.seen('old', Date.now(), 5_000);
+    await vi.advanceTimersByTimeAsync(30_000); // stale: limit max(15 s, 20 s)
+    expect(t.stale).toBe(1);
+    t.seen('b');
+    t.seen('c'); // forgets 'old' (least recently seen), stale with it
+    expect(t.stale).toBe(0);
+    expect(t.list().find((d) => d.device === 'c')).toEqual({
+      device: 'c',
+      firstSeenMs: Date.now(),
+      lastSeenMs: Date.now(),
+      readings: 1,
+      learned: false,
+      stale: false,
+    });
+    expect(statuses).toHaveLength(1);
+    t.stop();
+
+    const many = make({ maxDevices: 5_000 }).t;
+    for (let round = 1; round <= 3; round++) {
+      for (let d = 0; d < 3_000; d++) if (d % round === 0) many.seen(`d${d}`, Date.now() + d);
+      await vi.advanceTimersByTimeAsync(10_000);
+    }
+    const list = new Map(many.list().map((d) => [d.device, d]));
+    expect(list.size).toBe(3_000);
+    expect(list.get('d7')).toMatchObject({ readings: 1, lastSeenMs: Date.UTC(2026, 0, 10) + 30_000 + 7 }); // make() above ran 30 s
+    expect(list.get('d6')).toMatchObject({ readings: 3, firstSeenMs: Date.UTC(2026, 0, 10) + 30_000 + 6 });
+  });
+
   it('stop() frees its timer', () => {
     make();
     tracker!.stop();

@@ -66,6 +66,11 @@ export interface Binding {
   readonly extraTags: Readonly<Record<string, string>>;
   readonly dropTags: ReadonlySet<string>;
   readonly memory: BoundedMemory;
+  /**
+   * Record tags objects by content (series.ts `sharedTags`): the series of every topic of
+   * the binding refer to one `{sensor: "ENERGY"}`, not one each.
+   */
+  readonly recordTags: Map<string, Readonly<Record<string, string>>>;
   /** Field name → unit, for the declared fields that name one (the status page shows them). */
   readonly units: Readonly<Record<string, string>>;
 }
@@ -138,6 +143,7 @@ export function compileBinding(
     extraTags,
     dropTags: new Set(spec.drop_tags),
     memory: new BoundedMemory(maxMemory),
+    recordTags: new Map(),
     units: Object.fromEntries(spec.fields.flatMap((f) => (f.unit ? [[f.name, f.unit] as const] : []))),
   };
 }
