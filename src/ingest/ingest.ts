@@ -22,11 +22,17 @@
  *
  * When the append is refused (policy `block` at the quota, or a disk error), the message
  * is held unacknowledged, with every later one behind it in order, and the append is
- * retried when a drain frees space (`retry()`) or every `retryMs`. An unacked message
- * stops its source reading (mqtt.js and aedes read the next packet of a connection only
- * after the ack), so the broker or the publisher keeps the data: that is the
- * backpressure. A hold longer than the connection's keepalive drops it (the ack also
- * holds the PINGRESP back); the source reconnects and the broker redelivers.
+ * retried when a drain frees space (`retry()`) or every `retryMs`. Unacked messages stop
+ * their source reading, so the broker or the publisher keeps the data: that is the
+ * backpressure, and it bounds what is held here. mqtt.js reads a connection's next packet
+ * only after the ack; the embedded broker stops reading a client's socket once it holds
+ * `maxHeldPerClient` (100) of its publishes, plus what the read that reached the bound
+ * brought in (at most a 64 KiB socket read of packets); a serial port pauses at
+ * `max_unacked` frames. A hold longer than the connection's keepalive drops it: from an
+ * external broker, the ack also holds the PINGRESP back; the embedded broker reads no
+ * PINGREQ from a socket it does not read, and aedes closes it after 1.5 × the client's
+ * keepalive. The client or source reconnects and the unacked messages are sent again; the
+ * held copies are still written once the hold ends, so they may arrive twice (QoS 1).
  */
 import type { Journal } from '../journal/journal.js';
 import { FATAL_SPOOL_CODES } from '../journal/spool-dir.js';

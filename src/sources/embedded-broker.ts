@@ -53,7 +53,9 @@ export interface EmbeddedBrokerOptions extends BrokerSettings {
  * Acknowledgement: each client PUBLISH is handed on and held until `msg.ack()`
  * (`holdEachPublish`, aedes-internals.ts), so the publisher's PUBACK (QoS 1) or PUBREC
  * (QoS 2) waits for our ack. Unlike mqtt.js, aedes may go on reading a client whose PUBLISH
- * is held (see `holdEachPublish`): the ack is not dependable flow control here. A client's will
+ * is held (see `holdEachPublish`), so the broker stops reading a client's socket itself once
+ * `maxHeldPerClient` of its publishes (any QoS) are held, and reads on when fewer are
+ * (`hold`/`release`); the rest waits in the publisher's TCP buffers. A client's will
  * message passes the same hook and is emitted like any publish. `$SYS/...` publishes
  * from clients are refused (aedes' default); the broker's own `$SYS` traffic never
  * passes this hook.
@@ -75,6 +77,12 @@ export class EmbeddedBroker implements Source {
   private readonly dropLog = new RateLimiter(60_000);
   /** Bumped on stop: acks after that do nothing. */
   private gen = 0;
+  /**
+   * Per client id, its publishes handed on and not yet acked (`maxHeldPerClient`), and
+   * its connection now: a client that reconnects while its earlier publishes are still held
+   * (aedes dropped it for its keepalive) inherits the count. Only ids with held publishes.
+   */
+  private readonly held = new Map<string, { n: number; conn: object }>();
   /** Sockets corked for the acks given in this turn of the event loop. */
   private readonly corks = new TurnCorks();
 
@@ -185,7 +193,10 @@ export class EmbeddedBroker implements Source {
         );
       } else this.log.debug({ err: err.message }, 'broker: connection error');
     });
-    broker.on('client', (client) => this.log.debug({ clientId: client.id }, 'broker: client connected'));
+    broker.on('client', (client) => {
+      this.onClient(client);
+      this.log.debug({ clientId: client.id }, 'broker: client connected');
+    });
     broker.on('clientDisconnect', (client) => this.log.debug({ clientId: client.id }, 'broker: client disconnected'));
 
     try {
@@ -228,6 +239,7 @@ export class EmbeddedBroker implements Source {
     }
     this.broker = undefined;
     this.gen++;
+    this.held.clear();
     this.corks.release();
     const timeoutMs = this.opts.stopTimeoutMs ?? 2000;
     const serverClosed = this.listeners.unlisten();
@@ -275,6 +287,8 @@ export class EmbeddedBroker implements Source {
     }
     const gen = this.gen;
     let acked = false;
+    const id = client === null ? undefined : client.id;
+    if (client !== null) this.hold(client);
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     this.outlet.push({
       sourceId: this.id,
@@ -286,9 +300,44 @@ export class EmbeddedBroker implements Source {
         acked = true;
         if (gen !== this.gen) return;
         if (client !== null) this.corks.cork(this.listeners.socketOf(connectionOf(client)));
+        if (id !== undefined) this.release(id);
         callback(null);
       },
     });
+  }
+
+  /**
+   * One more publish of `client` held: at `maxHeldPerClient` the broker stops reading its
+   * socket (aedes would read on: `holdEachPublish`), so a held ingest keeps a bounded number
+   * of messages per client and the rest waits in the publisher's TCP buffers.
+   */
+  private hold(client: Client): void {
+    const conn = connectionOf(client);
+    let h = this.held.get(client.id);
+    if (h === undefined) this.held.set(client.id, (h = { n: 0, conn }));
+    h.n++;
+    h.conn = conn;
+    if (h.n >= this.limits.maxHeldPerClient) this.listeners.pauseReading(conn);
+  }
+
+  /** One held publish of `id` acked: below the bound, its connection's socket is read again. */
+  private release(id: string): void {
+    const h = this.held.get(id);
+    if (h === undefined) return;
+    h.n--;
+    if (h.n < this.limits.maxHeldPerClient) this.listeners.resumeReading(h.conn);
+    if (h.n <= 0) this.held.delete(id);
+  }
+
+  /**
+   * A client (re)connected: while its earlier publishes are still held at the bound, its new
+   * connection is not read either (else each reconnect would add another window's worth).
+   */
+  private onClient(client: Client): void {
+    const h = this.held.get(client.id);
+    if (h === undefined) return;
+    h.conn = connectionOf(client);
+    if (h.n >= this.limits.maxHeldPerClient) this.listeners.pauseReading(h.conn);
   }
 }
 

@@ -9,9 +9,11 @@ export type { RawMessage, SourceStatus } from '../types.js';
  * embedded broker, a serial port) and owns that connection's life.
  *
  * Flow control is the ack: a source hands out a message and does not acknowledge it
- * (MQTT PUBACK/PUBREC) before `msg.ack()` is called; until then it reads no further
- * input from that connection, so a slow consumer holds data at the sender, not in
- * our heap.
+ * (MQTT PUBACK/PUBREC) before `msg.ack()` is called, and stops reading a connection that
+ * has a bounded number of messages unacknowledged: mqtt.js one (it reads the next packet
+ * after the ack), the embedded broker `maxHeldPerClient` per client (it stops reading the
+ * socket), a serial port `max_unacked` frames. So a slow consumer holds data at the
+ * sender, not in our heap.
  */
 export interface Source {
   readonly id: string;
@@ -34,7 +36,7 @@ export interface Source {
 /**
  * The single-subscriber hot stream behind `Source.messages()`: hands messages to the
  * current subscriber, holds them (in arrival order) while there is none.
- * The held list stays small because an unacked message stops the source reading.
+ * The held list stays small because unacked messages stop the source reading (above).
  */
 export class MessageOutlet {
   private subscriber: Subscriber<RawMessage> | undefined;

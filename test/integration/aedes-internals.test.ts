@@ -12,6 +12,7 @@ import {
   AEDES_PERSISTENCE_VERIFIED,
   AEDES_VERIFIED,
   CONNECT_TIMEOUT_MESSAGE,
+  KEEPALIVE_TIMEOUT_FACTOR,
   PERSISTENCE_STREAM_METHODS,
   afterAckWrites,
   connectionOf,
@@ -290,5 +291,28 @@ describe('aedes-internals (the aedes reaches, pinned)', () => {
     await waitFor(() => held.length === 2, 5000, 'the second PUBLISH, read while the first is held');
     await pipe.next('pingresp', 'the PINGRESP, while both are held');
     expect(pipe.packets.map((p) => p.cmd)).toEqual(['connack', 'pingresp']);
+  });
+
+  it('a client that sends nothing is closed after KEEPALIVE_TIMEOUT_FACTOR × its keepalive; "client" comes before its CONNACK', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const b = await broker();
+    const pipe = new Pipe();
+    cleanups.push(async () => pipe.destroy());
+    let written = -1;
+    b.on('client', () => (written = pipe.packets.length));
+    const timeouts: string[] = [];
+    b.on('keepaliveTimeout', (client) => timeouts.push(client.id));
+    b.handle(pipe);
+    pipe.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'quiet', keepalive: 2 });
+    // setTimeout is fake here (waitFor's polling too): aedes' connect runs on promises and setImmediate.
+    for (let i = 0; i < 1000 && !pipe.packets.some((p) => p.cmd === 'connack'); i++) await new Promise((r) => setImmediate(r));
+    expect(pipe.packets.map((p) => p.cmd)).toEqual(['connack']);
+    expect(written).toBe(0);
+    await vi.advanceTimersByTimeAsync(2000 * KEEPALIVE_TIMEOUT_FACTOR - 1);
+    expect(timeouts).toEqual([]);
+    expect(pipe.destroyed).toBe(false);
+    await vi.advanceTimersByTimeAsync(2);
+    expect(timeouts).toEqual(['quiet']);
+    expect(pipe.destroyed).toBe(true);
   });
 });

@@ -128,7 +128,10 @@ export function connectionOf(client: Client): object {
  * the connection's buffer is read and handled at once: a client that sends one packet at a
  * time is read on while its PUBLISH is held. Only data that arrives while unread data waits
  * (no new 'readable' event) stays unread: a burst stops after a read or two (measured: 612 of
- * 20,000 100-byte QoS 1 publishes sent at once). The test pins the first case.
+ * 20,000 100-byte QoS 1 publishes sent at once). The test pins the first case. So the
+ * embedded broker stops reading the socket itself (`maxHeldPerClient`, listeners.ts
+ * `pauseReading`): aedes reads its connection only through the stream's read(), and reads
+ * nothing while no data comes.
  */
 export function holdEachPublish(
   handler: (client: Client | null, packet: PublishPacket, ack: (err?: Error | null) => void) => void,
@@ -147,3 +150,15 @@ export function holdEachPublish(
 export function afterAckWrites(fn: () => void): ReturnType<typeof setImmediate> {
   return setImmediate(fn);
 }
+
+/**
+ * aedes 1.2 closes a client after 1.5 × its keepalive without a packet it handled
+ * (lib/handlers/connect.js `setKeepAlive`; each handled packet refreshes the timer,
+ * lib/handlers/index.js), emitting 'keepaliveTimeout' and then 'clientError' ("keep alive
+ * timeout"). A connection whose socket the embedded broker stops reading sends aedes nothing,
+ * so it is closed after that long; the client reconnects and resends what was not acked.
+ * aedes emits 'client' when it registers the client (after closing an older client with the
+ * same id), before it writes the CONNACK (lib/handlers/connect.js `registerClient`, then
+ * `doConnack`): a connection paused there is paused before the client saw its CONNACK.
+ */
+export const KEEPALIVE_TIMEOUT_FACTOR = 1.5;

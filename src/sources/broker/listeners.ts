@@ -32,6 +32,8 @@ export class BrokerListeners {
   private readonly identities = new WeakMap<object, ClientIdentity>();
   /** The TCP (or TLS) socket under each connection aedes writes to (its packet-guard Duplex). */
   private readonly rawOf = new WeakMap<object, Socket | TLSSocket>();
+  /** The packet guard each connection's socket is piped into, and whether that pipe is cut (`pauseReading`). */
+  private readonly guardOf = new WeakMap<object, { guard: PacketGuard; paused: boolean }>();
   private readonly perAddress = new Map<string, number>();
 
   constructor(private readonly h: ListenerHooks) {}
@@ -70,6 +72,35 @@ export class BrokerListeners {
   /** The socket under an aedes client's connection (to cork it), while it is open. */
   socketOf(conn: object): Socket | TLSSocket | undefined {
     return this.rawOf.get(conn);
+  }
+
+  /**
+   * Stops reading the socket under an aedes client's connection: the socket is unpiped from
+   * its packet guard and paused, so once its own buffer is full node stops reading the file
+   * descriptor, the kernel's receive window closes and the publisher blocks. What the guard
+   * and the connection already hold is still read by aedes. `resumeReading` pipes it again.
+   */
+  pauseReading(conn: object): void {
+    const raw = this.rawOf.get(conn);
+    const g = this.guardOf.get(conn);
+    if (raw === undefined || g === undefined || g.paused) return;
+    g.paused = true;
+    raw.unpipe(g.guard);
+    raw.pause();
+  }
+
+  /** Reads the connection's socket again after `pauseReading`. */
+  resumeReading(conn: object): void {
+    const raw = this.rawOf.get(conn);
+    const g = this.guardOf.get(conn);
+    if (raw === undefined || g === undefined || !g.paused) return;
+    g.paused = false;
+    if (!raw.destroyed) raw.pipe(g.guard);
+  }
+
+  /** Whether `pauseReading` holds this connection's socket now. */
+  isPaused(conn: object): boolean {
+    return this.guardOf.get(conn)?.paused ?? false;
   }
 
   /** Stops accepting; resolves once every server has closed. */
@@ -158,6 +189,7 @@ export class BrokerListeners {
     raw.on('error', () => conn.destroy());
     this.identities.set(conn, { address: raw.remoteAddress ?? 'unknown', ...(certUser !== undefined && { certUser }) });
     this.rawOf.set(conn, raw);
+    this.guardOf.set(conn, { guard, paused: false });
     this.h.handle(conn);
   }
 }

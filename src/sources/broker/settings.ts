@@ -25,9 +25,19 @@ export interface BrokerLimits {
    * Publishes per second per client (burst: one second's worth); beyond it the client is
    * disconnected. 0 = no limit (the default: one gateway client, e.g. a Zigbee bridge, may
    * speak for hundreds of devices; memory stays bounded anyway, since unacked publishes
-   * stop the broker from reading that client).
+   * stop the broker from reading that client: maxHeldPerClient).
    */
   readonly maxRatePerClient: number;
+  /**
+   * Publishes of one client (by client id) handed on and not yet acked (QoS 0, 1 and 2 alike:
+   * each waits for the ingest's ack) at which the broker stops reading that client's socket;
+   * it reads on once fewer are held. The publisher then blocks in its own TCP send buffer, so
+   * a held ingest (`block` at the quota, a full disk) keeps at most this many messages per
+   * client, plus the packets that one read of the socket brought in before the pause (what
+   * sat in the connection's stream buffers). A client that reconnects while its publishes
+   * are held keeps its count, and its new connection is not read either.
+   */
+  readonly maxHeldPerClient: number;
 }
 
 export const DEFAULT_BROKER_LIMITS: BrokerLimits = {
@@ -41,6 +51,10 @@ export const DEFAULT_BROKER_LIMITS: BrokerLimits = {
   maxTopicLength: 256,
   maxTopicLevels: 16,
   maxRatePerClient: 0,
+  // MQTT 3.1.1 has no receive maximum; 100 is above what devices keep in flight (mosquitto's
+  // client default is 20) so a healthy ingest, which acks at the end of each turn, never
+  // pauses a connection; MQTT 5's default receive maximum is 65,535.
+  maxHeldPerClient: 100,
 };
 
 export interface BrokerTls {
