@@ -41,6 +41,10 @@ export const COUNTER_TABLE = {
   dead_letter_dropped: { help: 'Dead-letter records not kept, by cause.', labels: ['cause'] },
   broker_refused: { help: 'Connections or packets the embedded broker refused, by reason.', labels: ['reason'] },
   broker_queue_dropped: { help: "Messages the embedded broker dropped because a session's queue was full.", labels: [] },
+  broker_reads_paused: {
+    help: 'Times the embedded broker stopped reading a client because maxHeldPerClient (100) of its publishes were unacknowledged.',
+    labels: [],
+  },
   broker_state_errors: { help: 'Times the embedded broker failed to save its state, by what.', labels: ['what'] },
   broker_login_delayed: { help: 'Logins the embedded broker answered late after failed attempts.', labels: [] },
   clock_steps: { help: 'Steps of the system clock seen, by direction.', labels: ['direction'] },

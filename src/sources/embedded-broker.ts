@@ -83,6 +83,9 @@ export class EmbeddedBroker implements Source {
    * (aedes dropped it for its keepalive) inherits the count. Only ids with held publishes.
    */
   private readonly held = new Map<string, { n: number; conn: object }>();
+  /** Client ids that reached `maxHeldPerClient` in this turn, checked at its end (`pauseHeld`). */
+  private readonly atBound = new Set<string>();
+  private pauseAt: ReturnType<typeof setImmediate> | undefined;
   /** Sockets corked for the acks given in this turn of the event loop. */
   private readonly corks = new TurnCorks();
 
@@ -240,6 +243,9 @@ export class EmbeddedBroker implements Source {
     this.broker = undefined;
     this.gen++;
     this.held.clear();
+    this.atBound.clear();
+    if (this.pauseAt !== undefined) clearImmediate(this.pauseAt);
+    this.pauseAt = undefined;
     this.corks.release();
     const timeoutMs = this.opts.stopTimeoutMs ?? 2000;
     const serverClosed = this.listeners.unlisten();
@@ -307,9 +313,12 @@ export class EmbeddedBroker implements Source {
   }
 
   /**
-   * One more publish of `client` held: at `maxHeldPerClient` the broker stops reading its
-   * socket (aedes would read on: `holdEachPublish`), so a held ingest keeps a bounded number
-   * of messages per client and the rest waits in the publisher's TCP buffers.
+   * One more publish of `client` held: at `maxHeldPerClient`, if they are still held at the
+   * end of this turn, the broker stops reading its socket (aedes would read on:
+   * `holdEachPublish`), so a held ingest keeps a bounded number of messages per client and
+   * the rest waits in the publisher's TCP buffers. Not at once: the ingest writes and acks
+   * a turn's messages at its end (a setImmediate the turn's first message scheduled, so it
+   * runs before this one), and a fast publisher that is acked every turn is not paused.
    */
   private hold(client: Client): void {
     const conn = connectionOf(client);
@@ -317,7 +326,24 @@ export class EmbeddedBroker implements Source {
     if (h === undefined) this.held.set(client.id, (h = { n: 0, conn }));
     h.n++;
     h.conn = conn;
-    if (h.n >= this.limits.maxHeldPerClient) this.listeners.pauseReading(conn);
+    if (h.n === this.limits.maxHeldPerClient) {
+      this.atBound.add(client.id);
+      this.pauseAt ??= setImmediate(() => this.pauseHeld());
+    }
+  }
+
+  /** End of a turn: the clients still at `maxHeldPerClient` are not read until acks take them below. */
+  private pauseHeld(): void {
+    this.pauseAt = undefined;
+    for (const id of this.atBound) {
+      const h = this.held.get(id);
+      if (h !== undefined && h.n >= this.limits.maxHeldPerClient) this.pauseReading(h.conn);
+    }
+    this.atBound.clear();
+  }
+
+  private pauseReading(conn: object): void {
+    if (this.listeners.pauseReading(conn)) this.counters.inc('broker_reads_paused');
   }
 
   /** One held publish of `id` acked: below the bound, its connection's socket is read again. */
@@ -337,7 +363,7 @@ export class EmbeddedBroker implements Source {
     const h = this.held.get(client.id);
     if (h === undefined) return;
     h.conn = connectionOf(client);
-    if (h.n >= this.limits.maxHeldPerClient) this.listeners.pauseReading(h.conn);
+    if (h.n >= this.limits.maxHeldPerClient) this.pauseReading(h.conn);
   }
 }
 

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import { EmbeddedBroker, DEFAULT_BROKER_LIMITS } from '../../src/sources/embedded-broker.js';
 import { silentLogger } from '../../src/observe/logger.js';
+import { Counters } from '../../src/observe/counters.js';
 import type { RawMessage } from '../../src/types.js';
 import { RawMqtt } from '../helpers/raw-mqtt.js';
 import { waitFor } from '../helpers/net.js';
@@ -17,8 +18,8 @@ afterEach(async () => {
 
 const N = DEFAULT_BROKER_LIMITS.maxHeldPerClient;
 
-async function startBroker(): Promise<EmbeddedBroker> {
-  const b = new EmbeddedBroker({ config: { host: '127.0.0.1', port: 0 }, logger: silentLogger() });
+async function startBroker(counters = new Counters()): Promise<EmbeddedBroker> {
+  const b = new EmbeddedBroker({ config: { host: '127.0.0.1', port: 0 }, logger: silentLogger(), counters });
   cleanups.push(() => b.stop());
   await b.start();
   return b;
@@ -65,7 +66,8 @@ const index = (m: RawMessage) => Number(m.payload.subarray(0, m.payload.indexOf(
 
 describe('embedded broker backpressure (a held publisher stops being read)', () => {
   it(`QoS 1 one at a time while every message is held: the broker reads ${N} (maxHeldPerClient), the rest waits in TCP; released, all arrive once, in order`, async () => {
-    const b = await startBroker();
+    const counters = new Counters();
+    const b = await startBroker(counters);
     const { got, release } = holdAll(b);
     const conn = await connect(b, 'one-at-a-time');
     const other = await connect(b, 'other');
@@ -89,6 +91,7 @@ describe('embedded broker backpressure (a held publisher stops being read)', () 
     await roundTrips(other);
     expect(got.length).toBe(N);
     expect(conn.packets.filter((p) => p.cmd === 'puback')).toEqual([]);
+    expect(counters.get('broker_reads_paused')).toBe(1);
 
     release();
     await waitFor(() => got.length >= total || undefined, 30_000, `all ${total} messages`);
@@ -181,5 +184,38 @@ describe('embedded broker backpressure (a held publisher stops being read)', () 
     await waitFor(() => conn.packets.filter((p) => p.cmd === 'puback').length === total || undefined, 10_000, 'every PUBACK');
     await roundTrips(other);
     expect(got.map(index)).toEqual(Array.from({ length: total }, (_, k) => k + 1));
+  });
+
+  it('a fast publisher acked at the end of every turn, as the ingest acks, is never paused, though it has more than the bound in flight', async () => {
+    const counters = new Counters();
+    const b = await startBroker(counters);
+    const got: RawMessage[] = [];
+    const turn: RawMessage[] = [];
+    const sub = b.messages().subscribe((m) => {
+      got.push(m);
+      if (turn.length === 0) setImmediate(() => turn.splice(0).forEach((t) => t.ack()));
+      turn.push(m);
+    });
+    cleanups.push(async () => sub.unsubscribe());
+    const conn = await connect(b, 'fast');
+    const total = 5000;
+    conn.socket.write(
+      Buffer.concat(
+        Array.from({ length: total }, (_, k) =>
+          mqttPacket.generate({
+            cmd: 'publish',
+            topic: 'bp',
+            payload: Buffer.from(`${k + 1}:`.padEnd(100, 'x')),
+            qos: 1,
+            messageId: k + 1,
+            retain: false,
+            dup: false,
+          }),
+        ),
+      ),
+    );
+    await waitFor(() => conn.packets.filter((p) => p.cmd === 'puback').length === total || undefined, 10_000, 'every PUBACK');
+    expect(got.map(index)).toEqual(Array.from({ length: total }, (_, k) => k + 1));
+    expect(counters.get('broker_reads_paused')).toBe(0);
   });
 });

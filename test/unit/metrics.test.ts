@@ -84,6 +84,7 @@ const EVERY_COUNTER = [
   'edgeflux_dead_letter_dropped_total{cause="c"} 1',
   'edgeflux_broker_refused_total{reason="r"} 1',
   'edgeflux_broker_queue_dropped_total 1',
+  'edgeflux_broker_reads_paused_total 1',
   'edgeflux_broker_state_errors_total{what="w"} 1',
   'edgeflux_broker_login_delayed_total 1',
   'edgeflux_clock_steps_total{direction="forward"} 1',
@@ -167,6 +168,7 @@ describe('Metrics', () => {
     c.inc('dead_letter_dropped', { cause: 'c' });
     c.inc('broker_refused', { reason: 'r' });
     c.inc('broker_queue_dropped');
+    c.inc('broker_reads_paused');
     c.inc('broker_state_errors', { what: 'w' });
     c.inc('broker_login_delayed');
     c.inc('clock_steps', { direction: 'forward' });

@@ -79,14 +79,16 @@ export class BrokerListeners {
    * its packet guard and paused, so once its own buffer is full node stops reading the file
    * descriptor, the kernel's receive window closes and the publisher blocks. What the guard
    * and the connection already hold is still read by aedes. `resumeReading` pipes it again.
+   * False when it was paused already (or is not known).
    */
-  pauseReading(conn: object): void {
+  pauseReading(conn: object): boolean {
     const raw = this.rawOf.get(conn);
     const g = this.guardOf.get(conn);
-    if (raw === undefined || g === undefined || g.paused) return;
+    if (raw === undefined || g === undefined || g.paused) return false;
     g.paused = true;
     raw.unpipe(g.guard);
     raw.pause();
+    return true;
   }
 
   /** Reads the connection's socket again after `pauseReading`. */
@@ -96,11 +98,6 @@ export class BrokerListeners {
     if (raw === undefined || g === undefined || !g.paused) return;
     g.paused = false;
     if (!raw.destroyed) raw.pipe(g.guard);
-  }
-
-  /** Whether `pauseReading` holds this connection's socket now. */
-  isPaused(conn: object): boolean {
-    return this.guardOf.get(conn)?.paused ?? false;
   }
 
   /** Stops accepting; resolves once every server has closed. */
