@@ -7,6 +7,7 @@
  *
  *   node --import tsx bench/probe.ts --system edgeflux --qos 0 --rates 10000,20000 --reps 3
  *   node --import tsx bench/probe.ts --system edgeflux --node-flags=--max-semi-space-size=4
+ *   node --import tsx bench/probe.ts --system edgeflux-embedded --qos 1 --connections 1 --window 20000   # straight into the embedded broker
  *   node --import tsx bench/probe.ts --system edgeflux --outage 300000 --reps 1 --node-flags=--cpu-prof
  *   node --import tsx bench/probe.ts --system edgeflux --outage 7200000 --outage-rate 2000 --reps 1 --devices 1000   # 1 h outage at 2k/s
  *   node --import tsx bench/probe.ts --system edgeflux --payload tasmota --devices 1000 --profile   # where the CPU goes (QoS 1, first rate)
@@ -27,7 +28,7 @@ import { clockTicks } from './lib/procstat.js';
 import { startInfluxd, startMosquitto } from './lib/servers.js';
 import { runStep, type StepEnv } from './lib/steps.js';
 import { runProfile } from './lib/profile.js';
-import { makeSystems, SYSTEM_NAMES, type SystemName } from './lib/systems.js';
+import { edgefluxDef, makeSystems, SYSTEM_NAMES, type SystemName } from './lib/systems.js';
 import { PAYLOAD_KINDS, type PayloadKind, type Workload } from './lib/workload.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -88,6 +89,9 @@ async function main(): Promise<void> {
       reps: { type: 'string', default: '3' },
       seconds: { type: 'string', default: '10' },
       devices: { type: 'string', default: '100' },
+      // edgeflux-embedded only: the load generator's connections straight into the embedded broker, and each one's QoS 1 window.
+      connections: { type: 'string', default: '1' },
+      window: { type: 'string', default: '20000' },
       'node-flags': { type: 'string', default: '' },
       'edgeflux-extra': { type: 'string' },
       outage: { type: 'string' },
@@ -107,11 +111,15 @@ async function main(): Promise<void> {
   const setup = await inspectEdgeflux(runtime, 'durable');
   const extra = v['edgeflux-extra'] ? (parseYaml(await readFile(v['edgeflux-extra'], 'utf8')) as Record<string, unknown>) : undefined;
   const [broker, influx] = await Promise.all([startMosquitto(), startInfluxd()]);
-  const [def] = makeSystems({ runtime, broker, influx, edgeflux: setup, ...(extra ? { edgefluxExtra: extra } : {}) }, [system]);
-  if (!def) throw new Error('no such system');
+  const ctx = { runtime, broker, influx, edgeflux: setup, ...(extra ? { edgefluxExtra: extra } : {}) };
+  const embedded = system === 'edgeflux-embedded';
+  const [def] = embedded ? [edgefluxDef(ctx, false, 'embedded')] : makeSystems(ctx, [system]);
+  if (!def) throw new Error(`--system ${system}: not measured by probe`);
   await influx.createDatabase(def.db);
   const gen = await LoadGenerator.start(runtime, broker.port, 'probe-load');
-  const workload: Workload = { source: 'mosquitto', payload, devices: Number(v.devices), connections: 1, window: 20_000 };
+  const workload: Workload = embedded
+    ? { source: 'embedded', payload, devices: Number(v.devices), connections: Number(v.connections), window: Number(v.window) }
+    : { source: 'mosquitto', payload, devices: Number(v.devices), connections: 1, window: 20_000 };
   const env: StepEnv = { influx, gen, devices: Number(v.devices), drainLimitMs: 3000, log, workload };
   if (v.profile) {
     const stamp = new Date().toISOString().slice(0, 16).replace(/[:T]/g, '-');
