@@ -25,10 +25,10 @@
  * retried when a drain frees space (`retry()`) or every `retryMs`. Unacked messages stop
  * their source reading, so the broker or the publisher keeps the data: that is the
  * backpressure, and it bounds what is held here. mqtt.js reads a connection's next packet
- * only after the ack; the embedded broker stops reading a client's socket once it holds
- * `maxHeldPerClient` (100) of its publishes, plus what the read that reached the bound
- * brought in (at most a 64 KiB socket read of packets); a serial port pauses at
- * `max_unacked` frames. A hold longer than the connection's keepalive drops it: from an
+ * only after the ack; the embedded broker stops reading a client's socket when 100
+ * (`maxHeldPerClient`) of its publishes are still held at the end of a turn, so it holds
+ * that many, plus what that turn's reads brought in (at most about one 64 KiB socket read
+ * of packets); a serial port pauses at `max_unacked` frames. A hold longer than the connection's keepalive drops it: from an
  * external broker, the ack also holds the PINGRESP back; the embedded broker reads no
  * PINGREQ from a socket it does not read, and aedes closes it after 1.5 × the client's
  * keepalive. The client or source reconnects and the unacked messages are sent again; the

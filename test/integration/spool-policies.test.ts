@@ -5,6 +5,8 @@ import { influxdPerFile } from '../helpers/influxd.js';
 import { freePort, waitFor } from '../helpers/net.js';
 import { publishAll, publisher, startDaemon } from '../helpers/daemon.js';
 import { startAckedPublisher } from '../helpers/acked-publisher.js';
+import { DEFAULT_BROKER_LIMITS } from '../../src/sources/embedded-broker.js';
+import { RawMqtt } from '../helpers/raw-mqtt.js';
 
 // The spool's policies against a real influxd: a dead output beside a live one, the quota
 // under drop-oldest and block while InfluxDB is down, and memory mode.
@@ -160,6 +162,68 @@ describe('spool: the quota while InfluxDB is down', () => {
       expect(daemon.counters.total('messages_dropped') + daemon.counters.total('points_dropped')).toBe(0);
     } finally {
       await pub.close();
+      expect(await daemon.stop()).toBe(true);
+    }
+  });
+});
+
+describe('spool: block holds a bounded number per embedded-broker client', () => {
+  it(`block, a sensor publishing one at a time without waiting for PUBACKs: the ingest holds ${DEFAULT_BROKER_LIMITS.maxHeldPerClient} (maxHeldPerClient), the rest waits at the sensor; all stored after`, async () => {
+    const N = DEFAULT_BROKER_LIMITS.maxHeldPerClient;
+    await fx.influx.createDatabase('blockone');
+    const { daemon } = await startDaemon(
+      config('blockone', output('local', fx.influx.url, 'blockone'), 'max_bytes: 256KiB, segment_bytes: 32KiB, policy: block'),
+      fx.dir.path,
+    );
+    const { conn } = await RawMqtt.connect(daemon.brokerPort!, { clientId: 'sensor', keepalive: 0 });
+    const { conn: other } = await RawMqtt.connect(daemon.brokerPort!, { clientId: 'other', keepalive: 0 });
+    const send = (n: number) =>
+      conn.send({
+        cmd: 'publish',
+        topic: 't/d1/m',
+        payload: Buffer.from(JSON.stringify({ n, ts: BASE + n, pad: noise(n, 100) })),
+        qos: 1,
+        messageId: n + 1,
+        retain: false,
+        dup: false,
+      });
+    const pubacks = () => conn.packets.filter((p) => p.cmd === 'puback').length;
+    /** What the broker was going to read by now, it has read (and the ingest has taken or held). */
+    const roundTrip = async () => {
+      other.send({ cmd: 'pingreq' });
+      await other.next('pingresp');
+    };
+    try {
+      await fx.influx.pause();
+      // Up to the quota, each acknowledged before the next.
+      let n = 0;
+      for (; n < 20_000; n++) {
+        send(n);
+        const acked = await waitFor(() => pubacks() > n || undefined, 2000, `the PUBACK of ${n}`, 1).then(
+          () => true,
+          () => false,
+        );
+        if (!acked) break;
+      }
+      expect(daemon.spoolStatus()!.holding).toBe(1);
+      // Then one at a time, none acknowledged any more.
+      const more = 2 * N;
+      for (let k = 1; k <= more; k++) {
+        send(n + k);
+        await roundTrip();
+        await roundTrip();
+      }
+      expect(daemon.spoolStatus()!.holding).toBe(N);
+      expect(daemon.counters.total('broker_reads_paused')).toBe(1);
+      const total = n + more + 1;
+
+      await fx.influx.resume();
+      await waitFor(() => pubacks() === total || undefined, 30_000, 'every publish acknowledged');
+      await waitFor(async () => (await fx.influx.count('blockone', 'm')) === total, 20_000, 'every reading stored');
+      expect((await storedNs('blockone')).sort((a, b) => a - b)).toEqual(Array.from({ length: total }, (_, i) => i));
+    } finally {
+      await conn.end();
+      await other.end();
       expect(await daemon.stop()).toBe(true);
     }
   });

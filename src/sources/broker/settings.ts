@@ -30,11 +30,12 @@ export interface BrokerLimits {
   readonly maxRatePerClient: number;
   /**
    * Publishes of one client (by client id) handed on and not yet acked (QoS 0, 1 and 2 alike:
-   * each waits for the ingest's ack) at which the broker stops reading that client's socket;
-   * it reads on once fewer are held. The publisher then blocks in its own TCP send buffer, so
+   * each waits for the ingest's ack) at which the broker stops reading that client's socket,
+   * if they are still unacked at the end of the event-loop turn that reached it (the ingest
+   * acks a healthy turn's messages then); it reads on once fewer are held. The publisher then blocks in its own TCP send buffer, so
    * a held ingest (`block` at the quota, a full disk) keeps at most this many messages per
-   * client, plus the packets that one read of the socket brought in before the pause (what
-   * sat in the connection's stream buffers). A client that reconnects while its publishes
+   * client, plus the packets that the reads of that turn brought in beyond it (in a burst,
+   * aedes itself stops after one read: at most a 64 KiB socket read of packets). A client that reconnects while its publishes
    * are held keeps its count, and its new connection is not read either.
    */
   readonly maxHeldPerClient: number;
