@@ -64,6 +64,22 @@ function publish(conn: RawMqtt, i: number, qos: 0 | 1, payload: Buffer = Buffer.
 
 const index = (m: RawMessage) => Number(m.payload.subarray(0, m.payload.indexOf(':')).toString());
 
+/**
+ * Publishes 1..N one at a time, each once the broker has read the one before (a separate
+ * read each), then N+1..N+5 the same way: those must not be read while N are held.
+ */
+async function fillToTheHold(conn: RawMqtt, other: RawMqtt, got: readonly RawMessage[], qos: 0 | 1): Promise<void> {
+  for (let i = 1; i <= N; i++) {
+    publish(conn, i, qos);
+    await waitFor(() => got.length === i || undefined, 5000, `message ${i} at the broker`, 1);
+  }
+  for (let i = N + 1; i <= N + 5; i++) {
+    publish(conn, i, qos);
+    await roundTrips(other);
+    expect(got.length, `message ${i} was read while ${N} are held`).toBe(N);
+  }
+}
+
 describe('embedded broker backpressure (a held publisher stops being read)', () => {
   it(`QoS 1 one at a time while every message is held: the broker reads ${N} (maxHeldPerClient), the rest waits in TCP; released, all arrive once, in order`, async () => {
     const counters = new Counters();
@@ -72,17 +88,7 @@ describe('embedded broker backpressure (a held publisher stops being read)', () 
     const conn = await connect(b, 'one-at-a-time');
     const other = await connect(b, 'other');
 
-    // One at a time, each sent once the broker has read the one before (a separate read each).
-    for (let i = 1; i <= N; i++) {
-      publish(conn, i, 1);
-      await waitFor(() => got.length === i || undefined, 5000, `message ${i} at the broker`, 1);
-    }
-    // Held N: the next ones, still one at a time, are not read.
-    for (let i = N + 1; i <= N + 5; i++) {
-      publish(conn, i, 1);
-      await roundTrips(other);
-      expect(got.length, `message ${i} was read while ${N} are held`).toBe(N);
-    }
+    await fillToTheHold(conn, other, got, 1);
     // The window of 1000: the rest sent without waiting, 16 KiB each, until the publisher's socket cannot hand them down.
     const total = 1000;
     const big = Buffer.alloc(16 * 1024, 0x61);
@@ -108,15 +114,7 @@ describe('embedded broker backpressure (a held publisher stops being read)', () 
     const { got, release } = holdAll(b);
     const conn = await connect(b, 'qos0');
     const other = await connect(b, 'other');
-    for (let i = 1; i <= N; i++) {
-      publish(conn, i, 0);
-      await waitFor(() => got.length === i || undefined, 5000, `message ${i} at the broker`, 1);
-    }
-    for (let i = N + 1; i <= N + 5; i++) {
-      publish(conn, i, 0);
-      await roundTrips(other);
-      expect(got.length, `message ${i} was read while ${N} are held`).toBe(N);
-    }
+    await fillToTheHold(conn, other, got, 0);
     release();
     await waitFor(() => got.length >= N + 5 || undefined, 5000, 'the rest after the release');
     await roundTrips(other);
