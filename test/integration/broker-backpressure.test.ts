@@ -64,6 +64,21 @@ function publish(conn: RawMqtt, i: number, qos: 0 | 1, payload: Buffer = Buffer.
 
 const index = (m: RawMessage) => Number(m.payload.subarray(0, m.payload.indexOf(':')).toString());
 
+/** QoS 1 PUBLISH packets 1..total, 100-byte payloads numbered as `index` reads them, to be written at once. */
+function burst(total: number): Buffer[] {
+  return Array.from({ length: total }, (_, k) =>
+    mqttPacket.generate({
+      cmd: 'publish',
+      topic: 'bp',
+      payload: Buffer.from(`${k + 1}:`.padEnd(100, 'x')),
+      qos: 1,
+      messageId: k + 1,
+      retain: false,
+      dup: false,
+    }),
+  );
+}
+
 /**
  * Publishes 1..N one at a time, each once the broker has read the one before (a separate
  * read each), then N+1..N+5 the same way: those must not be read while N are held.
@@ -158,17 +173,7 @@ describe('embedded broker backpressure (a held publisher stops being read)', () 
     const conn = await connect(b, 'burst');
     const other = await connect(b, 'other');
     const total = 20_000;
-    const packets = Array.from({ length: total }, (_, k) =>
-      mqttPacket.generate({
-        cmd: 'publish',
-        topic: 'bp',
-        payload: Buffer.from(`${k + 1}:`.padEnd(100, 'x')),
-        qos: 1,
-        messageId: k + 1,
-        retain: false,
-        dup: false,
-      }),
-    );
+    const packets = burst(total);
     const packetBytes = packets[total - 1]!.length;
     conn.socket.write(Buffer.concat(packets));
     await waitFor(() => got.length >= N || undefined, 5000, `${N} messages at the broker`);
@@ -197,21 +202,7 @@ describe('embedded broker backpressure (a held publisher stops being read)', () 
     cleanups.push(async () => sub.unsubscribe());
     const conn = await connect(b, 'fast');
     const total = 5000;
-    conn.socket.write(
-      Buffer.concat(
-        Array.from({ length: total }, (_, k) =>
-          mqttPacket.generate({
-            cmd: 'publish',
-            topic: 'bp',
-            payload: Buffer.from(`${k + 1}:`.padEnd(100, 'x')),
-            qos: 1,
-            messageId: k + 1,
-            retain: false,
-            dup: false,
-          }),
-        ),
-      ),
-    );
+    conn.socket.write(Buffer.concat(burst(total)));
     await waitFor(() => conn.packets.filter((p) => p.cmd === 'puback').length === total || undefined, 10_000, 'every PUBACK');
     expect(got.map(index)).toEqual(Array.from({ length: total }, (_, k) => k + 1));
     expect(counters.get('broker_reads_paused')).toBe(0);
