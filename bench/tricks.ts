@@ -400,7 +400,7 @@ async function main(): Promise<void> {
   // The daemon with every trick runs every cell any selected trick needs.
   const cells = [...new Map(o.tricks.flatMap((t) => t.cells).map((c) => [cellKey(c), c])).values()];
   const subjects: Subject[] = [{ name: 'with', runtime, cells, drain: o.tricks.some((t) => t.drain) }];
-  for (const t of o.tricks) subjects.push({ name: t.name, runtime: await transpileVariant(ROOT, dirs.get(t.name) as string), cells: t.cells, drain: t.drain });
+  for (const t of o.tricks) subjects.push({ name: t.name, runtime: await transpileVariant(dirs.get(t.name) as string), cells: t.cells, drain: t.drain });
   const setup = await inspectEdgeflux(runtime, 'durable');
   const load0 = loadavg();
   const [broker, influx] = await Promise.all([startMosquitto(), startInfluxd()]);

@@ -6,7 +6,7 @@
  * `npm run build` makes (scripts/build.mjs), so that the daemon runs as users run it.
  * `--tsx` runs the TypeScript through tsx instead.
  */
-import { cp, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import ts from 'typescript';
 import { bundle } from '../../scripts/build.mjs';
@@ -38,27 +38,27 @@ export async function transpile(root: string): Promise<{ runtime: Runtime; files
   const skip = (p: string): boolean => p.includes(`${join('bench', '.work')}`) || p.endsWith('node_modules');
   // src/ and what the bench runs in child processes (not the micro benchmarks beside it).
   const files = [...(await tsFiles(join(root, 'src'), skip)), ...(await tsFiles(join(root, 'bench', 'lib'), skip)), join(root, 'bench', 'baseline.ts')];
-  const n = await transpileInto(root, root, files, outRoot);
+  const n = await transpileInto(root, files, outRoot);
   await bundle({ src: join(root, 'src'), outdir: join(outRoot, 'src', 'cli'), clean: false });
   return { runtime: transpiledRuntime(root), files: n, ms: Date.now() - t0 };
 }
 
 /**
  * A variant of the daemon (bench/tricks.ts): `<dir>/src` (a patched copy of src/) transpiled
- * into `<dir>/js`, with the repo's device profiles and status page beside it. Only the
+ * into `<dir>/js` (it finds the repo's device profiles and status page at the package root). Only the
  * daemon runs from there; the load generator and the bench stay the repo's own.
  */
-export async function transpileVariant(root: string, dir: string): Promise<Runtime> {
+export async function transpileVariant(dir: string): Promise<Runtime> {
   const files = await tsFiles(join(dir, 'src'), (p) => p.endsWith('node_modules'));
   const outRoot = join(dir, 'js');
-  await transpileInto(root, dir, files, outRoot);
+  await transpileInto(dir, files, outRoot);
   await bundle({ src: join(dir, 'src'), outdir: join(outRoot, 'src', 'cli'), clean: false });
   const js = (relTs: string): string => join(outRoot, relTs.replace(/\.ts$/, '.js'));
   return { kind: 'transpiled', script: (relTs) => [js(relTs)], module: js };
 }
 
-/** Transpiles `files` (under `from`) into `outRoot`, replacing what was there; links `<root>/devices`, copies `<root>/status-page`. */
-async function transpileInto(root: string, from: string, files: readonly string[], outRoot: string): Promise<number> {
+/** Transpiles `files` (under `from`) into `outRoot`, replacing what was there (the daemon finds devices/ and status-page/ at the package root: util/package-root.ts). */
+async function transpileInto(from: string, files: readonly string[], outRoot: string): Promise<number> {
   await rm(outRoot, { recursive: true, force: true });
   const compilerOptions: ts.CompilerOptions = {
     target: ts.ScriptTarget.ES2022,
@@ -78,10 +78,6 @@ async function transpileInto(root: string, from: string, files: readonly string[
     await mkdir(dirname(target), { recursive: true });
     await writeFile(target, out.outputText);
   }
-  // The shipped device profiles are found next to the code (`<root>/devices`, as from dist/).
-  await symlink(join(root, 'devices'), join(outRoot, 'devices'), 'dir');
-  // The status page's files, where the daemon looks for them (beside src/, as beside dist/).
-  await cp(join(root, 'status-page'), join(outRoot, 'status-page'), { recursive: true });
   return files.length;
 }
 

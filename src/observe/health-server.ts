@@ -7,7 +7,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from './logger.js';
@@ -58,7 +57,6 @@ const ASSETS: Readonly<Record<string, string>> = {
 /** What may be fetched without a session (the login form and its style). */
 const PUBLIC = new Set(['login.html', 'style.css']);
 const MAX_LOGIN_BODY = 2048;
-const ASSET_DIR = pathToFileURL(join(packageRoot(), 'status-page') + '/');
 
 export class HealthServer {
   private server: Server | undefined;
@@ -90,7 +88,9 @@ export class HealthServer {
     if (this.server) return;
     if (this.feed) {
       try {
-        this.assets = new Map(await Promise.all(Object.keys(ASSETS).map(async (n) => [n, await readFile(new URL(n, ASSET_DIR))] as const)));
+        // Looked up here, not at import: an install without its package root still serves /healthz and /metrics.
+        const dir = join(packageRoot(), 'status-page');
+        this.assets = new Map(await Promise.all(Object.keys(ASSETS).map(async (n) => [n, await readFile(join(dir, n))] as const)));
         // After a failed login (`/login?failed=1`) the form says so: the same page with its notice shown (no script needed).
         const login = this.assets.get('login.html');
         this.failedLogin = login && Buffer.from(login.toString().replace('role="alert" hidden>', 'role="alert">'));
