@@ -11,6 +11,7 @@ import { dirBytes, TreeMeter, treeCpuUs, treeRssKb, treeWriteBytes } from './pro
 import { runStep, type StepEnv } from './steps.js';
 import type { SystemDef } from './systems.js';
 import { countRun, findMissing } from './verify.js';
+import { gcBetween, type GcFigures } from './shaped.js';
 
 export interface OutageResult {
   readonly system: string;
@@ -35,6 +36,8 @@ export interface OutageResult {
   readonly drainRate: number | undefined;
   /** CPU µs per point of the system and of influxd while they drained (on a 2-core machine they share the cores). */
   readonly drainCpu?: { readonly system: number; readonly influxd: number };
+  /** edgeflux's garbage collections while it drained (from its /metrics). */
+  readonly drainGc?: GcFigures;
   readonly lost: number;
   readonly missingExamples: readonly string[];
   readonly facts: string;
@@ -108,6 +111,8 @@ export async function runOutage(env: StepEnv, def: SystemDef, o: OutageOptions):
     let lastProgressAt = Date.now();
     let cpuAtFirst: { system: number; influxd: number } | undefined;
     let drainCpu: { system: number; influxd: number } | undefined;
+    let gcAtFirst: GcFigures | undefined;
+    let drainGc: GcFigures | undefined;
     while (Date.now() < deadline) {
       const n = await env.influx.pointsWritten(def.db).catch(() => written);
       const now = Date.now();
@@ -116,10 +121,13 @@ export async function runOutage(env: StepEnv, def: SystemDef, o: OutageOptions):
         firstAt = now;
         firstCount = n;
         cpuAtFirst = { system: treeCpuUs(sut.proc.pid), influxd: env.influx.proc ? treeCpuUs(env.influx.proc.pid) : 0 };
+        gcAtFirst = await sut.probe?.gc().catch(() => undefined);
       }
       written = n;
       if (written >= o.readings) {
         allAt = now;
+        const gcNow = gcAtFirst && (await sut.probe?.gc().catch(() => undefined));
+        if (gcAtFirst && gcNow) drainGc = gcBetween(gcAtFirst, gcNow);
         if (cpuAtFirst) {
           const pts = Math.max(1, o.readings - firstCount);
           drainCpu = {
@@ -175,6 +183,7 @@ export async function runOutage(env: StepEnv, def: SystemDef, o: OutageOptions):
       resumeToAllMs: allAt === undefined ? undefined : allAt - upAt,
       drainRate,
       ...(drainCpu ? { drainCpu } : {}),
+      ...(drainGc ? { drainGc } : {}),
       lost,
       missingExamples,
       facts: await sut.facts(),
@@ -187,6 +196,12 @@ export async function runOutage(env: StepEnv, def: SystemDef, o: OutageOptions):
           ? `all stored ${((allAt - upAt) / 1000).toFixed(1)} s after influxd was back, ${Math.round(drainRate ?? 0)} points/s`
           : `only ${stored}/${o.readings} stored`) +
         (drainCpu ? ` (CPU µs per point: ${def.name} ${drainCpu.system.toFixed(2)}, influxd ${drainCpu.influxd.toFixed(2)})` : '') +
+        (drainGc
+          ? `; GC while draining: ${Object.entries(drainGc)
+              .filter(([, g]) => g.count > 0)
+              .map(([k, g]) => `${k} ${g.count}× ${g.ms.toFixed(0)} ms`)
+              .join(', ')}`
+          : '') +
         (lost ? `; LOST ${lost}: ${missingExamples.slice(0, 3).join('; ')}` : ''),
     );
     return res;

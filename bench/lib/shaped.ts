@@ -56,6 +56,16 @@ export interface ProbeCounts {
 }
 
 /** edgeflux's own view of itself: `/spool` and `/metrics` on its health listener. */
+/** Collections and their pause time (ms) by kind. */
+export type GcFigures = Readonly<Record<string, { readonly count: number; readonly ms: number }>>;
+
+/** `after` − `before`, kind by kind. */
+export function gcBetween(before: GcFigures, after: GcFigures): GcFigures {
+  const out: Record<string, { count: number; ms: number }> = {};
+  for (const [k, a] of Object.entries(after)) out[k] = { count: a.count - (before[k]?.count ?? 0), ms: a.ms - (before[k]?.ms ?? 0) };
+  return out;
+}
+
 export class EdgefluxProbe {
   constructor(
     readonly port: number,
@@ -77,6 +87,18 @@ export class EdgefluxProbe {
       else if (line.startsWith('edgeflux_pipeline_rejected_total{')) rejected += Number(line.slice(line.lastIndexOf(' ') + 1));
     }
     return { received, rejected };
+  }
+
+  /** V8's garbage collections so far by kind (minor, major, incremental, weakcb), from prom-client's nodejs_gc_duration_seconds. */
+  async gc(): Promise<GcFigures> {
+    const text = (await this.get('/metrics', 'text')) as string;
+    const out: Record<string, { count: number; ms: number }> = {};
+    for (const m of text.matchAll(/^nodejs_gc_duration_seconds_(sum|count)\{kind="(\w+)"\} (\S+)$/gm)) {
+      const e = (out[m[2]!] ??= { count: 0, ms: 0 });
+      if (m[1] === 'sum') e.ms = Number(m[3]) * 1000;
+      else e.count = Number(m[3]);
+    }
+    return out;
   }
 
   private async get(path: string, as: 'json' | 'text'): Promise<unknown> {

@@ -41,7 +41,7 @@ import {
   recordBytes as frameRecordBytes,
 } from './record-codec.js';
 import { REF_MAX_BYTES, REF_MIN_BYTES, type SegmentDict } from './segment-dict.js';
-import { diff, diffed, undiff } from './payload-diff.js';
+import { PayloadArena, diff, diffed, undiffInto } from './payload-diff.js';
 import { VarintReader, unzigzag, writeBigVarint, writeVarint, zigzag } from './varint.js';
 import type { PayloadRange } from '../types.js';
 
@@ -245,11 +245,14 @@ export function readDefines(buf: Buffer, pos: number, len: number, dict: Segment
   }
 }
 
+/** Where decodeBlock writes the payloads it decodes from their differences. */
+const arena = new PayloadArena();
+
 /**
  * The records of the (checked) block of `len` bytes at `pos` with seq ≥ `fromSeq`, pushed to
  * `out` until it holds `max`; returns the number of the block's records it went past (pushed,
  * skipped as below `fromSeq`, or lost). A record naming an entry `dict` does not have (its
- * definition was in a damaged block) is lost: `onLost(seq)`. Payloads are views into `buf`.
+ * definition was in a damaged block) is lost: `onLost(seq)`. Payloads are ranges of `buf`, or of the arena for those coded as differences.
  * Throws a RangeError when the block is malformed despite its checksum.
  */
 export function decodeBlock(
@@ -291,8 +294,8 @@ export function decodeBlock(
       const ref = dict.refs[topic];
       if (ref === undefined) onLost(seq);
       else {
-        const payload = undiff(buf, at, at + p, ref);
-        out.push(new BlockRecord(seq, s, t, payload, 0, payload.length, base, off));
+        const from = undiffInto(buf, at, at + p, ref, arena);
+        out.push(new BlockRecord(seq, s, t, arena.buf, from, arena.used, base, off));
       }
     }
   }
@@ -300,13 +303,15 @@ export function decodeBlock(
 }
 
 /**
- * A record read from a block (or held by the recent tail). The payload is a view into `buf`
+ * A record read from a block (or held by the recent tail). The payload is a range of `buf`
  * (no copy): `buf` must not be reused while the record lives.
+ *
+ * `payload` and `receivedAt` are made when asked: a drain reading a backlog makes a record
+ * per message, and its decoder reads the bytes through `payloadRange()` and the arrival
+ * time only for a message without a time of its own. Made up front, the Buffer view and
+ * the two bigints were a quarter of the drain's allocations (bench/RESULTS.md 2026-12-06).
  */
 export class BlockRecord implements JournalRecord {
-  readonly payload: Buffer;
-  readonly receivedAt: bigint;
-
   constructor(
     readonly seq: number,
     readonly sourceId: string,
@@ -314,12 +319,17 @@ export class BlockRecord implements JournalRecord {
     private readonly buf: Buffer,
     private readonly start: number,
     private readonly end: number,
-    base: bigint,
+    private readonly base: bigint,
     /** ns after `base`. */
-    off: number,
-  ) {
-    this.payload = buf.subarray(start, end);
-    this.receivedAt = off === 0 ? base : base + BigInt(off);
+    private readonly off: number,
+  ) {}
+
+  get payload(): Buffer {
+    return this.buf.subarray(this.start, this.end);
+  }
+
+  get receivedAt(): bigint {
+    return this.off === 0 ? this.base : this.base + BigInt(this.off);
   }
 
   /** The payload as a range of the block's bytes (no Buffer view made for it). */

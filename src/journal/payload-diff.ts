@@ -62,29 +62,68 @@ export function diff(p: Buffer, ref: Buffer): number {
   return at < n ? at : 0;
 }
 
+/**
+ * Where payloads decoded by `undiffInto` go, one after another: one buffer for many payloads
+ * instead of a Buffer object each (a drain reading a backlog decodes hundreds of thousands a
+ * second). A payload keeps its buffer alive, as a view into a read chunk does; once a buffer
+ * is full the next one is taken and the old one goes with the last payload in it.
+ */
+export class PayloadArena {
+  buf: Buffer = Buffer.alloc(0);
+  used = 0;
+
+  constructor(private readonly chunkBytes = 64 * 1024) {}
+
+  /** Room for `n` bytes: returns where they go in `this.buf`, and counts them as used. */
+  reserve(n: number): number {
+    if (this.used + n > this.buf.length) {
+      this.buf = Buffer.allocUnsafeSlow(Math.max(this.chunkBytes, n));
+      this.used = 0;
+    }
+    const at = this.used;
+    this.used += n;
+    return at;
+  }
+}
+
+const reader = new VarintReader(Buffer.alloc(0), 0, 0);
+
 /** The payload coded by `diff` in `buf[start, end)` against `ref`. Throws a RangeError when the code is malformed. */
 export function undiff(buf: Buffer, start: number, end: number, ref: Buffer): Buffer {
-  const r = new VarintReader(buf, start, end);
+  const arena = new PayloadArena(0);
+  const at = undiffInto(buf, start, end, ref, arena);
+  return arena.buf.subarray(at, arena.used);
+}
+
+/**
+ * Decodes the payload coded by `diff` in `buf[start, end)` against `ref` into `arena`;
+ * returns where it starts in `arena.buf` (it ends at `arena.used`). Throws a RangeError
+ * when the code is malformed.
+ */
+export function undiffInto(buf: Buffer, start: number, end: number, ref: Buffer, arena: PayloadArena): number {
+  const r = reader.reset(buf, start, end);
   const n = r.varint();
   if (n > REF_MAX_BYTES * 2) throw new RangeError('journal block: coded payload too long');
-  const out = Buffer.allocUnsafe(n);
-  let o = 0;
+  const first = arena.reserve(n);
+  const out = arena.buf;
+  const stop = first + n;
+  let o = first;
   let j = 0;
   for (;;) {
     const l = r.varint();
-    if (l > n - o) throw new RangeError('journal block: coded payload overruns');
+    if (l > stop - o) throw new RangeError('journal block: coded payload overruns');
     const from = r.skip(l);
     for (let k = 0; k < l; k++) out[o++] = buf[from + k]!;
     j += l;
     if (r.at >= end) break;
     j += unzigzag(r.varint());
     const c = r.varint();
-    if (j < 0 || c > ref.length - j || c > n - o) throw new RangeError('journal block: coded payload copies past its reference');
+    if (j < 0 || c > ref.length - j || c > stop - o) throw new RangeError('journal block: coded payload copies past its reference');
     for (let k = 0; k < c; k++) out[o++] = ref[j + k]!;
     j += c;
   }
-  if (o !== n) throw new RangeError('journal block: coded payload too short');
-  return out;
+  if (o !== stop) throw new RangeError('journal block: coded payload too short');
+  return first;
 }
 
 /** The code of the last `diff` (its `length` bytes): valid until the next call. */

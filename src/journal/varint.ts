@@ -31,10 +31,18 @@ export function writeBigVarint(buf: Buffer, at: number, v: bigint): number {
 /** A cursor over a block's body; every read is bounds-checked (a malformed block throws). */
 export class VarintReader {
   constructor(
-    readonly buf: Buffer,
+    public buf: Buffer,
     public at: number,
-    readonly end: number,
+    public end: number,
   ) {}
+
+  /** Points this cursor at `buf[at, end)` (one reader serves many payloads: no object each). */
+  reset(buf: Buffer, at: number, end: number): this {
+    this.buf = buf;
+    this.at = at;
+    this.end = end;
+    return this;
+  }
 
   varint(): number {
     let n = 0;

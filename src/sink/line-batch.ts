@@ -166,8 +166,11 @@ export class LineWriter {
     if (this.used + worst > buf.length) buf = this.grow(this.used + worst);
     const bytes = buf.write(text, this.used, 'utf8');
     let at = this.used;
+    // All ASCII (as many bytes as UTF-16 units): a line's byte length is its length, and
+    // each line (a tree of the strings it was built from) is not flattened to measure it.
+    const ascii = bytes === text.length;
     for (const line of lines) {
-      at += Buffer.byteLength(line, 'utf8') + 1;
+      at += (ascii ? line.length : Buffer.byteLength(line, 'utf8')) + 1;
       this.offs.push(at);
     }
     buf[this.used + bytes] = 10;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { diff, diffed, undiff } from '../../src/journal/payload-diff.js';
+import { PayloadArena, diff, diffed, undiff, undiffInto } from '../../src/journal/payload-diff.js';
 import { VarintReader, unzigzag, writeBigVarint, writeVarint, zigzag } from '../../src/journal/varint.js';
 
 /** The code of `p` against `ref` as its own buffer, or undefined when coding does not pay. */
@@ -40,6 +40,32 @@ describe('payload diff: a payload coded against its topic’s reference', () => 
     expect(() => undiff(c, 0, c.length, Buffer.from('01'))).toThrow(RangeError);
     expect(() => undiff(c, 0, c.length - 1, ref)).toThrow(RangeError);
     expect(() => undiff(Buffer.from([10, 2, 65, 66]), 0, 4, ref)).toThrow(RangeError);
+  });
+
+  it('decodes many payloads one after another into an arena; a full arena takes a new buffer and the earlier payloads stay intact', () => {
+    const ref = Buffer.from('{"temperature":21.53,"humidity":40.1,"battery":97}');
+    const arena = new PayloadArena(128); // room for about two payloads
+    const got: { buf: Buffer; start: number; end: number; want: string }[] = [];
+    const buffers = new Set<Buffer>();
+    for (let i = 0; i < 10; i++) {
+      const want = `{"temperature":21.${10 + i},"humidity":40.${i},"battery":97}`;
+      const c = code(Buffer.from(want), ref)!;
+      const start = undiffInto(c, 0, c.length, ref, arena);
+      got.push({ buf: arena.buf, start, end: arena.used, want });
+      buffers.add(arena.buf);
+    }
+    expect(buffers.size).toBeGreaterThan(2); // it moved on to new buffers
+    expect(buffers.size).toBeLessThan(10); // and shared each between payloads
+    for (const g of got) expect(g.buf.toString('utf8', g.start, g.end)).toBe(g.want);
+  });
+
+  it('gives a payload bigger than the arena’s chunk a buffer of its own size', () => {
+    const ref = Buffer.from('x'.repeat(300));
+    const want = 'x'.repeat(150) + 'y' + 'x'.repeat(149);
+    const c = code(Buffer.from(want), ref)!;
+    const arena = new PayloadArena(16);
+    const start = undiffInto(c, 0, c.length, ref, arena);
+    expect(arena.buf.toString('utf8', start, arena.used)).toBe(want);
   });
 });
 
