@@ -88,6 +88,13 @@ export interface DrainStopResult {
 /** A read aims at about this many payload bytes (bounds memory when messages are large). */
 const READ_BYTES = 256 * 1024;
 const MIN_READ = 16;
+/**
+ * And at most this many records, however small: a read's records live until the last is
+ * fed, and 5000 of them (~440 KB of objects, fed over ~12 ms) outlived two young-generation
+ * collections and were promoted to the old one, twice the garbage-collection pause time of
+ * a drain reading 1024 at a time (bench/RESULTS.md, 2026-12-06).
+ */
+const MAX_READ = 1024;
 const HALT_GRACE_MS = 1000;
 const READ_ERROR_PAUSE_MS = 1000;
 
@@ -138,7 +145,7 @@ export class Drain {
       this.wakeup.wake();
     });
     this.maxPoints = batch.max_points;
-    this.readCount = Math.max(MIN_READ, Math.min(batch.max_points, 1024));
+    this.readCount = Math.max(MIN_READ, Math.min(batch.max_points, MAX_READ));
     this.batcher = new Batcher(batch.max_points, batch.max_age, (b) => this.slots.push(b), this.timers);
     this.progress = new DrainProgress({
       id: this.id,
@@ -335,7 +342,7 @@ export class Drain {
       fed++;
     }
     this.readPos = expected;
-    if (fed > 0) this.readCount = Math.max(MIN_READ, Math.min(this.maxPoints, Math.floor(READ_BYTES / Math.max(1, bytes / fed))));
+    if (fed > 0) this.readCount = Math.max(MIN_READ, Math.min(this.maxPoints, MAX_READ, Math.floor(READ_BYTES / Math.max(1, bytes / fed))));
   }
 
   private feed(rec: JournalRecord): void {

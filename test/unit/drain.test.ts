@@ -292,6 +292,22 @@ describe('Drain: reading, batching, committing', () => {
     await drain.stop(1000, false);
   });
 
+  it('reads a backlog of small messages at most 1024 records at a time, however many a batch holds', async () => {
+    append(...values(6000));
+    const asked: number[] = [];
+    const read = journal.read.bind(journal);
+    vi.spyOn(journal, 'read').mockImplementation((from, max) => {
+      asked.push(max);
+      return read(from, max);
+    });
+    make(config({ batch: { max_points: 5000, max_age: 1000 } })).start();
+    await tick();
+    expect(writer.written).toHaveLength(6000);
+    expect(asked.length).toBeGreaterThan(5);
+    expect(Math.max(...asked)).toBe(1024); // the read's records live until the last is fed (drain.ts, MAX_READ)
+    await drain.stop(1000, false);
+  });
+
   it('counts the messages the quota dropped before it could read them, exactly', async () => {
     journal = new MemoryJournal({ maxBytes: 100 * (RECORD_OVERHEAD + 2 + 6), policy: 'drop-oldest' }); // 100 records of 6-byte payloads
     await journal.open();
