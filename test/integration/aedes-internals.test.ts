@@ -20,6 +20,7 @@ import {
   isConnectTimeout,
   loadLevelPersistence,
   memoryPersistence,
+  holdReads,
   replaceOutgoingQueue,
   retainedMessages,
   sameShapeAs,
@@ -291,6 +292,34 @@ describe('aedes-internals (the aedes reaches, pinned)', () => {
     await waitFor(() => held.length === 2, 5000, 'the second PUBLISH, read while the first is held');
     await pipe.next('pingresp', 'the PINGRESP, while both are held');
     expect(pipe.packets.map((p) => p.cmd)).toEqual(['connack', 'pingresp']);
+  });
+
+  it('holdReads: a paused connection is not read (what it sends waits in its buffer); resumed, aedes reads it; a chunk refused by inspect is not parsed', async () => {
+    const seen: number[] = [];
+    const b = await broker(holdEachPublish((_client, packet, ack) => (seen.push(packet.messageId!), ack(null))));
+    const pipe = await connected(b, 'held-reads');
+    let refuse = false;
+    const inspected: number[] = [];
+    const hold = holdReads(pipe, (chunk) => (inspected.push(chunk.length), !refuse));
+    expect(hold.pause()).toBe(true);
+    expect(hold.pause()).toBe(false); // paused already
+    pipe.send(publish('t', 1));
+    pipe.send(publish('t', 2));
+    await connected(b, 'sentinel'); // a round trip on another connection
+    expect(seen).toEqual([]);
+    expect(inspected).toEqual([]);
+    expect(pipe.readableLength).toBeGreaterThan(0); // unread, in the connection's buffer
+    hold.resume();
+    expect(seen).toEqual([]); // read on the next tick, not inside resume()
+    await waitFor(() => seen.length === 2, 5000, 'both publishes, read once resumed');
+    expect(seen).toEqual([1, 2]);
+    expect(inspected.length).toBeGreaterThan(0);
+    await pipe.next('puback', 'the PUBACKs');
+
+    refuse = true;
+    pipe.send(publish('t', 3));
+    await connected(b, 'sentinel-2');
+    expect(seen).toEqual([1, 2]); // inspected, refused, never parsed
   });
 
   it('a client that sends nothing is closed after KEEPALIVE_TIMEOUT_FACTOR × its keepalive; "client" comes before its CONNACK', async () => {

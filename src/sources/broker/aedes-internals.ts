@@ -129,9 +129,8 @@ export function connectionOf(client: Client): object {
  * time is read on while its PUBLISH is held. Only data that arrives while unread data waits
  * (no new 'readable' event) stays unread: a burst stops after a read or two (measured: 612 of
  * 20,000 100-byte QoS 1 publishes sent at once). The test pins the first case. So the
- * embedded broker stops reading the socket itself (`maxHeldPerClient`, listeners.ts
- * `pauseReading`): aedes reads its connection only through the stream's read(), and reads
- * nothing while no data comes.
+ * embedded broker stops reading the socket itself (`maxHeldPerClient`, `holdReads` below,
+ * listeners.ts `pauseReading`).
  */
 export function holdEachPublish(
   handler: (client: Client | null, packet: PublishPacket, ack: (err?: Error | null) => void) => void,
@@ -149,6 +148,37 @@ export function holdEachPublish(
  */
 export function afterAckWrites(fn: () => void): ReturnType<typeof setImmediate> {
   return setImmediate(fn);
+}
+
+/**
+ * The embedded broker's hold on what aedes reads from a connection. aedes 1.2 reads a
+ * connection only by calling its `read()` on each 'readable' event (lib/client.js
+ * `nextBatch`; it pauses and resumes clients itself around CONNECT, lib/handlers/connect.js,
+ * so its own `client.pause()` cannot be shared). So the connection's `read()` is wrapped:
+ * - each chunk goes through `inspect` before aedes parses it; false (a packet too large:
+ *   `inspect` ends the connection) and aedes gets nothing of it;
+ * - while paused, `read()` returns nothing without reading: the socket's buffer fills to its
+ *   highWaterMark, node stops reading the descriptor, the kernel's receive window closes
+ *   and the publisher blocks. `resume()` emits 'readable' on the next tick (not inside the
+ *   caller: an ack must not have aedes handle, and ack, later packets before its own
+ *   PUBACK is written), so aedes reads what waits. `pause()` is false when paused already.
+ */
+export function holdReads(conn: Readable, inspect: (chunk: Buffer) => boolean): { pause(): boolean; resume(): void } {
+  const read = conn.read;
+  let paused = false;
+  conn.read = function (this: Readable, n?: number) {
+    if (paused) return null;
+    const chunk: unknown = read.call(this, n);
+    return chunk === null || inspect(chunk as Buffer) ? chunk : null;
+  };
+  return {
+    pause: () => !paused && (paused = true),
+    resume: () => {
+      if (!paused) return;
+      paused = false;
+      process.nextTick(() => conn.destroyed || conn.emit('readable'));
+    },
+  };
 }
 
 /**

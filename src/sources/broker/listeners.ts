@@ -1,12 +1,14 @@
 /**
  * The embedded broker's listeners: the plain and TLS servers, the share of connections
- * each address may hold, and the packet-size guard every connection passes before aedes
- * reads it. Who a connection is (address, certificate user) is remembered for the gate.
+ * each address may hold, and the packet-size guard that sees every chunk aedes reads from a
+ * connection before aedes parses it. aedes reads the socket itself (no stream in between:
+ * each would cost every connection its own stream states and every chunk two more hops).
+ * Who a connection is (address, certificate user) is remembered for the gate.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
-import { Duplex } from 'node:stream';
 import type { Logger } from '../../observe/logger.js';
+import { holdReads } from './aedes-internals.js';
 import { PacketGuard } from './packet-guard.js';
 import type { BrokerGate, ClientIdentity } from './security.js';
 import type { BrokerLimits, BrokerTls } from './settings.js';
@@ -20,7 +22,7 @@ export interface ListenerHooks {
   readonly onDrop: (address: string | undefined) => void;
   /** Whether a connection can be handed on now (the broker runs). */
   readonly canHandle: () => boolean;
-  readonly handle: (conn: Duplex) => void;
+  readonly handle: (conn: Socket | TLSSocket) => void;
 }
 
 export class BrokerListeners {
@@ -30,10 +32,8 @@ export class BrokerListeners {
   private servers: Server[] = [];
   private readonly sockets = new Set<Socket>();
   private readonly identities = new WeakMap<object, ClientIdentity>();
-  /** The TCP (or TLS) socket under each connection aedes writes to (its packet-guard Duplex). */
-  private readonly rawOf = new WeakMap<object, Socket | TLSSocket>();
-  /** The packet guard each connection's socket is piped into, and whether that pipe is cut (`pauseReading`). */
-  private readonly guardOf = new WeakMap<object, { guard: PacketGuard; paused: boolean }>();
+  /** Each connection's hold on what aedes reads (`pauseReading`). */
+  private readonly holds = new WeakMap<object, ReturnType<typeof holdReads>>();
   private readonly perAddress = new Map<string, number>();
 
   constructor(private readonly h: ListenerHooks) {}
@@ -69,35 +69,24 @@ export class BrokerListeners {
     return this.identities.get(conn) ?? { address: 'unknown' };
   }
 
-  /** The socket under an aedes client's connection (to cork it), while it is open. */
+  /** The socket of an aedes client's connection (to cork it), while it is open. */
   socketOf(conn: object): Socket | TLSSocket | undefined {
-    return this.rawOf.get(conn);
+    return this.sockets.has(conn as Socket) ? (conn as Socket | TLSSocket) : undefined;
   }
 
   /**
-   * Stops reading the socket under an aedes client's connection: the socket is unpiped from
-   * its packet guard and paused, so once its own buffer is full node stops reading the file
-   * descriptor, the kernel's receive window closes and the publisher blocks. What the guard
-   * and the connection already hold is still read by aedes. `resumeReading` pipes it again.
+   * Stops aedes reading a connection (aedes-internals.ts `holdReads`): once its buffer is
+   * full node stops reading the socket, the kernel's receive window closes and the
+   * publisher blocks. What aedes already read is still handled. `resumeReading` reads on.
    * False when it was paused already (or is not known).
    */
   pauseReading(conn: object): boolean {
-    const raw = this.rawOf.get(conn);
-    const g = this.guardOf.get(conn);
-    if (raw === undefined || g === undefined || g.paused) return false;
-    g.paused = true;
-    raw.unpipe(g.guard);
-    raw.pause();
-    return true;
+    return this.holds.get(conn)?.pause() ?? false;
   }
 
-  /** Reads the connection's socket again after `pauseReading`. */
+  /** Reads the connection again after `pauseReading`. */
   resumeReading(conn: object): void {
-    const raw = this.rawOf.get(conn);
-    const g = this.guardOf.get(conn);
-    if (raw === undefined || g === undefined || !g.paused) return;
-    g.paused = false;
-    if (!raw.destroyed) raw.pipe(g.guard);
+    this.holds.get(conn)?.resume();
   }
 
   /** Stops accepting; resolves once every server has closed. */
@@ -164,7 +153,7 @@ export class BrokerListeners {
     return true;
   }
 
-  /** Hands a connection to aedes through the packet-size guard, remembering who it is. */
+  /** Hands a connection to aedes, its reads held (packet-size guard, pause), remembering who it is. */
   private accept(socket: Socket, raw: Socket | TLSSocket, certUser?: string): void {
     if (!this.h.canHandle()) return void socket.destroy();
     // Without this, a PUBACK written while an earlier one is unacknowledged waits for the
@@ -173,21 +162,28 @@ export class BrokerListeners {
     raw.setNoDelay(true);
     this.sockets.add(raw);
     raw.once('close', () => this.sockets.delete(raw));
-    const guard = new PacketGuard(this.h.limits.maxPacketBytes, (declared) =>
-      this.h.refuse(
-        'payload_too_large',
-        { address: raw.remoteAddress, bytes: declared },
-        `broker: packet of ${declared} bytes refused (limit ${this.h.limits.maxPacketBytes})`,
-      ),
+    this.identities.set(raw, { address: raw.remoteAddress ?? 'unknown', ...(certUser !== undefined && { certUser }) });
+    const guard = new PacketGuard(this.h.limits.maxPacketBytes);
+    // Every chunk aedes reads passes the guard first (holdReads): a packet declared too
+    // large ends the connection before aedes parses any of that chunk.
+    this.holds.set(
+      raw,
+      holdReads(raw, (chunk) => {
+        if (raw.destroyed) return false; // refused already: nothing more is parsed
+        const bad = guard.check(chunk);
+        if (bad === undefined) return true;
+        if (bad.declared !== undefined) {
+          this.h.refuse(
+            'payload_too_large',
+            { address: raw.remoteAddress, bytes: bad.declared },
+            `broker: packet of ${bad.declared} bytes refused (limit ${this.h.limits.maxPacketBytes})`,
+          );
+        }
+        raw.destroy();
+        return false;
+      }),
     );
-    guard.on('error', () => raw.destroy());
-    const conn = Duplex.from({ readable: raw.pipe(guard), writable: raw });
-    conn.on('error', () => raw.destroy());
-    raw.on('error', () => conn.destroy());
-    this.identities.set(conn, { address: raw.remoteAddress ?? 'unknown', ...(certUser !== undefined && { certUser }) });
-    this.rawOf.set(conn, raw);
-    this.guardOf.set(conn, { guard, paused: false });
-    this.h.handle(conn);
+    this.h.handle(raw);
   }
 }
 

@@ -1,26 +1,25 @@
-import { Transform, type TransformCallback } from 'node:stream';
-
 /**
- * Sits between a client socket and the MQTT parser and reads only the fixed headers:
- * a packet whose declared length exceeds `maxPacketBytes` ends the connection before its
- * body is buffered (the parser would otherwise hold up to 256 MiB for one packet). Bytes
- * are passed through untouched; the cost is a few comparisons per packet.
+ * Reads the fixed headers of the MQTT packets in a client's byte stream, chunk by chunk as
+ * the broker reads them: a packet whose declared length exceeds `maxPacketBytes` ends the
+ * connection before its body is buffered (the parser would otherwise hold up to 256 MiB for
+ * one packet). The bytes themselves go to the parser untouched; the cost is a few
+ * comparisons per packet.
  */
-export class PacketGuard extends Transform {
+export class PacketGuard {
   /** Bytes of the current packet's body still to pass; -1 while reading a header. */
   private remaining = -1;
   private headerLen = 0;
   private multiplier = 1;
   private length = 0;
 
-  constructor(
-    private readonly maxPacketBytes: number,
-    private readonly onTooLarge: (declared: number) => void,
-  ) {
-    super();
-  }
+  constructor(private readonly maxPacketBytes: number) {}
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+  /**
+   * Follows the packets through `chunk` (the stream's next bytes). Returns undefined while
+   * every header is within bounds; else why the connection must end: `declared` is the
+   * refused packet's length, absent for a malformed length.
+   */
+  check(chunk: Buffer): { readonly reason: string; readonly declared?: number } | undefined {
     let i = 0;
     while (i < chunk.length) {
       if (this.remaining > 0) {
@@ -42,16 +41,15 @@ export class PacketGuard extends Transform {
       this.multiplier *= 128;
       this.headerLen++;
       if (byte & 0x80) {
-        if (this.headerLen > 5) return cb(new Error('malformed MQTT remaining length'));
+        if (this.headerLen > 5) return { reason: 'malformed MQTT remaining length' };
         continue;
       }
       this.headerLen = 0;
       if (this.length > this.maxPacketBytes) {
-        this.onTooLarge(this.length);
-        return cb(new Error(`MQTT packet of ${this.length} bytes exceeds the limit of ${this.maxPacketBytes}`));
+        return { reason: `MQTT packet of ${this.length} bytes exceeds the limit of ${this.maxPacketBytes}`, declared: this.length };
       }
       this.remaining = this.length === 0 ? -1 : this.length;
     }
-    cb(null, chunk);
+    return undefined;
   }
 }
