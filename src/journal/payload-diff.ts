@@ -88,13 +88,6 @@ export class PayloadArena {
 
 const reader = new VarintReader(Buffer.alloc(0), 0, 0);
 
-/** The payload coded by `diff` in `buf[start, end)` against `ref`. Throws a RangeError when the code is malformed. */
-export function undiff(buf: Buffer, start: number, end: number, ref: Buffer): Buffer {
-  const arena = new PayloadArena(0);
-  const at = undiffInto(buf, start, end, ref, arena);
-  return arena.buf.subarray(at, arena.used);
-}
-
 /**
  * Decodes the payload coded by `diff` in `buf[start, end)` against `ref` into `arena`;
  * returns where it starts in `arena.buf` (it ends at `arena.used`). Throws a RangeError

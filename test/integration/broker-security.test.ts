@@ -146,6 +146,20 @@ describe('embedded broker limits', () => {
     expect(counters.get('broker_refused', { reason: 'payload_too_large' })).toBe(1);
   });
 
+  it('a malformed remaining length ends that connection before aedes parses it; a good client still publishes', async () => {
+    const { broker, counters, got } = await start({ security: { anonymous: 'always', acl: undefined } });
+    const bad = createConnection({ host: '127.0.0.1', port: broker.port });
+    const gone = new Promise<void>((resolve) => bad.once('close', () => resolve()));
+    // A CONNECT whose remaining length never ends: MQTT allows at most 4 length bytes.
+    bad.write(Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]));
+    await gone;
+    const c = await connect(broker.port);
+    c.publish('fine', '1', { qos: 1 });
+    await waitFor(() => got.length === 1 || undefined, 5000, 'the good publish');
+    expect(got.map((m) => m.topic)).toEqual(['fine']);
+    expect(counters.get('broker_refused', { reason: 'payload_too_large' })).toBe(0);
+  });
+
   it('too many connections: the one beyond the cap is refused and counted', async () => {
     const { broker, counters } = await start({ security: { anonymous: 'always', acl: undefined }, limits: { maxConnections: 2 } });
     await connect(broker.port);

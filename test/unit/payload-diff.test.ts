@@ -1,7 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { PayloadArena, diff, diffed, undiff, undiffInto } from '../../src/journal/payload-diff.js';
+import { PayloadArena, diff, diffed, undiffInto } from '../../src/journal/payload-diff.js';
 import { VarintReader, unzigzag, writeBigVarint, writeVarint, zigzag } from '../../src/journal/varint.js';
+
+/** The payload coded in `buf[start, end)` against `ref`, in a buffer of its own. */
+function undiff(buf: Buffer, start: number, end: number, ref: Buffer): Buffer {
+  const arena = new PayloadArena(0);
+  const at = undiffInto(buf, start, end, ref, arena);
+  return arena.buf.subarray(at, arena.used);
+}
 
 /** The code of `p` against `ref` as its own buffer, or undefined when coding does not pay. */
 function code(p: Buffer, ref: Buffer): Buffer | undefined {

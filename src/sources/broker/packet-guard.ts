@@ -16,10 +16,10 @@ export class PacketGuard {
 
   /**
    * Follows the packets through `chunk` (the stream's next bytes). Returns undefined while
-   * every header is within bounds; else why the connection must end: `declared` is the
-   * refused packet's length, absent for a malformed length.
+   * every header is within bounds; else the connection must end: `declared` is the refused
+   * packet's length, absent for a malformed length.
    */
-  check(chunk: Buffer): { readonly reason: string; readonly declared?: number } | undefined {
+  check(chunk: Buffer): { readonly declared?: number } | undefined {
     let i = 0;
     while (i < chunk.length) {
       if (this.remaining > 0) {
@@ -41,12 +41,12 @@ export class PacketGuard {
       this.multiplier *= 128;
       this.headerLen++;
       if (byte & 0x80) {
-        if (this.headerLen > 5) return { reason: 'malformed MQTT remaining length' };
+        if (this.headerLen > 5) return {}; // a malformed remaining length
         continue;
       }
       this.headerLen = 0;
       if (this.length > this.maxPacketBytes) {
-        return { reason: `MQTT packet of ${this.length} bytes exceeds the limit of ${this.maxPacketBytes}`, declared: this.length };
+        return { declared: this.length };
       }
       this.remaining = this.length === 0 ? -1 : this.length;
     }
