@@ -10,7 +10,7 @@
  *   node --import tsx bench/probe.ts --system edgeflux-embedded --qos 1 --connections 1 --window 20000   # straight into the embedded broker
  *   node --import tsx bench/probe.ts --system edgeflux --outage 300000 --reps 1 --node-flags=--cpu-prof
  *   node --import tsx bench/probe.ts --system edgeflux --outage 7200000 --outage-rate 2000 --reps 1 --devices 1000   # 1 h outage at 2k/s
- *   node --import tsx bench/probe.ts --system edgeflux --payload tasmota --devices 1000 --profile   # where the CPU goes (QoS 1, first rate)
+ *   node --import tsx bench/probe.ts --system edgeflux --payload tasmota --devices 1000 --profile   # where the CPU goes (--qos, first rate)
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -28,7 +28,8 @@ import { clockTicks } from './lib/procstat.js';
 import { startInfluxd, startMosquitto } from './lib/servers.js';
 import { runStep, type StepEnv } from './lib/steps.js';
 import { runProfile } from './lib/profile.js';
-import { edgefluxDef, makeSystems, SYSTEM_NAMES, type SystemName } from './lib/systems.js';
+import { edgefluxDef, makeSystems, SYSTEM_NAMES, type Sut, type SystemName } from './lib/systems.js';
+import { gcBetween, type GcFigures } from './lib/shaped.js';
 import { PAYLOAD_KINDS, type PayloadKind, type Workload } from './lib/workload.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -78,6 +79,11 @@ function threadDelta(a: Map<string, [number, number]>, b: Map<string, [number, n
     .filter(([, u, s]) => u + s > 0.05)
     .map(([k, u, s]) => `${k} ${u.toFixed(1)}u+${s.toFixed(1)}s`)
     .join(', ');
+}
+
+/** The daemon's GC counts and times by kind, from /metrics (undefined: not edgeflux). */
+async function gcFigures(sut: Sut): Promise<GcFigures | undefined> {
+  return sut.probe?.gc().catch(() => undefined);
 }
 
 async function main(): Promise<void> {
@@ -131,6 +137,7 @@ async function main(): Promise<void> {
       `${stamp}-${payload}`,
       Number(v.rates.split(',')[0]),
       Number(v.seconds) * 1000,
+      qos,
     );
     log(`profile ${p.file}, ${p.busyMs} ms busy`);
     log(
@@ -168,8 +175,17 @@ async function main(): Promise<void> {
   for (let r = 0; r < Number(v.reps); r++) {
     for (const rate of v.rates.split(',').map(Number)) {
       const t0 = threadTicks(sut.proc.pid);
+      const gc0 = await gcFigures(sut);
       const step = await runStep(env, def, sut, qos, rate, Number(v.seconds) * 1000);
       log(`      µs per reading by thread: ${threadDelta(t0, threadTicks(sut.proc.pid), step.sent)}`);
+      const gc1 = await gcFigures(sut);
+      if (gc0 && gc1)
+        log(
+          `      GC in the step: ${Object.entries(gcBetween(gc0, gc1))
+            .filter(([, g]) => g.count > 0)
+            .map(([k, g]) => `${k} ${g.count}× ${g.ms.toFixed(0)} ms`)
+            .join(', ')}`,
+        );
       if (httpPort) log(`      ${await heapFigures(httpPort)}`);
     }
   }

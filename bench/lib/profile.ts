@@ -127,14 +127,15 @@ export async function runProfile(
   stamp: string,
   rate: number,
   stepMs: number,
+  qos: 0 | 1 = 1,
 ): Promise<ProfileResult> {
   const dir = await tempDir('edgeflux-bench-prof-');
-  env.log(`  profiling ${def.label} at ${rate}/s QoS 1 (node --cpu-prof)`);
-  const sut = await def.start({ qos: 1, nodeFlags: ['--cpu-prof', '--cpu-prof-dir', dir], ...(env.workload ? { workload: env.workload } : {}) });
+  env.log(`  profiling ${def.label} at ${rate}/s QoS ${qos} (node --cpu-prof)`);
+  const sut = await def.start({ qos, nodeFlags: ['--cpu-prof', '--cpu-prof-dir', dir], ...(env.workload ? { workload: env.workload } : {}) });
   let step: StepResult;
   try {
-    await runStep(env, def, sut, 1, 2000, 2000); // warm-up, also profiled (small next to the step)
-    step = await runStep(env, def, sut, 1, rate, stepMs);
+    await runStep(env, def, sut, qos, 2000, 2000); // warm-up, also profiled (small next to the step)
+    step = await runStep(env, def, sut, qos, rate, stepMs);
   } finally {
     await sut.stop();
   }
@@ -144,7 +145,7 @@ export async function runProfile(
   const sizes = await Promise.all(files.map(async (f) => ({ f, size: (await stat(join(dir, f))).size })));
   const src = join(dir, sizes.sort((x, y) => y.size - x.size)[0]!.f);
   await mkdir(outDir, { recursive: true });
-  const file = join(outDir, `${stamp}-edgeflux-${rate}-qos1.cpuprofile`);
+  const file = join(outDir, `${stamp}-edgeflux-${rate}-qos${qos}.cpuprofile`);
   await copyFile(src, file);
   const prof = JSON.parse(await readFile(src, 'utf8')) as CpuProfile;
   return { step, file, ...analyseProfile(prof, root) };
