@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DeviceTable } from '../../src/observe/device-table.js';
+import { DeviceTable, WATCHED_MS } from '../../src/observe/device-table.js';
 import type { Reading } from '../../src/types.js';
 
 const reading = (device: string, fields: Reading['fields'], measurement = 'climate'): Reading => ({ measurement, tags: { device }, fields, time: 0n });
@@ -20,6 +20,7 @@ describe('DeviceTable', () => {
       100,
       (source, topic) => (asked.push(`${source} ${topic}`), source === 'broker' && topic.startsWith('tele/') ? tasmota : undefined),
     );
+    t.rows(0); // looked at: every reading is kept
     t.observe([reading('th1', { temperature: 21.5 })], 'broker', 1000, 'tele/th1/SENSOR');
     t.observe([reading('th1', { temperature: 22 })], 'broker', 2000, 'tele/th1/SENSOR');
     t.observe([reading('th2', { temperature: 19 })], 'broker', 2000, 'sensors/th2');
@@ -35,6 +36,7 @@ describe('DeviceTable', () => {
 
   it('does not read a reading’s fields until the rows are asked for (a line protocol reading parses them on first use)', () => {
     const t = new DeviceTable();
+    t.rows(0);
     let reads = 0;
     const lazy = (v: number): Reading => ({
       measurement: 'climate',
@@ -49,6 +51,21 @@ describe('DeviceTable', () => {
     expect(reads).toBe(0);
     expect(t.rows()[0]?.fields).toEqual({ temperature: 99 });
     expect(reads).toBe(1);
+  });
+
+  it('while nobody looks, replaces a device’s kept reading at most every keepEveryMs; while the rows are looked at, with every reading', () => {
+    const t = new DeviceTable('device', 100, undefined, 5000);
+    const at = (v: number, ms: number) => t.observe([reading('th1', { v })], 'broker', ms, 'sensors/th1');
+    at(1, 1000); // the first is kept
+    at(2, 2000);
+    at(3, 6000); // 5 s after the one kept
+    at(4, 7000);
+    expect(t.rows(7500)).toEqual([{ device: 'th1', source: 'broker', measurement: 'climate', lastSeenMs: 7000, readings: 4, fields: { v: 3 } }]);
+    at(5, 8000); // looked at 0.5 s ago: kept
+    expect(t.rows(8100)[0]?.fields).toEqual({ v: 5 });
+    at(6, 8100 + WATCHED_MS); // nobody looked for WATCHED_MS; the kept one is older than 5 s
+    at(7, 8200 + WATCHED_MS);
+    expect(t.rows(8300 + WATCHED_MS)[0]).toMatchObject({ fields: { v: 6 }, readings: 7, lastSeenMs: 8200 + WATCHED_MS });
   });
 
   it('a device status (availability) sets the state and leaves the values alone; a reading after offline clears it', () => {
