@@ -136,7 +136,8 @@ function parsed(r: Records, payload: Buffer): FormatResult {
   if (isProfileError(h)) return h;
   const records: RawRecord[] = [];
   const top: Record<string, RawValue> = {};
-  for (const [key, v] of Object.entries(obj)) {
+  for (const key in obj) {
+    const v = obj[key];
     if (key === 'Time' || key.endsWith('Unit') || v === null) continue;
     if (typeof v === 'object' && !Array.isArray(v)) {
       const values: Record<string, RawValue> = {};
@@ -150,7 +151,10 @@ function parsed(r: Records, payload: Buffer): FormatResult {
       setValue(top, key, v);
     }
   }
-  if (Object.keys(top).length > 0) records.push(r.top(top, h));
+  for (const _ in top) {
+    records.push(r.top(top, h));
+    break;
+  }
   if (records.length === 0) return profileError('no_fields', 'no sensor values in the message');
   return records;
 }

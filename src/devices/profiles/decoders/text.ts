@@ -41,7 +41,10 @@ export function parseJsonObject(text: string): Record<string, unknown> | Profile
 export function flatten(obj: object, out: Record<string, RawValue>, sep = '_', prefix?: string, arrayBase = 0, depth = 0): ProfileDecodeError | undefined {
   if (depth >= MAX_DEPTH) return profileError('wrong_type', `"${prefix}": nested deeper than ${MAX_DEPTH} levels`);
   const arr = Array.isArray(obj);
-  for (const [k, v] of Object.entries(obj)) {
+  // for-in, not Object.entries: no array per entry (this runs per message). The objects come
+  // from JSON.parse (own, enumerable keys only; an array's indices as strings, in order).
+  for (const k in obj) {
+    const v = (obj as Record<string, unknown>)[k];
     if (v === null || v === undefined) continue;
     const key = arr ? String(Number(k) + arrayBase) : k;
     const flat = prefix === undefined ? key : prefix + sep + key;
