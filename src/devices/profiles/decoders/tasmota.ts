@@ -151,10 +151,7 @@ function parsed(r: Records, payload: Buffer): FormatResult {
       setValue(top, key, v);
     }
   }
-  for (const _ in top) {
-    records.push(r.top(top, h));
-    break;
-  }
+  if (Object.keys(top).length > 0) records.push(r.top(top, h));
   if (records.length === 0) return profileError('no_fields', 'no sensor values in the message');
   return records;
 }
